@@ -1,0 +1,263 @@
+"""CoNLL-2003: nerloop's trainer against the plain transformers Trainer recipe, same model, same run.
+
+    python bench/conll.py                                  # full training set, 3 epochs
+    python bench/conll.py --train-fraction 0.05 --seed 1   # small-data run (5% of training tokens)
+
+Each system runs in its own subprocess (so peak RSS is its own); results go to bench/results/ as JSON
+and a markdown table. CoNLL-2003 is read from ../shared/data/conll2003 and never copied.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "conll2003"
+
+
+def load(args) -> tuple[list, list, list]:
+    from core import formats
+
+    train = formats.read(Path(args.data) / "train.txt").sentences
+    dev = formats.read(Path(args.data) / "dev.txt").sentences
+    test = formats.read(Path(args.data) / "test.txt").sentences
+    rng = random.Random(args.seed)
+    if args.train_fraction < 1.0:
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        budget = args.train_fraction * sum(len(s.words) for s in train)
+        keep, tokens = [], 0
+        for i in order:
+            if tokens >= budget:
+                break
+            keep.append(i)
+            tokens += len(train[i].words)
+        train = [train[i] for i in sorted(keep)]
+    if args.max_train:
+        train = train[: args.max_train]
+    if args.max_eval:
+        dev, test = dev[: args.max_eval], test[: args.max_eval]
+    return train, dev, test
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def latency(fn, items, n: int = 200) -> tuple[float, float]:
+    for it in items[:5]:
+        fn(it)  # warm-up
+    times = []
+    for it in items[:n]:
+        t = time.perf_counter()
+        fn(it)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def run_ours(args, train, dev, test, workdir: Path) -> dict:
+    from core.model import Tagger
+    from core.train import TrainConfig, evaluate
+    from core.train import train as train_stream
+
+    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    out = workdir / "ours"
+    last, evals = None, []
+    for ev in train_stream(cfg, train, dev, out):
+        last = ev
+        if ev.kind == "eval":
+            evals.append({"step": ev.step, "dev_f1": ev.scores["micro"]["f1"]})
+            print(f"  ours step {ev.step}/{ev.total_steps} dev F1 {ev.scores['micro']['f1']:.4f}", flush=True)
+    info = last.info
+    tagger = Tagger.load(str(out))  # reload from the saved folder: what users get
+    dev_scores = evaluate(tagger, [s.words for s in dev], [s.tags for s in dev])
+    words = [s.words for s in test]
+    preds, secs = timed(lambda: tagger.predict(words))
+    from core import metrics
+
+    test_scores = metrics.score([s.tags for s in test], [p.tags for p in preds])
+    p50, p95 = latency(lambda w: tagger.predict([w]), words)
+    return {
+        "dev_f1": dev_scores["micro"]["f1"], "test_f1": test_scores["micro"]["f1"],
+        "per_class": test_scores["per_class"], "dev_per_class": dev_scores["per_class"],
+        "train_sent_per_s": info["train_windows_seen"] / info["train_seconds"],
+        "train_seconds": info["train_seconds"], "steps": info["steps"], "best_step": info["best_step"],
+        "epochs_run": info["steps"] / info["steps_per_epoch"], "evals": evals,
+        "predict_sent_per_s": len(words) / secs, "latency_ms_p50": p50, "latency_ms_p95": p95,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_baseline(args, train, dev, test, workdir: Path) -> dict:
+    """The run_ner.py recipe: Trainer, first-subword labels, DataCollatorForTokenClassification, argmax."""
+    import torch
+    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
+                              Trainer, TrainingArguments, pipeline, set_seed)
+
+    from core import metrics
+    from core.model import resolve
+    from core.train import label_set
+
+    set_seed(args.seed)
+    labels = label_set([s.tags for s in train + dev])
+    label2id = {lab: i for i, lab in enumerate(labels)}
+    path = resolve("default")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
+
+    def encode(sents):
+        enc = tok([s.words for s in sents], is_split_into_words=True, truncation=True)
+        rows = []
+        for i, s in enumerate(sents):
+            prev, lab = None, []
+            for w in enc.word_ids(i):
+                lab.append(-100 if w is None or w == prev else label2id[s.tags[w]])
+                prev = w
+            rows.append({"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
+                         "token_type_ids": enc["token_type_ids"][i], "labels": lab})
+        return rows
+
+    train_rows, dev_rows, test_rows = encode(train), encode(dev), encode(test)
+    targs = TrainingArguments(
+        output_dir=str(workdir / "baseline-run"), learning_rate=args.lr, per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size, num_train_epochs=args.epochs, seed=args.seed,
+        save_strategy="no", eval_strategy="no", report_to=[], logging_steps=200, disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available())
+    trainer = Trainer(model=model, args=targs, train_dataset=train_rows,
+                      data_collator=DataCollatorForTokenClassification(tok))
+    result = trainer.train()
+
+    def tags_of(rows):
+        out = trainer.predict(rows)
+        pred = out.predictions.argmax(-1)
+        return [[labels[p] for p, g in zip(pr, gl) if g != -100] for pr, gl in zip(pred, out.label_ids)]
+
+    dev_scores = metrics.score([s.tags for s in dev], tags_of(dev_rows))
+    test_pred, secs = timed(lambda: tags_of(test_rows))
+    test_scores = metrics.score([s.tags for s in test], test_pred)
+    folder = workdir / "baseline"
+    trainer.save_model(str(folder))
+    tok.save_pretrained(str(folder))
+    nlp = pipeline("token-classification", model=str(folder), device=-1)
+    texts = [" ".join(s.words) for s in test]
+    n = min(len(texts), args.pipeline_sentences)
+    _, psecs = timed(lambda: nlp(texts[:n]))
+    p50, p95 = latency(nlp, texts)
+    return {
+        "dev_f1": dev_scores["micro"]["f1"], "test_f1": test_scores["micro"]["f1"],
+        "per_class": test_scores["per_class"], "dev_per_class": dev_scores["per_class"],
+        "train_sent_per_s": result.metrics["train_samples_per_second"], "train_seconds": result.metrics["train_runtime"],
+        "predict_sent_per_s": len(test) / secs, "pipeline_predict_sent_per_s": n / psecs,
+        "latency_ms_p50": p50, "latency_ms_p95": p95, "latency_via": "pipeline, one sentence",
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def table(res: dict) -> str:
+    o, b = res["ours"], res.get("baseline")
+    rows = [
+        ("dev entity F1 (micro)", "dev_f1", "{:.2%}"), ("test entity F1 (micro)", "test_f1", "{:.2%}"),
+        ("training sentences/s", "train_sent_per_s", "{:.1f}"), ("batched prediction sentences/s", "predict_sent_per_s", "{:.1f}"),
+        ("single-sentence latency p50 (ms)", "latency_ms_p50", "{:.1f}"), ("single-sentence latency p95 (ms)", "latency_ms_p95", "{:.1f}"),
+        ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
+    ]
+    lines = [f"CoNLL-2003, {res['train_sentences']} training sentences, {res['epochs']} epochs, "
+             f"lr {res['lr']}, batch {res['batch_size']}, seed {res['seed']} ({res['date']}, {res['device']})", "",
+             "| measure | nerloop | plain Trainer | ratio |", "|---|---|---|---|"]
+    for name, key, fmt in rows:
+        ov = o.get(key)
+        bv = b.get(key) if b else None
+        ratio = f"{ov / bv:.2f}x" if b and bv else ""
+        if key.endswith("f1") and b:
+            ratio = f"{(ov - bv) * 100:+.2f} pt"
+        lines.append(f"| {name} | {fmt.format(ov)} | {fmt.format(bv) if bv is not None else '-'} | {ratio} |")
+    if b:
+        pp = b["pipeline_predict_sent_per_s"]
+        lines.append(f"| prediction via `pipeline(\"token-classification\")` sentences/s | - | {pp:.1f} | "
+                     f"nerloop {o['predict_sent_per_s'] / pp:.2f}x |")
+    labels = sorted(o["per_class"])
+    lines += ["", "| test F1 per class | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    lines.append("| nerloop | " + " | ".join(f"{o['per_class'][k]['f1']:.2%}" for k in labels) + " |")
+    if b:
+        lines.append("| plain Trainer | " + " | ".join(f"{b['per_class'].get(k, {}).get('f1', 0):.2%}" for k in labels) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def child(args) -> None:
+    train, dev, test = load(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        fn = run_ours if args.system == "ours" else run_baseline
+        res = fn(args, train, dev, test, Path(tmp))
+    Path(args.result).write_text(json.dumps(res))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DATA), help="folder with train.txt, dev.txt, test.txt")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--max-train", type=int, default=0, help="first N training sentences only")
+    ap.add_argument("--train-fraction", type=float, default=1.0, help="random share of training tokens")
+    ap.add_argument("--max-eval", type=int, default=0, help="first N dev/test sentences only")
+    ap.add_argument("--pipeline-sentences", type=int, default=1000)
+    ap.add_argument("--only", choices=["ours", "baseline"], help="run one system only")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--system", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.system:
+        return child(args)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    train, _, _ = load(args)
+    import torch
+
+    res = {"date": dt.date.today().isoformat(), "train_sentences": len(train), "epochs": args.epochs,
+           "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "train_fraction": args.train_fraction,
+           "max_train": args.max_train, "max_eval": args.max_eval,
+           "device": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"}
+    for system in [s for s in ("baseline", "ours") if args.only in (None, s)]:
+        print(f"== {system}", flush=True)
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            cmd = [sys.executable, __file__, "--system", system, "--result", f.name] + sys.argv[1:]
+            subprocess.run(cmd, check=True)
+            res[system] = json.loads(Path(f.name).read_text())
+    suffix = ""
+    if args.train_fraction < 1.0:
+        suffix += f"-frac{args.train_fraction:g}-seed{args.seed}"
+    if args.max_train or args.max_eval:
+        suffix += f"-n{args.max_train}-e{args.max_eval}"
+    if args.only:
+        suffix += f"-{args.only}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"conll-{res['date']}{suffix}"
+    stem.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    md = table(res)
+    stem.with_suffix(".md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,633 @@
+"""The `nerloop` command line: projects, import/export, training, evaluation, prediction, models and jobs."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core import formats
+from core.formats import FormatError, Sentence
+from core.store import SPLITS, Store
+
+DEFAULT_DB = "nerloop.db"
+_HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "patience", "seed")
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr, with its exit code (2 bad input, 1 runtime failure)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- small helpers
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+    return parse
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return int(text)
+
+
+def _freeze(text: str) -> str:
+    if text in ("none", "embeddings") or re.fullmatch(r"top-\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected none, embeddings or top-K, not {text!r}")
+
+
+def _labels(text: str) -> list[str]:
+    return [label.strip() for label in text.split(",") if label.strip()]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _time(iso: str | None) -> str:
+    return (iso or "-")[:19].replace("T", " ")
+
+
+def _read(path: str, fmt: str | None = None) -> formats.Corpus:
+    try:
+        return formats.read(path, fmt=fmt)
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+
+
+def _model_dir(path: str) -> str:
+    if not (Path(path) / "config.json").is_file():
+        what = "no such folder" if not Path(path).exists() else "not a model folder (no config.json)"
+        raise CliError(f"{path}: {what}")
+    return path
+
+
+def _quiet_transformers() -> None:
+    """Silence the transformers load reports and progress bars (the CLI draws its own)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _load_tagger(folder: str):
+    from core.model import Tagger
+
+    _quiet_transformers()
+    return Tagger.load(folder)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    """--db, else $NERLOOP_DB, else ./nerloop.db; absolute, since background jobs run in another folder."""
+    return Path(args.db or os.environ.get("NERLOOP_DB") or DEFAULT_DB).resolve()
+
+
+def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    path = _db_path(args)
+    if not create and not path.exists():
+        raise CliError(f"no database at {path} (create a project with `nerloop init`, or pass --db)")
+    return Store(path)
+
+
+def _sentence(row: dict) -> Sentence:
+    doc = row.get("document_id")
+    return Sentence(list(row["words"]), row.get("tags"), row["text"], list(row["offsets"]),
+                    None if doc is None else str(doc))
+
+
+def _dev_f1(model: dict) -> float | None:
+    dev = (model.get("metrics") or {}).get("dev") or {}
+    return dev.get("micro", {}).get("f1")
+
+
+class _Progress:
+    """Renders the trainer's event stream as a tqdm bar on stderr (postfix: loss and dev F1)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.postfix: dict[str, str] = {}
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, ev) -> None:
+        if ev.kind == "start":
+            self.bar = tqdm(total=ev.total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+            return
+        if self.bar is None:
+            return
+        if ev.loss is not None:
+            self.postfix["loss"] = f"{ev.loss:.4f}"
+        if ev.kind == "eval" and ev.scores:
+            self.postfix["dev_f1"] = f"{ev.scores['micro']['f1']:.4f}"
+        self.bar.set_postfix(self.postfix, refresh=False)
+        self.bar.update(ev.step - self.bar.n)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """TrainConfig fields given on the command line (the rest keep the trainer's defaults)."""
+    params = {k: getattr(args, k) for k in _HP_FIELDS if getattr(args, k) is not None}
+    if args.no_shape:
+        params["shape"] = False
+    return params
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_init(args: argparse.Namespace) -> int:
+    store = _store(args, create=True)
+    try:
+        project_id = store.create_project(args.name, args.labels)
+    finally:
+        store.close()
+    print(f"created project {args.name!r} (id {project_id}) with labels: {', '.join(args.labels) or '(none yet)'}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        corpora = [(path, _read(path, args.format)) for path in args.files]  # all files parse, or nothing is stored
+        for path, corpus in corpora:
+            split = args.split or ("train" if any(s.tags is not None for s in corpus.sentences) else "unlabeled")
+            r = store.import_sentences(project["id"], corpus.sentences, split=split, source_name=path)
+            print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> {split}")
+        new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
+        if new:
+            print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+    finally:
+        store.close()
+    return 0
+
+
+def _labelled(path: str) -> list[Sentence]:
+    sentences = _read(path).sentences
+    for s in sentences:
+        if s.tags is None:
+            raise FormatError(path, s.line, "sentence has no labels (training and evaluation data must be labelled)")
+    return sentences
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.project:
+        bad = [flag for flag, v in (("--train", args.train), ("--dev", args.dev), ("--out", args.out)) if v]
+        if bad:
+            raise CliError(f"train: {', '.join(bad)} cannot be used with --project")
+        return _train_project(args)
+    bad = [flag for flag, v in (("--warm-start", args.warm_start), ("--promote", args.promote),
+                                ("--background", args.background)) if v]
+    if bad:
+        raise CliError(f"train: {', '.join(bad)} needs --project")
+    if not args.train or not args.out:
+        raise CliError("train: give --train FILE and --out DIR, or --project NAME")
+    return _train_files(args)
+
+
+def _train_files(args: argparse.Namespace) -> int:
+    from core.train import TrainConfig, train
+
+    cfg = TrainConfig(**_overrides(args))
+    train_data = _labelled(args.train)
+    dev_data = _labelled(args.dev) if args.dev else []
+    _quiet_transformers()
+    last = None
+    try:
+        with _Progress() as progress:
+            for last in train(cfg, train_data, dev_data, args.out):
+                progress(last)
+    except Exception as e:
+        raise CliError(f"training failed: {_first_line(e)}", 1) from None
+    f1 = last.scores["micro"]["f1"] if last.scores else None
+    dev = f"dev micro F1 {f1:.4f} (best step {last.info['best_step']} of {last.step})" if f1 is not None \
+        else f"no dev set ({last.step} steps)"
+    print(f"{dev}; model saved to {last.path}")
+    return 0
+
+
+def _train_project(args: argparse.Namespace) -> int:
+    from core import jobs
+
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        train_rows, _ = jobs.training_data(store, project["id"])
+        if not train_rows:
+            raise CliError(f"project {project['name']!r} has no labelled train sentences "
+                           "(import some with `nerloop import PROJECT FILE --split train`)")
+        params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better"}
+        if args.background:
+            job_id = jobs.start(store, project["id"], params)
+            print(f"started job {job_id} (follow it with `nerloop jobs status {job_id}`)")
+            return 0
+        job_id = jobs.create(store, project["id"], params)
+        print(f"job {job_id}: training {project['name']!r} in this process", file=sys.stderr)
+        _quiet_transformers()
+        try:
+            with _Progress() as progress:
+                result = jobs.execute(store, job_id, progress=progress)
+        except Exception as e:
+            raise CliError(f"job {job_id} failed: {_first_line(e)}", 1) from None
+        model = store.model(result["model_id"])
+        f1 = _dev_f1(model)
+        print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
+              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
+    finally:
+        store.close()
+    return 0
+
+
+def _scores_json(scores: dict) -> dict:
+    keep = ("precision", "recall", "f1")
+    return {"micro": {k: scores["micro"][k] for k in keep},
+            "macro": {k: scores["macro"][k] for k in keep},
+            "per_class": {label: {k: row[k] for k in (*keep, "support")} for label, row in scores["per_class"].items()},
+            "accuracy": scores["accuracy"]}
+
+
+def _scores_table(scores: dict) -> str:
+    rows = [[label, _f(r["precision"]), _f(r["recall"]), _f(r["f1"]), r["support"]]
+            for label, r in sorted(scores["per_class"].items())]
+    support = sum(r["support"] for r in scores["per_class"].values())
+    for name in ("micro", "macro"):
+        r = scores[name]
+        rows.append([name, _f(r["precision"]), _f(r["recall"]), _f(r["f1"]), support])
+    return (_table(["label", "precision", "recall", "f1", "support"], rows)
+            + f"\ntoken accuracy {scores['accuracy']:.4f} on {scores['sentences']} sentences")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.train import evaluate
+
+    if bool(args.model) == bool(args.project):
+        raise CliError("evaluate: give either --model DIR --data FILE, or --project NAME")
+    if args.model:
+        if not args.data or args.split or args.model_id is not None:
+            raise CliError("evaluate: --model needs --data FILE (--split and --model-id go with --project)")
+        sentences = _labelled(args.data)
+        tagger = _load_tagger(_model_dir(args.model))
+    else:
+        if args.data:
+            raise CliError("evaluate: --data goes with --model, not --project")
+        store = _store(args)
+        try:
+            project = store.project(args.project)
+            split = args.split or "test"
+            sentences = [_sentence(r) for r in store.sentences(project["id"], split=split) if r["tags"] is not None]
+            if not sentences:
+                other = "dev" if split == "test" else "test"
+                raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
+            model = _project_model(store, project, args.model_id)
+        finally:
+            store.close()
+        tagger = _load_tagger(_model_dir(model["folder"]))
+    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
+    print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
+    return 0
+
+
+def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
+    """The version `model_id` of the project, or its serving version."""
+    if model_id is None:
+        model = store.serving(project["id"])
+        if model is None:
+            raise CliError(f"project {project['name']!r} has no serving model "
+                           f"(train one, or `nerloop models {project['name']} promote ID`)")
+        return model
+    model = store.model(model_id)
+    if model["project_id"] != project["id"]:
+        raise CliError(f"model {model_id} belongs to another project")
+    return model
+
+
+def _markup(s: Sentence) -> str:
+    out, pos = [], 0
+    for a, b, label in formats.spans(s.tags):
+        start, end = s.offsets[a][0], s.offsets[b - 1][1]
+        out += [s.text[pos:start], f"[{s.text[start:end]}]({label})"]
+        pos = end
+    return "".join(out) + s.text[pos:]
+
+
+def _span_record(s: Sentence, scores: list[float]) -> dict:
+    found = [{"start": s.offsets[a][0], "end": s.offsets[b - 1][1], "label": label,
+              "text": s.text[s.offsets[a][0]:s.offsets[b - 1][1]], "score": round(sum(scores[a:b]) / (b - a), 4)}
+             for a, b, label in formats.spans(s.tags)]
+    return {"text": s.text, "spans": found}
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    if bool(args.model) == bool(args.project):
+        raise CliError("predict: give either --model DIR or --project NAME")
+    if args.text and args.file:
+        raise CliError("predict: give TEXT or --file, not both")
+    if args.store and (args.text or args.file or not args.project):
+        raise CliError("predict: --store goes with --project alone (it tags the project's unlabeled sentences)")
+    if args.json and args.format:
+        raise CliError("predict: give --json or --format, not both")
+    if not (args.text or args.file or args.project):
+        raise CliError("predict: give TEXT, --file FILE, or --project NAME")
+    rows: list[dict] = []
+    model_id = None
+    if args.project:
+        store = _store(args)
+        try:
+            project = store.project(args.project)
+            model = _project_model(store, project, None)
+            model_id = model["id"]
+            if not (args.text or args.file):
+                rows = store.sentences(project["id"], split="unlabeled")
+                if not rows:
+                    raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
+        finally:
+            store.close()
+        folder = model["folder"]
+    else:
+        folder = args.model
+    if args.file:
+        sentences = _read(args.file).sentences
+    elif args.text:
+        sentences = [s for i, text in enumerate(args.text, 1)
+                     for s in formats.loads(text, name=f"<text {i}>", fmt="text").sentences]
+    else:
+        sentences = [_sentence(r) for r in rows]
+    tagger = _load_tagger(_model_dir(folder))
+    preds = tagger.predict([s.words for s in sentences], batch_size=args.batch_size)
+    tagged = [replace(s, tags=p.tags) for s, p in zip(sentences, preds)]
+    if args.store:
+        return _store_predictions(args, rows, preds, model_id)
+    if args.format:
+        sys.stdout.write(formats.dumps(tagged, args.format))
+    elif args.json:
+        for s, p in zip(tagged, preds):
+            print(json.dumps(_span_record(s, p.scores), ensure_ascii=False))
+    else:
+        for s in tagged:
+            print(_markup(s))
+    return 0
+
+
+def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, model_id: int) -> int:
+    """Append the predictions as source=model annotations, skipping sentences this model already tagged."""
+    store = _store(args)
+    added = skipped = 0
+    try:
+        for row, p in zip(rows, preds):
+            if any(a["source"] == "model" and a["model_id"] == model_id for a in store.history(row["id"])):
+                skipped += 1
+                continue
+            store.annotate(row["id"], p.tags, source="model", model_id=model_id, annotator="nerloop predict")
+            added += 1
+    finally:
+        store.close()
+    print(f"stored {added} model annotations (model id {model_id}); {skipped} sentences already had one")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        rows = store.sentences(project["id"], split=args.split)
+    finally:
+        store.close()
+    chosen = [_sentence(r) for r in rows if args.unlabeled or r["tags"] is not None]
+    if not chosen:
+        raise CliError(f"nothing to export: project {project['name']!r} has no "
+                       f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
+    fmt = args.format or formats._EXTENSIONS.get(Path(args.out).suffix.lower())
+    if fmt is None:
+        raise CliError(f"{args.out}: cannot tell the format from the extension; pass --format")
+    try:
+        formats.write(chosen, args.out, fmt, scheme=args.scheme)
+    except OSError as e:
+        raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
+    print(f"wrote {len(chosen)} sentences to {args.out} ({len(rows) - len(chosen)} without annotations left out)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    if (args.action == "promote") != (args.id is not None):
+        raise CliError("models: use `models PROJECT`, `models PROJECT promote ID` or `models PROJECT rollback`")
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        if args.action == "promote":
+            model = _project_model(store, project, args.id)
+            store.promote(model["id"])
+            print(f"now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+        elif args.action == "rollback":
+            model = store.model(store.rollback(project["id"]))
+            print(f"rolled back: now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+        else:
+            serving = project["serving_model_id"]
+            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(_dev_f1(m)),
+                     m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
+            print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
+                  if rows else f"project {project['name']!r} has no models yet")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from core import jobs
+
+    words = args.args
+    action = words[0] if len(words) == 2 and words[0] in ("status", "cancel") else None
+    if len(words) > 2 or (len(words) == 2 and action is None):
+        raise CliError("jobs: use `jobs [PROJECT]`, `jobs status ID` or `jobs cancel ID`")
+    if action and not words[1].isdigit():
+        raise CliError(f"jobs {action}: job id must be a number, not {words[1]!r}")
+    store = _store(args)
+    try:
+        if action == "cancel":
+            jobs.cancel(store, int(words[1]))
+            print(f"job {words[1]}: {store.job(int(words[1]))['status']}")
+        elif action == "status":
+            job = jobs.status(store, int(words[1]))
+            p = job["progress"]
+            lines = [("job", job["id"]), ("project", store.project(job["project_id"])["name"]),
+                     ("status", job["status"]), ("created", _time(job["created"])),
+                     ("started", _time(job["started"])), ("ended", _time(job["ended"])),
+                     ("progress", f"{p['step']}/{p['total_steps']} steps, epoch {p['epoch']:.2f}"),
+                     ("loss", _f(p["loss"])), ("dev F1", _f(p["dev_f1"])),
+                     ("model id", job["model_id"] or "-"), ("log", job["log_path"] or "-"),
+                     ("error", job["error"] or "-")]
+            print("\n".join(f"{k:<9} {v}" for k, v in lines))
+        else:
+            project_id = store.project(words[0])["id"] if words else None
+            names = {p["id"]: p["name"] for p in store.projects()}
+            rows = []
+            for job in store.jobs(project_id):
+                job = jobs.status(store, job["id"])
+                p = job["progress"]
+                rows.append([job["id"], names[job["project_id"]], job["status"], _time(job["created"]),
+                             f"{p['step']}/{p['total_steps']}", _f(p["loss"]), _f(p["dev_f1"]),
+                             job["model_id"] or "-"])
+            print(_table(["id", "project", "status", "created", "steps", "loss", "dev F1", "model"], rows)
+                  if rows else "no jobs")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_projects(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        rows = []
+        for p in store.projects():
+            c = store.counts(p["id"])
+            serving = store.serving(p["id"])
+            rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in SPLITS),
+                         c["labelled"], c["human"], serving["name"] if serving else "-"])
+    finally:
+        store.close()
+    print(_table(["id", "name", "labels", *SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    db_help = f"database file (default: $NERLOOP_DB, else ./{DEFAULT_DB})"
+    parser = argparse.ArgumentParser(prog="nerloop", description="Human-in-the-loop NER: import, train, "
+                                     "evaluate, predict and manage model versions.")
+    parser.add_argument("--db", metavar="PATH", help=db_help)
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+    hp = argparse.ArgumentParser(add_help=False)
+    g = hp.add_argument_group("hyperparameters (default: the trainer's)")
+    g.add_argument("--model", metavar="NAME_OR_DIR", help="encoder: `default` (packaged), a hub id or a folder")
+    g.add_argument("--epochs", type=_positive(int), metavar="N")
+    g.add_argument("--lr", type=_positive(float), metavar="X", help="encoder learning rate")
+    g.add_argument("--batch-size", type=_positive(int), metavar="N")
+    g.add_argument("--freeze", type=_freeze, metavar="none|embeddings|top-K")
+    g.add_argument("--min-steps", type=_count, metavar="N", help="train at least this many steps")
+    g.add_argument("--patience", type=_count, metavar="N", help="dev evaluations without gain before stopping")
+    g.add_argument("--seed", type=_count, metavar="N")
+    g.add_argument("--no-shape", action="store_true", help="no word-shape (casing) feature")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable, help: str, parents: Sequence = (db,)) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=list(parents))
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "create a project")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--labels", type=_labels, default=[], metavar="PER,LOC,...", help="entity types, comma-separated")
+
+    p = add("import", cmd_import, "import corpus files into a project (all files parse, or nothing is imported)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--split", choices=SPLITS, help="default: train for labelled files, else unlabeled")
+    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
+
+    p = add("train", cmd_train, "fine-tune a model on files, or on a project (as a recorded job)", (db, hp))
+    p.add_argument("--train", metavar="FILE", help="labelled training file")
+    p.add_argument("--dev", metavar="FILE", help="labelled dev file (picks the best checkpoint)")
+    p.add_argument("--out", metavar="DIR", help="output model folder")
+    p.add_argument("--project", metavar="NAME", help="train on the project's train/dev splits")
+    p.add_argument("--warm-start", action="store_true", help="start from the serving version")
+    p.add_argument("--promote", choices=("better", "always", "never"), help="serve the new version (default: better)")
+    p.add_argument("--background", action="store_true", help="run as a background job and print its id")
+
+    p = add("evaluate", cmd_evaluate, "entity-level scores of a model on labelled data")
+    p.add_argument("--model", metavar="DIR", help="trained model folder")
+    p.add_argument("--data", metavar="FILE", help="labelled file")
+    p.add_argument("--project", metavar="NAME", help="evaluate on a project split")
+    p.add_argument("--split", choices=("dev", "test"), help="project split (default: test)")
+    p.add_argument("--model-id", type=int, metavar="N", help="project model version (default: serving)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+
+    p = add("predict", cmd_predict, "tag text, a file, or a project's unlabeled sentences")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="plain text (split into sentences and words)")
+    p.add_argument("--model", metavar="DIR", help="trained model folder")
+    p.add_argument("--project", metavar="NAME", help="use the project's serving model")
+    p.add_argument("--file", metavar="FILE", help="input file (conll, jsonl or text)")
+    p.add_argument("--format", choices=("conll", "jsonl"), help="output format (default: [text](LABEL) lines)")
+    p.add_argument("--json", action="store_true", help="JSONL: text and scored character spans")
+    p.add_argument("--store", action="store_true", help="with --project alone: store as model annotations")
+    p.add_argument("--batch-size", type=_positive(int), default=64, metavar="N")
+
+    p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension")
+    p.add_argument("--split", choices=SPLITS, help="default: every split")
+    p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
+    p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+
+    p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("action", nargs="?", choices=("promote", "rollback"), metavar="promote ID | rollback")
+    p.add_argument("id", nargs="?", type=int, help=argparse.SUPPRESS)
+
+    p = add("jobs", cmd_jobs, "list jobs (`jobs [PROJECT]`), show one (`jobs status ID`), "
+            "cancel one (`jobs cancel ID`)")
+    p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
+
+    add("projects", cmd_projects, "list projects with sentence counts")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 1 runtime failure, 2 usage or bad input)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except CliError as e:
+        message, code = str(e), e.code
+    except FormatError as e:
+        message, code = str(e), 2
+    except (KeyError, ValueError) as e:
+        message, code = _first_line(e), 2
+    except KeyboardInterrupt:
+        message, code = "interrupted", 130
+    except Exception as e:
+        message, code = f"{type(e).__name__}: {_first_line(e)}", 1
+    print(f"nerloop: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,555 @@
+"""Read and write NER corpora: CoNLL columns, JSONL spans and plain text.
+
+Inside the engine tags are IOB2; CoNLL files may be IOB1, IOB2 or BIOES (BILOU) and are converted.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMATS = ("conll", "jsonl", "text")
+SCHEMES = ("iob1", "iob2", "bioes")
+_EXTENSIONS = {".conll": "conll", ".iob": "conll", ".bio": "conll", ".bioes": "conll", ".tsv": "conll",
+               ".jsonl": "jsonl", ".json": "jsonl", ".txt": "text"}
+_DOCSTART = "-DOCSTART-"
+_TAG_LIKE = re.compile(r"O|[BIESLU]-\S+")
+_SNIFF_LINES = 100
+_WORD = re.compile(r"(?:[^\W\d_]\.){2,}(?!\w)|\w+(?:[-'’.]\w+)*|\S")
+_SENT_END = re.compile(r"(\w*)([.!?]+)[\"'”’»)\]]*\s+")
+_SENT_OPENERS = "\"'“‘«"
+_ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "vs"})
+
+
+class FormatError(ValueError):
+    """Bad input: names the file, the line (1-based) and the problem."""
+
+    def __init__(self, file: str, line: int, problem: str):
+        super().__init__(file, line, problem)
+        self.file, self.line, self.problem = file, line, problem
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.problem}"
+
+
+@dataclass
+class Sentence:
+    """One sentence: words, IOB2 tags (None = unlabelled), its text and each word's char offsets in it."""
+
+    words: list[str]
+    tags: list[str] | None
+    text: str
+    offsets: list[tuple[int, int]]
+    doc_id: str | None = None
+    columns: list[list[str]] | None = None
+    line: int = 0
+
+
+@dataclass
+class Corpus:
+    """Sentences read from one file, with the source format, tag scheme and CoNLL separator."""
+
+    sentences: list[Sentence]
+    fmt: str
+    scheme: str | None
+    sep: str = " "
+
+
+# ---------------------------------------------------------------- tags and spans
+
+def spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """IOB2 tags -> (first_word, end_word_exclusive, label); a stray I- starts a new entity."""
+    out: list[tuple[int, int, str]] = []
+    start, label = -1, None
+    for i, tag in enumerate(tags):
+        if tag.startswith("I-") and tag[2:] == label:
+            continue
+        if label is not None:
+            out.append((start, i, label))
+        start, label = (i, tag[2:]) if tag != "O" else (-1, None)
+    if label is not None:
+        out.append((start, len(tags), label))
+    return out
+
+
+def tags_from_spans(n_words: int, spans: Iterable[tuple[int, int, str]]) -> list[str]:
+    """(first_word, end_exclusive, label) spans -> IOB2 tags; raises ValueError on overlap or bad range."""
+    tags = ["O"] * n_words
+    end = 0
+    for s, e, label in sorted(spans):
+        if not 0 <= s < e <= n_words:
+            raise ValueError(f"span ({s}, {e}) out of range for {n_words} words")
+        if s < end:
+            raise ValueError(f"span ({s}, {e}) overlaps the previous span")
+        tags[s] = "B-" + label
+        tags[s + 1:e] = ["I-" + label] * (e - s - 1)
+        end = e
+    return tags
+
+
+def detect_scheme(tag_seqs: Iterable[Sequence[str]]) -> str:
+    """Any E-/S-/L-/U- -> "bioes"; else an I- that starts an entity -> "iob1"; else "iob2"."""
+    iob1 = False
+    for tags in tag_seqs:
+        prev = "O"
+        for tag in tags:
+            prefix = tag[0]
+            if prefix in "ESLU":
+                return "bioes"
+            if prefix == "I" and (prev == "O" or prev[2:] != tag[2:]):
+                iob1 = True
+            prev = tag
+    return "iob1" if iob1 else "iob2"
+
+
+def _bioes_problem(tags: Sequence[str]) -> tuple[int, str] | None:
+    """First BIOES violation as (word index, problem), or None. L-/U- count as E-/S-."""
+    open_at, open_label = -1, None
+    for i, tag in enumerate(tags):
+        prefix, label = tag[0], tag[2:]
+        if open_label is not None:
+            if prefix in "IEL" and label == open_label:
+                if prefix != "I":
+                    open_label = None
+                continue
+            return open_at, f"entity {tags[open_at]!r} is not closed by E-{open_label}"
+        if prefix in "IEL":
+            return i, f"{tag!r} starts an entity (BIOES entities start with B- or S-)"
+        if prefix == "B":
+            open_at, open_label = i, label
+    if open_label is not None:
+        return open_at, f"entity {tags[open_at]!r} is not closed by E-{open_label}"
+    return None
+
+
+def to_iob2(tags: Sequence[str], scheme: str) -> list[str]:
+    """Convert tags from `scheme` to IOB2; raises ValueError on tags the scheme does not allow."""
+    if scheme == "bioes":
+        problem = _bioes_problem(tags)
+        if problem:
+            raise ValueError(f"tag {problem[0] + 1}: {problem[1]}")
+        return [t if t == "O" or t[0] in "BI" else ("I-" if t[0] in "EL" else "B-") + t[2:] for t in tags]
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown tag scheme {scheme!r}")
+    out, prev = [], None
+    for tag in tags:
+        if tag == "O":
+            out.append(tag)
+            prev = None
+            continue
+        if tag[0] not in "BI":
+            raise ValueError(f"tag {tag!r} is not allowed in {scheme}")
+        label = tag[2:]
+        out.append(tag if tag[0] == "I" and label == prev else "B-" + label)
+        prev = label
+    return out
+
+
+def from_iob2(tags: Sequence[str], scheme: str) -> list[str]:
+    """Convert IOB2 tags to `scheme` ("iob1": I- except B- right after the same type; "bioes")."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown tag scheme {scheme!r}")
+    found = spans(tags)
+    if scheme == "iob2":
+        return tags_from_spans(len(tags), found)
+    out = ["O"] * len(tags)
+    prev_end, prev_label = -1, None
+    for s, e, label in found:
+        if scheme == "iob1":
+            out[s:e] = ["I-" + label] * (e - s)
+            if s == prev_end and label == prev_label:
+                out[s] = "B-" + label
+        elif e - s == 1:
+            out[s] = "S-" + label
+        else:
+            out[s:e] = ["B-" + label] + ["I-" + label] * (e - s - 2) + ["E-" + label]
+        prev_end, prev_label = e, label
+    return out
+
+
+# ---------------------------------------------------------------- plain text
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "M"
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Words with char offsets: "U.S.", "don't", "3.5", "e-mail" stay whole; other symbols stand alone."""
+    out: list[tuple[str, int, int]] = []
+    for m in _WORD.finditer(text):
+        s, e = m.span()
+        if out and out[-1][2] == s and (_is_mark(text[s]) or (_is_mark(text[s - 1]) and text[s].isalnum())):
+            s = out.pop()[1]  # combining marks (accents, Indic vowel signs) join the word around them
+        out.append((text[s:e], s, e))
+    return out
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence char ranges (whitespace trimmed): split at line breaks, and after . ! ? followed by
+    whitespace and an uppercase letter, digit or opening quote, except after Mr./Dr./... and initials."""
+    ranges: list[tuple[int, int]] = []
+
+    def add(s: int, e: int) -> None:
+        chunk = text[s:e]
+        stripped = chunk.strip()
+        if stripped:
+            s += len(chunk) - len(chunk.lstrip())
+            ranges.append((s, s + len(stripped)))
+
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        start, end = pos, pos + len(line)
+        for m in _SENT_END.finditer(text, pos, end):
+            nxt = text[m.end()] if m.end() < end else ""
+            if not nxt or not (nxt.isupper() or nxt.isdigit() or nxt in _SENT_OPENERS):
+                continue
+            word = m.group(1)
+            if m.group(2) == "." and (word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())):
+                continue
+            add(start, m.end())
+            start = m.end()
+        add(start, end)
+        pos = end
+    return ranges
+
+
+def _read_text(text: str, name: str) -> Corpus:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs: list[tuple[int, int]] = []
+    line_starts: list[int] = []
+    para_start, para_end, pos = -1, 0, 0
+    for line in text.split("\n"):
+        line_starts.append(pos)
+        if line.strip():
+            para_start = pos if para_start < 0 else para_start
+            para_end = pos + len(line)
+        elif para_start >= 0:
+            paragraphs.append((para_start, para_end))
+            para_start = -1
+        pos += len(line) + 1
+    if para_start >= 0:
+        paragraphs.append((para_start, para_end))
+    sentences: list[Sentence] = []
+    for p, (p_start, p_end) in enumerate(paragraphs, 1):
+        for s, e in split_sentences(text[p_start:p_end]):
+            sent_text = text[p_start + s:p_start + e]
+            toks = tokenize(sent_text)
+            sentences.append(Sentence([w for w, _, _ in toks], None, sent_text, [(a, b) for _, a, b in toks],
+                                      doc_id=f"p-{p}", line=bisect.bisect_right(line_starts, p_start + s)))
+    if not sentences:
+        raise FormatError(name, 1, "empty file")
+    return Corpus(sentences, "text", None)
+
+
+# ---------------------------------------------------------------- CoNLL
+
+def _parse_tag(tag: str) -> str | None:
+    """A legal tag with L-/U- renamed E-/S-, or None if illegal."""
+    if tag == "O":
+        return tag
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIESLU":
+        return {"L": "E", "U": "S"}.get(tag[0], tag[0]) + tag[1:]
+    return None
+
+
+def _unknown_label(label: str, labels: Collection[str]) -> str:
+    return f"unknown label {label!r} (known: {', '.join(sorted(labels))})"
+
+
+def _sentence(words: list[str], tags: list[str] | None, columns: list[list[str]] | None,
+              doc_id: str | None, line: int) -> Sentence:
+    """A sentence whose text is its words joined by single spaces."""
+    offsets, pos = [], 0
+    for w in words:
+        offsets.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return Sentence(words, tags, " ".join(words), offsets, doc_id, columns, line)
+
+
+def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
+    sep, ncols = "", 0
+    raw: list[tuple[list[str], list[str], list[list[str]], list[int], str | None]] = []
+    words: list[str] = []
+    tags: list[str] = []
+    cols: list[list[str]] = []
+    lines: list[int] = []
+    docs, new_doc, doc_id = 0, False, None
+    known: dict[str, str] = {}
+
+    def flush() -> None:
+        nonlocal words, tags, cols, lines, docs, new_doc, doc_id
+        if words:
+            if new_doc:
+                docs, new_doc = docs + 1, False
+                doc_id = f"doc-{docs}"
+            raw.append((words, tags, cols, lines, doc_id))
+            words, tags, cols, lines = [], [], [], []
+
+    for i, line in enumerate(text.split("\n"), 1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith(_DOCSTART) and line.split(None, 1)[0] == _DOCSTART:
+            flush()
+            new_doc = True
+            continue
+        if not sep:
+            sep = "\t" if "\t" in line else " "
+        parts = [p.strip() for p in line.split("\t")] if sep == "\t" else [p for p in line.split(" ") if p]
+        if len(parts) != ncols:
+            if ncols:
+                raise FormatError(name, i, f"expected {ncols} columns, found {len(parts)}")
+            if len(parts) < 2:
+                raise FormatError(name, i, f"expected at least 2 columns, found {len(parts)}")
+            ncols = len(parts)
+        if not parts[0]:
+            raise FormatError(name, i, "empty word")
+        tag = known.get(parts[-1])
+        if tag is None:
+            tag = _parse_tag(parts[-1])
+            if tag is None:
+                raise FormatError(name, i, f"illegal tag {parts[-1]!r}")
+            if labels is not None and tag != "O" and tag[2:] not in labels:
+                raise FormatError(name, i, _unknown_label(tag[2:], labels))
+            known[parts[-1]] = tag
+        words.append(parts[0])
+        tags.append(tag)
+        cols.append(parts[1:-1])
+        lines.append(i)
+    flush()
+    if not raw:
+        raise FormatError(name, 1, "empty file")
+    scheme = detect_scheme(r[1] for r in raw)
+    sentences = []
+    for words, tags, cols, lines, doc_id in raw:
+        if scheme == "bioes":
+            problem = _bioes_problem(tags)
+            if problem:
+                raise FormatError(name, lines[problem[0]], problem[1])
+        sentences.append(_sentence(words, to_iob2(tags, scheme), cols if ncols > 2 else None, doc_id, lines[0]))
+    return Corpus(sentences, "conll", scheme, sep)
+
+
+def _dump_conll(sentences: Sequence[Sentence], scheme: str, sep: str) -> str:
+    widths = {len(s.columns[0]) if s.columns else 0 for s in sentences if s.words}
+    if len(widths) > 1:
+        raise ValueError(f"sentences have different numbers of middle CoNLL columns: {sorted(widths)}")
+    ncols = (widths.pop() if widths else 0) + 2
+    out: list[str] = []
+    doc_id = None
+    for k, s in enumerate(sentences):
+        if s.doc_id is not None and s.doc_id != doc_id:
+            out.append(sep.join([_DOCSTART] + ["-X-"] * (ncols - 2) + ["O"]))
+            out.append("")
+        doc_id = s.doc_id
+        tags = from_iob2(s.tags, scheme) if s.tags is not None else ["O"] * len(s.words)
+        for j, word in enumerate(s.words):
+            line = sep.join([word, *(s.columns[j] if s.columns else ()), tags[j]])
+            if line.count(sep) != ncols - 1 or "\n" in line or "\r" in line or (sep == " " and "\t" in line):
+                raise ValueError(f"sentence {k + 1}, word {j + 1}: a field in {line!r} has a separator "
+                                 f"or line break, or the column count differs")
+            out.append(line)
+        out.append("")
+    return "\n".join(out[:-1]) + "\n" if out else ""
+
+
+# ---------------------------------------------------------------- JSONL
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None) -> Sentence:
+    """One JSONL record -> Sentence; every problem raises FormatError at line i."""
+    def fail(problem: str) -> FormatError:
+        return FormatError(name, i, problem)
+
+    if not isinstance(obj, dict):
+        raise fail("expected a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise fail("missing or non-string 'text'")
+    if obj.get("tokens") is None:
+        toks = tokenize(text)
+    else:
+        if not isinstance(obj["tokens"], list):
+            raise fail("'tokens' must be a list")
+        toks, prev_end = [], 0
+        for n, t in enumerate(obj["tokens"], 1):
+            if not (isinstance(t, dict) and isinstance(t.get("text"), str)
+                    and _is_int(t.get("start")) and _is_int(t.get("end"))):
+                raise fail(f"token {n} must be an object with string 'text' and integer 'start', 'end'")
+            s, e = t["start"], t["end"]
+            if not (prev_end <= s < e <= len(text)) or text[s:e] != t["text"]:
+                raise fail(f"token {n} {t['text']!r} offsets ({s}, {e}) do not match the text")
+            prev_end = e
+            if t["text"].strip():
+                toks.append((t["text"], s, e))
+    if not toks:
+        raise fail("no tokens in text")
+    tags = None
+    if obj.get("spans") is not None:
+        if not isinstance(obj["spans"], list):
+            raise fail("'spans' must be a list")
+        starts = {s: n for n, (_, s, _) in enumerate(toks)}
+        ends = {e: n + 1 for n, (_, _, e) in enumerate(toks)}
+        word_spans, char_spans = [], []
+        for sp in obj["spans"]:
+            if not (isinstance(sp, dict) and _is_int(sp.get("start")) and _is_int(sp.get("end"))
+                    and isinstance(sp.get("label"), str)):
+                raise fail("each span must be an object with integer 'start', 'end' and string 'label'")
+            s, e, label = sp["start"], sp["end"], sp["label"]
+            if not 0 <= s < e <= len(text):
+                raise fail(f"span ({s}, {e}) out of range (text length {len(text)})")
+            if not label:
+                raise fail(f"span ({s}, {e}) has an empty label")
+            if label.split() != [label]:
+                raise fail(f"span ({s}, {e}) label {label!r} contains whitespace")
+            if labels is not None and label not in labels:
+                raise fail(_unknown_label(label, labels))
+            if s not in starts or e not in ends:
+                raise fail(f"span ({s}, {e}) {text[s:e]!r} is not on token boundaries")
+            char_spans.append((s, e))
+            word_spans.append((starts[s], ends[e], label))
+        char_spans.sort()
+        for (s1, e1), (s2, e2) in zip(char_spans, char_spans[1:]):
+            if s2 < e1:
+                raise fail(f"overlapping spans ({s1}, {e1}) and ({s2}, {e2})")
+        tags = tags_from_spans(len(toks), word_spans)
+    doc_id = obj.get("doc_id")
+    if doc_id is None and isinstance(obj.get("meta"), dict):
+        doc_id = obj["meta"].get("doc_id")
+    if isinstance(doc_id, bool) or (doc_id is not None and not isinstance(doc_id, (str, int))):
+        raise fail("'doc_id' must be a string or integer")
+    return Sentence([w for w, _, _ in toks], tags, text, [(s, e) for _, s, e in toks],
+                    None if doc_id is None else str(doc_id), line=i)
+
+
+def _read_jsonl(text: str, name: str, labels: Collection[str] | None) -> Corpus:
+    sentences = []
+    for i, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FormatError(name, i, f"invalid JSON: {e.msg} (column {e.colno})") from None
+        sentences.append(_jsonl_record(obj, name, i, labels))
+    if not sentences:
+        raise FormatError(name, 1, "empty file")
+    return Corpus(sentences, "jsonl", "iob2" if any(s.tags is not None for s in sentences) else None)
+
+
+def _dump_jsonl(sentences: Sequence[Sentence]) -> str:
+    lines = []
+    for s in sentences:
+        rec: dict[str, object] = {"text": s.text, "tokens": [
+            {"text": w, "start": a, "end": b} for w, (a, b) in zip(s.words, s.offsets)]}
+        if s.tags is not None:
+            rec["spans"] = [{"start": s.offsets[a][0], "end": s.offsets[b - 1][1], "label": label}
+                            for a, b, label in spans(s.tags)]
+        if s.doc_id is not None:
+            rec["doc_id"] = s.doc_id
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    return "".join(lines)
+
+
+def _dump_text(sentences: Sequence[Sentence]) -> str:
+    out: list[str] = []
+    for k, s in enumerate(sentences):
+        if k and s.doc_id != sentences[k - 1].doc_id:
+            out.append("\n")
+        out.append(s.text.replace("\r", " ").replace("\n", " ") + "\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- public entry points
+
+def detect_format(name: str, text: str) -> str:
+    """Format by extension; a .txt or unknown file is "conll" if its first lines look like CoNLL rows."""
+    fmt = _EXTENSIONS.get(Path(name).suffix.lower())
+    if fmt is not None and fmt != "text":
+        return fmt
+    seen = 0
+    for line in text.split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == _DOCSTART:
+            continue
+        if len(parts) < 2 or not _TAG_LIKE.fullmatch(parts[-1]):
+            return "text"
+        seen += 1
+        if seen == _SNIFF_LINES:
+            break
+    return "conll" if seen else "text"
+
+
+def _decode(data: bytes | str, name: str) -> str:
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FormatError(name, data.count(b"\n", 0, e.start) + 1,
+                          f"invalid UTF-8 byte 0x{data[e.start]:02x}") from None
+
+
+def loads(data: bytes | str, *, name: str, fmt: str | None = None,
+          labels: Collection[str] | None = None) -> Corpus:
+    """Parse a whole file's content; `name` is used for format detection and error messages."""
+    text = _decode(data, name)
+    fmt = fmt or detect_format(name, text)
+    if fmt == "conll":
+        return _read_conll(text, name, labels)
+    if fmt == "jsonl":
+        return _read_jsonl(text, name, labels)
+    if fmt == "text":
+        return _read_text(text, name)
+    raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None) -> Corpus:
+    """Read a corpus file."""
+    return loads(Path(path).read_bytes(), name=str(path), fmt=fmt, labels=labels)
+
+
+def dumps(sentences: Sequence[Sentence], fmt: str, *, scheme: str = "iob2", sep: str = " ") -> str:
+    """Serialise sentences; CoNLL tags are written in `scheme` with columns joined by `sep`."""
+    if fmt == "conll":
+        if sep not in (" ", "\t"):
+            raise ValueError(f"CoNLL separator must be ' ' or '\\t', not {sep!r}")
+        return _dump_conll(sentences, scheme, sep)
+    if fmt == "jsonl":
+        return _dump_jsonl(sentences)
+    if fmt == "text":
+        return _dump_text(sentences)
+    raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+def write(sentences: Sequence[Sentence], path: str | Path, fmt: str | None = None, *,
+          scheme: str = "iob2", sep: str = " ") -> None:
+    """Write atomically (temp file in the same folder, then rename); fmt defaults to the extension's."""
+    path = Path(path)
+    fmt = fmt or _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the format of {path}; pass fmt")
+    data = dumps(sentences, fmt, scheme=scheme, sep=sep).encode("utf-8")
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,249 @@
+"""Background training jobs: a subprocess running the trainer, its events recorded in the store."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from core.store import Store
+from core.train import Event, TrainConfig, evaluate, train
+
+PROMOTE = ("better", "always", "never")
+_procs: dict[int, subprocess.Popen] = {}
+
+
+def model_root(store: Store, project: dict) -> Path:
+    """Folder holding a project's model versions: next to the database."""
+    return store.path.resolve().parent / "models" / project["name"]
+
+
+def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
+    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences."""
+    train_rows = [s for s in store.sentences(project_id, split="train") if s["tags"] is not None]
+    dev_rows = [s for s in store.sentences(project_id, split="dev") if s["tags"] is not None]
+    return train_rows, dev_rows
+
+
+def config_from(params: dict) -> TrainConfig:
+    """A TrainConfig from job parameters, ignoring keys that are not hyperparameters."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in params.items() if k in names})
+
+
+def create(store: Store, project_id: int, params: dict) -> int:
+    """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`."""
+    if params.get("promote", "better") not in PROMOTE:
+        raise ValueError(f"promote must be one of {PROMOTE}")
+    config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
+    return store.create_job(project_id, "train", params)
+
+
+def start(store: Store, project_id: int, params: dict) -> int:
+    """Create a job and run it in a detached subprocess (`python -m core.jobs`); returns the job id."""
+    job_id = create(store, project_id, params)
+    log = store.path.resolve().parent / "logs" / f"job-{job_id}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--job-id", str(job_id)],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=str(Path(__file__).resolve().parents[1]), env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+        )
+    _procs[job_id] = proc
+    store.update_job(job_id, pid=proc.pid, log_path=str(log))
+    return job_id
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def reap(store: Store, project_id: int | None = None) -> list[int]:
+    """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
+    dead = []
+    for job in store.jobs(project_id, status=["queued", "running"]):
+        proc = _procs.get(job["id"])
+        code = proc.poll() if proc is not None else None
+        if proc is not None and code is None:
+            continue
+        if proc is None and _alive(job["pid"]):
+            continue
+        if job["status"] == "queued" and not job["pid"]:
+            continue  # created but not started in a subprocess (run inline by the CLI)
+        fresh = store.job(job["id"])
+        if fresh["status"] not in ("queued", "running"):
+            continue
+        reason = f"process {job['pid']} ended without finishing"
+        if code is not None:
+            reason += f" (exit code {code})"
+        if job.get("log_path"):
+            reason += f"; log: {job['log_path']}"
+        store.update_job(job["id"], status="failed", error=reason)
+        dead.append(job["id"])
+    return dead
+
+
+def status(store: Store, job_id: int) -> dict:
+    """The job row with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
+    reap(store)
+    job = store.job(job_id)
+    steps = store.events(job_id, kind="step")
+    evals = store.events(job_id, kind="eval")
+    last = steps[-1]["data"] if steps else {}
+    job["progress"] = {
+        "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
+        "loss": last.get("loss"), "dev_f1": evals[-1]["data"]["scores"]["micro"]["f1"] if evals and evals[-1]["data"].get("scores") else None,
+    }
+    return job
+
+
+def cancel(store: Store, job_id: int) -> None:
+    """Stop a running job: SIGTERM to its process group; it is marked cancelled."""
+    job = store.job(job_id)
+    if job["status"] not in ("queued", "running"):
+        return
+    store.update_job(job_id, status="cancelled", error="cancelled by user")
+    if job["pid"] and _alive(job["pid"]):
+        try:
+            os.killpg(job["pid"], signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            os.kill(job["pid"], signal.SIGTERM)
+    proc = _procs.pop(job_id, None)
+    if proc is not None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def execute(store: Store, job_id: int, *, progress=None) -> dict:
+    """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
+    job = store.job(job_id)
+    params = job["params"] or {}
+    project = store.project(job["project_id"])
+    serving = store.serving(project["id"])
+    cfg = config_from(params)
+    if params.get("warm_start") and serving:
+        cfg.model = serving["folder"]
+    cfg.labels = ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
+    train_rows, dev_rows = training_data(store, project["id"])
+    store.update_job(job_id, status="running", pid=os.getpid())
+    root = model_root(store, project)
+    out = root / f"job-{job_id}"
+    stopping = {"flag": False}
+
+    def on_term(*_):
+        stopping["flag"] = True
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    try:
+        last_write = 0.0
+        for ev in train(cfg, train_rows, dev_rows, out):
+            if progress is not None:
+                progress(ev)
+            if stopping["flag"]:
+                raise KeyboardInterrupt("cancelled")
+            now = time.monotonic()
+            if ev.kind != "step" or now - last_write >= 0.5 or ev.step == ev.total_steps:
+                store.add_event(job_id, ev.kind, _event_data(ev))
+                last_write = now
+            if ev.kind == "saved":
+                final = ev
+        metrics = dict(final.info)
+        metrics.pop("config", None)
+        model_id = store.add_model(
+            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving["id"] if serving and params.get("warm_start") else None,
+            params=asdict(cfg), metrics=metrics, status="ready",
+        )
+        promoted = _maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
+        store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
+        store.update_job(job_id, status="done", model_id=model_id)
+        return {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
+    except KeyboardInterrupt:
+        store.update_job(job_id, status="cancelled", error="cancelled by user")
+        raise
+    except Exception as exc:
+        store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _event_data(ev: Event) -> dict:
+    data = ev.to_dict()
+    if data.get("info") and "config" in data["info"]:
+        data["info"] = {k: v for k, v in data["info"].items() if k != "config"}
+    return data
+
+
+def _dev_f1(model: dict | None) -> float:
+    dev = ((model or {}).get("metrics") or {}).get("dev") or {}
+    return float(dev.get("micro", {}).get("f1", -1.0))
+
+
+def _maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
+    """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's."""
+    serving = store.serving(project_id)
+    if policy == "never":
+        return False
+    if policy == "better" and serving is not None:
+        current = _dev_f1(serving)
+        if serving.get("folder") and Path(serving["folder"]).exists():
+            current = _rescore(store, project_id, serving, current)
+        if _dev_f1(store.model(model_id)) <= current:
+            return False
+    store.promote(model_id)
+    return True
+
+
+def _rescore(store: Store, project_id: int, serving: dict, fallback: float) -> float:
+    """The serving version's F1 on today's dev set (it may have grown since it was trained)."""
+    _, dev_rows = training_data(store, project_id)
+    if not dev_rows:
+        return fallback
+    from core.model import Tagger
+
+    tagger = Tagger.load(serving["folder"])
+    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.jobs", description="Run one recorded training job.")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--job-id", type=int, required=True)
+    args = ap.parse_args(argv)
+    store = Store(args.db)
+    try:
+        execute(store, args.job_id)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

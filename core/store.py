@@ -1,0 +1,485 @@
+"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, models, jobs.
+
+Single source of truth of the app. WAL mode, every write in a short BEGIN IMMEDIATE transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+SPLITS = ("train", "dev", "test", "unlabeled")
+SOURCES = ("gold", "human", "model")
+MODEL_STATUSES = ("training", "ready", "failed")
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
+_MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
+_JOB_FIELDS = {"status", "pid", "params", "log_path", "model_id", "started", "ended", "error"}
+_EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
+    AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
+
+
+def now() -> str:
+    """Current time as an ISO-8601 UTC string with microseconds (the store's only time format)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def sentence_hash(words: Sequence[str]) -> str:
+    """sha1 of the words joined by \\x1f: the per-project identity of a sentence."""
+    return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"invalid {what} {value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _check_labels(labels: Sequence[str]) -> list[str]:
+    if isinstance(labels, str):
+        raise ValueError(f"labels must be a list of strings, not the string {labels!r}")
+    labels = list(labels)
+    for label in labels:
+        if not isinstance(label, str) or not label or label != label.strip() or " " in label:
+            raise ValueError(f"invalid label {label!r}: must be a non-empty string without spaces")
+        if label == "O" or label.startswith(("B-", "I-")):
+            raise ValueError(f"invalid label {label!r}: give entity types (PER), not IOB2 tags")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate labels in {labels}")
+    return labels
+
+
+def _tag_labels(tags: Sequence[str], where: str) -> set[str]:
+    """Entity types used in IOB2 `tags`; ValueError naming `where` on a malformed tag."""
+    found = set()
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            continue
+        if not isinstance(tag, str) or tag[:2] not in ("B-", "I-") or len(tag) < 3:
+            raise ValueError(f"{where}: token {i + 1} has invalid IOB2 tag {tag!r}")
+        found.add(tag[2:])
+    return found
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in JSON_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    if row.get("offsets") is not None:
+        row["offsets"] = [tuple(o) for o in row["offsets"]]
+    return row
+
+
+def _m1(db: sqlite_utils.Database) -> None:
+    """Initial schema."""
+    splits, sources = (", ".join(f"'{v}'" for v in vs) for vs in (SPLITS, SOURCES))
+    mstat, jstat = (", ".join(f"'{v}'" for v in vs) for vs in (MODEL_STATUSES, JOB_STATUSES))
+    db.executescript(f"""
+    CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        labels TEXT NOT NULL, created TEXT NOT NULL,
+        serving_model_id INTEGER REFERENCES models(id));
+    CREATE TABLE documents (id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        name TEXT NOT NULL, source TEXT NOT NULL DEFAULT '', created TEXT NOT NULL);
+    CREATE TABLE sentences (id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        document_id INTEGER REFERENCES documents(id), position INTEGER NOT NULL,
+        text TEXT NOT NULL, words TEXT NOT NULL, offsets TEXT NOT NULL,
+        split TEXT NOT NULL CHECK (split IN ({splits})), hash TEXT NOT NULL,
+        created TEXT NOT NULL, UNIQUE (project_id, hash));
+    CREATE TABLE models (id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id), name TEXT NOT NULL,
+        folder TEXT NOT NULL, base_model TEXT NOT NULL,
+        parent_id INTEGER REFERENCES models(id), params TEXT NOT NULL, metrics TEXT NOT NULL,
+        created TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ({mstat})),
+        UNIQUE (project_id, name));
+    CREATE TABLE annotations (id INTEGER PRIMARY KEY,
+        sentence_id INTEGER NOT NULL REFERENCES sentences(id), tags TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ({sources})), annotator TEXT NOT NULL DEFAULT '',
+        model_id INTEGER REFERENCES models(id), created TEXT NOT NULL);
+    CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+        BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+    CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+        BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END;
+    CREATE TABLE promotions (id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        model_id INTEGER NOT NULL REFERENCES models(id),
+        action TEXT NOT NULL CHECK (action IN ('promote', 'rollback')), created TEXT NOT NULL);
+    CREATE TABLE jobs (id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id), kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({jstat})), pid INTEGER, params TEXT NOT NULL,
+        log_path TEXT NOT NULL DEFAULT '', model_id INTEGER REFERENCES models(id),
+        started TEXT, ended TEXT, error TEXT, created TEXT NOT NULL);
+    CREATE TABLE job_events (id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(id), created TEXT NOT NULL,
+        kind TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX idx_projects_serving ON projects(serving_model_id);
+    CREATE INDEX idx_documents_project ON documents(project_id);
+    CREATE INDEX idx_sentences_project_split ON sentences(project_id, split);
+    CREATE INDEX idx_sentences_document ON sentences(document_id);
+    CREATE INDEX idx_annotations_sentence ON annotations(sentence_id, id);
+    CREATE INDEX idx_annotations_model ON annotations(model_id);
+    CREATE INDEX idx_models_project ON models(project_id);
+    CREATE INDEX idx_models_parent ON models(parent_id);
+    CREATE INDEX idx_promotions_project ON promotions(project_id, id);
+    CREATE INDEX idx_promotions_model ON promotions(model_id);
+    CREATE INDEX idx_jobs_project ON jobs(project_id);
+    CREATE INDEX idx_jobs_model ON jobs(model_id);
+    CREATE INDEX idx_job_events_job ON job_events(job_id, id);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1]
+
+
+class Store:
+    """The nerloop database. One instance per process; its methods serialise on a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        with self._write():  # version read inside the write lock: two openers cannot both migrate
+            version = self.schema_version
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"{self.path}: schema version {version} is newer than this code")
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(self.db)
+                self.db.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One short write transaction, taking the database write lock up front."""
+        with self._lock:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_decode(r) for r in self.db.query(sql, params)]
+
+    def _one(self, table: str, row_id: int) -> dict[str, Any]:
+        rows = self._rows(f"SELECT * FROM {table} WHERE id = ?", [row_id])
+        if not rows:
+            raise KeyError(f"{table[:-1]} {row_id} not found")
+        return rows[0]
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        return self.db[table].insert(row).last_pk
+
+    # projects
+    def create_project(self, name: str, labels: Sequence[str]) -> int:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"invalid project name {name!r}")
+        labels = _check_labels(labels)
+        with self._write():
+            if self._rows("SELECT id FROM projects WHERE name = ?", [name]):
+                raise ValueError(f"project {name!r} already exists")
+            return self._insert("projects", {"name": name, "labels": json.dumps(labels),
+                                             "created": now(), "serving_model_id": None})
+
+    def project(self, name_or_id: str | int) -> dict:
+        column = "name" if isinstance(name_or_id, str) else "id"
+        rows = self._rows(f"SELECT * FROM projects WHERE {column} = ?", [name_or_id])
+        if not rows:
+            raise KeyError(f"project {name_or_id!r} not found")
+        return rows[0]
+
+    def projects(self) -> list[dict]:
+        return self._rows("SELECT * FROM projects ORDER BY id")
+
+    def set_labels(self, project_id: int, labels: Sequence[str]) -> None:
+        labels = _check_labels(labels)
+        with self._write():
+            self.project(project_id)
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels)})
+
+    def _add_labels(self, project_id: int, found: set[str]) -> None:
+        labels = self.project(project_id)["labels"]
+        new = sorted(found - set(labels))
+        if new:
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels + new)})
+
+    # sentences and annotations
+    def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
+                         source_name: str = "", source: str = "gold",
+                         annotator: str = "import") -> dict:
+        """Import Sentence-like objects in one transaction; existing sentences are skipped."""
+        _check(split, SPLITS, "split")
+        _check(source, SOURCES, "annotation source")
+        where = source_name or "import"
+        labels_of: list[set[str]] = []
+        for index, s in enumerate(sentences):
+            at = f"{where}, line {getattr(s, 'line', index + 1)}"
+            if not s.words:
+                raise ValueError(f"{at}: sentence has no words")
+            if len(s.offsets) != len(s.words):
+                raise ValueError(f"{at}: {len(s.offsets)} offsets for {len(s.words)} words")
+            if s.tags is not None:
+                if len(s.tags) != len(s.words):
+                    raise ValueError(f"{at}: {len(s.tags)} tags for {len(s.words)} words")
+            labels_of.append(set() if s.tags is None else _tag_labels(s.tags, at))
+        created = now()
+        with self._write():
+            self.project(project_id)
+            seen = {r["hash"] for r in self._rows(
+                "SELECT hash FROM sentences WHERE project_id = ?", [project_id])}
+            next_sid = self._max_id("sentences") + 1
+            next_did = self._max_id("documents") + 1
+            documents: dict[str, int] = {}
+            positions: dict[str | None, int] = {}
+            rows, annotations, found, duplicates = [], [], set(), 0
+            for s, labels in zip(sentences, labels_of):
+                position = positions.get(s.doc_id, 0)
+                positions[s.doc_id] = position + 1
+                digest = sentence_hash(s.words)
+                if digest in seen:
+                    duplicates += 1
+                    continue
+                seen.add(digest)
+                if s.doc_id is not None and s.doc_id not in documents:
+                    documents[s.doc_id] = next_did + len(documents)
+                rows.append({"id": next_sid, "project_id": project_id,
+                             "document_id": documents.get(s.doc_id),
+                             "position": position, "text": s.text,
+                             "words": json.dumps(list(s.words)),
+                             "offsets": json.dumps([list(o) for o in s.offsets]),
+                             "split": split, "hash": digest, "created": created})
+                if s.tags is not None:
+                    found |= labels
+                    annotations.append({"sentence_id": next_sid, "tags": json.dumps(list(s.tags)),
+                                        "source": source, "annotator": annotator,
+                                        "model_id": None, "created": created})
+                next_sid += 1
+            self.db["documents"].insert_all(
+                ({"id": did, "project_id": project_id, "name": name, "source": source_name,
+                  "created": created} for name, did in documents.items()), batch_size=500)
+            self.db["sentences"].insert_all(rows, batch_size=500)
+            self.db["annotations"].insert_all(annotations, batch_size=500)
+            self._add_labels(project_id, found)
+        return {"added": len(rows), "duplicates": duplicates, "annotated": len(annotations)}
+
+    def _max_id(self, table: str) -> int:
+        return self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+
+    def sentences(self, project_id: int, *, split: str | None = None,
+                  ids: Sequence[int] | None = None) -> list[dict]:
+        """Sentences ordered by id, each with its effective "tags" and their "source" (or None)."""
+        sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
+            a.tags, a.source FROM sentences s
+            LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
+            WHERE s.project_id = ?"""
+        params: list[Any] = [project_id]
+        if split is not None:
+            sql += " AND s.split = ?"
+            params.append(_check(split, SPLITS, "split"))
+        if ids is not None:
+            sql += " AND s.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in ids]))
+        return self._rows(sql + " ORDER BY s.id", params)
+
+    def annotate(self, sentence_id: int, tags: Sequence[str], *, source: str = "human",
+                 annotator: str = "", model_id: int | None = None) -> int:
+        """Append an annotation; labels new to the project are added to it."""
+        _check(source, SOURCES, "annotation source")
+        with self._write():
+            sentence = self._one("sentences", sentence_id)
+            if len(tags) != len(sentence["words"]):
+                raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for "
+                                 f"{len(sentence['words'])} words")
+            found = _tag_labels(tags, f"sentence {sentence_id}")
+            self._add_labels(sentence["project_id"], found)
+            return self._insert("annotations", {
+                "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
+                "annotator": annotator, "model_id": model_id, "created": now()})
+
+    def history(self, sentence_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM annotations WHERE sentence_id = ? ORDER BY id",
+                          [sentence_id])
+
+    def effective(self, sentence_id: int) -> dict | None:
+        """The latest human annotation, else the latest gold one, else None."""
+        rows = self._rows(f"SELECT * FROM annotations WHERE id = {_EFFECTIVE_ID.format(sid='?')}",
+                          [sentence_id])
+        return rows[0] if rows else None
+
+    def set_split(self, sentence_ids: Sequence[int], split: str) -> None:
+        _check(split, SPLITS, "split")
+        ids = sorted({int(i) for i in sentence_ids})
+        with self._write():
+            cursor = self.db.execute(
+                "UPDATE sentences SET split = ? WHERE id IN (SELECT value FROM json_each(?))",
+                [split, json.dumps(ids)])
+            if cursor.rowcount != len(ids):
+                raise KeyError(f"{len(ids) - cursor.rowcount} of the sentence ids do not exist")
+
+    def counts(self, project_id: int) -> dict:
+        by_split = dict.fromkeys(SPLITS, 0)
+        for r in self._rows("SELECT split, COUNT(*) AS n FROM sentences WHERE project_id = ? "
+                            "GROUP BY split", [project_id]):
+            by_split[r["split"]] = r["n"]
+        sql = """SELECT COUNT(DISTINCT a.sentence_id) AS n FROM annotations a
+            JOIN sentences s ON s.id = a.sentence_id WHERE s.project_id = ? AND a.source IN ({})"""
+        human = self._rows(sql.format("'human'"), [project_id])[0]["n"]
+        labelled = self._rows(sql.format("'human', 'gold'"), [project_id])[0]["n"]
+        return {"by_split": by_split, "human": human, "labelled": labelled}
+
+    # models
+    def add_model(self, project_id: int, *, folder: str, base_model: str,
+                  parent_id: int | None = None, params: dict | None = None,
+                  metrics: dict | None = None, status: str = "ready") -> int:
+        _check(status, MODEL_STATUSES, "model status")
+        with self._write():
+            self.project(project_id)
+            n = self.db.execute("SELECT COUNT(*) FROM models WHERE project_id = ?",
+                                [project_id]).fetchone()[0]
+            return self._insert("models", {
+                "project_id": project_id, "name": f"v{n + 1}", "folder": str(folder),
+                "base_model": base_model, "parent_id": parent_id,
+                "params": json.dumps(params or {}), "metrics": json.dumps(metrics or {}),
+                "created": now(), "status": status})
+
+    def update_model(self, model_id: int, **fields: Any) -> None:
+        self._update("models", model_id, fields, _MODEL_FIELDS, MODEL_STATUSES)
+
+    def _update(self, table: str, row_id: int, fields: dict[str, Any], allowed: set[str],
+                statuses: Sequence[str]) -> None:
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"cannot update {table} field(s) {sorted(unknown)}; "
+                             f"allowed: {sorted(allowed)}")
+        if "status" in fields:
+            _check(fields["status"], statuses, f"{table[:-1]} status")
+        values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in fields.items()}
+        with self._write():
+            self._one(table, row_id)
+            if values:
+                self.db[table].update(row_id, values)
+
+    def model(self, model_id: int) -> dict:
+        return self._one("models", model_id)
+
+    def models(self, project_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM models WHERE project_id = ? ORDER BY id", [project_id])
+
+    def promote(self, model_id: int) -> None:
+        """Serve `model_id` for its project (it must be ready) and record it in promotions."""
+        with self._write():
+            model = self.model(model_id)
+            if model["status"] != "ready":
+                raise ValueError(f"model {model_id} is {model['status']}, only ready models "
+                                 "can be promoted")
+            self._serve(model["project_id"], model_id, "promote")
+
+    def _serve(self, project_id: int, model_id: int, action: str) -> None:
+        self.db["projects"].update(project_id, {"serving_model_id": model_id})
+        self._insert("promotions", {"project_id": project_id, "model_id": model_id,
+                                    "action": action, "created": now()})
+
+    def _serving_stack(self, project_id: int) -> list[int]:
+        """Replay promotions: a promote pushes a version, a rollback pops the current one."""
+        stack: list[int] = []
+        for r in self._rows("SELECT model_id, action FROM promotions WHERE project_id = ? "
+                            "ORDER BY id", [project_id]):
+            if r["action"] == "rollback":
+                stack.pop()
+            elif not stack or stack[-1] != r["model_id"]:
+                stack.append(r["model_id"])
+        return stack
+
+    def rollback(self, project_id: int) -> int:
+        """Serve the version served before the current one again; returns its model id."""
+        with self._write():
+            stack = self._serving_stack(project_id)
+            if len(stack) < 2:
+                raise ValueError(f"project {project_id} has no earlier served model to roll "
+                                 "back to")
+            self._serve(project_id, stack[-2], "rollback")
+            return stack[-2]
+
+    def serving(self, project_id: int) -> dict | None:
+        model_id = self.project(project_id)["serving_model_id"]
+        return None if model_id is None else self.model(model_id)
+
+    def promotions(self, project_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM promotions WHERE project_id = ? ORDER BY id",
+                          [project_id])
+
+    # jobs
+    def create_job(self, project_id: int, kind: str, params: dict, *, log_path: str = "") -> int:
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"invalid job kind {kind!r}")
+        with self._write():
+            self.project(project_id)
+            return self._insert("jobs", {
+                "project_id": project_id, "kind": kind, "status": "queued", "pid": None,
+                "params": json.dumps(params), "log_path": str(log_path), "model_id": None,
+                "started": None, "ended": None, "error": None, "created": now()})
+
+    def update_job(self, job_id: int, **fields: Any) -> None:
+        """Update job fields; moving to running/done/failed/cancelled stamps started/ended."""
+        status = fields.get("status")
+        if status == "running":
+            fields.setdefault("started", now())
+        elif status in ("done", "failed", "cancelled"):
+            fields.setdefault("ended", now())
+        self._update("jobs", job_id, fields, _JOB_FIELDS, JOB_STATUSES)
+
+    def job(self, job_id: int) -> dict:
+        return self._one("jobs", job_id)
+
+    def jobs(self, project_id: int | None = None, *,
+             status: str | Sequence[str] | None = None) -> list[dict]:
+        """Jobs newest first, optionally of one project and with one of the given statuses."""
+        sql, params = "SELECT * FROM jobs WHERE 1", []
+        if project_id is not None:
+            sql += " AND project_id = ?"
+            params.append(project_id)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            for s in wanted:
+                _check(s, JOB_STATUSES, "job status")
+            sql += " AND status IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(wanted))
+        return self._rows(sql + " ORDER BY id DESC", params)
+
+    def add_event(self, job_id: int, kind: str, data: dict) -> int:
+        with self._write():
+            self._one("jobs", job_id)
+            return self._insert("job_events", {"job_id": job_id, "created": now(), "kind": kind,
+                                               "data": json.dumps(data)})
+
+    def events(self, job_id: int, *, after_id: int = 0, kind: str | None = None) -> list[dict]:
+        sql, params = "SELECT * FROM job_events WHERE job_id = ? AND id > ?", [job_id, after_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return self._rows(sql + " ORDER BY id", params)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,293 @@
+"""The one trainer: a generator of events shared by the CLI, background jobs and the benchmark."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from core import metrics
+from core.model import DEFAULT, Tagger
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters; the defaults are the ones the app and `nerloop train` use."""
+
+    model: str = DEFAULT  # hub id, folder, `default`, or an earlier version's folder (warm start)
+    epochs: int = 3
+    lr: float = 5e-5  # encoder learning rate
+    head_lr: float = 1e-3  # classifier head and word-shape embedding (freshly initialised)
+    batch_size: int = 16
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of steps with a linear warm-up, then linear decay to 0
+    max_grad_norm: float = 1.0
+    dropout: float | None = None  # None keeps the model's own
+    min_steps: int = 1200  # small data: train for at least this many steps (more epochs)
+    evals_per_epoch: int = 1
+    min_eval_interval: int = 250  # steps between dev evaluations at the least
+    patience: int = 3  # dev evaluations without improvement before stopping
+    freeze: str = "none"  # none | embeddings | top-K (train only the top K layers and the head)
+    shape: bool = True  # word-shape (casing) feature through token types, where the model has them
+    shape_dropout: float = 0.1  # share of sentences trained without shape, so plain pipelines still work
+    seed: int = 42
+    device: str = "auto"
+    labels: list[str] | None = None  # default: every tag seen in the data, O first
+
+
+@dataclass
+class Event:
+    """One item of the training stream."""
+
+    kind: str  # start | step | eval | saved | done
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None = None
+    lr: float | None = None
+    scores: dict | None = None
+    is_best: bool = False
+    path: str | None = None
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def label_set(tag_seqs: Sequence[Sequence[str]]) -> list[str]:
+    """O, then B-/I- of every entity type seen, types sorted."""
+    types = sorted({t[2:] for tags in tag_seqs for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+def _pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
+    words, tags = [], []
+    for item in data:
+        if isinstance(item, dict):
+            w, t = item["words"], item["tags"]
+        else:
+            w, t = (item.words, item.tags) if hasattr(item, "words") else item
+        if t is None:
+            raise ValueError("training data must be labelled (a sentence has no tags)")
+        if len(w) != len(t):
+            raise ValueError(f"sentence {' '.join(w)[:60]!r}: {len(w)} words but {len(t)} tags")
+        if w:
+            words.append(list(w))
+            tags.append(list(t))
+    return words, tags
+
+
+class LengthGroupedBatches:
+    """Shuffled batches of similar length (little padding); a new order each epoch, same on every process."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group: int = 64):
+        self.lengths, self.batch_size, self.seed, self.group = list(lengths), batch_size, seed, group
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        rng = random.Random(self.seed + self.epoch)
+        self.epoch += 1
+        idx = list(range(len(self.lengths)))
+        rng.shuffle(idx)
+        mega = self.batch_size * self.group
+        batches = []
+        for m in range(0, len(idx), mega):
+            chunk = sorted(idx[m : m + mega], key=lambda i: self.lengths[i])
+            batches += [chunk[b : b + self.batch_size] for b in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        return iter(batches)
+
+
+def _freeze(model: nn.Module, how: str) -> None:
+    base = model.base_model
+    if how == "none":
+        return
+    emb = getattr(base, "embeddings", None)
+    if how == "embeddings" or how.startswith("top-"):
+        for name in ("word_embeddings", "position_embeddings"):
+            mod = getattr(emb, name, None)
+            if mod is not None:
+                mod.requires_grad_(False)
+    if how.startswith("top-"):
+        k = int(how[4:])
+        emb.requires_grad_(False)
+        layers = next(
+            m for m in base.modules() if isinstance(m, nn.ModuleList) and len(m) == model.config.num_hidden_layers
+        )
+        for layer in list(layers)[: max(0, len(layers) - k)]:
+            layer.requires_grad_(False)
+    elif how != "embeddings":
+        raise ValueError(f"freeze must be none, embeddings or top-K, not {how!r}")
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    head, decay, no_decay = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith("classifier") or "token_type_embeddings" in name:
+            head.append(p)
+        elif p.ndim < 2:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    groups = [
+        {"params": decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "lr": cfg.lr, "weight_decay": 0.0},
+        {"params": head, "lr": cfg.head_lr, "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    try:
+        return torch.optim.AdamW(groups, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(groups)
+
+
+def save_atomic(tagger: Tagger, out: str | Path, extra: dict) -> Path:
+    """Write a model folder beside `out`, then rename it into place; a crash leaves no half-written folder."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tagger.save(tmp)
+        (tmp / "metrics.json").write_text(json.dumps(extra, indent=2, default=str))
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], batch_size: int = 64) -> dict:
+    """Entity-level scores of a tagger on labelled sentences."""
+    preds = tagger.predict(words, batch_size=batch_size)
+    return metrics.score(tags, [p.tags for p in preds])
+
+
+def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None) -> Iterator[Event]:
+    """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process."""
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup, set_seed
+
+    set_seed(cfg.seed)
+    words, tags = _pairs(train_data)
+    dev_words, dev_tags = _pairs(dev_data)
+    if not words:
+        raise ValueError("no labelled training sentences")
+    labels = cfg.labels or label_set(tags + dev_tags)
+    unknown = {t for seq in tags + dev_tags for t in seq} - set(labels)
+    if unknown:
+        raise ValueError(f"tags not in the label set: {sorted(unknown)}")
+
+    use_cuda = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
+    acc = Accelerator(mixed_precision="bf16" if use_cuda else "no", cpu=not use_cuda)
+    tagger = Tagger.load(cfg.model, labels=labels, device=str(acc.device), shape=cfg.shape, dropout=cfg.dropout)
+    _freeze(tagger.model, cfg.freeze)
+    windows = tagger.windows(words, tags)
+    sampler = LengthGroupedBatches([len(w.input_ids) for w in windows], cfg.batch_size, cfg.seed)
+    loader = torch.utils.data.DataLoader(
+        windows, batch_sampler=sampler, collate_fn=lambda b: tagger.collate(b, labels=True)
+    )
+    optimizer = _optimizer(tagger.model, cfg)
+    model, optimizer, loader = acc.prepare(tagger.model, optimizer, loader)
+    per_epoch = len(loader)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch)) if cfg.min_steps else cfg.epochs
+    total = per_epoch * epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
+    eval_every = max(per_epoch // max(1, cfg.evals_per_epoch), min(cfg.min_eval_interval, total))
+    gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
+
+    info = {"labels": labels, "train_sentences": len(words), "dev_sentences": len(dev_words),
+            "epochs": epochs, "steps_per_epoch": per_epoch, "processes": acc.num_processes}
+    yield Event("start", 0, total, 0.0, info=info)
+    best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
+    step, smooth, started, seen, eval_seconds = 0, None, time.perf_counter(), 0, 0.0
+    saved = False
+    try:
+        stop = False
+        for epoch in range(epochs):
+            model.train()
+            for batch in loader:
+                if cfg.shape_dropout and "token_type_ids" in batch:
+                    drop = torch.rand(batch["input_ids"].shape[0], generator=gen) < cfg.shape_dropout
+                    batch["token_type_ids"][drop.to(batch["token_type_ids"].device)] = 0
+                loss = model(**batch).loss
+                acc.backward(loss)
+                if cfg.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                seen += batch["input_ids"].shape[0]
+                value = float(loss.detach())
+                smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+                yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
+                            info={"elapsed": time.perf_counter() - started})
+                if step % eval_every == 0 or step == total:
+                    if dev_words:
+                        t_eval = time.perf_counter()
+                        scores = evaluate(tagger, dev_words, dev_tags)
+                        eval_seconds += time.perf_counter() - t_eval
+                        f1 = scores["micro"]["f1"]
+                    else:
+                        scores, f1 = None, float(step)  # no dev set: the last model is the best
+                    is_best = f1 > best_f1
+                    if is_best:
+                        best_f1, best_scores, best_step, bad_evals = f1, scores, step, 0
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.model.state_dict().items()}
+                    else:
+                        bad_evals += 1
+                    yield Event("eval", step, total, step / per_epoch, loss=smooth, scores=scores, is_best=is_best)
+                    if dev_words and cfg.patience and bad_evals >= cfg.patience:
+                        stop = True
+                        break
+            if stop:
+                break
+        if best_state is not None:
+            tagger.model.load_state_dict(best_state)
+        extra = {"dev": best_scores, "best_step": best_step, "steps": step, "labels": labels,
+                 "train_sentences": len(words), "config": asdict(cfg),
+                 "steps_per_epoch": per_epoch, "train_windows_seen": seen * acc.num_processes,
+                 "train_seconds": time.perf_counter() - started - eval_seconds, "eval_seconds": eval_seconds}
+        if out is not None and acc.is_main_process:
+            save_atomic(tagger, out, extra)
+            saved = True
+        acc.wait_for_everyone()
+        yield Event("saved" if out is not None else "done", step, total, step / per_epoch,
+                    scores=best_scores, is_best=True, path=str(out) if out else None, info=extra)
+    except Exception:
+        # a crash still leaves the best state reached so far, when there is one
+        if out is not None and not saved and best_state is not None and acc.is_main_process:
+            tagger.model.load_state_dict(best_state)
+            save_atomic(tagger, out, {"dev": best_scores, "best_step": best_step, "steps": step,
+                                      "labels": labels, "interrupted": True, "config": asdict(cfg)})
+        raise
+    finally:
+        acc.free_memory()
+
+
+def run(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None) -> Event:
+    """Consume the whole stream and return the last event."""
+    last = None
+    for last in train(cfg, train_data, dev_data, out):
+        pass
+    return last

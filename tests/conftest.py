@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny random BERT built offline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+_EXTRA_WORDS = """the a an of in on at to for from by with and or but is was were be been has have had
+will would said says say new year years day week month today yesterday Monday Tuesday Wednesday Thursday
+Friday Saturday Sunday city town country government company bank team party minister president people
+police court market prices report reports news after before during over under into about against between
+he she it they we you his her their its this that these those who which what when where why how not no
+yes more most less many much some all one two three four five first second last next up down out off
+John Mary Paris London Berlin Smith visited met told went came left won lost said announced""".split()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """Folder of a 2-layer, 32-wide random BertModel with a cased WordPiece tokenizer (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = [line.split()[0] for f in sorted(DATA.glob("*.conll")) for line in f.read_text().splitlines()
+             if line.strip() and not line.startswith("-DOCSTART-")]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator([" ".join(words), " ".join(_EXTRA_WORDS)] * 3,
+                            trainers.WordPieceTrainer(vocab_size=2000, special_tokens=specials))
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")),
+                                                   ("[CLS]", tok.token_to_id("[CLS]")))
+    tokenizer = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]", do_lower_case=False, model_max_length=128)
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

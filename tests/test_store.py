@@ -1,0 +1,254 @@
+"""Tests for core.store: migrations, import, annotation history, models, jobs, concurrency."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+from dataclasses import dataclass, field
+
+import pytest
+
+from core.store import MIGRATIONS, Store, sentence_hash
+
+TABLES = {"projects", "documents", "sentences", "annotations", "models", "promotions", "jobs",
+          "job_events"}
+
+
+@dataclass
+class Sent:
+    """Local stand-in for core.formats.Sentence (same fields)."""
+
+    words: list[str]
+    tags: list[str] | None
+    text: str = ""
+    offsets: list[tuple[int, int]] = field(default_factory=list)
+    doc_id: str | None = None
+    columns: list = field(default_factory=list)
+    line: int = 1
+
+
+def sent(words: str, tags: str | None = None, doc_id: str | None = None, line: int = 1) -> Sent:
+    ws = words.split()
+    offsets, pos = [], 0
+    for w in ws:
+        offsets.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return Sent(ws, tags.split() if tags else None, words, offsets, doc_id, [], line)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "db.sqlite")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pid(store):
+    return store.create_project("demo", ["PER"])
+
+
+def test_migrates_empty_file_and_reopen_is_noop(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    s = Store(path)
+    assert s.schema_version == len(MIGRATIONS) >= 1
+    assert TABLES <= set(s.db.table_names())
+    assert s.db.journal_mode == "wal"
+    assert s.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    s.create_project("kept", ["LOC"])
+    s.close()
+    again = Store(path)
+    assert again.schema_version == len(MIGRATIONS)
+    assert [p["name"] for p in again.projects()] == ["kept"]
+    indexes = {i.name for i in again.db["annotations"].indexes}
+    assert "idx_annotations_sentence" in indexes
+    again.close()
+
+
+def test_projects_and_labels(store, pid):
+    assert store.project("demo")["id"] == pid
+    assert store.project(pid)["labels"] == ["PER"]
+    with pytest.raises(ValueError, match="already exists"):
+        store.create_project("demo", ["PER"])
+    for bad in (["B-PER"], ["PER", "PER"], [""], "PER"):
+        with pytest.raises(ValueError):
+            store.create_project("other", bad)
+    with pytest.raises(KeyError, match="nope"):
+        store.project("nope")
+    store.set_labels(pid, ["PER", "ORG"])
+    assert store.project(pid)["labels"] == ["PER", "ORG"]
+
+
+def test_import_dedup_documents_and_new_labels(store, pid):
+    batch = [sent("John lives here", "B-PER O O", "d1"),
+             sent("Acme Corp hires", "B-ORG I-ORG O", "d1"),
+             sent("no tags at all", None, "d2"),
+             sent("John lives here", "B-PER O O", "d2")]  # duplicate within the import
+    assert store.import_sentences(pid, batch, split="train", source_name="a.conll") == {
+        "added": 3, "duplicates": 1, "annotated": 2}
+    assert store.project(pid)["labels"] == ["PER", "ORG"]
+    rows = store.sentences(pid)
+    assert [r["words"] for r in rows] == [b.words for b in batch[:3]]
+    assert rows[0]["offsets"] == [(0, 4), (5, 10), (11, 15)]
+    assert [r["position"] for r in rows] == [0, 1, 0]
+    assert rows[0]["document_id"] == rows[1]["document_id"] != rows[2]["document_id"]
+    assert (rows[1]["tags"], rows[1]["source"]) == (["B-ORG", "I-ORG", "O"], "gold")
+    assert rows[2]["tags"] is None and rows[2]["source"] is None
+    docs = store.db.execute("SELECT name, source FROM documents ORDER BY id").fetchall()
+    assert docs == [("d1", "a.conll"), ("d2", "a.conll")]
+    again = store.import_sentences(pid, batch, split="dev")
+    assert again == {"added": 0, "duplicates": 4, "annotated": 0}
+    assert store.db["sentences"].count == 3
+    assert store.db["documents"].count == 2
+    hashes = {r["hash"] for r in store.db.query("SELECT hash FROM sentences")}
+    assert sentence_hash(["John", "lives", "here"]) in hashes
+
+
+def test_import_rejects_bad_input_naming_line(store, pid):
+    with pytest.raises(ValueError, match=r"a\.txt, line 7: 1 tags for 2 words"):
+        store.import_sentences(pid, [sent("a b", "O", line=7)], split="train",
+                               source_name="a.txt")
+    with pytest.raises(ValueError, match="line 3: token 2 has invalid IOB2 tag 'PER'"):
+        store.import_sentences(pid, [sent("a b", "O PER", line=3)], split="train")
+    assert store.db["sentences"].count == 0
+
+
+def test_annotation_history_and_effective(store, pid):
+    store.import_sentences(pid, [sent("Ann met Bob", "B-PER O B-PER")], split="train")
+    sid = store.sentences(pid)[0]["id"]
+    first = store.annotate(sid, ["B-PER", "O", "O"], annotator="amy")
+    second = store.annotate(sid, ["O", "O", "B-PER"], annotator="bob")
+    assert [h["source"] for h in store.history(sid)] == ["gold", "human", "human"]
+    assert first < second
+    assert store.effective(sid)["id"] == second
+    model_id = store.add_model(pid, folder="m1", base_model="base")
+    store.annotate(sid, ["O", "O", "O"], source="model", model_id=model_id)
+    assert len(store.history(sid)) == 4
+    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]
+    row = store.sentences(pid, ids=[sid])[0]
+    assert (row["tags"], row["source"]) == (["O", "O", "B-PER"], "human")
+    with pytest.raises(ValueError, match="2 tags for 3 words"):
+        store.annotate(sid, ["O", "O"])
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("UPDATE annotations SET tags = '[]'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("DELETE FROM annotations")
+
+
+def test_effective_falls_back_to_gold_and_model_alone_is_unlabelled(store, pid):
+    store.import_sentences(pid, [sent("a b", "O O"), sent("c d")], split="unlabeled")
+    gold_sid, bare_sid = (r["id"] for r in store.sentences(pid))
+    assert store.effective(gold_sid)["source"] == "gold"
+    store.annotate(bare_sid, ["B-PER", "O"], source="model")
+    assert store.effective(bare_sid) is None
+
+
+def test_counts_and_set_split(store, pid):
+    store.import_sentences(pid, [sent("a b", "O O"), sent("c d", "O O")], split="train")
+    store.import_sentences(pid, [sent("e f"), sent("g h")], split="unlabeled")
+    ids = [r["id"] for r in store.sentences(pid)]
+    store.annotate(ids[0], ["O", "B-PER"])
+    store.annotate(ids[2], ["O", "O"])
+    store.annotate(ids[3], ["O", "O"], source="model")
+    store.set_split([ids[1]], "test")
+    assert store.counts(pid) == {"by_split": {"train": 1, "dev": 0, "test": 1, "unlabeled": 2},
+                                 "human": 2, "labelled": 3}
+    assert [r["id"] for r in store.sentences(pid, split="test")] == [ids[1]]
+    with pytest.raises(KeyError):
+        store.set_split([999], "dev")
+
+
+def test_invalid_split_source_and_status_raise(store, pid):
+    with pytest.raises(ValueError, match="invalid split 'validation'"):
+        store.import_sentences(pid, [sent("a")], split="validation")
+    with pytest.raises(ValueError, match="invalid annotation source 'robot'"):
+        store.import_sentences(pid, [sent("a", "O")], split="train", source="robot")
+    store.import_sentences(pid, [sent("a")], split="train")
+    sid = store.sentences(pid)[0]["id"]
+    with pytest.raises(ValueError, match="invalid annotation source"):
+        store.annotate(sid, ["O"], source="auto")
+    with pytest.raises(ValueError, match="invalid split"):
+        store.set_split([sid], "holdout")
+    with pytest.raises(ValueError, match="invalid split"):
+        store.sentences(pid, split="all")
+    with pytest.raises(ValueError, match="invalid model status"):
+        store.add_model(pid, folder="f", base_model="b", status="done")
+
+
+def test_models_promote_rollback(store, pid):
+    v1 = store.add_model(pid, folder="m/v1", base_model="bert", params={"lr": 1e-4})
+    v2 = store.add_model(pid, folder="m/v2", base_model="bert", parent_id=v1)
+    v3 = store.add_model(pid, folder="m/v3", base_model="bert", parent_id=v2, status="training")
+    assert [m["name"] for m in store.models(pid)] == ["v1", "v2", "v3"]
+    assert store.model(v1)["params"] == {"lr": 1e-4}
+    assert store.serving(pid) is None
+    with pytest.raises(ValueError, match="training"):
+        store.promote(v3)
+    store.update_model(v3, status="ready", metrics={"f1": 0.9})
+    assert store.model(v3)["metrics"] == {"f1": 0.9}
+    with pytest.raises(ValueError, match="cannot update"):
+        store.update_model(v3, name="v9")
+    for m in (v1, v2, v3):
+        store.promote(m)
+    assert store.serving(pid)["id"] == v3
+    assert store.rollback(pid) == v2
+    assert store.serving(pid)["id"] == v2
+    assert store.rollback(pid) == v1
+    with pytest.raises(ValueError, match="no earlier served model"):
+        store.rollback(pid)
+    store.promote(v3)
+    assert store.rollback(pid) == v1
+    assert [p["model_id"] for p in store.promotions(pid)] == [v1, v2, v3, v2, v1, v3, v1]
+
+
+def test_jobs_and_events(store, pid):
+    a = store.create_job(pid, "train", {"epochs": 2}, log_path="logs/a.log")
+    b = store.create_job(pid, "predict", {})
+    assert store.job(a)["status"] == "queued" and store.job(a)["params"] == {"epochs": 2}
+    store.update_job(a, status="running", pid=123)
+    assert store.job(a)["started"] is not None and store.job(a)["ended"] is None
+    store.update_job(a, status="failed", error="boom")
+    assert store.job(a)["ended"] >= store.job(a)["started"]
+    assert [j["id"] for j in store.jobs(pid)] == [b, a]
+    assert [j["id"] for j in store.jobs(status="queued")] == [b]
+    assert [j["id"] for j in store.jobs(pid, status=["queued", "failed"])] == [b, a]
+    with pytest.raises(ValueError, match="invalid job status"):
+        store.update_job(a, status="finished")
+    with pytest.raises(KeyError, match="job 99"):
+        store.add_event(99, "log", {})
+    e1 = store.add_event(a, "progress", {"step": 1})
+    e2 = store.add_event(a, "log", {"line": "hi"})
+    e3 = store.add_event(a, "progress", {"step": 2})
+    assert [e["id"] for e in store.events(a)] == [e1, e2, e3]
+    assert [e["data"] for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
+    assert [e["id"] for e in store.events(a, after_id=e1, kind="progress")] == [e3]
+
+
+def _writer(path: str, sid: int, job_id: int, name: str, n: int, barrier) -> None:
+    store = Store(path)
+    barrier.wait()
+    for i in range(n):  # alternate annotation / event, each its own transaction
+        if i % 2:
+            store.add_event(job_id, "step", {"writer": name, "i": i})
+        else:
+            store.annotate(sid, ["O"], annotator=name)
+    store.close()
+
+
+def test_concurrent_writers_in_two_processes_lose_nothing(store, pid):
+    store.import_sentences(pid, [sent("x")], split="train")
+    sid = store.sentences(pid)[0]["id"]
+    job_id = store.create_job(pid, "train", {})
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_writer, args=(str(store.path), sid, job_id, name, 200, barrier))
+             for name in ("w1", "w2")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(store.history(sid)) + len(store.events(job_id)) == 400
+    per_writer = store.db.execute(
+        "SELECT annotator, COUNT(*) FROM annotations GROUP BY annotator ORDER BY 1").fetchall()
+    assert per_writer == [("w1", 100), ("w2", 100)]
