@@ -79,6 +79,8 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
     from core.train import train as train_stream
 
     cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    if args.min_steps is not None:
+        cfg.min_steps = args.min_steps
     out = workdir / "ours"
     last, evals = None, []
     for ev in train_stream(cfg, train, dev, out):
@@ -220,6 +222,7 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, default=0, help="first N training sentences only")
     ap.add_argument("--train-fraction", type=float, default=1.0, help="random share of training tokens")
     ap.add_argument("--max-eval", type=int, default=0, help="first N dev/test sentences only")
+    ap.add_argument("--min-steps", type=int, help="override the trainer's minimum number of steps (quick checks)")
     ap.add_argument("--pipeline-sentences", type=int, default=1000)
     ap.add_argument("--only", choices=["ours", "baseline"], help="run one system only")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))

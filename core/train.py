@@ -266,7 +266,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             tagger.model.load_state_dict(best_state)
         extra = {"dev": best_scores, "best_step": best_step, "steps": step, "labels": labels,
                  "train_sentences": len(words), "config": asdict(cfg),
-                 "steps_per_epoch": per_epoch, "train_windows_seen": seen * acc.num_processes,
+                 "steps_per_epoch": per_epoch, "processes": acc.num_processes,
+                 "train_windows_seen": seen * acc.num_processes,
                  "train_seconds": time.perf_counter() - started - eval_seconds, "eval_seconds": eval_seconds}
         if out is not None and acc.is_main_process:
             save_atomic(tagger, out, extra)

@@ -1,0 +1,123 @@
+"""Tests for core.jobs: a background training job run to the end, a killed job, a cancelled job."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core import formats, jobs
+from core.store import Store
+
+DATA = Path(__file__).parent / "data"
+FAST = {"epochs": 1, "min_steps": 20, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always"}
+LONG = {**FAST, "min_steps": 100_000}
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """Job subprocesses inherit the environment: one thread each, offline."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def project(tmp_path) -> tuple[Store, int]:
+    """Project `news`: sample.conll as train, sample_dev.conll as dev."""
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("news", ["PER", "LOC", "ORG", "MISC"])
+    store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences, split="train")
+    store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
+    yield store, pid
+    for job in store.jobs(pid, status=["queued", "running"]):
+        jobs.cancel(store, job["id"])
+    store.close()
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def log_of(store: Store, job_id: int) -> str:
+    path = store.job(job_id)["log_path"]
+    return Path(path).read_text()[-3000:] if path and Path(path).exists() else ""
+
+
+def running_with_steps(store: Store, job_id: int) -> bool:
+    job = jobs.status(store, job_id)
+    assert job["status"] in ("queued", "running"), (job, log_of(store, job_id))
+    return job["status"] == "running" and job["progress"]["step"] > 0
+
+
+def test_job_runs_to_the_end(project, tiny_model):
+    store, pid = project
+    job_id = jobs.start(store, pid, {**FAST, "model": tiny_model})
+    job = wait_for(lambda: (j := jobs.status(store, job_id))["status"] not in ("queued", "running") and j,
+                   120, "the job to finish")
+    assert job["status"] == "done", (job, log_of(store, job_id))
+    assert job["pid"] and job["started"] and job["ended"] and job["error"] is None
+    assert job["progress"]["step"] == job["progress"]["total_steps"] == 20
+    assert job["progress"]["dev_f1"] is not None
+
+    model = store.model(job["model_id"])
+    assert store.serving(pid)["id"] == model["id"] and model["status"] == "ready"
+    assert Path(model["folder"]).is_dir() and (Path(model["folder"]) / "model.safetensors").exists()
+    assert model["metrics"]["labels"] == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER",
+                                          "I-PER"]
+    assert "micro" in model["metrics"]["dev"]
+
+    events = store.events(job_id)
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-2:] == ["saved", "registered"]
+    assert {"step", "eval"} <= set(kinds)
+    steps = [e["data"] for e in events if e["kind"] == "step"]
+    assert all(s["loss"] is not None and s["total_steps"] == 20 for s in steps)
+    assert steps[-1]["step"] == 20
+    assert events[-1]["data"] == {"model_id": model["id"], "promoted": True}
+    assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
+
+
+def test_killed_job_is_marked_failed(project, tiny_model):
+    store, pid = project
+    job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
+    wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
+    proc_pid = store.job(job_id)["pid"]
+    os.killpg(proc_pid, signal.SIGKILL)
+    job = wait_for(lambda: (j := jobs.status(store, job_id))["status"] != "running" and j, 15, "the reaper")
+    assert job["status"] == "failed"
+    assert f"process {proc_pid}" in job["error"] and "exit code -9" in job["error"]
+    assert store.models(pid) == []
+
+
+def test_killed_job_of_another_process_is_reaped(project, tiny_model):
+    """A job whose process this one did not start (an earlier app run) is reaped by pid."""
+    store, pid = project
+    job_id = store.create_job(pid, "train", {**LONG, "model": tiny_model})
+    store.update_job(job_id, status="running", pid=2**22 + 12345)  # above the default pid_max: no such process
+    assert jobs.reap(store, pid) == [job_id]
+    job = store.job(job_id)
+    assert job["status"] == "failed" and "ended without finishing" in job["error"]
+
+
+def test_cancel_stops_the_process(project, tiny_model):
+    store, pid = project
+    job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
+    wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
+    proc_pid = store.job(job_id)["pid"]
+    started = time.monotonic()
+    jobs.cancel(store, job_id)
+    wait_for(lambda: not jobs._alive(proc_pid), 10, "the process to end")
+    assert time.monotonic() - started < 10
+    job = jobs.status(store, job_id)
+    assert job["status"] == "cancelled" and job["ended"]
+    assert store.models(pid) == [] and store.serving(pid) is None
+    assert "registered" not in [e["kind"] for e in store.events(job_id)]
+    assert "Traceback" not in log_of(store, job_id)

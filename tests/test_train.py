@@ -1,0 +1,238 @@
+"""Tests for core.train: learning, the event stream, schedule, early stopping, warm start, atomic saves,
+freezing, and two processes under torch.distributed.run."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import formats
+from core.model import Tagger
+from core.train import TrainConfig, _freeze, evaluate, label_set, run, save_atomic, train
+
+DATA = Path(__file__).parent / "data"
+SMALL = [
+    ("John visited Paris .", "B-PER O B-LOC O"),
+    ("Mary met Smith in London .", "B-PER O B-PER O B-LOC O"),
+    ("The bank said prices rose .", "O B-ORG O O O O"),
+    ("Berlin won the market report .", "B-ORG O O O O O"),
+    ("He went to Berlin on Monday .", "O O O B-LOC O O O"),
+    ("Paris Smith announced news .", "B-PER I-PER O O O"),
+    ("the company told police .", "O O O O O"),
+    ("London Bank lost two teams .", "B-ORG I-ORG O O O O"),
+]
+WORDS = [s.split() for s, _ in SMALL]
+TAGS = [t.split() for _, t in SMALL]
+DATASET = [{"words": w, "tags": t} for w, t in zip(WORDS, TAGS)] * 4  # 32 sentences: 4 batches of 8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def config(model: str, **kw) -> TrainConfig:
+    base = dict(model=model, lr=5e-3, head_lr=1e-2, batch_size=8, min_steps=150, device="cpu", seed=7)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def memorised(tiny_model, tmp_path_factory) -> tuple[Path, list]:
+    """150 steps on the small dataset, dev = train: the saved folder and every event."""
+    out = tmp_path_factory.mktemp("memorised") / "v1"
+    events = list(train(config(tiny_model), DATASET, DATASET[:8], out))
+    return out, events
+
+
+def test_loss_falls_and_training_set_is_memorised(memorised):
+    out, events = memorised
+    steps = [e for e in events if e.kind == "step"]
+    assert steps[0].loss > 1.0 > 0.1 > steps[-1].loss
+    tagger = Tagger.load(str(out), device="cpu")
+    scores = evaluate(tagger, WORDS, TAGS)
+    assert scores["micro"]["f1"] == 1.0
+    assert [p.tags for p in tagger.predict(WORDS)] == TAGS
+
+
+def test_event_stream(memorised):
+    out, events = memorised
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "saved" and kinds.count("saved") == 1
+    assert set(kinds[1:-1]) == {"step", "eval"} and kinds[1] == "step"
+    start, last = events[0], events[-1]
+    total = start.total_steps
+    assert start.info["epochs"] * start.info["steps_per_epoch"] == total == 152  # 4 per epoch, 38 epochs
+    assert start.info["labels"] == label_set(TAGS) and start.info["processes"] == 1
+    steps = [e.step for e in events if e.kind == "step"]
+    assert steps == list(range(1, total + 1))
+    assert all(e.total_steps == total for e in events)
+    evals = [e for e in events if e.kind == "eval"]
+    assert evals and evals[-1].step == total
+    assert all("f1" in e.scores["micro"] for e in evals) and evals[0].is_best
+    assert last.path == str(out) and last.scores["micro"]["f1"] == 1.0
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "metrics.json", "tokenizer.json", "tokenizer_config.json"} <= names
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["labels"] == start.info["labels"] and metrics["steps"] == total
+    assert metrics["dev"]["micro"]["f1"] == 1.0 and metrics["config"]["min_steps"] == 150
+    assert sorted(p.name for p in out.parent.iterdir()) == ["v1"]  # no temp folder left beside it
+
+
+def start_event(cfg: TrainConfig, data=DATASET):
+    """Only the first event (the model is loaded, nothing trained)."""
+    gen = train(cfg, data)
+    try:
+        return next(gen)
+    finally:
+        gen.close()
+
+
+def test_min_steps_adds_epochs(tiny_model):
+    ev = start_event(config(tiny_model, epochs=1, min_steps=20))
+    assert (ev.info["steps_per_epoch"], ev.info["epochs"], ev.total_steps) == (4, 5, 20)
+    ev = start_event(config(tiny_model, epochs=2, min_steps=0))
+    assert (ev.info["epochs"], ev.total_steps) == (2, 8)
+    ev = start_event(config(tiny_model, epochs=3, min_steps=5))
+    assert ev.info["epochs"] == 3
+
+
+def test_bad_data_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="2 words but 1 tags"):
+        start_event(config(tiny_model), [{"words": ["a", "b"], "tags": ["O"]}])
+    with pytest.raises(ValueError, match="not in the label set"):
+        start_event(config(tiny_model, labels=["O", "B-PER", "I-PER"]))
+
+
+def test_early_stopping(tiny_model, tmp_path):
+    # nothing is learnt at lr 0: the second dev evaluation cannot improve and patience 1 stops training
+    cfg = config(tiny_model, lr=0.0, head_lr=0.0, min_steps=40, patience=1, min_eval_interval=1)
+    events = list(train(cfg, DATASET, DATASET[:8], tmp_path / "m"))
+    evals = [e for e in events if e.kind == "eval"]
+    assert [e.step for e in evals] == [4, 8] and [e.is_best for e in evals] == [True, False]
+    assert events[-1].kind == "saved" and events[-1].step == 8 < events[-1].total_steps == 40
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["best_step"] == 4
+
+
+def test_warm_start_keeps_the_earlier_version(memorised, tmp_path):
+    out1, _ = memorised
+    cfg = config(str(out1), lr=0.0, head_lr=0.0, min_steps=4)
+    assert run(cfg, DATASET, (), tmp_path / "v2").kind == "saved"
+    v1, v2 = Tagger.load(str(out1), device="cpu"), Tagger.load(str(tmp_path / "v2"), device="cpu")
+    assert v2.labels == v1.labels and v2.shape
+    s1, s2 = v1.model.state_dict(), v2.model.state_dict()
+    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+    sentences = WORDS + [["Smith", "visited", "Berlin", "today", "."]]
+    for a, b in zip(v1.predict(sentences), v2.predict(sentences)):
+        assert a.tags == b.tags
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
+
+
+def test_crash_while_saving_keeps_the_old_folder(memorised, tmp_path, monkeypatch):
+    folder = tmp_path / "A"
+    shutil.copytree(memorised[0], folder)
+    before = Tagger.load(str(folder), device="cpu").predict(WORDS)
+    tagger = Tagger.load(str(folder), device="cpu")
+    with torch.no_grad():
+        tagger.model.classifier.weight.mul_(-1.0)  # new weights that predict differently
+    assert [p.tags for p in tagger.predict(WORDS)] != [p.tags for p in before]
+
+    def broken_save(self, path):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "model.safetensors").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(Tagger, "save", broken_save)
+        with pytest.raises(OSError, match="disk full"):
+            save_atomic(tagger, folder, {"x": 1})
+        with pytest.raises(OSError, match="disk full"):
+            save_atomic(tagger, tmp_path / "B", {"x": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]  # no B, no temp folder
+    after = Tagger.load(str(folder), device="cpu").predict(WORDS)
+    assert [p.tags for p in after] == [p.tags for p in before]
+    assert json.loads((folder / "metrics.json").read_text())["labels"] == label_set(TAGS)
+
+    # a save that works replaces the folder and leaves nothing beside it
+    save_atomic(tagger, folder, {"x": 2})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]
+    assert json.loads((folder / "metrics.json").read_text()) == {"x": 2}
+    assert [p.tags for p in Tagger.load(str(folder), device="cpu").predict(WORDS)] == [
+        p.tags for p in tagger.predict(WORDS)
+    ]
+
+
+def trained_params(tiny_model: str, out: Path, freeze: str) -> tuple[dict, dict]:
+    """Parameters of the encoder before and after a short training with `freeze`."""
+    labels = label_set(TAGS)
+    before = Tagger.load(tiny_model, labels=labels, device="cpu").model.base_model.state_dict()
+    run(config(tiny_model, min_steps=8, freeze=freeze, labels=labels), DATASET, (), out)
+    after = Tagger.load(str(out), device="cpu").model.base_model.state_dict()
+    return before, after
+
+
+def changed(before: dict, after: dict, prefix: str) -> list[bool]:
+    keys = [k for k in before if k.startswith(prefix)]
+    assert keys, prefix
+    return [not torch.equal(before[k], after[k]) for k in keys]
+
+
+def test_freeze_embeddings(tiny_model, tmp_path):
+    before, after = trained_params(tiny_model, tmp_path / "m", "embeddings")
+    assert not any(changed(before, after, "embeddings.word_embeddings"))
+    assert not any(changed(before, after, "embeddings.position_embeddings"))
+    assert any(changed(before, after, "encoder.layer.0."))
+    assert any(changed(before, after, "encoder.layer.1."))
+
+
+def test_freeze_top_layers(tiny_model, tmp_path):
+    before, after = trained_params(tiny_model, tmp_path / "m", "top-1")
+    assert not any(changed(before, after, "embeddings."))
+    assert not any(changed(before, after, "encoder.layer.0."))
+    assert any(changed(before, after, "encoder.layer.1."))
+
+
+@pytest.mark.parametrize("how", ["all", "top-x", "bottom-1"])
+def test_freeze_bad_value(tiny_model, how):
+    model = Tagger.load(tiny_model, labels=["O", "B-PER", "I-PER"], device="cpu").model
+    with pytest.raises(ValueError):
+        _freeze(model, how)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_and_only_rank_zero_writes(tiny_model, tmp_path):
+    out = tmp_path / "ddp" / "model"
+    data = DATA / "sample.conll"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(Path(__file__).parent / "ddp_train.py"), tiny_model, str(out),
+           str(data)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in out.parent.iterdir()] == ["model"]  # one folder: no temp, nothing from rank 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2
+    # 40 sentences in batches of 8 are 5 batches, shared by 2 processes: 3 steps an epoch, 2 epochs for 6 steps
+    assert metrics["steps_per_epoch"] == math.ceil(5 / 2) and metrics["steps"] == 6
+    assert metrics["train_windows_seen"] == 6 * 8 * 2
+    tagger = Tagger.load(str(out), device="cpu")
+    dev = formats.read(data).sentences[40:]
+    assert tagger.labels == metrics["labels"]
+    assert len(tagger.predict([s.words for s in dev])) == len(dev)
