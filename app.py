@@ -1,2 +1,21 @@
+"""nerloop: the Streamlit app. `streamlit run app.py` (or `make run`)."""
+from __future__ import annotations
+
 import streamlit as st
-st.title("nerloop")
+
+from pages import home, ui
+
+st.set_page_config(page_title="nerloop", page_icon="🔁", layout="wide")
+
+PAGES = [
+    st.Page(home.render, title="Home", icon="🏠", default=True, url_path="home"),
+    st.Page("pages/upload.py", title="Upload", icon="📥"),
+    st.Page("pages/annotate.py", title="Annotate", icon="✍️"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page("pages/export.py", title="Export", icon="📤"),
+]
+
+home.ensure_demo(ui.store())
+ui.render_project_picker()
+st.navigation(PAGES).run()

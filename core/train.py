@@ -43,6 +43,16 @@ class TrainConfig:
     device: str = "auto"
     labels: list[str] | None = None  # default: every tag seen in the data, O first
 
+    def __post_init__(self) -> None:
+        if not (self.freeze in ("none", "embeddings") or (self.freeze.startswith("top-") and self.freeze[4:].isdigit())):
+            raise ValueError(f"freeze must be none, embeddings or top-K, not {self.freeze!r}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("lr", "head_lr", "weight_decay", "warmup", "min_steps", "patience", "shape_dropout"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+
 
 @dataclass
 class Event:

@@ -236,3 +236,9 @@ def test_two_processes_train_and_only_rank_zero_writes(tiny_model, tmp_path):
     dev = formats.read(data).sentences[40:]
     assert tagger.labels == metrics["labels"]
     assert len(tagger.predict([s.words for s in dev])) == len(dev)
+
+
+@pytest.mark.parametrize("bad", [{"freeze": "top-x"}, {"epochs": 0}, {"lr": -1.0}, {"batch_size": 0}])
+def test_config_rejects_bad_values_early(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        TrainConfig(**bad)

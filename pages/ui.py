@@ -1,0 +1,147 @@
+"""Shared Streamlit pieces: the store, the current project, label colours, escaped sentence rendering."""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Sequence
+
+import streamlit as st
+
+from core import formats
+from core.model import Tagger
+from core.store import Store
+
+# Colour-blind-friendly palette (Okabe-Ito, then Tableau); a label keeps its colour on every page.
+PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+           "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#1F77B4"]
+LOW_CONFIDENCE = 0.6
+
+
+def db_path() -> str:
+    """The database the app works on: $NERLOOP_DB, else ./nerloop.db."""
+    return os.environ.get("NERLOOP_DB", "nerloop.db")
+
+
+@st.cache_resource
+def _store(path: str) -> Store:
+    return Store(path)
+
+
+def store() -> Store:
+    """One Store per database file, shared by every session of this server."""
+    return _store(str(Path(db_path()).resolve()))
+
+
+@st.cache_resource(max_entries=2)
+def tagger(folder: str) -> Tagger:
+    """A model version, loaded once; a promoted version has another folder, so it is loaded anew."""
+    return Tagger.load(folder, device="cpu")
+
+
+def serving_tagger(project_id: int) -> tuple[Tagger | None, dict | None]:
+    """The serving version's tagger and row, or (None, None) before the first training."""
+    model = store().serving(project_id)
+    if model is None or not Path(model["folder"]).exists():
+        return None, model
+    return tagger(model["folder"]), model
+
+
+def project() -> dict | None:
+    """The project chosen in the sidebar (session state `project_id`)."""
+    pid = st.session_state.get("project_id")
+    if pid is None:
+        return None
+    try:
+        return store().project(int(pid))
+    except KeyError:
+        st.session_state.pop("project_id", None)
+        return None
+
+
+def require_project() -> dict:
+    """The current project, or a hint and a stop when there is none."""
+    proj = project()
+    if proj is None:
+        st.info("Pick or create a project on the Home page first.")
+        st.stop()
+    return proj
+
+
+def render_project_picker(*, key: str = "sidebar_project") -> None:
+    """Sidebar select box of projects; sets `st.session_state.project_id`."""
+    projects = store().projects()
+    if not projects:
+        return
+    ids = [p["id"] for p in projects]
+    names = {p["id"]: p["name"] for p in projects}
+    current = st.session_state.get("project_id")
+    index = ids.index(current) if current in ids else 0
+    choice = st.sidebar.selectbox("Project", ids, index=index, format_func=names.get, key=key)
+    st.session_state["project_id"] = choice
+
+
+def colours(labels: Sequence[str]) -> dict[str, str]:
+    """Colour of each entity type: by its position in the project's label list."""
+    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(labels)}
+
+
+def sentence_html(
+    words: Sequence[str],
+    tags: Sequence[str] | None,
+    *,
+    labels: Sequence[str],
+    scores: Sequence[float] | None = None,
+    cursor: int | None = None,
+    low: float = LOW_CONFIDENCE,
+) -> str:
+    """The sentence as HTML: entities as coloured chips with their type, low-confidence words underlined,
+    the cursor word outlined. Every word is escaped."""
+    col = colours(labels)
+    tags = list(tags) if tags is not None else ["O"] * len(words)
+    parts, i = [], 0
+    spans = {s: (e, lab) for s, e, lab in formats.spans(tags)}
+    while i < len(words):
+        if i in spans:
+            end, lab = spans[i]
+            inner = " ".join(_word(words[k], k, scores, cursor, low) for k in range(i, end))
+            c = col.get(lab, "#999999")
+            parts.append(
+                f'<span class="nl-ent" style="background:{c}33;border:2px solid {c};border-radius:6px;'
+                f'padding:1px 4px;margin:0 2px">{inner} <b style="font-size:0.6em;color:{c};'
+                f'vertical-align:middle">{html.escape(lab)}</b></span>'
+            )
+            i = end
+        else:
+            parts.append(_word(words[i], i, scores, cursor, low))
+            i += 1
+    return f'<div class="nl-sentence" style="font-size:1.5rem;line-height:2.6rem">{" ".join(parts)}</div>'
+
+
+def _word(word: str, i: int, scores: Sequence[float] | None, cursor: int | None, low: float) -> str:
+    style = []
+    title = ""
+    if scores is not None and i < len(scores):
+        title = f' title="confidence {scores[i]:.2f}"'
+        if scores[i] < low:
+            style.append("text-decoration:underline wavy #d62728")
+    if cursor == i:
+        style.append("outline:3px solid #1f77b4;outline-offset:2px;border-radius:3px")
+    css = f' style="{";".join(style)}"' if style else ""
+    return f'<span class="nl-w" data-i="{i}"{css}{title}>{html.escape(word)}</span>'
+
+
+def render_sentence(words: Sequence[str], tags: Sequence[str] | None, *, labels: Sequence[str], **kw) -> None:
+    """Show one sentence (escaped HTML)."""
+    st.markdown(sentence_html(words, tags, labels=labels, **kw), unsafe_allow_html=True)
+
+
+def render_legend(labels: Sequence[str], *, keys: bool = True) -> None:
+    """The label colours, with their number keys."""
+    col = colours(labels)
+    chips = [
+        f'<span style="background:{col[lab]}33;border:2px solid {col[lab]};border-radius:6px;padding:1px 6px;'
+        f'margin-right:6px">{f"<b>{n}</b> " if keys else ""}{html.escape(lab)}</span>'
+        for n, lab in enumerate(labels, start=1)
+    ]
+    st.markdown(" ".join(chips), unsafe_allow_html=True)
