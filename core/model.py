@@ -107,6 +107,7 @@ class Tagger:
         limit = min(getattr(cfg, "max_position_embeddings", 512), tokenizer.model_max_length or 512)
         self.max_len = int(limit)
         self._start, self._trans = _allowed_transitions(self.labels)
+        self.trained = True  # False when `load` built a fresh classifier head on a plain encoder
 
     @classmethod
     def load(
@@ -148,7 +149,9 @@ class Tagger:
         if shape and not getattr(config, "nerloop_shape", False):
             _add_shape_embeddings(model)
         dev = pick_device(device)
-        return cls(model.to(dev), tokenizer, device=dev)
+        out = cls(model.to(dev), tokenizer, device=dev)
+        out.trained = trained is not None
+        return out
 
     def save(self, folder: str | Path) -> None:
         """Write a plain `save_pretrained` folder (safetensors) that `pipeline("token-classification")` loads."""

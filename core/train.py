@@ -33,6 +33,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     dropout: float | None = None  # None keeps the model's own
     min_steps: int = 1200  # small data: train for at least this many steps (more epochs)
+    warm_min_steps: int = 150  # the same when warm-starting from a trained version (the interactive loop)
     evals_per_epoch: int = 1
     min_eval_interval: int = 250  # steps between dev evaluations at the least
     patience: int = 3  # dev evaluations without improvement before stopping
@@ -49,7 +50,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("lr", "head_lr", "weight_decay", "warmup", "min_steps", "patience", "shape_dropout"):
+        for name in ("lr", "head_lr", "weight_decay", "warmup", "min_steps", "warm_min_steps", "patience", "shape_dropout"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
 
@@ -219,13 +220,14 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     optimizer = _optimizer(tagger.model, cfg)
     model, optimizer, loader = acc.prepare(tagger.model, optimizer, loader)
     per_epoch = len(loader)
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch)) if cfg.min_steps else cfg.epochs
+    min_steps = cfg.warm_min_steps if tagger.trained else cfg.min_steps
+    epochs = max(cfg.epochs, math.ceil(min_steps / per_epoch)) if min_steps else cfg.epochs
     total = per_epoch * epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total), total)
     eval_every = max(per_epoch // max(1, cfg.evals_per_epoch), min(cfg.min_eval_interval, total))
     gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
 
-    info = {"labels": labels, "train_sentences": len(words), "dev_sentences": len(dev_words),
+    info = {"labels": labels, "train_sentences": len(words), "dev_sentences": len(dev_words), "warm_start": tagger.trained,
             "epochs": epochs, "steps_per_epoch": per_epoch, "processes": acc.num_processes}
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0

@@ -109,6 +109,12 @@ def test_min_steps_adds_epochs(tiny_model):
     assert ev.info["epochs"] == 3
 
 
+def test_warm_start_uses_its_own_minimum(memorised):
+    out1, _ = memorised
+    ev = start_event(config(str(out1), epochs=1, min_steps=400, warm_min_steps=12))
+    assert ev.info["warm_start"] and ev.total_steps == 12
+
+
 def test_bad_data_is_refused(tiny_model):
     with pytest.raises(ValueError, match="2 words but 1 tags"):
         start_event(config(tiny_model), [{"words": ["a", "b"], "tags": ["O"]}])
@@ -128,7 +134,7 @@ def test_early_stopping(tiny_model, tmp_path):
 
 def test_warm_start_keeps_the_earlier_version(memorised, tmp_path):
     out1, _ = memorised
-    cfg = config(str(out1), lr=0.0, head_lr=0.0, min_steps=4)
+    cfg = config(str(out1), lr=0.0, head_lr=0.0, min_steps=4, warm_min_steps=4)
     assert run(cfg, DATASET, (), tmp_path / "v2").kind == "saved"
     v1, v2 = Tagger.load(str(out1), device="cpu"), Tagger.load(str(tmp_path / "v2"), device="cpu")
     assert v2.labels == v1.labels and v2.shape
