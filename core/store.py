@@ -229,7 +229,10 @@ class Store:
     def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
                          source_name: str = "", source: str = "gold",
                          annotator: str = "import") -> dict:
-        """Import Sentence-like objects in one transaction; existing sentences are skipped."""
+        """Import Sentence-like objects in one transaction; sentences already in the project are skipped.
+
+        A sentence repeated inside one import is kept as often as it is repeated (its k-th copy has its
+        own identity), so re-importing the same file adds nothing and loses nothing."""
         _check(split, SPLITS, "split")
         _check(source, SOURCES, "annotation source")
         where = source_name or "import"
@@ -254,10 +257,14 @@ class Store:
             documents: dict[str, int] = {}
             positions: dict[str | None, int] = {}
             rows, annotations, found, duplicates = [], [], set(), 0
+            copies: dict[str, int] = {}
             for s, labels in zip(sentences, labels_of):
                 position = positions.get(s.doc_id, 0)
                 positions[s.doc_id] = position + 1
                 digest = sentence_hash(s.words)
+                copies[digest] = copies.get(digest, 0) + 1
+                if copies[digest] > 1:
+                    digest = f"{digest}#{copies[digest]}"
                 if digest in seen:
                     duplicates += 1
                     continue

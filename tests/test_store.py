@@ -83,14 +83,14 @@ def test_import_dedup_documents_and_new_labels(store, pid):
     batch = [sent("John lives here", "B-PER O O", "d1"),
              sent("Acme Corp hires", "B-ORG I-ORG O", "d1"),
              sent("no tags at all", None, "d2"),
-             sent("John lives here", "B-PER O O", "d2")]  # duplicate within the import
+             sent("John lives here", "B-PER O O", "d2")]  # repeated inside the import: kept
     assert store.import_sentences(pid, batch, split="train", source_name="a.conll") == {
-        "added": 3, "duplicates": 1, "annotated": 2}
+        "added": 4, "duplicates": 0, "annotated": 3}
     assert store.project(pid)["labels"] == ["PER", "ORG"]
     rows = store.sentences(pid)
-    assert [r["words"] for r in rows] == [b.words for b in batch[:3]]
+    assert [r["words"] for r in rows] == [b.words for b in batch]
     assert rows[0]["offsets"] == [(0, 4), (5, 10), (11, 15)]
-    assert [r["position"] for r in rows] == [0, 1, 0]
+    assert [r["position"] for r in rows] == [0, 1, 0, 1]
     assert rows[0]["document_id"] == rows[1]["document_id"] != rows[2]["document_id"]
     assert (rows[1]["tags"], rows[1]["source"]) == (["B-ORG", "I-ORG", "O"], "gold")
     assert rows[2]["tags"] is None and rows[2]["source"] is None
@@ -98,7 +98,9 @@ def test_import_dedup_documents_and_new_labels(store, pid):
     assert docs == [("d1", "a.conll"), ("d2", "a.conll")]
     again = store.import_sentences(pid, batch, split="dev")
     assert again == {"added": 0, "duplicates": 4, "annotated": 0}
-    assert store.db["sentences"].count == 3
+    once = store.import_sentences(pid, batch[:1], split="dev")  # another file holding it once
+    assert once == {"added": 0, "duplicates": 1, "annotated": 0}
+    assert store.db["sentences"].count == 4
     assert store.db["documents"].count == 2
     hashes = {r["hash"] for r in store.db.query("SELECT hash FROM sentences")}
     assert sentence_hash(["John", "lives", "here"]) in hashes
