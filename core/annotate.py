@@ -1,8 +1,12 @@
-"""Editing IOB2 tags word by word (the keyboard rules of the Annotate page) and choosing what to label next."""
+"""Editing IOB2 tags word by word (the keyboard rules of the Annotate page), its working state (Draft), choosing
+what to label next, and the light store queries the page runs on every rerun."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from typing import Sequence
+
+from core.store import Store
 
 ORDERS = ("in order", "random", "least confident")
 
@@ -61,3 +65,147 @@ def order(ids: Sequence[int], how: str, *, confidence: dict[int, float] | None =
 def sentence_confidence(scores: Sequence[float]) -> float:
     """A sentence's confidence: the probability of its least certain word (1.0 when empty)."""
     return min(scores) if len(scores) else 1.0
+
+
+# ---------------------------------------------------------------- the Annotate page's working state
+
+FILTERS = ("unlabeled", "not human-checked", "all")
+UNDO_DEPTH = 200
+
+
+def tag_options(labels: Sequence[str]) -> list[str]:
+    """Every valid tag of a project: O, then B-X and I-X per entity type."""
+    return ["O"] + [f"{p}-{lab}" for lab in labels for p in ("B", "I")]
+
+
+@dataclass
+class Draft:
+    """The working tags of one sentence: what it opened with, a word cursor, an undo stack and a version
+    that changes on every edit."""
+
+    tags: list[str]
+    start: list[str] = field(default_factory=list)
+    cursor: int = 0
+    version: int = 0
+    undo_stack: list[tuple[list[str], int]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, tags: Sequence[str]) -> "Draft":
+        return cls(list(tags), start=list(tags))
+
+    @property
+    def dirty(self) -> bool:
+        return self.tags != self.start
+
+    def move(self, step: int) -> None:
+        self.cursor = max(0, min(len(self.tags) - 1, self.cursor + step))
+
+    def label(self, label: str | None, *, advance: bool = True) -> None:
+        """set_label on the cursor word (None clears), then move the cursor to the next word."""
+        self._change(set_label(self.tags, self.cursor, label))
+        if advance:
+            self.move(1)
+
+    def replace(self, tags: Sequence[str | None]) -> None:
+        """Take a whole tag sequence (from the table view); empty cells become O, then IOB2 is repaired."""
+        if len(tags) != len(self.tags):
+            raise ValueError(f"{len(tags)} tags for a sentence of {len(self.tags)} words")
+        self._change(repair([t or "O" for t in tags]))
+
+    def undo(self) -> bool:
+        """Restore the tags and cursor before the last change; False when there is nothing to undo."""
+        if not self.undo_stack:
+            return False
+        self.tags, self.cursor = self.undo_stack.pop()
+        self.version += 1
+        return True
+
+    def _change(self, tags: list[str]) -> None:
+        if tags == self.tags:
+            return
+        self.undo_stack = (self.undo_stack + [(self.tags, self.cursor)])[-UNDO_DEPTH:]
+        self.tags = tags
+        self.version += 1
+
+
+def neighbour(queue: Sequence[int], current: int | None, step: int) -> int | None:
+    """The sentence `step` places from `current` in `queue` (None past either end). A sentence outside the
+    queue goes to the first queued id after it (step > 0) or the last one before it (step < 0)."""
+    if not queue:
+        return None
+    if current is None:
+        return queue[0] if step > 0 else queue[-1]
+    if current in queue:
+        k = queue.index(current) + step
+        return queue[k] if 0 <= k < len(queue) else None
+    if step > 0:
+        return next((i for i in queue if i > current), None)
+    return next((i for i in reversed(queue) if i < current), None)
+
+
+def queue(index: "Index", which: str, how: str, *, confidence: dict[int, float] | None = None,
+          seed: int = 0) -> list[int]:
+    """The sentences of filter `which` in order `how`. Random shuffles all of the project's ids, so the
+    order of the remaining sentences stays put as sentences leave the filter."""
+    pool = index.pool(which)
+    if how == "random":
+        keep = set(pool)
+        return [i for i in order(index.ids, "random", seed=seed) if i in keep]
+    return order(pool, how, confidence=confidence)
+
+
+# ---------------------------------------------------------------- light queries for the page
+
+@dataclass
+class Index:
+    """Every sentence id of a project (by id) and which of them have human / any (human or gold) labels."""
+
+    ids: list[int]
+    human: set[int]
+    labelled: set[int]
+    members: set[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.members = set(self.ids)
+
+    def __contains__(self, sentence_id: object) -> bool:
+        return sentence_id in self.members
+
+    def pool(self, which: str) -> list[int]:
+        """Ids in a filter: no labels at all, no human annotation (any split), or all."""
+        if which == "unlabeled":
+            return [i for i in self.ids if i not in self.labelled]
+        if which == "not human-checked":
+            return [i for i in self.ids if i not in self.human]
+        if which == "all":
+            return list(self.ids)
+        raise ValueError(f"filter must be one of {FILTERS}, not {which!r}")
+
+
+def stamp(store: Store, project_id: int) -> tuple[int, int, int]:
+    """Cheap fingerprint that changes when sentences or annotations are added: (count, max sentence id,
+    max annotation id)."""
+    n, top = store.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM sentences WHERE project_id = ?",
+                              [project_id]).fetchone()
+    ann = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM annotations").fetchone()[0]
+    return n, top, ann
+
+
+def index(store: Store, project_id: int) -> Index:
+    """Ids and label flags of a project's sentences, without loading words or tags."""
+    rows = store.db.execute(
+        """SELECT s.id,
+            EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source = 'human'),
+            EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))
+        FROM sentences s WHERE s.project_id = ? ORDER BY s.id""", [project_id]).fetchall()
+    return Index([r[0] for r in rows], {r[0] for r in rows if r[1]}, {r[0] for r in rows if r[2]})
+
+
+def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:
+    """Entities per type in the latest human annotation of each sentence of a project."""
+    rows = store.db.execute(
+        """SELECT substr(j.value, 3), COUNT(*) FROM annotations a, json_each(a.tags) j
+        WHERE a.id IN (SELECT MAX(h.id) FROM annotations h JOIN sentences s ON s.id = h.sentence_id
+                       WHERE s.project_id = ? AND h.source = 'human' GROUP BY h.sentence_id)
+          AND j.value LIKE 'B-%' GROUP BY 1 ORDER BY 1""", [project_id]).fetchall()
+    return dict(rows)

@@ -147,7 +147,10 @@ class _Progress:
 
     def __call__(self, ev) -> None:
         if ev.kind == "start":
-            self.bar = tqdm(total=ev.total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True)
+            # under accelerate/torchrun only the main process draws the bar
+            quiet = os.environ.get("RANK", "0") != "0"
+            self.bar = tqdm(total=ev.total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True,
+                            disable=quiet)
             return
         if self.bar is None:
             return
@@ -236,7 +239,8 @@ def _train_files(args: argparse.Namespace) -> int:
     f1 = last.scores["micro"]["f1"] if last.scores else None
     dev = f"dev micro F1 {f1:.4f} (best step {last.info['best_step']} of {last.step})" if f1 is not None \
         else f"no dev set ({last.step} steps)"
-    print(f"{dev}; model saved to {last.path}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"{dev}; model saved to {last.path}")
     return 0
 
 

@@ -15,7 +15,7 @@ from core.store import Store
 from core.train import Event, TrainConfig, evaluate, train
 
 PROMOTE = ("better", "always", "never")
-_procs: dict[int, subprocess.Popen] = {}
+_procs: dict[tuple[str, int], subprocess.Popen] = {}  # (database, job id) -> child started here
 
 
 def model_root(store: Store, project: dict) -> Path:
@@ -55,7 +55,7 @@ def start(store: Store, project_id: int, params: dict) -> int:
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             cwd=str(Path(__file__).resolve().parents[1]), env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
         )
-    _procs[job_id] = proc
+    _procs[(str(store.path.resolve()), job_id)] = proc
     store.update_job(job_id, pid=proc.pid, log_path=str(log))
     return job_id
 
@@ -80,7 +80,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
     for job in store.jobs(project_id, status=["queued", "running"]):
-        proc = _procs.get(job["id"])
+        proc = _procs.get((str(store.path.resolve()), job["id"]))
         code = proc.poll() if proc is not None else None
         if proc is not None and code is None:
             continue
@@ -126,7 +126,7 @@ def cancel(store: Store, job_id: int) -> None:
             os.killpg(job["pid"], signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             os.kill(job["pid"], signal.SIGTERM)
-    proc = _procs.pop(job_id, None)
+    proc = _procs.pop((str(store.path.resolve()), job_id), None)
     if proc is not None:
         try:
             proc.wait(timeout=10)

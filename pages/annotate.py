@@ -1,7 +1,330 @@
-"""annotate page (placeholder)."""
+"""Annotate: one sentence at a time, pre-tagged by the serving model, corrected with the keyboard."""
+from __future__ import annotations
+
+import html
+import random
+
+import pandas as pd
 import streamlit as st
 
+from core import annotate as ann
+from core.model import Tagger
 from pages import ui
 
-proj = ui.require_project()
-st.title("Annotate")
+AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
+RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
+SID = "annotate_sentence_id"  # also set by the Evaluate page's error browser
+DRAFTS = "annotate_drafts"  # {sentence id: ann.Draft}
+QUEUE = "annotate_queue"  # sentence ids of the view, in the order shown
+FLASH = "annotate_flash"
+HELP = "**1-9** label · **0** clear · **←/→** move · **U** undo · **Ctrl+Enter** save & next · " \
+       "**A** accept the model & next · **N**/**P** next/previous without saving"
+
+
+# ---------------------------------------------------------------- caches shared by all sessions
+
+@st.cache_resource(max_entries=4)
+def _predictions(folder: str) -> dict[int, tuple[list[str], list[float]]]:
+    """(tags, scores) per sentence id predicted by one model version; a promoted version gets a new dict."""
+    return {}
+
+
+@st.cache_resource(max_entries=8)
+def _index(db: str, project_id: int, stamp: tuple[int, int, int]) -> ann.Index:
+    """The project's ids and label flags, recomputed only when the stamp (a save, an import) changes."""
+    return ann.index(ui.store(), project_id)
+
+
+@st.cache_resource(max_entries=8)
+def _class_counts(db: str, project_id: int, stamp: tuple[int, int, int]) -> dict[str, int]:
+    """Human-labelled entities per type, recomputed only when the stamp changes."""
+    return ann.human_entity_counts(ui.store(), project_id)
+
+
+def _predict(tagger: Tagger, folder: str, project_id: int, ids: list[int]) -> dict[int, tuple[list[str], list[float]]]:
+    """The cache of `folder`, after predicting the ids it lacks in one batch."""
+    cache = _predictions(folder)
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        rows = ui.store().sentences(project_id, ids=missing)
+        for row, pred in zip(rows, tagger.predict([r["words"] for r in rows])):
+            cache[row["id"]] = (list(pred.tags), [float(s) for s in pred.scores])
+    return cache
+
+
+# ---------------------------------------------------------------- button callbacks (run before the rerun)
+
+def _draft(sid: int) -> ann.Draft | None:
+    return st.session_state.get(DRAFTS, {}).get(sid)
+
+
+def _label(sid: int, label: str | None) -> None:
+    if (draft := _draft(sid)) is not None:
+        draft.label(label)
+
+
+def _move(sid: int, step: int) -> None:
+    if (draft := _draft(sid)) is not None:
+        draft.move(step)
+
+
+def _undo(sid: int) -> None:
+    if (draft := _draft(sid)) is not None and not draft.undo():
+        st.session_state[FLASH] = "Nothing to undo."
+
+
+def _go(sid: int, step: int) -> None:
+    target = ann.neighbour(st.session_state.get(QUEUE, []), sid, step)
+    if target is None:
+        st.session_state[FLASH] = "That was the last sentence of this view." if step > 0 else "This is the first one."
+    else:
+        st.session_state[SID] = target
+
+
+def _save(sid: int, tags: list[str] | None, annotator: str) -> None:
+    """Write one human annotation now (its own transaction), forget the draft, go to the next sentence."""
+    draft = _draft(sid)
+    tags = tags if tags is not None else (draft.tags if draft is not None else None)
+    if tags is None:
+        return
+    ui.store().annotate(sid, tags, source="human", annotator=annotator.strip() or "anonymous")
+    st.session_state.get(DRAFTS, {}).pop(sid, None)
+    st.session_state[FLASH] = f"Saved sentence #{sid}."
+    _go(sid, 1)
+
+
+def _reload(sid: int) -> None:
+    st.session_state.get(DRAFTS, {}).pop(sid, None)
+
+
+# ---------------------------------------------------------------- page parts
+
+def _requested_sentence(index: ann.Index) -> None:
+    """`?sid=ID` in the URL opens that sentence once."""
+    sid = st.query_params.get("sid")
+    if sid is None:
+        return
+    del st.query_params["sid"]
+    if sid.isdigit() and int(sid) in index:
+        st.session_state[SID] = int(sid)
+    else:
+        st.warning(f"Ignored ?sid={sid}: no such sentence in this project.")
+
+
+def render_controls(*, index: ann.Index) -> tuple[str, str, bool, str]:
+    """Filter, order, table view and annotator name; all kept across page switches."""
+    cols = st.columns([3, 3, 1.2, 1.6], vertical_alignment="bottom")
+    default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
+    which = cols[0].segmented_control(
+        "Sentences", ann.FILTERS, default=default_filter, required=True, key="annotate_filter",
+        persist_state="session", help="unlabeled: no gold or human tags yet; not human-checked: no human "
+                                      "annotation yet, in any split; all: every sentence")
+    how = cols[1].segmented_control("Show next", ann.ORDERS, default="in order", required=True,
+                                    key="annotate_order", persist_state="session")
+    table = cols[2].toggle("Table view", key="annotate_table_view", persist_state="session",
+                           help="Edit the tags in a table: handy for long sentences")
+    who = cols[3].text_input("Annotator", key="annotate_annotator", persist_state="session",
+                             placeholder="your name")
+    return which, how, table, who
+
+
+def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, tagger: Tagger | None,
+           model: dict | None) -> tuple[list[int], str]:
+    """The view's sentence ids in the chosen order (kept in session state until something changes)."""
+    seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
+    folder = model["folder"] if tagger is not None else None
+    key = (project_id, stamp, which, how, folder, seed)
+    note = ""
+    if how == "least confident":
+        if tagger is None:
+            note = "No serving model yet: least confident falls back to in order."
+        else:
+            n = min(RANK_POOL, len(index.pool(which)))
+            note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
+                    f"({model['name']}); the others follow in order.")
+    view = (project_id, which, how)
+    if st.session_state.get("annotate_view", view) != view:
+        st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
+    st.session_state["annotate_view"] = view
+    if st.session_state.get("annotate_queue_key") != key:
+        confidence = None
+        if how == "least confident" and tagger is not None:
+            window = index.pool(which)[:RANK_POOL]
+            with st.spinner(f"Predicting {len(window)} sentences with {model['name']}…"):
+                cache = _predict(tagger, folder, project_id, window)
+            confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
+        st.session_state[QUEUE] = ann.queue(index, which, how, confidence=confidence, seed=seed)
+        st.session_state["annotate_queue_key"] = key
+    return st.session_state[QUEUE], note
+
+
+def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:
+    """Done / remaining and entities per class among the human annotations."""
+    remaining = sum(1 for i in queue if i not in index.human)
+    col = ui.colours(labels)
+    chips = " ".join(
+        f'<span style="border-bottom:3px solid {col.get(lab, "#999999")};margin-right:10px">'
+        f'{html.escape(lab)} <b>{counts.get(lab, 0)}</b></span>'
+        for lab in labels + sorted(set(counts) - set(labels)))
+    st.markdown(
+        f'<div style="font-size:1.05rem">✅ <b>{len(index.human)}</b> done (human) · ⏳ <b>{remaining}</b> '
+        f'remaining in this view · of {len(index.ids)} sentences &nbsp;&nbsp;|&nbsp;&nbsp; '
+        f'human entities: {chips}</div>', unsafe_allow_html=True)
+
+
+def render_buttons(*, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str], annotator: str,
+                   has_model: bool) -> None:
+    """The keyboard: label keys, clear, cursor moves, undo, save, accept, previous and next."""
+    keys = st.container(horizontal=True)
+    for n, lab in enumerate(labels, start=1):
+        keys.button(lab, key=f"annotate_label_{n}", shortcut=str(n) if n <= 9 else None,
+                    on_click=_label, args=(sid, lab))
+    keys.button("Clear", key="annotate_clear", shortcut="0", on_click=_label, args=(sid, None))
+    keys.button("", icon=":material/arrow_back:", key="annotate_left", shortcut="Left", on_click=_move,
+                args=(sid, -1), help="Previous word")
+    keys.button("", icon=":material/arrow_forward:", key="annotate_right", shortcut="Right", on_click=_move,
+                args=(sid, 1), help="Next word")
+    keys.button("Undo", icon=":material/undo:", key="annotate_undo", shortcut="U", on_click=_undo, args=(sid,),
+                disabled=not draft.undo_stack)
+    acts = st.container(horizontal=True)
+    acts.button("Save & next", type="primary", icon=":material/save:", key="annotate_save", shortcut="Ctrl+Enter",
+                on_click=_save, args=(sid, None, annotator))
+    acts.button("Accept model & next" if has_model else "Accept as opened & next", icon=":material/done_all:",
+                key="annotate_accept", shortcut="A", on_click=_save, args=(sid, list(suggestion), annotator),
+                help="Save the model's prediction as it is" if has_model else "Save the tags it opened with")
+    acts.button("Previous", icon=":material/skip_previous:", key="annotate_prev", shortcut="P", on_click=_go,
+                args=(sid, -1))
+    acts.button("Next", icon=":material/skip_next:", key="annotate_next", shortcut="N", on_click=_go,
+                args=(sid, 1), help="Next sentence without saving (the draft is kept)")
+
+
+def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Draft,
+                 pred: tuple[list[str], list[float]] | None) -> None:
+    """The tags as a table with a tag select box per word; an edit becomes a draft change (undoable)."""
+    options = ann.tag_options(labels)
+    options += sorted(set(draft.tags) - set(options))
+    frame = pd.DataFrame({"word": words, "tag": draft.tags})
+    if pred is not None:
+        frame["model"], frame["confidence"] = pred
+    edited = st.data_editor(
+        frame, key=f"annotate_table_{sid}_{draft.version}", num_rows="fixed", width="stretch",
+        height=min(35 * (len(words) + 1) + 3, 1200), disabled=["word", "model", "confidence"],
+        column_config={"tag": st.column_config.SelectboxColumn("tag", options=options, required=True),
+                       "confidence": st.column_config.NumberColumn(format="%.2f")})
+    tags = [t if isinstance(t, str) else None for t in edited["tag"]]
+    if tags != draft.tags:
+        draft.replace(tags)
+        st.rerun()
+
+
+def render_history(*, sid: int, history: list[dict]) -> None:
+    """How many annotations the sentence has (every save of every session is kept), and the last human one."""
+    human = [h for h in history if h["source"] == "human"]
+    last = f" · last human save by {human[-1]['annotator'] or '?'} at {human[-1]['created'][:19].replace('T', ' ')}" \
+        if human else ""
+    st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{html.escape(last)}")
+
+
+def _model_note(model: dict | None) -> str:
+    if model is None:
+        return "no serving model yet: train one on the Train page"
+    f1 = model["metrics"].get("dev", {}).get("micro", {}).get("f1")
+    return f"pre-tagged by {html.escape(model['name'])}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
+
+
+def _word_line(words: list[str], draft: ann.Draft, pred: tuple[list[str], list[float]] | None) -> str:
+    c = draft.cursor
+    conf = f" · model confidence {pred[1][c]:.2f}" if pred is not None else ""
+    return (f'<div style="font-size:1.05rem">Word {c + 1}/{len(words)}: <b>{html.escape(words[c])}</b> → '
+            f'<code>{html.escape(draft.tags[c])}</code>{conf}</div>')
+
+
+# ---------------------------------------------------------------- the page
+
+def render() -> None:
+    proj = ui.require_project()
+    pid, labels = proj["id"], list(proj["labels"])
+    store = ui.store()
+    tagger, model = ui.serving_tagger(pid)
+    st.title("Annotate")
+    if model is not None and tagger is None:
+        st.warning(f"The serving model {model['name']} has no folder at {model['folder']}: no predictions.")
+    if tagger is None:
+        model = None
+    stamp = ann.stamp(store, pid)
+    if stamp[0] == 0:
+        st.info("No sentences yet: bring some text in on the Upload page.")
+        return
+    index = _index(str(store.path), pid, stamp)
+    _requested_sentence(index)
+    which, how, table_view, annotator = render_controls(index=index)
+    queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, tagger=tagger,
+                         model=model)
+    render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
+    if note:
+        st.caption(note)
+    if (msg := st.session_state.pop(FLASH, None)) is not None:
+        st.toast(msg)
+
+    sid = st.session_state.get(SID)
+    if sid not in index:  # none yet, or one of another project
+        if not queue:
+            st.success("Nothing left in this view. Pick another filter above, or train a new version.")
+            return
+        sid = queue[0]
+    st.session_state[SID] = sid
+    render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
+                           table_view=table_view, annotator=annotator)
+
+
+def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,
+                           model: dict | None, table_view: bool, annotator: str) -> None:
+    """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
+    store = ui.store()
+    pos = queue.index(sid) if sid in queue else None
+    pred = None
+    if tagger is not None:
+        cache = _predictions(model["folder"])
+        start = pos + 1 if pos is not None else 0
+        ahead = queue[start:start + AHEAD]
+        if sid not in cache or any(i not in cache for i in ahead[:4]):
+            cache = _predict(tagger, model["folder"], project_id, [sid] + ahead)
+        pred = cache[sid]
+    row = store.sentences(project_id, ids=[sid])[0]
+    words = row["words"]
+    drafts = st.session_state.setdefault(DRAFTS, {})
+    if sid not in drafts:
+        drafts[sid] = ann.Draft.open(row["tags"] or (pred[0] if pred else ["O"] * len(words)))
+    draft = drafts[sid]
+    suggestion = pred[0] if pred is not None else draft.start
+
+    where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
+    status = " · <b style='color:#D55E00'>unsaved changes</b>" if draft.dirty else ""
+    source = {"human": "human-checked", "gold": "gold (imported)"}.get(row["source"], "no labels yet")
+    st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row['split'])} · {source} · {where}{status} · "
+                f"{_model_note(model)}", unsafe_allow_html=True)
+    if row["tags"] is not None and row["tags"] != draft.start:
+        st.info("This sentence was saved elsewhere since you opened it.")
+        st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid,))
+    with st.container(border=True):
+        ui.render_sentence(words, draft.tags, labels=labels, scores=pred[1] if pred else None,
+                           cursor=draft.cursor)
+        if pred is not None and pred[0] != draft.tags:
+            st.caption(f"Model {model['name']} predicted:")
+            ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
+    st.markdown(_word_line(words, draft, pred), unsafe_allow_html=True)
+    if not labels:
+        st.info("This project has no entity labels yet: add some on the Home page.")
+    ui.render_legend(labels)
+    render_buttons(sid=sid, labels=labels, draft=draft, suggestion=suggestion, annotator=annotator,
+                   has_model=pred is not None)
+    st.caption(HELP)
+    if table_view:
+        render_table(sid=sid, words=words, labels=labels, draft=draft, pred=pred)
+    render_history(sid=sid, history=store.history(sid))
+    counts = ann.entity_count(draft.tags)
+    if counts:
+        st.caption("This sentence: " + html.escape(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
+
+
+render()

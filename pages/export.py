@@ -1,7 +1,90 @@
-"""export page (placeholder)."""
+"""Export: annotations as CoNLL or JSONL, and the serving model as a zip of its folder."""
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+
 import streamlit as st
 
+from core import demo, formats
+from core.store import SPLITS
 from pages import ui
+
+SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
+MIMES = {"conll": "text/plain", "jsonl": "application/jsonl"}
+PREDICT_RATE = 80  # sentences per second on 2 CPU cores (see notes/recipes.md)
+
+
+def _file_name(text: str) -> str:
+    """A safe file or folder name."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "export"
+
+
+def _annotation_bytes(**kwargs) -> bytes:
+    """Deferred download: the export is written when the button is clicked, so it is never stale."""
+    return demo.export_annotations(**kwargs).data
+
+
+def render_annotations(*, project: dict) -> None:
+    """Split, format and scheme choices, the predictions option, and the download button."""
+    store = ui.store()
+    by_split = store.counts(project["id"])["by_split"]
+    st.subheader("Annotations")
+    splits = st.multiselect("Splits", SPLITS, default=[s for s in SPLITS if s != "unlabeled" and by_split[s]],
+                            format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
+    fmt_col, scheme_col = st.columns(2)
+    with fmt_col:
+        fmt = st.segmented_control("Format", demo.EXPORT_FORMATS, default="conll", format_func=str.upper,
+                                   key="export_format", required=True)
+    with scheme_col:
+        scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
+                                      required=True, disabled=fmt != "conll")
+    serving = store.serving(project["id"])
+    if serving is not None and not Path(serving["folder"]).is_dir():
+        serving = None  # its folder was removed: nothing can predict
+    predict = st.toggle(
+        "Include model predictions for sentences without an annotation", key="export_predictions",
+        disabled=serving is None,
+        help="Predicted sentences are marked: JSONL records get \"source\": \"model\" and the version in "
+             "\"model\"; CoNLL rows get a middle column with each sentence's source (gold, human or model).")
+    if serving is None:
+        st.caption("No model yet: sentences without a human or gold annotation are left out.")
+    tagger = None
+    if predict and serving is not None:
+        tagger, _ = ui.serving_tagger(project["id"])
+        waiting = sum(by_split[s] for s in splits if s == "unlabeled")
+        if waiting > 10 * PREDICT_RATE:
+            st.caption(f"Tagging {waiting} unlabelled sentences takes about {waiting // PREDICT_RATE} s "
+                       "after you click Download.")
+    data = partial(_annotation_bytes, store=store, project_id=project["id"], splits=list(splits), fmt=fmt,
+                   scheme=scheme, tagger=tagger, model_name=serving["name"] if serving else "")
+    name = _file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}") + f".{fmt}"
+    st.download_button(f"Download {name}", data=data, file_name=name, mime=MIMES[fmt], key="export_download",
+                       type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
+
+
+def render_model(*, project: dict) -> None:
+    """The serving version as a zip of its folder (a Hugging Face model folder plus metrics.json)."""
+    st.subheader("Serving model")
+    serving = ui.store().serving(project["id"])
+    if serving is None:
+        st.caption("No model yet: train one on the Train page.")
+        return
+    f1 = demo.dev_f1(serving)
+    st.markdown(f"Version **{serving['name']}**, dev F1 {'n/a' if f1 is None else f'{f1:.3f}'}, "
+                f"base model {ui.md_escape(serving['base_model'])}")
+    if not Path(serving["folder"]).is_dir():
+        st.error(f"The folder of {serving['name']} is missing: {ui.md_escape(serving['folder'])}")
+        return
+    root = _file_name(f"{project['name']}-{serving['name']}")
+    st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving["folder"], root),
+                       file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
+                       icon="📦", on_click="ignore")
+
 
 proj = ui.require_project()
 st.title("Export")
+render_annotations(project=proj)
+st.divider()
+render_model(project=proj)

@@ -145,3 +145,13 @@ def render_legend(labels: Sequence[str], *, keys: bool = True) -> None:
         for n, lab in enumerate(labels, start=1)
     ]
     st.markdown(" ".join(chips), unsafe_allow_html=True)
+
+
+# ---------------------------------------------------------------- added for Home / Upload / Export
+
+_MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~")
+
+
+def md_escape(text: str) -> str:
+    """User text made inert inside st.markdown: Markdown syntax escaped (st.markdown renders no HTML by default)."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)

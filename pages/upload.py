@@ -1,7 +1,119 @@
-"""upload page (placeholder)."""
+"""Upload: files or pasted text, parsed and previewed with their tags, then imported all together."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
 import streamlit as st
 
+from core import demo, formats
+from core.store import SPLITS
 from pages import ui
+
+TYPES = ["conll", "txt", "jsonl", "json", "tsv", "iob"]
+PASTE_FORMATS = ["auto", "text", "conll", "jsonl"]
+SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
+PREVIEW = 5
+
+
+@dataclass
+class Item:
+    """One uploaded file or the pasted text, parsed: a corpus or the FormatError's text."""
+
+    name: str
+    key: str
+    corpus: formats.Corpus | None
+    error: str | None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def parse(data: bytes, name: str, fmt: str | None) -> tuple[formats.Corpus | None, str | None]:
+    """formats.loads, cached by content; a FormatError comes back as its "file:line: problem" text."""
+    try:
+        return formats.loads(data, name=name, fmt=fmt), None
+    except formats.FormatError as e:
+        return None, str(e)
+
+
+def collect() -> list[Item]:
+    """The uploader's files and the pasted text, each parsed."""
+    items = []
+    for i, f in enumerate(st.session_state.get("upload_files") or []):
+        items.append(Item(f.name, f"{i}_{f.name}", *parse(f.getvalue(), f.name, None)))
+    text = st.session_state.get("upload_paste") or ""
+    if text.strip():
+        fmt = st.session_state.get("upload_paste_fmt") or "auto"
+        items.append(Item("pasted text", "paste", *parse(text.encode("utf-8"), "pasted text",
+                                                         None if fmt == "auto" else fmt)))
+    return items
+
+
+def render_inputs() -> None:
+    """The file uploader and the paste box."""
+    st.file_uploader("Files: CoNLL (.conll .iob .tsv), JSONL spans (.jsonl .json) or plain text (.txt)",
+                     type=TYPES, accept_multiple_files=True, key="upload_files")
+    with st.expander("…or paste text", expanded=bool(st.session_state.get("upload_paste"))):
+        st.text_area("Text", key="upload_paste", height=140,
+                     placeholder="Plain text (one sentence per line or running text), CoNLL rows, or JSONL records")
+        st.segmented_control("Format", PASTE_FORMATS, default="auto", key="upload_paste_fmt")
+
+
+def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
+    """Preview of one parsed input: counts, format, scheme, the first sentences with their tags, and its split
+    chooser; returns the chosen split (None for an input that failed to parse)."""
+    with st.container(border=True):
+        st.markdown(f"**{ui.md_escape(item.name)}**")
+        if item.error is not None:
+            st.error(item.error)
+            return None
+        corpus = item.corpus
+        sentences = corpus.sentences
+        tagged = [s.tags for s in sentences if s.tags is not None]
+        entities = Counter(lab for tags in tagged for _, _, lab in formats.spans(tags))
+        new = sorted(set(entities) - set(labels))
+        info, choose = st.columns([3, 1], vertical_alignment="center")
+        info.markdown(
+            f"{len(sentences)} sentences · {len(tagged)} labelled · {already} already in the project · "
+            f"format **{corpus.fmt}** · scheme **{corpus.scheme or 'none'}**  \n"
+            + (" · ".join(f"{ui.md_escape(lab)} {n}" for lab, n in entities.most_common()) or "no entities"))
+        split = choose.selectbox("Split", SPLITS, index=SPLITS.index("train" if tagged else "unlabeled"),
+                                 format_func=SPLIT_TITLES.get, key=f"upload_split_{item.key}")
+        if new:
+            st.warning(f"New labels, added to the project on import: {', '.join(ui.md_escape(lab) for lab in new)}")
+        for s in sentences[:PREVIEW]:
+            ui.render_sentence(s.words, s.tags, labels=labels + new)
+        if len(sentences) > PREVIEW:
+            st.caption(f"… and {len(sentences) - PREVIEW} more")
+        return split
+
+
+def commit(project_id: int, chosen: list[tuple[Item, str]]) -> list[str]:
+    """Import every parsed input into its split; returns one report line per input."""
+    store = ui.store()
+    lines = []
+    for item, split in chosen:
+        result = store.import_sentences(project_id, item.corpus.sentences, split=split, source_name=item.name)
+        lines.append(f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {result['added']} added, "
+                     f"{result['duplicates']} duplicates skipped, {result['annotated']} with tags")
+    return lines
+
+
 
 proj = ui.require_project()
 st.title("Upload")
+st.caption("Labelled files go to train by default, plain text to the unlabelled pool. Nothing is imported "
+           "before you press Import, and sentences the project already holds are skipped.")
+for line in st.session_state.pop("upload_report", []):
+    st.success(line)
+render_inputs()
+items = collect()
+if items:
+    already = demo.known(ui.store(), proj["id"], [i.corpus.sentences if i.corpus else [] for i in items])
+    splits = [render_item(item, labels=list(proj["labels"]), already=n) for item, n in zip(items, already)]
+    failed = [item for item in items if item.error is not None]
+    if failed:
+        st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
+    total = sum(len(i.corpus.sentences) for i in items if i.corpus)
+    if st.button(f"Import {total} sentences", key="upload_import", type="primary", disabled=bool(failed)):
+        st.session_state["upload_report"] = commit(proj["id"], list(zip(items, splits)))
+        st.rerun()

@@ -1,0 +1,161 @@
+"""Data behind the Train and Evaluate pages: labelled splits, version comparison, learning curve, errors, jobs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from core import metrics
+from core.store import Store
+
+ACTIVE = ("queued", "running")
+METRICS = ("precision", "recall", "f1")
+
+
+@dataclass
+class Labelled:
+    """The labelled sentences of one split (effective human/gold tags) and a hash of their content."""
+
+    ids: list[int]
+    words: list[list[str]]
+    tags: list[list[str]]
+    sources: list[str]
+    digest: str
+
+
+def labelled(store: Store, project_id: int, split: str, *, limit: int | None = None) -> Labelled:
+    """Labelled sentences of `split`, ordered by id; with `limit`, only the newest `limit` of them."""
+    rows = [r for r in store.sentences(project_id, split=split) if r["tags"] is not None]
+    if limit is not None:
+        rows = rows[-limit:] if limit > 0 else []
+    ids, words, tags = [r["id"] for r in rows], [r["words"] for r in rows], [r["tags"] for r in rows]
+    digest = hashlib.sha1(json.dumps([ids, words, tags]).encode("utf-8")).hexdigest()
+    return Labelled(ids, words, tags, [r["source"] for r in rows], digest)
+
+
+def evaluate(tagger, data: Labelled) -> tuple[list[list[str]], dict]:
+    """A tagger's predicted tags for `data` and their core.metrics.score against its labels."""
+    pred = [p.tags for p in tagger.predict(data.words)] if data.words else []
+    return pred, metrics.score(data.tags, pred)
+
+
+def active_job(store: Store, project_id: int) -> dict | None:
+    """The project's newest queued or running job (it survives reloads and restarts: it lives in the store)."""
+    rows = store.jobs(project_id, status=list(ACTIVE))
+    return rows[0] if rows else None
+
+
+def why_not_train(store: Store, project_id: int) -> str | None:
+    """Why a training job cannot start now, or None when it can."""
+    job = active_job(store, project_id)
+    if job is not None:
+        return f"Job {job['id']} is in progress: wait for it to end or cancel it before starting another."
+    if not any(r["tags"] is not None for r in store.sentences(project_id, split="train")):
+        return ("No labelled sentences in the train split yet: import labelled data as train on the Upload "
+                "page, or correct sentences on the Annotate page.")
+    return None
+
+
+def _time(iso: str | None) -> str:
+    return iso[:19].replace("T", " ") if iso else ""
+
+
+def _settings(params: dict) -> str:
+    start = "warm start" if params.get("warm_start") else str(params.get("model", "default"))
+    names = (("epochs", "epochs"), ("lr", "lr"), ("batch_size", "batch"), ("min_steps", "min steps"),
+             ("freeze", "freeze"), ("promote", "promote"))
+    return ", ".join([start, *(f"{label} {params[key]}" for key, label in names if key in params)])
+
+
+def job_history(store: Store, project_id: int, *, limit: int = 50) -> pd.DataFrame:
+    """One row per job, newest first: id, status, started, ended, error, resulting version, promoted, settings."""
+    names = {m["id"]: m["name"] for m in store.models(project_id)}
+    rows = []
+    for job in store.jobs(project_id)[:limit]:
+        registered = store.events(job["id"], kind="registered")
+        promoted = registered[-1]["data"].get("promoted") if registered else None
+        rows.append({"id": job["id"], "status": job["status"], "started (UTC)": _time(job["started"]),
+                     "ended (UTC)": _time(job["ended"]), "error": job["error"] or "",
+                     "version": names.get(job["model_id"], ""), "promoted": promoted,
+                     "settings": _settings(job["params"] or {})})
+    columns = ["id", "status", "started (UTC)", "ended (UTC)", "error", "version", "promoted", "settings"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def log_tail(job: dict, chars: int = 3000) -> str:
+    """The end of a job's log file ("" when there is none)."""
+    path = Path(job.get("log_path") or "")
+    if not job.get("log_path") or not path.is_file():
+        return ""
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - chars))
+        return f.read().decode("utf-8", "replace")
+
+
+def progress_frames(store: Store, job_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A job's (step, loss) and (step, dev F1) series from its recorded events."""
+    loss = [{"step": e["data"]["step"], "loss": e["data"]["loss"]} for e in store.events(job_id, kind="step")]
+    f1 = [{"step": e["data"]["step"], "dev F1": e["data"]["scores"]["micro"]["f1"]}
+          for e in store.events(job_id, kind="eval") if e["data"].get("scores")]
+    return pd.DataFrame(loss, columns=["step", "loss"]), pd.DataFrame(f1, columns=["step", "dev F1"])
+
+
+def ready_models(store: Store, project_id: int) -> list[dict]:
+    """The project's usable versions (status ready), oldest first."""
+    return [m for m in store.models(project_id) if m["status"] == "ready"]
+
+
+def previous_version(models: Sequence[dict], model_id: int) -> dict | None:
+    """The ready version trained just before `model_id`, or None."""
+    earlier = [m for m in models if m["id"] < model_id and m["status"] == "ready"]
+    return max(earlier, key=lambda m: m["id"]) if earlier else None
+
+
+def dev_f1(model: dict) -> float | None:
+    """Micro F1 on dev recorded when the version was trained."""
+    dev = (model.get("metrics") or {}).get("dev") or {}
+    return dev.get("micro", {}).get("f1")
+
+
+def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
+    """Long frame of per-class scores of score() results: label, version ("current"/"previous"), metric,
+    value, support; labels sorted, current rows first."""
+    labels = sorted(set(current["per_class"]) | set((previous or {"per_class": {}})["per_class"]))
+    rows = []
+    for version, result in (("current", current), ("previous", previous)):
+        if result is None:
+            continue
+        for metric in METRICS:
+            for label in labels:
+                cls = result["per_class"].get(label, {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0})
+                rows.append({"label": label, "version": version, "metric": metric, "value": cls[metric],
+                             "support": cls["support"]})
+    return pd.DataFrame(rows, columns=["label", "version", "metric", "value", "support"])
+
+
+def learning_curve(models: Sequence[dict]) -> pd.DataFrame:
+    """Dev F1 per class and micro (recorded at training time) of each ready version against the number of
+    labelled train sentences it was trained on; one row per (version, series)."""
+    rows = []
+    for m in models:
+        met = m.get("metrics") or {}
+        dev = met.get("dev")
+        if m["status"] != "ready" or not dev or "train_sentences" not in met:
+            continue
+        base = {"model_id": m["id"], "version": m["name"], "sentences": int(met["train_sentences"])}
+        rows.append({**base, "series": "micro", "f1": dev["micro"]["f1"]})
+        rows += [{**base, "series": label, "f1": cls["f1"]} for label, cls in sorted(dev["per_class"].items())]
+    frame = pd.DataFrame(rows, columns=["model_id", "version", "sentences", "series", "f1"])
+    return frame.sort_values(["sentences", "model_id"], kind="stable").reset_index(drop=True)
+
+
+def errors(data: Labelled, pred: Sequence[Sequence[str]]) -> list[dict]:
+    """Sentences whose predicted tags differ from their labels: id, source, words, gold, pred."""
+    if len(pred) != len(data.ids):
+        raise ValueError(f"{len(pred)} predictions for {len(data.ids)} sentences")
+    return [{"id": i, "source": s, "words": w, "gold": g, "pred": list(p)}
+            for i, s, w, g, p in zip(data.ids, data.sources, data.words, data.tags, pred) if list(p) != list(g)]

@@ -1,0 +1,160 @@
+"""Unit tests of core/annotate.py: keyboard tag rules, the Draft state, orders, and the page's light queries."""
+from __future__ import annotations
+
+import pytest
+
+from core import annotate as ann
+from core.formats import Sentence
+from core.store import Store
+
+O = "O"
+
+
+def test_set_label_begins_then_continues():
+    tags = [O, O, O, O]
+    tags = ann.set_label(tags, 0, "PER")
+    assert tags == ["B-PER", O, O, O]
+    tags = ann.set_label(tags, 1, "PER")
+    assert tags == ["B-PER", "I-PER", O, O]
+    tags = ann.set_label(tags, 2, "LOC")
+    assert tags == ["B-PER", "I-PER", "B-LOC", O]
+
+
+def test_set_label_second_press_restarts_entity():
+    tags = ["B-PER", "I-PER", O]
+    assert ann.set_label(tags, 1, "PER") == ["B-PER", "B-PER", O]
+    assert ann.set_label(["B-PER", "B-PER", O], 1, "PER") == ["B-PER", "B-PER", O]
+
+
+def test_set_label_after_other_type_begins():
+    assert ann.set_label(["B-LOC", O], 1, "PER") == ["B-LOC", "B-PER"]
+
+
+def test_set_label_clear_repairs_following_word():
+    tags = ["B-ORG", "I-ORG", "I-ORG"]
+    assert ann.set_label(tags, 0, None) == [O, "B-ORG", "I-ORG"]
+    assert ann.set_label(tags, 1, None) == ["B-ORG", O, "B-ORG"]
+
+
+def test_set_label_changing_type_repairs_continuation():
+    # Relabelling the head of "Port Alder" from ORG to LOC leaves Alder as its own ORG entity.
+    assert ann.set_label(["B-ORG", "I-ORG", O], 0, "LOC") == ["B-LOC", "B-ORG", O]
+
+
+def test_repair_turns_orphan_inside_tags_into_begin():
+    assert ann.repair(["I-PER", "I-PER", O, "I-LOC", "B-PER", "I-LOC"]) == \
+        ["B-PER", "I-PER", O, "B-LOC", "B-PER", "B-LOC"]
+
+
+def test_tag_options():
+    assert ann.tag_options(["PER", "LOC"]) == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def test_draft_label_advances_and_undo_restores_tags_and_cursor():
+    d = ann.Draft.open([O, O, O])
+    d.label("PER")
+    d.label("PER")
+    assert (d.tags, d.cursor, d.dirty) == (["B-PER", "I-PER", O], 2, True)
+    d.label("PER")  # cursor stays on the last word
+    assert (d.tags, d.cursor) == (["B-PER", "I-PER", "I-PER"], 2)
+    assert d.undo()
+    assert (d.tags, d.cursor) == (["B-PER", "I-PER", O], 2)
+    assert d.undo() and d.undo()
+    assert (d.tags, d.cursor, d.dirty) == ([O, O, O], 0, False)
+    assert not d.undo()
+
+
+def test_draft_unchanged_press_adds_no_undo_step_and_moves_clamp():
+    d = ann.Draft.open(["B-PER", O])
+    version = d.version
+    d.label("PER")
+    assert d.undo_stack == [] and d.version == version and d.cursor == 1
+    d.move(5)
+    assert d.cursor == 1
+    d.move(-9)
+    assert d.cursor == 0
+
+
+def test_draft_replace_repairs_and_is_undoable():
+    d = ann.Draft.open([O, O, O])
+    d.replace(["I-LOC", None, "I-LOC"])
+    assert d.tags == ["B-LOC", O, "B-LOC"]
+    d.undo()
+    assert d.tags == [O, O, O]
+    with pytest.raises(ValueError, match="2 tags for a sentence of 3 words"):
+        d.replace([O, O])
+
+
+def test_order_modes():
+    ids = [1, 2, 3, 4, 5, 6]
+    assert ann.order(ids, "in order") == ids
+    shuffled = ann.order(ids, "random", seed=3)
+    assert sorted(shuffled) == ids and shuffled != ids
+    assert shuffled == ann.order(ids, "random", seed=3)
+    assert ann.order(ids, "least confident", confidence={4: 0.2, 2: 0.5, 6: 0.2}) == [4, 6, 2, 1, 3, 5]
+    with pytest.raises(ValueError, match="order must be one of"):
+        ann.order(ids, "alphabetical")
+
+
+def test_sentence_confidence_is_min_word_probability():
+    assert ann.sentence_confidence([0.9, 0.31, 0.8]) == pytest.approx(0.31)
+    assert ann.sentence_confidence([]) == 1.0
+
+
+def test_entity_count():
+    assert ann.entity_count(["B-PER", "I-PER", O, "B-LOC", "B-PER"]) == {"PER": 2, "LOC": 1}
+
+
+def test_neighbour():
+    q = [5, 2, 9, 7]
+    assert ann.neighbour(q, 2, 1) == 9 and ann.neighbour(q, 2, -1) == 5
+    assert ann.neighbour(q, 7, 1) is None and ann.neighbour(q, 5, -1) is None
+    assert ann.neighbour(q, None, 1) == 5
+    assert ann.neighbour([2, 5, 9], 6, 1) == 9 and ann.neighbour([2, 5, 9], 6, -1) == 5
+    assert ann.neighbour([], 3, 1) is None
+
+
+def test_index_pools_and_queue():
+    index = ann.Index([1, 2, 3, 4, 5], human={2}, labelled={2, 3})
+    assert 3 in index and 9 not in index
+    assert index.pool("unlabeled") == [1, 4, 5]
+    assert index.pool("not human-checked") == [1, 3, 4, 5]
+    assert index.pool("all") == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="filter must be one of"):
+        index.pool("todo")
+    assert ann.queue(index, "all", "least confident", confidence={5: 0.1, 3: 0.4}) == [5, 3, 1, 2, 4]
+    # random: a sentence leaving the view does not reshuffle the others
+    before = ann.queue(index, "not human-checked", "random", seed=1)
+    after = ann.queue(ann.Index([1, 2, 3, 4, 5], human={2, 4}, labelled={2, 3, 4}), "not human-checked",
+                      "random", seed=1)
+    assert after == [i for i in before if i != 4]
+
+
+def _sentence(words: list[str], tags: list[str] | None) -> Sentence:
+    return Sentence(words, tags, " ".join(words), [(0, 0)] * len(words))
+
+
+def test_store_queries(tmp_path):
+    store = Store(tmp_path / "a.db")
+    pid = store.create_project("p", ["PER", "LOC"])
+    other = store.create_project("q", ["PER"])
+    store.import_sentences(pid, [_sentence(["Ann", "ran"], ["B-PER", O]),
+                                 _sentence(["Bob", "Lee", "sat"], None),
+                                 _sentence(["in", "Rome"], None)], split="train")
+    store.import_sentences(other, [_sentence(["Zed"], ["B-PER"])], split="train")
+    a, b, c = [s["id"] for s in store.sentences(pid)]
+    before = ann.stamp(store, pid)
+    assert before[:2] == (3, c)
+    index = ann.index(store, pid)
+    assert (index.ids, index.human, index.labelled) == ([a, b, c], set(), {a})
+
+    store.annotate(b, ["B-PER", "I-PER", O], annotator="x")
+    store.annotate(b, ["B-PER", "B-PER", O], annotator="y")  # latest human annotation counts
+    store.annotate(c, [O, "B-LOC"], annotator="x")
+    after = ann.stamp(store, pid)
+    assert after[:2] == before[:2] and after[2] > before[2]
+    index = ann.index(store, pid)
+    assert (index.human, index.labelled) == ({b, c}, {a, b, c})
+    assert ann.human_entity_counts(store, pid) == {"LOC": 1, "PER": 2}
+    assert ann.human_entity_counts(store, other) == {}
+    store.close()

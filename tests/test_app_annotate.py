@@ -1,0 +1,271 @@
+"""AppTest of the Annotate page: keyboard buttons, saves, undo, orders, table view, escaping, no model."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import annotate as ann
+from core import formats, jobs
+from core.formats import Sentence
+from core.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+UNLABELED = """Maria Okonkwo visited Westmoor on Friday.
+The Harbor Rail Company said prices would rise.
+John Smith met Mary in Paris.
+Police in Berlin said the market was closed.
+The minister left London on Monday.
+"""
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _raw(words: list[str]) -> Sentence:
+    return Sentence(words, None, " ".join(words), [(0, 0)] * len(words))
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, tiny_model) -> tuple[Path, int, int]:
+    """A database with a trained, serving tiny model (project "news") and a project without one ("plain")."""
+    path = tmp_path_factory.mktemp("annotate") / "base.db"
+    store = Store(path)
+    pid = store.create_project("news", ["PER", "LOC", "ORG", "MISC"])
+    store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences, split="train")
+    store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
+    store.import_sentences(pid, formats.loads(UNLABELED, name="u.txt").sentences, split="unlabeled")
+    store.import_sentences(pid, [_raw(["Hello", SCRIPT, "and", IMG, "Paris"])], split="unlabeled")
+    jobs.execute(store, jobs.create(store, pid, {"model": tiny_model, "min_steps": 30, "epochs": 2,
+                                                 "promote": "always"}))
+    assert store.serving(pid) is not None
+    plain = store.create_project("plain", ["PER", "LOC"])
+    store.import_sentences(plain, [_raw(["Ann", "lives", "in", "Rome"]), _raw(["Bob", "too"])], split="unlabeled")
+    store.close()
+    return path, pid, plain
+
+
+@pytest.fixture
+def env(base, tmp_path, monkeypatch):
+    """A fresh copy of the base database as $NERLOOP_DB, and a Store on it."""
+    path, pid, plain = base
+    db = tmp_path / "t.db"
+    shutil.copy(path, db)
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    store = Store(db)
+    yield store, pid, plain
+    store.close()
+
+
+def open_page(project_id: int, **state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = project_id
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def current(at: AppTest) -> int:
+    return at.session_state["annotate_sentence_id"]
+
+
+def draft(at: AppTest) -> ann.Draft:
+    return at.session_state["annotate_drafts"][current(at)]
+
+
+def press(at: AppTest, key: str) -> None:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+
+
+def sentence_markdown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if "nl-sentence" in m.value]
+
+
+def test_label_move_save_writes_a_human_annotation(env):
+    store, pid, _ = env
+    at = open_page(pid)
+    assert at.segmented_control(key="annotate_filter").value == "unlabeled"
+    sid = current(at)
+    unlabeled = [s for s in store.sentences(pid, split="unlabeled")]
+    assert sid == unlabeled[0]["id"]  # "in order": the first sentence without labels
+    words = unlabeled[0]["words"]
+    assert words[:3] == ["Maria", "Okonkwo", "visited"]
+    assert len(sentence_markdown(at)) >= 1
+    for _ in range(len(words)):  # clear every word, walking right with 0
+        press(at, "annotate_clear")
+    press(at, "annotate_right")
+    assert draft(at).tags == ["O"] * len(words)
+    for _ in range(len(words)):
+        press(at, "annotate_left")
+    assert draft(at).cursor == 0
+    press(at, "annotate_label_1")  # PER on Maria (cursor moves on)
+    press(at, "annotate_label_1")  # PER again on Okonkwo: continues the entity
+    press(at, "annotate_right")  # skip "visited"
+    press(at, "annotate_label_2")  # LOC on Westmoor
+    expected = ["B-PER", "I-PER", "O", "B-LOC"] + ["O"] * (len(words) - 4)
+    assert draft(at).tags == expected
+    assert any("unsaved changes" in m.value for m in at.markdown)
+    history = len(store.history(sid))
+    at.text_input(key="annotate_annotator").set_value("ada").run()
+    press(at, "annotate_save")
+    saved = store.history(sid)
+    assert len(saved) == history + 1
+    assert (saved[-1]["tags"], saved[-1]["source"], saved[-1]["annotator"]) == (expected, "human", "ada")
+    assert current(at) == unlabeled[1]["id"]  # went on to the next sentence
+    assert sid not in at.session_state["annotate_queue"]  # done: it left the "unlabeled" view
+    assert any("1</b> done" in m.value for m in at.markdown)
+
+
+def test_accept_saves_the_model_prediction(env):
+    store, pid, _ = env
+    at = open_page(pid)
+    sid = current(at)
+    row = store.sentences(pid, ids=[sid])[0]
+    predicted = jobs_tagger(store, pid).predict([row["words"]])[0].tags
+    press(at, "annotate_label_3")  # an edit that accepting the model discards
+    press(at, "annotate_accept")
+    assert store.history(sid)[-1]["tags"] == predicted
+    assert store.history(sid)[-1]["source"] == "human"
+    assert current(at) != sid
+
+
+def jobs_tagger(store: Store, pid: int):
+    from core.model import Tagger
+
+    return Tagger.load(store.serving(pid)["folder"], device="cpu")
+
+
+def test_undo_restores_the_previous_tags(env):
+    _, pid, _ = env
+    at = open_page(pid)
+    start = list(draft(at).tags)
+    press(at, "annotate_label_2")
+    press(at, "annotate_label_2")
+    assert draft(at).tags != start and draft(at).cursor == 2
+    press(at, "annotate_undo")
+    press(at, "annotate_undo")
+    assert draft(at).tags == start and draft(at).cursor == 0
+    assert at.button(key="annotate_undo").disabled
+
+
+def test_least_confident_order(env):
+    store, pid, _ = env
+    at = open_page(pid)
+    at.segmented_control(key="annotate_filter").set_value("all").run()
+    in_order = list(at.session_state["annotate_queue"])
+    assert in_order == sorted(in_order) and len(in_order) == len(store.sentences(pid))
+    at.segmented_control(key="annotate_order").set_value("least confident").run()
+    assert not at.exception
+    ranked = list(at.session_state["annotate_queue"])
+    assert sorted(ranked) == in_order and ranked != in_order
+    rows = store.sentences(pid, ids=ranked)
+    preds = jobs_tagger(store, pid).predict([r["words"] for r in rows])
+    conf = {r["id"]: ann.sentence_confidence(p.scores) for r, p in zip(rows, preds)}
+    assert [round(conf[i], 4) for i in ranked] == sorted(round(conf[i], 4) for i in ranked)
+    assert current(at) == ranked[0]  # the least confident sentence is shown first
+    assert any("Least confident ranks" in c.value for c in at.caption)
+    press(at, "annotate_next")
+    assert current(at) == ranked[1]
+    press(at, "annotate_prev")
+    assert current(at) == ranked[0]
+    at.switch_page("app.py").run()  # the view survives a trip to another page
+    at.switch_page("pages/annotate.py").run()
+    assert at.segmented_control(key="annotate_order").value == "least confident"
+    assert current(at) == ranked[0]
+
+
+def test_table_view_edit_saves_through_the_same_path(env):
+    store, pid, _ = env
+    at = open_page(pid)
+    at.toggle(key="annotate_table_view").set_value(True).run()
+    sid, d = current(at), draft(at)
+    key = f"annotate_table_{sid}_{d.version}"
+    assert at.data_editor(key=key).value["word"].tolist() == store.sentences(pid, ids=[sid])[0]["words"]
+    n = len(d.tags)
+    at.session_state[key] = {"edited_rows": {0: {"tag": "I-ORG"}, 1: {"tag": "I-ORG"}, 2: {"tag": "O"}},
+                             "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+    expected = ["B-ORG", "I-ORG", "O"] + d.tags[3:]  # the orphan I-ORG is repaired to B-ORG
+    assert draft(at).tags == expected and n == len(expected)
+    press(at, "annotate_save")
+    assert store.history(sid)[-1]["tags"] == expected
+
+
+def test_html_in_a_sentence_is_escaped(env):
+    store, pid, _ = env
+    sid = next(s["id"] for s in store.sentences(pid) if SCRIPT in s["words"])
+    at = open_page(pid, annotate_sentence_id=sid)
+    assert current(at) == sid
+    shown = "".join(m.value for m in at.markdown)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown
+    assert "<script>" not in shown and "<img" not in shown
+
+
+def test_sid_query_parameter_opens_that_sentence(env):
+    store, pid, _ = env
+    sid = store.sentences(pid, split="dev")[2]["id"]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["project_id"] = pid
+    at.run()
+    at.query_params["sid"] = str(sid)
+    at.switch_page("pages/annotate.py").run()
+    assert not at.exception, at.exception
+    assert current(at) == sid
+    assert any("not in this view" in m.value for m in at.markdown)  # dev sentences have gold labels
+    assert "sid" not in at.query_params  # opened once, then the URL lets go
+    press(at, "annotate_next")  # from outside the view: the first sentence of the view after it
+    assert current(at) == store.sentences(pid, split="unlabeled")[0]["id"]
+    at.query_params["sid"] = "999999"
+    at.run()
+    assert any("no such sentence" in w.value for w in at.warning)
+
+
+def test_two_sessions_saving_the_same_sentence_lose_nothing(env):
+    store, pid, _ = env
+    first, second = open_page(pid), open_page(pid)
+    sid = current(first)
+    assert current(second) == sid
+    press(first, "annotate_label_1")
+    press(second, "annotate_label_2")
+    press(first, "annotate_save")
+    second.run()
+    assert any("saved elsewhere" in m.value for m in second.info)
+    assert any(f"History of #{sid}: 1 annotation(s), 1 by humans" in c.value for c in second.caption)
+    press(second, "annotate_save")
+    history = [h for h in store.history(sid) if h["source"] == "human"]
+    assert [h["tags"][0] for h in history] == ["B-PER", "B-LOC"]
+
+
+def test_without_a_serving_model_the_page_works(env):
+    store, _, plain = env
+    at = open_page(plain)
+    sid = current(at)
+    assert draft(at).tags == ["O"] * 4
+    assert at.button(key="annotate_accept").label == "Accept as opened & next"
+    press(at, "annotate_label_1")
+    press(at, "annotate_right")
+    press(at, "annotate_right")
+    press(at, "annotate_label_2")
+    press(at, "annotate_save")
+    assert store.history(sid)[-1]["tags"] == ["B-PER", "O", "O", "B-LOC"]
+    at.segmented_control(key="annotate_order").set_value("least confident").run()
+    assert not at.exception
+    assert any("No serving model yet" in c.value for c in at.caption)

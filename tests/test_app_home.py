@@ -1,0 +1,215 @@
+"""Home page (AppTest) and core.demo's dashboard logic: first-run demo project, counts, serving model, job
+progress, learning curve, creating and picking projects, the next-step hint."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from core import demo, formats, jobs
+from core.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then
+    puts it in legacy multipage mode, where a rerun of Home runs pages/home.py instead of app.py. A server sets the
+    flag once and st.navigation clears it for good: keep it cleared, as there."""
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+def open_app(monkeypatch, db: Path, project_id: int | None = None) -> AppTest:
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    if project_id is not None:
+        at.session_state["project_id"] = project_id
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def numbers(value) -> list:
+    """A plotly spec array: a list, or {"dtype", "bdata"} base64."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return list(value)
+
+
+def train_version(store: Store, project_id: int, model: str) -> dict:
+    params = {"model": model, "min_steps": 30, "epochs": 2, "batch_size": 16, "device": "cpu", "promote": "always"}
+    result = jobs.execute(store, jobs.create(store, project_id, params))
+    return store.model(result["model_id"])
+
+
+# ---------------------------------------------------------------- core.demo
+
+
+def test_create_demo_once_from_assets(tmp_path):
+    store = Store(tmp_path / "n.db")
+    pid = demo.create_demo(store)
+    assert pid is not None and demo.create_demo(store) is None
+    project = store.project(pid)
+    assert project["name"] == "demo" and project["labels"] == ["PER", "LOC", "ORG", "MISC"]
+    assert store.counts(pid)["by_split"] == {"train": 42, "dev": 15, "test": 0, "unlabeled": 40}
+    for split in ("train", "dev"):
+        rows = store.sentences(pid, split=split)
+        assert all(r["tags"] is not None and r["source"] == "gold" for r in rows)
+        assert sum(len(formats.spans(r["tags"])) for r in rows) >= 2 * len(rows)  # every sentence has entities
+    assert all(r["tags"] is None for r in store.sentences(pid, split="unlabeled"))
+    assert len(store.projects()) == 1
+
+
+def test_create_demo_leaves_a_used_database_alone(tmp_path):
+    store = Store(tmp_path / "n.db")
+    store.create_project("mine", ["PER"])
+    assert demo.create_demo(store) is None
+    assert [p["name"] for p in store.projects()] == ["mine"]
+
+
+def test_next_step_hint():
+    counts = {"by_split": {"train": 0, "dev": 0, "test": 0, "unlabeled": 0}, "human": 0, "labelled": 0}
+    assert "Upload" in demo.next_step(counts, None, None)
+    counts = {"by_split": {"train": 40, "dev": 10, "test": 0, "unlabeled": 7}, "human": 0, "labelled": 50}
+    assert "Train" in demo.next_step(counts, None, None) and "first model" in demo.next_step(counts, None, None)
+    assert "running" in demo.next_step(counts, None, {"status": "running"})
+    serving = {"id": 1}
+    assert "7 sentences" in demo.next_step(counts, serving, {"status": "done"})
+    assert "Annotate" in demo.next_step(counts, serving, None)
+    counts["by_split"]["unlabeled"] = 0
+    assert "Every sentence is labelled" in demo.next_step(counts, serving, None)
+
+
+def test_learning_curve_points_and_axis():
+    def model(i, f1, n=None, status="ready"):
+        metrics = {"dev": {"micro": {"f1": f1}}} if f1 is not None else {}
+        if n is not None:
+            metrics["train_sentences"] = n
+        return {"id": i, "name": f"v{i}", "status": status, "metrics": metrics}
+
+    points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, None, 45), model(3, 0.7, 60),
+                                           model(4, 0.9, 80, "failed")])
+    assert [(p.version, p.x, p.f1) for p in points] == [("v1", 40, 0.5), ("v3", 60, 0.7)]
+    assert x_title == "labelled training sentences"
+    points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, 0.6)])
+    assert [p.x for p in points] == [1, 2] and x_title == "version"
+    assert demo.dev_f1(model(1, 0.25)) == 0.25 and demo.dev_f1(model(1, None)) is None and demo.dev_f1(None) is None
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_first_run_creates_the_demo_and_shows_its_counts(monkeypatch, tmp_path):
+    db = tmp_path / "nerloop.db"
+    at = open_app(monkeypatch, db)
+    store = Store(db)
+    [project] = store.projects()
+    assert project["name"] == "demo" and at.session_state["project_id"] == project["id"]
+    assert at.title[0].value == "demo"
+    assert shown_metrics(at) == {"Train": "42", "Dev": "15", "Test": "0", "Unlabelled": "40", "Labelled": "57",
+                                 "Corrected": "0", "Serving model": "none yet"}
+    assert "first model" in at.info[0].value
+    assert at.selectbox(key="sidebar_project").value == project["id"]
+    at.run()  # a rerun creates nothing more
+    assert len(store.projects()) == 1 and shown_metrics(at)["Train"] == "42"
+
+
+def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path):
+    db = tmp_path / "nerloop.db"
+    at = open_app(monkeypatch, db)
+    store = Store(db)
+    demo_id = store.project("demo")["id"]
+    at.text_input(key="home_new_name").input("letters 1850s")
+    at.text_input(key="home_new_labels").input(" PER, ORG ,")
+    at.button(key="home_create").click().run()
+    assert not at.exception and not at.error
+    project = store.project("letters 1850s")
+    assert project["labels"] == ["PER", "ORG"]
+    assert at.session_state["project_id"] == project["id"]
+    assert at.selectbox(key="sidebar_project").value == project["id"]
+    assert at.title[0].value == "letters 1850s"
+    assert shown_metrics(at)["Train"] == "0" and "Upload" in at.info[0].value
+
+    at.text_input(key="home_new_name").input("letters 1850s")
+    at.button(key="home_create").click().run()
+    assert at.error[0].value == "project 'letters 1850s' already exists" and len(store.projects()) == 2
+    at.text_input(key="home_new_name").input("bad")
+    at.text_input(key="home_new_labels").input("B-PER")
+    at.button(key="home_create").click().run()
+    assert "give entity types" in at.error[0].value and len(store.projects()) == 2
+
+    assert at.button(key=f"home_open_{project['id']}").disabled
+    at.button(key=f"home_open_{demo_id}").click().run()
+    assert at.session_state["project_id"] == demo_id and at.title[0].value == "demo"
+    assert at.selectbox(key="sidebar_project").value == demo_id
+
+
+def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, tmp_path, tiny_model):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    pid = demo.create_demo(store)
+    v1 = train_version(store, pid, tiny_model)
+    row = store.sentences(pid, split="unlabeled")[0]
+    store.annotate(row["id"], ["O"] * len(row["words"]), source="human")
+    store.set_split([row["id"]], "train")
+    v2 = train_version(store, pid, tiny_model)
+    at = open_app(monkeypatch, db, pid)
+    f1 = v2["metrics"]["dev"]["micro"]["f1"]
+    shown = shown_metrics(at)
+    assert shown[f"Serving model {v2['name']}: dev F1"] == f"{f1:.3f}"
+    assert shown["Corrected"] == "1" and shown["Train"] == "43" and shown["Unlabelled"] == "39"
+    delta = at.metric[-1].proto.delta
+    assert delta == f"{f1 - v1['metrics']['dev']['micro']['f1']:+.3f}"
+    job = store.jobs(pid)[0]
+    assert any(f"Training job #{job['id']}" in m.value and "done" in m.value for m in at.markdown)
+    assert "39 sentences" in at.info[0].value
+    [chart] = at.get("plotly_chart")
+    star, line = json.loads(chart.proto.spec)["data"]
+    assert numbers(line["x"]) == [42, 43] and line["text"] == ["v1", "v2"]
+    assert numbers(line["y"]) == pytest.approx([v1["metrics"]["dev"]["micro"]["f1"], f1])
+    assert numbers(star["x"]) == [43]
+
+
+def test_dashboard_follows_a_running_job_and_shows_a_failure(monkeypatch, tmp_path):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    pid = demo.create_demo(store)
+    job_id = store.create_job(pid, "train", {})
+    store.update_job(job_id, status="running", pid=os.getpid())
+    store.add_event(job_id, "step", {"step": 5, "total_steps": 20, "epoch": 0.5, "loss": 1.25})
+    at = open_app(monkeypatch, db, pid)
+    [bar] = at.get("progress")
+    assert bar.proto.value == 25 and "step 5/20" in bar.proto.text and "loss 1.250" in bar.proto.text
+    assert "running" in at.info[0].value
+    store.update_job(job_id, status="failed", error="CUDA out of memory <b>x</b>")
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["CUDA out of memory <b>x</b>"]
+    assert "first model" in at.info[0].value

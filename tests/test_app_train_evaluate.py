@@ -1,0 +1,277 @@
+"""AppTest of the Train and Evaluate pages: a background job to serving, dead and running jobs after a reload,
+per-class charts equal to core.metrics, promote/rollback, escaped error browser, Open in Annotate."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from core import formats, jobs, metrics
+from core.model import Tagger
+from core.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+DATA = Path(__file__).parent / "data"
+INJECTED = b"Hello O\n<script>alert(1)</script> O\n<img O\nsrc=x O\nonerror=alert(1)> O\nsaid O\n\n"
+INLINE = {"min_steps": 30, "epochs": 2, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Job subprocesses inherit the environment: one thread each, offline."""
+    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+        monkeypatch.setenv(name, value)
+
+
+def new_project(store: Store, *, train: int | None = None) -> int:
+    """Project `news`: sample.conll (its first `train` sentences) as train, sample_dev.conll as dev."""
+    pid = store.create_project("news", ["PER", "LOC", "ORG", "MISC"])
+    store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences[:train], split="train")
+    store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
+    return pid
+
+
+def open_page(monkeypatch, db: Path, pid: int, page: str) -> AppTest:
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["project_id"] = pid
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def train_store(tmp_path):
+    store = Store(tmp_path / "nerloop.db")
+    yield store
+    for job in store.jobs(status=["queued", "running"]):
+        jobs.cancel(store, job["id"])
+    for job in store.jobs():  # let this test's children end (and be reaped) before the next one
+        proc = jobs._procs.pop((str(store.path.resolve()), job["id"]), None)
+        if proc is not None:
+            proc.wait(timeout=30)
+    store.close()
+
+
+def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, train_store, tiny_model):
+    pid = new_project(train_store)
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+    assert at.checkbox(key="train_warm").disabled and not at.checkbox(key="train_warm").value
+    assert at.number_input(key="train_epochs").value == 3 and at.radio(key="train_promote").value == "better"
+    at.text_input(key="train_model").set_value(tiny_model)
+    at.number_input(key="train_min_steps").set_value(20)
+    at.number_input(key="train_epochs").set_value(1)
+    at.radio(key="train_promote").set_value("always")
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+
+    [job] = train_store.jobs(pid)
+    assert job["params"]["model"] == tiny_model and job["params"]["min_steps"] == 20
+    assert job["params"]["warm_start"] is False and job["pid"]
+    assert at.button(key="train_start").disabled, "a second job must not start while one runs"
+    assert "wait for it to end" in at.info[0].value and at.button(key="train_cancel")
+    assert at.get("progress"), "the live panel shows while the job runs"
+
+    deadline = time.monotonic() + 120
+    while train_store.job(job["id"])["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "job did not finish in 120 s"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+    at.run()
+    job = train_store.job(job["id"])
+    assert job["status"] == "done", job
+    [model] = train_store.models(pid)
+    assert job["model_id"] == model["id"] and train_store.serving(pid)["id"] == model["id"]
+    assert not at.get("progress") and not at.button(key="train_start").disabled
+    assert f"Job {job['id']} trained v1" in at.success[0].value and "now serving" in at.success[0].value
+    history = at.dataframe[0].value
+    assert history.loc[0, ["id", "status", "version", "promoted"]].tolist() == [job["id"], "done", "v1", True]
+    assert at.checkbox(key="train_warm").value, "warm start is ticked once a version serves"
+
+
+def test_dead_job_shows_failed_with_reason(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    job = train_store.create_job(pid, "train", {"model": "default"})
+    train_store.update_job(job, status="running", pid=gone.pid)
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+    assert train_store.job(job)["status"] == "failed"
+    assert at.error[0].value.startswith(f"Job {job} failed: process {gone.pid} ended without finishing")
+    assert not at.get("progress") and not at.button(key="train_start").disabled
+    assert at.dataframe[0].value.loc[0, "status"] == "failed"
+
+
+def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        job = train_store.create_job(pid, "train", {"model": "default"})
+        train_store.update_job(job, status="running", pid=worker.pid)
+        train_store.add_event(job, "step", {"step": 5, "total_steps": 50, "epoch": 0.5, "loss": 1.5})
+        train_store.add_event(job, "eval", {"step": 5, "scores": {"micro": {"f1": 0.25}}})
+        at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")  # a fresh session
+        [bar] = at.get("progress")
+        assert bar.proto.value == 10 and "step 5/50 · epoch 0.50 · loss 1.5000 · dev F1 0.250" in bar.proto.text
+        assert at.button(key="train_start").disabled
+        at.button(key="train_cancel").click().run()
+        assert not at.exception, at.exception
+        assert train_store.job(job)["status"] == "cancelled"
+        assert worker.wait(timeout=10) != 0
+        assert at.warning[0].value == f"Job {job} was cancelled." and not at.get("progress")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def test_no_labelled_train_sentences_says_why(monkeypatch, tmp_path, train_store):
+    pid = train_store.create_project("empty", ["PER"])
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+    assert "No labelled sentences in the train split" in at.info[0].value
+    assert at.button(key="train_start").disabled
+
+
+# ---------------------------------------------------------------- Evaluate
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model) -> tuple[Path, int, int, int, int]:
+    """A database with two versions (v2 serving) and a human-labelled dev sentence full of HTML that v2 gets
+    wrong; returns (db, project id, v1, v2, injected sentence id)."""
+    folder = tmp_path_factory.mktemp("evaluate")
+    store = Store(folder / "nerloop.db")
+    pid = new_project(store, train=30)
+    v1 = jobs.execute(store, jobs.create(store, pid, {**INLINE, "model": tiny_model}))["model_id"]
+    store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences, split="train")
+    v2 = jobs.execute(store, jobs.create(store, pid, {**INLINE, "model": tiny_model, "seed": 7}))["model_id"]
+    store.import_sentences(pid, formats.loads(INJECTED, name="x.conll").sentences, split="dev", source="human")
+    sid = max(s["id"] for s in store.sentences(pid, split="dev"))
+    words = store.sentences(pid, ids=[sid])[0]["words"]
+    pred = Tagger.load(store.model(v2)["folder"]).predict([words])[0].tags
+    wrong = ["B-PER"] + ["O"] * (len(words) - 1)
+    store.annotate(sid, wrong if pred != wrong else ["O"] * len(words))
+    store.close()
+    return folder / "nerloop.db", pid, v1, v2, sid
+
+
+@pytest.fixture
+def evaluate_db(trained, tmp_path) -> tuple[Path, int, int, int, int]:
+    """A private copy of the trained database (the model folders are shared, read-only)."""
+    db, *rest = trained
+    shutil.copy(db, tmp_path / "nerloop.db")
+    return (tmp_path / "nerloop.db", *rest)
+
+
+def decode(values) -> list:
+    """A plotly JSON array: a list, or {"dtype", "bdata"[, "shape"]} base64."""
+    if isinstance(values, dict) and "bdata" in values:
+        arr = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+        if "shape" in values:
+            arr = arr.reshape([int(n) for n in str(values["shape"]).split(",")])
+        return arr.tolist()
+    return list(values)
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """Plotly specs by title (the learning curve and the heatmap have none: keyed "curve" and "confusion")."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    out = {}
+    for spec in specs:
+        title = spec["layout"].get("title", {}).get("text")
+        kind = spec["data"][0]["type"]
+        out[title or ("confusion" if kind == "heatmap" else "curve")] = spec
+    return out
+
+
+def dev_scores(db: Path, pid: int, model_id: int) -> tuple[list, list, dict]:
+    store = Store(db)
+    rows = [r for r in store.sentences(pid, split="dev") if r["tags"] is not None]
+    folder = store.model(model_id)["folder"]
+    store.close()
+    gold = [r["tags"] for r in rows]
+    pred = [p.tags for p in Tagger.load(folder).predict([r["words"] for r in rows])]
+    return gold, pred, metrics.score(gold, pred)
+
+
+def test_evaluate_charts_hold_core_metrics_values(monkeypatch, evaluate_db):
+    db, pid, v1, v2, _ = evaluate_db
+    at = open_page(monkeypatch, db, pid, "pages/evaluate.py")
+    assert at.selectbox(key="evaluate_version").value == v2
+    gold, pred, expected = dev_scores(db, pid, v2)
+    _, _, before = dev_scores(db, pid, v1)
+    specs = charts(at)
+    for metric, title in (("precision", "Precision per class"), ("recall", "Recall per class"), ("f1", "F1 per class")):
+        traces = {t["name"]: t for t in specs[title]["data"]}
+        assert set(traces) == {"v1 (previous)", "v2 (chosen)"}
+        for name, result in (("v2 (chosen)", expected), ("v1 (previous)", before)):
+            labels = decode(traces[name]["x"])
+            assert labels == sorted(set(expected["per_class"]) | set(before["per_class"]))
+            values = [result["per_class"].get(lab, {metric: 0.0})[metric] for lab in labels]
+            assert decode(traces[name]["y"]) == pytest.approx(values), (metric, name)
+            support = [result["per_class"].get(lab, {"support": 0})["support"] for lab in labels]
+            assert decode(traces[name]["customdata"]) == support
+            assert "support %{customdata}" in traces[name]["hovertemplate"]
+    figures = {m.label: m for m in at.metric}
+    assert figures["Micro F1"].value == f"{expected['micro']['f1']:.3f}"
+    assert figures["Macro F1"].value == f"{expected['macro']['f1']:.3f}"
+    assert figures["Micro F1"].delta == f"{expected['micro']['f1'] - before['micro']['f1']:+.3f}"
+
+    table = metrics.confusion(gold, pred)
+    heat = specs["confusion"]["data"][0]
+    assert decode(heat["y"]) == list(table.index) and decode(heat["x"]) == list(table.columns)
+    z = [decode(row) for row in heat["z"]] if isinstance(heat["z"], list) else decode(heat["z"])
+    assert z == table.values.tolist()
+    curve = {t["name"]: t for t in specs["curve"]["data"]}
+    assert decode(curve["micro"]["text"]) == ["v1", "v2"] and decode(curve["micro"]["x"]) == [30, 50]
+
+
+def test_promote_and_rollback_change_serving(monkeypatch, evaluate_db):
+    db, pid, v1, v2, _ = evaluate_db
+    at = open_page(monkeypatch, db, pid, "pages/evaluate.py")
+    assert at.button(key="evaluate_promote").disabled, "the serving version cannot be promoted again"
+    at.selectbox(key="evaluate_version").set_value(v1).run()
+    assert "v2 (previous)" not in json.dumps([c.proto.spec for c in at.get("plotly_chart")])
+    at.button(key="evaluate_promote").click().run()
+    store = Store(db)
+    assert store.serving(pid)["id"] == v1 and at.success[0].value == "v1 is now serving."
+    at.button(key="evaluate_rollback").click().run()
+    assert store.serving(pid)["id"] == v2 and at.success[0].value == "Rolled back: v2 is serving again."
+    store.close()
+
+
+def test_error_browser_escapes_and_opens_annotate(monkeypatch, evaluate_db):
+    db, pid, _, _, sid = evaluate_db
+    at = open_page(monkeypatch, db, pid, "pages/evaluate.py")
+    pager = [n for n in at.number_input if n.key == "evaluate_error_page"]
+    for page in range(2, int(pager[0].max) + 1 if pager else 2):
+        if any(b.key == f"evaluate_open_{sid}" for b in at.button):
+            break
+        at.number_input(key="evaluate_error_page").set_value(page).run()
+    html = "\n".join(m.value for m in at.markdown)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img" in html
+    assert "<script>" not in html and "<img" not in html
+    at.button(key=f"evaluate_open_{sid}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["annotate_sentence_id"] == sid
+    assert at.title[0].value == "Annotate"

@@ -1,0 +1,306 @@
+"""Upload and Export pages (AppTest) and core.demo's export helpers: preview before import, all-or-nothing on
+parse errors, duplicates, escaping, CoNLL/JSONL round trips with marked model predictions, the model zip."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from core import demo, formats, jobs
+from core.model import Tagger
+from core.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+DATA = Path(__file__).parent / "data"
+SAMPLE = (DATA / "sample.conll").read_bytes()
+SAMPLE_DEV = (DATA / "sample_dev.conll").read_bytes()
+TEXT = b"Ada Lovelace met Charles Babbage in London.\nThe Great Exhibition opened in Hyde Park in 1851.\n"
+BIOES = b"Otto S-PER\nvon O\nvisited O\nNew B-LOC\nYork E-LOC\n. O\n"
+BAD = b"Hello O\nworld O\nagain X-PER\n"
+EVIL = ("Hello\tO\n<script>alert(1)</script>\tB-PER\n<img src=x onerror=alert(1)>\tO\nsaid\tO\n").encode()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then
+    puts it in legacy multipage mode (pages run without app.py). A server sets the flag once and st.navigation
+    clears it for good: keep it cleared, as there."""
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> dict:
+    """Deferred download callables and file names by file id (AppTest's media manager is dropped after each run)."""
+    found: dict = {}
+    add = MediaFileManager.add_deferred
+
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        file_id = add(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+        found[file_id] = (data_callable, file_name)
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return found
+
+
+def download(at: AppTest, downloads: dict, key: str) -> tuple[str, bytes]:
+    """The file name and the content that clicking the download button `key` would send."""
+    data_callable, file_name = downloads[at.download_button(key=key).proto.deferred_file_id]
+    data = data_callable()
+    return file_name, data.encode() if isinstance(data, str) else data
+
+
+def open_page(monkeypatch, db: Path, project_id: int, page: str) -> AppTest:
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["project_id"] = project_id
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def new_project(db: Path) -> tuple[Store, int]:
+    store = Store(db)
+    return store, store.create_project("news", ["PER", "LOC", "ORG", "MISC"])
+
+
+def markdown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model) -> tuple[Path, int]:
+    """A project with gold train/dev, one human correction, 3 unlabelled sentences and a served tiny model."""
+    db = tmp_path_factory.mktemp("export") / "nerloop.db"
+    store, pid = new_project(db)
+    store.import_sentences(pid, formats.loads(SAMPLE, name="s.conll").sentences, split="train")
+    store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences, split="dev")
+    store.import_sentences(pid, formats.loads(TEXT + b"Maria Okonkwo visited Port Alder.\n", name="t.txt").sentences,
+                           split="unlabeled")
+    first = store.sentences(pid, split="train")[0]
+    store.annotate(first["id"], ["B-ORG"] + ["O"] * (len(first["words"]) - 1), source="human")
+    params = {"model": tiny_model, "min_steps": 30, "epochs": 2, "batch_size": 16, "device": "cpu",
+              "promote": "always"}
+    jobs.execute(store, jobs.create(store, pid, params))
+    store.close()
+    return db, pid
+
+
+# ---------------------------------------------------------------- Upload
+
+
+def test_upload_preview_then_import_then_duplicates(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").upload("sample.conll", SAMPLE, "text/plain").run()
+    assert not at.exception
+    shown = markdown(at)
+    assert any("50 sentences · 50 labelled · 0 already in the project · format **conll** · scheme **iob2**" in m
+               for m in shown)
+    previews = [m for m in shown if 'class="nl-sentence"' in m]
+    assert len(previews) == 5 and "Maria" in previews[0] and "PER</b>" in previews[0]
+    assert at.caption[-1].value == "… and 45 more"
+    assert at.selectbox(key="upload_split_0_sample.conll").value == "train"
+    assert store.counts(pid)["by_split"]["train"] == 0  # nothing before Import
+
+    at.button(key="upload_import").click().run()
+    assert [s.value for s in at.success] == [r"sample\.conll → train: 50 added, 0 duplicates skipped, 50 with tags"]
+    rows = store.sentences(pid, split="train")
+    assert [r["tags"] for r in rows] == [s.tags for s in formats.loads(SAMPLE, name="s.conll").sentences]
+    assert any("50 already in the project" in m for m in markdown(at))
+
+    again = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    again.file_uploader(key="upload_files").upload("copy.conll", SAMPLE, "text/plain").run()
+    again.button(key="upload_import").click().run()
+    assert [s.value for s in again.success] == [r"copy\.conll → train: 0 added, 50 duplicates skipped, 0 with tags"]
+    assert store.counts(pid)["by_split"]["train"] == 50
+
+
+def test_upload_several_files_each_to_its_split(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").set_value([("dev.conll", SAMPLE_DEV, "text/plain"),
+                                                    ("notes.txt", TEXT, "text/plain"),
+                                                    ("names.bioes.iob", BIOES, "text/plain")]).run()
+    assert any("scheme **bioes**" in m for m in markdown(at))
+    assert any("format **text** · scheme **none**" in m for m in markdown(at))
+    assert at.selectbox(key="upload_split_1_notes.txt").value == "unlabeled"
+    at.selectbox(key="upload_split_0_dev.conll").set_value("dev")
+    at.selectbox(key="upload_split_2_names.bioes.iob").set_value("test").run()
+    at.button(key="upload_import").click().run()
+    assert not at.exception and len(at.success) == 3
+    assert store.counts(pid)["by_split"] == {"train": 0, "dev": 15, "test": 1, "unlabeled": 2}
+    [row] = store.sentences(pid, split="test")
+    assert row["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]
+
+
+def test_bad_file_names_file_and_line_and_nothing_is_imported(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").set_value([("good.conll", SAMPLE, "text/plain"),
+                                                    ("bad.conll", BAD, "text/plain")]).run()
+    errors = [e.value for e in at.error]
+    assert errors[0] == "bad.conll:3: illegal tag 'X-PER'" and "Nothing can be imported" in errors[1]
+    assert at.button(key="upload_import").disabled
+    assert sum(store.counts(pid)["by_split"].values()) == 0
+
+
+def test_pasted_text_goes_to_the_unlabelled_pool(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.text_area(key="upload_paste").input(TEXT.decode()).run()
+    assert at.selectbox(key="upload_split_paste").value == "unlabeled"
+    assert any("2 sentences · 0 labelled" in m for m in markdown(at))
+    at.button(key="upload_import").click().run()
+    rows = store.sentences(pid, split="unlabeled")
+    assert [r["text"] for r in rows] == TEXT.decode().splitlines() and all(r["tags"] is None for r in rows)
+    at.segmented_control(key="upload_paste_fmt").set_value("conll").run()  # the same text read as CoNLL fails
+    assert at.error[0].value.startswith("pasted text:1: ") and at.button(key="upload_import").disabled
+
+
+def test_preview_escapes_html_in_words_labels_and_file_names(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").upload("<b>evil</b>.conll", EVIL, "text/plain").run()
+    assert not at.exception
+    shown = "\n".join(markdown(at))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown
+    assert "<script>" not in shown and "<img" not in shown and "<b>evil" not in shown
+
+
+# ---------------------------------------------------------------- Export
+
+
+def test_export_conll_round_trips_the_effective_tags(monkeypatch, trained, downloads):
+    db, pid = trained
+    at = open_page(monkeypatch, db, pid, "pages/export.py")
+    assert at.multiselect(key="export_splits").value == ["train", "dev"]
+    at.segmented_control(key="export_scheme").set_value("iob1").run()
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train-dev.conll"
+    store = Store(db)
+    expected = store.sentences(pid, split="train") + store.sentences(pid, split="dev")
+    assert expected[0]["source"] == "human"
+    back = formats.loads(data, name="export.conll")
+    assert [s.words for s in back.sentences] == [r["words"] for r in expected]
+    assert [s.tags for s in back.sentences] == [r["tags"] for r in expected]
+    assert back.scheme == "iob1" and not any(line.startswith("B-") for line in data.decode().split())
+
+
+def test_export_jsonl_marks_model_predictions(monkeypatch, trained, downloads):
+    db, pid = trained
+    at = open_page(monkeypatch, db, pid, "pages/export.py")
+    at.multiselect(key="export_splits").set_value(["dev", "unlabeled"])
+    at.segmented_control(key="export_format").set_value("jsonl").run()
+    assert not at.toggle(key="export_predictions").disabled
+    without = [json.loads(line) for line in download(at, downloads, "export_download")[1].decode().splitlines()]
+    assert len(without) == 15 and {r["source"] for r in without} == {"gold"}  # unlabelled left out
+    at.toggle(key="export_predictions").set_value(True).run()
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-dev-unlabeled-predicted.jsonl"
+    records = [json.loads(line) for line in data.decode().splitlines()]
+    store = Store(db)
+    unlabelled = store.sentences(pid, split="unlabeled")
+    assert [r["source"] for r in records] == ["gold"] * 15 + ["model"] * 3
+    assert {r.get("model") for r in records[15:]} == {store.serving(pid)["name"]}
+    back = formats.loads(data, name="export.jsonl").sentences
+    assert [s.tags for s in back[:15]] == [r["tags"] for r in store.sentences(pid, split="dev")]
+    predicted = Tagger.load(store.serving(pid)["folder"]).predict([r["words"] for r in unlabelled])
+    assert [s.tags for s in back[15:]] == [p.tags for p in predicted]
+    assert [s.text for s in back[15:]] == [r["text"] for r in unlabelled]
+
+
+def test_export_model_zip_holds_the_serving_folder(monkeypatch, trained, downloads):
+    db, pid = trained
+    at = open_page(monkeypatch, db, pid, "pages/export.py")
+    serving = Store(db).serving(pid)
+    name, data = download(at, downloads, "export_model_download")
+    assert name == f"news-{serving['name']}.zip"
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    root = f"news-{serving['name']}"
+    folder = Path(serving["folder"])
+    assert sorted(archive.namelist()) == sorted(f"{root}/{p.relative_to(folder).as_posix()}"
+                                                for p in folder.rglob("*") if p.is_file())
+    assert json.loads(archive.read(f"{root}/config.json")) == json.loads((folder / "config.json").read_text())
+
+
+def test_export_without_a_model(monkeypatch, tmp_path, downloads):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="unlabeled")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    assert at.toggle(key="export_predictions").disabled and not at.get("download_button")[1:]
+    assert at.multiselect(key="export_splits").value == []
+    assert at.download_button(key="export_download").disabled
+
+
+# ---------------------------------------------------------------- core.demo export helpers
+
+
+def test_export_annotations_bioes_and_counts(tmp_path):
+    store, pid = new_project(tmp_path / "n.db")
+    store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences, split="dev")
+    store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="dev")
+    result = demo.export_annotations(store, pid, splits=["dev"], fmt="conll", scheme="bioes")
+    assert (result.labelled, result.predicted, result.left_out) == (15, 0, 2)
+    back = formats.loads(result.data, name="x.conll")
+    assert back.scheme == "bioes"
+    assert [s.tags for s in back.sentences] == [r["tags"] for r in store.sentences(pid, split="dev")[:15]]
+    with pytest.raises(ValueError, match="export format"):
+        demo.export_annotations(store, pid, splits=["dev"], fmt="text")
+    with pytest.raises(ValueError, match="invalid split"):
+        demo.export_annotations(store, pid, splits=["gold"], fmt="conll")
+
+
+def test_export_annotations_marks_predictions_in_a_conll_column(tmp_path):
+    class Stub:  # a tagger that calls every first word a person
+        def predict(self, sentences, *, batch_size):
+            return [type("P", (), {"tags": ["B-PER"] + ["O"] * (len(w) - 1)}) for w in sentences]
+
+    store, pid = new_project(tmp_path / "n.db")
+    store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences[:2], split="dev")
+    store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="unlabeled")
+    result = demo.export_annotations(store, pid, splits=["dev", "unlabeled"], fmt="conll", tagger=Stub())
+    assert (result.labelled, result.predicted, result.left_out) == (2, 2, 0)
+    back = formats.loads(result.data, name="x.conll").sentences
+    assert [s.columns[0] for s in back] == [["gold"], ["gold"], ["model"], ["model"]]
+    assert back[2].tags[:2] == ["B-PER", "O"]
+
+
+def test_known_counts_sentences_already_in_the_project(tmp_path):
+    store, pid = new_project(tmp_path / "n.db")
+    dev = formats.loads(SAMPLE_DEV, name="d.conll").sentences
+    store.import_sentences(pid, dev[:4], split="dev")
+    assert demo.known(store, pid, [dev, dev[4:], []]) == [4, 0, 0]
+
+
+def test_zip_folder(tmp_path):
+    (tmp_path / "m" / "sub").mkdir(parents=True)
+    (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "m" / "sub" / "w.bin").write_bytes(b"\0" * 10)
+    names = zipfile.ZipFile(io.BytesIO(demo.zip_folder(tmp_path / "m", "root"))).namelist()
+    assert sorted(names) == ["root/config.json", "root/sub/w.bin"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        demo.zip_folder(tmp_path / "missing", "root")
