@@ -143,7 +143,7 @@ def neighbour(queue: Sequence[int], current: int | None, step: int) -> int | Non
     return next((i for i in reversed(queue) if i < current), None)
 
 
-def queue(index: "Index", which: str, how: str, *, confidence: dict[int, float] | None = None,
+def queue(index: Index, which: str, how: str, *, confidence: dict[int, float] | None = None,
           seed: int = 0) -> list[int]:
     """The sentences of filter `which` in order `how`. Random shuffles all of the project's ids, so the
     order of the remaining sentences stays put as sentences leave the filter."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +79,21 @@ def next_step(counts: dict, serving: dict | None, job: dict | None) -> str:
     return "Every sentence is labelled: upload more text on **Upload**, or compare versions on **Evaluate**."
 
 
-def known(store: Store, project_id: int, corpora: Sequence[Sequence[formats.Sentence]]) -> list[int]:
-    """For each list of sentences, how many the project already holds (an import skips them as duplicates)."""
-    hashes = {sentence_hash(r["words"]) for r in store.sentences(project_id)}
-    return [sum(sentence_hash(s.words) in hashes for s in sentences) for sentences in corpora]
+def copies(store: Store, project_id: int) -> Counter[str]:
+    """How many copies of each sentence (by store.sentence_hash) the project holds."""
+    return Counter(sentence_hash(r["words"]) for r in store.sentences(project_id))
+
+
+def known(held: Counter[str], corpora: Sequence[Sequence[formats.Sentence]]) -> list[int]:
+    """For each list of sentences, how many an import would skip as duplicates: like the store, the k-th copy of a
+    sentence inside one list is a duplicate only if the project holds at least k copies."""
+    counts = []
+    for sentences in corpora:
+        seen: Counter[str] = Counter()
+        for s in sentences:
+            seen[sentence_hash(s.words)] += 1
+        counts.append(sum(min(n, held[digest]) for digest, n in seen.items()))
+    return counts
 
 
 @dataclass

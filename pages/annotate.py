@@ -220,9 +220,11 @@ def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Dr
 def render_history(*, sid: int, history: list[dict]) -> None:
     """How many annotations the sentence has (every save of every session is kept), and the last human one."""
     human = [h for h in history if h["source"] == "human"]
-    last = f" · last human save by {human[-1]['annotator'] or '?'} at {human[-1]['created'][:19].replace('T', ' ')}" \
-        if human else ""
-    st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{html.escape(last)}")
+    last = ""
+    if human:
+        who, when = ui.md_escape(human[-1]["annotator"] or "?"), human[-1]["created"][:19].replace("T", " ")
+        last = f" · last human save by {who} at {when}"
+    st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 
 
 def _model_note(model: dict | None) -> str:
@@ -310,7 +312,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         ui.render_sentence(words, draft.tags, labels=labels, scores=pred[1] if pred else None,
                            cursor=draft.cursor)
         if pred is not None and pred[0] != draft.tags:
-            st.caption(f"Model {model['name']} predicted:")
+            st.caption(f"Model {ui.md_escape(model['name'])} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
     st.markdown(_word_line(words, draft, pred), unsafe_allow_html=True)
     if not labels:
@@ -324,7 +326,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     render_history(sid=sid, history=store.history(sid))
     counts = ann.entity_count(draft.tags)
     if counts:
-        st.caption("This sentence: " + html.escape(", ".join(f"{k} {v}" for k, v in sorted(counts.items()))))
+        st.caption("This sentence: " + ", ".join(f"{ui.md_escape(k)} {v}" for k, v in sorted(counts.items())))
 
 
 render()

@@ -13,7 +13,7 @@ from pages import ui
 
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 MIMES = {"conll": "text/plain", "jsonl": "application/jsonl"}
-PREDICT_RATE = 80  # sentences per second on 2 CPU cores (see notes/recipes.md)
+PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
 
 
 def _file_name(text: str) -> str:

@@ -35,6 +35,12 @@ def parse(data: bytes, name: str, fmt: str | None) -> tuple[formats.Corpus | Non
         return None, str(e)
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def held(db: str, project_id: int, size: int) -> Counter[str]:
+    """Copies of each sentence in the project; sentences are never deleted, so its size tells when to count again."""
+    return demo.copies(ui.store(), project_id)
+
+
 def collect() -> list[Item]:
     """The uploader's files and the pasted text, each parsed."""
     items = []
@@ -108,12 +114,14 @@ for line in st.session_state.pop("upload_report", []):
 render_inputs()
 items = collect()
 if items:
-    already = demo.known(ui.store(), proj["id"], [i.corpus.sentences if i.corpus else [] for i in items])
+    size = sum(ui.store().counts(proj["id"])["by_split"].values())
+    already = demo.known(held(ui.db_path(), proj["id"], size), [i.corpus.sentences if i.corpus else [] for i in items])
     splits = [render_item(item, labels=list(proj["labels"]), already=n) for item, n in zip(items, already)]
     failed = [item for item in items if item.error is not None]
     if failed:
         st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
-    total = sum(len(i.corpus.sentences) for i in items if i.corpus)
-    if st.button(f"Import {total} sentences", key="upload_import", type="primary", disabled=bool(failed)):
+    fresh = sum(len(i.corpus.sentences) for i in items if i.corpus) - sum(already)
+    label = f"Import {fresh} new sentences" + (f" ({sum(already)} already in the project)" if sum(already) else "")
+    if st.button(label, key="upload_import", type="primary", disabled=bool(failed)):
         st.session_state["upload_report"] = commit(proj["id"], list(zip(items, splits)))
         st.rerun()

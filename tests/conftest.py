@@ -15,6 +15,22 @@ yes more most less many much some all one two three four five first second last 
 John Mary Paris London Berlin Smith visited met told went came left won lost said announced""".split()
 
 
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then
+    puts it in legacy multipage mode, where a rerun of Home runs pages/home.py instead of app.py. A server sets the
+    flag once and st.navigation clears it for good: keep it cleared, as there."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """Folder of a 2-layer, 32-wide random BertModel with a cased WordPiece tokenizer (no download)."""

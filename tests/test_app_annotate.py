@@ -138,7 +138,12 @@ def test_accept_saves_the_model_prediction(env):
     sid = current(at)
     row = store.sentences(pid, ids=[sid])[0]
     predicted = jobs_tagger(store, pid).predict([row["words"]])[0].tags
+    assert draft(at).tags == predicted  # an unlabelled sentence opens with the model's tags
+    assert 'title="confidence' in sentence_markdown(at)[0]  # scores shown, low ones marked
+    assert not any("predicted:" in c.value for c in at.caption)
     press(at, "annotate_label_3")  # an edit that accepting the model discards
+    assert any(c.value == "Model v1 predicted:" for c in at.caption)
+    assert len(sentence_markdown(at)) == 2  # the edited tags, and the model's below them
     press(at, "annotate_accept")
     assert store.history(sid)[-1]["tags"] == predicted
     assert store.history(sid)[-1]["source"] == "human"

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs
@@ -26,20 +25,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then
-    puts it in legacy multipage mode, where a rerun of Home runs pages/home.py instead of app.py. A server sets the
-    flag once and st.navigation clears it for good: keep it cleared, as there."""
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
 
 
 def open_app(monkeypatch, db: Path, project_id: int | None = None) -> AppTest:

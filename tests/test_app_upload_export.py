@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs
@@ -34,20 +33,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then
-    puts it in legacy multipage mode (pages run without app.py). A server sets the flag once and st.navigation
-    clears it for good: keep it cleared, as there."""
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
 
 
 @pytest.fixture
@@ -125,12 +110,14 @@ def test_upload_preview_then_import_then_duplicates(monkeypatch, tmp_path):
     assert at.caption[-1].value == "… and 45 more"
     assert at.selectbox(key="upload_split_0_sample.conll").value == "train"
     assert store.counts(pid)["by_split"]["train"] == 0  # nothing before Import
+    assert at.button(key="upload_import").label == "Import 50 new sentences"
 
     at.button(key="upload_import").click().run()
     assert [s.value for s in at.success] == [r"sample\.conll → train: 50 added, 0 duplicates skipped, 50 with tags"]
     rows = store.sentences(pid, split="train")
     assert [r["tags"] for r in rows] == [s.tags for s in formats.loads(SAMPLE, name="s.conll").sentences]
     assert any("50 already in the project" in m for m in markdown(at))
+    assert at.button(key="upload_import").label == "Import 0 new sentences (50 already in the project)"
 
     again = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
     again.file_uploader(key="upload_files").upload("copy.conll", SAMPLE, "text/plain").run()
@@ -289,11 +276,18 @@ def test_export_annotations_marks_predictions_in_a_conll_column(tmp_path):
     assert back[2].tags[:2] == ["B-PER", "O"]
 
 
-def test_known_counts_sentences_already_in_the_project(tmp_path):
+def test_known_counts_what_an_import_would_skip(tmp_path):
     store, pid = new_project(tmp_path / "n.db")
     dev = formats.loads(SAMPLE_DEV, name="d.conll").sentences
-    store.import_sentences(pid, dev[:4], split="dev")
-    assert demo.known(store, pid, [dev, dev[4:], []]) == [4, 0, 0]
+    store.import_sentences(pid, dev[:4] + dev[:1], split="dev")  # the first sentence twice
+    held = demo.copies(store, pid)
+    assert sum(held.values()) == 5
+    corpora = [dev, dev[4:], [], dev[:1] * 3]
+    assert demo.known(held, corpora) == [4, 0, 0, 2]
+    assert store.import_sentences(pid, dev[:1] * 3, split="dev") == {"added": 1, "duplicates": 2, "annotated": 1}
+    held = demo.copies(store, pid)
+    assert demo.known(held, [dev, dev[:1] * 4]) == [4, 3]
+    assert store.import_sentences(pid, dev, split="dev")["duplicates"] == 4
 
 
 def test_zip_folder(tmp_path):
