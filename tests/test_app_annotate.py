@@ -189,7 +189,7 @@ def test_least_confident_order(env):
     assert current(at) == ranked[1]
     press(at, "annotate_prev")
     assert current(at) == ranked[0]
-    at.switch_page("app.py").run()  # the view survives a trip to another page
+    at.switch_page("pages/export.py").run()  # the view survives a trip to another page
     at.switch_page("pages/annotate.py").run()
     assert at.segmented_control(key="annotate_order").value == "least confident"
     assert current(at) == ranked[0]
