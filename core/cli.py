@@ -1,4 +1,5 @@
-"""The `nerloop` command line: projects, import/export, training, evaluation, prediction, models and jobs."""
+"""The `nerloop` command line: projects, import/export, training, evaluation, prediction, models, jobs and the
+simulated annotator."""
 from __future__ import annotations
 
 import argparse
@@ -526,6 +527,54 @@ def cmd_projects(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strategies(text: str) -> list[str]:
+    from core.active import parse_strategy
+
+    try:
+        return [str(parse_strategy(part)) for part in text.split(",") if part.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from core.simulate import SimConfig, run
+    from core.train import TrainConfig
+
+    if not args.strategies:
+        raise CliError("simulate: --strategies is empty")
+    pool, dev = _labelled(args.pool), _labelled(args.dev)
+    train_cfg = TrainConfig(**_overrides(args))
+    if args.warm_min_steps is not None:
+        train_cfg.warm_min_steps = args.warm_min_steps
+    cfg = SimConfig(strategies=args.strategies, seed_size=args.seed_size, batch=args.batch,
+                    batch_tokens=args.batch_tokens, rounds=args.rounds, seed=train_cfg.seed,
+                    mc_passes=args.mc_passes, train=train_cfg)
+    if args.out:
+        _writable(args.out)
+    _quiet_transformers()
+
+    def progress(r) -> None:
+        print(f"{r.strategy} round {r.round}/{cfg.rounds}: {r.labelled_sentences} sentences, "
+              f"{r.labelled_tokens} tokens labelled, dev micro F1 {r.dev_f1:.4f} ({r.seconds:.0f}s)", flush=True)
+
+    try:
+        result = run(pool, dev, cfg, on_round=progress)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise CliError(f"simulation failed: {_first_line(e)}", 1) from None
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _writable(path: str) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise CliError(f"{path}: no such folder {folder}")
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -608,6 +657,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
 
     add("projects", cmd_projects, "list projects with sentence counts")
+
+    p = add("simulate", cmd_simulate, "simulated annotator: active-learning rounds on a labelled pool whose gold "
+            "is revealed batch by batch; one learning curve per strategy", (hp,))
+    p.add_argument("--pool", required=True, metavar="FILE", help="labelled pool (its tags stay hidden until selected)")
+    p.add_argument("--dev", required=True, metavar="FILE", help="labelled dev file, scored every round")
+    p.add_argument("--strategies", type=_strategies, default=["random", "least_confidence"],
+                   metavar="S1,S2,...", help="NAME[:AGGREGATE][+diverse]; NAME: random, sequential, "
+                   "least_confidence, margin, entropy, bald; AGGREGATE: max, mean, sum, mnlp (default); "
+                   "default: random,least_confidence")
+    p.add_argument("--seed-size", type=_positive(int), default=100, metavar="N", help="random first batch (default 100)")
+    p.add_argument("--batch", type=_positive(int), default=100, metavar="N", help="sentences revealed per round "
+                   "(default 100)")
+    p.add_argument("--batch-tokens", type=_positive(int), metavar="N", help="reveal up to N words per round instead")
+    p.add_argument("--rounds", type=_positive(int), default=5, metavar="R", help="trainings per strategy (default 5)")
+    p.add_argument("--warm-min-steps", type=_count, metavar="N", help="minimum steps of the warm-started rounds")
+    p.add_argument("--mc-passes", type=_count, default=8, metavar="N", help="dropout passes for bald (default 8)")
+    p.add_argument("--out", metavar="FILE", help="write the curves as JSON")
     return parser
 
 

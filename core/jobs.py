@@ -30,6 +30,11 @@ def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]
     return train_rows, dev_rows
 
 
+def project_tags(project: dict) -> list[str]:
+    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
+    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
+
+
 def config_from(params: dict) -> TrainConfig:
     """A TrainConfig from job parameters, ignoring keys that are not hyperparameters."""
     names = {f.name for f in fields(TrainConfig)}
@@ -37,10 +42,17 @@ def config_from(params: dict) -> TrainConfig:
 
 
 def create(store: Store, project_id: int, params: dict) -> int:
-    """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`."""
+    """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`, and
+    `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo` (see core.selftrain)."""
     if params.get("promote", "better") not in PROMOTE:
         raise ValueError(f"promote must be one of {PROMOTE}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
+    if params.get("self_training"):
+        from core import selftrain
+
+        selftrain.options(params)
+        if not training_data(store, project_id)[1]:
+            raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
     return store.create_job(project_id, "train", params)
 
 
@@ -143,7 +155,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving["folder"]
-    cfg.labels = ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
+    cfg.labels = project_tags(project)
     train_rows, dev_rows = training_data(store, project["id"])
     store.update_job(job_id, status="running", pid=os.getpid())
     root = model_root(store, project)
@@ -155,17 +167,22 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    last_write = 0.0
+
+    def record(ev: Event) -> None:
+        nonlocal last_write
+        if progress is not None:
+            progress(ev)
+        if stopping["flag"]:
+            raise KeyboardInterrupt("cancelled")
+        now = time.monotonic()
+        if ev.kind != "step" or now - last_write >= 0.5 or ev.step == ev.total_steps:
+            store.add_event(job_id, ev.kind, _event_data(ev))
+            last_write = now
+
     try:
-        last_write = 0.0
         for ev in train(cfg, train_rows, dev_rows, out):
-            if progress is not None:
-                progress(ev)
-            if stopping["flag"]:
-                raise KeyboardInterrupt("cancelled")
-            now = time.monotonic()
-            if ev.kind != "step" or now - last_write >= 0.5 or ev.step == ev.total_steps:
-                store.add_event(job_id, ev.kind, _event_data(ev))
-                last_write = now
+            record(ev)
             if ev.kind == "saved":
                 final = ev
         metrics = dict(final.info)
@@ -176,8 +193,17 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         )
         promoted = _maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
+        result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
+        if params.get("self_training"):
+            from core import selftrain
+
+            st = selftrain.self_train_project(store, project["id"], base_model_id=model_id, cfg=cfg,
+                                              promote=params.get("promote", "better"), out=root / f"job-{job_id}-self",
+                                              on_event=record, **selftrain.options(params))
+            store.add_event(job_id, "self_training", st.to_dict())
+            result["self_training"] = st.to_dict()
         store.update_job(job_id, status="done", model_id=model_id)
-        return {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
+        return result
     except KeyboardInterrupt:
         store.update_job(job_id, status="cancelled", error="cancelled by user")
         raise

@@ -53,6 +53,7 @@ class Window:
     words: range  # word indices covered by the window
     owned: range  # word indices this window predicts (every word is owned by exactly one window)
     labels: list[int] | None = None  # per input position: label id on first subwords, -100 elsewhere
+    weight: float = 1.0  # training loss weight of the sentence (lower for pseudo-labels)
 
 
 @dataclass
@@ -180,8 +181,11 @@ class Tagger:
         tags: Sequence[Sequence[str]] | None = None,
         *,
         max_len: int | None = None,
+        weights: Sequence[float] | None = None,
     ) -> list[Window]:
-        """Encode sentences into model windows; long ones split into overlapping windows, never truncated."""
+        """Encode sentences into model windows; long ones split into overlapping windows, never truncated.
+
+        `weights`: per sentence, the loss weight its windows carry (default 1)."""
         limit = (max_len or self.max_len) - 2
         cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
         all_pieces = self.pieces(sentences)
@@ -203,11 +207,12 @@ class Tagger:
                 ids.append(sep_id)
                 types.append(0)
                 labels.append(-100)
-                out.append(Window(si, ids, types, first, span, owned, labels if label_ids is not None else None))
+                out.append(Window(si, ids, types, first, span, owned, labels if label_ids is not None else None,
+                                  1.0 if weights is None else float(weights[si])))
         return out
 
     def collate(self, windows: Sequence[Window], *, labels: bool = False) -> dict[str, torch.Tensor]:
-        """Pad a batch of windows to its longest one."""
+        """Pad a batch of windows to its longest one; with labels, `weights` too when a window's weight is not 1."""
         n = max(len(w.input_ids) for w in windows)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(windows), n), pad, dtype=torch.long)
@@ -226,6 +231,8 @@ class Tagger:
             batch["token_type_ids"] = types
         if lab is not None:
             batch["labels"] = lab
+            if any(w.weight != 1.0 for w in windows):
+                batch["weights"] = torch.tensor([w.weight for w in windows], dtype=torch.float32)
         return batch
 
     # -- prediction -----------------------------------------------------------------------------
@@ -253,6 +260,33 @@ class Tagger:
                             target[word] = p[row, w.first_piece[k]]
             self.model.train(was_training)
         return [self._decode(p) for p in probs]
+
+    @torch.inference_mode()
+    def encode(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
+        """Last-layer states at each word's first subword (the classifier's input), float32 (words, hidden) per
+        sentence, and the sentences' mean-pooled word states (sentences, hidden); one encoder pass."""
+        sentences = [list(s) for s in sentences]
+        width = self.model.config.hidden_size
+        states = [np.zeros((len(s), width), dtype=np.float32) for s in sentences]
+        nonempty = [i for i, s in enumerate(sentences) if s]
+        if nonempty:
+            wins = self.windows([sentences[i] for i in nonempty])
+            wins.sort(key=lambda w: len(w.input_ids))
+            was_training = self.model.training
+            self.model.eval()
+            for b in range(0, len(wins), batch_size):
+                chunk = wins[b : b + batch_size]
+                batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
+                hidden = self.model.base_model(**batch)[0].float().cpu().numpy()
+                for row, w in enumerate(chunk):
+                    target = states[nonempty[w.sentence]]
+                    for k, word in enumerate(w.words):
+                        if word in w.owned:
+                            target[word] = hidden[row, w.first_piece[k]]
+            self.model.train(was_training)
+        pooled = np.stack([s.mean(0) if len(s) else np.zeros(width, np.float32) for s in states]) if states \
+            else np.zeros((0, width), np.float32)
+        return states, pooled
 
     def _decode(self, probs: np.ndarray) -> Prediction:
         if len(probs) == 0:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import sqlite_utils
@@ -137,7 +138,19 @@ def _m1(db: sqlite_utils.Database) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1]
+def _m2(db: sqlite_utils.Database) -> None:
+    """Active learning: per model version, stored pool scores; demo mode: gold tags hidden until revealed."""
+    db.executescript("""
+    CREATE TABLE pool_scores (model_id INTEGER NOT NULL REFERENCES models(id),
+        sentence_id INTEGER NOT NULL REFERENCES sentences(id), data TEXT NOT NULL, embedding BLOB,
+        created TEXT NOT NULL, PRIMARY KEY (model_id, sentence_id));
+    CREATE TABLE hidden_gold (sentence_id INTEGER PRIMARY KEY REFERENCES sentences(id),
+        tags TEXT NOT NULL, created TEXT NOT NULL);
+    CREATE INDEX idx_pool_scores_sentence ON pool_scores(sentence_id);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2]
 
 
 class Store:
@@ -436,6 +449,68 @@ class Store:
     def promotions(self, project_id: int) -> list[dict]:
         return self._rows("SELECT * FROM promotions WHERE project_id = ? ORDER BY id",
                           [project_id])
+
+    # active learning: pool scores per model version, hidden gold (demo mode)
+    def save_pool_scores(self, model_id: int, rows: Sequence[tuple[int, dict, bytes | None]]) -> None:
+        """Store (sentence id, numbers, embedding bytes) rows scored by `model_id`, replacing earlier ones."""
+        created = now()
+        with self._write():
+            self._one("models", model_id)
+            self.db["pool_scores"].upsert_all(
+                ({"model_id": model_id, "sentence_id": sid, "data": json.dumps(data), "embedding": emb,
+                  "created": created} for sid, data, emb in rows), pk=("model_id", "sentence_id"), batch_size=500)
+
+    def pool_scores(self, model_id: int, sentence_ids: Sequence[int] | None = None) -> dict[int, dict]:
+        """Stored scores of `model_id`: sentence id -> {"data": numbers, "embedding": bytes or None}."""
+        sql, params = "SELECT sentence_id, data, embedding FROM pool_scores WHERE model_id = ?", [model_id]
+        if sentence_ids is not None:
+            sql += " AND sentence_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in sentence_ids]))
+        return {r["sentence_id"]: {"data": r["data"], "embedding": r["embedding"]} for r in self._rows(sql, params)}
+
+    def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "") -> dict:
+        """Import labelled sentences as unlabeled ones whose tags are kept hidden (demo mode's pool with gold).
+
+        Returns import_sentences' counts plus "hidden": sentences whose gold was recorded now."""
+        where = source_name or "import"
+        found: set[str] = set()
+        for index, s in enumerate(sentences):
+            at = f"{where}, line {getattr(s, 'line', index + 1)}"
+            if s.tags is None:
+                raise ValueError(f"{at}: sentence has no tags (a pool with gold must be labelled)")
+            if len(s.tags) != len(s.words):
+                raise ValueError(f"{at}: {len(s.tags)} tags for {len(s.words)} words")
+            found |= _tag_labels(s.tags, at)
+        bare = [SimpleNamespace(words=s.words, tags=None, text=s.text, offsets=s.offsets, doc_id=s.doc_id,
+                                line=getattr(s, "line", i + 1)) for i, s in enumerate(sentences)]
+        result = self.import_sentences(project_id, bare, split="unlabeled", source_name=source_name)
+        copies: dict[str, int] = {}
+        tags_of: dict[str, list[str]] = {}
+        for s in sentences:
+            digest = sentence_hash(s.words)
+            copies[digest] = copies.get(digest, 0) + 1
+            tags_of[digest if copies[digest] == 1 else f"{digest}#{copies[digest]}"] = list(s.tags)
+        created = now()
+        with self._write():
+            ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
+                             "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
+                             "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
+                             "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
+                             [project_id, json.dumps(list(tags_of))])
+            self.db["hidden_gold"].insert_all(({"sentence_id": r["id"], "tags": json.dumps(tags_of[r["hash"]]),
+                                                "created": created} for r in ids), batch_size=500)
+            self._add_labels(project_id, found)
+        return {**result, "hidden": len(ids)}
+
+    def hidden_gold(self, project_id: int, sentence_ids: Sequence[int] | None = None) -> dict[int, list[str]]:
+        """Hidden gold tags of the project's sentences: sentence id -> tags."""
+        sql = ("SELECT h.sentence_id, h.tags FROM hidden_gold h JOIN sentences s ON s.id = h.sentence_id "
+               "WHERE s.project_id = ?")
+        params: list[Any] = [project_id]
+        if sentence_ids is not None:
+            sql += " AND h.sentence_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in sentence_ids]))
+        return {r["sentence_id"]: r["tags"] for r in self._rows(sql, params)}
 
     # jobs
     def create_job(self, project_id: int, kind: str, params: dict, *, log_path: str = "") -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import os
 import random
 import shutil
@@ -80,13 +81,20 @@ def label_set(tag_seqs: Sequence[Sequence[str]]) -> list[str]:
     return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
 
 
+def _fields(item) -> tuple[Sequence[str], Sequence[str] | None, Any]:
+    """Words, tags and loss weight (default 1) of a dict, a Sentence-like object or a (words, tags) pair."""
+    if isinstance(item, dict):
+        return item["words"], item["tags"], item.get("weight", 1.0)
+    if hasattr(item, "words"):
+        return item.words, item.tags, getattr(item, "weight", 1.0)
+    w, t = item
+    return w, t, 1.0
+
+
 def _pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
     words, tags = [], []
     for item in data:
-        if isinstance(item, dict):
-            w, t = item["words"], item["tags"]
-        else:
-            w, t = (item.words, item.tags) if hasattr(item, "words") else item
+        w, t, _ = _fields(item)
         if t is None:
             raise ValueError("training data must be labelled (a sentence has no tags)")
         if len(w) != len(t):
@@ -95,6 +103,38 @@ def _pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
             words.append(list(w))
             tags.append(list(t))
     return words, tags
+
+
+def _weights(data: Sequence) -> list[float] | None:
+    """Per-sentence loss weights aligned with `_pairs` (empty sentences dropped); None when all are 1."""
+    out = []
+    for item in data:
+        w, _, weight = _fields(item)
+        if not w:
+            continue
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 <= weight < math.inf:
+            raise ValueError(f"sentence {' '.join(w)[:60]!r}: weight must be a number >= 0, not {weight!r}")
+        out.append(float(weight))
+    return None if all(x == 1.0 for x in out) else out
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Token cross-entropy (ignore_index -100), each window's tokens scaled by its weight, over all labelled tokens.
+
+    With every weight 1 this is the model's own (mean) loss."""
+    ce = nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
+                                     reduction="none")
+    scale = weights.to(ce.dtype)[:, None].expand_as(labels).flatten()
+    return (ce * scale).sum() / (labels != -100).sum().clamp(min=1)
+
+
+def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's own loss, or the weighted one when the batch carries `weights`."""
+    weights = batch.pop("weights", None)
+    if weights is None:
+        return model(**batch).loss
+    labels = batch.pop("labels")
+    return weighted_loss(model(**batch).logits, labels, weights)
 
 
 class LengthGroupedBatches:
@@ -200,6 +240,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
 
     set_seed(cfg.seed)
     words, tags = _pairs(train_data)
+    weights = _weights(train_data)
     dev_words, dev_tags = _pairs(dev_data)
     if not words:
         raise ValueError("no labelled training sentences")
@@ -212,7 +253,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     acc = Accelerator(mixed_precision="bf16" if use_cuda else "no", cpu=not use_cuda)
     tagger = Tagger.load(cfg.model, labels=labels, device=str(acc.device), shape=cfg.shape, dropout=cfg.dropout)
     _freeze(tagger.model, cfg.freeze)
-    windows = tagger.windows(words, tags)
+    windows = tagger.windows(words, tags, weights=weights)
     sampler = LengthGroupedBatches([len(w.input_ids) for w in windows], cfg.batch_size, cfg.seed)
     loader = torch.utils.data.DataLoader(
         windows, batch_sampler=sampler, collate_fn=lambda b: tagger.collate(b, labels=True)
@@ -241,7 +282,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 if cfg.shape_dropout and "token_type_ids" in batch:
                     drop = torch.rand(batch["input_ids"].shape[0], generator=gen) < cfg.shape_dropout
                     batch["token_type_ids"][drop.to(batch["token_type_ids"].device)] = 0
-                loss = model(**batch).loss
+                loss = _loss(model, batch)
                 acc.backward(loss)
                 if cfg.max_grad_norm:
                     acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

@@ -1,0 +1,209 @@
+"""Active learning on CoNLL-2003: the simulated annotator, several strategies against random, same seeds.
+
+    python bench/active.py                       # quick version (pool 3000, dev 500, 5 rounds): < 20 min on 2 cores
+    python bench/active.py --pool-size 0 --dev-size 0 --rounds 15 --strategies random,least_confidence,bald
+
+CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
+bench/results/active-<date>.json (curves and summary), .md (tables) and .html (plotly chart; .png when kaleido is
+installed). Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full bench/results/conll-*.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "conll2003"
+RESULTS = ROOT / "bench" / "results"
+
+
+def subset(sentences: list, size: int, seed: int) -> list:
+    """A random `size` of the sentences in their file order (all of them when size is 0)."""
+    if not size or size >= len(sentences):
+        return list(sentences)
+    keep = sorted(random.Random(seed).sample(range(len(sentences)), size))
+    return [sentences[i] for i in keep]
+
+
+def full_f1(results: Path) -> tuple[float | None, str | None]:
+    """Dev F1 of the newest full-data engine benchmark (bench/conll.py on all of train), if there is one."""
+    found = []
+    for path in results.glob("conll-*.json"):
+        try:
+            res = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        full = res.get("train_fraction", 1.0) >= 1.0 and not res.get("max_train") and not res.get("max_eval")
+        if full and res.get("ours", {}).get("dev_f1") is not None:
+            found.append((res.get("date", ""), path.stat().st_mtime, res["ours"]["dev_f1"], path.name))
+    if not found:
+        return None, None
+    *_, f1, name = max(found)
+    return float(f1), name
+
+
+def reach(curve: list[dict], target: float) -> int | None:
+    """Labelled tokens at the first round whose dev F1 reaches `target`."""
+    return next((p["labelled_tokens"] for p in curve if p["dev_f1"] >= target), None)
+
+
+def summarise(curves: dict[str, list[dict]], pool_tokens: int, full: float | None) -> dict:
+    """Per strategy: tokens to random's final F1 (and the ratio to random's), tokens to 95% of full-data F1."""
+    random_final = curves["random"][-1]["dev_f1"]
+    random_tokens = reach(curves["random"], random_final)
+    target95 = 0.95 * full if full is not None else None
+    per = {}
+    for name, curve in curves.items():
+        tokens = reach(curve, random_final)
+        t95 = reach(curve, target95) if target95 is not None else None
+        per[name] = {"final_dev_f1": curve[-1]["dev_f1"], "final_tokens": curve[-1]["labelled_tokens"],
+                     "tokens_to_random_final_f1": tokens,
+                     "tokens_to_match_random_ratio": tokens / random_tokens if tokens is not None else None,
+                     "tokens_to_95pct_full_f1": t95,
+                     "pool_token_fraction_to_95pct_full_f1": t95 / pool_tokens if t95 is not None else None}
+    others = [n for n in curves if n != "random"]
+    best = min(others, key=lambda n: (per[n]["tokens_to_match_random_ratio"] is None,
+                                      per[n]["tokens_to_match_random_ratio"] or 0.0,
+                                      -per[n]["final_dev_f1"])) if others else "random"
+    return {"best_strategy": best, "random_final_dev_f1": random_final, "random_tokens": random_tokens,
+            "tokens_to_match_random_ratio": per[best]["tokens_to_match_random_ratio"],
+            "full_data_dev_f1": full, "target_95pct_full_f1": target95,
+            "pool_token_fraction_to_95pct_full_f1": per[best]["pool_token_fraction_to_95pct_full_f1"],
+            "per_strategy": per}
+
+
+def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
+    """Dev F1 against labelled tokens per strategy: HTML always, PNG when kaleido is installed."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in res["strategies"].items():
+        fig.add_trace(go.Scatter(x=[p["labelled_tokens"] for p in curve], y=[p["dev_f1"] for p in curve],
+                                 mode="lines+markers", name=name))
+    s = res["summary"]
+    fig.add_hline(y=s["random_final_dev_f1"], line_dash="dot", annotation_text="random, final F1")
+    if s["target_95pct_full_f1"] is not None:
+        fig.add_hline(y=s["target_95pct_full_f1"], line_dash="dash", annotation_text="95% of full-data F1")
+    fig.update_layout(title=f"CoNLL-2003 active learning: pool {res['pool_sentences']} sentences, "
+                            f"dev {res['dev_sentences']}, seed {res['settings']['seed_size']}, "
+                            f"batch {res['settings']['batch']}",
+                      xaxis_title="labelled tokens", yaxis_title="dev entity F1 (micro)", template="plotly_white")
+    html = stem.with_suffix(".html")
+    fig.write_html(html, include_plotlyjs="cdn")
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return html.name, None, "kaleido is not installed: no PNG"
+    png = stem.with_suffix(".png")
+    fig.write_image(png, width=900, height=550)
+    return html.name, png.name, None
+
+
+def _f(x: float | None, fmt: str = "{:.4f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def table(res: dict) -> str:
+    s, st = res["summary"], res["settings"]
+    lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
+             f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
+             f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
+             f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
+             f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}.", "",
+             "| strategy | final dev F1 | labelled tokens | tokens to random's final F1 | vs random | "
+             "tokens to 95% of full F1 | share of pool |", "|---|---|---|---|---|---|---|"]
+    for name, p in s["per_strategy"].items():
+        lines.append(f"| {name}{' (best)' if name == s['best_strategy'] else ''} | {_f(p['final_dev_f1'])} | "
+                     f"{p['final_tokens']} | {_f(p['tokens_to_random_final_f1'], '{}')} | "
+                     f"{_f(p['tokens_to_match_random_ratio'], '{:.0%}')} | {_f(p['tokens_to_95pct_full_f1'], '{}')} | "
+                     f"{_f(p['pool_token_fraction_to_95pct_full_f1'], '{:.1%}')} |")
+    names = list(res["strategies"])
+    lines += ["", "| round | " + " | ".join(f"{n}: sentences / tokens / dev F1" for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for r in range(len(res["strategies"][names[0]])):
+        cells = []
+        for n in names:
+            p = res["strategies"][n][r] if r < len(res["strategies"][n]) else None
+            cells.append(f"{p['labelled_sentences']} / {p['labelled_tokens']} / {p['dev_f1']:.4f}" if p else "-")
+        lines.append(f"| {r + 1} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DATA), help="folder with train.txt and dev.txt")
+    ap.add_argument("--pool-size", type=int, default=3000, help="random subset of train as the pool (0: all)")
+    ap.add_argument("--dev-size", type=int, default=500, help="random subset of dev (0: all)")
+    ap.add_argument("--strategies", default="random,least_confidence,entropy+diverse",
+                    help="comma-separated, random included (see core/active.py for the spec)")
+    ap.add_argument("--seed-size", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=100, help="sentences revealed per round")
+    ap.add_argument("--batch-tokens", type=int, help="words revealed per round instead")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--min-steps", type=int, default=400, help="minimum steps of round 1 (from the base encoder)")
+    ap.add_argument("--warm-min-steps", type=int, default=150, help="minimum steps of the warm-started rounds")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--mc-passes", type=int, default=8)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if "random" not in strategies:
+        ap.error("--strategies must include random (the baseline)")
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from core import formats
+    from core.simulate import SimConfig, run
+    from core.train import TrainConfig
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    pool = subset(formats.read(Path(args.data) / "train.txt").sentences, args.pool_size, args.seed)
+    dev = subset(formats.read(Path(args.data) / "dev.txt").sentences, args.dev_size, args.seed + 1)
+    train_cfg = TrainConfig(model=args.model, epochs=args.epochs, min_steps=args.min_steps,
+                            warm_min_steps=args.warm_min_steps, batch_size=args.batch_size, seed=args.seed)
+    cfg = SimConfig(strategies=strategies, seed_size=args.seed_size, batch=args.batch, batch_tokens=args.batch_tokens,
+                    rounds=args.rounds, seed=args.seed, mc_passes=args.mc_passes, train=train_cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    full, source = (args.full_f1, "--full-f1") if args.full_f1 is not None else full_f1(RESULTS)
+    started = time.perf_counter()
+
+    def progress(r) -> None:
+        print(f"{r.strategy} round {r.round}/{cfg.rounds}: {r.labelled_sentences} sentences, {r.labelled_tokens} "
+              f"tokens, dev F1 {r.dev_f1:.4f} ({r.seconds:.0f}s, {(time.perf_counter() - started) / 60:.1f} min in)",
+              flush=True)
+
+    res = run(pool, dev, cfg, on_round=progress)
+    res.update(date=dt.date.today().isoformat(), seconds=round(time.perf_counter() - started, 1),
+               device="cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
+               pool_size=args.pool_size, dev_size=args.dev_size, full_f1_source=source)
+    res["summary"] = summarise(res["strategies"], res["pool_tokens"], full)
+    stem = out / f"active-{res['date']}"
+    res["chart_html"], res["chart_png"], why = chart(res, stem)
+    if why:
+        res["chart_png_skipped"] = why
+        print(why)
+    stem.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    md = table(res)
+    stem.with_suffix(".md").write_text(md)
+    print(md)
+    print(f"wrote {stem}.json, .md, .html" + (", .png" if res["chart_png"] else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Self-training: pseudo-label confident unlabelled sentences, train on them at a lower weight, and keep the
+result only if dev F1 does not drop. Pseudo-labels are stored with source `model`, never as human or gold."""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from core import jobs
+from core.model import Tagger
+from core.store import Store
+from core.train import Event, TrainConfig, _pairs, evaluate, train
+
+THRESHOLD = 0.95  # every word's tag at least this probable
+WEIGHT = 0.3  # loss weight of a pseudo-labelled sentence (a human or gold one weighs 1)
+ANNOTATOR = "self-training"
+
+
+@dataclass
+class Pseudo:
+    """A confidently tagged sentence: its index in the pool, its tags and its lowest word probability."""
+
+    index: int
+    tags: list[str]
+    confidence: float
+
+
+@dataclass
+class SelfTrainResult:
+    """Outcome of one self-training round; `folder` is the model kept (the base one when rejected)."""
+
+    accepted: bool
+    base_f1: float
+    new_f1: float
+    n_pseudo: int
+    folder: str
+    candidate: str | None = None  # the self-trained model's folder; None when nothing was confident enough
+    model_id: int | None = None  # store-level: the version registered for the candidate
+    promoted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check(threshold: float, weight: float, max_pseudo: int | None) -> None:
+    """ValueError naming the option that is out of range."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
+        raise ValueError(f"pseudo_threshold must be a number from 0 to 1, not {threshold!r}")
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 < weight < math.inf:
+        raise ValueError(f"pseudo_weight must be a positive number, not {weight!r}")
+    if max_pseudo is not None and (isinstance(max_pseudo, bool) or not isinstance(max_pseudo, int) or max_pseudo < 0):
+        raise ValueError(f"max_pseudo must be a whole number >= 0 or None, not {max_pseudo!r}")
+
+
+def options(params: dict) -> dict[str, Any]:
+    """threshold, weight and max_pseudo from job parameters (pseudo_threshold, pseudo_weight, max_pseudo), checked."""
+    opts = {"threshold": params.get("pseudo_threshold", THRESHOLD), "weight": params.get("pseudo_weight", WEIGHT),
+            "max_pseudo": params.get("max_pseudo")}
+    check(**opts)
+    return opts
+
+
+def pseudo_label(tagger: Tagger, sentences: Sequence[Sequence[str]], *, threshold: float = THRESHOLD,
+                 limit: int | None = None, batch_size: int = 64) -> list[Pseudo]:
+    """Sentences whose every word's predicted tag has probability >= threshold; most confident first, at most
+    `limit`."""
+    check(threshold, WEIGHT, limit)
+    keep = [i for i, s in enumerate(sentences) if len(s)]
+    preds = tagger.predict([sentences[i] for i in keep], batch_size=batch_size)
+    found = [Pseudo(i, p.tags, min(p.scores)) for i, p in zip(keep, preds) if min(p.scores) >= threshold]
+    found.sort(key=lambda p: (-p.confidence, p.index))
+    return found if limit is None else found[:limit]
+
+
+def _f1(tagger: Tagger, words: list[list[str]], tags: list[list[str]]) -> float:
+    return evaluate(tagger, words, tags)["micro"]["f1"]
+
+
+def _consume(events: Iterable[Event], on_event: Callable[[Event], None] | None) -> Event:
+    last = None
+    for last in events:
+        if on_event is not None:
+            on_event(last)
+    return last
+
+
+def _words(item: Any) -> list[str]:
+    if isinstance(item, dict):
+        return list(item["words"])
+    return list(item.words) if hasattr(item, "words") else list(item)
+
+
+def _dev(dev: Sequence) -> tuple[list[list[str]], list[list[str]]]:
+    words, tags = _pairs(dev)
+    if not words:
+        raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
+    return words, tags
+
+
+@dataclass
+class _Round:
+    base_f1: float
+    pseudo: list[Pseudo]
+    final: Event | None = None  # the candidate's last training event, None when nothing was pseudo-labelled
+    new_f1: float | None = None
+
+
+def _round(cfg: TrainConfig, tagger: Tagger, labelled: Sequence, pool: list[list[str]], dev: Sequence, out: Path, *,
+           threshold: float, weight: float, max_pseudo: int | None, on_event: Callable[[Event], None] | None,
+           keep: Callable[[list[Pseudo]], list[Pseudo]] | None = None) -> _Round:
+    """Score the base `tagger` (from folder cfg.model) on dev, pseudo-label `pool` with it, filter through `keep`,
+    then (when any is left) train the candidate into `out` on labelled + pseudo-labels at `weight` and score it."""
+    dev_words, dev_tags = _dev(dev)
+    base_f1 = _f1(tagger, dev_words, dev_tags)
+    pseudo = pseudo_label(tagger, pool, threshold=threshold, limit=max_pseudo)
+    if keep is not None:
+        pseudo = keep(pseudo)
+    if not pseudo:
+        return _Round(base_f1, pseudo)
+    data = list(labelled) + [{"words": pool[p.index], "tags": p.tags, "weight": weight} for p in pseudo]
+    final = _consume(train(cfg, data, dev, out), on_event)
+    return _Round(base_f1, pseudo, final, _f1(Tagger.load(str(out), device=cfg.device), dev_words, dev_tags))
+
+
+def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: Sequence, out: str | Path, *,
+               base: str | Path | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
+               max_pseudo: int | None = None, on_event: Callable[[Event], None] | None = None) -> SelfTrainResult:
+    """Train on `labelled` into `<out>-base` (or take the trained `base` folder), pseudo-label `unlabelled` with it,
+    then warm-start from it on labelled + pseudo-labels (at `weight`) into `out`: accepted when dev F1 does not drop."""
+    check(threshold, weight, max_pseudo)
+    _dev(dev)
+    out = Path(out)
+    if base is None:
+        base = out.with_name(out.name + "-base")
+        _consume(train(cfg, labelled, dev, base), on_event)
+    tagger = Tagger.load(str(base), device=cfg.device)
+    cfg = replace(cfg, model=str(base), labels=cfg.labels or tagger.labels)
+    r = _round(cfg, tagger, labelled, [_words(u) for u in unlabelled], dev, out, threshold=threshold, weight=weight,
+               max_pseudo=max_pseudo, on_event=on_event)
+    if r.new_f1 is None:
+        return SelfTrainResult(False, r.base_f1, r.base_f1, 0, str(base))
+    accepted = r.new_f1 >= r.base_f1
+    return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out if accepted else base), str(out))
+
+
+def self_train_project(store: Store, project_id: int, *, base_model_id: int | None = None,
+                       cfg: TrainConfig | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
+                       max_pseudo: int | None = None, promote: str = "better", out: str | Path | None = None,
+                       on_event: Callable[[Event], None] | None = None) -> SelfTrainResult:
+    """Pseudo-label the project's train/unlabeled sentences that have no human or gold label with a version (default:
+    the serving one), store them (source `model`, that version's id), train and register a new version warm-started
+    from it; promoted by `promote` only when accepted, otherwise marked rejected in its metrics."""
+    check(threshold, weight, max_pseudo)
+    if promote not in jobs.PROMOTE:
+        raise ValueError(f"promote must be one of {jobs.PROMOTE}")
+    project = store.project(project_id)
+    base = store.model(base_model_id) if base_model_id is not None else store.serving(project_id)
+    if base is None or base["project_id"] != project_id:
+        raise ValueError(f"project {project['name']!r}: no trained version to self-train from")
+    train_rows, dev_rows = jobs.training_data(store, project_id)
+    _dev(dev_rows)
+    cfg = replace(cfg or TrainConfig(), model=base["folder"], labels=jobs.project_tags(project))
+    pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split)
+            if r["tags"] is None]
+    out = Path(out) if out is not None else (
+        jobs.model_root(store, project) / f"self-{base['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def keep(items: list[Pseudo]) -> list[Pseudo]:
+        """Store the pseudo-labels; skip sentences a human labelled meanwhile, and tags outside the label set."""
+        free = {r["id"] for r in store.sentences(project_id, ids=[pool[p.index]["id"] for p in items])
+                if r["tags"] is None}
+        items = [p for p in items if pool[p.index]["id"] in free and set(p.tags) <= set(cfg.labels)]
+        for p in items:
+            store.annotate(pool[p.index]["id"], p.tags, source="model", annotator=ANNOTATOR, model_id=base["id"])
+        return items
+
+    tagger = Tagger.load(base["folder"], device=cfg.device)
+    r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
+               weight=weight, max_pseudo=max_pseudo, on_event=on_event, keep=keep)
+    if r.new_f1 is None:
+        return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base["folder"])
+    accepted = r.new_f1 >= r.base_f1
+    metrics = {k: v for k, v in r.final.info.items() if k != "config"}
+    metrics.update(train_sentences=len(train_rows), pseudo_sentences=len(r.pseudo), self_training={
+        "accepted": accepted, "base_model_id": base["id"], "base_f1": r.base_f1, "new_f1": r.new_f1,
+        "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo})
+    model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base["id"],
+                               params=asdict(cfg), metrics=metrics, status="ready")
+    promoted = accepted and jobs._maybe_promote(store, project_id, model_id, promote)
+    return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out) if accepted else base["folder"],
+                           str(out), model_id, promoted)
