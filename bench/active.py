@@ -1,11 +1,13 @@
 """Active learning on CoNLL-2003: the simulated annotator, several strategies against random, same seeds.
 
     python bench/active.py                       # quick version (pool 3000, dev 500, 5 rounds): < 20 min on 2 cores
+    python bench/active.py --threads 1           # the same while another job keeps a core busy
     python bench/active.py --pool-size 0 --dev-size 0 --rounds 15 --strategies random,least_confidence,bald
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
 bench/results/active-<date>.json (curves and summary), .md (tables) and .html (plotly chart; .png when kaleido is
-installed). Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full bench/results/conll-*.json.
+installed). Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full-data
+bench/results/conll-*.json.
 """
 from __future__ import annotations
 
@@ -154,6 +156,7 @@ def main() -> None:
     ap.add_argument("--mc-passes", type=int, default=8)
     ap.add_argument("--model", default="default")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch threads (1 is much faster while another job uses the cores)")
     ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
@@ -170,6 +173,8 @@ def main() -> None:
     from core.simulate import SimConfig, run
     from core.train import TrainConfig
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     pool = subset(formats.read(Path(args.data) / "train.txt").sentences, args.pool_size, args.seed)

@@ -666,7 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="S1,S2,...", help="NAME[:AGGREGATE][+diverse]; NAME: random, sequential, "
                    "least_confidence, margin, entropy, bald; AGGREGATE: max, mean, sum, mnlp (default); "
                    "default: random,least_confidence")
-    p.add_argument("--seed-size", type=_positive(int), default=100, metavar="N", help="random first batch (default 100)")
+    p.add_argument("--seed-size", type=_positive(int), default=100, metavar="N",
+                   help="random first batch (default 100)")
     p.add_argument("--batch", type=_positive(int), default=100, metavar="N", help="sentences revealed per round "
                    "(default 100)")
     p.add_argument("--batch-tokens", type=_positive(int), metavar="N", help="reveal up to N words per round instead")

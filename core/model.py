@@ -262,7 +262,8 @@ class Tagger:
         return [self._decode(p) for p in probs]
 
     @torch.inference_mode()
-    def encode(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
+    def encode(self, sentences: Sequence[Sequence[str]], *,
+               batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
         """Last-layer states at each word's first subword (the classifier's input), float32 (words, hidden) per
         sentence, and the sentences' mean-pooled word states (sentences, hidden); one encoder pass."""
         sentences = [list(s) for s in sentences]

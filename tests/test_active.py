@@ -5,6 +5,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+import sqlite_utils
 import torch
 
 from core import active, formats
@@ -277,8 +278,6 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
 def test_v1_database_migrates_to_pool_scores(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    import sqlite_utils
-
     MIGRATIONS[0](sqlite_utils.Database(conn))
     conn.execute("PRAGMA user_version=1")
     conn.commit()

@@ -92,6 +92,12 @@ def test_simulate_bad_options_exit_2(argv, message, tiny_model):
     assert "Traceback" not in err
 
 
+def test_simulate_help():
+    code, printed, _ = run("simulate", "--help")
+    assert code == 0
+    assert "--strategies" in printed and "--batch-tokens" in printed and "--warm-min-steps" in printed
+
+
 def test_simulate_needs_labelled_readable_files(tmp_path):
     text = tmp_path / "plain.txt"
     text.write_text("Some text without labels.\n")
