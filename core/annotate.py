@@ -209,3 +209,45 @@ def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:
                        WHERE s.project_id = ? AND h.source = 'human' GROUP BY h.sentence_id)
           AND j.value LIKE 'B-%' GROUP BY 1 ORDER BY 1""", [project_id]).fetchall()
     return dict(rows)
+
+
+# ---------------------------------------------------------------- the active-learning loop of the page
+
+MEASURES = {"least confidence": "least_confidence", "margin": "margin", "entropy": "entropy", "BALD": "bald"}
+AGGREGATES = {"max": "max", "mean": "mean", "MNLP": "mnlp"}
+
+
+def strategy_spec(measure: str, aggregate: str, diverse: bool = False) -> str:
+    """A core.active strategy spec from the page's choices, e.g. ("entropy", "MNLP", True) -> entropy:mnlp+diverse."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {tuple(MEASURES)}, not {measure!r}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {tuple(AGGREGATES)}, not {aggregate!r}")
+    return f"{MEASURES[measure]}:{AGGREGATES[aggregate]}{'+diverse' if diverse else ''}"
+
+
+def ranked_queue(pool: Sequence[int], ranked: Sequence[int]) -> list[int]:
+    """The ranked ids that are in `pool`, best first, then the rest of the pool in its own order."""
+    keep = set(pool)
+    head = [i for i in dict.fromkeys(ranked) if i in keep]
+    taken = set(head)
+    return head + [i for i in pool if i not in taken]
+
+
+def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str) -> int:
+    """A human annotation of a sentence; one from the unlabeled split moves to train, so the next training
+    learns from it. Returns the annotation id."""
+    annotation_id = store.annotate(sentence_id, tags, source="human", annotator=annotator)
+    split = store.db.execute("SELECT split FROM sentences WHERE id = ?", [sentence_id]).fetchone()[0]
+    if split == "unlabeled":
+        store.set_split([sentence_id], "train")
+    return annotation_id
+
+
+def human_since_last_job(store: Store, project_id: int) -> int:
+    """Human annotations saved in the project since its latest training job was created (all when none was)."""
+    return store.db.execute(
+        """SELECT COUNT(*) FROM annotations a JOIN sentences s ON s.id = a.sentence_id
+        WHERE s.project_id = ? AND a.source = 'human'
+          AND a.created > COALESCE((SELECT MAX(created) FROM jobs WHERE project_id = ?), '')""",
+        [project_id, project_id]).fetchone()[0]

@@ -238,53 +238,43 @@ class Tagger:
     # -- prediction -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def predict(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> list[Prediction]:
-        """Tag word-tokenised sentences: length-sorted batches, constrained IOB2 decoding."""
-        sentences = [list(s) for s in sentences]
+    def _per_word(self, sentences: Sequence[Sequence[str]], forward, width: int, batch_size: int) -> list[np.ndarray]:
+        """Run `forward(batch)` over length-sorted windows; gather its row at each word's first subword."""
+        out = [np.zeros((len(s), width), dtype=np.float32) for s in sentences]
         nonempty = [i for i, s in enumerate(sentences) if s]
-        probs = [np.zeros((len(s), len(self.labels)), dtype=np.float32) for s in sentences]
-        if nonempty:
-            wins = self.windows([sentences[i] for i in nonempty])
-            wins.sort(key=lambda w: len(w.input_ids))
-            was_training = self.model.training
-            self.model.eval()
+        if not nonempty:
+            return out
+        wins = self.windows([sentences[i] for i in nonempty])
+        wins.sort(key=lambda w: len(w.input_ids))
+        was_training = self.model.training
+        self.model.eval()
+        try:
             for b in range(0, len(wins), batch_size):
                 chunk = wins[b : b + batch_size]
                 batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
-                logits = self.model(**batch).logits.float()
-                p = torch.softmax(logits, -1).cpu().numpy()
+                rows = forward(batch).float().cpu().numpy()
                 for row, w in enumerate(chunk):
-                    target = probs[nonempty[w.sentence]]
+                    target = out[nonempty[w.sentence]]
                     for k, word in enumerate(w.words):
                         if word in w.owned:
-                            target[word] = p[row, w.first_piece[k]]
+                            target[word] = rows[row, w.first_piece[k]]
+        finally:
             self.model.train(was_training)
+        return out
+
+    def predict(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> list[Prediction]:
+        """Tag word-tokenised sentences: length-sorted batches, constrained IOB2 decoding."""
+        sentences = [list(s) for s in sentences]
+        probs = self._per_word(sentences, lambda b: torch.softmax(self.model(**b).logits.float(), -1),
+                               len(self.labels), batch_size)
         return [self._decode(p) for p in probs]
 
-    @torch.inference_mode()
-    def encode(self, sentences: Sequence[Sequence[str]], *,
-               batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
+    def encode(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
         """Last-layer states at each word's first subword (the classifier's input), float32 (words, hidden) per
         sentence, and the sentences' mean-pooled word states (sentences, hidden); one encoder pass."""
         sentences = [list(s) for s in sentences]
         width = self.model.config.hidden_size
-        states = [np.zeros((len(s), width), dtype=np.float32) for s in sentences]
-        nonempty = [i for i, s in enumerate(sentences) if s]
-        if nonempty:
-            wins = self.windows([sentences[i] for i in nonempty])
-            wins.sort(key=lambda w: len(w.input_ids))
-            was_training = self.model.training
-            self.model.eval()
-            for b in range(0, len(wins), batch_size):
-                chunk = wins[b : b + batch_size]
-                batch = {k: v.to(self.device) for k, v in self.collate(chunk).items()}
-                hidden = self.model.base_model(**batch)[0].float().cpu().numpy()
-                for row, w in enumerate(chunk):
-                    target = states[nonempty[w.sentence]]
-                    for k, word in enumerate(w.words):
-                        if word in w.owned:
-                            target[word] = hidden[row, w.first_piece[k]]
-            self.model.train(was_training)
+        states = self._per_word(sentences, lambda b: self.model.base_model(**b)[0], width, batch_size)
         pooled = np.stack([s.mean(0) if len(s) else np.zeros(width, np.float32) for s in states]) if states \
             else np.zeros((0, width), np.float32)
         return states, pooled

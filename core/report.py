@@ -10,6 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from core import metrics
+from core.model import DEFAULT
 from core.store import Store
 
 ACTIVE = ("queued", "running")
@@ -139,17 +140,20 @@ def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
 
 def learning_curve(models: Sequence[dict]) -> pd.DataFrame:
     """Dev F1 per class and micro (recorded at training time) of each ready version against the number of
-    labelled train sentences it was trained on; one row per (version, series)."""
+    labelled train sentences it was trained on, and their words ("tokens", None where the version did not record
+    them); one row per (version, series)."""
     rows = []
     for m in models:
         met = m.get("metrics") or {}
         dev = met.get("dev")
         if m["status"] != "ready" or not dev or "train_sentences" not in met:
             continue
-        base = {"model_id": m["id"], "version": m["name"], "sentences": int(met["train_sentences"])}
+        tokens = met.get("train_tokens")
+        base = {"model_id": m["id"], "version": m["name"], "sentences": int(met["train_sentences"]),
+                "tokens": None if tokens is None else int(tokens)}
         rows.append({**base, "series": "micro", "f1": dev["micro"]["f1"]})
         rows += [{**base, "series": label, "f1": cls["f1"]} for label, cls in sorted(dev["per_class"].items())]
-    frame = pd.DataFrame(rows, columns=["model_id", "version", "sentences", "series", "f1"])
+    frame = pd.DataFrame(rows, columns=["model_id", "version", "sentences", "series", "f1", "tokens"])
     return frame.sort_values(["sentences", "model_id"], kind="stable").reset_index(drop=True)
 
 
@@ -159,3 +163,32 @@ def errors(data: Labelled, pred: Sequence[Sequence[str]]) -> list[dict]:
         raise ValueError(f"{len(pred)} predictions for {len(data.ids)} sentences")
     return [{"id": i, "source": s, "words": w, "gold": g, "pred": list(p)}
             for i, s, w, g, p in zip(data.ids, data.sources, data.words, data.tags, pred) if list(p) != list(g)]
+
+
+def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
+    """The learning curve column for x-axis `axis` ("sentences" or "tokens"): tokens only when every version
+    recorded them, else sentences; and whether it fell back."""
+    if axis not in ("sentences", "tokens"):
+        raise ValueError(f"axis must be sentences or tokens, not {axis!r}")
+    if axis == "tokens" and curve["tokens"].isna().any():
+        return "sentences", True
+    return axis, False
+
+
+def hidden_gold_left(store: Store, project_id: int) -> tuple[int, int]:
+    """Demo mode: (sentences whose hidden gold is still hidden: unlabeled, no human or gold label yet; sentences
+    with hidden gold in all)."""
+    row = store.db.execute(
+        """SELECT COUNT(*), COALESCE(SUM(s.split = 'unlabeled' AND NOT EXISTS (SELECT 1 FROM annotations a
+            WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))), 0)
+        FROM hidden_gold h JOIN sentences s ON s.id = h.sentence_id WHERE s.project_id = ?""",
+        [project_id]).fetchone()
+    return int(row[1]), int(row[0])
+
+
+def retrain_params(store: Store, project_id: int) -> dict:
+    """Job parameters of an automatic retraining (the Annotate loop, demo mode): a warm start from the serving
+    version, or the default base model before the first one; promoted when its dev F1 is better."""
+    if store.serving(project_id) is not None:
+        return {"warm_start": True, "promote": "better"}
+    return {"model": DEFAULT, "promote": "better"}

@@ -1,7 +1,7 @@
 """The one trainer: a generator of events shared by the CLI, background jobs and the benchmark."""
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import math
 import numbers
@@ -29,6 +29,7 @@ class TrainConfig:
     lr: float = 5e-5  # encoder learning rate
     head_lr: float = 1e-3  # classifier head and word-shape embedding (freshly initialised)
     batch_size: int = 16
+    max_batch_tokens: int = 2048  # a longer padded batch is split into pieces whose gradients add up (memory)
     weight_decay: float = 0.01
     warmup: float = 0.1  # fraction of steps with a linear warm-up, then linear decay to 0
     max_grad_norm: float = 1.0
@@ -135,6 +136,23 @@ def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(**batch).loss
     labels = batch.pop("labels")
     return weighted_loss(model(**batch).logits, labels, weights)
+
+
+def micro_batches(batch: dict[str, torch.Tensor], max_tokens: int) -> list[tuple[dict[str, torch.Tensor], float]]:
+    """Split a batch whose padded size exceeds `max_tokens` into pieces (each trimmed to its own longest row),
+    with each piece's share of the labelled tokens, so that accumulated gradients equal the whole batch's."""
+    n, width = batch["input_ids"].shape
+    if not max_tokens or n * width <= max_tokens or n == 1:
+        return [(batch, 1.0)]
+    total = max(1, int((batch["labels"] != -100).sum()))
+    per = max(1, max_tokens // width)
+    out = []
+    for i in range(0, n, per):
+        rows = {k: v[i : i + per] for k, v in batch.items()}
+        keep = int(rows["attention_mask"].sum(1).max())
+        piece = {k: (v[:, :keep] if v.dim() == 2 else v).contiguous() for k, v in rows.items()}
+        out.append((piece, int((piece["labels"] != -100).sum()) / total))
+    return out
 
 
 class LengthGroupedBatches:
@@ -268,8 +286,9 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     eval_every = max(per_epoch // max(1, cfg.evals_per_epoch), min(cfg.min_eval_interval, total))
     gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
 
-    info = {"labels": labels, "train_sentences": len(words), "dev_sentences": len(dev_words), "warm_start": tagger.trained,
-            "epochs": epochs, "steps_per_epoch": per_epoch, "processes": acc.num_processes}
+    info = {"labels": labels, "train_sentences": len(words), "train_tokens": sum(map(len, words)),
+            "dev_sentences": len(dev_words), "warm_start": tagger.trained, "epochs": epochs,
+            "steps_per_epoch": per_epoch, "processes": acc.num_processes}
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
     step, smooth, started, seen, eval_seconds = 0, None, time.perf_counter(), 0, 0.0
@@ -282,15 +301,22 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 if cfg.shape_dropout and "token_type_ids" in batch:
                     drop = torch.rand(batch["input_ids"].shape[0], generator=gen) < cfg.shape_dropout
                     batch["token_type_ids"][drop.to(batch["token_type_ids"].device)] = 0
-                loss = _loss(model, batch)
-                acc.backward(loss)
+                n_rows = batch["input_ids"].shape[0]
+                pieces = micro_batches(batch, cfg.max_batch_tokens)
+                loss = 0.0
+                for k, (piece, share) in enumerate(pieces):
+                    sync = contextlib.nullcontext() if k == len(pieces) - 1 else acc.no_sync(model)
+                    with sync:
+                        part = _loss(model, piece) * share
+                        acc.backward(part)
+                    loss += part.detach()
                 if cfg.max_grad_norm:
                     acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                seen += batch["input_ids"].shape[0]
+                seen += n_rows
                 value = float(loss.detach())
                 smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
@@ -318,7 +344,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         if best_state is not None:
             tagger.model.load_state_dict(best_state)
         extra = {"dev": best_scores, "best_step": best_step, "steps": step, "labels": labels,
-                 "train_sentences": len(words), "config": asdict(cfg),
+                 "train_sentences": len(words), "train_tokens": sum(map(len, words)), "config": asdict(cfg),
                  "steps_per_epoch": per_epoch, "processes": acc.num_processes,
                  "train_windows_seen": seen * acc.num_processes,
                  "train_seconds": time.perf_counter() - started - eval_seconds, "eval_seconds": eval_seconds}

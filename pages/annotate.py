@@ -7,6 +7,7 @@ import random
 import pandas as pd
 import streamlit as st
 
+from core import active, jobs, report
 from core import annotate as ann
 from core.model import Tagger
 from pages import ui
@@ -17,6 +18,11 @@ SID = "annotate_sentence_id"  # also set by the Evaluate page's error browser
 DRAFTS = "annotate_drafts"  # {sentence id: ann.Draft}
 QUEUE = "annotate_queue"  # sentence ids of the view, in the order shown
 FLASH = "annotate_flash"
+RETRAIN = "annotate_retrain_every"  # 0: off; else start a warm-started job after that many new human labels
+RETRAIN_FLASH = "annotate_retrain_flash"
+ACTIVE = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
+ORDERS = (*ann.ORDERS, ACTIVE)
+DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
 HELP = "**1-9** label · **0** clear · **←/→** move · **U** undo · **Ctrl+Enter** save & next · " \
        "**A** accept the model & next · **N**/**P** next/previous without saving"
 
@@ -33,6 +39,19 @@ def _predictions(folder: str) -> dict[int, tuple[list[str], list[float]]]:
 def _index(db: str, project_id: int, stamp: tuple[int, int, int]) -> ann.Index:
     """The project's ids and label flags, recomputed only when the stamp (a save, an import) changes."""
     return ann.index(ui.store(), project_id)
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring the unlabelled pool with the serving version (once per "
+                                                     "version; later views reuse the stored scores)…")
+def _ranked(db: str, project_id: int, model_id: int, strategy: str, size: int, seed: int) -> list[int]:
+    """The unlabelled pool's ids ranked by an active-learning strategy under serving version `model_id`; computed
+    once per (version, strategy, pool size), as the page's reruns must stay fast."""
+    store = ui.store()
+    spec = active.parse_strategy(strategy)
+    ranked = active.suggest(store, project_id, max(size, 1), strategy=spec.key, seed=seed)
+    if spec.diverse:
+        ranked = active.suggest(store, project_id, DIVERSE_BATCH, strategy=spec, seed=seed) + ranked
+    return ranked
 
 
 @st.cache_resource(max_entries=8)
@@ -81,16 +100,40 @@ def _go(sid: int, step: int) -> None:
         st.session_state[SID] = target
 
 
-def _save(sid: int, tags: list[str] | None, annotator: str) -> None:
-    """Write one human annotation now (its own transaction), forget the draft, go to the next sentence."""
+def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> None:
+    """Write one human annotation now (its own transaction), forget the draft, go to the next sentence; maybe
+    start a retraining."""
     draft = _draft(sid)
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ui.store().annotate(sid, tags, source="human", annotator=annotator.strip() or "anonymous")
+    ann.save(ui.store(), sid, tags, annotator=annotator.strip() or "anonymous")
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."
     _go(sid, 1)
+    _maybe_retrain(project_id)
+
+
+def _maybe_retrain(project_id: int) -> None:
+    """"Retrain every N new labels": start a warm-started job once N human labels were saved since the last job
+    was created, unless one is still in progress (the labels then count towards the next one)."""
+    every = int(st.session_state.get(RETRAIN) or 0)
+    store = ui.store()
+    if every <= 0 or (fresh := ann.human_since_last_job(store, project_id)) < every:
+        return
+    jobs.reap(store, project_id)
+    if report.active_job(store, project_id) is not None:
+        return
+    if (reason := report.why_not_train(store, project_id)) is not None:
+        st.session_state[RETRAIN_FLASH] = f"Not retraining: {reason}"
+        return
+    try:
+        job_id = jobs.start(store, project_id, report.retrain_params(store, project_id))
+    except ValueError as exc:
+        st.session_state[RETRAIN_FLASH] = f"Could not start retraining: {exc}"
+        return
+    st.session_state[RETRAIN_FLASH] = (f"{fresh} new labels: retraining in the background (job {job_id}). Keep "
+                                       "labelling; suggestions come from the new version once it is promoted.")
 
 
 def _reload(sid: int) -> None:
@@ -111,30 +154,57 @@ def _requested_sentence(index: ann.Index) -> None:
         st.warning(f"Ignored ?sid={sid}: no such sentence in this project.")
 
 
-def render_controls(*, index: ann.Index) -> tuple[str, str, bool, str]:
-    """Filter, order, table view and annotator name; all kept across page switches."""
-    cols = st.columns([3, 3, 1.2, 1.6], vertical_alignment="bottom")
+def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, str]:
+    """Filter, order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
+    name and "retrain every N"; all kept across page switches."""
+    cols = st.columns([2.6, 3.8, 1.1, 1.4, 1.4], vertical_alignment="bottom")
     default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
     which = cols[0].segmented_control(
         "Sentences", ann.FILTERS, default=default_filter, required=True, key="annotate_filter",
         persist_state="session", help="unlabeled: no gold or human tags yet; not human-checked: no human "
                                       "annotation yet, in any split; all: every sentence")
-    how = cols[1].segmented_control("Show next", ann.ORDERS, default="in order", required=True,
-                                    key="annotate_order", persist_state="session")
+    how = cols[1].segmented_control("Show next", ORDERS, default="in order", required=True,
+                                    key="annotate_order", persist_state="session",
+                                    help="active learning: the unlabelled sentences the serving model is least sure "
+                                         "about first, by the strategy chosen below")
     table = cols[2].toggle("Table view", key="annotate_table_view", persist_state="session",
                            help="Edit the tags in a table: handy for long sentences")
     who = cols[3].text_input("Annotator", key="annotate_annotator", persist_state="session",
                              placeholder="your name")
-    return which, how, table, who
+    cols[4].number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
+                         persist_state="session", help="0: off. After N human saves since the last training job, "
+                                                       "a warm-started job starts in the background.")
+    strategy = render_strategy() if how == ACTIVE else None
+    return which, how, strategy, table, who
 
 
-def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, tagger: Tagger | None,
-           model: dict | None) -> tuple[list[int], str]:
+def render_strategy() -> str:
+    """The active-learning strategy: uncertainty measure, sentence aggregate, diverse batch; a core.active spec."""
+    cols = st.columns([2.6, 2.4, 2, 3], vertical_alignment="bottom")
+    measure = cols[0].selectbox("Uncertainty", list(ann.MEASURES), index=list(ann.MEASURES).index("entropy"),
+                                key="annotate_measure", persist_state="session",
+                                help="least confidence, margin between the two best labels, entropy, or BALD "
+                                     "(disagreement between Monte-Carlo dropout passes of the head)")
+    aggregate = cols[1].segmented_control("Per sentence", list(ann.AGGREGATES), default="MNLP", required=True,
+                                          key="annotate_aggregate", persist_state="session",
+                                          help="max over words, mean, or MNLP (length-normalised sum)")
+    diverse = cols[2].toggle("Diverse batch", key="annotate_diverse", persist_state="session",
+                             help=f"Spread the first {DIVERSE_BATCH} over clusters of similar sentences")
+    return ann.strategy_spec(measure, aggregate, diverse)
+
+
+def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
+           tagger: Tagger | None, model: dict | None) -> tuple[list[int], str]:
     """The view's sentence ids in the chosen order (kept in session state until something changes)."""
     seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
     folder = model["folder"] if tagger is not None else None
-    key = (project_id, stamp, which, how, folder, seed)
+    key = (project_id, stamp, which, how, strategy, folder, seed)
     note = ""
+    if how == ACTIVE:
+        note = "No serving model yet: active learning starts cold, in random order."
+        if tagger is not None:
+            note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
+                    f"{ui.md_escape(model['name'])} (scored once per version); the rest of this view follows in order.")
     if how == "least confident":
         if tagger is None:
             note = "No serving model yet: least confident falls back to in order."
@@ -142,7 +212,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             n = min(RANK_POOL, len(index.pool(which)))
             note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
                     f"({model['name']}); the others follow in order.")
-    view = (project_id, which, how)
+    view = (project_id, which, how, strategy)
     if st.session_state.get("annotate_view", view) != view:
         st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
     st.session_state["annotate_view"] = view
@@ -153,9 +223,23 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             with st.spinner(f"Predicting {len(window)} sentences with {model['name']}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        st.session_state[QUEUE] = ann.queue(index, which, how, confidence=confidence, seed=seed)
+        if how == ACTIVE and tagger is not None:
+            ranked = _ranked(str(ui.store().path), project_id, model["id"], strategy, stamp[0], seed)
+            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
+        else:
+            st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE else how,
+                                                confidence=confidence, seed=seed)
         st.session_state["annotate_queue_key"] = key
     return st.session_state[QUEUE], note
+
+
+def render_retrain_status(*, project_id: int) -> None:
+    """One line on the retraining loop: labels since the last job, the job in progress."""
+    store = ui.store()
+    job = report.active_job(store, project_id)
+    fresh = ann.human_since_last_job(store, project_id)
+    text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
+    st.caption(text + (f" · job {job['id']} {job['status']}, the Train page follows it" if job else ""))
 
 
 def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:
@@ -172,8 +256,8 @@ def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], co
         f'human entities: {chips}</div>', unsafe_allow_html=True)
 
 
-def render_buttons(*, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str], annotator: str,
-                   has_model: bool) -> None:
+def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str],
+                   annotator: str, has_model: bool) -> None:
     """The keyboard: label keys, clear, cursor moves, undo, save, accept, previous and next."""
     keys = st.container(horizontal=True)
     for n, lab in enumerate(labels, start=1):
@@ -188,9 +272,10 @@ def render_buttons(*, sid: int, labels: list[str], draft: ann.Draft, suggestion:
                 disabled=not draft.undo_stack)
     acts = st.container(horizontal=True)
     acts.button("Save & next", type="primary", icon=":material/save:", key="annotate_save", shortcut="Ctrl+Enter",
-                on_click=_save, args=(sid, None, annotator))
+                on_click=_save, args=(project_id, sid, None, annotator))
     acts.button("Accept model & next" if has_model else "Accept as opened & next", icon=":material/done_all:",
-                key="annotate_accept", shortcut="A", on_click=_save, args=(sid, list(suggestion), annotator),
+                key="annotate_accept", shortcut="A", on_click=_save,
+                args=(project_id, sid, list(suggestion), annotator),
                 help="Save the model's prediction as it is" if has_model else "Save the tags it opened with")
     acts.button("Previous", icon=":material/skip_previous:", key="annotate_prev", shortcut="P", on_click=_go,
                 args=(sid, -1))
@@ -259,14 +344,18 @@ def render() -> None:
         return
     index = _index(str(store.path), pid, stamp)
     _requested_sentence(index)
-    which, how, table_view, annotator = render_controls(index=index)
-    queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, tagger=tagger,
-                         model=model)
+    which, how, strategy, table_view, annotator = render_controls(index=index)
+    queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
+                         tagger=tagger, model=model)
     render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
     if note:
         st.caption(note)
     if (msg := st.session_state.pop(FLASH, None)) is not None:
         st.toast(msg)
+    if (msg := st.session_state.pop(RETRAIN_FLASH, None)) is not None:
+        st.toast(msg, icon=":material/model_training:")
+    if st.session_state.get(RETRAIN):
+        render_retrain_status(project_id=pid)
 
     sid = st.session_state.get(SID)
     if sid not in index:  # none yet, or one of another project
@@ -318,8 +407,8 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     if not labels:
         st.info("This project has no entity labels yet: add some on the Home page.")
     ui.render_legend(labels)
-    render_buttons(sid=sid, labels=labels, draft=draft, suggestion=suggestion, annotator=annotator,
-                   has_model=pred is not None)
+    render_buttons(project_id=project_id, sid=sid, labels=labels, draft=draft, suggestion=suggestion,
+                   annotator=annotator, has_model=pred is not None)
     st.caption(HELP)
     if table_view:
         render_table(sid=sid, words=words, labels=labels, draft=draft, pred=pred)

@@ -15,6 +15,7 @@ from pages import ui
 GREY = "#999999"
 PAGE_SIZE = 10
 TRAIN_LIMIT = 500
+CURVE_AXES = {"sentences": "labelled sentences", "tokens": "labelled tokens (words)"}
 TITLES = {"precision": "Precision per class", "recall": "Recall per class", "f1": "F1 per class"}
 
 
@@ -125,23 +126,32 @@ def render_bars(*, current: dict, previous: dict | None, names: dict[str, str], 
 
 
 def render_learning_curve(*, models: list[dict], colours: dict[str, str]) -> None:
-    st.subheader("Learning curve")
+    """Dev F1 per class and micro of every version, against labelled train sentences or their words."""
+    head, pick = st.columns([2, 3], vertical_alignment="bottom")
+    head.subheader("Learning curve")
+    axis = pick.segmented_control("x-axis", list(CURVE_AXES), default="sentences", required=True,
+                                  format_func=CURVE_AXES.get, key="evaluate_curve_x", persist_state="session",
+                                  help="Uncertainty sampling favours long sentences: count labelling cost in words "
+                                       "to compare strategies fairly.")
     curve = report.learning_curve(models)
     if curve.empty:
         st.caption("No version with dev scores yet.")
         return
+    x, fell_back = report.curve_x(curve, axis)
     fig = go.Figure()
     for series, rows in curve.groupby("series", sort=False):
         micro = series == "micro"
-        fig.add_scatter(x=rows["sentences"].tolist(), y=rows["f1"].tolist(), text=rows["version"].tolist(),
+        rows = rows.sort_values(x, kind="stable")
+        fig.add_scatter(x=rows[x].astype(int).tolist(), y=rows["f1"].tolist(), text=rows["version"].tolist(),
                         name=series, mode="lines+markers",
                         line={"color": "#222222" if micro else colours.get(series, GREY), "width": 4 if micro else 2},
                         marker={"size": 10 if micro else 7},
-                        hovertemplate=f"{series} %{{text}}: F1 %{{y:.3f}} with %{{x}} sentences<extra></extra>")
-    fig.update_layout(xaxis_title="labelled train sentences at training time", yaxis={"title": "dev F1",
+                        hovertemplate=f"{series} %{{text}}: F1 %{{y:.3f}} with %{{x}} {x}<extra></extra>")
+    fig.update_layout(xaxis_title=f"{CURVE_AXES[x]} in train at training time", yaxis={"title": "dev F1",
                       "range": [0, 1.02]}, height=400, margin={"t": 20, "b": 40}, font={"size": 15})
     st.plotly_chart(fig, key="evaluate_curve")
-    st.caption("Dev F1 recorded when each version was trained.")
+    note = " Some versions did not record their labelled words: x in sentences." if fell_back else ""
+    st.caption("Dev F1 recorded when each version was trained." + note)
 
 
 def render_confusion(*, gold: list[list[str]], pred: list[list[str]], name: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import demo, jobs
+from core import annotate as ann
+from core import demo, formats, jobs, report, simulate
 from core.store import SPLITS, Store
 from pages import ui
 
@@ -75,6 +76,7 @@ def render_dashboard(*, project: dict) -> None:
         st.fragment(_job_card, run_every=2 if running else None)(pid, running)
     with right:
         render_curve(models=models, serving=serving)
+    render_demo_mode(project_id=pid, running=job is not None and job["status"] in ("queued", "running"))
 
 
 def render_serving(*, serving: dict | None, models: list[dict]) -> None:
@@ -160,3 +162,70 @@ def render_projects(*, current: dict | None) -> None:
             st.form_submit_button("Create project", key="home_create", type="primary", on_click=_create)
         if "home_create_error" in st.session_state:
             st.error(st.session_state["home_create_error"])
+
+
+# ---------------------------------------------------------------- demo mode: a simulated annotator
+
+def render_demo_mode(*, project_id: int, running: bool) -> None:
+    """The simulated annotator when the project has a pool with hidden gold, and the import that makes one."""
+    if (msg := st.session_state.pop("home_demo_flash", None)) is not None:
+        st.success(msg)
+    left, total = report.hidden_gold_left(ui.store(), project_id)
+    if total:
+        render_simulator(project_id=project_id, left=left, total=total, running=running)
+    with st.expander("Demo mode: import a labelled file as a pool with hidden gold"):
+        st.caption("Its sentences join the unlabelled pool with their tags hidden; the simulated annotator reveals "
+                   "them batch by batch, as a human would label the sentences the strategy picks.")
+        upload = st.file_uploader("Labelled file (CoNLL, JSONL)", type=["conll", "iob", "tsv", "jsonl", "json"],
+                                  key="home_hidden_file")
+        if upload is not None and st.button("Import as pool with hidden gold", key="home_hidden_import"):
+            try:
+                corpus = formats.loads(upload.getvalue(), name=upload.name)
+                result = ui.store().import_hidden_gold(project_id, corpus.sentences, source_name=upload.name)
+            except ValueError as exc:  # formats.FormatError included: file, line, problem
+                st.error(ui.md_escape(str(exc)))
+                return
+            st.session_state["home_demo_flash"] = (f"{ui.md_escape(upload.name)}: {result['hidden']} sentences in "
+                                                   f"the pool with hidden gold, {result['duplicates']} duplicates "
+                                                   "skipped.")
+            st.rerun()
+
+
+def render_simulator(*, project_id: int, left: int, total: int, running: bool) -> None:
+    """Strategy, batch size, "train after each batch", and the button revealing the next batch's gold tags."""
+    with st.container(border=True):
+        st.subheader("Simulated annotator")
+        cols = st.columns([2, 1.2, 1, 1.6, 1.8], vertical_alignment="bottom")
+        choices = ["random", *ann.MEASURES]
+        measure = cols[0].selectbox("Strategy", choices, index=choices.index("entropy"), key="home_sim_strategy",
+                                    help="Which hidden sentences to reveal next: random, or the ones the serving "
+                                         "version is least sure about (MNLP per sentence)")
+        batch = cols[1].number_input("Batch size", min_value=1, max_value=10_000, value=50, step=10,
+                                     key="home_sim_batch")
+        diverse = cols[2].toggle("Diverse", key="home_sim_diverse", help="Spread the batch over clusters")
+        train = cols[3].checkbox("Train after each batch", value=True, key="home_sim_train",
+                                 help="Start a warm-started training job after revealing")
+        wait = train and running
+        reveal = cols[4].button("Reveal next batch", key="home_sim_reveal", type="primary", disabled=wait or not left,
+                                icon=":material/visibility:", help="Wait for the training job: the next batch is "
+                                "chosen by the version it produces" if wait else None)
+        st.caption(f"{left} of {total} sentences still hide their gold tags.")
+    if not reveal:
+        return
+    spec = ("random" if measure == "random" else ann.strategy_spec(measure, "MNLP")) + ("+diverse" if diverse else "")
+    store = ui.store()
+    with st.spinner("Selecting the batch (the pool is scored once per version)…"):
+        ids = simulate.demo_round(store, project_id, int(batch), strategy=spec, seed=total - left)
+    text = f"Revealed the gold tags of {len(ids)} sentences (`{spec}`); they are in train now."
+    if train and ids:
+        try:
+            reason = report.why_not_train(store, project_id)
+            if reason is None:
+                job_id = jobs.start(store, project_id, report.retrain_params(store, project_id))
+                text += f" Training job {job_id} started."
+        except ValueError as exc:
+            reason = str(exc)
+        if reason is not None:
+            text += f" Not training: {reason}"
+    st.session_state["home_demo_flash"] = text
+    st.rerun()

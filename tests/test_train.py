@@ -248,3 +248,27 @@ def test_two_processes_train_and_only_rank_zero_writes(tiny_model, tmp_path):
 def test_config_rejects_bad_values_early(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         TrainConfig(**bad)
+
+
+def test_micro_batches_give_the_whole_batch_gradient(tiny_model):
+    from core.train import _loss, micro_batches
+
+    tagger = Tagger.load(tiny_model, labels=label_set([t.split() for _, t in SMALL]), device="cpu")
+    words = [w.split() for w, _ in SMALL] + [("John visited Paris and Berlin with Mary Smith on Monday .").split()]
+    tags = [t.split() for _, t in SMALL] + [["B-PER", "O", "B-LOC", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "O", "O"]]
+    batch = tagger.collate(sorted(tagger.windows(words, tags), key=lambda w: len(w.input_ids)), labels=True)
+    pieces = micro_batches(dict(batch), max_tokens=3 * batch["input_ids"].shape[1])
+    assert len(pieces) > 1 and abs(sum(share for _, share in pieces) - 1.0) < 1e-9
+    assert all(p["input_ids"].shape[1] <= batch["input_ids"].shape[1] for p, _ in pieces)
+
+    def grads(parts):
+        tagger.model.zero_grad()
+        tagger.model.eval()  # no dropout: both ways see the same function
+        for piece, share in parts:
+            (_loss(tagger.model, dict(piece)) * share).backward()
+        return {n: p.grad.clone() for n, p in tagger.model.named_parameters() if p.grad is not None}
+
+    whole, split = grads([(dict(batch), 1.0)]), grads(pieces)
+    assert whole.keys() == split.keys()
+    for name in whole:
+        torch.testing.assert_close(whole[name], split[name], atol=1e-5, rtol=1e-4)
