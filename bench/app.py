@@ -143,14 +143,14 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"app-{res['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    Path(f"{stem}.json").write_text(json.dumps(res, indent=2))
     lines = [f"App on a {args.sentences}-sentence project ({args.human} human-labelled, {args.dev} dev), "
              f"{res['device']}, {res['date']}", "", "| page | first load (ms) | rerun p50 (ms) | rerun p95 (ms) |",
              "|---|---|---|---|"]
     lines += [f"| {p} | {r['first_ms']:.0f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} |" for p, r in reruns.items()]
     lines += ["", f"Loop: Start (warm start, default settings) -> new version promoted in "
               f"{loop['seconds_to_promoted']:.1f} s -> serving in Annotate after {loop['seconds_to_annotate']:.1f} s."]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

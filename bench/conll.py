@@ -255,10 +255,10 @@ def main() -> None:
         suffix += f"-{args.only}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"conll-{res['date']}{suffix}"
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2))
+    stem = f"conll-{res['date']}{suffix}"
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
     md = table(res)
-    stem.with_suffix(".md").write_text(md)
+    (out / f"{stem}.md").write_text(md)
     print(md)
 
 
