@@ -251,7 +251,7 @@ def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], co
         f'{html.escape(lab)} <b>{counts.get(lab, 0)}</b></span>'
         for lab in labels + sorted(set(counts) - set(labels)))
     st.markdown(
-        f'<div style="font-size:1.05rem">✅ <b>{len(index.human)}</b> done (human) · ⏳ <b>{remaining}</b> '
+        f'<div style="font-size:1.05rem"><b>{len(index.human)}</b> done (human) · <b>{remaining}</b> '
         f'remaining in this view · of {len(index.ids)} sentences &nbsp;&nbsp;|&nbsp;&nbsp; '
         f'human entities: {chips}</div>', unsafe_allow_html=True)
 

@@ -80,7 +80,7 @@ def render_model(*, project: dict) -> None:
     root = _file_name(f"{project['name']}-{serving['name']}")
     st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving["folder"], root),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
-                       icon="📦", on_click="ignore")
+                       icon=":material/folder_zip:", on_click="ignore")
 
 
 proj = ui.require_project()

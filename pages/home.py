@@ -10,7 +10,7 @@ from core.store import SPLITS, Store
 from pages import ui
 
 SPLIT_TITLES = {"train": "Train", "dev": "Dev", "test": "Test", "unlabeled": "Unlabelled"}
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "cancelled": "⏹️"}
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:"}
 
 
 def ensure_demo(store: Store) -> None:
@@ -63,7 +63,7 @@ def render_dashboard(*, project: dict) -> None:
     job = jobs.status(store, recent[0]["id"]) if recent else None
     st.title(project["name"])
     ui.render_legend(project["labels"], keys=False)
-    st.info(demo.next_step(counts, serving, job), icon="👉")
+    st.info(demo.next_step(counts, serving, job), icon=":material/arrow_forward:")
     cols = st.columns(len(SPLITS) + 2)
     for col, split in zip(cols, SPLITS):
         col.metric(SPLIT_TITLES[split], counts["by_split"][split], border=True)

@@ -92,6 +92,8 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.goto(url)
         expect(page.get_by_text("demo").first).to_be_visible(timeout=60_000)  # first run: the demo project
+        expect(page.locator('[data-testid="stMetric"]').first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)
         page.screenshot(path=str(shots / "home.png"), full_page=True)
         store = Store(db)
         pid = store.project("demo")["id"]
@@ -146,8 +148,13 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         page.wait_for_timeout(1500)
         page.screenshot(path=str(shots / "evaluate.png"), full_page=True)
 
+        go(page, "Annotate")  # now with the new version's predictions
+        expect(page.locator(".nl-sentence").first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(shots / "annotate-model.png"), full_page=True)
+
         go(page, "Export")
         page.screenshot(path=str(shots / "export.png"), full_page=True)
         browser.close()
-    for name in ("home", "upload", "annotate", "train", "evaluate", "export"):
+    for name in ("home", "upload", "annotate", "train", "evaluate", "annotate-model", "export"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
