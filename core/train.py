@@ -292,7 +292,27 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
     step, smooth, started, seen, eval_seconds = 0, None, time.perf_counter(), 0, 0.0
-    saved = False
+    saved, last_eval = False, -1
+
+    def check() -> Event:
+        """Score the current weights on dev and keep them when they are the best so far."""
+        nonlocal best_f1, best_scores, best_step, bad_evals, best_state, eval_seconds, last_eval
+        last_eval = step
+        if dev_words:
+            t_eval = time.perf_counter()
+            scores = evaluate(tagger, dev_words, dev_tags)
+            eval_seconds += time.perf_counter() - t_eval
+            f1 = scores["micro"]["f1"]
+        else:
+            scores, f1 = None, float(step)  # no dev set: the last model is the best
+        is_best = f1 > best_f1
+        if is_best:
+            best_f1, best_scores, best_step, bad_evals = f1, scores, step, 0
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.model.state_dict().items()}
+        else:
+            bad_evals += 1
+        return Event("eval", step, total, step / per_epoch, loss=smooth, scores=scores, is_best=is_best)
+
     try:
         stop = False
         for epoch in range(epochs):
@@ -322,25 +342,14 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
                             info={"elapsed": time.perf_counter() - started})
                 if step % eval_every == 0 or step == total:
-                    if dev_words:
-                        t_eval = time.perf_counter()
-                        scores = evaluate(tagger, dev_words, dev_tags)
-                        eval_seconds += time.perf_counter() - t_eval
-                        f1 = scores["micro"]["f1"]
-                    else:
-                        scores, f1 = None, float(step)  # no dev set: the last model is the best
-                    is_best = f1 > best_f1
-                    if is_best:
-                        best_f1, best_scores, best_step, bad_evals = f1, scores, step, 0
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.model.state_dict().items()}
-                    else:
-                        bad_evals += 1
-                    yield Event("eval", step, total, step / per_epoch, loss=smooth, scores=scores, is_best=is_best)
+                    yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience:
                         stop = True
                         break
             if stop:
                 break
+        if last_eval != step:  # the loader ended before `total` (e.g. uneven shards): judge the last state too
+            yield check()
         if best_state is not None:
             tagger.model.load_state_dict(best_state)
         extra = {"dev": best_scores, "best_step": best_step, "steps": step, "labels": labels,

@@ -272,3 +272,19 @@ def test_micro_batches_give_the_whole_batch_gradient(tiny_model):
     assert whole.keys() == split.keys()
     for name in whole:
         torch.testing.assert_close(whole[name], split[name], atol=1e-5, rtol=1e-4)
+
+
+def test_a_loader_that_ends_early_still_ends_with_an_evaluation(tiny_model, tmp_path, monkeypatch):
+    import core.train as trainer
+
+    whole = trainer.LengthGroupedBatches.__iter__
+
+    def one_short(self):  # as a sharded loader can be: the second epoch has a batch less than len() says
+        batches = list(whole(self))
+        return iter(batches[:-1] if self.epoch == 2 else batches)
+
+    monkeypatch.setattr(trainer.LengthGroupedBatches, "__iter__", one_short)
+    events = list(train(config(tiny_model, epochs=2, min_steps=0, min_eval_interval=1000), DATASET, DATASET[:8],
+                        tmp_path / "m"))
+    assert [e.step for e in events if e.kind == "eval"] == [7] and events[0].total_steps == 8
+    assert events[-1].kind == "saved" and events[-1].info["best_step"] == 7 and events[-1].scores is not None
