@@ -15,6 +15,24 @@ yes more most less many much some all one two three four five first second last 
 John Mary Paris London Berlin Smith visited met told went came left won lost said announced""".split()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The tiny model is far faster on one thread, and the tests do not fight other processes for the cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Subprocesses (jobs, servers, torchrun) inherit the environment: one thread each, offline."""
+    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(autouse=True)
 def navigation_mode(monkeypatch):
     """AppTest resets PagesManager.uses_pages_directory before every run, and the pages/ folder beside app.py then

@@ -18,14 +18,6 @@ LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 UNCERTAIN = ("least_confidence", "margin", "entropy")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def dist(top: float, n_words: int, labels: int = len(LABELS)) -> np.ndarray:
     """n_words identical distributions: `top` on label 0, the rest shared by the others (second one a bit more)."""
     rest = np.full(labels - 1, (1 - top) / labels)

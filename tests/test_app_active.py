@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from core import active, formats, jobs, report
@@ -26,22 +25,6 @@ Police in Berlin said the market was closed.
 The minister left London on Monday.
 """
 TRAIN = 30  # sample.conll: the first 30 sentences are train, the next 10 the plain pool, the last 10 hidden gold
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """Job subprocesses inherit the environment: one thread each, offline."""
-    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
-        monkeypatch.setenv(name, value)
 
 
 def _raw(words: list[str]) -> Sentence:

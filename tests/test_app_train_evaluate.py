@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from core import formats, jobs, metrics
@@ -23,22 +22,6 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 DATA = Path(__file__).parent / "data"
 INJECTED = b"Hello O\n<script>alert(1)</script> O\n<img O\nsrc=x O\nonerror=alert(1)> O\nsaid O\n\n"
 INLINE = {"min_steps": 30, "epochs": 2, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """Job subprocesses inherit the environment: one thread each, offline."""
-    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
-        monkeypatch.setenv(name, value)
 
 
 def new_project(store: Store, *, train: int | None = None) -> int:

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
@@ -24,15 +23,6 @@ TEXT = b"Ada Lovelace met Charles Babbage in London.\nThe Great Exhibition opene
 BIOES = b"Otto S-PER\nvon O\nvisited O\nNew B-LOC\nYork E-LOC\n. O\n"
 BAD = b"Hello O\nworld O\nagain X-PER\n"
 EVIL = ("Hello\tO\n<script>alert(1)</script>\tB-PER\n<img src=x onerror=alert(1)>\tO\nsaid\tO\n").encode()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from core import formats
 from core.cli import main
@@ -21,15 +20,6 @@ DATA = Path(__file__).parent / "data"
 TRAIN, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
 COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects")
 FAST = ["--epochs", "2", "--min-steps", "30", "--batch-size", "16"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(*argv: str) -> tuple[int, str, str]:

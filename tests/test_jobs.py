@@ -16,13 +16,6 @@ FAST = {"epochs": 1, "min_steps": 20, "batch_size": 16, "lr": 1e-3, "device": "c
 LONG = {**FAST, "min_steps": 100_000}
 
 
-@pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """Job subprocesses inherit the environment: one thread each, offline."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
 @pytest.fixture
 def project(tmp_path) -> tuple[Store, int]:
     """Project `news`: sample.conll as train, sample_dev.conll as dev."""

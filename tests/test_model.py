@@ -16,15 +16,6 @@ TAGS = ["B-PER", "O", "B-LOC", "I-LOC", "O", "B-PER", "O"]
 SENTENCE = "John visited Paris on Monday .".split()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tagger(tiny_model) -> Tagger:
     """The tiny BERT with a fresh head; shape rows made distinct so the shape feature changes the output."""

@@ -14,31 +14,11 @@ from core.model import Prediction, Tagger
 from core.store import Store
 from core.train import TrainConfig, label_set, train, weighted_loss
 
-SMALL = [
-    ("John visited Paris .", "B-PER O B-LOC O"),
-    ("Mary met Smith in London .", "B-PER O B-PER O B-LOC O"),
-    ("The bank said prices rose .", "O B-ORG O O O O"),
-    ("Berlin won the market report .", "B-ORG O O O O O"),
-    ("He went to Berlin on Monday .", "O O O B-LOC O O O"),
-    ("Paris Smith announced news .", "B-PER I-PER O O O"),
-    ("the company told police .", "O O O O O"),
-    ("London Bank lost two teams .", "B-ORG I-ORG O O O O"),
-]
-WORDS = [s.split() for s, _ in SMALL]
-TAGS = [t.split() for _, t in SMALL]
+from small_data import DATASET, TAGS, WORDS
+
 LABELS = label_set(TAGS)
-DATASET = [{"words": w, "tags": t} for w, t in zip(WORDS, TAGS)] * 4
 POOL = [s.split() for s in ("Mary visited London .", "John met Smith in Paris .", "the bank told police .",
                             "He went to Paris on Monday .", "Berlin lost the report .")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def config(model: str, **kw) -> TrainConfig:

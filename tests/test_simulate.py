@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from core import active, formats, simulate
 from core.store import Store
@@ -16,14 +15,6 @@ DATA = Path(__file__).parent / "data"
 POOL, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
 FAST = ["--epochs", "1", "--min-steps", "20", "--warm-min-steps", "8", "--batch-size", "8"]
 STRATEGIES = ["random", "least_confidence", "bald+diverse"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

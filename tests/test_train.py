@@ -19,29 +19,9 @@ from core import formats
 from core.model import Tagger
 from core.train import TrainConfig, _freeze, evaluate, label_set, run, save_atomic, train
 
+from small_data import DATASET, TAGS, WORDS
+
 DATA = Path(__file__).parent / "data"
-SMALL = [
-    ("John visited Paris .", "B-PER O B-LOC O"),
-    ("Mary met Smith in London .", "B-PER O B-PER O B-LOC O"),
-    ("The bank said prices rose .", "O B-ORG O O O O"),
-    ("Berlin won the market report .", "B-ORG O O O O O"),
-    ("He went to Berlin on Monday .", "O O O B-LOC O O O"),
-    ("Paris Smith announced news .", "B-PER I-PER O O O"),
-    ("the company told police .", "O O O O O"),
-    ("London Bank lost two teams .", "B-ORG I-ORG O O O O"),
-]
-WORDS = [s.split() for s, _ in SMALL]
-TAGS = [t.split() for _, t in SMALL]
-DATASET = [{"words": w, "tags": t} for w, t in zip(WORDS, TAGS)] * 4  # 32 sentences: 4 batches of 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model is far faster on one thread, and does not fight other processes for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def config(model: str, **kw) -> TrainConfig:
@@ -253,9 +233,9 @@ def test_config_rejects_bad_values_early(bad):
 def test_micro_batches_give_the_whole_batch_gradient(tiny_model):
     from core.train import _loss, micro_batches
 
-    tagger = Tagger.load(tiny_model, labels=label_set([t.split() for _, t in SMALL]), device="cpu")
-    words = [w.split() for w, _ in SMALL] + [("John visited Paris and Berlin with Mary Smith on Monday .").split()]
-    tags = [t.split() for _, t in SMALL] + [["B-PER", "O", "B-LOC", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "O", "O"]]
+    tagger = Tagger.load(tiny_model, labels=label_set(TAGS), device="cpu")
+    words = WORDS + ["John visited Paris and Berlin with Mary Smith on Monday .".split()]
+    tags = TAGS + [["B-PER", "O", "B-LOC", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "O", "O"]]
     batch = tagger.collate(sorted(tagger.windows(words, tags), key=lambda w: len(w.input_ids)), labels=True)
     pieces = micro_batches(dict(batch), max_tokens=3 * batch["input_ids"].shape[1])
     assert len(pieces) > 1 and abs(sum(share for _, share in pieces) - 1.0) < 1e-9
