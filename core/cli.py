@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from core import formats
 from core.formats import FormatError, Sentence
-from core.store import SPLITS, Store
+from core.store import SPLITS, Store, dev_f1
 
 DEFAULT_DB = "nerloop.db"
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "patience", "seed")
@@ -125,11 +125,6 @@ def _sentence(row: dict) -> Sentence:
     doc = row.get("document_id")
     return Sentence(list(row["words"]), row.get("tags"), row["text"], list(row["offsets"]),
                     None if doc is None else str(doc))
-
-
-def _dev_f1(model: dict) -> float | None:
-    dev = (model.get("metrics") or {}).get("dev") or {}
-    return dev.get("micro", {}).get("f1")
 
 
 class _Progress:
@@ -269,7 +264,7 @@ def _train_project(args: argparse.Namespace) -> int:
         except Exception as e:
             raise CliError(f"job {job_id} failed: {_first_line(e)}", 1) from None
         model = store.model(result["model_id"])
-        f1 = _dev_f1(model)
+        f1 = dev_f1(model)
         print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
               f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
     finally:
@@ -461,7 +456,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"rolled back: now serving {model['name']} (id {model['id']}) for {project['name']!r}")
         else:
             serving = project["serving_model_id"]
-            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(_dev_f1(m)),
+            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(dev_f1(m)),
                      m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project['name']!r} has no models yet")

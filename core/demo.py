@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import formats
-from core.store import SPLITS, Store, sentence_hash
+from core.store import SPLITS, Store, dev_f1, sentence_hash
 
 if TYPE_CHECKING:
     from core.model import Tagger
@@ -35,13 +35,6 @@ def create_demo(store: Store, assets: Path = ASSETS) -> int | None:
     for corpus, split, name in corpora:
         store.import_sentences(project_id, corpus.sentences, split=split, source_name=name)
     return project_id
-
-
-def dev_f1(model: dict | None) -> float | None:
-    """Micro F1 on dev recorded for a model version, or None."""
-    dev = ((model or {}).get("metrics") or {}).get("dev") or {}
-    f1 = (dev.get("micro") or {}).get("f1")
-    return None if f1 is None else float(f1)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core.store import Store
+from core.store import Store, dev_f1
 from core.train import Event, TrainConfig, evaluate, train
 
 PROMOTE = ("better", "always", "never")
@@ -223,8 +223,9 @@ def _event_data(ev: Event) -> dict:
 
 
 def _dev_f1(model: dict | None) -> float:
-    dev = ((model or {}).get("metrics") or {}).get("dev") or {}
-    return float(dev.get("micro", {}).get("f1", -1.0))
+    """Recorded dev F1, -1 when there is none (so any score beats it)."""
+    f1 = dev_f1(model)
+    return -1.0 if f1 is None else f1
 
 
 def _maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:

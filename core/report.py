@@ -116,12 +116,6 @@ def previous_version(models: Sequence[dict], model_id: int) -> dict | None:
     return max(earlier, key=lambda m: m["id"]) if earlier else None
 
 
-def dev_f1(model: dict) -> float | None:
-    """Micro F1 on dev recorded when the version was trained."""
-    dev = (model.get("metrics") or {}).get("dev") or {}
-    return dev.get("micro", {}).get("f1")
-
-
 def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
     """Long frame of per-class scores of score() results: label, version ("current"/"previous"), metric,
     value, support; labels sorted, current rows first."""

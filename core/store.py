@@ -33,6 +33,13 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def dev_f1(model: dict | None) -> float | None:
+    """Micro F1 on dev recorded in a model version's metrics when it was trained, or None."""
+    dev = ((model or {}).get("metrics") or {}).get("dev") or {}
+    f1 = (dev.get("micro") or {}).get("f1")
+    return None if f1 is None else float(f1)
+
+
 def sentence_hash(words: Sequence[str]) -> str:
     """sha1 of the words joined by \\x1f: the per-project identity of a sentence."""
     return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()

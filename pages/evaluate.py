@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import metrics, report
-from core.store import Store
+from core.store import Store, dev_f1
 from pages import ui
 
 GREY = "#999999"
@@ -64,7 +64,7 @@ def render_versions(*, store: Store, project_id: int, models: list[dict]) -> dic
         st.session_state["evaluate_version"] = serving["id"] if serving and serving["id"] in ids else ids[0]
 
     def label(model_id: int) -> str:
-        m, f1 = by_id[model_id], report.dev_f1(by_id[model_id])
+        m, f1 = by_id[model_id], dev_f1(by_id[model_id])
         text = m["name"] + (f" · dev F1 {f1:.3f}" if f1 is not None else "") + f" · {m['created'][:16].replace('T', ' ')} UTC"
         return text + (" · serving" if serving and serving["id"] == model_id else "")
 

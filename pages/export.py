@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import demo, formats
-from core.store import SPLITS
+from core.store import SPLITS, dev_f1
 from pages import ui
 
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
@@ -71,7 +71,7 @@ def render_model(*, project: dict) -> None:
     if serving is None:
         st.caption("No model yet: train one on the Train page.")
         return
-    f1 = demo.dev_f1(serving)
+    f1 = dev_f1(serving)
     st.markdown(f"Version **{serving['name']}**, dev F1 {'n/a' if f1 is None else f'{f1:.3f}'}, "
                 f"base model {ui.md_escape(serving['base_model'])}")
     if not Path(serving["folder"]).is_dir():

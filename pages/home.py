@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
-from core.store import SPLITS, Store
+from core.store import SPLITS, Store, dev_f1
 from pages import ui
 
 SPLIT_TITLES = {"train": "Train", "dev": "Dev", "test": "Test", "unlabeled": "Unlabelled"}
@@ -85,7 +85,7 @@ def render_serving(*, serving: dict | None, models: list[dict]) -> None:
         st.metric("Serving model", "none yet", border=True)
         return
     points, _ = demo.learning_curve(models)
-    f1 = demo.dev_f1(serving)
+    f1 = dev_f1(serving)
     before = [p.f1 for p in points if p.model_id < serving["id"]]
     delta = None if f1 is None or not before else f"{f1 - before[-1]:+.3f}"
     st.metric(f"Serving model {serving['name']}: dev F1", "n/a" if f1 is None else f"{f1:.3f}", delta,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import jobs, report
-from core.store import Store
+from core.store import Store, dev_f1
 from core.train import TrainConfig
 from pages import ui
 
@@ -64,7 +64,7 @@ def render_outcome(*, store: Store, project_id: int) -> None:
     elif job["model_id"] is not None:
         model = store.model(job["model_id"])
         serving = store.serving(project_id)
-        f1 = report.dev_f1(model)
+        f1 = dev_f1(model)
         what = f"dev F1 {f1:.3f}" if f1 is not None else "no dev score"
         where = "now serving" if serving and serving["id"] == model["id"] else \
             f"not promoted ({serving['name'] if serving else 'nothing'} serves)"

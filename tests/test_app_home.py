@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs
-from core.store import Store
+from core.store import Store, dev_f1
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -95,7 +95,7 @@ def test_learning_curve_points_and_axis():
     assert x_title == "labelled training sentences"
     points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, 0.6)])
     assert [p.x for p in points] == [1, 2] and x_title == "version"
-    assert demo.dev_f1(model(1, 0.25)) == 0.25 and demo.dev_f1(model(1, None)) is None and demo.dev_f1(None) is None
+    assert dev_f1(model(1, 0.25)) == 0.25 and dev_f1(model(1, None)) is None and dev_f1(None) is None
 
 
 # ---------------------------------------------------------------- the page

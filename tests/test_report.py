@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from core import formats, metrics, report
-from core.store import Store
+from core.store import Store, dev_f1
 
 TRAIN = b"Anna B-PER\nlives O\nin O\nOslo B-LOC\n\nBo B-PER\nleft O\n\n"
 DEV = b"Carl B-PER\nmet O\nDora B-PER\n\nin O\nRome B-LOC\n\nLima B-LOC\nrocks O\n\n"
@@ -119,7 +119,7 @@ def test_versions_compare_and_learning_curve(store, pid):
     models = store.models(pid)
     assert [m["id"] for m in report.ready_models(store, pid)] == [v1, v3]
     assert report.previous_version(models, v3)["id"] == v1 and report.previous_version(models, v1) is None
-    assert report.dev_f1(store.model(v3)) == 0.6 and report.dev_f1(models[1]) is None
+    assert dev_f1(store.model(v3)) == 0.6 and dev_f1(models[1]) is None
 
     curve = report.learning_curve(models)
     assert curve["sentences"].tolist() == [20, 20, 40, 40, 40]  # sorted by sentences, failed version left out
