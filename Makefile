@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup bench bench-active clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/conll.py
+
+bench-active: setup
+	$(PIP) install -q -e ".[bench]"
+	HF_HUB_OFFLINE=1 $(PY) bench/active.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

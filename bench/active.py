@@ -2,16 +2,19 @@
 
     python bench/active.py                       # quick version (pool 3000, dev 500, 5 rounds): < 20 min on 2 cores
     python bench/active.py --threads 1           # the same while another job keeps a core busy
-    python bench/active.py --pool-size 0 --dev-size 0 --rounds 15 --strategies random,least_confidence,bald
+    python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 \
+        --strategies random,entropy+diverse --tag full-pool    # all of train as the pool, full dev: ~1.5 h
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
-bench/results/active-<date>.json (curves and summary), .md (tables) and .html (plotly chart; .png when kaleido is
-installed). Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full-data
-bench/results/conll-*.json.
+bench/results/active-<date>[-<tag>].json (curves and summary, rewritten after every round), .md (tables) and .html
+(plotly chart; .png when kaleido is installed: `pip install -e '.[bench]'`, it drives Chrome/Chromium).
+Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full-data bench/results/conll-*.json.
+`--report FILE.json` rewrites the table and chart of an earlier result.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -102,9 +105,12 @@ def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        return html.name, None, "kaleido is not installed: no PNG"
+        return html.name, None, "kaleido is not installed (pip install -e '.[bench]'): no PNG"
     png = stem.with_suffix(".png")
-    fig.write_image(png, width=900, height=550)
+    try:
+        fig.write_image(png, width=900, height=550)
+    except Exception as exc:  # kaleido needs Chrome/Chromium; the JSON, table and HTML are written regardless
+        return html.name, None, f"no PNG: kaleido failed ({type(exc).__name__}: {exc})"
     return html.name, png.name, None
 
 
@@ -118,7 +124,8 @@ def table(res: dict) -> str:
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
              f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
-             f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}.", "",
+             f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
+             f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}", "",
              "| strategy | final dev F1 | labelled tokens | tokens to random's final F1 | vs random | "
              "tokens to 95% of full F1 | share of pool |", "|---|---|---|---|---|---|---|"]
     for name, p in s["per_strategy"].items():
@@ -129,7 +136,7 @@ def table(res: dict) -> str:
     names = list(res["strategies"])
     lines += ["", "| round | " + " | ".join(f"{n}: sentences / tokens / dev F1" for n in names) + " |",
               "|---|" + "---|" * len(names)]
-    for r in range(len(res["strategies"][names[0]])):
+    for r in range(max(len(c) for c in res["strategies"].values())):
         cells = []
         for n in names:
             p = res["strategies"][n][r] if r < len(res["strategies"][n]) else None
@@ -159,12 +166,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="torch threads (1 is much faster while another job uses the cores)")
     ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--tag", help="suffix of the result files: active-<date>-<tag>.*")
+    ap.add_argument("--report", metavar="JSON", help="rewrite the .md/.html/.png of an earlier result file and exit")
     args = ap.parse_args()
+    if args.report:
+        path = Path(args.report)
+        write(json.loads(path.read_text()), path.with_suffix(""))
+        return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if "random" not in strategies:
         ap.error("--strategies must include random (the baseline)")
+    strategies.sort(key=lambda s: s != "random")  # random first: every partial result can be summarised
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -187,27 +201,43 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     full, source = (args.full_f1, "--full-f1") if args.full_f1 is not None else full_f1(RESULTS)
     started = time.perf_counter()
+    stem = out / "-".join(["active", dt.date.today().isoformat()] + ([args.tag] if args.tag else []))
+    meta = dict(date=dt.date.today().isoformat(), pool_size=args.pool_size, dev_size=args.dev_size,
+                device="cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
+                full_f1=full, full_f1_source=source, pool_sentences=len(pool),
+                pool_tokens=sum(len(s.words) for s in pool), dev_sentences=len(dev))
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    settings["train"].pop("labels", None)
+    curves: dict[str, list[dict]] = {s: [] for s in cfg.strategies}
 
     def progress(r) -> None:
         print(f"{r.strategy} round {r.round}/{cfg.rounds}: {r.labelled_sentences} sentences, {r.labelled_tokens} "
               f"tokens, dev F1 {r.dev_f1:.4f} ({r.seconds:.0f}s, {(time.perf_counter() - started) / 60:.1f} min in)",
               flush=True)
+        curves[r.strategy].append(r.point())
+        done = all(len(c) == cfg.rounds for c in curves.values())
+        write({**meta, "settings": settings, "strategies": {k: v for k, v in curves.items() if v},
+               "seconds": round(time.perf_counter() - started, 1), "complete": done}, stem, chart_too=done)
 
-    res = run(pool, dev, cfg, on_round=progress)
-    res.update(date=dt.date.today().isoformat(), seconds=round(time.perf_counter() - started, 1),
-               device="cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
-               pool_size=args.pool_size, dev_size=args.dev_size, full_f1_source=source)
+    run(pool, dev, cfg, on_round=progress)
+    print(stem.with_suffix(".md").read_text())
+    print(f"wrote {stem}.json, .md, .html" + (", .png" if stem.with_suffix(".png").exists() else ""))
+
+
+def write(res: dict, stem: Path, *, chart_too: bool = True) -> None:
+    """Summary, JSON and markdown (after every round, so a stopped run keeps its rounds), and the chart."""
+    full = res.get("full_f1", res.get("summary", {}).get("full_data_dev_f1"))
     res["summary"] = summarise(res["strategies"], res["pool_tokens"], full)
-    stem = out / f"active-{res['date']}"
-    res["chart_html"], res["chart_png"], why = chart(res, stem)
-    if why:
-        res["chart_png_skipped"] = why
-        print(why)
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2))
-    md = table(res)
-    stem.with_suffix(".md").write_text(md)
-    print(md)
-    print(f"wrote {stem}.json, .md, .html" + (", .png" if res["chart_png"] else ""))
+    if chart_too:
+        res["chart_html"], res["chart_png"], why = chart(res, stem)
+        res.pop("chart_png_skipped", None)
+        if why:
+            res["chart_png_skipped"] = why
+            print(why)
+    tmp = stem.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=2))
+    tmp.replace(stem.with_suffix(".json"))
+    stem.with_suffix(".md").write_text(table(res))
 
 
 if __name__ == "__main__":
