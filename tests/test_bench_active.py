@@ -1,0 +1,58 @@
+"""bench/active.py's summary: the ratios the issue's targets are judged by, on hand-made curves."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SPEC = importlib.util.spec_from_file_location("bench_active", Path(__file__).parents[1] / "bench" / "active.py")
+bench = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(bench)
+
+
+def _curve(points: list[tuple[int, float]]) -> list[dict]:
+    return [{"round": i + 1, "labelled_sentences": 10 * (i + 1), "labelled_tokens": t, "dev_f1": f,
+             "per_class": {}, "seconds": 1.0} for i, (t, f) in enumerate(points)]
+
+
+CURVES = {
+    "random": _curve([(100, 0.5), (200, 0.7), (300, 0.75), (400, 0.8)]),
+    "entropy": _curve([(100, 0.5), (150, 0.81), (250, 0.85), (350, 0.9)]),
+    "margin": _curve([(100, 0.5), (220, 0.78), (330, 0.8), (440, 0.82)]),
+}
+
+
+def test_summary_ratios_and_best_strategy():
+    s = bench.summarise(CURVES, pool_tokens=1000, full=0.9)
+    assert s["random_final_dev_f1"] == 0.8 and s["random_tokens"] == 400
+    assert s["best_strategy"] == "entropy"
+    assert s["tokens_to_match_random_ratio"] == pytest.approx(150 / 400)
+    assert s["per_strategy"]["margin"]["tokens_to_match_random_ratio"] == pytest.approx(330 / 400)
+    # 95% of 0.9 = 0.855: entropy first reaches it at 350 tokens of a 1000-token pool; random never does
+    assert s["pool_token_fraction_to_95pct_full_f1"] == pytest.approx(0.35)
+    assert s["per_strategy"]["random"]["tokens_to_95pct_full_f1"] is None
+
+
+def test_random_reaches_its_own_final_f1_earlier_than_its_last_round():
+    curves = {"random": _curve([(100, 0.5), (200, 0.8), (300, 0.79), (400, 0.8)]),
+              "entropy": _curve([(100, 0.5), (300, 0.8)])}
+    s = bench.summarise(curves, pool_tokens=1000, full=None)
+    assert s["random_tokens"] == 200  # the first round at random's final F1, not the last
+    assert s["tokens_to_match_random_ratio"] == pytest.approx(1.5)
+    assert s["target_95pct_full_f1"] is None and s["pool_token_fraction_to_95pct_full_f1"] is None
+
+
+def test_report_rewrites_table_and_chart(tmp_path):
+    res = {"date": "2026-11-28", "device": "cpu", "pool_sentences": 40, "pool_tokens": 1000, "dev_sentences": 5,
+           "seconds": 60.0, "full_f1": 0.9, "full_f1_source": "test", "complete": False,
+           "settings": {"seed_size": 10, "batch": 10, "batch_tokens": None, "rounds": 4},
+           "strategies": CURVES}
+    stem = tmp_path / "active-test"
+    bench.write(res, stem, chart_too=False)
+    written = json.loads(stem.with_suffix(".json").read_text())
+    assert written["summary"]["best_strategy"] == "entropy"
+    md = stem.with_suffix(".md").read_text()
+    assert "Partial" in md and "| entropy (best) | 0.9000 | 350 | 150 | 38% | 350 | 35.0% |" in md
+    assert "| 4 | 40 / 400 / 0.8000 | 40 / 350 / 0.9000 | 40 / 440 / 0.8200 |" in md
