@@ -1,10 +1,12 @@
 """Self-training at small label budgets on CoNLL-2003: dev F1 with and without pseudo-labels.
 
-    python bench/selftrain.py                      # budgets 200 and 500, pool 2000, dev 500
+    python bench/selftrain.py                      # budgets 200 and 500, pool 2000, dev 500, three variants
 
-For each budget: train on that many random labelled sentences (the "without" figure), then pseudo-label an
-unlabelled pool with it and warm-start on labelled + confident pseudo-labels (the "with" figure); the
-self-trained version is kept only when dev F1 does not drop. Results go to bench/results/selftrain-<date>.*
+For each budget: train on that many random labelled sentences (the "without" figure), then for each variant
+pseudo-label an unlabelled pool with that model and warm-start on labelled + confident pseudo-labels (the "with"
+figure); a self-trained version is kept only when dev F1 does not drop. A variant is THRESHOLD:WEIGHT[:balance]
+(balance: entity-free pseudo-labels capped at the labelled share, see core.selftrain.balanced). Results go to
+bench/results/selftrain-<date>[-<tag>].*
 """
 from __future__ import annotations
 
@@ -23,22 +25,40 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 
 
+def variant(spec: str) -> dict:
+    """`0.95:0.3` or `0.99:0.3:balance` -> threshold, weight, balance."""
+    parts = spec.strip().split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "balance"):
+        raise argparse.ArgumentTypeError(f"variant {spec!r}: expected THRESHOLD:WEIGHT[:balance]")
+    return {"threshold": float(parts[0]), "weight": float(parts[1]), "balance": len(parts) == 3}
+
+
+def name(v: dict) -> str:
+    return f"threshold {v['threshold']}, weight {v['weight']}{', balanced' if v['balance'] else ''}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budgets", default="200,500")
     ap.add_argument("--pool", type=int, default=2000, help="unlabelled sentences offered for pseudo-labels")
     ap.add_argument("--dev", type=int, default=500)
-    ap.add_argument("--threshold", type=float, default=0.95)
-    ap.add_argument("--weight", type=float, default=0.3)
+    ap.add_argument("--variants", default="0.95:0.3,0.95:0.3:balance,0.99:0.3:balance",
+                    help="comma-separated THRESHOLD:WEIGHT[:balance]")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--min-steps", type=int, help="minimum training steps from the base encoder (TrainConfig's default)")
+    ap.add_argument("--threads", type=int, help="torch threads")
+    ap.add_argument("--tag", help="suffix of the result files")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
+    variants = [variant(v) for v in args.variants.split(",") if v.strip()]
     import torch
 
     from core import formats
     from core.selftrain import self_train
-    from core.train import TrainConfig
+    from core.train import TrainConfig, run
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     train = formats.read(DATA / "train.txt").sentences
     dev = formats.read(DATA / "dev.txt").sentences[: args.dev]
     order = list(range(len(train)))
@@ -46,29 +66,36 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     pool = [replace(train[i], tags=None) for i in order[max(budgets) : max(budgets) + args.pool]]
     rows = []
+    started = time.perf_counter()
     for n in budgets:
         labelled = [train[i] for i in order[:n]]
-        t = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            r = self_train(TrainConfig(seed=args.seed), labelled, pool, dev, Path(tmp) / "self",
-                           threshold=args.threshold, weight=args.weight)
-        row = {"labelled": n, "without": r.base_f1, "with": r.new_f1, "pseudo_sentences": r.n_pseudo,
-               "accepted": r.accepted, "seconds": time.perf_counter() - t}
-        rows.append(row)
-        print(f"{n} labelled: dev F1 {r.base_f1:.4f} without, {r.new_f1:.4f} with {r.n_pseudo} pseudo-labelled "
-              f"sentences ({'kept' if r.accepted else 'rejected'})", flush=True)
-    res = {"date": dt.date.today().isoformat(), "pool": args.pool, "dev": args.dev, "threshold": args.threshold,
-           "weight": args.weight, "seed": args.seed, "device": f"cpu, {torch.get_num_threads()} threads", "rows": rows}
+            base = Path(tmp) / "base"
+            cfg = TrainConfig(seed=args.seed) if args.min_steps is None else TrainConfig(seed=args.seed,
+                                                                                       min_steps=args.min_steps)
+            run(cfg, labelled, dev, base)
+            for v in variants:
+                t = time.perf_counter()
+                r = self_train(cfg, labelled, pool, dev, Path(tmp) / "self", base=base, **v)
+                rows.append({"labelled": n, **v, "without": r.base_f1, "with": r.new_f1,
+                             "pseudo_sentences": r.n_pseudo, "accepted": r.accepted,
+                             "seconds": time.perf_counter() - t})
+                print(f"{n} labelled, {name(v)}: dev F1 {r.base_f1:.4f} without, {r.new_f1:.4f} with {r.n_pseudo} "
+                      f"pseudo-labelled sentences ({'kept' if r.accepted else 'rejected'})", flush=True)
+    res = {"date": dt.date.today().isoformat(), "pool": args.pool, "dev": args.dev, "seed": args.seed,
+           "device": f"cpu, {torch.get_num_threads()} threads", "seconds": round(time.perf_counter() - started, 1),
+           "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"selftrain-{res['date']}"
+    stem = "-".join(["selftrain", res["date"]] + ([args.tag] if args.tag else []))
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
     lines = [f"Self-training on CoNLL-2003 ({res['date']}, {res['device']}): pool {args.pool} unlabelled sentences, "
-             f"dev {args.dev}, threshold {args.threshold}, weight {args.weight}, seed {args.seed}", "",
-             "| labelled sentences | dev F1 without | dev F1 with | change | pseudo-labelled sentences | kept |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['labelled']} | {r['without']:.2%} | {r['with']:.2%} | {(r['with'] - r['without']) * 100:+.2f} pt "
-              f"| {r['pseudo_sentences']} | {'yes' if r['accepted'] else 'no'} |" for r in rows]
+             f"dev {args.dev}, seed {args.seed}, {res['seconds'] / 60:.1f} min", "",
+             "| labelled sentences | variant | dev F1 without | dev F1 with | change | pseudo-labelled sentences | kept |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['labelled']} | {name(r)} | {r['without']:.2%} | {r['with']:.2%} | "
+              f"{(r['with'] - r['without']) * 100:+.2f} pt | {r['pseudo_sentences']} | "
+              f"{'yes' if r['accepted'] else 'no'} |" for r in rows]
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

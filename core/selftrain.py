@@ -16,6 +16,7 @@ from core.train import Event, TrainConfig, _pairs, evaluate, train
 
 THRESHOLD = 0.95  # every word's tag at least this probable
 WEIGHT = 0.3  # loss weight of a pseudo-labelled sentence (a human or gold one weighs 1)
+BALANCE = False  # cap entity-free pseudo-labels at the labelled set's share of entity-free sentences
 ANNOTATOR = "self-training"
 
 
@@ -45,8 +46,10 @@ class SelfTrainResult:
         return asdict(self)
 
 
-def check(threshold: float, weight: float, max_pseudo: int | None) -> None:
+def check(threshold: float, weight: float, max_pseudo: int | None, balance: bool = BALANCE) -> None:
     """ValueError naming the option that is out of range."""
+    if not isinstance(balance, bool):
+        raise ValueError(f"pseudo_balance must be true or false, not {balance!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold <= 1:
         raise ValueError(f"pseudo_threshold must be a number from 0 to 1, not {threshold!r}")
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not 0 < weight < math.inf:
@@ -56,9 +59,10 @@ def check(threshold: float, weight: float, max_pseudo: int | None) -> None:
 
 
 def options(params: dict) -> dict[str, Any]:
-    """threshold, weight and max_pseudo from job parameters (pseudo_threshold, pseudo_weight, max_pseudo), checked."""
+    """threshold, weight, max_pseudo and balance from job parameters (pseudo_threshold, pseudo_weight, max_pseudo,
+    pseudo_balance), checked."""
     opts = {"threshold": params.get("pseudo_threshold", THRESHOLD), "weight": params.get("pseudo_weight", WEIGHT),
-            "max_pseudo": params.get("max_pseudo")}
+            "max_pseudo": params.get("max_pseudo"), "balance": params.get("pseudo_balance", BALANCE)}
     check(**opts)
     return opts
 
@@ -73,6 +77,24 @@ def pseudo_label(tagger: Tagger, sentences: Sequence[Sequence[str]], *, threshol
     found = [Pseudo(i, p.tags, min(p.scores)) for i, p in zip(keep, preds) if min(p.scores) >= threshold]
     found.sort(key=lambda p: (-p.confidence, p.index))
     return found if limit is None else found[:limit]
+
+
+def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]]) -> list[Pseudo]:
+    """Keep every pseudo-label with an entity, and entity-free ones (most confident first) only up to the share of
+    entity-free sentences in the labelled set: confident predictions are mostly entity-free and teach misses."""
+    if not labelled_tags:
+        return pseudo
+    share = sum(all(t == "O" for t in tags) for tags in labelled_tags) / len(labelled_tags)
+    if share >= 1:
+        return pseudo
+    entity = [any(t != "O" for t in p.tags) for p in pseudo]
+    room = int(sum(entity) * share / (1 - share))
+    kept = []
+    for p, has in zip(pseudo, entity):
+        if has or room > 0:
+            kept.append(p)
+            room -= not has
+    return kept
 
 
 def _f1(tagger: Tagger, words: list[list[str]], tags: list[list[str]]) -> float:
@@ -109,13 +131,18 @@ class _Round:
 
 
 def _round(cfg: TrainConfig, tagger: Tagger, labelled: Sequence, pool: list[list[str]], dev: Sequence, out: Path, *,
-           threshold: float, weight: float, max_pseudo: int | None, on_event: Callable[[Event], None] | None,
-           keep: Callable[[list[Pseudo]], list[Pseudo]] | None = None) -> _Round:
-    """Score the base `tagger` (from folder cfg.model) on dev, pseudo-label `pool` with it, filter through `keep`,
-    then (when any is left) train the candidate into `out` on labelled + pseudo-labels at `weight` and score it."""
+           threshold: float, weight: float, max_pseudo: int | None, balance: bool,
+           on_event: Callable[[Event], None] | None, keep: Callable[[list[Pseudo]], list[Pseudo]] | None = None
+           ) -> _Round:
+    """Score the base `tagger` (from folder cfg.model) on dev, pseudo-label `pool` with it (balanced, at most
+    `max_pseudo`), filter through `keep`, then (when any is left) train the candidate into `out` on labelled +
+    pseudo-labels at `weight` and score it."""
     dev_words, dev_tags = _dev(dev)
     base_f1 = _f1(tagger, dev_words, dev_tags)
-    pseudo = pseudo_label(tagger, pool, threshold=threshold, limit=max_pseudo)
+    pseudo = pseudo_label(tagger, pool, threshold=threshold)
+    if balance:
+        pseudo = balanced(pseudo, _pairs(labelled)[1])
+    pseudo = pseudo[:max_pseudo]
     if keep is not None:
         pseudo = keep(pseudo)
     if not pseudo:
@@ -127,10 +154,11 @@ def _round(cfg: TrainConfig, tagger: Tagger, labelled: Sequence, pool: list[list
 
 def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: Sequence, out: str | Path, *,
                base: str | Path | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
-               max_pseudo: int | None = None, on_event: Callable[[Event], None] | None = None) -> SelfTrainResult:
+               max_pseudo: int | None = None, balance: bool = BALANCE,
+               on_event: Callable[[Event], None] | None = None) -> SelfTrainResult:
     """Train on `labelled` into `<out>-base` (or take the trained `base` folder), pseudo-label `unlabelled` with it,
     then warm-start from it on labelled + pseudo-labels (at `weight`) into `out`: accepted when dev F1 does not drop."""
-    check(threshold, weight, max_pseudo)
+    check(threshold, weight, max_pseudo, balance)
     _dev(dev)
     out = Path(out)
     if base is None:
@@ -139,7 +167,7 @@ def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: 
     tagger = Tagger.load(str(base), device=cfg.device)
     cfg = replace(cfg, model=str(base), labels=cfg.labels or tagger.labels)
     r = _round(cfg, tagger, labelled, [_words(u) for u in unlabelled], dev, out, threshold=threshold, weight=weight,
-               max_pseudo=max_pseudo, on_event=on_event)
+               max_pseudo=max_pseudo, balance=balance, on_event=on_event)
     if r.new_f1 is None:
         return SelfTrainResult(False, r.base_f1, r.base_f1, 0, str(base))
     accepted = r.new_f1 >= r.base_f1
@@ -148,12 +176,13 @@ def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: 
 
 def self_train_project(store: Store, project_id: int, *, base_model_id: int | None = None,
                        cfg: TrainConfig | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
-                       max_pseudo: int | None = None, promote: str = "better", out: str | Path | None = None,
-                       on_event: Callable[[Event], None] | None = None) -> SelfTrainResult:
+                       max_pseudo: int | None = None, balance: bool = BALANCE, promote: str = "better",
+                       out: str | Path | None = None, on_event: Callable[[Event], None] | None = None
+                       ) -> SelfTrainResult:
     """Pseudo-label the project's train/unlabeled sentences that have no human or gold label with a version (default:
     the serving one), store them (source `model`, that version's id), train and register a new version warm-started
     from it; promoted by `promote` only when accepted, otherwise marked rejected in its metrics."""
-    check(threshold, weight, max_pseudo)
+    check(threshold, weight, max_pseudo, balance)
     if promote not in jobs.PROMOTE:
         raise ValueError(f"promote must be one of {jobs.PROMOTE}")
     project = store.project(project_id)
@@ -179,14 +208,14 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
 
     tagger = Tagger.load(base["folder"], device=cfg.device)
     r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
-               weight=weight, max_pseudo=max_pseudo, on_event=on_event, keep=keep)
+               weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
     if r.new_f1 is None:
         return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base["folder"])
     accepted = r.new_f1 >= r.base_f1
     metrics = {k: v for k, v in r.final.info.items() if k != "config"}
     metrics.update(train_sentences=len(train_rows), pseudo_sentences=len(r.pseudo), self_training={
         "accepted": accepted, "base_model_id": base["id"], "base_f1": r.base_f1, "new_f1": r.new_f1,
-        "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo})
+        "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})
     model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base["id"],
                                params=asdict(cfg), metrics=metrics, status="ready")
     promoted = accepted and jobs._maybe_promote(store, project_id, model_id, promote)

@@ -104,6 +104,19 @@ def test_pseudo_labels_keep_only_sentences_whose_every_word_is_confident():
         selftrain.pseudo_label(tagger, pool, threshold=1.5)
 
 
+def test_balance_caps_entity_free_pseudo_labels_at_the_labelled_share():
+    pseudo = [selftrain.Pseudo(i, tags, 1 - i / 100) for i, tags in enumerate(
+        [["O", "O"], ["B-PER", "O"], ["O"], ["O", "O", "O"], ["B-LOC"], ["O", "B-ORG", "I-ORG"], ["O"]])]
+    quarter = [["O"], ["B-PER"], ["B-LOC", "O"], ["O", "B-ORG"]]  # 1 of 4 labelled sentences is entity-free
+    kept = selftrain.balanced(pseudo, quarter)
+    # 3 with entities -> room for 1 entity-free (3 * 1/4 / 3/4), the most confident one
+    assert [p.index for p in kept] == [0, 1, 4, 5]
+    assert [p.index for p in selftrain.balanced(pseudo, [["B-PER"]])] == [1, 4, 5]
+    assert selftrain.balanced(pseudo, [["O"]]) == pseudo == selftrain.balanced(pseudo, [])
+    half = [["O"], ["B-PER"]]
+    assert [p.index for p in selftrain.balanced(pseudo, half)] == [0, 1, 2, 3, 4, 5]
+
+
 def test_pseudo_labels_of_a_real_model_respect_the_threshold(memorised):
     tagger = Tagger.load(memorised, device="cpu")
     preds = tagger.predict(POOL)
@@ -113,11 +126,13 @@ def test_pseudo_labels_of_a_real_model_respect_the_threshold(memorised):
 
 
 def test_job_options_are_checked():
-    assert selftrain.options({}) == {"threshold": 0.95, "weight": 0.3, "max_pseudo": None}
+    assert selftrain.options({}) == {"threshold": 0.95, "weight": 0.3, "max_pseudo": None, "balance": False}
+    assert selftrain.options({"pseudo_balance": True})["balance"] is True
     assert selftrain.options({"pseudo_threshold": 0.8, "pseudo_weight": 0.5, "max_pseudo": 10})["weight"] == 0.5
     for bad, message in (({"pseudo_weight": 0}, "pseudo_weight must be a positive number"),
                          ({"pseudo_threshold": "high"}, "pseudo_threshold must be a number"),
-                         ({"max_pseudo": -1}, "max_pseudo must be a whole number")):
+                         ({"max_pseudo": -1}, "max_pseudo must be a whole number"),
+                         ({"pseudo_balance": "yes"}, "pseudo_balance must be true or false")):
         with pytest.raises(ValueError, match=message):
             selftrain.options(bad)
 
@@ -237,7 +252,7 @@ def test_a_rejected_version_is_not_promoted(project, tiny_model, tmp_path, monke
     assert not result.accepted and not result.promoted and result.folder == store.model(ids["base"])["folder"]
     meta = store.model(result.model_id)["metrics"]["self_training"]
     assert meta == {"accepted": False, "base_model_id": ids["base"], "base_f1": 0.8, "new_f1": 0.79,
-                    "threshold": 0.0, "weight": 0.3, "max_pseudo": None}
+                    "threshold": 0.0, "weight": 0.3, "max_pseudo": None, "balance": False}
     assert store.serving(pid)["id"] == ids["base"]
 
 
