@@ -117,12 +117,12 @@ def status(store: Store, job_id: int) -> dict:
     """The job row with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
     reap(store)
     job = store.job(job_id)
-    steps = store.events(job_id, kind="step")
-    evals = store.events(job_id, kind="eval")
-    last = steps[-1]["data"] if steps else {}
+    step, ev = store.last_event(job_id, "step"), store.last_event(job_id, "eval")
+    last = step["data"] if step else {}
+    scores = ev["data"].get("scores") if ev else None
     job["progress"] = {
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
-        "loss": last.get("loss"), "dev_f1": evals[-1]["data"]["scores"]["micro"]["f1"] if evals and evals[-1]["data"].get("scores") else None,
+        "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None,
     }
     return job
 

@@ -570,5 +570,11 @@ class Store:
             params.append(kind)
         return self._rows(sql + " ORDER BY id", params)
 
+    def last_event(self, job_id: int, kind: str) -> dict | None:
+        """The newest event of this kind (a backward walk of the job's index, however long the job ran)."""
+        rows = self._rows("SELECT * FROM job_events WHERE job_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+                          [job_id, kind])
+        return rows[0] if rows else None
+
     def close(self) -> None:
         self.db.close()

@@ -224,6 +224,8 @@ def test_jobs_and_events(store, pid):
     assert [e["id"] for e in store.events(a)] == [e1, e2, e3]
     assert [e["data"] for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
     assert [e["id"] for e in store.events(a, after_id=e1, kind="progress")] == [e3]
+    assert store.last_event(a, "progress")["data"] == {"step": 2} and store.last_event(a, "log")["id"] == e2
+    assert store.last_event(a, "eval") is None and store.last_event(b, "progress") is None
 
 
 def _writer(path: str, sid: int, job_id: int, name: str, n: int, barrier) -> None:
