@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from core import active
 from core.store import Store, dev_f1
 from core.train import Event, TrainConfig, evaluate, train
 
@@ -43,7 +44,9 @@ def config_from(params: dict) -> TrainConfig:
 
 def create(store: Store, project_id: int, params: dict) -> int:
     """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`, and
-    `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo` (see core.selftrain)."""
+    `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
+    core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
+    learning before the job ends, so the Annotate page finds the scores stored)."""
     if params.get("promote", "better") not in PROMOTE:
         raise ValueError(f"promote must be one of {PROMOTE}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
@@ -202,6 +205,15 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             result["self_training"] = st.to_dict()
+        now_serving = store.serving(project["id"])
+        changed = now_serving is not None and now_serving["id"] != (serving or {}).get("id")
+        pool = [r for r in store.sentences(project["id"], split="unlabeled") if r["tags"] is None] if changed else []
+        if params.get("score_pool", True) and pool:
+            started = time.perf_counter()
+            active.stored_scores(store, now_serving, pool)
+            result["pool_scored"] = {"model_id": now_serving["id"], "sentences": len(pool),
+                                     "seconds": round(time.perf_counter() - started, 2)}
+            store.add_event(job_id, "pool_scored", result["pool_scored"])
         store.update_job(job_id, status="done", model_id=model_id)
         return result
     except KeyboardInterrupt:

@@ -78,6 +78,21 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
 
 
+def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, tiny_model):
+    store, pid = project
+    text = "\n".join(f"Smith visited Paris on day {i}." for i in range(5))
+    store.import_sentences(pid, formats.loads(text, name="pool.txt").sentences, split="unlabeled")
+    pool = [r["id"] for r in store.sentences(pid, split="unlabeled")]
+    result = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
+    assert result["promoted"] and result["pool_scored"]["sentences"] == 5
+    assert set(store.pool_scores(result["model_id"], pool)) == set(pool)
+    assert store.events(store.jobs(pid)[0]["id"])[-1]["kind"] == "pool_scored"
+    again = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "promote": "never"}))
+    assert "pool_scored" not in again and store.pool_scores(again["model_id"]) == {}  # not serving: not scored
+    off = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "score_pool": False}))
+    assert off["promoted"] and "pool_scored" not in off and store.pool_scores(off["model_id"]) == {}
+
+
 def test_killed_job_is_marked_failed(project, tiny_model):
     store, pid = project
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
