@@ -126,6 +126,7 @@ def status(store: Store, job_id: int) -> dict:
     job["progress"] = {
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
         "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None,
+        "registered": store.last_event(job_id, "registered") is not None,  # training over: self-training / scoring
     }
     return job
 

@@ -30,6 +30,8 @@ def render_live(*, job_id: int) -> None:
             text += f" · loss {p['loss']:.4f}"
         if p["dev_f1"] is not None:
             text += f" · dev F1 {p['dev_f1']:.3f}"
+        if p["registered"]:
+            text += " · version saved, finishing (self-training, scoring the pool for active learning)…"
     else:
         text = f"Job {job_id} {job['status']}: loading the model and the data…"
     st.progress(min(1.0, p["step"] / total) if total else 0.0, text=text)

@@ -47,6 +47,7 @@ def log_of(store: Store, job_id: int) -> str:
 def running_with_steps(store: Store, job_id: int) -> bool:
     job = jobs.status(store, job_id)
     assert job["status"] in ("queued", "running"), (job, log_of(store, job_id))
+    assert not job["progress"]["registered"]  # still training
     return job["status"] == "running" and job["progress"]["step"] > 0
 
 
@@ -59,6 +60,7 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert job["pid"] and job["started"] and job["ended"] and job["error"] is None
     assert job["progress"]["step"] == job["progress"]["total_steps"] == 20
     assert job["progress"]["dev_f1"] is not None
+    assert job["progress"]["registered"]
 
     model = store.model(job["model_id"])
     assert store.serving(pid)["id"] == model["id"] and model["status"] == "ready"
@@ -85,6 +87,7 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     pool = [r["id"] for r in store.sentences(pid, split="unlabeled")]
     result = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert result["promoted"] and result["pool_scored"]["sentences"] == 5
+    assert jobs.status(store, result["job_id"])["progress"]["registered"]
     assert set(store.pool_scores(result["model_id"], pool)) == set(pool)
     assert store.events(store.jobs(pid)[0]["id"])[-1]["kind"] == "pool_scored"
     again = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "promote": "never"}))
