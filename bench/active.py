@@ -60,7 +60,8 @@ def reach(curve: list[dict], target: float) -> int | None:
 
 
 def summarise(curves: dict[str, list[dict]], pool_tokens: int, full: float | None) -> dict:
-    """Per strategy: tokens to random's final F1 (and the ratio to random's), tokens to 95% of full-data F1."""
+    """Per strategy: tokens to random's final F1 (and the ratio to random's), tokens to 95% of full-data F1; the
+    best strategy is the uncertainty strategy (not random, sequential or random+diverse) with the lowest ratio."""
     random_final = curves["random"][-1]["dev_f1"]
     random_tokens = reach(curves["random"], random_final)
     target95 = 0.95 * full if full is not None else None
@@ -73,14 +74,16 @@ def summarise(curves: dict[str, list[dict]], pool_tokens: int, full: float | Non
                      "tokens_to_match_random_ratio": tokens / random_tokens if tokens is not None else None,
                      "tokens_to_95pct_full_f1": t95,
                      "pool_token_fraction_to_95pct_full_f1": t95 / pool_tokens if t95 is not None else None}
-    others = [n for n in curves if n != "random"]
-    best = min(others, key=lambda n: (per[n]["tokens_to_match_random_ratio"] is None,
-                                      per[n]["tokens_to_match_random_ratio"] or 0.0,
-                                      -per[n]["final_dev_f1"])) if others else "random"
+    from core.active import parse_strategy
+
+    uncertain = [n for n in curves if parse_strategy(n).uncertain]
+    best = min(uncertain, key=lambda n: (per[n]["tokens_to_match_random_ratio"] is None,
+                                         per[n]["tokens_to_match_random_ratio"] or 0.0,
+                                         -per[n]["final_dev_f1"])) if uncertain else None
     return {"best_strategy": best, "random_final_dev_f1": random_final, "random_tokens": random_tokens,
-            "tokens_to_match_random_ratio": per[best]["tokens_to_match_random_ratio"],
+            "tokens_to_match_random_ratio": per[best]["tokens_to_match_random_ratio"] if best else None,
             "full_data_dev_f1": full, "target_95pct_full_f1": target95,
-            "pool_token_fraction_to_95pct_full_f1": per[best]["pool_token_fraction_to_95pct_full_f1"],
+            "pool_token_fraction_to_95pct_full_f1": per[best]["pool_token_fraction_to_95pct_full_f1"] if best else None,
             "per_strategy": per}
 
 
@@ -120,11 +123,13 @@ def _f(x: float | None, fmt: str = "{:.4f}") -> str:
 
 def table(res: dict) -> str:
     s, st = res["summary"], res["settings"]
+    subset_note = " Dev is a random subset here and the full-data F1 is on all of dev: the 95% column is approximate."
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
              f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
+             f"{subset_note if res.get('dev_size') else ''}"
              f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}", "",
              "| strategy | final dev F1 | labelled tokens | tokens to random's final F1 | vs random | "
              "tokens to 95% of full F1 | share of pool |", "|---|---|---|---|---|---|---|"]

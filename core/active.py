@@ -265,6 +265,8 @@ def select(scores: PoolScores | None, sentences: Sequence[Sequence[str]], k: int
     n = len(sentences)
     if scores is not None and len(scores) != n:
         raise ValueError(f"{len(scores)} scores for {n} sentences")
+    if n == 0:
+        return []
     rng = np.random.default_rng(seed)
     tiebreak = rng.random(n)
     cold = scores is None or not scores.trained

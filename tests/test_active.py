@@ -265,6 +265,11 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
     assert warm[0] == best[0]
     only = [r["id"] for r in rows[5:8]]
     assert set(active.suggest(store, pid, 10, strategy="entropy", ids=only)) == set(only)
+    for row in rows[1:]:  # the pool used up: nothing to suggest, whatever the strategy
+        store.annotate(row["id"], ["O"] * len(row["words"]))
+    for strategy in ("entropy", "bald+diverse", "random"):
+        assert active.suggest(store, pid, 5, strategy=strategy) == []
+    assert active.select(active.PoolScores.from_probs([]), [], 5, strategy="entropy") == []
 
 
 def test_v1_database_migrates_to_pool_scores(tmp_path):

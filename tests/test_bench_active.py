@@ -44,6 +44,15 @@ def test_random_reaches_its_own_final_f1_earlier_than_its_last_round():
     assert s["target_95pct_full_f1"] is None and s["pool_token_fraction_to_95pct_full_f1"] is None
 
 
+def test_only_uncertainty_strategies_can_be_best():
+    curves = {"random": CURVES["random"], "sequential": CURVES["entropy"], "random+diverse": CURVES["entropy"],
+              "margin": CURVES["margin"]}
+    assert bench.summarise(curves, pool_tokens=1000, full=0.9)["best_strategy"] == "margin"
+    alone = bench.summarise({"random": CURVES["random"]}, pool_tokens=1000, full=0.5)
+    assert alone["best_strategy"] is None and alone["tokens_to_match_random_ratio"] is None
+    assert alone["pool_token_fraction_to_95pct_full_f1"] is None
+
+
 def test_report_rewrites_table_and_chart(tmp_path):
     res = {"date": "2026-11-28", "device": "cpu", "pool_sentences": 40, "pool_tokens": 1000, "dev_sentences": 5,
            "seconds": 60.0, "full_f1": 0.9, "full_f1_source": "test", "complete": False,
