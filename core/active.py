@@ -319,12 +319,18 @@ def stored_scores(store: Store, model: dict, rows: Sequence[dict], *, tagger: Ta
     return PoolScores.from_rows([have[r["id"]] for r in rows])
 
 
+def pool_rows(store: Store, project_id: int, ids: Sequence[int] | None = None) -> list[dict]:
+    """The pool active learning picks from: the project's unlabeled sentences (or `ids` among them) with no human
+    or gold label."""
+    return [r for r in store.sentences(project_id, split="unlabeled", ids=ids) if r["tags"] is None]
+
+
 def suggest(store: Store, project_id: int, k: int | None = None, *, strategy: str | Strategy = "entropy",
             seed: int = 0, token_budget: int | None = None, ids: Sequence[int] | None = None) -> list[int]:
     """Ids of the project's unannotated unlabeled sentences (or of `ids` among them) to label next, by the
     serving version's stored scores; cold start (random) when no version serves yet."""
     strat = parse_strategy(strategy)
-    rows = [r for r in store.sentences(project_id, split="unlabeled", ids=ids) if r["tags"] is None]
+    rows = pool_rows(store, project_id, ids)
     serving = store.serving(project_id)
     scores = None
     if serving is not None and (strat.uncertain or strat.diverse):

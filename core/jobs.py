@@ -195,6 +195,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             project["id"], folder=str(out), base_model=cfg.model, parent_id=serving["id"] if serving and params.get("warm_start") else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
+        store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
         promoted = _maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
@@ -208,14 +209,13 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             result["self_training"] = st.to_dict()
         now_serving = store.serving(project["id"])
         changed = now_serving is not None and now_serving["id"] != (serving or {}).get("id")
-        pool = [r for r in store.sentences(project["id"], split="unlabeled") if r["tags"] is None] if changed else []
-        if params.get("score_pool", True) and pool:
-            started = time.perf_counter()
-            active.stored_scores(store, now_serving, pool)
-            result["pool_scored"] = {"model_id": now_serving["id"], "sentences": len(pool),
-                                     "seconds": round(time.perf_counter() - started, 2)}
+        pool = active.pool_rows(store, project["id"]) if changed else []
+        if params.get("score_pool", True) and pool and not stopping["flag"]:
+            result["pool_scored"] = _score_pool(store, now_serving, pool)
             store.add_event(job_id, "pool_scored", result["pool_scored"])
-        store.update_job(job_id, status="done", model_id=model_id)
+        if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
+            raise KeyboardInterrupt("cancelled")
+        store.update_job(job_id, status="done")
         return result
     except KeyboardInterrupt:
         store.update_job(job_id, status="cancelled", error="cancelled by user")
@@ -226,6 +226,16 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _score_pool(store: Store, model: dict, pool: list[dict]) -> dict:
+    """Store the version's active-learning scores of the pool; a failure is reported, the version stays good."""
+    started = time.perf_counter()
+    try:
+        active.stored_scores(store, model, pool)
+    except Exception as exc:  # the page scores what is missing itself
+        return {"model_id": model["id"], "sentences": len(pool), "error": f"{type(exc).__name__}: {exc}"}
+    return {"model_id": model["id"], "sentences": len(pool), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _event_data(ev: Event) -> dict:

@@ -80,7 +80,7 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
 
 
-def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, tiny_model):
+def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, tiny_model, monkeypatch):
     store, pid = project
     text = "\n".join(f"Smith visited Paris on day {i}." for i in range(5))
     store.import_sentences(pid, formats.loads(text, name="pool.txt").sentences, split="unlabeled")
@@ -94,6 +94,15 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     assert "pool_scored" not in again and store.pool_scores(again["model_id"]) == {}  # not serving: not scored
     off = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "score_pool": False}))
     assert off["promoted"] and "pool_scored" not in off and store.pool_scores(off["model_id"]) == {}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(jobs.active, "stored_scores", broken)  # scoring is a courtesy: the job still succeeds
+    failed = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
+    assert failed["pool_scored"]["error"] == "RuntimeError: disk full"
+    job = store.job(failed["job_id"])
+    assert job["status"] == "done" and job["model_id"] == failed["model_id"] == store.serving(pid)["id"]
 
 
 def test_killed_job_is_marked_failed(project, tiny_model):
