@@ -79,22 +79,22 @@ def pseudo_label(tagger: Tagger, sentences: Sequence[Sequence[str]], *, threshol
     return found if limit is None else found[:limit]
 
 
-def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]]) -> list[Pseudo]:
-    """Keep every pseudo-label with an entity, and entity-free ones (most confident first) only up to the share of
-    entity-free sentences in the labelled set: confident predictions are mostly entity-free and teach misses."""
-    if not labelled_tags:
-        return pseudo
-    share = sum(all(t == "O" for t in tags) for tags in labelled_tags) / len(labelled_tags)
+def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]], limit: int | None = None
+             ) -> list[Pseudo]:
+    """At most `limit` pseudo-labels (most confident first) whose share of entity-free sentences is at most the
+    labelled set's: confident predictions are mostly entity-free, and too many of them teach the model to miss."""
+    share = (sum(all(t == "O" for t in tags) for tags in labelled_tags) / len(labelled_tags)) if labelled_tags else 1.0
     if share >= 1:
-        return pseudo
-    entity = [any(t != "O" for t in p.tags) for p in pseudo]
-    room = int(sum(entity) * share / (1 - share))
-    kept = []
-    for p, has in zip(pseudo, entity):
-        if has or room > 0:
-            kept.append(p)
-            room -= not has
-    return kept
+        return pseudo[:limit]
+    entity = [p for p in pseudo if any(t != "O" for t in p.tags)]
+    if limit is not None:
+        entity = entity[: math.ceil(limit * (1 - share))]
+    room = int(len(entity) * share / (1 - share))
+    if limit is not None:
+        room = min(room, limit - len(entity))
+    free = [p for p in pseudo if all(t == "O" for t in p.tags)][:room]
+    kept = {id(p) for p in entity + free}
+    return [p for p in pseudo if id(p) in kept]
 
 
 def _f1(tagger: Tagger, words: list[list[str]], tags: list[list[str]]) -> float:
@@ -140,9 +140,7 @@ def _round(cfg: TrainConfig, tagger: Tagger, labelled: Sequence, pool: list[list
     dev_words, dev_tags = _dev(dev)
     base_f1 = _f1(tagger, dev_words, dev_tags)
     pseudo = pseudo_label(tagger, pool, threshold=threshold)
-    if balance:
-        pseudo = balanced(pseudo, _pairs(labelled)[1])
-    pseudo = pseudo[:max_pseudo]
+    pseudo = balanced(pseudo, _pairs(labelled)[1], max_pseudo) if balance else pseudo[:max_pseudo]
     if keep is not None:
         pseudo = keep(pseudo)
     if not pseudo:

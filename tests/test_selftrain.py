@@ -115,6 +115,10 @@ def test_balance_caps_entity_free_pseudo_labels_at_the_labelled_share():
     assert selftrain.balanced(pseudo, [["O"]]) == pseudo == selftrain.balanced(pseudo, [])
     half = [["O"], ["B-PER"]]
     assert [p.index for p in selftrain.balanced(pseudo, half)] == [0, 1, 2, 3, 4, 5]
+    # a cap keeps the share: 4 of a half-empty labelled set -> 2 with entities, 2 entity-free
+    assert [p.index for p in selftrain.balanced(pseudo, half, 4)] == [0, 1, 2, 4]
+    assert [p.index for p in selftrain.balanced(pseudo, quarter, 2)] == [1, 4]  # 1/4 of 2 rounds down to none
+    assert [p.index for p in selftrain.balanced(pseudo, [], 3)] == [0, 1, 2]
 
 
 def test_pseudo_labels_of_a_real_model_respect_the_threshold(memorised):
