@@ -245,9 +245,10 @@ def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str)
 
 
 def human_since_last_job(store: Store, project_id: int) -> int:
-    """Human annotations saved in the project since its latest training job was created (all when none was)."""
+    """Sentences given a human annotation in the project since its latest training job was created (all when none
+    was); saving one sentence twice counts once."""
     return store.db.execute(
-        """SELECT COUNT(*) FROM annotations a JOIN sentences s ON s.id = a.sentence_id
+        """SELECT COUNT(DISTINCT a.sentence_id) FROM annotations a JOIN sentences s ON s.id = a.sentence_id
         WHERE s.project_id = ? AND a.source = 'human'
           AND a.created > COALESCE((SELECT MAX(created) FROM jobs WHERE project_id = ?), '')""",
         [project_id, project_id]).fetchone()[0]

@@ -211,7 +211,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         else:
             n = min(RANK_POOL, len(index.pool(which)))
             note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
-                    f"({model['name']}); the others follow in order.")
+                    f"({ui.md_escape(model['name'])}); the others follow in order.")
     view = (project_id, which, how, strategy)
     if st.session_state.get("annotate_view", view) != view:
         st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
@@ -220,7 +220,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         confidence = None
         if how == "least confident" and tagger is not None:
             window = index.pool(which)[:RANK_POOL]
-            with st.spinner(f"Predicting {len(window)} sentences with {model['name']}…"):
+            with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model['name'])}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
         if how == ACTIVE and tagger is not None:
@@ -335,7 +335,8 @@ def render() -> None:
     tagger, model = ui.serving_tagger(pid)
     st.title("Annotate")
     if model is not None and tagger is None:
-        st.warning(f"The serving model {model['name']} has no folder at {model['folder']}: no predictions.")
+        st.warning(f"The serving model {ui.md_escape(model['name'])} has no folder at "
+                   f"{ui.md_escape(model['folder'])}: no predictions.")
     if tagger is None:
         model = None
     stamp = ann.stamp(store, pid)

@@ -260,7 +260,7 @@ def test_evaluate_curve_x_axis_in_sentences_or_tokens(env):
 
 # ---------------------------------------------------------------- core helpers
 
-def test_human_since_last_job_counts_human_saves_after_the_latest_job(tmp_path):
+def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_path):
     store = Store(tmp_path / "n.db")
     pid = store.create_project("p", ["PER"])
     other = store.create_project("q", ["PER"])
@@ -273,8 +273,8 @@ def test_human_since_last_job_counts_human_saves_after_the_latest_job(tmp_path):
     store.annotate(c, ["O"], source="gold")  # not a human label
     store.annotate(z, ["B-PER"])  # another project
     assert ann.human_since_last_job(store, pid) == 1
-    ann.save(store, a, ["O", "O"], annotator="x")  # every save counts
-    assert ann.human_since_last_job(store, pid) == 2
+    ann.save(store, a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
+    assert ann.human_since_last_job(store, pid) == 1
     store.create_job(pid, "train", {})
     assert ann.human_since_last_job(store, pid) == 0
     assert ann.human_since_last_job(store, other) == 1  # its own jobs only
