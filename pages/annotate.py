@@ -115,7 +115,7 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
 
 
 def _maybe_retrain(project_id: int) -> None:
-    """"Retrain every N new labels": start a warm-started job once N human labels were saved since the last job
+    """"Retrain every N new labels": start a warm-started job once N sentences got a human label since the last job
     was created, unless one is still in progress (the labels then count towards the next one)."""
     every = int(st.session_state.get(RETRAIN) or 0)
     store = ui.store()
@@ -172,7 +172,7 @@ def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, st
     who = cols[3].text_input("Annotator", key="annotate_annotator", persist_state="session",
                              placeholder="your name")
     cols[4].number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
-                         persist_state="session", help="0: off. After N human saves since the last training job, "
+                         persist_state="session", help="0: off. After N sentences labelled since the last training job, "
                                                        "a warm-started job starts in the background.")
     strategy = render_strategy() if how == ACTIVE else None
     return which, how, strategy, table, who
