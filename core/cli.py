@@ -183,7 +183,19 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         project = store.project(args.project)
         corpora = [(path, _read(path, args.format)) for path in args.files]  # all files parse, or nothing is stored
+        if args.hidden_gold:
+            if args.split not in (None, "unlabeled"):
+                raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
+            unlabelled = [(path, s) for path, c in corpora for s in c.sentences if s.tags is None]
+            if unlabelled:
+                path, s = unlabelled[0]
+                raise FormatError(path, s.line, "sentence has no tags (a pool with hidden gold must be labelled)")
         for path, corpus in corpora:
+            if args.hidden_gold:
+                r = store.import_hidden_gold(project["id"], corpus.sentences, source_name=path)
+                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
+                      "-> unlabeled")
+                continue
             split = args.split or ("train" if any(s.tags is not None for s in corpus.sentences) else "unlabeled")
             r = store.import_sentences(project["id"], corpus.sentences, split=split, source_name=path)
             print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> {split}")
@@ -210,7 +222,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError(f"train: {', '.join(bad)} cannot be used with --project")
         return _train_project(args)
     bad = [flag for flag, v in (("--warm-start", args.warm_start), ("--promote", args.promote),
-                                ("--background", args.background)) if v]
+                                ("--background", args.background), ("--self-training", args.self_training)) if v]
     if bad:
         raise CliError(f"train: {', '.join(bad)} needs --project")
     if not args.train or not args.out:
@@ -251,6 +263,10 @@ def _train_project(args: argparse.Namespace) -> int:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
         params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better"}
+        if args.self_training:
+            params.update(self_training=True, pseudo_balance=args.pseudo_balance, **{
+                k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
+                                  ("max_pseudo", args.max_pseudo)) if v is not None})
         if args.background:
             job_id = jobs.start(store, project["id"], params)
             print(f"started job {job_id} (follow it with `nerloop jobs status {job_id}`)")
@@ -564,6 +580,52 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from core import active
+
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        serving = store.serving(project["id"])
+        ids = active.suggest(store, project["id"], None if args.tokens and not args.k else args.k or 10,
+                             strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
+        rows = {r["id"]: r for r in store.sentences(project["id"], ids=ids)}
+    finally:
+        store.close()
+    picked = [rows[i] for i in ids]
+    if args.json:
+        for r in picked:
+            print(json.dumps({"id": r["id"], "tokens": len(r["words"]), "text": r["text"]}, ensure_ascii=False))
+        return 0
+    by = f"by {serving['name']}" if serving else "cold start: no serving version, random order"
+    print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
+          file=sys.stderr)
+    print(_table(["id", "tokens", "text"], [[r["id"], len(r["words"]), r["text"][:100]] for r in picked])
+          if picked else "nothing left to label in the unlabeled split")
+    return 0
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    from core import report, simulate
+
+    store = _store(args)
+    try:
+        project = store.project(args.project)
+        left, total = report.hidden_gold_left(store, project["id"])
+        if not total:
+            raise CliError(f"project {project['name']!r} has no hidden gold "
+                           "(import a labelled pool with `nerloop import PROJECT FILE --hidden-gold`)")
+        ids = simulate.demo_round(store, project["id"], None if args.tokens and not args.batch else args.batch or 50,
+                                  strategy=args.strategy, seed=args.seed if args.seed is not None else total - left,
+                                  token_budget=args.tokens)
+        left, _ = report.hidden_gold_left(store, project["id"])
+    finally:
+        store.close()
+    print(f"revealed the gold tags of {len(ids)} sentences ({args.strategy}), now in train; {left} of {total} still "
+          f"hidden. Next: `nerloop train --project {project['name']} --warm-start`")
+    return 0
+
+
 def _writable(path: str) -> None:
     folder = Path(path).resolve().parent
     if not folder.is_dir():
@@ -606,6 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--split", choices=SPLITS, help="default: train for labelled files, else unlabeled")
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
+    p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
+                   "whose gold tags stay hidden until `nerloop reveal` picks them")
 
     p = add("train", cmd_train, "fine-tune a model on files, or on a project (as a recorded job)", (db, hp))
     p.add_argument("--train", metavar="FILE", help="labelled training file")
@@ -615,6 +679,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", action="store_true", help="start from the serving version")
     p.add_argument("--promote", choices=("better", "always", "never"), help="serve the new version (default: better)")
     p.add_argument("--background", action="store_true", help="run as a background job and print its id")
+    g = p.add_argument_group("self-training (with --project)")
+    g.add_argument("--self-training", action="store_true", help="then pseudo-label confident unlabelled sentences "
+                   "and train on them at a lower weight; kept only when dev F1 does not drop")
+    g.add_argument("--pseudo-threshold", type=float, metavar="P", help="every word at least this probable (0.95)")
+    g.add_argument("--pseudo-weight", type=_positive(float), metavar="W", help="loss weight of a pseudo-label (0.3)")
+    g.add_argument("--max-pseudo", type=_count, metavar="N", help="at most N pseudo-labelled sentences")
+    g.add_argument("--pseudo-balance", action="store_true", help="entity-free pseudo-labels at most at the "
+                   "labelled share")
 
     p = add("evaluate", cmd_evaluate, "entity-level scores of a model on labelled data")
     p.add_argument("--model", metavar="DIR", help="trained model folder")
@@ -652,6 +724,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
 
     add("projects", cmd_projects, "list projects with sentence counts")
+
+    strategy_help = ("NAME[:AGGREGATE][+diverse]; NAME: random, sequential, least_confidence, margin, entropy, bald; "
+                     "AGGREGATE: max, mean, sum, mnlp (default)")
+    p = add("suggest", cmd_suggest, "active learning: the unlabelled sentences to label next, by the serving "
+            "version's stored uncertainty scores")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--strategy", type=lambda t: _strategies(t)[0], default="entropy", metavar="S",
+                   help=strategy_help + " (default: entropy)")
+    p.add_argument("-k", type=_positive(int), metavar="N", help="how many sentences (default 10)")
+    p.add_argument("--tokens", type=_positive(int), metavar="N", help="at most N words in all")
+    p.add_argument("--seed", type=_count, default=0, metavar="N")
+    p.add_argument("--json", action="store_true", help="JSONL: id, tokens, text")
+
+    p = add("reveal", cmd_reveal, "demo mode: the simulated annotator reveals the hidden gold of the next batch "
+            "(chosen by strategy) and moves it to train")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--strategy", type=lambda t: _strategies(t)[0], default="entropy", metavar="S",
+                   help=strategy_help + " (default: entropy)")
+    p.add_argument("--batch", type=_positive(int), metavar="N", help="sentences to reveal (default 50)")
+    p.add_argument("--tokens", type=_positive(int), metavar="N", help="at most N words in all")
+    p.add_argument("--seed", type=_count, metavar="N")
 
     p = add("simulate", cmd_simulate, "simulated annotator: active-learning rounds on a labelled pool whose gold "
             "is revealed batch by batch; one learning curve per strategy", (hp,))

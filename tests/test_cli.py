@@ -18,7 +18,8 @@ from core.store import Store
 
 DATA = Path(__file__).parent / "data"
 TRAIN, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
-COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects")
+COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects", "simulate",
+            "suggest", "reveal")
 FAST = ["--epochs", "2", "--min-steps", "30", "--batch-size", "16"]
 
 
@@ -284,3 +285,44 @@ def test_background_job_and_cancel(tmp_path, monkeypatch, tiny_model):
     job_id = re.search(r"started job (\d+)", slow).group(1)
     assert ok("--db", db, "jobs", "cancel", job_id).strip() == f"job {job_id}: cancelled"
     assert Store(db).job(int(job_id))["status"] == "cancelled"
+
+
+def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model):
+    db = str(tmp_path / "demo.db")
+    ok("--db", db, "init", "news", "--labels", "PER,LOC,ORG,MISC")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("No tags here.\n")
+    code, _, err = run("--db", db, "import", "news", TRAIN, str(plain), "--hidden-gold")
+    assert code == 2 and f"{plain}:1: sentence has no tags" in err  # nothing imported
+    assert Store(db).sentences(1) == []
+    out = ok("--db", db, "import", "news", TRAIN, "--hidden-gold")
+    assert re.search(r"50 added, 0 duplicates, 50 with hidden gold -> unlabeled", out)
+    ok("--db", db, "import", "news", DEV, "--split", "dev")
+    code, _, err = run("--db", db, "reveal", "news", "--strategy", "nonsense")
+    assert code == 2 and "unknown strategy 'nonsense'" in err
+
+    cold = ok("--db", db, "suggest", "news", "-k", "3", "--json")
+    assert len(cold.splitlines()) == 3 and all(json.loads(line)["tokens"] > 0 for line in cold.splitlines())
+    out = ok("--db", db, "reveal", "news", "--batch", "12", "--strategy", "random")
+    assert "revealed the gold tags of 12 sentences (random), now in train; 38 of 50 still hidden" in out
+    store = Store(db)
+    train = store.sentences(1, split="train")
+    assert len(train) == 12 and all(r["tags"] is not None for r in train)  # the hidden gold, now gold
+    store.close()
+
+    out = ok("--db", db, "train", "--project", "news", "--model", tiny_model, *FAST, "--promote", "always",
+             "--self-training", "--pseudo-threshold", "0", "--max-pseudo", "5", "--pseudo-balance")
+    assert "promoted to serving" in out
+    store = Store(db)
+    job = store.jobs(1)[0]
+    assert job["params"]["self_training"] and job["params"]["max_pseudo"] == 5 and job["params"]["pseudo_balance"]
+    assert any(e["kind"] == "self_training" for e in store.events(job["id"]))
+    serving = store.serving(1)
+    store.close()
+    warm = [json.loads(line)["id"] for line in ok("--db", db, "suggest", "news", "-k", "4", "--json").splitlines()]
+    assert len(warm) == 4 and warm[0] in [r["id"] for r in Store(db).sentences(1, split="unlabeled")]
+    assert len(Store(db).pool_scores(serving["id"])) >= 38 - 5  # scored once, by the job, for this version
+    out = ok("--db", db, "reveal", "news", "--tokens", "40")
+    assert re.search(r"revealed the gold tags of \d+ sentences \(entropy\)", out)
+    code, _, err = run("--db", db, "train", "--train", TRAIN, "--out", str(tmp_path / "m"), "--self-training")
+    assert code == 2 and "--self-training needs --project" in err
