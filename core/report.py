@@ -50,6 +50,15 @@ def active_job(store: Store, project_id: int) -> dict | None:
     return rows[0] if rows else None
 
 
+def scoring_job(store: Store, project_id: int) -> dict | None:
+    """The project's job in its last phase (version registered, pool not yet scored by it, see core.jobs): the
+    Annotate page waits for those stored scores instead of scoring the same pool a second time."""
+    job = active_job(store, project_id)
+    if job is None or store.last_event(job["id"], "registered") is None:
+        return None
+    return None if store.last_event(job["id"], "pool_scored") is not None else job
+
+
 def why_not_train(store: Store, project_id: int) -> str | None:
     """Why a training job cannot start now, or None when it can."""
     job = active_job(store, project_id)

@@ -205,6 +205,10 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         if tagger is not None:
             note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
                     f"{ui.md_escape(model['name'])} (scored once per version); the rest of this view follows in order.")
+    busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE and tagger is not None else None
+    if busy is not None:
+        note = (f"Job {busy['id']} is scoring the unlabelled pool with the new version: active learning follows "
+                "its scores once the job ends (random order until then).")
     if how == "least confident":
         if tagger is None:
             note = "No serving model yet: least confident falls back to in order."
@@ -223,13 +227,13 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model['name'])}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        if how == ACTIVE and tagger is not None:
+        if how == ACTIVE and tagger is not None and busy is None:
             ranked = _ranked(str(ui.store().path), project_id, model["id"], strategy, stamp[0], seed)
             st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
         else:
             st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE else how,
                                                 confidence=confidence, seed=seed)
-        st.session_state["annotate_queue_key"] = key
+        st.session_state["annotate_queue_key"] = key if busy is None else None  # ranked again once it is done
     return st.session_state[QUEUE], note
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,31 @@ def test_a_strategy_changes_the_order_of_suggestions_and_scores_once_per_version
     assert at.selectbox(key="annotate_measure").value == "BALD" and at.toggle(key="annotate_diverse").value
     press(at, "annotate_next")  # reruns reuse the cached ranking: no new suggest call
     assert len(calls) == 5
+
+
+def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatch):
+    store, pid = env
+    sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # stands for the job's process
+    job_id = store.create_job(pid, "train", {})
+    store.update_job(job_id, status="running", pid=sleeper.pid)
+    store.add_event(job_id, "registered", {"model_id": store.serving(pid)["id"], "promoted": True})
+    calls = []
+    monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
+    try:
+        at = open_app(pid, "pages/annotate.py")
+        at.segmented_control(key="annotate_order").set_value("active learning").run()
+        assert not at.exception, at.exception
+        assert any(f"Job {job_id} is scoring the unlabelled pool" in c.value for c in at.caption)
+        pool = [s["id"] for s in store.sentences(pid, split="unlabeled")]
+        assert sorted(at.session_state["annotate_queue"]) == pool and not calls  # random order, nothing scored
+        store.add_event(job_id, "pool_scored", {"model_id": store.serving(pid)["id"], "sentences": len(pool)})
+        store.update_job(job_id, status="done")
+        press(at, "annotate_next")
+        assert not at.exception, at.exception
+        assert len(calls) == 1 and not any("is scoring" in c.value for c in at.caption)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # ---------------------------------------------------------------- Annotate: retrain every N new labels
