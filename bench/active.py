@@ -54,36 +54,54 @@ def full_f1(results: Path) -> tuple[float | None, str | None]:
     return float(f1), name
 
 
-def reach(curve: list[dict], target: float) -> int | None:
-    """Labelled tokens at the first round whose dev F1 reaches `target`."""
-    return next((p["labelled_tokens"] for p in curve if p["dev_f1"] >= target), None)
+def reach(curve: list[dict], target: float, *, interpolate: bool = False) -> float | None:
+    """Labelled tokens at the first round whose dev F1 reaches `target`; with interpolate, the straight line from
+    the round before crosses `target` (the curve is only measured at the rounds)."""
+    before = None
+    for p in curve:
+        if p["dev_f1"] >= target:
+            if not interpolate or before is None:
+                return p["labelled_tokens"]
+            t0, f0 = before["labelled_tokens"], before["dev_f1"]
+            return t0 + (target - f0) / (p["dev_f1"] - f0) * (p["labelled_tokens"] - t0)
+        before = p
+    return None
+
+
+def _ratio(x: float | None, y: float | None) -> float | None:
+    return x / y if x is not None and y else None
 
 
 def summarise(curves: dict[str, list[dict]], pool_tokens: int, full: float | None) -> dict:
-    """Per strategy: tokens to random's final F1 (and the ratio to random's), tokens to 95% of full-data F1; the
-    best strategy is the uncertainty strategy (not random, sequential or random+diverse) with the lowest ratio."""
+    """Per strategy: tokens to random's final F1 (and the ratio to random's), tokens to 95% of full-data F1, at the
+    first round that reaches them and interpolated between rounds; the best strategy is the uncertainty strategy
+    (not random, sequential or random+diverse) with the lowest ratio."""
     random_final = curves["random"][-1]["dev_f1"]
-    random_tokens = reach(curves["random"], random_final)
     target95 = 0.95 * full if full is not None else None
     per = {}
-    for name, curve in curves.items():
-        tokens = reach(curve, random_final)
-        t95 = reach(curve, target95) if target95 is not None else None
-        per[name] = {"final_dev_f1": curve[-1]["dev_f1"], "final_tokens": curve[-1]["labelled_tokens"],
-                     "tokens_to_random_final_f1": tokens,
-                     "tokens_to_match_random_ratio": tokens / random_tokens if tokens is not None else None,
-                     "tokens_to_95pct_full_f1": t95,
-                     "pool_token_fraction_to_95pct_full_f1": t95 / pool_tokens if t95 is not None else None}
+    for kind, interpolate in (("", False), ("_interpolated", True)):
+        random_tokens = reach(curves["random"], random_final, interpolate=interpolate)
+        for name, curve in curves.items():
+            tokens = reach(curve, random_final, interpolate=interpolate)
+            t95 = reach(curve, target95, interpolate=interpolate) if target95 is not None else None
+            per.setdefault(name, {"final_dev_f1": curve[-1]["dev_f1"], "final_tokens": curve[-1]["labelled_tokens"]})
+            per[name].update({f"tokens_to_random_final_f1{kind}": tokens,
+                              f"tokens_to_match_random_ratio{kind}": _ratio(tokens, random_tokens),
+                              f"tokens_to_95pct_full_f1{kind}": t95,
+                              f"pool_token_fraction_to_95pct_full_f1{kind}": _ratio(t95, pool_tokens)})
     from core.active import parse_strategy
 
+    def rank(n: str) -> tuple:
+        r, ri = per[n]["tokens_to_match_random_ratio"], per[n]["tokens_to_match_random_ratio_interpolated"]
+        return r is None, r or 0.0, ri or 0.0, -per[n]["final_dev_f1"]
+
     uncertain = [n for n in curves if parse_strategy(n).uncertain]
-    best = min(uncertain, key=lambda n: (per[n]["tokens_to_match_random_ratio"] is None,
-                                         per[n]["tokens_to_match_random_ratio"] or 0.0,
-                                         -per[n]["final_dev_f1"])) if uncertain else None
-    return {"best_strategy": best, "random_final_dev_f1": random_final, "random_tokens": random_tokens,
-            "tokens_to_match_random_ratio": per[best]["tokens_to_match_random_ratio"] if best else None,
-            "full_data_dev_f1": full, "target_95pct_full_f1": target95,
-            "pool_token_fraction_to_95pct_full_f1": per[best]["pool_token_fraction_to_95pct_full_f1"] if best else None,
+    best = min(uncertain, key=rank) if uncertain else None
+    keys = ("tokens_to_match_random_ratio", "pool_token_fraction_to_95pct_full_f1")
+    return {"best_strategy": best, "random_final_dev_f1": random_final,
+            "random_tokens": reach(curves["random"], random_final), "full_data_dev_f1": full,
+            "target_95pct_full_f1": target95,
+            **{k + kind: per[best][k + kind] if best else None for k in keys for kind in ("", "_interpolated")},
             "per_strategy": per}
 
 
@@ -130,14 +148,18 @@ def table(res: dict) -> str:
              f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
              f"{subset_note if res.get('dev_size') else ''}"
-             f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}", "",
+             f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}",
+             "Tokens are counted at the first round that reaches the F1; in brackets, interpolated on the straight "
+             "line from the round before.", "",
              "| strategy | final dev F1 | labelled tokens | tokens to random's final F1 | vs random | "
              "tokens to 95% of full F1 | share of pool |", "|---|---|---|---|---|---|---|"]
+    both = "{} ({})"
     for name, p in s["per_strategy"].items():
+        cells = [both.format(_f(p[k], fmt), _f(p.get(k + "_interpolated"), fmt)) for k, fmt in (
+            ("tokens_to_random_final_f1", "{:.0f}"), ("tokens_to_match_random_ratio", "{:.0%}"),
+            ("tokens_to_95pct_full_f1", "{:.0f}"), ("pool_token_fraction_to_95pct_full_f1", "{:.1%}"))]
         lines.append(f"| {name}{' (best)' if name == s['best_strategy'] else ''} | {_f(p['final_dev_f1'])} | "
-                     f"{p['final_tokens']} | {_f(p['tokens_to_random_final_f1'], '{}')} | "
-                     f"{_f(p['tokens_to_match_random_ratio'], '{:.0%}')} | {_f(p['tokens_to_95pct_full_f1'], '{}')} | "
-                     f"{_f(p['pool_token_fraction_to_95pct_full_f1'], '{:.1%}')} |")
+                     f"{p['final_tokens']} | " + " | ".join(cells) + " |")
     names = list(res["strategies"])
     lines += ["", "| round | " + " | ".join(f"{n}: sentences / tokens / dev F1" for n in names) + " |",
               "|---|" + "---|" * len(names)]

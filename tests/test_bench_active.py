@@ -33,6 +33,9 @@ def test_summary_ratios_and_best_strategy():
     # 95% of 0.9 = 0.855: entropy first reaches it at 350 tokens of a 1000-token pool; random never does
     assert s["pool_token_fraction_to_95pct_full_f1"] == pytest.approx(0.35)
     assert s["per_strategy"]["random"]["tokens_to_95pct_full_f1"] is None
+    assert s["tokens_to_match_random_ratio_interpolated"] == pytest.approx((100 + 0.3 / 0.31 * 50) / 400)
+    assert s["pool_token_fraction_to_95pct_full_f1_interpolated"] == pytest.approx(0.26)
+    assert s["per_strategy"]["margin"]["tokens_to_random_final_f1_interpolated"] == pytest.approx(330)
 
 
 def test_random_reaches_its_own_final_f1_earlier_than_its_last_round():
@@ -63,5 +66,6 @@ def test_report_rewrites_table_and_chart(tmp_path):
     written = json.loads(stem.with_suffix(".json").read_text())
     assert written["summary"]["best_strategy"] == "entropy"
     md = stem.with_suffix(".md").read_text()
-    assert "Partial" in md and "| entropy (best) | 0.9000 | 350 | 150 | 38% | 350 | 35.0% |" in md
+    # in brackets: random's final 0.8 is crossed at 100 + 0.3/0.31 * 50 tokens; 0.855 at 250 + 0.005/0.05 * 100
+    assert "Partial" in md and "| entropy (best) | 0.9000 | 350 | 150 (148) | 38% (37%) | 350 (260) | 35.0% (26.0%) |" in md
     assert "| 4 | 40 / 400 / 0.8000 | 40 / 350 / 0.9000 | 40 / 440 / 0.8200 |" in md
