@@ -3,11 +3,12 @@ simulated annotator."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,16 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     return Store(path)
 
 
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[tuple[Store, dict]]:
+    """The store and the project named by args.project (KeyError when there is none); closed on the way out."""
+    store = _store(args)
+    try:
+        yield store, store.project(args.project)
+    finally:
+        store.close()
+
+
 def _sentence(row: dict) -> Sentence:
     doc = row.get("document_id")
     return Sentence(list(row["words"]), row.get("tags"), row["text"], list(row["offsets"]),
@@ -179,9 +190,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         corpora = [(path, _read(path, args.format)) for path in args.files]  # all files parse, or nothing is stored
         if args.hidden_gold:
             if args.split not in (None, "unlabeled"):
@@ -202,8 +211,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
-    finally:
-        store.close()
     return 0
 
 
@@ -255,9 +262,7 @@ def _train_files(args: argparse.Namespace) -> int:
 def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         train_rows, _ = jobs.training_data(store, project["id"])
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
@@ -283,8 +288,6 @@ def _train_project(args: argparse.Namespace) -> int:
         f1 = dev_f1(model)
         print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
               f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
-    finally:
-        store.close()
     return 0
 
 
@@ -320,17 +323,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if args.data:
             raise CliError("evaluate: --data goes with --model, not --project")
-        store = _store(args)
-        try:
-            project = store.project(args.project)
+        with _opened(args) as (store, project):
             split = args.split or "test"
             sentences = [_sentence(r) for r in store.sentences(project["id"], split=split) if r["tags"] is not None]
             if not sentences:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
-        finally:
-            store.close()
         tagger = _load_tagger(_model_dir(model["folder"]))
     scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
@@ -381,17 +380,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     model_id = None
     if args.project:
-        store = _store(args)
-        try:
-            project = store.project(args.project)
+        with _opened(args) as (store, project):
             model = _project_model(store, project, None)
             model_id = model["id"]
             if not (args.text or args.file):
                 rows = store.sentences(project["id"], split="unlabeled")
                 if not rows:
                     raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
-        finally:
-            store.close()
         folder = model["folder"]
     else:
         folder = args.model
@@ -436,12 +431,8 @@ def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         rows = store.sentences(project["id"], split=args.split)
-    finally:
-        store.close()
     chosen = [_sentence(r) for r in rows if args.unlabeled or r["tags"] is not None]
     if not chosen:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
@@ -460,9 +451,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     if (args.action == "promote") != (args.id is not None):
         raise CliError("models: use `models PROJECT`, `models PROJECT promote ID` or `models PROJECT rollback`")
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         if args.action == "promote":
             model = _project_model(store, project, args.id)
             store.promote(model["id"])
@@ -476,8 +465,6 @@ def cmd_models(args: argparse.Namespace) -> int:
                      m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project['name']!r} has no models yet")
-    finally:
-        store.close()
     return 0
 
 
@@ -583,15 +570,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     from core import active
 
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         serving = store.serving(project["id"])
         ids = active.suggest(store, project["id"], None if args.tokens and not args.k else args.k or 10,
                              strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
         rows = {r["id"]: r for r in store.sentences(project["id"], ids=ids)}
-    finally:
-        store.close()
     picked = [rows[i] for i in ids]
     if args.json:
         for r in picked:
@@ -608,9 +591,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_reveal(args: argparse.Namespace) -> int:
     from core import report, simulate
 
-    store = _store(args)
-    try:
-        project = store.project(args.project)
+    with _opened(args) as (store, project):
         left, total = report.hidden_gold_left(store, project["id"])
         if not total:
             raise CliError(f"project {project['name']!r} has no hidden gold "
@@ -619,8 +600,6 @@ def cmd_reveal(args: argparse.Namespace) -> int:
                                   strategy=args.strategy, seed=args.seed if args.seed is not None else total - left,
                                   token_budget=args.tokens)
         left, _ = report.hidden_gold_left(store, project["id"])
-    finally:
-        store.close()
     print(f"revealed the gold tags of {len(ids)} sentences ({args.strategy}), now in train; {left} of {total} still "
           f"hidden. Next: `nerloop train --project {project['name']} --warm-start`")
     return 0
