@@ -117,6 +117,8 @@ def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
     fig.add_hline(y=s["random_final_dev_f1"], line_dash="dot", annotation_text="random, final F1")
     if s["target_95pct_full_f1"] is not None:
         fig.add_hline(y=s["target_95pct_full_f1"], line_dash="dash", annotation_text="95% of full-data F1")
+        fig.add_hline(y=s["full_data_dev_f1"], line_dash="dashdot", line_color="grey",
+                      annotation_text="full data (all of train)")
     fig.update_layout(title=f"CoNLL-2003 active learning: pool {res['pool_sentences']} sentences, "
                             f"dev {res['dev_sentences']}, seed {res['settings']['seed_size']}, "
                             f"batch {res['settings']['batch']}",
