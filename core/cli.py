@@ -416,16 +416,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, model_id: int) -> int:
     """Append the predictions as source=model annotations, skipping sentences this model already tagged."""
     store = _store(args)
-    added = skipped = 0
     try:
-        for row, p in zip(rows, preds):
-            if any(a["source"] == "model" and a["model_id"] == model_id for a in store.history(row["id"])):
-                skipped += 1
-                continue
-            store.annotate(row["id"], p.tags, source="model", model_id=model_id, annotator="nerloop predict")
-            added += 1
+        done = store.tagged_by(model_id, [r["id"] for r in rows])
+        new = [(row["id"], p.tags) for row, p in zip(rows, preds) if row["id"] not in done]
+        store.annotate_many(new, source="model", model_id=model_id, annotator="nerloop predict")
     finally:
         store.close()
+    added, skipped = len(new), len(rows) - len(new)
     print(f"stored {added} model annotations (model id {model_id}); {skipped} sentences already had one")
     return 0
 

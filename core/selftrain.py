@@ -196,12 +196,14 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         jobs.model_root(store, project) / f"self-{base['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
 
     def keep(items: list[Pseudo]) -> list[Pseudo]:
-        """Store the pseudo-labels; skip sentences a human labelled meanwhile, and tags outside the label set."""
+        """Store the pseudo-labels (in one transaction, once per base version); skip sentences a human labelled
+        meanwhile, and tags outside the label set."""
         free = {r["id"] for r in store.sentences(project_id, ids=[pool[p.index]["id"] for p in items])
                 if r["tags"] is None}
         items = [p for p in items if pool[p.index]["id"] in free and set(p.tags) <= set(cfg.labels)]
-        for p in items:
-            store.annotate(pool[p.index]["id"], p.tags, source="model", annotator=ANNOTATOR, model_id=base["id"])
+        stored = store.tagged_by(base["id"], [pool[p.index]["id"] for p in items])  # by an earlier run: kept once
+        store.annotate_many([(pool[p.index]["id"], p.tags) for p in items if pool[p.index]["id"] not in stored],
+                            source="model", annotator=ANNOTATOR, model_id=base["id"])
         return items
 
     tagger = Tagger.load(base["folder"], device=cfg.device)

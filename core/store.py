@@ -333,17 +333,32 @@ class Store:
     def annotate(self, sentence_id: int, tags: Sequence[str], *, source: str = "human",
                  annotator: str = "", model_id: int | None = None) -> int:
         """Append an annotation; labels new to the project are added to it."""
+        return self.annotate_many([(sentence_id, tags)], source=source, annotator=annotator, model_id=model_id)[0]
+
+    def annotate_many(self, items: Sequence[tuple[int, Sequence[str]]], *, source: str = "human",
+                      annotator: str = "", model_id: int | None = None) -> list[int]:
+        """Append (sentence id, tags) annotations in one transaction: all of them, or none on a bad one."""
         _check(source, SOURCES, "annotation source")
+        ids = []
         with self._write():
-            sentence = self._one("sentences", sentence_id)
-            if len(tags) != len(sentence["words"]):
-                raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for "
-                                 f"{len(sentence['words'])} words")
-            found = _tag_labels(tags, f"sentence {sentence_id}")
-            self._add_labels(sentence["project_id"], found)
-            return self._insert("annotations", {
-                "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
-                "annotator": annotator, "model_id": model_id, "created": now()})
+            for sentence_id, tags in items:
+                sentence = self._one("sentences", sentence_id)
+                if len(tags) != len(sentence["words"]):
+                    raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for "
+                                     f"{len(sentence['words'])} words")
+                found = _tag_labels(tags, f"sentence {sentence_id}")
+                self._add_labels(sentence["project_id"], found)
+                ids.append(self._insert("annotations", {
+                    "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
+                    "annotator": annotator, "model_id": model_id, "created": now()}))
+        return ids
+
+    def tagged_by(self, model_id: int, sentence_ids: Sequence[int]) -> set[int]:
+        """Which of these sentences already hold a source=model annotation of this model version."""
+        rows = self._rows("SELECT DISTINCT sentence_id FROM annotations WHERE source = 'model' AND model_id = ? "
+                          "AND sentence_id IN (SELECT value FROM json_each(?))",
+                          [model_id, json.dumps([int(i) for i in sentence_ids])])
+        return {r["sentence_id"] for r in rows}
 
     def history(self, sentence_id: int) -> list[dict]:
         return self._rows("SELECT * FROM annotations WHERE sentence_id = ? ORDER BY id",

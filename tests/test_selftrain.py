@@ -223,6 +223,11 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     assert model["parent_id"] == ids["base"] and model["folder"] == str(tmp_path / "self")
     assert model["metrics"]["train_sentences"] == len(WORDS) and model["metrics"]["pseudo_sentences"] == 5
     assert model["metrics"]["self_training"]["accepted"] == result.accepted
+
+    again = selftrain.self_train_project(store, pid, base_model_id=ids["base"], cfg=config(tiny_model),
+                                         threshold=0.0, promote="never", out=tmp_path / "self-again")
+    assert again.n_pseudo == 5  # trained on the same pseudo-labels, stored once per base version
+    assert all(len(store.history(sid)) == 1 for sid in pseudo)
     assert store.serving(pid)["id"] == ids["base"] and not result.promoted
 
 

@@ -131,6 +131,19 @@ def test_annotation_history_and_effective(store, pid):
     assert (row["tags"], row["source"]) == (["O", "O", "B-PER"], "human")
     with pytest.raises(ValueError, match="2 tags for 3 words"):
         store.annotate(sid, ["O", "O"])
+    assert store.tagged_by(model_id, [sid]) == {sid} and store.tagged_by(model_id + 1, [sid]) == set()
+
+
+def test_annotate_many_is_one_transaction(store, pid):
+    store.import_sentences(pid, [sent("a b"), sent("c d e")], split="unlabeled")
+    a, b = (r["id"] for r in store.sentences(pid))
+    model_id = store.add_model(pid, folder="m1", base_model="base")
+    with pytest.raises(ValueError, match=f"sentence {b}: 2 tags for 3 words"):
+        store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O"])], source="model", model_id=model_id)
+    assert store.history(a) == [] and store.tagged_by(model_id, [a, b]) == set()  # nothing partly written
+    ids = store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O", "B-LOC"])], source="model", model_id=model_id)
+    assert [h["id"] for h in store.history(a) + store.history(b)] == ids
+    assert store.tagged_by(model_id, [a, b]) == {a, b} and store.effective(a) is None
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("UPDATE annotations SET tags = '[]'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
