@@ -1,6 +1,6 @@
 """Self-training at small label budgets on CoNLL-2003: dev F1 with and without pseudo-labels.
 
-    python bench/selftrain.py                      # budgets 200 and 500, pool 2000, dev 500, three variants
+    python bench/selftrain.py                      # budgets 200 and 500, pool 2000, dev 500, a control and three variants
 
 For each budget: train on that many random labelled sentences (the "without" figure), then for each variant
 pseudo-label an unlabelled pool with that model and warm-start on labelled + confident pseudo-labels (the "with"
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,10 @@ DATA = ROOT.parent / "shared" / "data" / "conll2003"
 
 
 def variant(spec: str) -> dict:
-    """`0.95:0.3` or `0.99:0.3:balance` -> threshold, weight, balance."""
+    """`0.95:0.3` or `0.99:0.3:balance` -> threshold, weight, balance; `control`: the same warm start on the
+    labelled sentences alone (are the extra steps, not the pseudo-labels, what changes dev F1?)."""
+    if spec.strip() == "control":
+        return {"control": True}
     parts = spec.strip().split(":")
     if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "balance"):
         raise argparse.ArgumentTypeError(f"variant {spec!r}: expected THRESHOLD:WEIGHT[:balance]")
@@ -34,6 +38,8 @@ def variant(spec: str) -> dict:
 
 
 def name(v: dict) -> str:
+    if v.get("control"):
+        return "control: the same warm start, no pseudo-labels"
     return f"threshold {v['threshold']}, weight {v['weight']}{', balanced' if v['balance'] else ''}"
 
 
@@ -42,8 +48,8 @@ def main() -> None:
     ap.add_argument("--budgets", default="200,500")
     ap.add_argument("--pool", type=int, default=2000, help="unlabelled sentences offered for pseudo-labels")
     ap.add_argument("--dev", type=int, default=500)
-    ap.add_argument("--variants", default="0.95:0.3,0.95:0.3:balance,0.99:0.3:balance",
-                    help="comma-separated THRESHOLD:WEIGHT[:balance]")
+    ap.add_argument("--variants", default="control,0.95:0.3,0.95:0.3:balance,0.99:0.3:balance",
+                    help="comma-separated THRESHOLD:WEIGHT[:balance] or control")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-steps", type=int, help="minimum training steps from the base encoder (TrainConfig's default)")
     ap.add_argument("--threads", type=int, help="torch threads")
@@ -54,8 +60,9 @@ def main() -> None:
     import torch
 
     from core import formats
+    from core.model import Tagger
     from core.selftrain import self_train
-    from core.train import TrainConfig, run
+    from core.train import TrainConfig, _pairs, evaluate, run
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,7 +83,15 @@ def main() -> None:
             run(cfg, labelled, dev, base)
             for v in variants:
                 t = time.perf_counter()
-                r = self_train(cfg, labelled, pool, dev, Path(tmp) / "self", base=base, **v)
+                if v.get("control"):
+                    labels = Tagger.load(str(base)).labels
+                    run(replace(cfg, model=str(base), labels=labels), labelled, dev, Path(tmp) / "control")
+                    words, tags = _pairs(dev)
+                    f1 = [evaluate(Tagger.load(str(m)), words, tags)["micro"]["f1"]
+                          for m in (base, Path(tmp) / "control")]
+                    r = SimpleNamespace(base_f1=f1[0], new_f1=f1[1], n_pseudo=0, accepted=f1[1] >= f1[0])
+                else:
+                    r = self_train(cfg, labelled, pool, dev, Path(tmp) / "self", base=base, **v)
                 rows.append({"labelled": n, **v, "without": r.base_f1, "with": r.new_f1,
                              "pseudo_sentences": r.n_pseudo, "accepted": r.accepted,
                              "seconds": time.perf_counter() - t})
