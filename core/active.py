@@ -181,6 +181,7 @@ def score_pool(tagger: Tagger, sentences: Sequence[Sequence[str]], *, mc_passes:
     sentences = [list(s) for s in sentences]
     parts, embeddings = [], []
     was_training = head.training
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []  # seeded, then restored
     head.eval()
     try:
         for c in range(0, len(sentences), chunk):
@@ -188,7 +189,7 @@ def score_pool(tagger: Tagger, sentences: Sequence[Sequence[str]], *, mc_passes:
                 states, pooled = tagger.encode(sentences[c : c + chunk], batch_size=batch_size)
             lengths = np.array([len(s) for s in states], dtype=int)
             flat = torch.from_numpy(np.concatenate(states)).to(param.device, param.dtype)
-            with torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            with torch.inference_mode(), torch.random.fork_rng(devices=gpus):
                 torch.manual_seed(seed + c)
                 probs = torch.softmax(head(flat).float(), -1).cpu().numpy()
                 mc = None
