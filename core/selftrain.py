@@ -213,7 +213,8 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base["folder"])
     accepted = r.new_f1 >= r.base_f1
     metrics = {k: v for k, v in r.final.info.items() if k != "config"}
-    metrics.update(train_sentences=len(train_rows), pseudo_sentences=len(r.pseudo), self_training={
+    metrics.update(train_sentences=len(train_rows), train_tokens=sum(len(row["words"]) for row in train_rows),
+                   pseudo_sentences=len(r.pseudo), self_training={
         "accepted": accepted, "base_model_id": base["id"], "base_f1": r.base_f1, "new_f1": r.new_f1,
         "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})
     model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base["id"],

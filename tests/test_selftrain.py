@@ -222,6 +222,7 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     model = store.model(result.model_id)
     assert model["parent_id"] == ids["base"] and model["folder"] == str(tmp_path / "self")
     assert model["metrics"]["train_sentences"] == len(WORDS) and model["metrics"]["pseudo_sentences"] == 5
+    assert model["metrics"]["train_tokens"] == sum(map(len, WORDS))  # the learning curve's x: labels, not pseudo
     assert model["metrics"]["self_training"]["accepted"] == result.accepted
 
     again = selftrain.self_train_project(store, pid, base_model_id=ids["base"], cfg=config(tiny_model),
