@@ -86,14 +86,25 @@ def job_history(store: Store, project_id: int, *, limit: int = 50) -> pd.DataFra
     names = {m["id"]: m["name"] for m in store.models(project_id)}
     rows = []
     for job in store.jobs(project_id)[:limit]:
-        registered = store.events(job["id"], kind="registered")
-        promoted = registered[-1]["data"].get("promoted") if registered else None
+        registered = store.last_event(job["id"], "registered")
+        selftrained = store.last_event(job["id"], "self_training")
         rows.append({"id": job["id"], "status": job["status"], "started (UTC)": _time(job["started"]),
                      "ended (UTC)": _time(job["ended"]), "error": job["error"] or "",
-                     "version": names.get(job["model_id"], ""), "promoted": promoted,
+                     "version": names.get(job["model_id"], ""),
+                     "promoted": registered["data"].get("promoted") if registered else None,
+                     "self-training": _self_training(selftrained["data"]) if selftrained else "",
                      "settings": _settings(job["params"] or {})})
-    columns = ["id", "status", "started (UTC)", "ended (UTC)", "error", "version", "promoted", "settings"]
+    columns = ["id", "status", "started (UTC)", "ended (UTC)", "error", "version", "promoted", "self-training",
+               "settings"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _self_training(result: dict) -> str:
+    """A self-training outcome (core.selftrain.SelfTrainResult as a dict) in a few words."""
+    if not result["n_pseudo"]:
+        return "nothing confident enough"
+    change = (result["new_f1"] - result["base_f1"]) * 100
+    return f"{'kept' if result['accepted'] else 'rejected'}: dev F1 {change:+.1f} pt, {result['n_pseudo']} pseudo-labels"
 
 
 def log_tail(job: dict, chars: int = 3000) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import jobs, report
+from core import jobs, report, selftrain
 from core.store import Store, dev_f1
 from core.train import TrainConfig
 from pages import ui
@@ -114,6 +114,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
     params = {"model": (model.strip() or DEFAULTS.model), "epochs": int(epochs), "lr": float(lr),
               "batch_size": int(batch), "freeze": f"top-{int(top_k)}" if freeze == "top-K" else freeze,
               "min_steps": int(min_steps), "warm_start": bool(warm and serving), "promote": policy}
+    params.update(render_self_training())
     if busy:
         st.info(busy)
     if st.button("Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=busy is not None):
@@ -127,6 +128,25 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
             st.error(f"Cannot start: {exc}")
             return
         st.rerun()
+
+
+def render_self_training() -> dict:
+    """The self-training options, as job parameters (empty when off)."""
+    with st.expander("Self-training: learn from the model's own confident predictions", icon=":material/autorenew:"):
+        on = st.toggle("After training, self-train on confident pseudo-labels of unlabelled sentences",
+                       key="train_self", help="Kept only when dev F1 does not drop; pseudo-labels are stored as "
+                                              "model annotations, never as labels.")
+        c1, c2, c3 = st.columns(3)
+        threshold = c1.number_input("Confidence threshold (every word)", min_value=0.5, max_value=1.0,
+                                    value=selftrain.THRESHOLD, step=0.01, key="train_pseudo_threshold", disabled=not on)
+        weight = c2.number_input("Weight of a pseudo-label", min_value=0.05, max_value=1.0, value=selftrain.WEIGHT,
+                                 step=0.05, key="train_pseudo_weight", disabled=not on)
+        balance = c3.checkbox("Balance entity-free sentences", value=selftrain.BALANCE, key="train_pseudo_balance",
+                              disabled=not on, help="At most the labelled share of pseudo-labels without entities.")
+    if not on:
+        return {}
+    return {"self_training": True, "pseudo_threshold": float(threshold), "pseudo_weight": float(weight),
+            "pseudo_balance": bool(balance)}
 
 
 def render_history(*, store: Store, project_id: int) -> None:

@@ -92,6 +92,32 @@ def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, trai
     assert at.checkbox(key="train_warm").value, "warm start is ticked once a version serves"
 
 
+def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeypatch, tmp_path, train_store,
+                                                                          tiny_model):
+    pid = new_project(train_store)
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+    assert at.number_input(key="train_pseudo_threshold").disabled and not at.toggle(key="train_self").value
+    at.toggle(key="train_self").set_value(True).run()
+    at.number_input(key="train_pseudo_threshold").set_value(0.9)
+    at.checkbox(key="train_pseudo_balance").check()
+    at.text_input(key="train_model").set_value(tiny_model)
+    at.number_input(key="train_min_steps").set_value(100_000)  # still running when the test looks
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    [job] = train_store.jobs(pid)
+    assert {k: job["params"][k] for k in ("self_training", "pseudo_threshold", "pseudo_weight", "pseudo_balance")} \
+        == {"self_training": True, "pseudo_threshold": 0.9, "pseudo_weight": 0.3, "pseudo_balance": True}
+    jobs.cancel(train_store, job["id"])
+
+    done = train_store.create_job(pid, "train", {})
+    train_store.add_event(done, "self_training", {"accepted": False, "base_f1": 0.8, "new_f1": 0.784, "n_pseudo": 12})
+    train_store.update_job(done, status="done")
+    at.run()
+    history = at.dataframe[0].value.set_index("id")
+    assert history.loc[done, "self-training"] == "rejected: dev F1 -1.6 pt, 12 pseudo-labels"
+    assert history.loc[job["id"], "self-training"] == ""
+
+
 def test_dead_job_shows_failed_with_reason(monkeypatch, tmp_path, train_store):
     pid = new_project(train_store)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
