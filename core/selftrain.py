@@ -82,7 +82,7 @@ def pseudo_label(tagger: Tagger, sentences: Sequence[Sequence[str]], *, threshol
 def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]], limit: int | None = None
              ) -> list[Pseudo]:
     """At most `limit` pseudo-labels (most confident first) whose share of entity-free sentences is at most the
-    labelled set's: confident predictions are mostly entity-free, and too many of them teach the model to miss."""
+    labelled set's: entity-free sentences are the easiest to be confident about, and too many of them teach misses."""
     share = (sum(all(t == "O" for t in tags) for tags in labelled_tags) / len(labelled_tags)) if labelled_tags else 1.0
     if share >= 1:
         return pseudo[:limit]
