@@ -17,19 +17,10 @@ from core import annotate as ann
 from core.formats import Sentence
 from core.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+from apptest import UNLABELED, open_app, raw as _raw
+
 DATA = Path(__file__).parent / "data"
-UNLABELED = """Maria Okonkwo visited Westmoor on Friday.
-The Harbor Rail Company said prices would rise.
-John Smith met Mary in Paris.
-Police in Berlin said the market was closed.
-The minister left London on Monday.
-"""
 TRAIN = 30  # sample.conll: the first 30 sentences are train, the next 10 the plain pool, the last 10 hidden gold
-
-
-def _raw(words: list[str]) -> Sentence:
-    return Sentence(list(words), None, " ".join(words), [(0, 0)] * len(words))
 
 
 def sample() -> list[Sentence]:
@@ -69,16 +60,6 @@ def env(base, tmp_path, monkeypatch):
         if proc is not None:
             proc.wait(timeout=30)
     store.close()
-
-
-def open_app(project_id: int, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["project_id"] = project_id
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def press(at: AppTest, key: str) -> None:

@@ -9,23 +9,13 @@ from streamlit.testing.v1 import AppTest
 
 from core import annotate as ann
 from core import formats, jobs
-from core.formats import Sentence
 from core.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+from apptest import UNLABELED, open_app, raw as _raw
+
 DATA = Path(__file__).parent / "data"
-UNLABELED = """Maria Okonkwo visited Westmoor on Friday.
-The Harbor Rail Company said prices would rise.
-John Smith met Mary in Paris.
-Police in Berlin said the market was closed.
-The minister left London on Monday.
-"""
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
-
-
-def _raw(words: list[str]) -> Sentence:
-    return Sentence(words, None, " ".join(words), [(0, 0)] * len(words))
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +50,7 @@ def env(base, tmp_path, monkeypatch):
 
 
 def open_page(project_id: int, **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["project_id"] = project_id
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page("pages/annotate.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(project_id, "pages/annotate.py", **state)
 
 
 def current(at: AppTest) -> int:
@@ -217,12 +200,7 @@ def test_html_in_a_sentence_is_escaped(env):
 def test_sid_query_parameter_opens_that_sentence(env):
     store, pid, _ = env
     sid = store.sentences(pid, split="dev")[2]["id"]
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["project_id"] = pid
-    at.run()
-    at.query_params["sid"] = str(sid)
-    at.switch_page("pages/annotate.py").run()
-    assert not at.exception, at.exception
+    at = open_app(pid, "pages/annotate.py", query={"sid": str(sid)})
     assert current(at) == sid
     assert any("not in this view" in m.value for m in at.markdown)  # dev sentences have gold labels
     assert "sid" not in at.query_params  # opened once, then the URL lets go

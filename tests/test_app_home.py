@@ -14,17 +14,11 @@ from streamlit.testing.v1 import AppTest
 from core import demo, formats, jobs
 from core.store import Store, dev_f1
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+import apptest
 
 
 def open_app(monkeypatch, db: Path, project_id: int | None = None) -> AppTest:
-    monkeypatch.setenv("NERLOOP_DB", str(db))
-    at = AppTest.from_file(APP, default_timeout=60)
-    if project_id is not None:
-        at.session_state["project_id"] = project_id
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return apptest.open_app(project_id, monkeypatch=monkeypatch, db=db)
 
 
 def shown_metrics(at: AppTest) -> dict[str, str]:

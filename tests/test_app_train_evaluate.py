@@ -18,7 +18,8 @@ from core import formats, jobs, metrics
 from core.model import Tagger
 from core.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import open_app
+
 DATA = Path(__file__).parent / "data"
 INJECTED = b"Hello O\n<script>alert(1)</script> O\n<img O\nsrc=x O\nonerror=alert(1)> O\nsaid O\n\n"
 INLINE = {"min_steps": 30, "epochs": 2, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always"}
@@ -33,13 +34,7 @@ def new_project(store: Store, *, train: int | None = None) -> int:
 
 
 def open_page(monkeypatch, db: Path, pid: int, page: str) -> AppTest:
-    monkeypatch.setenv("NERLOOP_DB", str(db))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["project_id"] = pid
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(pid, page, monkeypatch=monkeypatch, db=db)
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from core import demo, formats, jobs
 from core.model import Tagger
 from core.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from apptest import open_app
+
 DATA = Path(__file__).parent / "data"
 SAMPLE = (DATA / "sample.conll").read_bytes()
 SAMPLE_DEV = (DATA / "sample_dev.conll").read_bytes()
@@ -48,13 +49,7 @@ def download(at: AppTest, downloads: dict, key: str) -> tuple[str, bytes]:
 
 
 def open_page(monkeypatch, db: Path, project_id: int, page: str) -> AppTest:
-    monkeypatch.setenv("NERLOOP_DB", str(db))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["project_id"] = project_id
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+    return open_app(project_id, page, monkeypatch=monkeypatch, db=db)
 
 
 def new_project(db: Path) -> tuple[Store, int]:

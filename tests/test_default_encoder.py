@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from core import formats
 from core.model import Tagger, resolve
 from core.train import TrainConfig, run
