@@ -211,6 +211,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         changed = now_serving is not None and now_serving["id"] != (serving or {}).get("id")
         pool = active.pool_rows(store, project["id"]) if changed else []
         if params.get("score_pool", True) and pool and not stopping["flag"]:
+            store.add_event(job_id, "scoring_pool", {"model_id": now_serving["id"], "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled

@@ -51,10 +51,10 @@ def active_job(store: Store, project_id: int) -> dict | None:
 
 
 def scoring_job(store: Store, project_id: int) -> dict | None:
-    """The project's job in its last phase (version registered, pool not yet scored by it, see core.jobs): the
+    """The project's job while it scores the unlabelled pool with its new serving version (see core.jobs): the
     Annotate page waits for those stored scores instead of scoring the same pool a second time."""
     job = active_job(store, project_id)
-    if job is None or store.last_event(job["id"], "registered") is None:
+    if job is None or store.last_event(job["id"], "scoring_pool") is None:
         return None
     return None if store.last_event(job["id"], "pool_scored") is not None else job
 

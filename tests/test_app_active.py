@@ -128,6 +128,9 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
     job_id = store.create_job(pid, "train", {})
     store.update_job(job_id, status="running", pid=sleeper.pid)
     store.add_event(job_id, "registered", {"model_id": store.serving(pid)["id"], "promoted": True})
+    assert report.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
+    store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid)["id"], "sentences": 15})
+    assert report.scoring_job(store, pid)["id"] == job_id
     calls = []
     monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
     try:

@@ -89,7 +89,7 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     assert result["promoted"] and result["pool_scored"]["sentences"] == 5
     assert jobs.status(store, result["job_id"])["progress"]["registered"]
     assert set(store.pool_scores(result["model_id"], pool)) == set(pool)
-    assert store.events(store.jobs(pid)[0]["id"])[-1]["kind"] == "pool_scored"
+    assert [e["kind"] for e in store.events(store.jobs(pid)[0]["id"])][-2:] == ["scoring_pool", "pool_scored"]
     again = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "promote": "never"}))
     assert "pool_scored" not in again and store.pool_scores(again["model_id"]) == {}  # not serving: not scored
     off = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "score_pool": False}))
