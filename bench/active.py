@@ -14,7 +14,6 @@ Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest ful
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -213,7 +212,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from core import formats
-    from core.simulate import SimConfig, run
+    from core.simulate import SimConfig, describe, run
     from core.train import TrainConfig
 
     if args.threads:
@@ -233,10 +232,7 @@ def main() -> None:
     stem = out / "-".join(["active", dt.date.today().isoformat()] + ([args.tag] if args.tag else []))
     meta = dict(date=dt.date.today().isoformat(), pool_size=args.pool_size, dev_size=args.dev_size,
                 device="cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
-                full_f1=full, full_f1_source=source, pool_sentences=len(pool),
-                pool_tokens=sum(len(s.words) for s in pool), dev_sentences=len(dev))
-    settings = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    settings["train"].pop("labels", None)
+                full_f1=full, full_f1_source=source, **describe(pool, dev, cfg))
     curves: dict[str, list[dict]] = {s: [] for s in cfg.strategies}
 
     def progress(r) -> None:
@@ -245,7 +241,7 @@ def main() -> None:
               flush=True)
         curves[r.strategy].append(r.point())
         done = all(len(c) == cfg.rounds for c in curves.values())
-        write({**meta, "settings": settings, "strategies": {k: v for k, v in curves.items() if v},
+        write({**meta, "strategies": {k: v for k, v in curves.items() if v},
                "seconds": round(time.perf_counter() - started, 1), "complete": done}, stem, chart_too=done)
 
     run(pool, dev, cfg, on_round=progress)

@@ -141,10 +141,15 @@ def run(pool: Sequence, dev: Sequence, cfg: SimConfig, *, workdir: str | Path | 
         curves[result.strategy].append(result.point())
         if on_round is not None:
             on_round(result)
+    return {**describe(pool, dev, cfg), "strategies": curves}
+
+
+def describe(pool: Sequence, dev: Sequence, cfg: SimConfig) -> dict:
+    """A simulation's settings and data sizes as JSON-ready data (what its result file records besides curves)."""
     settings = asdict(cfg)
     settings["train"].pop("labels", None)
     return {"settings": settings, "pool_sentences": len(pool), "pool_tokens": sum(len(s.words) for s in pool),
-            "dev_sentences": len(dev), "strategies": curves}
+            "dev_sentences": len(dev)}
 
 
 # ---------------------------------------------------------------- demo mode on a store project
