@@ -21,6 +21,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,7 +102,59 @@ def summarise(curves: dict[str, list[dict]], pool_tokens: int, full: float | Non
             "random_tokens": reach(curves["random"], random_final), "full_data_dev_f1": full,
             "target_95pct_full_f1": target95,
             **{k + kind: per[best][k + kind] if best else None for k in keys for kind in ("", "_interpolated")},
+            "ratio_by_random_round": by_round(curves["random"], curves[best]) if best else [],
             "per_strategy": per}
+
+
+def by_round(random_curve: list[dict], curve: list[dict]) -> list[dict]:
+    """At each of random's rounds after the first: the tokens `curve` needs to reach random's F1 there, over the
+    tokens random needed (both interpolated); shows whether the saving grows or shrinks with the budget."""
+    rows = []
+    for p in random_curve[1:]:
+        mine, theirs = (reach(c, p["dev_f1"], interpolate=True) for c in (curve, random_curve))
+        rows.append({"round": p["round"], "random_dev_f1": p["dev_f1"], "random_tokens": theirs,
+                     "tokens": mine, "ratio": _ratio(mine, theirs)})
+    return rows
+
+
+def mean_of(results: list[dict], names: list[str]) -> dict:
+    """Runs that differ only in their seed as one result: per strategy they all ran and per round, the mean labelled
+    tokens, dev F1 and per-class F1 over the runs; each run's own summary is kept under `runs`."""
+    first = results[0]
+    common = [n for n in first["strategies"] if all(n in res["strategies"] for res in results)]
+
+    def same(res: dict) -> tuple:
+        st = {k: v for k, v in res["settings"].items() if k not in ("seed", "strategies")}
+        st["train"] = {k: v for k, v in st["train"].items() if k != "seed"}
+        return st, res["pool_sentences"], res["dev_sentences"], [len(res["strategies"][n]) for n in common]
+
+    for res, name in zip(results[1:], names[1:]):
+        if same(res) != same(first):
+            raise ValueError(f"{name}: its settings, data sizes or rounds differ from {names[0]}'s (only the seed may)")
+    curves = {}
+    for strategy in common:
+        curve = first["strategies"][strategy]
+        runs = [res["strategies"][strategy] for res in results]
+        if any(q["labelled_sentences"] != p["labelled_sentences"] for c in runs for p, q in zip(curve, c)):
+            raise ValueError(f"{strategy}: the runs label different numbers of sentences per round")
+        curves[strategy] = [{"round": p["round"], "labelled_sentences": p["labelled_sentences"],
+                             "labelled_tokens": round(mean(c[i]["labelled_tokens"] for c in runs)),
+                             "dev_f1": mean(c[i]["dev_f1"] for c in runs),
+                             "per_class": {k: mean(c[i]["per_class"].get(k, 0.0) for c in runs) for k in p["per_class"]},
+                             "seconds": mean(c[i]["seconds"] for c in runs)} for i, p in enumerate(curve)]
+    keep = ("date", "device", "pool_size", "dev_size", "full_f1", "full_f1_source", "settings", "pool_sentences",
+            "pool_tokens", "dev_sentences")
+    full = first.get("full_f1")
+    runs = []
+    for res, name in zip(results, names):
+        s = summarise({n: res["strategies"][n] for n in common}, res["pool_tokens"], full)
+        runs.append({"file": name, "seed": res["settings"]["seed"], "complete": res.get("complete", True),
+                     **{k: s[k] for k in ("best_strategy", "random_final_dev_f1", "random_tokens",
+                                          "tokens_to_match_random_ratio", "tokens_to_match_random_ratio_interpolated",
+                                          "pool_token_fraction_to_95pct_full_f1")}})
+    return {**{k: first.get(k) for k in keep}, "seeds": [r["seed"] for r in runs],
+            "seconds": sum(r.get("seconds", 0.0) for r in results),
+            "complete": all(r["complete"] for r in runs), "strategies": curves, "runs": runs}
 
 
 def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
@@ -119,8 +172,9 @@ def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
         fig.add_hline(y=s["full_data_dev_f1"], line_dash="dashdot", line_color="grey",
                       annotation_text="full data (all of train)")
     fig.update_layout(title=f"CoNLL-2003 active learning: pool {res['pool_sentences']} sentences, "
-                            f"dev {res['dev_sentences']}, seed {res['settings']['seed_size']}, "
-                            f"batch {res['settings']['batch']}",
+                            f"dev {res['dev_sentences']}, seed set {res['settings']['seed_size']}, "
+                            f"batch {res['settings']['batch']}"
+                            + (f", mean of seeds {', '.join(map(str, res['seeds']))}" if res.get("seeds") else ""),
                       xaxis_title="labelled tokens", yaxis_title="dev entity F1 (micro)", template="plotly_white")
     html = stem.with_suffix(".html")
     fig.write_html(html, include_plotlyjs="cdn")
@@ -143,12 +197,14 @@ def _f(x: float | None, fmt: str = "{:.4f}") -> str:
 def table(res: dict) -> str:
     s, st = res["summary"], res["settings"]
     subset_note = " Dev is a random subset here and the full-data F1 is on all of dev: the 95% column is approximate."
+    seeds = f" Mean of {len(res['runs'])} runs, seeds {', '.join(map(str, res['seeds']))} (tokens and dev F1 " \
+            "averaged per round; each run below)." if res.get("runs") else ""
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
              f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
-             f"{subset_note if res.get('dev_size') else ''}"
+             f"{subset_note if res.get('dev_size') else ''}{seeds}"
              f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}",
              "Tokens are counted at the first round that reaches the F1; in brackets, interpolated on the straight "
              "line from the round before.", "",
@@ -161,6 +217,15 @@ def table(res: dict) -> str:
             ("tokens_to_95pct_full_f1", "{:.0f}"), ("pool_token_fraction_to_95pct_full_f1", "{:.1%}"))]
         lines.append(f"| {name}{' (best)' if name == s['best_strategy'] else ''} | {_f(p['final_dev_f1'])} | "
                      f"{p['final_tokens']} | " + " | ".join(cells) + " |")
+    if s.get("ratio_by_random_round"):
+        lines += ["", f"Tokens {s['best_strategy']} needs to reach random's dev F1 at each of random's rounds, over "
+                      "random's tokens (interpolated): " + ", ".join(
+                          f"round {r['round']} {_f(r['ratio'], '{:.0%}')}" for r in s["ratio_by_random_round"]) + "."]
+    for run in res.get("runs", []):
+        lines.append(f"- seed {run['seed']} ({run['file']}): random's final F1 {_f(run['random_final_dev_f1'])}; "
+                     f"{run['best_strategy']} reaches it with {_f(run['tokens_to_match_random_ratio'], '{:.0%}')} "
+                     f"({_f(run['tokens_to_match_random_ratio_interpolated'], '{:.0%}')}) of random's tokens; 95% of "
+                     f"full F1 at {_f(run['pool_token_fraction_to_95pct_full_f1'], '{:.1%}')} of the pool")
     names = list(res["strategies"])
     lines += ["", "| round | " + " | ".join(f"{n}: sentences / tokens / dev F1" for n in names) + " |",
               "|---|" + "---|" * len(names)]
@@ -195,11 +260,22 @@ def main() -> None:
     ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--tag", help="suffix of the result files: active-<date>-<tag>.*")
-    ap.add_argument("--report", metavar="JSON", help="rewrite the .md/.html/.png of an earlier result file and exit")
+    ap.add_argument("--report", metavar="JSON", nargs="+",
+                    help="rewrite the .md/.html/.png of an earlier result file and exit; several files of runs that "
+                         "differ only in --seed: write their mean as active-<date>-<tag, default mean>.*")
     args = ap.parse_args()
     if args.report:
-        path = Path(args.report)
-        write(json.loads(path.read_text()), path.with_suffix(""))
+        paths = [Path(p) for p in args.report]
+        if len(paths) == 1:
+            write(json.loads(paths[0].read_text()), paths[0].with_suffix(""))
+            return
+        try:
+            res = mean_of([json.loads(p.read_text()) for p in paths], [p.name for p in paths])
+        except ValueError as exc:
+            ap.error(str(exc))
+        stem = Path(args.out) / "-".join(["active", dt.date.today().isoformat(), args.tag or "mean"])
+        write(res, stem)
+        print(stem.with_suffix(".md").read_text())
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

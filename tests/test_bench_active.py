@@ -69,3 +69,34 @@ def test_report_rewrites_table_and_chart(tmp_path):
     # in brackets: random's final 0.8 is crossed at 100 + 0.3/0.31 * 50 tokens; 0.855 at 250 + 0.005/0.05 * 100
     assert "Partial" in md and "| entropy (best) | 0.9000 | 350 | 150 (148) | 38% (37%) | 350 (260) | 35.0% (26.0%) |" in md
     assert "| 4 | 40 / 400 / 0.8000 | 40 / 350 / 0.9000 | 40 / 440 / 0.8200 |" in md
+
+
+def test_ratio_at_each_of_randoms_rounds():
+    rows = bench.summarise(CURVES, pool_tokens=1000, full=None)["ratio_by_random_round"]
+    assert [r["round"] for r in rows] == [2, 3, 4]
+    # random's 0.7 at round 2 (200 tokens): entropy crosses 0.7 at 100 + 0.2/0.31 * 50 tokens
+    assert rows[0]["random_tokens"] == 200 and rows[0]["ratio"] == pytest.approx((100 + 0.2 / 0.31 * 50) / 200)
+    assert rows[2]["tokens"] == pytest.approx(100 + 0.3 / 0.31 * 50)
+
+
+def _run(seed: int, curves: dict) -> dict:
+    return {"date": "2026-11-28", "device": "cpu", "pool_sentences": 40, "pool_tokens": 1000, "dev_sentences": 5,
+            "seconds": 60.0, "full_f1": 0.9, "settings": {"seed_size": 10, "batch": 10, "batch_tokens": None,
+                                                           "rounds": 4, "seed": seed, "train": {"seed": seed}},
+            "strategies": curves}
+
+
+def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
+    other = {"random": _curve([(120, 0.6), (220, 0.72), (320, 0.78), (420, 0.82)]),
+             "entropy": _curve([(120, 0.6), (170, 0.8), (270, 0.86), (370, 0.88)])}
+    res = bench.mean_of([_run(0, CURVES), _run(1, other)], ["a.json", "b.json"])
+    assert list(res["strategies"]) == ["random", "entropy"]  # margin ran in one run only
+    last = res["strategies"]["random"][-1]
+    assert last["labelled_tokens"] == 410 and last["dev_f1"] == pytest.approx(0.81)
+    assert [r["seed"] for r in res["runs"]] == [0, 1] and res["seeds"] == [0, 1]
+    assert res["runs"][0]["tokens_to_match_random_ratio"] == pytest.approx(150 / 400)
+    bench.write(res, tmp_path / "mean", chart_too=False)
+    md = (tmp_path / "mean.md").read_text()
+    assert "Mean of 2 runs, seeds 0, 1" in md and "- seed 1 (b.json)" in md
+    with pytest.raises(ValueError, match="b.json"):
+        bench.mean_of([_run(0, CURVES), {**_run(1, other), "dev_sentences": 6}], ["a.json", "b.json"])
