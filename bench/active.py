@@ -2,8 +2,9 @@
 
     python bench/active.py                       # quick version (pool 3000, dev 500, 5 rounds): < 20 min on 2 cores
     python bench/active.py --threads 1           # the same while another job keeps a core busy
-    python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 \
-        --strategies random,entropy+diverse --tag full-pool    # all of train as the pool, full dev: ~1.5 h
+    python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 --strategies random,entropy+diverse \
+        --warm-min-steps 400 --seed 0 --tag full-pool-seed0    # all of train as the pool, full dev: ~1 h
+    python bench/active.py --report A.json B.json --tag mean   # the mean of runs that differ only in --seed
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
 bench/results/active-<date>[-<tag>].json (curves and summary, rewritten after every round), .md (tables) and .html
@@ -202,7 +203,7 @@ def table(res: dict) -> str:
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
-             f"{res['seconds'] / 60:.1f} min. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
+             f"{res['seconds'] / 60:.1f} min{' over the runs' if res.get('runs') else ''}. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
              f"{subset_note if res.get('dev_size') else ''}{seeds}"
              f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}",
