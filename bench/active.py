@@ -3,7 +3,7 @@
     python bench/active.py                       # quick version (pool 3000, dev 500, 5 rounds): < 20 min on 2 cores
     python bench/active.py --threads 1           # the same while another job keeps a core busy
     python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 --strategies random,entropy+diverse \
-        --warm-min-steps 400 --seed 0 --tag full-pool-seed0    # all of train as the pool, full dev: ~1 h
+        --warm-min-steps 400 --seed 0 --tag full-pool-seed0    # all of train as the pool, full dev: ~1 h on 2 cores
     python bench/active.py --report A.json B.json --tag mean   # the mean of runs that differ only in --seed
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
@@ -123,6 +123,8 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
     tokens, dev F1 and per-class F1 over the runs; each run's own summary is kept under `runs`."""
     first = results[0]
     common = [n for n in first["strategies"] if all(n in res["strategies"] for res in results)]
+    if "random" not in common:
+        raise ValueError(f"random is not in every run ({', '.join(names)}): it is the baseline")
 
     def same(res: dict) -> tuple:
         st = {k: v for k, v in res["settings"].items() if k not in ("seed", "strategies")}
@@ -141,7 +143,8 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
         curves[strategy] = [{"round": p["round"], "labelled_sentences": p["labelled_sentences"],
                              "labelled_tokens": round(mean(c[i]["labelled_tokens"] for c in runs)),
                              "dev_f1": mean(c[i]["dev_f1"] for c in runs),
-                             "per_class": {k: mean(c[i]["per_class"].get(k, 0.0) for c in runs) for k in p["per_class"]},
+                             "per_class": {k: mean(c[i]["per_class"].get(k, 0.0) for c in runs)
+                                           for k in p["per_class"]},
                              "seconds": mean(c[i]["seconds"] for c in runs)} for i, p in enumerate(curve)]
     keep = ("date", "device", "pool_size", "dev_size", "full_f1", "full_f1_source", "settings", "pool_sentences",
             "pool_tokens", "dev_sentences")
@@ -203,7 +206,8 @@ def table(res: dict) -> str:
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
-             f"{res['seconds'] / 60:.1f} min{' over the runs' if res.get('runs') else ''}. Full-data dev F1: {_f(s['full_data_dev_f1'])}"
+             f"{res['seconds'] / 60:.1f} min{' over the runs' if res.get('runs') else ''}. "
+             f"Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
              f"{subset_note if res.get('dev_size') else ''}{seeds}"
              f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}",

@@ -100,3 +100,5 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
     assert "Mean of 2 runs, seeds 0, 1" in md and "- seed 1 (b.json)" in md
     with pytest.raises(ValueError, match="b.json"):
         bench.mean_of([_run(0, CURVES), {**_run(1, other), "dev_sentences": 6}], ["a.json", "b.json"])
+    with pytest.raises(ValueError, match="random is not in every run"):
+        bench.mean_of([_run(0, CURVES), _run(1, {"entropy": other["entropy"]})], ["a.json", "b.json"])
