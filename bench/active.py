@@ -137,15 +137,15 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
     curves = {}
     for strategy in common:
         curve = first["strategies"][strategy]
-        runs = [res["strategies"][strategy] for res in results]
-        if any(q["labelled_sentences"] != p["labelled_sentences"] for c in runs for p, q in zip(curve, c)):
+        per_run = [res["strategies"][strategy] for res in results]
+        if any(q["labelled_sentences"] != p["labelled_sentences"] for c in per_run for p, q in zip(curve, c)):
             raise ValueError(f"{strategy}: the runs label different numbers of sentences per round")
         curves[strategy] = [{"round": p["round"], "labelled_sentences": p["labelled_sentences"],
-                             "labelled_tokens": round(mean(c[i]["labelled_tokens"] for c in runs)),
-                             "dev_f1": mean(c[i]["dev_f1"] for c in runs),
-                             "per_class": {k: mean(c[i]["per_class"].get(k, 0.0) for c in runs)
+                             "labelled_tokens": round(mean(c[i]["labelled_tokens"] for c in per_run)),
+                             "dev_f1": mean(c[i]["dev_f1"] for c in per_run),
+                             "per_class": {k: mean(c[i]["per_class"].get(k, 0.0) for c in per_run)
                                            for k in p["per_class"]},
-                             "seconds": mean(c[i]["seconds"] for c in runs)} for i, p in enumerate(curve)]
+                             "seconds": mean(c[i]["seconds"] for c in per_run)} for i, p in enumerate(curve)]
     keep = ("date", "device", "pool_size", "dev_size", "full_f1", "full_f1_source", "settings", "pool_sentences",
             "pool_tokens", "dev_sentences")
     full = first.get("full_f1")
