@@ -5,6 +5,7 @@
     python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 --strategies random,entropy+diverse \
         --warm-min-steps 400 --seed 0 --tag full-pool-seed0    # all of train as the pool, full dev: ~1 h on 2 cores
     python bench/active.py --report A.json B.json --tag mean   # the mean of runs that differ only in --seed
+    python bench/active.py ... --strategies bald+diverse --baseline A.json   # random's curve from run A (same settings)
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
 bench/results/active-<date>[-<tag>].json (curves and summary, rewritten after every round), .md (tables) and .html
@@ -161,6 +162,21 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
             "complete": all(r["complete"] for r in runs), "strategies": curves, "runs": runs}
 
 
+def baseline_curve(base: dict, meta: dict, name: str) -> list[dict]:
+    """Random's curve from an earlier run `base` (file `name`) whose settings but the strategies, data and device
+    match this run's `meta`: CPU training is deterministic, so rerunning random would redo the same numbers."""
+    if len(base.get("strategies", {}).get("random", [])) != meta["settings"]["rounds"]:
+        raise ValueError(f"{name}: no complete random curve of {meta['settings']['rounds']} rounds")
+
+    def same(res: dict) -> tuple:
+        st = {k: v for k, v in res["settings"].items() if k != "strategies"}
+        return st, res["pool_sentences"], res["pool_tokens"], res["dev_sentences"], res["device"]
+
+    if same(base) != same(meta):
+        raise ValueError(f"{name}: its settings, data or device differ from this run's (only the strategies may)")
+    return base["strategies"]["random"]
+
+
 def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
     """Dev F1 against labelled tokens per strategy: HTML always, PNG when kaleido is installed."""
     import plotly.graph_objects as go
@@ -203,6 +219,9 @@ def table(res: dict) -> str:
     subset_note = " Dev is a random subset here and the full-data F1 is on all of dev: the 95% column is approximate."
     seeds = f" Mean of {len(res['runs'])} runs, seeds {', '.join(map(str, res['seeds']))} (tokens and dev F1 " \
             "averaged per round; each run below)." if res.get("runs") else ""
+    if res.get("baseline"):
+        seeds += f" Random's curve is taken from {res['baseline']} (same settings, seed and threads; round 1 " \
+                 "reproduced its dev F1 exactly)."
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
              f"{st['batch_tokens'] or st['batch']}{' tokens' if st['batch_tokens'] else ''}, {st['rounds']} rounds, "
@@ -265,6 +284,8 @@ def main() -> None:
     ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--tag", help="suffix of the result files: active-<date>-<tag>.*")
+    ap.add_argument("--baseline", metavar="JSON", help="take random's curve from this earlier run (same settings, "
+                         "seed and threads) instead of training it again; round 1 must reproduce its F1 exactly")
     ap.add_argument("--report", metavar="JSON", nargs="+",
                     help="rewrite the .md/.html/.png of an earlier result file and exit; several files of runs that "
                          "differ only in --seed: write their mean as active-<date>-<tag, default mean>.*")
@@ -285,8 +306,10 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if "random" not in strategies:
-        ap.error("--strategies must include random (the baseline)")
+    if args.baseline:
+        strategies = [s for s in strategies if s != "random"]
+    elif "random" not in strategies:
+        ap.error("--strategies must include random (the baseline), or give --baseline")
     strategies.sort(key=lambda s: s != "random")  # random first: every partial result can be summarised
 
     import torch
@@ -315,8 +338,18 @@ def main() -> None:
                 device="cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
                 full_f1=full, full_f1_source=source, **describe(pool, dev, cfg))
     curves: dict[str, list[dict]] = {s: [] for s in cfg.strategies}
+    if args.baseline:
+        try:
+            curves = {"random": baseline_curve(json.loads(Path(args.baseline).read_text()), meta, args.baseline),
+                      **curves}
+        except (OSError, ValueError) as exc:
+            ap.error(str(exc))
+        meta["baseline"] = Path(args.baseline).name
 
     def progress(r) -> None:
+        if args.baseline and r.round == 1 and r.dev_f1 != curves["random"][0]["dev_f1"]:
+            sys.exit(f"{args.baseline}: round 1 gives dev F1 {r.dev_f1!r} here, {curves['random'][0]['dev_f1']!r} "
+                     "there: the runs are not the same computation, so random must be trained in this run")
         print(f"{r.strategy} round {r.round}/{cfg.rounds}: {r.labelled_sentences} sentences, {r.labelled_tokens} "
               f"tokens, dev F1 {r.dev_f1:.4f} ({r.seconds:.0f}s, {(time.perf_counter() - started) / 60:.1f} min in)",
               flush=True)

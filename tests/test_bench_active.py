@@ -102,3 +102,21 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
         bench.mean_of([_run(0, CURVES), {**_run(1, other), "dev_sentences": 6}], ["a.json", "b.json"])
     with pytest.raises(ValueError, match="random is not in every run"):
         bench.mean_of([_run(0, CURVES), _run(1, {"entropy": other["entropy"]})], ["a.json", "b.json"])
+
+
+def test_baseline_takes_randoms_curve_only_from_a_run_with_the_same_settings(tmp_path):
+    base = {**_run(0, CURVES), "device": "cpu, 2 threads"}
+    meta = {**_run(0, {}), "device": "cpu, 2 threads"}
+    meta["settings"] = {**meta["settings"], "strategies": ["bald+diverse"]}  # only the strategies may differ
+    assert bench.baseline_curve(base, meta, "a.json") == CURVES["random"]
+    for changed in ({"device": "cpu, 1 threads"}, {"pool_tokens": 999},
+                    {"settings": {**meta["settings"], "seed": 1}}):
+        with pytest.raises(ValueError, match="a.json: its settings, data or device differ"):
+            bench.baseline_curve(base, {**meta, **changed}, "a.json")
+    short = {**base, "strategies": {"random": CURVES["random"][:3]}}
+    with pytest.raises(ValueError, match="a.json: no complete random curve of 4 rounds"):
+        bench.baseline_curve(short, meta, "a.json")
+    res = {**meta, "strategies": {"random": CURVES["random"], "entropy": CURVES["entropy"]}, "baseline": "a.json",
+           "seconds": 1.0}
+    bench.write(res, tmp_path / "run", chart_too=False)
+    assert "Random's curve is taken from a.json" in (tmp_path / "run.md").read_text()
