@@ -119,6 +119,11 @@ def by_round(random_curve: list[dict], curve: list[dict]) -> list[dict]:
     return rows
 
 
+def _settings(res: dict) -> dict:
+    """A result's settings, with those added since older result files were written at their defaults."""
+    return {"warm_start": True, **res["settings"]}
+
+
 def mean_of(results: list[dict], names: list[str]) -> dict:
     """Runs that differ only in their seed as one result: per strategy they all ran and per round, the mean labelled
     tokens, dev F1 and per-class F1 over the runs; each run's own summary is kept under `runs`."""
@@ -128,7 +133,7 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
         raise ValueError(f"random is not in every run ({', '.join(names)}): it is the baseline")
 
     def same(res: dict) -> tuple:
-        st = {k: v for k, v in res["settings"].items() if k not in ("seed", "strategies")}
+        st = {k: v for k, v in _settings(res).items() if k not in ("seed", "strategies")}
         st["train"] = {k: v for k, v in st["train"].items() if k != "seed"}
         return st, res["pool_sentences"], res["dev_sentences"], [len(res["strategies"][n]) for n in common]
 
@@ -169,7 +174,7 @@ def baseline_curve(base: dict, meta: dict, name: str) -> list[dict]:
         raise ValueError(f"{name}: no complete random curve of {meta['settings']['rounds']} rounds")
 
     def same(res: dict) -> tuple:
-        st = {k: v for k, v in res["settings"].items() if k != "strategies"}
+        st = {k: v for k, v in _settings(res).items() if k != "strategies"}
         return st, res["pool_sentences"], res["pool_tokens"], res["dev_sentences"], res["device"]
 
     if same(base) != same(meta):
@@ -276,6 +281,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--min-steps", type=int, default=400, help="minimum steps of round 1 (from the base encoder)")
     ap.add_argument("--warm-min-steps", type=int, default=150, help="minimum steps of the warm-started rounds")
+    ap.add_argument("--retrain-from-base", action="store_true",
+                    help="train every round from the base encoder (--min-steps) instead of warm-starting")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--mc-passes", type=int, default=8)
     ap.add_argument("--model", default="default")
@@ -328,7 +335,8 @@ def main() -> None:
     train_cfg = TrainConfig(model=args.model, epochs=args.epochs, min_steps=args.min_steps,
                             warm_min_steps=args.warm_min_steps, batch_size=args.batch_size, seed=args.seed)
     cfg = SimConfig(strategies=strategies, seed_size=args.seed_size, batch=args.batch, batch_tokens=args.batch_tokens,
-                    rounds=args.rounds, seed=args.seed, mc_passes=args.mc_passes, train=train_cfg)
+                    rounds=args.rounds, seed=args.seed, mc_passes=args.mc_passes, train=train_cfg,
+                    warm_start=not args.retrain_from_base)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     full, source = (args.full_f1, "--full-f1") if args.full_f1 is not None else full_f1(RESULTS)

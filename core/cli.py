@@ -543,7 +543,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         train_cfg.warm_min_steps = args.warm_min_steps
     cfg = SimConfig(strategies=args.strategies, seed_size=args.seed_size, batch=args.batch,
                     batch_tokens=args.batch_tokens, rounds=args.rounds, seed=train_cfg.seed,
-                    mc_passes=args.mc_passes, train=train_cfg)
+                    mc_passes=args.mc_passes, train=train_cfg, warm_start=not args.retrain_from_base)
     if args.out:
         _writable(args.out)
     _quiet_transformers()
@@ -737,6 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-tokens", type=_positive(int), metavar="N", help="reveal up to N words per round instead")
     p.add_argument("--rounds", type=_positive(int), default=5, metavar="R", help="trainings per strategy (default 5)")
     p.add_argument("--warm-min-steps", type=_count, metavar="N", help="minimum steps of the warm-started rounds")
+    p.add_argument("--retrain-from-base", action="store_true",
+                   help="train every round from --model again instead of warm-starting from the round before")
     p.add_argument("--mc-passes", type=_count, default=8, metavar="N", help="dropout passes for bald (default 8)")
     p.add_argument("--out", metavar="FILE", help="write the curves as JSON")
     return parser

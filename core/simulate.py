@@ -1,7 +1,8 @@
 """The simulated annotator: active-learning rounds on a pool whose gold tags stay hidden until a batch is selected.
 
 Files: `simulate(pool, dev, cfg)` trains on a random seed set, then each round scores the rest of the pool,
-selects a batch by strategy, reveals its gold tags and trains again (warm start from the previous round's model);
+selects a batch by strategy, reveals its gold tags and trains again (warm start from the previous round's model,
+or from the base encoder with `warm_start=False`);
 every strategy starts from the same seed set and the same round-1 model.
 
 Store projects (demo mode): `Store.import_hidden_gold` imports a labelled file as unlabeled sentences whose tags
@@ -37,6 +38,7 @@ class SimConfig:
     seed: int = 0
     mc_passes: int = 8  # Monte-Carlo head passes for bald
     train: TrainConfig = field(default_factory=TrainConfig)  # round 1 from train.model, later rounds warm-start
+    warm_start: bool = True  # False: every round trains from train.model again (min_steps, not warm_min_steps)
 
     def __post_init__(self) -> None:
         self.strategies = [str(active.parse_strategy(s)) for s in self.strategies]
@@ -102,7 +104,8 @@ def simulate(pool: Sequence, dev: Sequence, cfg: SimConfig, *, workdir: str | Pa
                     scores = first
                 else:
                     out = root / f"s{s_index}-round-{r}"
-                    scores = _train(replace(base, model=str(previous)), [pool[i] for i in labelled], dev, out)
+                    start = str(previous) if cfg.warm_start else base.model
+                    scores = _train(replace(base, model=start), [pool[i] for i in labelled], dev, out)
                     if previous.name != "round-1":
                         shutil.rmtree(previous, ignore_errors=True)
                     previous = out

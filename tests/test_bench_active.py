@@ -107,10 +107,12 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
 def test_baseline_takes_randoms_curve_only_from_a_run_with_the_same_settings(tmp_path):
     base = {**_run(0, CURVES), "device": "cpu, 2 threads"}
     meta = {**_run(0, {}), "device": "cpu, 2 threads"}
-    meta["settings"] = {**meta["settings"], "strategies": ["bald+diverse"]}  # only the strategies may differ
+    # only the strategies may differ; a setting added since the baseline was written counts at its default
+    meta["settings"] = {**meta["settings"], "strategies": ["bald+diverse"], "warm_start": True}
     assert bench.baseline_curve(base, meta, "a.json") == CURVES["random"]
     for changed in ({"device": "cpu, 1 threads"}, {"pool_tokens": 999},
-                    {"settings": {**meta["settings"], "seed": 1}}):
+                    {"settings": {**meta["settings"], "seed": 1}},
+                    {"settings": {**meta["settings"], "warm_start": False}}):
         with pytest.raises(ValueError, match="a.json: its settings, data or device differ"):
             bench.baseline_curve(base, {**meta, **changed}, "a.json")
     short = {**base, "strategies": {"random": CURVES["random"][:3]}}

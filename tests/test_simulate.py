@@ -71,6 +71,27 @@ def test_token_budget_per_round(tiny_model):
     assert all(0 < g <= 40 for g in grown)
 
 
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_rounds_warm_start_or_retrain_from_the_base_model(tiny_model, monkeypatch, warm_start):
+    started_from = []
+    real = simulate._train
+
+    def recording(cfg, data, dev, out):
+        started_from.append(cfg.model)
+        return real(cfg, data, dev, out)
+
+    monkeypatch.setattr(simulate, "_train", recording)
+    cfg = simulate.SimConfig(strategies=["random"], seed_size=5, batch=5, rounds=3, mc_passes=0, warm_start=warm_start,
+                             train=TrainConfig(model=tiny_model, epochs=1, min_steps=5, warm_min_steps=5, batch_size=8))
+    curve = simulate.run(formats.read(POOL).sentences, formats.read(DEV).sentences, cfg)["strategies"]["random"]
+    assert [p["labelled_sentences"] for p in curve] == [5, 10, 15]
+    assert started_from[0] == tiny_model and len(started_from) == 3
+    if warm_start:
+        assert [Path(m).name for m in started_from[1:]] == ["round-1", "s0-round-2"]
+    else:
+        assert started_from[1:] == [tiny_model, tiny_model]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--strategies", "random,lc"], "unknown strategy 'lc'"),
     (["--seed-size", "50"], "seed_size 50 leaves nothing to select"),
