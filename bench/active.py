@@ -158,7 +158,8 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
     runs = []
     for res, name in zip(results, names):
         s = summarise({n: res["strategies"][n] for n in common}, res["pool_tokens"], full)
-        runs.append({"file": name, "seed": res["settings"]["seed"], "complete": res.get("complete", True),
+        done = all(len(res["strategies"][n]) == res["settings"]["rounds"] for n in common)  # others may have stopped
+        runs.append({"file": name, "seed": res["settings"]["seed"], "complete": done,
                      **{k: s[k] for k in ("best_strategy", "random_final_dev_f1", "random_tokens",
                                           "tokens_to_match_random_ratio", "tokens_to_match_random_ratio_interpolated",
                                           "pool_token_fraction_to_95pct_full_f1")}})

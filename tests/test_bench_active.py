@@ -89,8 +89,11 @@ def _run(seed: int, curves: dict) -> dict:
 def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
     other = {"random": _curve([(120, 0.6), (220, 0.72), (320, 0.78), (420, 0.82)]),
              "entropy": _curve([(120, 0.6), (170, 0.8), (270, 0.86), (370, 0.88)])}
-    res = bench.mean_of([_run(0, CURVES), _run(1, other)], ["a.json", "b.json"])
-    assert list(res["strategies"]) == ["random", "entropy"]  # margin ran in one run only
+    stopped = {**CURVES, "margin": CURVES["margin"][:2]}  # a strategy that ran in one run only may have stopped
+    res = bench.mean_of([_run(0, stopped), _run(1, other)], ["a.json", "b.json"])
+    assert list(res["strategies"]) == ["random", "entropy"] and res["complete"]
+    cut = [{**c, "entropy": c["entropy"][:3]} for c in (CURVES, other)]  # both runs stopped in round 4
+    assert not bench.mean_of([_run(0, cut[0]), _run(1, cut[1])], ["a.json", "b.json"])["complete"]
     last = res["strategies"]["random"][-1]
     assert last["labelled_tokens"] == 410 and last["dev_f1"] == pytest.approx(0.81)
     assert [r["seed"] for r in res["runs"]] == [0, 1] and res["seeds"] == [0, 1]
