@@ -159,18 +159,22 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
     for res, name in zip(results, names):
         s = summarise({n: res["strategies"][n] for n in common}, res["pool_tokens"], full)
         done = all(len(res["strategies"][n]) == res["settings"]["rounds"] for n in common)  # others may have stopped
-        runs.append({"file": name, "seed": res["settings"]["seed"], "complete": done,
+        runs.append({"file": name, "seed": res["settings"]["seed"], "complete": done, "device": res.get("device"),
+                     "baseline": res.get("baseline"),
                      **{k: s[k] for k in ("best_strategy", "random_final_dev_f1", "random_tokens",
                                           "tokens_to_match_random_ratio", "tokens_to_match_random_ratio_interpolated",
                                           "pool_token_fraction_to_95pct_full_f1")}})
-    return {**{k: first.get(k) for k in keep}, "seeds": [r["seed"] for r in runs],
+    devices = list(dict.fromkeys(r["device"] for r in runs))
+    settings = {**first["settings"], "strategies": common}
+    return {**{k: first.get(k) for k in keep}, "device": " / ".join(map(str, devices)), "settings": settings,
+            "seeds": [r["seed"] for r in runs],
             "seconds": sum(r.get("seconds", 0.0) for r in results),
             "complete": all(r["complete"] for r in runs), "strategies": curves, "runs": runs}
 
 
 def baseline_curve(base: dict, meta: dict, name: str) -> list[dict]:
-    """Random's curve from an earlier run `base` (file `name`) whose settings but the strategies, data and device
-    match this run's `meta`: CPU training is deterministic, so rerunning random would redo the same numbers."""
+    """Random's curve from an earlier run `base` (file `name`): its settings (strategies aside), data and device
+    must match this run's `meta`, and `same_first_round` checks the shared round-1 model when it is trained."""
     if len(base.get("strategies", {}).get("random", [])) != meta["settings"]["rounds"]:
         raise ValueError(f"{name}: no complete random curve of {meta['settings']['rounds']} rounds")
 
@@ -181,6 +185,14 @@ def baseline_curve(base: dict, meta: dict, name: str) -> list[dict]:
     if same(base) != same(meta):
         raise ValueError(f"{name}: its settings, data or device differ from this run's (only the strategies may)")
     return base["strategies"]["random"]
+
+
+def same_first_round(curve: list[dict], f1: float, name: str) -> None:
+    """ValueError unless this run's round-1 dev F1 is exactly the baseline's: the same seed set and training. Later
+    rounds of random are not retrained; they rely on the same code, seeds and threads giving the same numbers."""
+    if f1 != curve[0]["dev_f1"]:
+        raise ValueError(f"{name}: round 1 gives dev F1 {f1!r} here, {curve[0]['dev_f1']!r} there: the runs are not "
+                         "the same computation, so random must be trained in this run")
 
 
 def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
@@ -251,11 +263,18 @@ def table(res: dict) -> str:
         lines += ["", f"Tokens {s['best_strategy']} needs to reach random's dev F1 at each of random's rounds, over "
                       "random's tokens (interpolated): " + ", ".join(
                           f"round {r['round']} {_f(r['ratio'], '{:.0%}')}" for r in s["ratio_by_random_round"]) + "."]
-    for run in res.get("runs", []):
+    runs = res.get("runs", [])
+    ratios = [(r["tokens_to_match_random_ratio"], r["tokens_to_match_random_ratio_interpolated"]) for r in runs]
+    if runs and all(a is not None and b is not None for a, b in ratios):
+        lines.append(f"Averaged run by run instead of on the mean curves: {runs[0]['best_strategy']} reaches random's "
+                     f"final F1 with {mean(a for a, _ in ratios):.0%} ({mean(b for _, b in ratios):.0%}) of random's "
+                     "tokens.")
+    for run in runs:
         lines.append(f"- seed {run['seed']} ({run['file']}): random's final F1 {_f(run['random_final_dev_f1'])}; "
                      f"{run['best_strategy']} reaches it with {_f(run['tokens_to_match_random_ratio'], '{:.0%}')} "
                      f"({_f(run['tokens_to_match_random_ratio_interpolated'], '{:.0%}')}) of random's tokens; 95% of "
-                     f"full F1 at {_f(run['pool_token_fraction_to_95pct_full_f1'], '{:.1%}')} of the pool")
+                     f"full F1 at {_f(run['pool_token_fraction_to_95pct_full_f1'], '{:.1%}')} of the pool"
+                     + (f"; random's curve from {run['baseline']}" if run.get("baseline") else ""))
     names = list(res["strategies"])
     lines += ["", "| round | " + " | ".join(f"{n}: sentences / tokens / dev F1" for n in names) + " |",
               "|---|" + "---|" * len(names)]
@@ -316,6 +335,8 @@ def main() -> None:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if args.baseline:
         strategies = [s for s in strategies if s != "random"]
+        if not strategies:
+            ap.error("--baseline gives random's curve: name the strategies to compare with it in --strategies")
     elif "random" not in strategies:
         ap.error("--strategies must include random (the baseline), or give --baseline")
     strategies.sort(key=lambda s: s != "random")  # random first: every partial result can be summarised
@@ -356,9 +377,11 @@ def main() -> None:
         meta["baseline"] = Path(args.baseline).name
 
     def progress(r) -> None:
-        if args.baseline and r.round == 1 and r.dev_f1 != curves["random"][0]["dev_f1"]:
-            sys.exit(f"{args.baseline}: round 1 gives dev F1 {r.dev_f1!r} here, {curves['random'][0]['dev_f1']!r} "
-                     "there: the runs are not the same computation, so random must be trained in this run")
+        if args.baseline and r.round == 1:
+            try:
+                same_first_round(curves["random"], r.dev_f1, args.baseline)
+            except ValueError as exc:
+                sys.exit(str(exc))
         print(f"{r.strategy} round {r.round}/{cfg.rounds}: {r.labelled_sentences} sentences, {r.labelled_tokens} "
               f"tokens, dev F1 {r.dev_f1:.4f} ({r.seconds:.0f}s, {(time.perf_counter() - started) / 60:.1f} min in)",
               flush=True)

@@ -537,6 +537,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if not args.strategies:
         raise CliError("simulate: --strategies is empty")
+    if args.retrain_from_base and args.warm_min_steps is not None:
+        raise CliError("simulate: --warm-min-steps has no effect with --retrain-from-base (every round uses "
+                       "--min-steps)")
     pool, dev = _labelled(args.pool), _labelled(args.dev)
     train_cfg = TrainConfig(**_overrides(args))
     if args.warm_min_steps is not None:

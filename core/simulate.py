@@ -37,8 +37,8 @@ class SimConfig:
     rounds: int = 5  # trainings; the labelled set grows between them
     seed: int = 0
     mc_passes: int = 8  # Monte-Carlo head passes for bald
-    train: TrainConfig = field(default_factory=TrainConfig)  # round 1 from train.model, later rounds warm-start
-    warm_start: bool = True  # False: every round trains from train.model again (min_steps, not warm_min_steps)
+    train: TrainConfig = field(default_factory=TrainConfig)  # round 1 trains from train.model
+    warm_start: bool = True  # later rounds from the round before; False: from train.model again (min_steps)
 
     def __post_init__(self) -> None:
         self.strategies = [str(active.parse_strategy(s)) for s in self.strategies]

@@ -90,8 +90,10 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
     other = {"random": _curve([(120, 0.6), (220, 0.72), (320, 0.78), (420, 0.82)]),
              "entropy": _curve([(120, 0.6), (170, 0.8), (270, 0.86), (370, 0.88)])}
     stopped = {**CURVES, "margin": CURVES["margin"][:2]}  # a strategy that ran in one run only may have stopped
-    res = bench.mean_of([_run(0, stopped), _run(1, other)], ["a.json", "b.json"])
+    res = bench.mean_of([{**_run(0, stopped), "complete": False, "baseline": "z.json"}, _run(1, other)],
+                        ["a.json", "b.json"])
     assert list(res["strategies"]) == ["random", "entropy"] and res["complete"]
+    assert res["settings"]["strategies"] == ["random", "entropy"]
     cut = [{**c, "entropy": c["entropy"][:3]} for c in (CURVES, other)]  # both runs stopped in round 4
     assert not bench.mean_of([_run(0, cut[0]), _run(1, cut[1])], ["a.json", "b.json"])["complete"]
     last = res["strategies"]["random"][-1]
@@ -101,6 +103,10 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
     bench.write(res, tmp_path / "mean", chart_too=False)
     md = (tmp_path / "mean.md").read_text()
     assert "Mean of 2 runs, seeds 0, 1" in md and "- seed 1 (b.json)" in md
+    assert "of the pool; random's curve from z.json" in md
+    # interpolated: a.json's entropy crosses random's final 0.8 after 100 tokens, b.json's crosses 0.82 after 170
+    a_ratio, b_ratio = (100 + 0.3 / 0.31 * 50) / 400, (170 + 0.02 / 0.06 * 100) / 420
+    assert f"with {(150 / 400 + 270 / 420) / 2:.0%} ({(a_ratio + b_ratio) / 2:.0%}) of random's" in md
     with pytest.raises(ValueError, match="b.json"):
         bench.mean_of([_run(0, CURVES), {**_run(1, other), "dev_sentences": 6}], ["a.json", "b.json"])
     with pytest.raises(ValueError, match="random is not in every run"):
@@ -125,3 +131,9 @@ def test_baseline_takes_randoms_curve_only_from_a_run_with_the_same_settings(tmp
            "seconds": 1.0}
     bench.write(res, tmp_path / "run", chart_too=False)
     assert "Random's curve is taken from a.json" in (tmp_path / "run.md").read_text()
+
+
+def test_first_round_must_reproduce_the_baselines():
+    bench.same_first_round(CURVES["random"], 0.5, "a.json")
+    with pytest.raises(ValueError, match="a.json: round 1 gives dev F1 0.51 here, 0.5 there"):
+        bench.same_first_round(CURVES["random"], 0.51, "a.json")

@@ -96,6 +96,7 @@ def test_rounds_warm_start_or_retrain_from_the_base_model(tiny_model, monkeypatc
     (["--strategies", "random,lc"], "unknown strategy 'lc'"),
     (["--seed-size", "50"], "seed_size 50 leaves nothing to select"),
     (["--batch", "0"], "must be positive"),
+    (["--retrain-from-base", "--warm-min-steps", "5"], "--warm-min-steps has no effect with --retrain-from-base"),
 ])
 def test_simulate_bad_options_exit_2(argv, message, tiny_model):
     code, _, err = run("simulate", "--pool", POOL, "--dev", DEV, "--model", tiny_model, *argv)
