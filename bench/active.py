@@ -119,9 +119,9 @@ def by_round(random_curve: list[dict], curve: list[dict]) -> list[dict]:
     return rows
 
 
-def _settings(res: dict) -> dict:
-    """A result's settings, with those added since older result files were written at their defaults."""
-    return {"warm_start": True, **res["settings"]}
+def _settings(res: dict, *drop: str) -> dict:
+    """A result's settings but the `drop` ones, with those added since older result files at their defaults."""
+    return {k: v for k, v in {"warm_start": True, **res["settings"]}.items() if k not in drop}
 
 
 def mean_of(results: list[dict], names: list[str]) -> dict:
@@ -133,7 +133,7 @@ def mean_of(results: list[dict], names: list[str]) -> dict:
         raise ValueError(f"random is not in every run ({', '.join(names)}): it is the baseline")
 
     def same(res: dict) -> tuple:
-        st = {k: v for k, v in _settings(res).items() if k not in ("seed", "strategies")}
+        st = _settings(res, "seed", "strategies")
         st["train"] = {k: v for k, v in st["train"].items() if k != "seed"}
         return st, res["pool_sentences"], res["dev_sentences"], [len(res["strategies"][n]) for n in common]
 
@@ -179,8 +179,8 @@ def baseline_curve(base: dict, meta: dict, name: str) -> list[dict]:
         raise ValueError(f"{name}: no complete random curve of {meta['settings']['rounds']} rounds")
 
     def same(res: dict) -> tuple:
-        st = {k: v for k, v in _settings(res).items() if k != "strategies"}
-        return st, res["pool_sentences"], res["pool_tokens"], res["dev_sentences"], res["device"]
+        return (_settings(res, "strategies"), res["pool_sentences"], res["pool_tokens"], res["dev_sentences"],
+                res["device"])
 
     if same(base) != same(meta):
         raise ValueError(f"{name}: its settings, data or device differ from this run's (only the strategies may)")
@@ -235,10 +235,10 @@ def _f(x: float | None, fmt: str = "{:.4f}") -> str:
 def table(res: dict) -> str:
     s, st = res["summary"], res["settings"]
     subset_note = " Dev is a random subset here and the full-data F1 is on all of dev: the 95% column is approximate."
-    seeds = f" Mean of {len(res['runs'])} runs, seeds {', '.join(map(str, res['seeds']))} (tokens and dev F1 " \
+    notes = f" Mean of {len(res['runs'])} runs, seeds {', '.join(map(str, res['seeds']))} (tokens and dev F1 " \
             "averaged per round; each run below)." if res.get("runs") else ""
     if res.get("baseline"):
-        seeds += f" Random's curve is taken from {res['baseline']} (same settings, seed and threads; round 1 " \
+        notes += f" Random's curve is taken from {res['baseline']} (same settings, seed and threads; round 1 " \
                  "reproduced its dev F1 exactly)."
     lines = [f"Active learning on CoNLL-2003 ({res['date']}, {res['device']}): pool {res['pool_sentences']} sentences "
              f"/ {res['pool_tokens']} tokens, dev {res['dev_sentences']}, seed set {st['seed_size']}, batch "
@@ -246,7 +246,7 @@ def table(res: dict) -> str:
              f"{res['seconds'] / 60:.1f} min{' over the runs' if res.get('runs') else ''}. "
              f"Full-data dev F1: {_f(s['full_data_dev_f1'])}"
              f"{' (' + res['full_f1_source'] + ')' if res.get('full_f1_source') else ''}."
-             f"{subset_note if res.get('dev_size') else ''}{seeds}"
+             f"{subset_note if res.get('dev_size') else ''}{notes}"
              f"{'' if res.get('complete', True) else ' Partial: the run is still going or was stopped.'}",
              "Tokens are counted at the first round that reaches the F1; in brackets, interpolated on the straight "
              "line from the round before.", "",
