@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny random BERT built offline."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,13 @@ def offline(monkeypatch):
     """Subprocesses (jobs, servers, torchrun) inherit the environment: one thread each, offline."""
     for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def main_module(monkeypatch):
+    """AppTest installs app.py as sys.modules["__main__"] and leaves it there; a later "spawn" child would then run
+    app.py (and write the app's database) before its target. Put pytest's __main__ back after every test."""
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
 
 @pytest.fixture(autouse=True)
