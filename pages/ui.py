@@ -69,16 +69,27 @@ def require_project() -> dict:
 
 
 def render_project_picker(*, key: str = "sidebar_project") -> None:
-    """Sidebar select box of projects; sets `st.session_state.project_id`."""
+    """Sidebar select box of projects; sets `st.session_state.project_id` and keeps it in the URL (`?project=ID`),
+    so a reload, a new tab or a shared link opens the same project."""
     projects = store().projects()
     if not projects:
         return
     ids = [p["id"] for p in projects]
     names = {p["id"]: p["name"] for p in projects}
     current = st.session_state.get("project_id")
+    if current not in ids:
+        current = url_project(ids)
     index = ids.index(current) if current in ids else 0
     choice = st.sidebar.selectbox("Project", ids, index=index, format_func=names.get, key=key)
     st.session_state["project_id"] = choice
+    if st.query_params.get("project") != str(choice):
+        st.query_params["project"] = str(choice)
+
+
+def url_project(ids: Sequence[int]) -> int | None:
+    """The project named by `?project=ID` in the URL, when it is one of `ids`."""
+    wanted = st.query_params.get("project", "")
+    return int(wanted) if wanted.isdigit() and int(wanted) in ids else None
 
 
 def colours(labels: Sequence[str]) -> dict[str, str]:

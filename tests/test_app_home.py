@@ -182,3 +182,26 @@ def test_dashboard_follows_a_running_job_and_shows_a_failure(monkeypatch, tmp_pa
     assert not at.exception
     assert [e.value for e in at.error] == ["CUDA out of memory <b>x</b>"]
     assert "first model" in at.info[0].value
+
+
+def test_the_project_lives_in_the_url_so_a_reload_keeps_it(monkeypatch, tmp_path):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    demo.create_demo(store)
+    other = store.create_project("bio", ["Chemical"])
+    at = open_app(monkeypatch, db)
+    at.button(key=f"home_open_{other}").click().run()
+    assert at.query_params["project"] == str(other)
+
+    monkeypatch.setenv("NERLOOP_DB", str(db))  # a reload: a new session with the URL's query string
+    reload = AppTest.from_file(apptest.APP, default_timeout=60)
+    reload.query_params["project"] = str(other)
+    reload.run()
+    assert not reload.exception
+    assert reload.session_state["project_id"] == other and reload.title[0].value == "bio"
+
+    stale = AppTest.from_file(apptest.APP, default_timeout=60)  # a link to a project that is gone opens the first one
+    stale.query_params["project"] = "9999"
+    stale.run()
+    assert stale.session_state["project_id"] == store.project("demo")["id"]
+    assert stale.query_params["project"] == str(store.project("demo")["id"])
