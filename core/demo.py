@@ -125,7 +125,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str], 
     if fmt == "conll":
         text = formats.dumps(chosen, "conll", scheme=scheme)
     else:
-        records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").splitlines()]
+        # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
+        records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
         text = "".join(json.dumps({**rec, "source": src, **({"model": model_name} if src == "model" else {})},
                                   ensure_ascii=False) + "\n" for rec, src in zip(records, sources))
     return Export(text.encode("utf-8"), len(chosen) - len(predicted), len(predicted), len(rows) - len(chosen))
