@@ -173,9 +173,9 @@ def render_confusion(*, gold: list[list[str]], pred: list[list[str]], name: str)
 def render_error(*, error: dict, labels: list[str], name: str) -> None:
     """One disagreement: both taggings (escaped HTML) and a button opening it in Annotate."""
     with st.container(border=True):
-        head, button = st.columns([5, 1], vertical_alignment="center")
+        head = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
         head.caption(f"Sentence {error['id']} · labels: {error['source']}")
-        if button.button("Open in Annotate", key=f"evaluate_open_{error['id']}", icon=":material/edit_note:"):
+        if head.button("Open in Annotate", key=f"evaluate_open_{error['id']}", icon=":material/edit_note:"):
             st.session_state["annotate_sentence_id"] = error["id"]
             st.switch_page("pages/annotate.py")
         st.markdown("**Human / gold**")
