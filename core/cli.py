@@ -15,11 +15,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import formats
+from core import formats, paths
 from core.formats import FormatError, Sentence
 from core.store import SPLITS, Store, dev_f1
 
-DEFAULT_DB = "nerloop.db"
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "patience", "seed")
 
 
@@ -111,8 +110,8 @@ def _load_tagger(folder: str):
 
 
 def _db_path(args: argparse.Namespace) -> Path:
-    """--db, else $NERLOOP_DB, else ./nerloop.db; absolute, since background jobs run in another folder."""
-    return Path(args.db or os.environ.get("NERLOOP_DB") or DEFAULT_DB).resolve()
+    """--db, else $NERLOOP_DB, else a legacy ./nerloop.db, else the data folder's; absolute (see core.paths)."""
+    return paths.db_path(args.db)
 
 
 def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
@@ -614,7 +613,8 @@ def _writable(path: str) -> None:
 # ---------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
-    db_help = f"database file (default: $NERLOOP_DB, else ./{DEFAULT_DB})"
+    db_help = (f"database file (default: $NERLOOP_DB, else ./{paths.DB_NAME} if there is one, else "
+               f"$NERLOOP_HOME/{paths.DB_NAME}; NERLOOP_HOME defaults to ~/.nerloop)")
     parser = argparse.ArgumentParser(prog="nerloop", description="Human-in-the-loop NER: import, train, "
                                      "evaluate, predict and manage model versions.")
     parser.add_argument("--db", metavar="PATH", help=db_help)

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 from typing import Sequence
 
 import streamlit as st
 
-from core import formats
+from core import formats, paths
 from core.model import Tagger
 from core.store import Store
 
@@ -19,8 +18,8 @@ LOW_CONFIDENCE = 0.6
 
 
 def db_path() -> str:
-    """The database the app works on: $NERLOOP_DB, else ./nerloop.db."""
-    return os.environ.get("NERLOOP_DB", "nerloop.db")
+    """The database the app works on, absolute: $NERLOOP_DB, else a legacy ./nerloop.db, else the data folder's."""
+    return str(paths.db_path())
 
 
 @st.cache_resource
@@ -30,7 +29,7 @@ def _store(path: str) -> Store:
 
 def store() -> Store:
     """One Store per database file, shared by every session of this server."""
-    return _store(str(Path(db_path()).resolve()))
+    return _store(db_path())
 
 
 @st.cache_resource(max_entries=2)

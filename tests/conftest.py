@@ -27,6 +27,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def nerloop_home(tmp_path_factory):
+    """$NERLOOP_HOME in a temporary folder for the whole run (and the processes it starts): no test writes into the
+    user's data folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NERLOOP_HOME", str(tmp_path_factory.mktemp("nerloop_home")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Subprocesses (jobs, servers, torchrun) inherit the environment: one thread each, offline."""
