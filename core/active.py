@@ -21,6 +21,7 @@ from core.store import Store
 MEASURES = ("least_confidence", "margin", "entropy", "bald")
 STRATEGIES = ("random", "sequential", *MEASURES)
 AGGREGATES = ("max", "mean", "sum", "mnlp")
+MIN_WORDS = 4  # suggest: uncertainty strategies rank sentences shorter than this after every longer one
 _EPS = 1e-12
 
 
@@ -248,13 +249,19 @@ def _diverse(order: list[int], embeddings: np.ndarray, clusters: int, rng: np.ra
     return [head[p] for p in by_rank] + tail
 
 
+def _fragments_last(order: list[int], tokens: Sequence[int], min_words: int) -> list[int]:
+    """`order` with the sentences shorter than `min_words` words moved behind the others, each part kept in order."""
+    return [i for i in order if tokens[i] >= min_words] + [i for i in order if tokens[i] < min_words]
+
+
 def select(scores: PoolScores | None, sentences: Sequence[Sequence[str]], k: int | None = None, *,
            strategy: str | Strategy = "entropy", aggregate: str | None = None, diverse: bool = False, seed: int = 0,
-           token_budget: int | None = None) -> list[int]:
+           token_budget: int | None = None, min_words: int = 0) -> list[int]:
     """Indices of the next sentences to label, best first: at most k sentences and at most token_budget words.
 
     With no scores or an untrained model (cold start), uncertainty strategies fall back to random order, spread
-    over embedding clusters when diverse and embeddings exist."""
+    over embedding clusters when diverse and embeddings exist. Uncertainty strategies rank sentences of fewer than
+    `min_words` words (fragments) after all the others."""
     strat = parse_strategy(strategy)
     if aggregate is not None:
         strat = parse_strategy(f"{strat.name}:{aggregate}{'+diverse' if strat.diverse else ''}")
@@ -286,12 +293,17 @@ def select(scores: PoolScores | None, sentences: Sequence[Sequence[str]], k: int
             seen.add(key)
             unique.append(int(i))
     tokens = [len(s) for s in sentences]
+    fragments_last = strat.uncertain and min_words > 0
+    if fragments_last:
+        unique = _fragments_last(unique, tokens, min_words)
     if diverse and scores is not None and scores.embeddings is not None and unique:
         if k is not None:
             clusters = k
         else:
             clusters = max(1, round(token_budget / max(1.0, float(np.mean([tokens[i] for i in unique[:100]])))))
         unique = _diverse(unique, scores.embeddings, clusters, rng)
+        if fragments_last:
+            unique = _fragments_last(unique, tokens, min_words)
     chosen, used = [], 0
     for i in unique:
         if k is not None and len(chosen) >= k:
@@ -322,19 +334,22 @@ def stored_scores(store: Store, model: dict, rows: Sequence[dict], *, tagger: Ta
 
 def pool_rows(store: Store, project_id: int, ids: Sequence[int] | None = None) -> list[dict]:
     """The pool active learning picks from: the project's unlabeled sentences (or `ids` among them) with no human
-    or gold label."""
-    return [r for r in store.sentences(project_id, split="unlabeled", ids=ids) if r["tags"] is None]
+    or gold label and not flagged as junk."""
+    return [r for r in store.sentences(project_id, split="unlabeled", ids=ids, flagged=False) if r["tags"] is None]
 
 
 def suggest(store: Store, project_id: int, k: int | None = None, *, strategy: str | Strategy = "entropy",
-            seed: int = 0, token_budget: int | None = None, ids: Sequence[int] | None = None) -> list[int]:
-    """Ids of the project's unannotated unlabeled sentences (or of `ids` among them) to label next, by the
-    serving version's stored scores; cold start (random) when no version serves yet."""
+            seed: int = 0, token_budget: int | None = None, ids: Sequence[int] | None = None,
+            min_words: int = MIN_WORDS) -> list[int]:
+    """Ids of the project's unannotated, unflagged unlabeled sentences (or of `ids` among them) to label next, by
+    the serving version's stored scores, fragments under `min_words` words last; cold start (random) when no
+    version serves yet."""
     strat = parse_strategy(strategy)
     rows = pool_rows(store, project_id, ids)
     serving = store.serving(project_id)
     scores = None
     if serving is not None and (strat.uncertain or strat.diverse):
         scores = stored_scores(store, serving, rows, seed=seed)
-    picked = select(scores, [r["words"] for r in rows], k, strategy=strat, seed=seed, token_budget=token_budget)
+    picked = select(scores, [r["words"] for r in rows], k, strategy=strat, seed=seed, token_budget=token_budget,
+                    min_words=min_words)
     return [rows[i]["id"] for i in picked]

@@ -69,7 +69,7 @@ def sentence_confidence(scores: Sequence[float]) -> float:
 
 # ---------------------------------------------------------------- the Annotate page's working state
 
-FILTERS = ("unlabeled", "not human-checked", "all")
+FILTERS = ("unlabeled", "not human-checked", "all", "flagged")
 UNDO_DEPTH = 200
 
 
@@ -158,11 +158,13 @@ def queue(index: Index, which: str, how: str, *, confidence: dict[int, float] | 
 
 @dataclass
 class Index:
-    """Every sentence id of a project (by id) and which of them have human / any (human or gold) labels."""
+    """Every sentence id of a project (by id), which of them have human / any (human or gold) labels, and which are
+    flagged as junk."""
 
     ids: list[int]
     human: set[int]
     labelled: set[int]
+    flagged: set[int] = field(default_factory=set)
     members: set[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -172,33 +174,38 @@ class Index:
         return sentence_id in self.members
 
     def pool(self, which: str) -> list[int]:
-        """Ids in a filter: no labels at all, no human annotation (any split), or all."""
+        """Ids in a filter: no labels at all, no human annotation (any split), or all, never the flagged ones; or
+        the flagged ones (to restore them)."""
+        if which == "flagged":
+            return [i for i in self.ids if i in self.flagged]
         if which == "unlabeled":
-            return [i for i in self.ids if i not in self.labelled]
+            return [i for i in self.ids if i not in self.labelled and i not in self.flagged]
         if which == "not human-checked":
-            return [i for i in self.ids if i not in self.human]
+            return [i for i in self.ids if i not in self.human and i not in self.flagged]
         if which == "all":
-            return list(self.ids)
+            return [i for i in self.ids if i not in self.flagged]
         raise ValueError(f"filter must be one of {FILTERS}, not {which!r}")
 
 
-def stamp(store: Store, project_id: int) -> tuple[int, int, int]:
-    """Cheap fingerprint that changes when sentences or annotations are added: (count, max sentence id,
-    max annotation id)."""
+def stamp(store: Store, project_id: int) -> tuple[int, int, int, int]:
+    """Cheap fingerprint that changes when sentences, annotations or flags are added: (count, max sentence id,
+    max annotation id, max flag id)."""
     n, top = store.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM sentences WHERE project_id = ?",
                               [project_id]).fetchone()
     ann = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM annotations").fetchone()[0]
-    return n, top, ann
+    flag = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM flags").fetchone()[0]
+    return n, top, ann, flag
 
 
 def index(store: Store, project_id: int) -> Index:
-    """Ids and label flags of a project's sentences, without loading words or tags."""
+    """Ids, label flags and junk flags of a project's sentences, without loading words or tags."""
     rows = store.db.execute(
         """SELECT s.id,
             EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source = 'human'),
             EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))
         FROM sentences s WHERE s.project_id = ? ORDER BY s.id""", [project_id]).fetchall()
-    return Index([r[0] for r in rows], {r[0] for r in rows if r[1]}, {r[0] for r in rows if r[2]})
+    return Index([r[0] for r in rows], {r[0] for r in rows if r[1]}, {r[0] for r in rows if r[2]},
+                 store.flagged(project_id))
 
 
 def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:

@@ -80,9 +80,9 @@ def _time(iso: str | None) -> str:
     return (iso or "-")[:19].replace("T", " ")
 
 
-def _read(path: str, fmt: str | None = None) -> formats.Corpus:
+def _read(path: str, fmt: str | None = None, lines: bool | None = None) -> formats.Corpus:
     try:
-        return formats.read(path, fmt=fmt)
+        return formats.read(path, fmt=fmt, lines=lines)
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
 
@@ -190,7 +190,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
-        corpora = [(path, _read(path, args.format)) for path in args.files]  # all files parse, or nothing is stored
+        corpora = [(path, _read(path, args.format, args.lines)) for path in args.files]  # all parse, or none is stored
         if args.hidden_gold:
             if args.split not in (None, "unlabeled"):
                 raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
@@ -210,6 +210,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+    return 0
+
+
+def cmd_flag(args: argparse.Namespace) -> int:
+    with _opened(args) as (store, project):
+        if not args.ids:
+            rows = store.sentences(project["id"], flagged=True)
+            print(_table(["id", "split", "tokens", "text"], [[r["id"], r["split"], len(r["words"]), r["text"][:100]]
+                                                             for r in rows]) if rows else "no flagged sentences")
+            return 0
+        found = {r["id"] for r in store.sentences(project["id"], ids=args.ids)}
+        missing = sorted(set(args.ids) - found)
+        if missing:
+            raise CliError(f"project {project['name']!r} has no sentence with id {', '.join(map(str, missing))}")
+        changed = store.flag(args.ids, not args.restore, annotator=args.annotator)
+    what = "restored" if args.restore else "flagged as junk"
+    unchanged = len(set(args.ids)) - len(changed)
+    print(f"{len(changed)} sentence(s) {what}" + (f", {unchanged} already were" if unchanged else ""))
     return 0
 
 
@@ -649,6 +667,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
                    "whose gold tags stay hidden until `nerloop reveal` picks them")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--lines", dest="lines", action="store_const", const=True, help="plain text: each non-empty line "
+                   "is one sentence (default for files that look so)")
+    g.add_argument("--split-sentences", dest="lines", action="store_const", const=False,
+                   help="plain text: split lines into sentences (default otherwise)")
+
+    p = add("flag", cmd_flag, "flag sentences as junk: they leave the labelling queue, training and active learning "
+            "(--restore brings them back); with no ID, list the flagged ones")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="sentence ids (as `suggest` and exports show them)")
+    p.add_argument("--restore", action="store_true", help="unflag: the sentences come back")
+    p.add_argument("--annotator", default="", metavar="NAME", help="who flags (kept in the history)")
 
     p = add("train", cmd_train, "fine-tune a model on files, or on a project (as a recorded job)", (db, hp))
     p.add_argument("--train", metavar="FILE", help="labelled training file")

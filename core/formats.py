@@ -21,6 +21,8 @@ _EXTENSIONS = {".conll": "conll", ".iob": "conll", ".bio": "conll", ".bioes": "c
 _DOCSTART = "-DOCSTART-"
 _TAG_LIKE = re.compile(r"O|[BIESLU]-\S+")
 _SNIFF_LINES = 100
+_SNIFF_TEXT_LINES = 2000
+_LINE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
 _WORD = re.compile(r"(?:[^\W\d_]\.){2,}(?!\w)|\w+(?:[-'’.]\w+)*|\S")
 _SENT_END = re.compile(r"(\w*)([.!?]+)[\"'”’»)\]]*\s+")
 _SENT_OPENERS = "\"'“‘«"
@@ -53,12 +55,14 @@ class Sentence:
 
 @dataclass
 class Corpus:
-    """Sentences read from one file, with the source format, tag scheme and CoNLL separator."""
+    """Sentences read from one file, with the source format, tag scheme, CoNLL separator and, for plain text,
+    whether each line was taken as one sentence."""
 
     sentences: list[Sentence]
     fmt: str
     scheme: str | None
     sep: str = " "
+    lines: bool | None = None
 
 
 # ---------------------------------------------------------------- tags and spans
@@ -219,8 +223,39 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
-def _read_text(text: str, name: str) -> Corpus:
+def looks_line_per_sentence(text: str) -> bool:
+    """Whether plain text looks like one sentence per line: two lines or more, at most a quarter of them holding a
+    sentence break (one before a digit, as in a tokenised "3 . 5" or "Fig. 2", does not count), most ending like a
+    sentence, and hardly any running on into a lower-case line (wrapped prose)."""
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:_SNIFF_TEXT_LINES]]
+    filled = [line for line in lines if line]
+    if len(filled) < 2:
+        return False
+    breaks = sum(any(not line[s].isdigit() for s, _ in split_sentences(line)[1:]) for line in filled)
+    ends = sum(bool(_LINE_END.search(line)) for line in filled)
+    run_on = sum(bool(a and b and not _LINE_END.search(a) and b[0].islower()) for a, b in zip(lines, lines[1:]))
+    n = len(filled)
+    return breaks <= 0.25 * n and ends >= 0.6 * n and run_on <= 0.1 * n
+
+
+def _line_ranges(text: str) -> list[tuple[int, int]]:
+    """Char ranges of the non-empty lines of `text`, whitespace trimmed."""
+    ranges, pos = [], 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped:
+            start = pos + len(line) - len(line.lstrip())
+            ranges.append((start, start + len(stripped)))
+        pos += len(line) + 1
+    return ranges
+
+
+def _read_text(text: str, name: str, lines: bool | None = None) -> Corpus:
+    """Blank lines separate documents (`p-N`); each non-empty line is one sentence when `lines`, else lines are split
+    into sentences; None: `looks_line_per_sentence` decides."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if lines is None:
+        lines = looks_line_per_sentence(text)
     paragraphs: list[tuple[int, int]] = []
     line_starts: list[int] = []
     para_start, para_end, pos = -1, 0, 0
@@ -236,15 +271,16 @@ def _read_text(text: str, name: str) -> Corpus:
     if para_start >= 0:
         paragraphs.append((para_start, para_end))
     sentences: list[Sentence] = []
+    split = _line_ranges if lines else split_sentences
     for p, (p_start, p_end) in enumerate(paragraphs, 1):
-        for s, e in split_sentences(text[p_start:p_end]):
+        for s, e in split(text[p_start:p_end]):
             sent_text = text[p_start + s:p_start + e]
             toks = tokenize(sent_text)
             sentences.append(Sentence([w for w, _, _ in toks], None, sent_text, [(a, b) for _, a, b in toks],
                                       doc_id=f"p-{p}", line=bisect.bisect_right(line_starts, p_start + s)))
     if not sentences:
         raise FormatError(name, 1, "empty file")
-    return Corpus(sentences, "text", None)
+    return Corpus(sentences, "text", None, lines=lines)
 
 
 # ---------------------------------------------------------------- CoNLL
@@ -504,8 +540,9 @@ def _decode(data: bytes | str, name: str) -> str:
 
 
 def loads(data: bytes | str, *, name: str, fmt: str | None = None,
-          labels: Collection[str] | None = None) -> Corpus:
-    """Parse a whole file's content; `name` is used for format detection and error messages."""
+          labels: Collection[str] | None = None, lines: bool | None = None) -> Corpus:
+    """Parse a whole file's content; `name` is used for format detection and error messages. Plain text: `lines`
+    True keeps each non-empty line as one sentence, False splits lines into sentences, None sniffs which."""
     text = _decode(data, name)
     fmt = fmt or detect_format(name, text)
     if fmt == "conll":
@@ -513,13 +550,14 @@ def loads(data: bytes | str, *, name: str, fmt: str | None = None,
     if fmt == "jsonl":
         return _read_jsonl(text, name, labels)
     if fmt == "text":
-        return _read_text(text, name)
+        return _read_text(text, name, lines)
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None) -> Corpus:
-    """Read a corpus file."""
-    return loads(Path(path).read_bytes(), name=str(path), fmt=fmt, labels=labels)
+def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None,
+         lines: bool | None = None) -> Corpus:
+    """Read a corpus file (`lines`: see `loads`)."""
+    return loads(Path(path).read_bytes(), name=str(path), fmt=fmt, labels=labels, lines=lines)
 
 
 def dumps(sentences: Sequence[Sentence], fmt: str, *, scheme: str = "iob2", sep: str = " ") -> str:

@@ -25,9 +25,10 @@ def model_root(store: Store, project: dict) -> Path:
 
 
 def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
-    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences."""
-    train_rows = [s for s in store.sentences(project_id, split="train") if s["tags"] is not None]
-    dev_rows = [s for s in store.sentences(project_id, split="dev") if s["tags"] is not None]
+    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences, none flagged as
+    junk."""
+    train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
+    dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
     return train_rows, dev_rows
 
 

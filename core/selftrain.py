@@ -177,9 +177,10 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
                        max_pseudo: int | None = None, balance: bool = BALANCE, promote: str = "better",
                        out: str | Path | None = None, on_event: Callable[[Event], None] | None = None
                        ) -> SelfTrainResult:
-    """Pseudo-label the project's train/unlabeled sentences that have no human or gold label with a version (default:
-    the serving one), store them (source `model`, that version's id), train and register a new version warm-started
-    from it; promoted by `promote` only when accepted, otherwise marked rejected in its metrics."""
+    """Pseudo-label the project's train/unlabeled sentences that have no human or gold label and are not flagged as
+    junk with a version (default: the serving one), store them (source `model`, that version's id), train and register
+    a new version warm-started from it; promoted by `promote` only when accepted, otherwise marked rejected in its
+    metrics."""
     check(threshold, weight, max_pseudo, balance)
     if promote not in jobs.PROMOTE:
         raise ValueError(f"promote must be one of {jobs.PROMOTE}")
@@ -190,7 +191,7 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     train_rows, dev_rows = jobs.training_data(store, project_id)
     _dev(dev_rows)
     cfg = replace(cfg or TrainConfig(), model=base["folder"], labels=jobs.project_tags(project))
-    pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split)
+    pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
             if r["tags"] is None]
     out = Path(out) if out is not None else (
         jobs.model_root(store, project) / f"self-{base['name']}-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -1,4 +1,4 @@
-"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, models, jobs.
+"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs.
 
 Single source of truth of the app. WAL mode, every write in a short BEGIN IMMEDIATE transaction.
 """
@@ -26,6 +26,8 @@ _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "stat
 _JOB_FIELDS = {"status", "pid", "params", "log_path", "model_id", "started", "ended", "error"}
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
+_FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
+_CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 
 
 def now() -> str:
@@ -157,7 +159,23 @@ def _m2(db: sqlite_utils.Database) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2]
+def _m3(db: sqlite_utils.Database) -> None:
+    """Junk flags with their history (the latest row of a sentence counts), drafts of unsaved tags."""
+    db.executescript("""
+    CREATE TABLE flags (id INTEGER PRIMARY KEY, sentence_id INTEGER NOT NULL REFERENCES sentences(id),
+        flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)), annotator TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL);
+    CREATE TRIGGER flags_no_update BEFORE UPDATE ON flags
+        BEGIN SELECT RAISE(ABORT, 'flags are append-only'); END;
+    CREATE TRIGGER flags_no_delete BEFORE DELETE ON flags
+        BEGIN SELECT RAISE(ABORT, 'flags are append-only'); END;
+    CREATE INDEX idx_flags_sentence ON flags(sentence_id, id);
+    CREATE TABLE drafts (sentence_id INTEGER PRIMARY KEY REFERENCES sentences(id), tags TEXT NOT NULL,
+        cursor INTEGER NOT NULL, annotator TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL);
+    """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3]
 
 
 class Store:
@@ -314,9 +332,10 @@ class Store:
     def _max_id(self, table: str) -> int:
         return self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
 
-    def sentences(self, project_id: int, *, split: str | None = None,
-                  ids: Sequence[int] | None = None) -> list[dict]:
-        """Sentences ordered by id, each with its effective "tags" and their "source" (or None)."""
+    def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
+                  flagged: bool | None = None) -> list[dict]:
+        """Sentences ordered by id, each with its effective "tags" and their "source" (or None); `flagged` False
+        leaves out the sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
             a.tags, a.source FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
@@ -328,16 +347,20 @@ class Store:
         if ids is not None:
             sql += " AND s.id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps([int(i) for i in ids]))
+        if flagged is not None:
+            sql += f" AND {_FLAGGED.format(sid='s.id')} = ?"
+            params.append(int(flagged))
         return self._rows(sql + " ORDER BY s.id", params)
 
     def annotate(self, sentence_id: int, tags: Sequence[str], *, source: str = "human",
                  annotator: str = "", model_id: int | None = None) -> int:
-        """Append an annotation; labels new to the project are added to it."""
+        """Append an annotation; labels new to the project are added to it; a human one drops the sentence's draft."""
         return self.annotate_many([(sentence_id, tags)], source=source, annotator=annotator, model_id=model_id)[0]
 
     def annotate_many(self, items: Sequence[tuple[int, Sequence[str]]], *, source: str = "human",
                       annotator: str = "", model_id: int | None = None) -> list[int]:
-        """Append (sentence id, tags) annotations in one transaction: all of them, or none on a bad one."""
+        """Append (sentence id, tags) annotations in one transaction: all of them, or none on a bad one. Human ones
+        drop the sentences' drafts in the same transaction."""
         _check(source, SOURCES, "annotation source")
         ids = []
         with self._write():
@@ -351,6 +374,8 @@ class Store:
                 ids.append(self._insert("annotations", {
                     "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
                     "annotator": annotator, "model_id": model_id, "created": now()}))
+                if source == "human":
+                    self.db.execute("DELETE FROM drafts WHERE sentence_id = ?", [sentence_id])
         return ids
 
     def tagged_by(self, model_id: int, sentence_ids: Sequence[int]) -> set[int]:
@@ -369,6 +394,74 @@ class Store:
         rows = self._rows(f"SELECT * FROM annotations WHERE id = {_EFFECTIVE_ID.format(sid='?')}",
                           [sentence_id])
         return rows[0] if rows else None
+
+    def neighbours(self, sentence_id: int, before: int = 2, after: int = 2) -> tuple[list[dict], list[dict]]:
+        """The sentences just before and just after one, in reading order: of its document by position, or, for a
+        sentence imported without a document, of the same import by id."""
+        if before < 0 or after < 0:
+            raise ValueError("before and after must not be negative")
+        s = self._one("sentences", sentence_id)
+        if s["document_id"] is not None:
+            where, params = "document_id = ?", [s["document_id"]]
+            key, earlier = "position {d}, id {d}", "(position < ? OR (position = ? AND id < ?))"
+            at = [s["position"], s["position"], sentence_id]
+            later = earlier.replace("<", ">")
+        else:
+            where, params = "project_id = ? AND document_id IS NULL AND created = ?", [s["project_id"], s["created"]]
+            key, earlier, later, at = "id {d}", "id < ?", "id > ?", [sentence_id]
+        sql = f"SELECT {_CONTEXT_COLUMNS} FROM sentences WHERE {where} AND {{}} ORDER BY {{}} LIMIT ?"
+        head = self._rows(sql.format(earlier, key.format(d="DESC")), [*params, *at, before])
+        tail = self._rows(sql.format(later, key.format(d="ASC")), [*params, *at, after])
+        return head[::-1], tail
+
+    # junk flags and drafts
+    def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "") -> list[int]:
+        """Flag sentences as junk (False: restore them), keeping the history; returns the ids whose state changed."""
+        ids = sorted({int(i) for i in sentence_ids})
+        created = now()
+        with self._write():
+            rows = self._rows(f"SELECT s.id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s "
+                              "WHERE s.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
+            if len(rows) != len(ids):
+                missing = sorted(set(ids) - {r["id"] for r in rows})
+                raise KeyError(f"no sentence with id {', '.join(map(str, missing))}")
+            changed = [r["id"] for r in rows if bool(r["flagged"]) != flagged]
+            self.db["flags"].insert_all(({"sentence_id": i, "flagged": int(flagged), "annotator": annotator,
+                                          "created": created} for i in changed), batch_size=500)
+        return changed
+
+    def flagged(self, project_id: int) -> set[int]:
+        """Ids of the project's sentences flagged as junk now."""
+        rows = self._rows("SELECT f.sentence_id FROM flags f JOIN sentences s ON s.id = f.sentence_id "
+                          "WHERE s.project_id = ? AND f.flagged = 1 AND f.id = "
+                          "(SELECT MAX(g.id) FROM flags g WHERE g.sentence_id = f.sentence_id)", [project_id])
+        return {r["sentence_id"] for r in rows}
+
+    def flag_history(self, sentence_id: int) -> list[dict]:
+        """Every flag and restore of a sentence, oldest first."""
+        return self._rows("SELECT * FROM flags WHERE sentence_id = ? ORDER BY id", [sentence_id])
+
+    def save_draft(self, sentence_id: int, tags: Sequence[str], cursor: int = 0, *, annotator: str = "") -> None:
+        """Keep the unsaved tags and cursor of a sentence (one draft per sentence, the newest wins)."""
+        with self._write():
+            words = self._one("sentences", sentence_id)["words"]
+            if len(tags) != len(words):
+                raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for {len(words)} words")
+            _tag_labels(tags, f"sentence {sentence_id}")
+            if not 0 <= cursor < len(words):
+                raise ValueError(f"sentence {sentence_id}: cursor {cursor} outside its {len(words)} words")
+            self.db["drafts"].upsert({"sentence_id": sentence_id, "tags": json.dumps(list(tags)), "cursor": cursor,
+                                      "annotator": annotator, "updated": now()}, pk="sentence_id")
+
+    def draft(self, sentence_id: int) -> dict | None:
+        """The sentence's draft ({sentence_id, tags, cursor, annotator, updated}) or None."""
+        rows = self._rows("SELECT * FROM drafts WHERE sentence_id = ?", [sentence_id])
+        return rows[0] if rows else None
+
+    def drop_draft(self, sentence_id: int) -> bool:
+        """Forget the sentence's draft; False when it had none."""
+        with self._write():
+            return self.db.execute("DELETE FROM drafts WHERE sentence_id = ?", [sentence_id]).rowcount > 0
 
     def set_split(self, sentence_ids: Sequence[int], split: str) -> None:
         _check(split, SPLITS, "split")
@@ -389,7 +482,7 @@ class Store:
             JOIN sentences s ON s.id = a.sentence_id WHERE s.project_id = ? AND a.source IN ({})"""
         human = self._rows(sql.format("'human'"), [project_id])[0]["n"]
         labelled = self._rows(sql.format("'human', 'gold'"), [project_id])[0]["n"]
-        return {"by_split": by_split, "human": human, "labelled": labelled}
+        return {"by_split": by_split, "human": human, "labelled": labelled, "flagged": len(self.flagged(project_id))}
 
     # models
     def add_model(self, project_id: int, *, folder: str, base_model: str,

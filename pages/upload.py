@@ -13,6 +13,7 @@ from pages import ui
 TYPES = ["conll", "txt", "jsonl", "json", "tsv", "iob"]
 PASTE_FORMATS = ["auto", "text", "conll", "jsonl"]
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
+LINE_MODES = {"one sentence per line": True, "split into sentences": False}
 PREVIEW = 5
 
 
@@ -27,10 +28,10 @@ class Item:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def parse(data: bytes, name: str, fmt: str | None) -> tuple[formats.Corpus | None, str | None]:
+def parse(data: bytes, name: str, fmt: str | None, lines: bool | None) -> tuple[formats.Corpus | None, str | None]:
     """formats.loads, cached by content; a FormatError comes back as its "file:line: problem" text."""
     try:
-        return formats.loads(data, name=name, fmt=fmt), None
+        return formats.loads(data, name=name, fmt=fmt, lines=lines), None
     except formats.FormatError as e:
         return None, str(e)
 
@@ -41,16 +42,22 @@ def held(db: str, project_id: int, size: int) -> Counter[str]:
     return demo.copies(ui.store(), project_id)
 
 
+def _lines(key: str) -> bool | None:
+    """The sentence mode chosen for a plain-text input, None (sniffed) before any choice."""
+    return LINE_MODES.get(st.session_state.get(f"upload_lines_{key}"))
+
+
 def collect() -> list[Item]:
     """The uploader's files and the pasted text, each parsed."""
     items = []
     for i, f in enumerate(st.session_state.get("upload_files") or []):
-        items.append(Item(f.name, f"{i}_{f.name}", *parse(f.getvalue(), f.name, None)))
+        key = f"{i}_{f.name}"
+        items.append(Item(f.name, key, *parse(f.getvalue(), f.name, None, _lines(key))))
     text = st.session_state.get("upload_paste") or ""
     if text.strip():
         fmt = st.session_state.get("upload_paste_fmt") or "auto"
         items.append(Item("pasted text", "paste", *parse(text.encode("utf-8"), "pasted text",
-                                                         None if fmt == "auto" else fmt)))
+                                                         None if fmt == "auto" else fmt, _lines("paste"))))
     return items
 
 
@@ -84,6 +91,12 @@ def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
             + (" · ".join(f"{ui.md_escape(lab)} {n}" for lab, n in entities.most_common()) or "no entities"))
         split = choose.selectbox("Split", SPLITS, index=SPLITS.index("train" if tagged else "unlabeled"),
                                  format_func=SPLIT_TITLES.get, key=f"upload_split_{item.key}")
+        if corpus.lines is not None:
+            st.segmented_control(
+                "Sentences", list(LINE_MODES), default=next(m for m, v in LINE_MODES.items() if v == corpus.lines),
+                required=True, key=f"upload_lines_{item.key}",
+                help="one sentence per line: each non-empty line is one sentence (the default for files that look "
+                     "so); split into sentences: lines are also cut after . ! ? followed by a capital or a digit")
         if new:
             st.warning(f"New labels, added to the project on import: {', '.join(ui.md_escape(lab) for lab in new)}")
         for s in sentences[:PREVIEW]:

@@ -173,6 +173,26 @@ def test_token_budget_is_respected():
         select(scores, words, None, strategy="entropy")
 
 
+def test_fragments_rank_after_every_full_length_sentence():
+    lengths = [2, 6, 3, 8, 1, 5, 4]  # fragments (under 4 words): 0, 2, 4; the fragments are the most uncertain
+    words = [[f"s{i}w{j}" for j in range(n)] for i, n in enumerate(lengths)]
+    tops = [0.51, 0.7, 0.55, 0.95, 0.6, 0.65, 0.8]
+    scores = PoolScores.from_probs([dist(t, n) for t, n in zip(tops, lengths)])
+    for strategy in ("entropy", "least_confidence:max", "margin:mean"):
+        assert select(scores, words, 7, strategy=strategy) == [0, 2, 4, 5, 1, 6, 3]
+        assert select(scores, words, 7, strategy=strategy, min_words=4) == [5, 1, 6, 3, 0, 2, 4]
+        assert select(scores, words, 3, strategy=strategy, min_words=active.MIN_WORDS) == [5, 1, 6]
+    assert select(scores, words, 7, strategy="entropy", min_words=9) == [0, 2, 4, 5, 1, 6, 3]  # all fragments
+    for strategy in ("random", "sequential"):  # no preference to change: they stay as they are
+        assert select(scores, words, 7, strategy=strategy, seed=4, min_words=4) == select(
+            scores, words, 7, strategy=strategy, seed=4)
+    emb = np.eye(7, dtype=np.float32)
+    diverse = select(PoolScores(scores.values, scores.tokens, emb), words, 7, strategy="entropy+diverse", min_words=4)
+    assert set(diverse[:4]) == {1, 3, 5, 6} and set(diverse[4:]) == {0, 2, 4}
+    cold = select(None, words, 7, strategy="entropy", seed=2, min_words=4)
+    assert set(cold[:4]) == {1, 3, 5, 6}
+
+
 def test_kmeans_separates_obvious_groups():
     x = np.concatenate([np.zeros((5, 2)), np.full((5, 2), 10.0)]) + np.arange(10)[:, None] * 1e-3
     labels = active.kmeans(x, 2, np.random.default_rng(0))
@@ -270,6 +290,57 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
     for strategy in ("entropy", "bald+diverse", "random"):
         assert active.suggest(store, pid, 5, strategy=strategy) == []
     assert active.select(active.PoolScores.from_probs([]), [], 5, strategy="entropy") == []
+
+
+def test_flagged_sentences_leave_the_queue_training_and_active_learning(project):
+    from core import annotate, jobs
+
+    store, pid, model = project
+    store.promote(model["id"])
+    ids = [r["id"] for r in store.sentences(pid)]
+    store.set_split(ids[:4], "train")
+    store.set_split(ids[4:6], "dev")
+    for sid in ids[:6]:
+        store.annotate(sid, ["O"] * len(store.sentences(pid, ids=[sid])[0]["words"]))
+    junk = [ids[0], ids[4], ids[10], ids[11]]  # train, dev and two of the pool
+    before = active.suggest(store, pid, 20, strategy="entropy")
+    assert set(ids[10:12]) <= set(before)
+    stamp = annotate.stamp(store, pid)
+    assert store.flag(junk, annotator="ann") == sorted(junk)
+    assert annotate.stamp(store, pid) != stamp  # the page's cached index notices a flag
+    index = annotate.index(store, pid)
+    assert index.flagged == set(junk) and index.pool("flagged") == sorted(junk)
+    for which in ("unlabeled", "not human-checked", "all"):
+        assert not set(index.pool(which)) & set(junk)
+    assert index.pool("all") == [i for i in ids if i not in junk]
+    assert not set(annotate.queue(index, "all", "random", seed=3)) & set(junk)
+    train_rows, dev_rows = jobs.training_data(store, pid)
+    assert [r["id"] for r in train_rows] == ids[1:4] and [r["id"] for r in dev_rows] == [ids[5]]
+    assert {r["id"] for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
+    after = active.suggest(store, pid, 20, strategy="entropy")
+    assert after == [i for i in before if i not in junk]
+    assert not set(active.suggest(store, pid, 20, strategy="random")) & set(junk)
+    store.flag(junk, flagged=False)  # restored: back everywhere
+    index = annotate.index(store, pid)
+    assert index.pool("flagged") == [] and index.pool("all") == ids
+    assert len(jobs.training_data(store, pid)[0]) == 4
+    assert active.suggest(store, pid, 20, strategy="entropy") == before
+    assert [h["flagged"] for h in store.flag_history(ids[10])] == [1, 0]
+
+
+def test_suggest_ranks_fragments_last(project):
+    store, pid, model = project
+    store.import_sentences(pid, formats.loads("3 .\n04 ) .\nFig .\n", name="f.txt", lines=True).sentences,
+                           split="unlabeled")
+    store.promote(model["id"])
+    rows = store.sentences(pid, split="unlabeled")
+    fragments = {r["id"] for r in rows if len(r["words"]) < active.MIN_WORDS}
+    assert len(fragments) == 3
+    for strategy in ("entropy", "bald", "least_confidence:max"):
+        ranked = active.suggest(store, pid, len(rows), strategy=strategy)
+        assert set(ranked[-3:]) == fragments
+    anywhere = active.suggest(store, pid, len(rows), strategy="entropy", min_words=0)
+    assert set(anywhere) == {r["id"] for r in rows}
 
 
 def test_v1_database_migrates_to_pool_scores(tmp_path):

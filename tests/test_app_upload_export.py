@@ -153,6 +153,34 @@ def test_pasted_text_goes_to_the_unlabelled_pool(monkeypatch, tmp_path):
     assert at.error[0].value.startswith("pasted text:1: ") and at.button(key="upload_import").disabled
 
 
+BIO_LINES = ("Patients received 3 . 5 mg daily .\nAs shown in Fig. 2 , doses rose .\n"
+             "Serum levels fell ( p = 0 . 04 ) .\nNo adverse events were seen .\n").encode()
+PROSE = b"Ada moved to Oslo in 1901. She taught there. Her pupils loved her.\nBo stayed in Rome. He wrote a book.\n"
+
+
+def test_plain_text_one_sentence_per_line_or_split(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").set_value([("bio.txt", BIO_LINES, "text/plain"),
+                                                    ("prose.txt", PROSE, "text/plain"),
+                                                    ("dev.conll", SAMPLE_DEV, "text/plain")]).run()
+    assert not at.exception
+    assert at.segmented_control(key="upload_lines_0_bio.txt").value == "one sentence per line"  # sniffed
+    assert at.segmented_control(key="upload_lines_1_prose.txt").value == "split into sentences"
+    assert not [c for c in at.segmented_control if c.key == "upload_lines_2_dev.conll"]  # CoNLL has no choice
+    assert any(m.startswith("4 sentences · 0 labelled") for m in markdown(at))
+    assert any(m.startswith("5 sentences · 0 labelled") for m in markdown(at))
+    at.segmented_control(key="upload_lines_0_bio.txt").set_value("split into sentences").run()
+    assert any(m.startswith("7 sentences · 0 labelled") for m in markdown(at))  # cut at "3 .", "Fig." and "0 ."
+    at.segmented_control(key="upload_lines_0_bio.txt").set_value("one sentence per line")
+    at.segmented_control(key="upload_lines_1_prose.txt").set_value("one sentence per line").run()
+    assert at.button(key="upload_import").label == "Import 21 new sentences"
+    at.button(key="upload_import").click().run()
+    assert not at.exception
+    texts = [r["text"] for r in store.sentences(pid, split="unlabeled")]
+    assert texts == BIO_LINES.decode().splitlines() + PROSE.decode().splitlines()
+
+
 def test_preview_escapes_html_in_words_labels_and_file_names(monkeypatch, tmp_path):
     store, pid = new_project(tmp_path / "nerloop.db")
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")

@@ -19,7 +19,7 @@ from core.store import Store
 DATA = Path(__file__).parent / "data"
 TRAIN, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
 COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects", "simulate",
-            "suggest", "reveal")
+            "suggest", "reveal", "flag")
 FAST = ["--epochs", "2", "--min-steps", "30", "--batch-size", "16"]
 
 
@@ -134,6 +134,62 @@ def test_bad_file_imports_nothing(db, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.strip() == f"nerloop: error: {bad}:5: illegal tag 'X-LOC'"
     assert Store(db).counts(1)["by_split"]["train"] == 0
+
+
+LINES = "Patients received 3 . 5 mg daily .\nAs shown in Fig. 2 , doses rose .\nNo adverse events were seen .\n"
+
+
+def test_import_text_one_sentence_per_line_or_split(db, tmp_path, capsys):
+    path = tmp_path / "bio.txt"
+    path.write_text(LINES)
+    assert main(["--db", db, "init", "bio"]) == 0
+    assert main(["--db", db, "import", "bio", str(path), "--split-sentences"]) == 0
+    assert "5 added" in capsys.readouterr().out  # cut at "3 ." and "Fig."
+    for flag in ("--lines", None):  # the sniffer picks one sentence per line for this file
+        db2 = str(tmp_path / f"{flag}.db")
+        assert main(["--db", db2, "init", "bio"]) == 0
+        assert main(["--db", db2, "import", "bio", str(path), *([flag] if flag else [])]) == 0
+        assert "3 added, 0 duplicates, 0 annotated -> unlabeled" in capsys.readouterr().out
+        assert [r["text"] for r in Store(db2).sentences(1)] == LINES.splitlines()
+    assert main(["--db", db, "import", "bio", str(path), "--lines", "--split-sentences"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    fresh = tmp_path / "fresh.txt"
+    fresh.write_text("A new sentence here .\n")
+    assert main(["--db", db, "import", "bio", str(fresh), str(empty), "--lines"]) == 2
+    assert capsys.readouterr().err.strip() == f"nerloop: error: {empty}:1: empty file"
+    assert Store(db).counts(1)["by_split"]["unlabeled"] == 5  # the good file was not imported either
+
+
+def test_flag_command_lists_flags_and_restores(db, tmp_path, capsys):
+    path = tmp_path / "bio.txt"
+    path.write_text(LINES)
+    assert main(["--db", db, "init", "bio"]) == 0
+    assert main(["--db", db, "init", "other"]) == 0
+    assert main(["--db", db, "import", "bio", str(path)]) == 0
+    assert main(["--db", db, "import", "other", str(DATA / "sample_dev.conll")]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "flag", "bio"]) == 0
+    assert capsys.readouterr().out.strip() == "no flagged sentences"
+    assert main(["--db", db, "flag", "bio", "1", "3", "--annotator", "ann"]) == 0
+    assert capsys.readouterr().out.strip() == "2 sentence(s) flagged as junk"
+    assert main(["--db", db, "flag", "bio", "1"]) == 0
+    assert capsys.readouterr().out.strip() == "0 sentence(s) flagged as junk, 1 already were"
+    assert main(["--db", db, "flag", "bio"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[1:]] == ["1", "3"] and "Patients received" in listed[1]
+    assert main(["--db", db, "suggest", "bio", "--strategy", "random"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["2"]
+    assert main(["--db", db, "flag", "bio", "3", "--restore"]) == 0
+    assert capsys.readouterr().out.strip() == "1 sentence(s) restored"
+    store = Store(db)
+    assert store.flagged(1) == {1}
+    assert [(h["flagged"], h["annotator"]) for h in store.flag_history(3)] == [(1, "ann"), (0, "")]
+    assert main(["--db", db, "flag", "bio", "2", "4"]) == 2  # sentence 4 belongs to project "other"
+    assert capsys.readouterr().err.strip() == "nerloop: error: project 'bio' has no sentence with id 4"
+    assert store.flagged(1) == {1}
+    assert main(["--db", db, "flag", "bio", "x"]) == 2
 
 
 def test_env_db_is_the_default(db, monkeypatch, tmp_path, capsys):

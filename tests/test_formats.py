@@ -6,7 +6,8 @@ import pickle
 import pytest
 
 from core.formats import (Corpus, FormatError, Sentence, detect_format, detect_scheme, dumps, from_iob2, loads,
-                          read, spans, split_sentences, tags_from_spans, to_iob2, tokenize, write)
+                          looks_line_per_sentence, read, spans, split_sentences, tags_from_spans, to_iob2, tokenize,
+                          write)
 
 # Self-written sentences; the same entities in three tag schemes, four columns (word POS chunk tag).
 IOB2 = """\
@@ -203,6 +204,75 @@ def test_tokenize_and_split_sentences():
     assert all(text[a:b] == w for w, a, b in tokenize(text))
     s = "One. two. Three? 4 is next.  Mr. Li said so"
     assert [s[a:b] for a, b in split_sentences(s)] == ["One. two.", "Three?", "4 is next.", "Mr. Li said so"]
+
+
+# One sentence per line, tokenised as biomedical corpora are: a split decimal ("3 . 5") or an abbreviation before a
+# number ("Fig. 2") looks like a sentence break to the splitter. Self-written.
+LINE_TEMPLATES = [
+    "Patients in arm {i} received 3 . 5 mg of the study drug twice daily .",
+    "Serum levels fell in {i} of the treated mice ( p = 0 . 04 ) .",
+    "As shown in Fig. 2 , cohort {i} responded within a week .",
+    "Doses of 3.5 mg were well tolerated by volunteer {i} .",
+    "The BRCA1 variant was found in family {i} .",
+    "No adverse events were reported at site {i} .",
+    "Expression of TP53 was measured in sample {i} by qPCR .",
+    "Tumour size decreased in patient {i} after the second cycle .",
+    "Approval was granted by the ethics board of hospital {i} .",
+    "Follow-up of participant {i} continued for two years .",
+]
+LINES_400 = "".join(LINE_TEMPLATES[i % 10].format(i=i) + "\n" for i in range(400))
+
+
+def test_one_sentence_per_line_keeps_every_line_whole():
+    split = loads(LINES_400, name="bio.txt", lines=False)
+    assert len(split.sentences) > 400 and not split.lines  # the splitter cuts at "3 ." and "Fig."
+    for c in (loads(LINES_400, name="bio.txt"), loads(LINES_400, name="bio.txt", lines=True)):
+        assert c.lines is True and len(c.sentences) == 400
+        assert [s.text for s in c.sentences] == LINES_400.splitlines()
+        assert [s.line for s in c.sentences] == list(range(1, 401))
+        assert {s.doc_id for s in c.sentences} == {"p-1"}
+        for s in c.sentences:
+            assert all(s.text[a:b] == w for w, (a, b) in zip(s.words, s.offsets))
+    first = loads(LINES_400, name="bio.txt").sentences[0]
+    assert first.words[5:8] == ["3", ".", "5"]
+
+
+def test_one_sentence_per_line_trims_and_keeps_documents():
+    c = loads("  Ann met Bo . It cost 3 . 5 mg .\r\n\r\nSecond document here .\r\n", name="d.txt", lines=True)
+    assert [(s.text, s.doc_id, s.line) for s in c.sentences] == [
+        ("Ann met Bo . It cost 3 . 5 mg .", "p-1", 1), ("Second document here .", "p-2", 3)]
+    assert c.sentences[0].offsets[:2] == [(0, 3), (4, 7)]
+    with pytest.raises(FormatError) as e:
+        loads(" \n\n", name="blank.txt", lines=True)
+    assert str(e.value) == "blank.txt:1: empty file"
+
+
+def test_sniffer_says_line_per_sentence():
+    assert looks_line_per_sentence(LINES_400)
+    assert looks_line_per_sentence("Ann met Bo.\nIt rained in Oslo.\n\nBo left?\n")
+    exported = dumps(loads(TEXT, name="story.txt").sentences, "text")
+    assert looks_line_per_sentence(exported)
+
+
+WRAPPED = """The committee met in Geneva in the spring of 1864 and agreed on the
+first convention, which ten states signed in August. Its articles
+protected the wounded and those who cared for them, and the red cross
+on a white ground became the sign of that protection.
+
+Later conferences extended the rules to war at sea and to
+prisoners, and by 1906 a revised text had been adopted.
+"""
+PARAGRAPH_LINES = ("Ada moved to Oslo in 1901. She taught there for years. Her pupils loved her.\n"
+                   "Bo stayed in Rome. He wrote a book. It sold well.\n"
+                   "The war came. Both of them left. Neither returned.\n")
+
+
+@pytest.mark.parametrize("text", [WRAPPED, PARAGRAPH_LINES, TEXT, "One line. Two sentences in it.\n",
+                                  "Just one line\n", ""])
+def test_sniffer_says_split(text):
+    assert not looks_line_per_sentence(text)
+    if text.strip():
+        assert loads(text, name="t.txt").lines is False
 
 
 # ---------------------------------------------------------------- tag schemes

@@ -10,7 +10,7 @@ import pytest
 from core.store import MIGRATIONS, Store, sentence_hash
 
 TABLES = {"projects", "documents", "sentences", "annotations", "models", "promotions", "jobs",
-          "job_events"}
+          "job_events", "pool_scores", "hidden_gold", "flags", "drafts"}
 
 
 @dataclass
@@ -167,10 +167,105 @@ def test_counts_and_set_split(store, pid):
     store.annotate(ids[3], ["O", "O"], source="model")
     store.set_split([ids[1]], "test")
     assert store.counts(pid) == {"by_split": {"train": 1, "dev": 0, "test": 1, "unlabeled": 2},
-                                 "human": 2, "labelled": 3}
+                                 "human": 2, "labelled": 3, "flagged": 0}
+    store.flag([ids[2]])
+    assert store.counts(pid)["flagged"] == 1
     assert [r["id"] for r in store.sentences(pid, split="test")] == [ids[1]]
     with pytest.raises(KeyError):
         store.set_split([999], "dev")
+
+
+def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch):
+    path = tmp_path / "v2.db"
+    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS[:2])  # the schema as the code before flags wrote it
+    old = Store(path)
+    pid = old.create_project("old", ["PER"])
+    old.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER"), sent("it rained")], split="train")
+    sid = old.sentences(pid)[0]["id"]
+    old.annotate(sid, ["B-PER", "O", "O"], source="model")
+    assert old.schema_version == 2 and "flags" not in old.db.table_names()
+    old.close()
+    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
+    new = Store(path)
+    assert new.schema_version == len(MIGRATIONS) == 3
+    assert {"flags", "drafts"} <= set(new.db.table_names())
+    assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
+    assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
+    assert new.flagged(pid) == set() and new.draft(sid) is None
+    assert new.flag([sid]) == [sid] and new.flagged(pid) == {sid}
+    new.close()
+
+
+def test_flags_keep_history_and_filter_sentences(store, pid):
+    store.import_sentences(pid, [sent("a b"), sent("c d"), sent("e f")], split="unlabeled")
+    other = store.create_project("other", [])
+    store.import_sentences(other, [sent("x y")], split="unlabeled")
+    a, b, c = (r["id"] for r in store.sentences(pid))
+    assert store.flag([a, b], annotator="ann") == [a, b]
+    assert store.flag([a]) == []  # already flagged: no new history row
+    assert store.flagged(pid) == {a, b} and store.flagged(other) == set()
+    assert [r["id"] for r in store.sentences(pid, flagged=False)] == [c]
+    assert [r["id"] for r in store.sentences(pid, flagged=True)] == [a, b]
+    assert store.flag([a], flagged=False, annotator="bo") == [a]
+    assert store.flagged(pid) == {b}
+    assert [r["id"] for r in store.sentences(pid, split="unlabeled", flagged=False)] == [a, c]
+    assert [(h["flagged"], h["annotator"]) for h in store.flag_history(a)] == [(1, "ann"), (0, "bo")]
+    assert store.flag([a]) == [a] and store.flagged(pid) == {a, b}
+    assert [h["flagged"] for h in store.flag_history(a)] == [1, 0, 1]
+    with pytest.raises(KeyError, match="999"):
+        store.flag([c, 999])
+    assert store.flagged(pid) == {a, b}  # nothing written by the failed call
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("DELETE FROM flags")
+
+
+def test_drafts_round_trip_and_a_human_save_drops_them(store, pid):
+    store.import_sentences(pid, [sent("Ann met Bo"), sent("c d")], split="unlabeled")
+    a, b = (r["id"] for r in store.sentences(pid))
+    assert store.draft(a) is None
+    store.save_draft(a, ["B-PER", "O", "O"], 1, annotator="ann")
+    d = store.draft(a)
+    assert (d["sentence_id"], d["tags"], d["cursor"], d["annotator"]) == (a, ["B-PER", "O", "O"], 1, "ann")
+    store.save_draft(a, ["B-PER", "O", "B-PER"], 2, annotator="ann")
+    assert (store.draft(a)["tags"], store.draft(a)["cursor"]) == (["B-PER", "O", "B-PER"], 2)
+    store.save_draft(b, ["O", "O"], 0)
+    for tags, cursor in ((["O", "O"], 0), (["O", "O", "X"], 0), (["O", "O", "O"], 3)):
+        with pytest.raises(ValueError):
+            store.save_draft(a, tags, cursor)
+    assert store.draft(a)["tags"] == ["B-PER", "O", "B-PER"]
+    store.annotate(a, ["B-PER", "O", "O"], source="model")  # a model's tags are no save of the annotator's
+    assert store.draft(a) is not None
+    store.annotate(a, ["B-PER", "O", "B-PER"], source="human")
+    assert store.draft(a) is None and store.draft(b) is not None
+    with pytest.raises(ValueError):  # a failed human save keeps the draft
+        store.annotate_many([(b, ["O", "O"]), (a, ["O"])])
+    assert store.draft(b) is not None
+    assert store.drop_draft(b) and not store.drop_draft(b)
+    assert store.draft(b) is None
+
+
+def test_neighbours_by_document_position_or_import(store, pid):
+    store.import_sentences(pid, [sent(f"d1 s{i}", doc_id="d1") for i in range(5)]
+                           + [sent(f"d2 s{i}", doc_id="d2") for i in range(2)], split="unlabeled")
+    store.import_sentences(pid, [sent(f"free s{i}") for i in range(4)], split="unlabeled")
+    store.import_sentences(pid, [sent("later s0")], split="unlabeled")
+    rows = {r["text"]: r["id"] for r in store.sentences(pid)}
+
+    def texts(sid, before=2, after=2):
+        head, tail = store.neighbours(sid, before, after)
+        return [r["text"] for r in head], [r["text"] for r in tail]
+
+    assert texts(rows["d1 s2"]) == (["d1 s0", "d1 s1"], ["d1 s3", "d1 s4"])
+    assert texts(rows["d1 s0"]) == ([], ["d1 s1", "d1 s2"])
+    assert texts(rows["d1 s4"], 3, 1) == (["d1 s1", "d1 s2", "d1 s3"], [])
+    assert texts(rows["d2 s0"]) == ([], ["d2 s1"])  # never into another document
+    assert texts(rows["free s1"]) == (["free s0"], ["free s2", "free s3"])
+    assert texts(rows["free s3"]) == (["free s1", "free s2"], [])  # never into another import
+    assert texts(rows["later s0"]) == ([], [])
+    head, _ = store.neighbours(rows["d1 s1"], 1, 0)
+    assert head[0]["words"] == ["d1", "s0"] and head[0]["document_id"] is not None
+    with pytest.raises(KeyError):
+        store.neighbours(999)
 
 
 def test_invalid_split_source_and_status_raise(store, pid):
