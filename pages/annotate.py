@@ -194,23 +194,24 @@ def _requested_sentence(index: ann.Index) -> None:
 def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, str]:
     """Filter, order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
     name and "retrain every N"; all kept across page switches."""
-    cols = st.columns([2.6, 3.8, 1.1, 1.4, 1.4], vertical_alignment="bottom")
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps: nothing is cut on narrow screens
     default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
-    which = cols[0].segmented_control(
+    which = row.segmented_control(
         "Sentences", ann.FILTERS, default=default_filter, required=True, key="annotate_filter",
         persist_state="session", help="unlabeled: no gold or human tags yet; not human-checked: no human "
                                       "annotation yet, in any split; all: every sentence")
-    how = cols[1].segmented_control("Show next", ORDERS, default="in order", required=True,
-                                    key="annotate_order", persist_state="session",
-                                    help="active learning: the unlabelled sentences the serving model is least sure "
-                                         "about first, by the strategy chosen below")
-    table = cols[2].toggle("Table view", key="annotate_table_view", persist_state="session",
-                           help="Edit the tags in a table: handy for long sentences")
-    who = cols[3].text_input("Annotator", key="annotate_annotator", persist_state="session",
-                             placeholder="your name")
-    cols[4].number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
-                         persist_state="session", help="0: off. After N sentences labelled since the last training job, "
-                                                       "a warm-started job starts in the background.")
+    how = row.segmented_control("Show next", ORDERS, default="in order", required=True,
+                                key="annotate_order", persist_state="session",
+                                help="active learning: the unlabelled sentences the serving model is least sure "
+                                     "about first, by the strategy chosen below")
+    table = row.toggle("Table view", key="annotate_table_view", persist_state="session",
+                       help="Edit the tags in a table: handy for long sentences")
+    who = row.text_input("Annotator", key="annotate_annotator", persist_state="session",
+                         placeholder="your name", width=180)
+    row.number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
+                     width=220, persist_state="session",
+                     help="0: off. After N sentences labelled since the last training job, a warm-started job starts "
+                          "in the background.")
     strategy = render_strategy() if how == ACTIVE else None
     return which, how, strategy, table, who
 
