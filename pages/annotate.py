@@ -1,4 +1,5 @@
-"""Annotate: one sentence at a time, pre-tagged by the serving model, corrected with the keyboard."""
+"""Annotate: one sentence at a time, pre-tagged by the serving model, corrected with the keyboard and the mouse in
+the span editor (pages/span_editor.py); the buttons below it do the same for mouse users."""
 from __future__ import annotations
 
 import html
@@ -11,6 +12,7 @@ from core import active, jobs, report
 from core import annotate as ann
 from core.model import Tagger
 from pages import ui
+from pages.span_editor import actions as editor_actions, render_span_editor
 
 AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
 RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
@@ -23,8 +25,13 @@ RETRAIN_FLASH = "annotate_retrain_flash"
 ACTIVE = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
 ORDERS = (*ann.ORDERS, ACTIVE)
 DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
-HELP = "**1-9** label · **0** clear · **←/→** move · **U** undo · **Ctrl+Enter** save & next · " \
-       "**A** accept the model & next · **N**/**P** next/previous without saving"
+EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
+APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
+SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence last rendered in the editor
+HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
+       "select words · click an entity: select it · **←/→** move (**Shift** selects) · **Home**/**End** first/last " \
+       "word · **]**/**[** next/previous entity · **Backspace** remove the entity · **X** clear all · **U** undo · " \
+       "**Ctrl+Enter** save & next · **A** accept the model & next · **N**/**P** next/previous without saving"
 
 
 # ---------------------------------------------------------------- caches shared by all sessions
@@ -140,6 +147,36 @@ def _reload(sid: int) -> None:
     st.session_state.get(DRAFTS, {}).pop(sid, None)
 
 
+def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
+    """The span editor's actions not applied yet, in order, on the sentence they were made on; an action made on
+    another sentence than the current one (a key pressed while the next sentence was loading) is refused."""
+    refused, problems = 0, []
+    for action in ann.new_actions(editor_actions(EDITOR), st.session_state.get(APPLIED, 0)):
+        st.session_state[APPLIED] = action["seq"]
+        sid, kind = st.session_state.get(SID), action.get("kind")
+        shown = st.session_state.get(SHOWN)
+        if action.get("sid") != sid or shown is None or shown[0] != sid or _draft(sid) is None:
+            refused += 1
+        elif kind in ann.SENTENCE_KINDS:
+            annotator = st.session_state.get("annotate_annotator") or ""
+            if kind == "save":
+                _save(project_id, sid, None, annotator)
+            elif kind == "accept":
+                _save(project_id, sid, list(shown[1]), annotator)
+            else:
+                _go(sid, 1 if kind == "next" else -1)
+        else:
+            try:
+                ann.apply(_draft(sid), action, labels=labels)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if refused:
+        st.session_state[FLASH] = (f"{refused} key(s) ignored: made on a sentence that is no longer shown "
+                                   f"(now #{st.session_state.get(SID)}).")
+    if problems:
+        st.session_state[FLASH] = "Ignored: " + "; ".join(problems)
+
+
 # ---------------------------------------------------------------- page parts
 
 def _requested_sentence(index: ann.Index) -> None:
@@ -157,23 +194,24 @@ def _requested_sentence(index: ann.Index) -> None:
 def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, str]:
     """Filter, order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
     name and "retrain every N"; all kept across page switches."""
-    cols = st.columns([2.6, 3.8, 1.1, 1.4, 1.4], vertical_alignment="bottom")
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps: nothing is cut on narrow screens
     default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
-    which = cols[0].segmented_control(
+    which = row.segmented_control(
         "Sentences", ann.FILTERS, default=default_filter, required=True, key="annotate_filter",
         persist_state="session", help="unlabeled: no gold or human tags yet; not human-checked: no human "
                                       "annotation yet, in any split; all: every sentence")
-    how = cols[1].segmented_control("Show next", ORDERS, default="in order", required=True,
-                                    key="annotate_order", persist_state="session",
-                                    help="active learning: the unlabelled sentences the serving model is least sure "
-                                         "about first, by the strategy chosen below")
-    table = cols[2].toggle("Table view", key="annotate_table_view", persist_state="session",
-                           help="Edit the tags in a table: handy for long sentences")
-    who = cols[3].text_input("Annotator", key="annotate_annotator", persist_state="session",
-                             placeholder="your name")
-    cols[4].number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
-                         persist_state="session", help="0: off. After N sentences labelled since the last training job, "
-                                                       "a warm-started job starts in the background.")
+    how = row.segmented_control("Show next", ORDERS, default="in order", required=True,
+                                key="annotate_order", persist_state="session",
+                                help="active learning: the unlabelled sentences the serving model is least sure "
+                                     "about first, by the strategy chosen below")
+    table = row.toggle("Table view", key="annotate_table_view", persist_state="session",
+                       help="Edit the tags in a table: handy for long sentences")
+    who = row.text_input("Annotator", key="annotate_annotator", persist_state="session",
+                         placeholder="your name", width=180)
+    row.number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
+                     width=220, persist_state="session",
+                     help="0: off. After N sentences labelled since the last training job, a warm-started job starts "
+                          "in the background.")
     strategy = render_strategy() if how == ACTIVE else None
     return which, how, strategy, table, who
 
@@ -262,29 +300,31 @@ def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], co
 
 def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str],
                    annotator: str, has_model: bool) -> None:
-    """The keyboard: label keys, clear, cursor moves, undo, save, accept, previous and next."""
+    """The same actions as buttons, for the mouse: label, clear, cursor moves, undo, save, accept, previous, next.
+    Their keys belong to the span editor alone (no button shortcuts), so a key is never handled twice."""
     keys = st.container(horizontal=True)
     for n, lab in enumerate(labels, start=1):
-        keys.button(lab, key=f"annotate_label_{n}", shortcut=str(n) if n <= 9 else None,
-                    on_click=_label, args=(sid, lab))
-    keys.button("Clear", key="annotate_clear", shortcut="0", on_click=_label, args=(sid, None))
-    keys.button("", icon=":material/arrow_back:", key="annotate_left", shortcut="Left", on_click=_move,
-                args=(sid, -1), help="Previous word")
-    keys.button("", icon=":material/arrow_forward:", key="annotate_right", shortcut="Right", on_click=_move,
-                args=(sid, 1), help="Next word")
-    keys.button("Undo", icon=":material/undo:", key="annotate_undo", shortcut="U", on_click=_undo, args=(sid,),
-                disabled=not draft.undo_stack)
+        keys.button(lab, key=f"annotate_label_{n}", on_click=_label, args=(sid, lab),
+                    help=f"Key {n}" if n <= 9 else None)
+    keys.button("Clear", key="annotate_clear", on_click=_label, args=(sid, None), help="Key 0")
+    keys.button("", icon=":material/arrow_back:", key="annotate_left", on_click=_move,
+                args=(sid, -1), help="Previous word (←)")
+    keys.button("", icon=":material/arrow_forward:", key="annotate_right", on_click=_move,
+                args=(sid, 1), help="Next word (→)")
+    keys.button("Undo", icon=":material/undo:", key="annotate_undo", on_click=_undo, args=(sid,),
+                disabled=not draft.undo_stack, help="Key U")
     acts = st.container(horizontal=True)
-    acts.button("Save & next", type="primary", icon=":material/save:", key="annotate_save", shortcut="Ctrl+Enter",
-                on_click=_save, args=(project_id, sid, None, annotator))
+    acts.button("Save & next", type="primary", icon=":material/save:", key="annotate_save",
+                on_click=_save, args=(project_id, sid, None, annotator), help="Ctrl+Enter")
     acts.button("Accept model & next" if has_model else "Accept as opened & next", icon=":material/done_all:",
-                key="annotate_accept", shortcut="A", on_click=_save,
+                key="annotate_accept", on_click=_save,
                 args=(project_id, sid, list(suggestion), annotator),
-                help="Save the model's prediction as it is" if has_model else "Save the tags it opened with")
-    acts.button("Previous", icon=":material/skip_previous:", key="annotate_prev", shortcut="P", on_click=_go,
-                args=(sid, -1))
-    acts.button("Next", icon=":material/skip_next:", key="annotate_next", shortcut="N", on_click=_go,
-                args=(sid, 1), help="Next sentence without saving (the draft is kept)")
+                help=("Save the model's prediction as it is" if has_model else "Save the tags it opened with")
+                + " (key A)")
+    acts.button("Previous", icon=":material/skip_previous:", key="annotate_prev", on_click=_go,
+                args=(sid, -1), help="Key P")
+    acts.button("Next", icon=":material/skip_next:", key="annotate_next", on_click=_go,
+                args=(sid, 1), help="Next sentence without saving (the draft is kept; key N)")
 
 
 def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Draft,
@@ -323,18 +363,12 @@ def _model_note(model: dict | None) -> str:
     return f"pre-tagged by {html.escape(model['name'])}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
 
 
-def _word_line(words: list[str], draft: ann.Draft, pred: tuple[list[str], list[float]] | None) -> str:
-    c = draft.cursor
-    conf = f" · model confidence {pred[1][c]:.2f}" if pred is not None else ""
-    return (f'<div style="font-size:1.05rem">Word {c + 1}/{len(words)}: <b>{html.escape(words[c])}</b> → '
-            f'<code>{html.escape(draft.tags[c])}</code>{conf}</div>')
-
-
 # ---------------------------------------------------------------- the page
 
 def render() -> None:
     proj = ui.require_project()
     pid, labels = proj["id"], list(proj["labels"])
+    _apply_editor_actions(pid, labels)
     store = ui.store()
     tagger, model = ui.serving_tagger(pid)
     st.title("Annotate")
@@ -402,13 +436,13 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     if row["tags"] is not None and row["tags"] != draft.start:
         st.info("This sentence was saved elsewhere since you opened it.")
         st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid,))
+    st.session_state[SHOWN] = (sid, list(suggestion))
     with st.container(border=True):
-        ui.render_sentence(words, draft.tags, labels=labels, scores=pred[1] if pred else None,
-                           cursor=draft.cursor)
+        render_span_editor(key=EDITOR, sid=sid, words=words, draft=draft, labels=labels,
+                           scores=pred[1] if pred else None, acked=st.session_state.get(APPLIED, 0))
         if pred is not None and pred[0] != draft.tags:
             st.caption(f"Model {ui.md_escape(model['name'])} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
-    st.markdown(_word_line(words, draft, pred), unsafe_allow_html=True)
     if not labels:
         st.info("This project has no entity labels yet: add some on the Home page.")
     ui.render_legend(labels)

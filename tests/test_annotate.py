@@ -158,3 +158,71 @@ def test_store_queries(tmp_path):
     assert ann.human_entity_counts(store, pid) == {"LOC": 1, "PER": 2}
     assert ann.human_entity_counts(store, other) == {}
     store.close()
+
+
+# ---------------------------------------------------------------- the span editor's actions
+
+def test_label_span_makes_exactly_that_entity():
+    assert ann.label_span([O, O, O, O], 1, 3, "PER") == [O, "B-PER", "I-PER", O]
+    # inside a longer entity of the same type: the rest after the span starts its own entity
+    assert ann.label_span(["B-ORG"] + ["I-ORG"] * 3, 1, 3, "ORG") == ["B-ORG", "B-ORG", "I-ORG", "B-ORG"]
+    assert ann.label_span(["B-ORG", "I-ORG", "I-ORG"], 0, 2, None) == [O, O, "B-ORG"]
+    assert ann.label_span([O, "B-LOC"], 0, 2, "PER") == ["B-PER", "I-PER"]
+
+
+def test_entity_at_and_remove_span():
+    tags = ["B-PER", "I-PER", O, "B-LOC", "B-LOC", "I-LOC"]
+    assert [ann.entity_at(tags, i) for i in range(6)] == [(0, 2), (0, 2), None, (3, 4), (4, 6), (4, 6)]
+    assert ann.remove_span(tags, 1) == [O, O, O, "B-LOC", "B-LOC", "I-LOC"]
+    assert ann.remove_span(tags, 5) == ["B-PER", "I-PER", O, "B-LOC", O, O]
+    assert ann.remove_span(tags, 2) == tags
+    assert ann.clear_all(tags) == [O] * 6
+
+
+def test_entity_jump():
+    tags = [O, "B-PER", "I-PER", O, "B-LOC", O]
+    assert [ann.entity_jump(tags, c, 1) for c in range(6)] == [1, 4, 4, 4, 4, 5]
+    assert [ann.entity_jump(tags, c, -1) for c in range(6)] == [0, 1, 1, 1, 1, 4]
+
+
+def test_apply_follows_the_keyboard_rules_and_undo():
+    d = ann.Draft.open([O] * 5)
+    for action in [{"kind": "label", "label": "PER", "at": 0}, {"kind": "label", "label": "PER", "at": 1},
+                   {"kind": "move", "step": 1}, {"kind": "label", "label": "LOC", "start": 3, "end": 5}]:
+        ann.apply(d, action, labels=["PER", "LOC"])
+    assert (d.tags, d.cursor) == (["B-PER", "I-PER", O, "B-LOC", "I-LOC"], 4)
+    ann.apply(d, {"kind": "home"})
+    ann.apply(d, {"kind": "next_entity"})
+    assert d.cursor == 3
+    ann.apply(d, {"kind": "prev_entity"})
+    assert d.cursor == 0
+    ann.apply(d, {"kind": "end"})
+    assert d.cursor == 4
+    ann.apply(d, {"kind": "remove", "at": 1})
+    assert d.tags == [O, O, O, "B-LOC", "I-LOC"] and d.cursor == 1
+    ann.apply(d, {"kind": "clear_all"})
+    assert d.tags == [O] * 5
+    ann.apply(d, {"kind": "undo"})
+    ann.apply(d, {"kind": "undo"})
+    assert (d.tags, d.cursor) == (["B-PER", "I-PER", O, "B-LOC", "I-LOC"], 1)
+    ann.apply(d, {"kind": "cursor", "at": 2})
+    ann.apply(d, {"kind": "label", "label": None, "at": 2})  # clearing an O word changes nothing
+    assert d.cursor == 3 and len(d.undo_stack) == 3
+
+
+@pytest.mark.parametrize("action", [
+    {"kind": "label", "label": "ORG", "at": 0}, {"kind": "label", "label": "PER", "at": 5},
+    {"kind": "label", "label": "PER", "start": 2, "end": 2}, {"kind": "label", "label": "PER", "at": True},
+    {"kind": "move", "step": 3}, {"kind": "flag"}, {"kind": "remove"}])
+def test_apply_refuses_bad_actions(action):
+    d = ann.Draft.open([O] * 3)
+    with pytest.raises(ValueError, match=str(action["kind"])):
+        ann.apply(d, action, labels=["PER"])
+    assert d.tags == [O] * 3 and d.cursor == 0
+
+
+def test_new_actions_keeps_unapplied_in_sequence_order():
+    batch = [{"kind": "move", "seq": 5}, {"kind": "undo", "seq": 3}, {"kind": "home", "seq": 2}, "junk",
+             {"kind": "end"}, {"kind": "end", "seq": "7"}]
+    assert [a["seq"] for a in ann.new_actions(batch, 2)] == [3, 5]
+    assert ann.new_actions(None, 0) == [] and ann.new_actions(batch, 5) == []

@@ -1,6 +1,7 @@
 """AppTest of the Annotate page: keyboard buttons, saves, undo, orders, table view, escaping, no model."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -70,6 +71,21 @@ def sentence_markdown(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown if "nl-sentence" in m.value]
 
 
+def editor(at: AppTest) -> dict:
+    """The data the span editor was mounted with (the sentence it shows)."""
+    found = [e.proto for e in at.main if type(e).__name__ == "UnknownElement" and e.type == "bidi_component"]
+    assert len(found) == 1
+    return json.loads(found[0].json)
+
+
+def send(at: AppTest, *actions: dict) -> None:
+    """What the span editor sends: every action not acknowledged yet, each with its sentence id and sequence number."""
+    state = at.session_state["annotate_editor"] if "annotate_editor" in at.session_state else {}
+    at.session_state["annotate_editor"] = {"actions": list(state.get("actions") or []) + list(actions)}
+    at.run()
+    assert not at.exception, at.exception
+
+
 def test_label_move_save_writes_a_human_annotation(env):
     store, pid, _ = env
     at = open_page(pid)
@@ -79,7 +95,7 @@ def test_label_move_save_writes_a_human_annotation(env):
     assert sid == unlabeled[0]["id"]  # "in order": the first sentence without labels
     words = unlabeled[0]["words"]
     assert words[:3] == ["Maria", "Okonkwo", "visited"]
-    assert len(sentence_markdown(at)) >= 1
+    assert (editor(at)["sid"], editor(at)["words"], editor(at)["tags"]) == (sid, words, draft(at).tags)
     for _ in range(len(words)):  # clear every word, walking right with 0
         press(at, "annotate_clear")
     press(at, "annotate_right")
@@ -112,11 +128,12 @@ def test_accept_saves_the_model_prediction(env):
     row = store.sentences(pid, ids=[sid])[0]
     predicted = jobs_tagger(store, pid).predict([row["words"]])[0].tags
     assert draft(at).tags == predicted  # an unlabelled sentence opens with the model's tags
-    assert 'title="confidence' in sentence_markdown(at)[0]  # scores shown, low ones marked
-    assert not any("predicted:" in c.value for c in at.caption)
+    assert len(editor(at)["scores"]) == len(row["words"])  # scores shown, low ones marked
+    assert not any("predicted:" in c.value for c in at.caption) and not sentence_markdown(at)
     press(at, "annotate_label_3")  # an edit that accepting the model discards
     assert any(c.value == "Model v1 predicted:" for c in at.caption)
-    assert len(sentence_markdown(at)) == 2  # the edited tags, and the model's below them
+    assert editor(at)["tags"] != predicted
+    assert len(sentence_markdown(at)) == 1 and 'title="confidence' in sentence_markdown(at)[0]  # the model's
     press(at, "annotate_accept")
     assert store.history(sid)[-1]["tags"] == predicted
     assert store.history(sid)[-1]["source"] == "human"
@@ -191,10 +208,12 @@ def test_html_in_a_sentence_is_escaped(env):
     sid = next(s["id"] for s in store.sentences(pid) if SCRIPT in s["words"])
     at = open_page(pid, annotate_sentence_id=sid)
     assert current(at) == sid
+    press(at, "annotate_label_3")  # the model's prediction (markdown) appears under the edited sentence
     shown = "".join(m.value for m in at.markdown)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
     assert "&lt;img src=x onerror=alert(1)&gt;" in shown
     assert "<script>" not in shown and "<img" not in shown
+    assert SCRIPT in editor(at)["words"]  # as data: the editor sets it as text (checked in the browser test)
 
 
 def test_sid_query_parameter_opens_that_sentence(env):
@@ -242,3 +261,47 @@ def test_without_a_serving_model_the_page_works(env):
     at.segmented_control(key="annotate_order").set_value("least confident").run()
     assert not at.exception
     assert any("No serving model yet" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- the span editor's actions (as the browser sends them)
+
+def test_editor_actions_apply_in_order_once(env):
+    store, pid, plain = env
+    at = open_page(plain)
+    sid = current(at)
+    assert editor(at)["acked"] == 0 and editor(at)["labels"] == ["PER", "LOC"]
+    send(at, {"kind": "label", "label": "PER", "at": 0, "sid": sid, "seq": 1},
+         {"kind": "move", "step": 1, "sid": sid, "seq": 3}, {"kind": "end", "sid": sid, "seq": 2})
+    assert (draft(at).tags, draft(at).cursor) == (["B-PER", "O", "O", "O"], 3)  # seq order: label, end, move
+    send(at)  # the same batch again (a rerun before the browser pruned it): nothing applied twice
+    send(at, {"kind": "label", "label": "LOC", "start": 1, "end": 3, "sid": sid, "seq": 4},
+         {"kind": "undo", "sid": sid, "seq": 5}, {"kind": "label", "label": "LOC", "start": 2, "end": 4, "sid": sid,
+                                                   "seq": 6})
+    assert draft(at).tags == ["B-PER", "O", "B-LOC", "I-LOC"]
+    assert (editor(at)["tags"], editor(at)["acked"], editor(at)["cursor"]) == (draft(at).tags, 6, 3)
+    send(at, {"kind": "label", "label": "ORG", "at": 0, "sid": sid, "seq": 7})  # not a label of this project
+    assert draft(at).tags == ["B-PER", "O", "B-LOC", "I-LOC"] and editor(at)["acked"] == 7
+    assert any("not one of this project's labels" in t.value for t in at.toast)
+    send(at, {"kind": "save", "sid": sid, "seq": 8})
+    assert store.history(sid)[-1]["tags"] == ["B-PER", "O", "B-LOC", "I-LOC"] and current(at) != sid
+
+
+def test_editor_actions_on_a_sentence_not_shown_are_refused(env):
+    store, pid, plain = env
+    at = open_page(plain)
+    first = current(at)
+    humans = lambda: store.db.execute("SELECT COUNT(*) FROM annotations WHERE source = 'human'").fetchone()[0]
+    # Ctrl+Enter, then a label key and A pressed before the next sentence was shown: all made on `first`
+    send(at, {"kind": "label", "label": "PER", "at": 0, "sid": first, "seq": 1},
+         {"kind": "save", "sid": first, "seq": 2}, {"kind": "label", "label": "LOC", "at": 0, "sid": first, "seq": 3},
+         {"kind": "accept", "sid": first, "seq": 4})
+    second = current(at)
+    assert second != first and humans() == 1
+    assert store.history(first)[-1]["tags"] == ["B-PER", "O", "O", "O"]
+    assert draft(at).tags == ["O", "O"] and not store.history(second)
+    assert any("2 key(s) ignored" in t.value for t in at.toast)
+    send(at, {"kind": "accept", "sid": first + 1000, "seq": 5})  # a sentence id that is not the current one
+    assert humans() == 1 and current(at) == second
+    at.segmented_control(key="annotate_filter").set_value("all").run()
+    send(at, {"kind": "prev", "sid": second, "seq": 6}, {"kind": "accept", "sid": second, "seq": 7})
+    assert humans() == 1 and current(at) == first  # "prev" left `second`: the accept made on it is refused
