@@ -191,7 +191,7 @@ class Draft:
 # `apply` (or the page, for sentence actions) and in the JavaScript.
 
 EDIT_KINDS = ("label", "remove", "clear_all", "move", "cursor", "home", "end", "next_entity", "prev_entity", "undo")
-SENTENCE_KINDS = ("save", "accept", "next", "prev")  # they leave the sentence: the page runs them
+SENTENCE_KINDS = ("save", "accept", "next", "prev", "flag")  # they leave the sentence: the page runs them
 
 
 def apply(draft: Draft, action: Mapping, *, labels: Sequence[str] | None = None) -> None:

@@ -337,7 +337,7 @@ class Store:
         """Sentences ordered by id, each with its effective "tags" and their "source" (or None); `flagged` False
         leaves out the sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
-            a.tags, a.source FROM sentences s
+            a.tags, a.source, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""
         params: list[Any] = [project_id]

@@ -14,6 +14,8 @@ from core.model import Tagger
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
+ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
+
 AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
 RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
 SID = "annotate_sentence_id"  # also set by the Evaluate page's error browser
@@ -28,10 +30,14 @@ DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are sp
 EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
 APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
 SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence last rendered in the editor
+URL_SID = "annotate_url_sid"  # the `?sid=` this session has already followed or written
+STORED = "annotate_stored_drafts"  # {sentence id: draft version} last written to the database
+CONTEXT = 2  # neighbouring sentences of the same document shown greyed above and below
 HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
        "select words · click an entity: select it · **←/→** move (**Shift** selects) · **Home**/**End** first/last " \
        "word · **]**/**[** next/previous entity · **Backspace** remove the entity · **X** clear all · **U** undo · " \
-       "**Ctrl+Enter** save & next · **A** accept the model & next · **N**/**P** next/previous without saving"
+       "**Ctrl+Enter** save & next · **A** accept the model & next · **N**/**P** next/previous without saving · " \
+       "**F** flag as junk (or restore)"
 
 
 # ---------------------------------------------------------------- caches shared by all sessions
@@ -114,8 +120,9 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ann.save(ui.store(), sid, tags, annotator=annotator.strip() or "anonymous")
+    ann.save(ui.store(), sid, tags, annotator=annotator.strip() or "anonymous")  # drops the stored draft too
     st.session_state.get(DRAFTS, {}).pop(sid, None)
+    st.session_state.get(STORED, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."
     _go(sid, 1)
     _maybe_retrain(project_id)
@@ -145,6 +152,19 @@ def _maybe_retrain(project_id: int) -> None:
 
 def _reload(sid: int) -> None:
     st.session_state.get(DRAFTS, {}).pop(sid, None)
+    st.session_state.get(STORED, {}).pop(sid, None)
+    ui.store().drop_draft(sid)
+
+
+def _flag(project_id: int, sid: int, annotator: str) -> None:
+    """Flag the sentence as junk (it leaves the queue, training and active learning) and go on; a flagged one is
+    restored instead."""
+    store = ui.store()
+    restore = bool(store.sentences(project_id, ids=[sid])[0]["flagged"])
+    store.flag([sid], flagged=not restore, annotator=annotator.strip() or "anonymous")
+    st.session_state[FLASH] = (f"Restored sentence #{sid}: it is back in the queue." if restore else
+                               f"Flagged sentence #{sid} as junk: it left the queue (the 'flagged' filter lists it).")
+    _go(sid, 1)
 
 
 def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
@@ -163,6 +183,8 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
                 _save(project_id, sid, None, annotator)
             elif kind == "accept":
                 _save(project_id, sid, list(shown[1]), annotator)
+            elif kind == "flag":
+                _flag(project_id, sid, annotator)
             else:
                 _go(sid, 1 if kind == "next" else -1)
         else:
@@ -180,15 +202,45 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
 # ---------------------------------------------------------------- page parts
 
 def _requested_sentence(index: ann.Index) -> None:
-    """`?sid=ID` in the URL opens that sentence once."""
+    """`?sid=ID` in the URL that this session has not followed yet (a reload, a new tab, a shared link) opens that
+    sentence; the page then keeps the current sentence in the URL."""
     sid = st.query_params.get("sid")
-    if sid is None:
+    if sid is None or st.session_state.get(URL_SID) == sid:
         return
-    del st.query_params["sid"]
+    st.session_state[URL_SID] = sid
     if sid.isdigit() and int(sid) in index:
         st.session_state[SID] = int(sid)
     else:
         st.warning(f"Ignored ?sid={sid}: no such sentence in this project.")
+
+
+def _keep_in_url(sid: int) -> None:
+    """The current sentence in the URL (`?sid=`), so that a reload or a copied link opens it again."""
+    if st.query_params.get("sid") != str(sid):
+        st.query_params["sid"] = str(sid)
+    st.session_state[URL_SID] = str(sid)
+
+
+def _open_draft(store, sid: int, start: list[str]) -> ann.Draft:
+    """The sentence's working state: the draft kept in the database (a reload, another tab), else fresh tags."""
+    kept = store.draft(sid)
+    draft = ann.Draft.open(start)
+    if kept is not None and len(kept["tags"]) == len(start):
+        draft.tags, draft.cursor = list(kept["tags"]), kept["cursor"]
+        st.session_state.setdefault(STORED, {})[sid] = draft.version
+    return draft
+
+
+def _store_draft(store, sid: int, draft: ann.Draft, annotator: str) -> None:
+    """Write the draft to the database when it changed since it was last written (unchanged: nothing to do)."""
+    stored = st.session_state.setdefault(STORED, {})
+    if stored.get(sid) == draft.version:
+        return
+    if draft.dirty:
+        store.save_draft(sid, draft.tags, draft.cursor, annotator=annotator.strip())
+    elif sid in stored:
+        store.drop_draft(sid)
+    stored[sid] = draft.version
 
 
 def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, str]:
@@ -299,7 +351,7 @@ def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], co
 
 
 def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str],
-                   annotator: str, has_model: bool) -> None:
+                   annotator: str, has_model: bool, flagged: bool) -> None:
     """The same actions as buttons, for the mouse: label, clear, cursor moves, undo, save, accept, previous, next.
     Their keys belong to the span editor alone (no button shortcuts), so a key is never handled twice."""
     keys = st.container(horizontal=True)
@@ -325,6 +377,10 @@ def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.D
                 args=(sid, -1), help="Key P")
     acts.button("Next", icon=":material/skip_next:", key="annotate_next", on_click=_go,
                 args=(sid, 1), help="Next sentence without saving (the draft is kept; key N)")
+    acts.button("Restore" if flagged else "Flag as junk", icon=":material/flag:", key="annotate_flag",
+                on_click=_flag, args=(project_id, sid, annotator),
+                help="Back into the queue (key F)" if flagged else "Not a real sentence: it leaves the queue, training "
+                                                                  "and active learning, and can be restored (key F)")
 
 
 def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Draft,
@@ -344,6 +400,14 @@ def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Dr
     if tags != draft.tags:
         draft.replace(tags)
         st.rerun()
+
+
+def render_context(rows: list[dict]) -> None:
+    """Neighbouring sentences of the same document, greyed (escaped text)."""
+    if rows:
+        text = " ".join(html.escape(r["text"]) for r in rows)
+        st.markdown(f'<div class="nl-context" style="color:#8a8a8a;font-size:0.95rem">{text}</div>',
+                    unsafe_allow_html=True)
 
 
 def render_history(*, sid: int, history: list[dict]) -> None:
@@ -403,6 +467,7 @@ def render() -> None:
             return
         sid = queue[0]
     st.session_state[SID] = sid
+    _keep_in_url(sid)
     render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
                            table_view=table_view, annotator=annotator)
 
@@ -424,8 +489,9 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     words = row["words"]
     drafts = st.session_state.setdefault(DRAFTS, {})
     if sid not in drafts:
-        drafts[sid] = ann.Draft.open(row["tags"] or (pred[0] if pred else ["O"] * len(words)))
+        drafts[sid] = _open_draft(store, sid, row["tags"] or (pred[0] if pred else ["O"] * len(words)))
     draft = drafts[sid]
+    _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
 
     where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
@@ -437,9 +503,12 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         st.info("This sentence was saved elsewhere since you opened it.")
         st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid,))
     st.session_state[SHOWN] = (sid, list(suggestion))
+    before, after = store.neighbours(sid, CONTEXT, CONTEXT)
     with st.container(border=True):
+        render_context(before)
         render_span_editor(key=EDITOR, sid=sid, words=words, draft=draft, labels=labels,
                            scores=pred[1] if pred else None, acked=st.session_state.get(APPLIED, 0))
+        render_context(after)
         if pred is not None and pred[0] != draft.tags:
             st.caption(f"Model {ui.md_escape(model['name'])} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
@@ -447,7 +516,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         st.info("This project has no entity labels yet: add some on the Home page.")
     ui.render_legend(labels)
     render_buttons(project_id=project_id, sid=sid, labels=labels, draft=draft, suggestion=suggestion,
-                   annotator=annotator, has_model=pred is not None)
+                   annotator=annotator, has_model=pred is not None, flagged=bool(row["flagged"]))
     st.caption(HELP)
     if table_view:
         render_table(sid=sid, words=words, labels=labels, draft=draft, pred=pred)

@@ -12,6 +12,8 @@ from core import metrics, report
 from core.store import Store, dev_f1
 from pages import ui
 
+ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
+
 GREY = "#999999"
 PAGE_SIZE = 10
 TRAIN_LIMIT = 500

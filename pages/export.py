@@ -11,6 +11,8 @@ from core import demo, formats
 from core.store import SPLITS, dev_f1
 from pages import ui
 
+ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
+
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 MIMES = {"conll": "text/plain", "jsonl": "application/jsonl"}
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores

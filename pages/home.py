@@ -229,3 +229,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
             text += f" Not training: {reason}"
     st.session_state["home_demo_flash"] = text
     st.rerun()
+
+
+if __name__ == "__main__":  # run alone by Streamlit's older pages/ routing (a first request for /home)
+    ui.ensure_navigation()

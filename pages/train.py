@@ -8,6 +8,8 @@ from core.store import Store, dev_f1
 from core.train import TrainConfig
 from pages import ui
 
+ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
+
 DEFAULTS = TrainConfig()
 FREEZE = ("none", "embeddings", "top-K")
 POLICIES = ("better", "always", "never")

@@ -46,6 +46,17 @@ def serving_tagger(project_id: int) -> tuple[Tagger | None, dict | None]:
     return tagger(model["folder"]), model
 
 
+def ensure_navigation() -> None:
+    """Run the page through app.py's navigation. On a fresh server, a first request for /annotate (a reload, a
+    link) runs pages/annotate.py alone: Streamlit treats a pages/ folder beside app.py as its older page routing until
+    st.navigation has run once. Switch that off and rerun, so app.py (project, sidebar, pages) runs first."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def project() -> dict | None:
     """The project chosen in the sidebar (session state `project_id`)."""
     pid = st.session_state.get("project_id")

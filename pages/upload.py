@@ -10,6 +10,8 @@ from core import demo, formats
 from core.store import SPLITS
 from pages import ui
 
+ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
+
 TYPES = ["conll", "txt", "jsonl", "json", "tsv", "iob"]
 PASTE_FORMATS = ["auto", "text", "conll", "jsonl"]
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}

@@ -24,7 +24,7 @@ def raw(words: list[str]) -> Sentence:
 def open_app(project_id: int | None = None, page: str | None = None, *, monkeypatch=None, db: Path | None = None,
              query: dict[str, str] | None = None, **state) -> AppTest:
     """app.py run once (on database `db` as $NERLOOP_DB when given, with `project_id` and `state` in the session),
-    then switched to `page` with the `query` parameters; no exception on the way."""
+    with the `query` parameters in its URL from the start, then switched to `page`; no exception on the way."""
     if db is not None:
         monkeypatch.setenv("NERLOOP_DB", str(db))
     at = AppTest.from_file(APP, default_timeout=60)
@@ -32,9 +32,9 @@ def open_app(project_id: int | None = None, page: str | None = None, *, monkeypa
         at.session_state["project_id"] = project_id
     for key, value in state.items():
         at.session_state[key] = value
-    at.run()
-    for key, value in (query or {}).items():
+    for key, value in (query or {}).items():  # in the URL from the first request on, as in a browser
         at.query_params[key] = value
+    at.run()
     if page is not None:
         at.switch_page(page).run()
     assert not at.exception, at.exception

@@ -1,6 +1,7 @@
 """AppTest of the Annotate page: keyboard buttons, saves, undo, orders, table view, escaping, no model."""
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
@@ -222,9 +223,10 @@ def test_sid_query_parameter_opens_that_sentence(env):
     at = open_app(pid, "pages/annotate.py", query={"sid": str(sid)})
     assert current(at) == sid
     assert any("not in this view" in m.value for m in at.markdown)  # dev sentences have gold labels
-    assert "sid" not in at.query_params  # opened once, then the URL lets go
+    assert at.query_params["sid"] == str(sid) and at.query_params["project"] == str(pid)  # a reload opens it again
     press(at, "annotate_next")  # from outside the view: the first sentence of the view after it
     assert current(at) == store.sentences(pid, split="unlabeled")[0]["id"]
+    assert at.query_params["sid"] == str(current(at))  # the URL follows the sentence shown
     at.query_params["sid"] = "999999"
     at.run()
     assert any("no such sentence" in w.value for w in at.warning)
@@ -305,3 +307,46 @@ def test_editor_actions_on_a_sentence_not_shown_are_refused(env):
     at.segmented_control(key="annotate_filter").set_value("all").run()
     send(at, {"kind": "prev", "sid": second, "seq": 6}, {"kind": "accept", "sid": second, "seq": 7})
     assert humans() == 1 and current(at) == first  # "prev" left `second`: the accept made on it is refused
+
+
+def test_a_reload_keeps_the_project_the_sentence_and_the_draft(env):
+    store, pid, plain = env
+    at = open_page(plain)
+    at.segmented_control(key="annotate_filter").set_value("all").run()
+    press(at, "annotate_next")
+    sid = current(at)
+    send(at, {"kind": "label", "label": "LOC", "at": 1, "sid": sid, "seq": 1})
+    assert draft(at).tags == ["O", "B-LOC"] and store.draft(sid)["tags"] == ["O", "B-LOC"]
+    reloaded = open_app(None, "pages/annotate.py", query=dict(at.query_params))  # a new session on the same URL
+    assert reloaded.session_state["project_id"] == plain and current(reloaded) == sid
+    assert draft(reloaded).tags == ["O", "B-LOC"] and draft(reloaded).dirty  # the draft, still unsaved
+    assert editor(reloaded)["tags"] == ["O", "B-LOC"] and not store.history(sid)
+    send(reloaded, {"kind": "save", "sid": sid, "seq": 1})
+    assert store.history(sid)[-1]["tags"] == ["O", "B-LOC"] and store.draft(sid) is None
+
+
+def test_flag_key_takes_a_sentence_out_of_the_queue_and_restores_it(env):
+    store, pid, plain = env
+    at = open_page(plain)
+    first = current(at)
+    send(at, {"kind": "flag", "sid": first, "seq": 1})
+    assert store.flagged(plain) == {first} and current(at) != first
+    assert first not in at.session_state["annotate_queue"]
+    assert any("as junk" in t.value for t in at.toast)
+    at.segmented_control(key="annotate_filter").set_value("flagged").run()
+    assert current(at) == first and at.button(key="annotate_flag").label == "Restore"
+    press(at, "annotate_flag")
+    assert store.flagged(plain) == set() and [r["flagged"] for r in store.flag_history(first)] == [1, 0]
+
+
+def test_neighbouring_sentences_of_the_document_are_shown_greyed(env):
+    store, pid, plain = env
+    rows = store.sentences(pid, split="dev")
+    middle = rows[2]
+    at = open_page(pid, annotate_sentence_id=middle["id"])
+    context = "".join(m.value for m in at.markdown if "nl-context" in m.value)
+    before, after = store.neighbours(middle["id"], 2, 2)
+    assert before and after
+    for row in before + after:
+        assert html.escape(row["text"]) in context
+    assert middle["text"] not in context

@@ -137,3 +137,32 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         assert page.evaluate("window.pwned") is None
         browser.close()
     assert (shots / "annotate-1280.png").stat().st_size > 10_000
+
+
+def test_a_deep_link_and_a_reload_keep_project_sentence_and_draft(server):  # noqa: F811
+    url, db = server
+    store = Store(db)
+    demo.create_demo(store)
+    bio = store.create_project("bio", ["Chemical", "Disease"])
+    store.import_sentences(bio, [raw(["Aspirin", "eases", "headache", "."]), raw(["Fever", "returned", "."])],
+                           split="unlabeled")
+    sid = store.sentences(bio)[1]["id"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{url}/annotate?project={bio}&sid={sid}")  # the server's first request: straight to a sentence
+        box = page.locator(".nl-editor")
+        expect(box).to_have_attribute("data-sid", str(sid), timeout=60_000)
+        expect(page.get_by_role("combobox", name="Project")).to_have_value("bio")
+        page.keyboard.press("2")  # Disease on "Fever", not saved
+        synced(page, box)
+        assert store.draft(sid)["tags"] == ["B-Disease", "O", "O"]
+        page.reload()
+        box = page.locator(".nl-editor")
+        expect(box).to_have_attribute("data-sid", str(sid), timeout=60_000)
+        expect(box).to_have_attribute("data-tags", "B-Disease O O", timeout=10_000)
+        other = browser.new_page(viewport={"width": 1280, "height": 1000})  # the same link in a new tab
+        other.goto(page.url)
+        expect(other.locator(".nl-editor")).to_have_attribute("data-sid", str(sid), timeout=60_000)
+        assert not store.history(sid)  # nothing saved along the way
+        browser.close()

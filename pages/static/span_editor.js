@@ -6,7 +6,7 @@
 
 const UNDO_DEPTH = 200;
 const RESEND_MS = 3000;
-const LEAVE = new Set(["save", "accept", "next", "prev"]);
+const LEAVE = new Set(["save", "accept", "next", "prev", "flag"]);
 const S = {root: null, box: null, server: null, view: null, pending: [], seq: 0, sentUpTo: 0, sentAt: 0,
            sel: null, drag: null, setState: null, timer: null, listening: false};
 
@@ -235,6 +235,7 @@ function onKey(e) {
       ArrowLeft: {kind: "move", step: -1}, ArrowRight: {kind: "move", step: 1}, Home: {kind: "home"},
       End: {kind: "end"}, "]": {kind: "next_entity"}, "[": {kind: "prev_entity"}, u: {kind: "undo"},
       x: {kind: "clear_all"}, a: {kind: "accept"}, n: {kind: "next"}, p: {kind: "prev"},
+      f: {kind: "flag"},
     }[key] || null;
     if (key === "Backspace" || key === "Delete") {
       action = e.shiftKey ? {kind: "clear_all"} : S.sel ? labelAction(null) : {kind: "remove", at: v.cursor};
