@@ -7,7 +7,8 @@
 Each project lives in a fresh temporary data folder (NERLOOP_HOME, NERLOOP_DB inside it) and holds CoNLL-2003
 sentences read from ../shared/data/conll2003 (never copied into the repository): N human-labelled train
 sentences, a gold dev subset and an unlabelled pool whose gold stays hidden. Measured:
-- key-to-render on Annotate: from the keydown event to the animation frame after the sentence's DOM changed;
+- key-to-render on Annotate: from the keydown event to the painted frame in which the sentence's DOM changed,
+  the app idle before each key; and how many of a burst of arrow keys 100 ms apart moved the cursor;
 - Start -> serving: click Start on the Train page (base model, promote always), time until Annotate shows
   "pre-tagged by" the new version; first model at `--labelled` sizes, then a warm start after `--more` labels;
 - the server's CPU (own user+system time, children excluded) with the Train page open, idle and during the job;
@@ -112,7 +113,8 @@ def click_start(page) -> None:
     page.get_by_role("button", name="Start training").click()
 
 
-# in-page timer: armed before a key press, resolves with ms from the keydown to the frame after the sentence changed
+# in-page timer, armed before a key press: ms from the keydown event to the paint of the frame in which the sentence
+# being edited has changed
 ARM_JS = """(sel) => {
   const before = document.querySelector(sel)?.outerHTML;
   window.__nlTimer = new Promise((resolve) => {
@@ -121,7 +123,8 @@ ARM_JS = """(sel) => {
     window.addEventListener('keydown', (e) => { t0 = e.timeStamp; }, {capture: true, once: true});
     const obs = new MutationObserver(() => {
       const el = document.querySelector(sel);
-      if (t0 !== null && el && el.outerHTML !== before) requestAnimationFrame(() => done(performance.now() - t0));
+      if (t0 !== null && el && el.outerHTML !== before)
+        requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));  // after that frame's paint
     });
     obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
     const timer = setTimeout(() => done(-1), 15000);
