@@ -51,7 +51,17 @@ LABELS = ["PER", "LOC", "ORG", "MISC"]
 
 # ---------------------------------------------------------------- the pages: every selector and interaction
 
-SENTENCE = ".nl-sentence"  # the sentence being edited: the first one on Annotate
+SENTENCE = ".nl-editor"  # the span editor of Annotate (inside the component's shadow root)
+# the first element matching a selector, looking into open shadow roots too (the span editor lives in one)
+DEEP_JS = """const deep = (sel) => {
+  const todo = [document];
+  while (todo.length) {
+    const root = todo.shift(), hit = root.querySelector(sel);
+    if (hit) return hit;
+    for (const n of root.querySelectorAll('*')) if (n.shadowRoot) todo.push(n.shadowRoot);
+  }
+  return null;
+};"""
 KEY_CYCLE = ("1", "ArrowLeft", "0", "ArrowLeft")  # from a word: label it, back, clear it, back; each changes the DOM
 
 
@@ -101,10 +111,10 @@ def set_train_settings(page, *, model: str | None, min_steps: int | None) -> Non
 
 
 def cursor_word(page) -> tuple[int, int]:
-    """(index of the word under the cursor, words) in the sentence being edited; the cursor word is outlined."""
-    return tuple(page.evaluate("""(sel) => {
-      const words = [...document.querySelector(sel).querySelectorAll('[data-i]')];
-      return [words.findIndex((w) => (w.getAttribute('style') || '').includes('outline')), words.length];
+    """(index of the word under the cursor, words) in the sentence being edited (the editor's data-cursor)."""
+    return tuple(page.evaluate("(sel) => {" + DEEP_JS + """
+      const box = deep(sel);
+      return [Number(box.dataset.cursor), box.querySelectorAll('.nl-w').length];
     }""", SENTENCE))
 
 
@@ -115,18 +125,19 @@ def click_start(page) -> None:
 
 # in-page timer, armed before a key press: ms from the keydown event to the paint of the frame in which the sentence
 # being edited has changed
-ARM_JS = """(sel) => {
-  const before = document.querySelector(sel)?.outerHTML;
+ARM_JS = "(sel) => {" + DEEP_JS + """
+  const box = deep(sel), before = box?.outerHTML;
   window.__nlTimer = new Promise((resolve) => {
     let t0 = null, over = false;
     const done = (v) => { if (!over) { over = true; obs.disconnect(); clearTimeout(timer); resolve(v); } };
     window.addEventListener('keydown', (e) => { t0 = e.timeStamp; }, {capture: true, once: true});
     const obs = new MutationObserver(() => {
-      const el = document.querySelector(sel);
+      const el = deep(sel);
       if (t0 !== null && el && el.outerHTML !== before)
         requestAnimationFrame(() => setTimeout(() => done(performance.now() - t0), 0));  // after that frame's paint
     });
-    obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+    for (const root of new Set([document.body, box?.getRootNode()].filter((r) => r && r !== document)))
+      obs.observe(root, {subtree: true, childList: true, characterData: true, attributes: true});
     const timer = setTimeout(() => done(-1), 15000);
   });
 }"""
@@ -379,7 +390,10 @@ def burst(page, n: int, interval_ms: int) -> dict:
         page.wait_for_timeout(1000)
         wait_idle(page)
         moved.append(sign * (cursor_word(page)[0] - start))
-    return {"keys": 2 * n, "interval_ms": interval_ms, "applied": sum(moved), "lost": 2 * n - sum(moved)}
+    synced = page.evaluate("(sel) => {" + DEEP_JS + "const b = deep(sel); return b.dataset.acked === b.dataset.seq; }",
+                           SENTENCE)  # Python has applied every action the browser made
+    return {"keys": 2 * n, "interval_ms": interval_ms, "applied": sum(moved), "lost": 2 * n - sum(moved),
+            "server_synced": bool(synced)}
 
 
 def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_steps: int | None, args) -> dict:
