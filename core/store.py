@@ -282,7 +282,7 @@ class Store:
             if problem := known.check(label):
                 raise fail(problem)
         if known.new:
-            self.db["projects"].update(project_id, {"labels": json.dumps(labels + known.new)})
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
 
     # sentences and annotations
     def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
@@ -329,7 +329,7 @@ class Store:
                                           source=source, annotator=annotator, hidden_gold=hidden_gold)
                        for sentences, split, source_name in batches]
             if known.new:
-                self.db["projects"].update(project_id, {"labels": json.dumps(labels + known.new)})
+                self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
         return results
 
     def _import_batch(self, project_id: int, sentences: Sequence, split: str, source_name: str, *, seen: set[str],
