@@ -44,7 +44,7 @@ def label_problem(label: object) -> str | None:
     if label == "O":
         return "label 'O' is the outside tag, not an entity type"
     if _TAG_PREFIX.match(label):
-        return f"label {_short(label)} looks like a tag: give the entity type ({_short(label[2:])})"
+        return f"label {_short(label)} looks like a tag: give entity types ({label[2:]}), not tags"
     return None
 
 
