@@ -3,6 +3,7 @@ files either parse or raise FormatError("name:line: problem"); a refused import 
 was, an accepted one leaves every project readable and exportable."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -27,6 +28,7 @@ NASTY = ["\r", "\r\n", "\n", "\n\n", "\t", " ", "\\udc00", "\\ud83d\\ude00", "\u
          "-DOCSTART- O\n", '"', "{", "}", "[", "]", ":", ",", "New York\tB-LOC\n", '{"text": "New York"}',
          '"label": "P\\udc00"', '"label": "per"', '"start": -1', '"end": 99999', "null", "true", "O", "\\u0000"]
 LINE_END = re.compile(r"\r\n?|\n")
+FRESH = itertools.count()
 WORD = st.text(st.sampled_from(list("Adaob.-'é") + [" ", "\t", "\udc00", "\ufeff", "\x00", "\x1f", "\u00a0"]), max_size=4)
 TAG = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-per", "B-B-PER", "B-P\udc00", "B-PER,LOC",
                        "B-" + "X" * 60, "B-O", "I-", "PER", "B-NEW"])
@@ -127,12 +129,12 @@ def import_all_or_nothing(store: Store, sentences: list[Sentence], name: str, pr
     and every project still readable."""
     pid = store.project(project)["id"]
     before = list(store.db.conn.iterdump())
-    good = formats.loads(CONLL, name="good.conll").sentences
+    good = formats.loads(f"Ada B-PER\nmet O\nvisitor{next(FRESH)} O\n", name="good.conll").sentences  # new each time
     try:  # the good file first: a refusal must not keep it either
         store.import_many(pid, [(good, "dev", "good.conll"), (sentences, "train", name)], new_labels=new_labels)
     except formats.FormatError as e:
         assert str(e).startswith(f"{name}:{e.line}: ")
-        str(e).encode("utf-8")
+        str(e).encode("utf-8")  # the message prints anywhere: no lone surrogate in it
         assert list(store.db.conn.iterdump()) == before
     readable(store)
 
