@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core import formats, paths
 from core.formats import FormatError, Sentence
-from core.store import SPLITS, Store, dev_f1
+from core.store import NEW_LABEL_HINT, SPLITS, Store, dev_f1
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "patience", "seed")
 
@@ -191,22 +191,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
         corpora = [(path, _read(path, args.format, args.lines)) for path in args.files]  # all parse, or none is stored
-        if args.hidden_gold:
-            if args.split not in (None, "unlabeled"):
-                raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
-            unlabelled = [(path, s) for path, c in corpora for s in c.sentences if s.tags is None]
-            if unlabelled:
-                path, s = unlabelled[0]
-                raise FormatError(path, s.line, "sentence has no tags (a pool with hidden gold must be labelled)")
-        for path, corpus in corpora:
+        if args.hidden_gold and args.split not in (None, "unlabeled"):
+            raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
+        splits = ["unlabeled" if args.hidden_gold else args.split
+                  or ("train" if any(s.tags is not None for s in c.sentences) else "unlabeled") for _, c in corpora]
+        try:  # one transaction for every file: all of them are imported, or none
+            results = store.import_many(project["id"], [(c.sentences, split, path) for (path, c), split
+                                                        in zip(corpora, splits)],
+                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+        except FormatError as e:
+            if e.problem.endswith(NEW_LABEL_HINT):
+                raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
+                                  + "; --new-labels adds it") from None
+            raise
+        for (path, _), split, r in zip(corpora, splits, results):
             if args.hidden_gold:
-                r = store.import_hidden_gold(project["id"], corpus.sentences, source_name=path)
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
-                continue
-            split = args.split or ("train" if any(s.tags is not None for s in corpus.sentences) else "unlabeled")
-            r = store.import_sentences(project["id"], corpus.sentences, split=split, source_name=path)
-            print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> {split}")
+            else:
+                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> {split}")
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
@@ -667,6 +670,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
                    "whose gold tags stay hidden until `nerloop reveal` picks them")
+    p.add_argument("--new-labels", action="store_true", help="add entity types the project does not have yet "
+                   "(without it, an unknown type stops the import; a project without labels takes the files')")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--lines", dest="lines", action="store_const", const=True, help="plain text: each non-empty line "
                    "is one sentence (default for files that look so)")

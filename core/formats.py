@@ -1,6 +1,8 @@
 """Read and write NER corpora: CoNLL columns, JSONL spans and plain text.
 
-Inside the engine tags are IOB2; CoNLL files may be IOB1, IOB2 or BIOES (BILOU) and are converted.
+Inside the engine tags are IOB2; CoNLL files may be IOB1, IOB2 or BIOES (BILOU) and are converted. At the edge a
+leading byte-order mark is dropped, CR and CRLF line ends read as line ends, and words and labels are checked by
+`core.labels`: every problem is a FormatError naming file and line.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.labels import LabelSet, lone_surrogate, text_problem, word_problem, words_problem
 
 FORMATS = ("conll", "jsonl", "text")
 SCHEMES = ("iob1", "iob2", "bioes")
@@ -27,6 +31,7 @@ _WORD = re.compile(r"(?:[^\W\d_]\.){2,}(?!\w)|\w+(?:[-'’.]\w+)*|\S")
 _SENT_END = re.compile(r"(\w*)([.!?]+)[\"'”’»)\]]*\s+")
 _SENT_OPENERS = "\"'“‘«"
 _ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "vs"})
+_MAX_INT_DIGITS = 100
 
 
 class FormatError(ValueError):
@@ -253,7 +258,6 @@ def _line_ranges(text: str) -> list[tuple[int, int]]:
 def _read_text(text: str, name: str, lines: bool | None = None) -> Corpus:
     """Blank lines separate documents (`p-N`); each non-empty line is one sentence when `lines`, else lines are split
     into sentences; None: `looks_line_per_sentence` decides."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if lines is None:
         lines = looks_line_per_sentence(text)
     paragraphs: list[tuple[int, int]] = []
@@ -276,8 +280,13 @@ def _read_text(text: str, name: str, lines: bool | None = None) -> Corpus:
         for s, e in split(text[p_start:p_end]):
             sent_text = text[p_start + s:p_start + e]
             toks = tokenize(sent_text)
-            sentences.append(Sentence([w for w, _, _ in toks], None, sent_text, [(a, b) for _, a, b in toks],
-                                      doc_id=f"p-{p}", line=bisect.bisect_right(line_starts, p_start + s)))
+            line = bisect.bisect_right(line_starts, p_start + s)
+            words = [w for w, _, _ in toks]
+            problem = words_problem(words)
+            if problem:
+                raise FormatError(name, line, problem)
+            sentences.append(Sentence(words, None, sent_text, [(a, b) for _, a, b in toks], doc_id=f"p-{p}",
+                                      line=line))
     if not sentences:
         raise FormatError(name, 1, "empty file")
     return Corpus(sentences, "text", None, lines=lines)
@@ -292,10 +301,6 @@ def _parse_tag(tag: str) -> str | None:
     if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIESLU":
         return {"L": "E", "U": "S"}.get(tag[0], tag[0]) + tag[1:]
     return None
-
-
-def _unknown_label(label: str, labels: Collection[str]) -> str:
-    return f"unknown label {label!r} (known: {', '.join(sorted(labels))})"
 
 
 def _sentence(words: list[str], tags: list[str] | None, columns: list[list[str]] | None,
@@ -315,8 +320,9 @@ def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
     tags: list[str] = []
     cols: list[list[str]] = []
     lines: list[int] = []
-    docs, new_doc, doc_id = 0, False, None
+    docs, new_doc, doc_id, docstarts = 0, False, None, 0
     known: dict[str, str] = {}
+    seen = LabelSet(labels or (), fixed=labels is not None)
 
     def flush() -> None:
         nonlocal words, tags, cols, lines, docs, new_doc, doc_id
@@ -328,14 +334,12 @@ def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
             words, tags, cols, lines = [], [], [], []
 
     for i, line in enumerate(text.split("\n"), 1):
-        if line.endswith("\r"):
-            line = line[:-1]
         if not line.strip():
             flush()
             continue
         if line.startswith(_DOCSTART) and line.split(None, 1)[0] == _DOCSTART:
             flush()
-            new_doc = True
+            new_doc, docstarts = True, docstarts + 1
             continue
         if not sep:
             sep = "\t" if "\t" in line else " "
@@ -346,15 +350,17 @@ def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
             if len(parts) < 2:
                 raise FormatError(name, i, f"expected at least 2 columns, found {len(parts)}")
             ncols = len(parts)
-        if not parts[0]:
-            raise FormatError(name, i, "empty word")
+        problem = word_problem(parts[0])
+        if problem:
+            raise FormatError(name, i, problem + (" (a CoNLL word is one token)" if sep == "\t" else ""))
         tag = known.get(parts[-1])
         if tag is None:
             tag = _parse_tag(parts[-1])
             if tag is None:
                 raise FormatError(name, i, f"illegal tag {parts[-1]!r}")
-            if labels is not None and tag != "O" and tag[2:] not in labels:
-                raise FormatError(name, i, _unknown_label(tag[2:], labels))
+            problem = None if tag == "O" else seen.check(tag[2:])
+            if problem:
+                raise FormatError(name, i, f"tag {parts[-1]!r}: {problem}")
             known[parts[-1]] = tag
         words.append(parts[0])
         tags.append(tag)
@@ -362,7 +368,7 @@ def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
         lines.append(i)
     flush()
     if not raw:
-        raise FormatError(name, 1, "empty file")
+        raise FormatError(name, 1, "empty file" + (" (only -DOCSTART- lines, no sentence)" if docstarts else ""))
     scheme = detect_scheme(r[1] for r in raw)
     sentences = []
     for words, tags, cols, lines, doc_id in raw:
@@ -403,7 +409,7 @@ def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None) -> Sentence:
+def _jsonl_record(obj: object, name: str, i: int, seen: LabelSet) -> Sentence:
     """One JSONL record -> Sentence; every problem raises FormatError at line i."""
     def fail(problem: str) -> FormatError:
         return FormatError(name, i, problem)
@@ -413,6 +419,8 @@ def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None
     text = obj.get("text")
     if not isinstance(text, str):
         raise fail("missing or non-string 'text'")
+    if problem := text_problem(text):
+        raise fail(problem)
     if obj.get("tokens") is None:
         toks = tokenize(text)
     else:
@@ -428,9 +436,13 @@ def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None
                 raise fail(f"token {n} {t['text']!r} offsets ({s}, {e}) do not match the text")
             prev_end = e
             if t["text"].strip():
+                if problem := word_problem(t["text"]):
+                    raise fail(f"token {n}: {problem}")
                 toks.append((t["text"], s, e))
     if not toks:
         raise fail("no tokens in text")
+    if obj.get("tokens") is None and (problem := words_problem([w for w, _, _ in toks])):
+        raise fail(problem)
     tags = None
     if obj.get("spans") is not None:
         if not isinstance(obj["spans"], list):
@@ -445,12 +457,8 @@ def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None
             s, e, label = sp["start"], sp["end"], sp["label"]
             if not 0 <= s < e <= len(text):
                 raise fail(f"span ({s}, {e}) out of range (text length {len(text)})")
-            if not label:
-                raise fail(f"span ({s}, {e}) has an empty label")
-            if label.split() != [label]:
-                raise fail(f"span ({s}, {e}) label {label!r} contains whitespace")
-            if labels is not None and label not in labels:
-                raise fail(_unknown_label(label, labels))
+            if problem := seen.check(label):
+                raise fail(f"span ({s}, {e}): {problem}")
             if s not in starts or e not in ends:
                 raise fail(f"span ({s}, {e}) {text[s:e]!r} is not on token boundaries")
             char_spans.append((s, e))
@@ -465,20 +473,34 @@ def _jsonl_record(obj: object, name: str, i: int, labels: Collection[str] | None
         doc_id = obj["meta"].get("doc_id")
     if isinstance(doc_id, bool) or (doc_id is not None and not isinstance(doc_id, (str, int))):
         raise fail("'doc_id' must be a string or integer")
+    if isinstance(doc_id, str) and (problem := text_problem(doc_id)):
+        raise fail(f"'doc_id' {problem.removeprefix('text ')}")
     return Sentence([w for w, _, _ in toks], tags, text, [(s, e) for _, s, e in toks],
                     None if doc_id is None else str(doc_id), line=i)
 
 
+def _json_int(digits: str) -> int:
+    """json's parse_int: integers are offsets or ids, so a longer one is an error, not a minute of int()."""
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits (at most {_MAX_INT_DIGITS})")
+    return int(digits)
+
+
 def _read_jsonl(text: str, name: str, labels: Collection[str] | None) -> Corpus:
     sentences = []
+    seen = LabelSet(labels or (), fixed=labels is not None)
     for i, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_json_int)
         except json.JSONDecodeError as e:
             raise FormatError(name, i, f"invalid JSON: {e.msg} (column {e.colno})") from None
-        sentences.append(_jsonl_record(obj, name, i, labels))
+        except RecursionError:
+            raise FormatError(name, i, "invalid JSON: nested too deeply") from None
+        except ValueError as e:  # from _json_int
+            raise FormatError(name, i, f"invalid JSON: {e}") from None
+        sentences.append(_jsonl_record(obj, name, i, seen))
     if not sentences:
         raise FormatError(name, 1, "empty file")
     return Corpus(sentences, "jsonl", "iob2" if any(s.tags is not None for s in sentences) else None)
@@ -514,29 +536,38 @@ def detect_format(name: str, text: str) -> str:
     fmt = _EXTENSIONS.get(Path(name).suffix.lower())
     if fmt is not None and fmt != "text":
         return fmt
-    seen = 0
+    seen, docstarts = 0, 0
     for line in text.split("\n"):
         parts = line.split()
         if not parts:
             continue
         if parts[0] == _DOCSTART:
+            docstarts += 1
             continue
         if len(parts) < 2 or not _TAG_LIKE.fullmatch(parts[-1]):
             return "text"
         seen += 1
         if seen == _SNIFF_LINES:
             break
-    return "conll" if seen else "text"
+    return "conll" if seen or docstarts else "text"
 
 
 def _decode(data: bytes | str, name: str) -> str:
+    """The text of a file: UTF-8, a leading byte-order mark dropped (an encoding mark, not text), CRLF and CR line
+    ends read as LF; lone surrogates (only a str can hold them) refused."""
     if isinstance(data, str):
-        return data.removeprefix("\ufeff")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise FormatError(name, data.count(b"\n", 0, e.start) + 1,
-                          f"invalid UTF-8 byte 0x{data[e.start]:02x}") from None
+        text = data.removeprefix("\ufeff")
+        at = lone_surrogate(text)
+        if at is not None:
+            raise FormatError(name, len(re.findall(r"\r\n?|\n", text[:at])) + 1,
+                              f"a lone surrogate U+{ord(text[at]):04X} (not valid Unicode)")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise FormatError(name, len(re.findall(rb"\r\n?|\n", data[:e.start])) + 1,
+                              f"invalid UTF-8 byte 0x{data[e.start]:02x}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def loads(data: bytes | str, *, name: str, fmt: str | None = None,

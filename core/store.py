@@ -11,11 +11,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import sqlite_utils
+
+from core.formats import FormatError
+from core.labels import LabelSet, check_labels, label_problem, text_problem, words_problem
 
 SPLITS = ("train", "dev", "test", "unlabeled")
 SOURCES = ("gold", "human", "model")
@@ -28,6 +31,7 @@ _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
+NEW_LABEL_HINT = "; new entity types are added only when allowed"
 
 
 def now() -> str:
@@ -53,30 +57,43 @@ def _check(value: str, allowed: Sequence[str], what: str) -> str:
     return value
 
 
-def _check_labels(labels: Sequence[str]) -> list[str]:
-    if isinstance(labels, str):
-        raise ValueError(f"labels must be a list of strings, not the string {labels!r}")
-    labels = list(labels)
-    for label in labels:
-        if not isinstance(label, str) or not label or label != label.strip() or " " in label:
-            raise ValueError(f"invalid label {label!r}: must be a non-empty string without spaces")
-        if label == "O" or label.startswith(("B-", "I-")):
-            raise ValueError(f"invalid label {label!r}: give entity types (PER), not IOB2 tags")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate labels in {labels}")
-    return labels
-
-
-def _tag_labels(tags: Sequence[str], where: str) -> set[str]:
-    """Entity types used in IOB2 `tags`; ValueError naming `where` on a malformed tag."""
-    found = set()
+def _tag_labels(tags: Sequence[str], fail: Callable[[str], Exception]) -> list[str]:
+    """Entity types used in IOB2 `tags`, in order of first use; raises fail(problem) on a malformed tag or label."""
+    found: dict[str, None] = {}
     for i, tag in enumerate(tags):
         if tag == "O":
             continue
         if not isinstance(tag, str) or tag[:2] not in ("B-", "I-") or len(tag) < 3:
-            raise ValueError(f"{where}: token {i + 1} has invalid IOB2 tag {tag!r}")
-        found.add(tag[2:])
-    return found
+            raise fail(f"token {i + 1} has invalid IOB2 tag {tag!r}")
+        if tag[2:] not in found:
+            if problem := label_problem(tag[2:]):
+                raise fail(f"token {i + 1} tag {tag!r}: {problem}")
+            found[tag[2:]] = None
+    return list(found)
+
+
+def _check_sentence(s: Any, fail: Callable[[str], Exception]) -> list[str]:
+    """Check one Sentence-like object before it is stored (the words and labels rules of core.labels); returns the
+    entity types its tags use."""
+    if not s.words:
+        raise fail("sentence has no words")
+    if not isinstance(s.text, str):
+        raise fail("the sentence text is not a string")
+    if problem := words_problem(s.words) or text_problem(s.text):
+        raise fail(problem)
+    if s.doc_id is not None and (not isinstance(s.doc_id, str) or text_problem(s.doc_id)):
+        raise fail(f"invalid document id {s.doc_id!r}")
+    if len(s.offsets) != len(s.words):
+        raise fail(f"{len(s.offsets)} offsets for {len(s.words)} words")
+    if s.tags is None:
+        return []
+    if len(s.tags) != len(s.words):
+        raise fail(f"{len(s.tags)} tags for {len(s.words)} words")
+    return _tag_labels(s.tags, fail)
+
+
+def _located(where: str, problem: str) -> ValueError:
+    return ValueError(f"{where}: {problem}")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +251,7 @@ class Store:
     def create_project(self, name: str, labels: Sequence[str]) -> int:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"invalid project name {name!r}")
-        labels = _check_labels(labels)
+        labels = check_labels(labels)
         with self._write():
             if self._rows("SELECT id FROM projects WHERE name = ?", [name]):
                 raise ValueError(f"project {name!r} already exists")
@@ -252,82 +269,119 @@ class Store:
         return self._rows("SELECT * FROM projects ORDER BY id")
 
     def set_labels(self, project_id: int, labels: Sequence[str]) -> None:
-        labels = _check_labels(labels)
+        labels = check_labels(labels)
         with self._write():
             self.project(project_id)
             self.db["projects"].update(project_id, {"labels": json.dumps(labels)})
 
-    def _add_labels(self, project_id: int, found: set[str]) -> None:
+    def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
+        """Add the labels of `found` the project lacks (a case twin of a label it has raises fail(problem))."""
         labels = self.project(project_id)["labels"]
-        new = sorted(found - set(labels))
-        if new:
-            self.db["projects"].update(project_id, {"labels": json.dumps(labels + new)})
+        known = LabelSet(labels)
+        for label in found:
+            if problem := known.check(label):
+                raise fail(problem)
+        if known.new:
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
 
     # sentences and annotations
     def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
-                         source_name: str = "", source: str = "gold",
-                         annotator: str = "import") -> dict:
-        """Import Sentence-like objects in one transaction; sentences already in the project are skipped.
+                         source_name: str = "", source: str = "gold", annotator: str = "import",
+                         new_labels: bool = False) -> dict:
+        """Import Sentence-like objects in one transaction (see `import_many`); returns the counts."""
+        return self.import_many(project_id, [(sentences, split, source_name)], source=source, annotator=annotator,
+                                new_labels=new_labels)[0]
 
-        A sentence repeated inside one import is kept as often as it is repeated (its k-th copy has its
-        own identity), so re-importing the same file adds nothing and loses nothing."""
-        _check(split, SPLITS, "split")
+    def import_many(self, project_id: int, batches: Sequence[tuple[Sequence, str, str]], *, source: str = "gold",
+                    annotator: str = "import", new_labels: bool = False, hidden_gold: bool = False) -> list[dict]:
+        """Import (sentences, split, source name) batches, e.g. every file of one import, in ONE transaction: all of
+        them, or nothing when one is refused (a FormatError naming source and line, for sentences, words and labels
+        as core.labels checks them). Returns per batch {"added", "duplicates", "annotated"} (+ "hidden").
+
+        Labels: into a project without labels an import brings its own; a project with labels takes a new entity
+        type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
+        in the project are skipped; a sentence repeated inside one batch is kept as often as it is repeated (its
+        k-th copy has its own identity), so re-importing the same file adds nothing and loses nothing. `hidden_gold`
+        (demo mode): labelled sentences join the unlabeled split with their tags kept hidden until revealed."""
         _check(source, SOURCES, "annotation source")
-        where = source_name or "import"
-        labels_of: list[set[str]] = []
-        for index, s in enumerate(sentences):
-            at = f"{where}, line {getattr(s, 'line', index + 1)}"
-            if not s.words:
-                raise ValueError(f"{at}: sentence has no words")
-            if len(s.offsets) != len(s.words):
-                raise ValueError(f"{at}: {len(s.offsets)} offsets for {len(s.words)} words")
-            if s.tags is not None:
-                if len(s.tags) != len(s.words):
-                    raise ValueError(f"{at}: {len(s.tags)} tags for {len(s.words)} words")
-            labels_of.append(set() if s.tags is None else _tag_labels(s.tags, at))
+        first_use: dict[str, tuple[str, int]] = {}
+        for sentences, split, source_name in batches:
+            _check(split, SPLITS, "split")
+            if hidden_gold and split != "unlabeled":
+                raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
+            where = source_name or "import"
+            for index, s in enumerate(sentences):
+                line = getattr(s, "line", 0) or index + 1
+                fail = partial(FormatError, where, line)
+                if hidden_gold and s.tags is None:
+                    raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
+                for label in _check_sentence(s, fail):
+                    first_use.setdefault(label, (where, line))
         created = now()
         with self._write():
-            self.project(project_id)
-            seen = {r["hash"] for r in self._rows(
-                "SELECT hash FROM sentences WHERE project_id = ?", [project_id])}
-            next_sid = self._max_id("sentences") + 1
-            next_did = self._max_id("documents") + 1
-            documents: dict[str, int] = {}
-            positions: dict[str | None, int] = {}
-            rows, annotations, found, duplicates = [], [], set(), 0
-            copies: dict[str, int] = {}
-            for s, labels in zip(sentences, labels_of):
-                position = positions.get(s.doc_id, 0)
-                positions[s.doc_id] = position + 1
-                digest = sentence_hash(s.words)
-                copies[digest] = copies.get(digest, 0) + 1
-                if copies[digest] > 1:
-                    digest = f"{digest}#{copies[digest]}"
-                if digest in seen:
-                    duplicates += 1
-                    continue
-                seen.add(digest)
-                if s.doc_id is not None and s.doc_id not in documents:
-                    documents[s.doc_id] = next_did + len(documents)
-                rows.append({"id": next_sid, "project_id": project_id,
-                             "document_id": documents.get(s.doc_id),
-                             "position": position, "text": s.text,
-                             "words": json.dumps(list(s.words)),
-                             "offsets": json.dumps([list(o) for o in s.offsets]),
-                             "split": split, "hash": digest, "created": created})
-                if s.tags is not None:
-                    found |= labels
-                    annotations.append({"sentence_id": next_sid, "tags": json.dumps(list(s.tags)),
-                                        "source": source, "annotator": annotator,
-                                        "model_id": None, "created": created})
-                next_sid += 1
-            self.db["documents"].insert_all(
-                ({"id": did, "project_id": project_id, "name": name, "source": source_name,
-                  "created": created} for name, did in documents.items()), batch_size=500)
-            self.db["sentences"].insert_all(rows, batch_size=500)
-            self.db["annotations"].insert_all(annotations, batch_size=500)
-            self._add_labels(project_id, found)
-        return {"added": len(rows), "duplicates": duplicates, "annotated": len(annotations)}
+            labels = self.project(project_id)["labels"]
+            known = LabelSet(labels, fixed=bool(labels) and not new_labels, hint=NEW_LABEL_HINT)
+            for label, (where, line) in first_use.items():
+                if problem := known.check(label):
+                    raise FormatError(where, line, problem)
+            seen = {r["hash"] for r in self._rows("SELECT hash FROM sentences WHERE project_id = ?", [project_id])}
+            results = [self._import_batch(project_id, sentences, split, source_name, seen=seen, created=created,
+                                          source=source, annotator=annotator, hidden_gold=hidden_gold)
+                       for sentences, split, source_name in batches]
+            if known.new:
+                self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+        return results
+
+    def _import_batch(self, project_id: int, sentences: Sequence, split: str, source_name: str, *, seen: set[str],
+                      created: str, source: str, annotator: str, hidden_gold: bool) -> dict:
+        """Insert one checked batch inside import_many's transaction; `seen` (hashes in the project) grows."""
+        source_name = source_name.encode("utf-8", "backslashreplace").decode("utf-8")
+        next_sid = self._max_id("sentences") + 1
+        next_did = self._max_id("documents") + 1
+        documents: dict[str, int] = {}
+        positions: dict[str | None, int] = {}
+        rows, annotations, duplicates = [], [], 0
+        copies: dict[str, int] = {}
+        hidden: dict[str, list[str]] = {}
+        for s in sentences:
+            position = positions.get(s.doc_id, 0)
+            positions[s.doc_id] = position + 1
+            digest = sentence_hash(s.words)
+            copies[digest] = copies.get(digest, 0) + 1
+            if copies[digest] > 1:
+                digest = f"{digest}#{copies[digest]}"
+            if hidden_gold:
+                hidden[digest] = list(s.tags)
+            if digest in seen:
+                duplicates += 1
+                continue
+            seen.add(digest)
+            if s.doc_id is not None and s.doc_id not in documents:
+                documents[s.doc_id] = next_did + len(documents)
+            rows.append({"id": next_sid, "project_id": project_id, "document_id": documents.get(s.doc_id),
+                         "position": position, "text": s.text, "words": json.dumps(list(s.words)),
+                         "offsets": json.dumps([list(o) for o in s.offsets]), "split": split, "hash": digest,
+                         "created": created})
+            if s.tags is not None and not hidden_gold:
+                annotations.append({"sentence_id": next_sid, "tags": json.dumps(list(s.tags)), "source": source,
+                                    "annotator": annotator, "model_id": None, "created": created})
+            next_sid += 1
+        self.db["documents"].insert_all(
+            ({"id": did, "project_id": project_id, "name": name, "source": source_name,
+              "created": created} for name, did in documents.items()), batch_size=500)
+        self.db["sentences"].insert_all(rows, batch_size=500)
+        self.db["annotations"].insert_all(annotations, batch_size=500)
+        result = {"added": len(rows), "duplicates": duplicates, "annotated": len(annotations)}
+        if hidden_gold:
+            ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
+                             "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
+                             "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
+                             "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
+                             [project_id, json.dumps(list(hidden))])
+            self.db["hidden_gold"].insert_all(({"sentence_id": r["id"], "tags": json.dumps(hidden[r["hash"]]),
+                                                "created": created} for r in ids), batch_size=500)
+            result["hidden"] = len(ids)
+        return result
 
     def _max_id(self, table: str) -> int:
         return self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
@@ -369,8 +423,8 @@ class Store:
                 if len(tags) != len(sentence["words"]):
                     raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for "
                                      f"{len(sentence['words'])} words")
-                found = _tag_labels(tags, f"sentence {sentence_id}")
-                self._add_labels(sentence["project_id"], found)
+                fail = partial(_located, f"sentence {sentence_id}")
+                self._add_labels(sentence["project_id"], _tag_labels(tags, fail), fail)
                 ids.append(self._insert("annotations", {
                     "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
                     "annotator": annotator, "model_id": model_id, "created": now()}))
@@ -447,7 +501,7 @@ class Store:
             words = self._one("sentences", sentence_id)["words"]
             if len(tags) != len(words):
                 raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for {len(words)} words")
-            _tag_labels(tags, f"sentence {sentence_id}")
+            _tag_labels(tags, partial(_located, f"sentence {sentence_id}"))
             if not 0 <= cursor < len(words):
                 raise ValueError(f"sentence {sentence_id}: cursor {cursor} outside its {len(words)} words")
             self.db["drafts"].upsert({"sentence_id": sentence_id, "tags": json.dumps(list(tags)), "cursor": cursor,
@@ -583,39 +637,13 @@ class Store:
             params.append(json.dumps([int(i) for i in sentence_ids]))
         return {r["sentence_id"]: {"data": r["data"], "embedding": r["embedding"]} for r in self._rows(sql, params)}
 
-    def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "") -> dict:
+    def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "",
+                           new_labels: bool = False) -> dict:
         """Import labelled sentences as unlabeled ones whose tags are kept hidden (demo mode's pool with gold).
 
         Returns import_sentences' counts plus "hidden": sentences whose gold was recorded now."""
-        where = source_name or "import"
-        found: set[str] = set()
-        for index, s in enumerate(sentences):
-            at = f"{where}, line {getattr(s, 'line', index + 1)}"
-            if s.tags is None:
-                raise ValueError(f"{at}: sentence has no tags (a pool with gold must be labelled)")
-            if len(s.tags) != len(s.words):
-                raise ValueError(f"{at}: {len(s.tags)} tags for {len(s.words)} words")
-            found |= _tag_labels(s.tags, at)
-        bare = [SimpleNamespace(words=s.words, tags=None, text=s.text, offsets=s.offsets, doc_id=s.doc_id,
-                                line=getattr(s, "line", i + 1)) for i, s in enumerate(sentences)]
-        result = self.import_sentences(project_id, bare, split="unlabeled", source_name=source_name)
-        copies: dict[str, int] = {}
-        tags_of: dict[str, list[str]] = {}
-        for s in sentences:
-            digest = sentence_hash(s.words)
-            copies[digest] = copies.get(digest, 0) + 1
-            tags_of[digest if copies[digest] == 1 else f"{digest}#{copies[digest]}"] = list(s.tags)
-        created = now()
-        with self._write():
-            ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
-                             "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
-                             "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
-                             "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
-                             [project_id, json.dumps(list(tags_of))])
-            self.db["hidden_gold"].insert_all(({"sentence_id": r["id"], "tags": json.dumps(tags_of[r["hash"]]),
-                                                "created": created} for r in ids), batch_size=500)
-            self._add_labels(project_id, found)
-        return {**result, "hidden": len(ids)}
+        return self.import_many(project_id, [(sentences, "unlabeled", source_name)], new_labels=new_labels,
+                                hidden_gold=True)[0]
 
     def hidden_gold(self, project_id: int, sentence_ids: Sequence[int] | None = None) -> dict[int, list[str]]:
         """Hidden gold tags of the project's sentences: sentence id -> tags."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core import demo, formats
+from core.labels import LabelSet
 from core.store import SPLITS
 from pages import ui
 
@@ -100,7 +101,7 @@ def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
                 help="one sentence per line: each non-empty line is one sentence (the default for files that look "
                      "so); split into sentences: lines are also cut after . ! ? followed by a capital or a digit")
         if new:
-            st.warning(f"New labels, added to the project on import: {', '.join(ui.md_escape(lab) for lab in new)}")
+            st.warning(f"Labels new to the project: {', '.join(ui.md_escape(lab) for lab in new)}")
         for s in sentences[:PREVIEW]:
             ui.render_sentence(s.words, s.tags, labels=labels + new)
         if len(sentences) > PREVIEW:
@@ -108,16 +109,33 @@ def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
         return split
 
 
-def commit(project_id: int, chosen: list[tuple[Item, str]]) -> list[str]:
-    """Import every parsed input into its split; returns one report line per input."""
-    store = ui.store()
-    lines = []
-    for item, split in chosen:
-        result = store.import_sentences(project_id, item.corpus.sentences, split=split, source_name=item.name)
-        lines.append(f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {result['added']} added, "
-                     f"{result['duplicates']} duplicates skipped, {result['annotated']} with tags")
-    return lines
+def render_new_labels(*, known: list[str], new: list[str]) -> bool:
+    """The entity types the inputs bring that the project lacks: a project without labels takes them, one with labels
+    only when the box is ticked, a label differing from another only by case never; returns whether to go on."""
+    if not new:
+        return True
+    check = LabelSet(known)
+    problems = [problem for lab in new if (problem := check.check(lab))]
+    names = ", ".join(ui.md_escape(lab) for lab in new)
+    if problems:
+        st.error(ui.md_escape("; ".join(problems)))
+        return False
+    if not known:
+        st.info(f"The project takes its labels from this import: {names}")
+        return True
+    if st.checkbox(f"Add the new labels {names} to the project", key="upload_new_labels"):
+        return True
+    st.error(f"{names}: not among the project's labels ({ui.md_escape(', '.join(known))}). Tick the box above to "
+             "add them, or fix the files.")
+    return False
 
+
+def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool) -> list[str]:
+    """Import every parsed input into its split in one transaction (all of them, or none); one report line each."""
+    results = ui.store().import_many(project_id, [(item.corpus.sentences, split, item.name) for item, split in chosen],
+                                     new_labels=new_labels)
+    return [f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {r['added']} added, {r['duplicates']} duplicates "
+            f"skipped, {r['annotated']} with tags" for (item, split), r in zip(chosen, results)]
 
 
 proj = ui.require_project()
@@ -135,8 +153,16 @@ if items:
     failed = [item for item in items if item.error is not None]
     if failed:
         st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
+    found = dict.fromkeys(lab for i in items if i.corpus for s in i.corpus.sentences if s.tags
+                          for _, _, lab in formats.spans(s.tags))
+    labels_ok = render_new_labels(known=list(proj["labels"]), new=[lab for lab in found if lab not in proj["labels"]])
     fresh = sum(len(i.corpus.sentences) for i in items if i.corpus) - sum(already)
     label = f"Import {fresh} new sentences" + (f" ({sum(already)} already in the project)" if sum(already) else "")
-    if st.button(label, key="upload_import", type="primary", disabled=bool(failed)):
-        st.session_state["upload_report"] = commit(proj["id"], list(zip(items, splits)))
-        st.rerun()
+    if st.button(label, key="upload_import", type="primary", disabled=bool(failed) or not labels_ok):
+        try:
+            st.session_state["upload_report"] = commit(proj["id"], list(zip(items, splits)),
+                                                          new_labels=bool(st.session_state.get("upload_new_labels")))
+        except ValueError as e:  # formats.FormatError included: nothing was imported
+            st.error(ui.md_escape(str(e)))
+        else:
+            st.rerun()

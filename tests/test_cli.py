@@ -114,7 +114,10 @@ def test_usage_errors(db, capsys):
 
 def test_init_import_reimport_and_projects(db, capsys):
     assert main(["--db", db, "init", "news", "--labels", "PER,LOC"]) == 0
-    assert main(["--db", db, "import", "news", TRAIN]) == 0
+    assert main(["--db", db, "import", "news", TRAIN]) == 2  # the project has labels: new types need --new-labels
+    assert capsys.readouterr().err.strip() == (f"nerloop: error: {TRAIN}:16: unknown label 'ORG' (known: LOC, PER); "
+                                               "--new-labels adds it")
+    assert main(["--db", db, "import", "news", TRAIN, "--new-labels"]) == 0
     out = capsys.readouterr().out
     assert "50 added, 0 duplicates" in out and "MISC, ORG" in out  # labels new to the project are reported
     assert main(["--db", db, "import", "news", TRAIN, "--split", "dev"]) == 0

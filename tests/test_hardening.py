@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import json
 
-from core import demo, formats
-from core.store import Store
+import pytest
+
+from core import cli, demo, formats
+from core.formats import Sentence
+from core.store import NEW_LABEL_HINT, Store
+
+from apptest import open_app
 
 
 def test_jsonl_export_keeps_texts_with_unicode_line_separators(tmp_path):
@@ -19,3 +24,264 @@ def test_jsonl_export_keeps_texts_with_unicode_line_separators(tmp_path):
     [record] = [json.loads(line) for line in out.data.decode("utf-8").split("\n") if line]
     assert record["text"] == text and out.labelled == 1
     assert [s["label"] for s in record["spans"]] == ["PER", "PER"]
+
+
+# ---------------------------------------------------------------- the import edge (defects 3, 4, 5, 6, 7, 10, 17)
+
+def dump(store: Store) -> list[str]:
+    """Every table's content as SQL, to compare a database before and after a refused import."""
+    return list(store.db.conn.iterdump())
+
+
+def tagged(words: str, tags: str, line: int = 1) -> Sentence:
+    """A sentence built in code, as an API caller of the store would."""
+    ws, offsets, pos = words.split(" "), [], 0
+    for w in ws:
+        offsets.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return Sentence(ws, tags.split(), words, offsets, line=line)
+
+
+def test_a_label_with_a_lone_surrogate_is_refused_before_anything_is_stored(tmp_path, capsys):
+    """Defect 3: a JSONL label holding a lone surrogate ("P\\udc00") was imported, then `projects`, `export` and the
+    app failed with UnicodeEncodeError for every project of the database."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"text": "Ada met", "spans": [{"start": 0, "end": 3, "label": "P\\udc00"}]}\n')  # a JSON escape
+    db = str(tmp_path / "n.db")
+    assert cli.main(["--db", db, "init", "P"]) == 0
+    assert cli.main(["--db", db, "import", "P", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"nerloop: error: {path}:1: span (0, 3): label 'P\\udc00' holds a lone surrogate U+DC00"
+    assert cli.main(["--db", db, "projects"]) == 0 and "P" in capsys.readouterr().out
+    store = Store(db)
+    before = dump(store)
+    with pytest.raises(formats.FormatError, match=r"^api:3: token 1 tag 'B-P\\udc00': label .* lone surrogate U\+DC00"):
+        store.import_sentences(1, [tagged("Ada met", "B-P\udc00 O", line=3)], split="train", source_name="api")
+    with pytest.raises(ValueError, match="lone surrogate"):
+        store.create_project("Q", ["P\udc00"])
+    with pytest.raises(ValueError, match="lone surrogate"):
+        store.set_labels(1, ["P\udc00"])
+    with pytest.raises(formats.FormatError, match=r"^api:1: text holds a lone surrogate U\+DC00 at character 5$"):
+        store.import_sentences(1, [Sentence(["Ada"], None, "Ada \udc00", [(0, 3)])], split="train", source_name="api")
+    assert dump(store) == before
+
+
+OK_LINE = '{"text": "Ada met Bob"}\n'
+RAW = [("deep.jsonl", OK_LINE + '{"text": "a", "x": ' + "[" * 50_000 + "]" * 50_000 + "}\n",
+        "deep.jsonl:2: invalid JSON: nested too deeply"),
+       ("big.jsonl", OK_LINE + '{"text": "a", "x": ' + "9" * 5000 + "}\n",
+        "big.jsonl:2: invalid JSON: an integer of 5000 digits (at most 100)"),
+       ("sur.jsonl", OK_LINE + '{"text": "Ada \\udc00 met"}\n',
+        "sur.jsonl:2: text holds a lone surrogate U+DC00 at character 5")]
+
+
+def test_raw_exceptions_become_file_line_problem(tmp_path, capsys):
+    """Defect 10: deeply nested JSON gave RecursionError (exit 1), integers over 4,300 digits and lone surrogates
+    exit 2 without file or line."""
+    db = str(tmp_path / "n.db")
+    assert cli.main(["--db", db, "init", "P"]) == 0
+    for name, text, message in RAW:
+        path = tmp_path / name
+        path.write_text(text)
+        assert cli.main(["--db", db, "import", "P", str(path)]) == 2
+        assert capsys.readouterr().err.strip() == f"nerloop: error: {tmp_path}/{message}"
+    with pytest.raises(formats.FormatError, match=r"^s\.conll:3: a lone surrogate U\+DC00 \(not valid Unicode\)$"):
+        formats.loads("Ada O\r\nmet O\r\nB\udc00b O\n", name="s.conll")  # a str can hold one; CRLF counts once
+
+
+def test_upload_shows_refused_files_as_file_line_problem(monkeypatch, tmp_path):
+    """Defect 10 on the Upload page: these files showed a traceback box and the page stopped working."""
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("news", ["PER"])
+    at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    at.file_uploader(key="upload_files").set_value([(name, text.encode(), "text/plain") for name, text, _ in RAW])
+    at.run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert errors[:3] == [message for _, _, message in RAW] and at.button(key="upload_import").disabled
+
+
+def test_cr_line_ends_are_line_ends_for_every_reader():
+    """Defect 5: CR-only line ends (old Mac files) imported silently as one word per sentence."""
+    conll = formats.loads(b"Ada B-PER\rmet O\r\rBob B-PER\r", name="mac.conll")
+    assert [(s.words, s.tags, s.line) for s in conll.sentences] == [(["Ada", "met"], ["B-PER", "O"], 1),
+                                                                   (["Bob"], ["B-PER"], 4)]
+    jsonl = formats.loads(b'{"text": "Ada met"}\r{"text": "Bob"}\r', name="mac.jsonl")
+    assert [s.words for s in jsonl.sentences] == [["Ada", "met"], ["Bob"]]
+    text = formats.loads(b"Ada met Bob.\rBob met Ada.\r\rNew page here.\r", name="mac.txt")
+    assert [(s.text, s.doc_id, s.line) for s in text.sentences] == [
+        ("Ada met Bob.", "p-1", 1), ("Bob met Ada.", "p-1", 2), ("New page here.", "p-2", 4)]
+    with pytest.raises(formats.FormatError, match=r"^mac\.conll:3: illegal tag 'X'$"):
+        formats.loads(b"Ada O\r\nmet O\rBob X\r", name="mac.conll")
+
+
+MALFORMED = [("B-B-PER", "label 'B-PER' looks like a tag"), ("B-O", "label 'O' is the outside tag"),
+             ("B-PER,LOC", "label 'PER,LOC' holds a comma"), ("B-" + "X" * 5000, "has 5000 characters (at most 50)")]
+
+
+@pytest.mark.parametrize("tag,problem", MALFORMED)
+def test_malformed_labels_are_refused_by_every_reader_and_the_store(tmp_path, tag, problem):
+    """Defect 6: `B-O`, `B-B-PER`, `PER,LOC`, a 5,000-character label were accepted and added to the project."""
+    with pytest.raises(formats.FormatError, match=r"^a\.conll:2: ") as err:
+        formats.loads(f"Ada O\nBob {tag}\n", name="a.conll")
+    assert problem in err.value.problem
+    record = {"text": "Ada met", "spans": [{"start": 0, "end": 3, "label": tag[2:]}]}
+    with pytest.raises(formats.FormatError, match=r"^a\.jsonl:2: span \(0, 3\): ") as err:
+        formats.loads(OK_LINE + json.dumps(record) + "\n", name="a.jsonl")
+    assert problem in err.value.problem
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("P", [])
+    before = dump(store)
+    with pytest.raises(formats.FormatError, match=r"^api:4: token 2 tag ") as err:
+        store.import_sentences(pid, [tagged("Ada Bob", f"O {tag}", line=4)], split="train", source_name="api")
+    assert problem in err.value.problem
+    with pytest.raises(ValueError, match="invalid label"):
+        store.create_project("Q", ["PER", tag[2:]])
+    assert dump(store) == before and store.project(pid)["labels"] == []
+
+
+def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys):
+    """Defect 6: `B-P` from a truncated file was added to a project that has PER, and `per` beside `PER`; the README
+    says an unknown tag stops the import. A project with labels takes a new type only when asked to."""
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("news", ["PER", "LOC"])
+    cut = formats.loads("Ada B-PER\nLovelace I-PER\n\nBob B-P\n", name="cut.conll").sentences  # P is a sane name
+    before = dump(store)
+    with pytest.raises(formats.FormatError) as err:
+        store.import_sentences(pid, cut, split="train", source_name="cut.conll")
+    assert str(err.value) == "cut.conll:4: unknown label 'P' (known: LOC, PER)" + NEW_LABEL_HINT
+    low = formats.loads("Ada B-per\n", name="low.conll").sentences
+    with pytest.raises(formats.FormatError, match=r"^low\.conll:1: label 'per' differs from 'PER' only by case$"):
+        store.import_sentences(pid, low, split="train", source_name="low.conll", new_labels=True)
+    with pytest.raises(formats.FormatError, match=r"^mix\.conll:2: tag 'B-per': label 'per' differs from 'PER' only"):
+        formats.loads("Ada B-PER\nBob B-per\n", name="mix.conll")
+    with pytest.raises(ValueError, match="label 'per' differs from 'PER' only by case"):
+        store.set_labels(pid, ["PER", "per"])
+    assert dump(store) == before
+    assert store.import_sentences(pid, cut, split="train", source_name="cut.conll", new_labels=True)["added"] == 2
+    assert store.project(pid)["labels"] == ["PER", "LOC", "P"]
+    fresh = store.create_project("fresh", [])  # a project without labels takes its first import's
+    store.import_sentences(fresh, cut, split="train")
+    assert store.project(fresh)["labels"] == ["P", "PER"]
+
+
+def test_words_with_whitespace_are_refused_so_export_keeps_working(tmp_path):
+    """Defect 7: words holding a space or tab (tab-separated `New York`, JSONL tokens with spaces) imported, then
+    blocked the CoNLL export of the whole project."""
+    with pytest.raises(formats.FormatError, match=r"^t\.tsv:2: word 'New York' holds a space \(a CoNLL word is one"):
+        formats.loads("Ada\tB-PER\nNew York\tB-LOC\n", name="t.tsv")
+    tokens = [{"text": "New York", "start": 0, "end": 8}, {"text": "fell", "start": 9, "end": 13}]
+    with pytest.raises(formats.FormatError, match=r"^j\.jsonl:1: token 1: word 'New York' holds a space$"):
+        formats.loads(json.dumps({"text": "New York fell", "tokens": tokens}) + "\n", name="j.jsonl")
+    with pytest.raises(formats.FormatError, match=r"^s\.conll:1: word 'a\\x00b' holds a control character U\+0000$"):
+        formats.loads("a\x00b O\n", name="s.conll")
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("P", ["LOC"])
+    store.import_sentences(pid, [tagged("Oslo fell", "B-LOC O")], split="train")
+    before = dump(store)
+    for word, what in (("New York", "a space"), ("New\tYork", "a tab"), ("New\u00a0York", "whitespace U+00A0"),
+                       ("New\x1fYork", "whitespace U+001F"), ("", "is empty")):
+        s = Sentence([word, "fell"], ["B-LOC", "O"], f"{word} fell", [(0, len(word)), (len(word) + 1, len(word) + 5)])
+        with pytest.raises(formats.FormatError, match=r"^api:1: word 1 ") as err:
+            store.import_sentences(pid, [s], split="train", source_name="api")
+        assert what in err.value.problem
+    assert dump(store) == before
+    out = demo.export_annotations(store, pid, splits=["train"], fmt="conll")
+    assert out.data.decode("utf-8") == "Oslo B-LOC\nfell O\n"
+
+
+def test_docstart_only_txt_is_an_empty_conll_file():
+    """Defect 17: a `.txt` holding only `-DOCSTART-` lines imported as a text sentence."""
+    for data in ("-DOCSTART-\n", "-DOCSTART- -X- -X- O\n\n-DOCSTART-\n"):
+        with pytest.raises(formats.FormatError, match=r"^d\.txt:1: empty file \(only -DOCSTART- lines, no sentence\)$"):
+            formats.loads(data, name="d.txt")
+
+
+def test_a_byte_order_mark_is_an_encoding_mark_dropped_by_every_reader(tmp_path):
+    """Defect 17: a leading U+FEFF on the first word was lost on round trip. Decision: U+FEFF at the start of a file
+    (bytes or str) is an encoding mark, dropped by every reader; U+FEFF inside a word is refused with file:line, so no
+    stored word holds one and a project's export reads back to exactly its words."""
+    for name, body in (("a.conll", "Ada B-PER\nmet O\n"), ("a.jsonl", '{"text": "Ada met"}\n'), ("a.txt", "Ada met\n")):
+        plain = [(s.words, s.text, s.offsets) for s in formats.loads(body, name=name).sentences]
+        for data in ("\ufeff" + body, ("\ufeff" + body).encode("utf-8")):
+            assert [(s.words, s.text, s.offsets) for s in formats.loads(data, name=name).sentences] == plain
+    for name, body, line in (("b.conll", "Ada O\n\ufeffmet O\n", 2), ("b.jsonl", OK_LINE + '{"text": "\\ufeffAda"}\n', 2),
+                             ("b.txt", "Ada met.\n\ufeffBob ran.\n", 2)):
+        with pytest.raises(formats.FormatError, match=rf"^b\.{name[2:]}:{line}: .*U\+FEFF \(a byte-order mark\)"):
+            formats.loads(body, name=name)
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("P", ["PER"])
+    with pytest.raises(formats.FormatError, match=r"U\+FEFF"):
+        store.import_sentences(pid, [tagged("\ufeffAda met", "B-PER O")], split="train")
+    store.import_sentences(pid, formats.loads("\ufeffAda B-PER\nmet O\n", name="a.conll").sentences, split="train")
+    for fmt in ("conll", "jsonl"):
+        out = demo.export_annotations(store, pid, splits=["train"], fmt=fmt)
+        back = formats.loads(out.data, name=f"out.{fmt}").sentences
+        assert [(s.words, s.tags) for s in back] == [(r["words"], r["tags"]) for r in store.sentences(pid)]
+    assert store.sentences(pid)[0]["words"] == ["Ada", "met"]
+
+
+def test_a_multi_file_import_is_one_transaction(tmp_path, capsys):
+    """Defect 4: `nerloop import P good.conll bad.jsonl` kept good.conll's sentences after the error."""
+    good, bad = tmp_path / "good.conll", tmp_path / "bad.jsonl"
+    good.write_text("Ada B-PER\nmet O\nBob B-PER\n")
+    bad.write_text(OK_LINE + json.dumps({"text": "Oslo fell", "spans": [{"start": 0, "end": 4, "label": "LOC"}]}))
+    db = str(tmp_path / "n.db")
+    assert cli.main(["--db", db, "init", "P", "--labels", "PER"]) == 0
+    store = Store(db)
+    before = dump(store)
+    assert cli.main(["--db", db, "import", "P", str(good), str(bad)]) == 2  # bad.jsonl parses; the store refuses it
+    assert capsys.readouterr().err.strip() == (f"nerloop: error: {bad}:2: unknown label 'LOC' (known: PER); "
+                                               "--new-labels adds it")
+    assert dump(store) == before
+    batches = [(formats.read(good).sentences, "train", "good.conll"),
+               ([tagged("Ada met", "B-PER O"), tagged("Bob ran", "B-PER", line=2)], "dev", "api")]
+    with pytest.raises(formats.FormatError, match=r"^api:2: 1 tags for 2 words$"):
+        store.import_many(1, batches)
+    assert dump(store) == before
+    batches[1] = (formats.read(good).sentences, "dev", "again.conll")  # the same file twice: the second adds nothing
+    assert store.import_many(1, batches) == [{"added": 1, "duplicates": 0, "annotated": 1},
+                                             {"added": 0, "duplicates": 1, "annotated": 0}]
+
+
+def test_upload_imports_every_file_in_one_transaction(monkeypatch, tmp_path):
+    """Defect 4 on the Upload page: each file was committed on its own, so a failure kept the files before it."""
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("news", ["PER"])
+    before = dump(store)
+    at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    at.file_uploader(key="upload_files").set_value([("a.conll", b"Ada B-PER\nmet O\n", "text/plain"),
+                                                    ("b.conll", b"Bob B-PER\nran O\n", "text/plain")]).run()
+    calls = []
+    batch = Store._import_batch
+
+    def second_fails(self, *args, **kwargs):  # the second file fails inside the transaction (as a full disk would)
+        calls.append(args[3])
+        if len(calls) == 2:
+            raise formats.FormatError(args[3], 1, "refused")
+        return batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "_import_batch", second_fails)
+    at.button(key="upload_import").click().run()
+    assert not at.exception and calls == ["a.conll", "b.conll"]
+    assert [e.value for e in at.error] == [r"b\.conll:1: refused"]  # Markdown-escaped
+    assert dump(store) == before
+    monkeypatch.setattr(Store, "_import_batch", batch)
+    at.button(key="upload_import").click().run()
+    assert store.counts(pid)["by_split"]["train"] == 2
+
+
+def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp_path):
+    """Defect 6 on the Upload page: new labels were added to the project without asking."""
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("news", ["PER"])
+    at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    at.file_uploader(key="upload_files").upload("a.conll", b"Ada B-PER\nin O\nOslo B-LOC\n", "text/plain").run()
+    assert at.button(key="upload_import").disabled and "not among the project's labels" in at.error[0].value
+    at.checkbox(key="upload_new_labels").check().run()
+    assert not at.button(key="upload_import").disabled
+    at.button(key="upload_import").click().run()
+    assert store.project(pid)["labels"] == ["PER", "LOC"] and store.counts(pid)["by_split"]["train"] == 1
+    at.file_uploader(key="upload_files").upload("b.conll", b"Bob B-per\n", "text/plain").run()
+    assert at.button(key="upload_import").disabled
+    assert at.error[0].value == "label 'per' differs from 'PER' only by case"

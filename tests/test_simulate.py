@@ -169,7 +169,7 @@ def test_import_hidden_gold_needs_tags(tmp_path):
     pid = store.create_project("p", [])
     bare = formats.read(POOL).sentences[:2]
     bare[1] = formats.Sentence(bare[1].words, None, bare[1].text, bare[1].offsets, line=7)
-    with pytest.raises(ValueError, match="pool.conll, line 7: sentence has no tags"):
+    with pytest.raises(ValueError, match="pool.conll:7: sentence has no tags"):
         store.import_hidden_gold(pid, bare, source_name="pool.conll")
     assert store.counts(pid)["by_split"]["unlabeled"] == 0
     store.close()

@@ -84,7 +84,10 @@ def test_import_dedup_documents_and_new_labels(store, pid):
              sent("Acme Corp hires", "B-ORG I-ORG O", "d1"),
              sent("no tags at all", None, "d2"),
              sent("John lives here", "B-PER O O", "d2")]  # repeated inside the import: kept
-    assert store.import_sentences(pid, batch, split="train", source_name="a.conll") == {
+    with pytest.raises(ValueError, match="unknown label 'ORG'"):  # the project has labels: new ones need consent
+        store.import_sentences(pid, batch, split="train", source_name="a.conll")
+    assert store.sentences(pid) == []
+    assert store.import_sentences(pid, batch, split="train", source_name="a.conll", new_labels=True) == {
         "added": 4, "duplicates": 0, "annotated": 3}
     assert store.project(pid)["labels"] == ["PER", "ORG"]
     rows = store.sentences(pid)
@@ -107,10 +110,10 @@ def test_import_dedup_documents_and_new_labels(store, pid):
 
 
 def test_import_rejects_bad_input_naming_line(store, pid):
-    with pytest.raises(ValueError, match=r"a\.txt, line 7: 1 tags for 2 words"):
+    with pytest.raises(ValueError, match=r"^a\.txt:7: 1 tags for 2 words$"):
         store.import_sentences(pid, [sent("a b", "O", line=7)], split="train",
                                source_name="a.txt")
-    with pytest.raises(ValueError, match="line 3: token 2 has invalid IOB2 tag 'PER'"):
+    with pytest.raises(ValueError, match="^import:3: token 2 has invalid IOB2 tag 'PER'"):
         store.import_sentences(pid, [sent("a b", "O PER", line=3)], split="train")
     assert store.db["sentences"].count == 0
 
