@@ -431,7 +431,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                         decay.shorten(total, step)
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
                             info={"elapsed": elapsed, "train_s": elapsed - eval_seconds, "eval_s": eval_seconds,
-                                  "evals_left": schedule.evals_left(step)})
+                                  "evals": evals, "evals_left": schedule.evals_left(step)})
                 if step % schedule.eval_every == 0 or step == total:
                     yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience and step >= schedule.stop_after:
