@@ -207,18 +207,23 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
-    last_write = 0.0
+    last_write, pending = 0.0, None
 
     def record(ev: Event) -> None:
-        nonlocal last_write
+        """Store the event; step events at most every 0.5 s, and the last one before any other event."""
+        nonlocal last_write, pending
         if progress is not None:
             progress(ev)
         if stopping["flag"]:
             raise KeyboardInterrupt("cancelled")
         now = time.monotonic()
-        if ev.kind != "step" or now - last_write >= 0.5 or ev.step == ev.total_steps:
-            store.add_event(job_id, ev.kind, _event_data(ev))
-            last_write = now
+        if ev.kind == "step" and now - last_write < 0.5 and ev.step != ev.total_steps:
+            pending = ev
+            return
+        if ev.kind != "step" and pending is not None:
+            store.add_event(job_id, pending.kind, _event_data(pending))
+        store.add_event(job_id, ev.kind, _event_data(ev))
+        last_write, pending = now, None
 
     try:
         for ev in train(cfg, train_rows, dev_rows, out):
