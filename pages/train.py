@@ -51,9 +51,9 @@ def _live_panel(*, job_id: int) -> None:
     jobs.reap(store)
     job = store.job(job_id)
     state = _live_state(job_id)
-    if state["status"] not in (None, job["status"]) or job["status"] not in report.ACTIVE:
+    seen, state["status"] = state["status"], job["status"]
+    if seen not in (None, job["status"]) or job["status"] not in report.ACTIVE:
         st.rerun()
-    state["status"] = job["status"]
     live = state["live"]
     now = time.monotonic()
     if live.feed(store):

@@ -96,7 +96,7 @@ def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeyp
     at.number_input(key="train_pseudo_threshold").set_value(0.9)
     at.checkbox(key="train_pseudo_balance").check()
     at.text_input(key="train_model").set_value(tiny_model)
-    at.number_input(key="train_min_steps").set_value(100_000)  # still running when the test looks
+    at.number_input(key="train_epochs").set_value(100)  # still running when the test looks
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     [job] = train_store.jobs(pid)
@@ -136,7 +136,7 @@ def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path,
         train_store.add_event(job, "eval", {"step": 5, "scores": {"micro": {"f1": 0.25}}})
         at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")  # a fresh session
         [bar] = at.get("progress")
-        assert bar.proto.value == 10 and "step 5/50 · epoch 0.50 · loss 1.5000 · dev F1 0.250" in bar.proto.text
+        assert bar.proto.value == 10 and "step 5/50 · epoch 0.5 · loss 1.500 · dev F1 0.250" in bar.proto.text
         assert at.button(key="train_start").disabled
         at.button(key="train_cancel").click().run()
         assert not at.exception, at.exception
@@ -147,6 +147,50 @@ def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path,
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_the_live_panel_reads_only_new_events_and_redraws_only_on_change(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    reads = []  # (after_id, events returned) of every read of a job's events
+    events = Store.events
+
+    def spy(self, job_id, *, after_id=0, kind=None):
+        rows = events(self, job_id, after_id=after_id, kind=kind)
+        reads.append((after_id, len(rows)))
+        return rows
+
+    monkeypatch.setattr(Store, "events", spy)
+    try:
+        job = train_store.create_job(pid, "train", {"model": "default"})
+        train_store.update_job(job, status="queued", pid=worker.pid)
+        at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+        assert "loading the model" in at.get("progress")[0].proto.text
+        assert at.dataframe[0].value.loc[0, ["status", "started (UTC)"]].tolist() == ["queued", ""]
+        train_store.update_job(job, status="running")
+        first = train_store.add_event(job, "step", {"step": 1, "total_steps": 50, "epoch": 0.1, "loss": 2.0})
+        last = train_store.add_event(job, "step", {"step": 5, "total_steps": 50, "epoch": 0.5, "loss": 1.5, "info": {
+            "train_s": 2.5, "eval_s": 0.0, "evals": 0, "evals_left": 2}})
+        reads.clear()
+        at.run()
+        assert reads == [(0, 2)] and first < last
+        state = at.session_state[f"train_live_{job}"]
+        assert state["live"].after == last and state["builds"] == 2  # before any step, then with the two steps
+        assert "step 5/50" in at.get("progress")[0].proto.text and "about 22 s left" in at.get("progress")[0].proto.text
+        assert at.dataframe[0].value.loc[0, "status"] == "running" and at.dataframe[0].value.loc[0, "started (UTC)"]
+        chart = at.get("vega_lite_chart")[0].proto.SerializeToString()
+        reads.clear()
+        for _ in range(3):  # nothing new: one read from the last event seen, no chart rebuilt
+            at.run()
+        assert reads == [(last, 0)] * 3 and state["builds"] == 2
+        assert at.get("vega_lite_chart")[0].proto.SerializeToString() == chart  # the cached spec, re-emitted
+        newest = train_store.add_event(job, "eval", {"step": 5, "scores": {"micro": {"f1": 0.4}}})
+        at.run()
+        assert reads[-1] == (last, 1) and state["builds"] == 3 and state["live"].after == newest
+        assert state["live"].f1 == [[5, 0.4]] and "dev F1 0.400" in at.get("progress")[0].proto.text
+    finally:
+        worker.kill()
+        worker.wait()
 
 
 def test_no_labelled_train_sentences_says_why(monkeypatch, tmp_path, train_store):
