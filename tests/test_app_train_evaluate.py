@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,9 +15,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import formats, jobs, metrics
+from core import formats, jobs, metrics, report
 from core.model import Tagger
 from core.store import Store
+from core.train import TrainConfig
 
 from apptest import open_app
 
@@ -191,6 +193,34 @@ def test_the_live_panel_reads_only_new_events_and_redraws_only_on_change(monkeyp
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_the_page_shows_the_steps_that_will_really_run(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    n = len(jobs.training_data(train_store, pid)[0])
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+
+    def shown() -> str:
+        return next(c.value for c in at.caption if c.value.startswith("This run:"))
+
+    p = report.run_plan(TrainConfig(), n, warm=False)
+    assert p.epochs > 3 and shown().startswith(f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {n} "
+                                               f"labelled sentences, dev evaluation every {p.eval_every} steps")
+    assert "fewer if 5 min of training cannot fit them" in shown()
+    at.number_input(key="train_min_steps").set_value(0).run()  # no floor: the 3 epochs asked for
+    p = report.run_plan(TrainConfig(min_steps=0), n, warm=False)
+    assert p.epochs == 3 and shown().startswith(f"This run: **{p.total_steps} steps**, 3 epochs")
+
+
+def test_home_job_card_shows_the_time_left(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    job = train_store.create_job(pid, "train", {})
+    train_store.update_job(job, status="running", pid=os.getpid())
+    train_store.add_event(job, "step", {"step": 10, "total_steps": 130, "epoch": 1.0, "loss": 0.5, "info": {
+        "train_s": 10.0, "eval_s": 6.0, "evals": 1, "evals_left": 4}})
+    at = open_app(pid, None, monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    [bar] = at.get("progress")
+    assert "step 10/130" in bar.proto.text and "about 2 min left" in bar.proto.text  # 120 x 1 s + 4 x 6 s
 
 
 def test_no_labelled_train_sentences_says_why(monkeypatch, tmp_path, train_store):
