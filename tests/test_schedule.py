@@ -9,7 +9,7 @@ from core.train import BUDGET_MIN_STEPS, MEASURE_STEPS, LinearDecay, TrainConfig
 
 from small_data import DATASET
 
-CFG = TrainConfig()  # the app's defaults: batch 16, 3 epochs, floor of 25 epochs within [250, 1200] steps
+CFG = TrainConfig()  # the app's defaults: batch 16, 3 epochs, floor of 25 epochs within [400, 1200] steps
 
 
 def per_epoch(sentences: int) -> int:
@@ -17,7 +17,7 @@ def per_epoch(sentences: int) -> int:
 
 
 @pytest.mark.parametrize("sentences, cold, warm", [
-    (50, (252, 63, 42, 126), (152, 38, 152, 0)),  # tiny: the 250-step lower bound, 6 dev evaluations
+    (50, (400, 100, 67, 200), (152, 38, 152, 0)),  # tiny: the 400-step lower bound, 6 dev evaluations
     (500, (800, 25, 134, 400), (160, 5, 160, 0)),  # 25 epochs
     (5000, (1252, 4, 209, 626), (939, 3, 313, 0)),  # the 1,200-step upper bound; warm: the 3 epochs asked for
 ])
@@ -39,7 +39,7 @@ def test_the_time_budget_cuts_only_the_floor():
     slow = plan(CFG, 50, 4, False, seconds_per_step=6.0)  # 300 s fit 50 steps: cut to the lowest a budget allows
     assert slow.budget_cut and slow.total_steps == BUDGET_MIN_STEPS and slow.stop_after == 50
     assert plan(CFG, 50, 4, False, seconds_per_step=2.0).total_steps == 150
-    assert not plan(CFG, 50, 4, False, seconds_per_step=0.5).budget_cut  # 252 steps fit in 126 s
+    assert not plan(CFG, 50, 4, False, seconds_per_step=0.5).budget_cut  # 400 steps fit in 200 s
     big = plan(CFG, 5000, 313, False, seconds_per_step=1.0)  # never below the 3 epochs asked for
     assert big.budget_cut and big.total_steps == 939
     assert not plan(TrainConfig(time_budget=0), 50, 4, False, seconds_per_step=60.0).budget_cut
