@@ -2,6 +2,7 @@
 
     python bench/conll.py                                  # full training set, 3 epochs
     python bench/conll.py --train-fraction 0.05 --seed 1   # small-data run (5% of training tokens)
+    python bench/conll.py --small-data 50,200,500 --max-eval 1000 --threads 1   # first-model schedules compared
 
 Each system runs in its own subprocess (so peak RSS is its own); results go to bench/results/ as JSON
 and a markdown table. CoNLL-2003 is read from ../shared/data/conll2003 and never copied.
@@ -204,6 +205,63 @@ def table(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCHEDULES = {  # the cold-start schedule before issue 10 (a flat 1,200-step floor, dev every 250 steps), and today's
+    "before": {"floor_epochs": 0, "small_evals": 0, "time_budget": 0, "min_steps": 1200, "min_eval_interval": 250},
+    "now": {"time_budget": 0},  # TrainConfig's defaults; the budget only cuts on a slow machine: measured apart
+}
+
+
+def run_small(args) -> dict:
+    """Both first-model schedules on the same random N labelled sentences (nested samples), for each N."""
+    import torch
+
+    from core.train import TrainConfig
+    from core.train import train as train_stream
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    full, dev, _ = load(args)
+    order = list(range(len(full)))
+    random.Random(args.seed).shuffle(order)
+    runs = []
+    for n in sorted(int(x) for x in args.small_data.split(",")):
+        sample = [full[i] for i in sorted(order[:n])]
+        for name, over in ((k, v) for k, v in SCHEDULES.items() if k in args.schedules.split(",")):
+            if args.budget is not None and name == "now":
+                over = {**over, "time_budget": args.budget}
+            cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, seed=args.seed, **over)
+            started, evals = time.perf_counter(), []
+            for ev in train_stream(cfg, sample, dev):
+                if ev.kind == "eval":
+                    evals.append({"step": ev.step, "dev_f1": ev.scores["micro"]["f1"]})
+                    print(f"  n={n} {name} step {ev.step}/{ev.total_steps} dev F1 {evals[-1]['dev_f1']:.4f}", flush=True)
+                last = ev
+            info = last.info
+            runs.append({"sentences": n, "schedule": name, "config": over, "dev_f1": info["dev"]["micro"]["f1"],
+                         "steps": info["steps"], "planned_steps": last.total_steps, "best_step": info["best_step"],
+                         "train_seconds": info["train_seconds"], "eval_seconds": info["eval_seconds"],
+                         "wall_seconds": time.perf_counter() - started, "evals": evals})
+            print(f"n={n} {name}: dev F1 {runs[-1]['dev_f1']:.4f}, {info['steps']} steps, "
+                  f"{info['train_seconds']:.0f} s training", flush=True)
+    return {"runs": runs}
+
+
+def small_table(res: dict) -> str:
+    lines = [f"CoNLL-2003 first model from the base encoder: the schedule before issue 10 (flat 1,200-step floor, dev "
+             f"every 250 steps) against today's, on the same random N train sentences (seed {res['seed']}), dev = "
+             f"first {res['max_eval'] or 'all'} dev sentences ({res['date']}, {res['device']})", "",
+             "| sentences | schedule | dev F1 | steps run (planned) | best step | training s | dev eval s | "
+             "F1 change | time |", "|---|---|---|---|---|---|---|---|---|"]
+    base = {r["sentences"]: r for r in res["runs"] if r["schedule"] == "before"}
+    for r in res["runs"]:
+        b = base.get(r["sentences"], r)
+        change = f"{(r['dev_f1'] - b['dev_f1']) * 100:+.2f} pt" if r is not b else ""
+        speed = f"{r['train_seconds'] / b['train_seconds']:.2f}x" if r is not b else ""
+        lines.append(f"| {r['sentences']} | {r['schedule']} | {r['dev_f1']:.2%} | {r['steps']} ({r['planned_steps']}) | "
+                     f"{r['best_step']} | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} | {change} | {speed} |")
+    return "\n".join(lines) + "\n"
+
+
 def child(args) -> None:
     train, dev, test = load(args)
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,6 +281,10 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=1.0, help="random share of training tokens")
     ap.add_argument("--max-eval", type=int, default=0, help="first N dev/test sentences only")
     ap.add_argument("--min-steps", type=int, help="override the trainer's minimum number of steps (quick checks)")
+    ap.add_argument("--small-data", help="comma-separated N: first-model schedules (before/now) on N sentences")
+    ap.add_argument("--schedules", default="before,now", help="--small-data: which of before,now to run")
+    ap.add_argument("--budget", type=float, help="--small-data: today's schedule with this time budget (s)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--pipeline-sentences", type=int, default=1000)
     ap.add_argument("--only", choices=["ours", "baseline"], help="run one system only")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -240,6 +302,18 @@ def main() -> None:
            "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "train_fraction": args.train_fraction,
            "max_train": args.max_train, "max_eval": args.max_eval,
            "device": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"}
+    if args.small_data:
+        res.update(run_small(args))
+        res["device"] = f"cpu, {args.threads or torch.get_num_threads()} threads" if not torch.cuda.is_available() \
+            else "cuda"
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"conll-small-{res['date']}-seed{args.seed}" + (f"-budget{args.budget:g}" if args.budget is not None else "")
+        stem += "" if args.schedules == "before,now" else f"-{args.schedules.replace(',', '-')}"
+        (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+        (out / f"{stem}.md").write_text(md := small_table(res))
+        print(md)
+        return
     for system in [s for s in ("baseline", "ours") if args.only in (None, s)]:
         print(f"== {system}", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as f:

@@ -19,7 +19,7 @@ from core import formats, paths
 from core.formats import FormatError, Sentence
 from core.store import NEW_LABEL_HINT, SPLITS, Store, dev_f1
 
-_HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "patience", "seed")
+_HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
 
 class CliError(Exception):
@@ -648,7 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=_positive(float), metavar="X", help="encoder learning rate")
     g.add_argument("--batch-size", type=_positive(int), metavar="N")
     g.add_argument("--freeze", type=_freeze, metavar="none|embeddings|top-K")
-    g.add_argument("--min-steps", type=_count, metavar="N", help="train at least this many steps")
+    g.add_argument("--min-steps", type=_count, metavar="N",
+                   help="small data, first model: a step floor of at most N steps (0: none)")
+    g.add_argument("--time-budget", type=_count, metavar="SECONDS",
+                   help="cut the small-data floor's extra steps to fit this much training time (0: none)")
     g.add_argument("--patience", type=_count, metavar="N", help="dev evaluations without gain before stopping")
     g.add_argument("--seed", type=_count, metavar="N")
     g.add_argument("--no-shape", action="store_true", help="no word-shape (casing) feature")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -12,6 +13,7 @@ import pandas as pd
 from core import metrics
 from core.model import DEFAULT
 from core.store import Store
+from core.train import Plan, TrainConfig, plan
 
 ACTIVE = ("queued", "running")
 METRICS = ("precision", "recall", "f1")
@@ -76,8 +78,8 @@ def _time(iso: str | None) -> str:
 
 def _settings(params: dict) -> str:
     start = "warm start" if params.get("warm_start") else str(params.get("model", "default"))
-    names = (("epochs", "epochs"), ("lr", "lr"), ("batch_size", "batch"), ("min_steps", "min steps"),
-             ("freeze", "freeze"), ("promote", "promote"))
+    names = (("epochs", "epochs"), ("lr", "lr"), ("batch_size", "batch"), ("min_steps", "step floor"),
+             ("time_budget", "budget s"), ("freeze", "freeze"), ("promote", "promote"))
     return ", ".join([start, *(f"{label} {params[key]}" for key, label in names if key in params)])
 
 
@@ -117,12 +119,67 @@ def log_tail(job: dict, chars: int = 3000) -> str:
         return f.read().decode("utf-8", "replace")
 
 
-def progress_frames(store: Store, job_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A job's (step, loss) and (step, dev F1) series from its recorded events."""
-    loss = [{"step": e["data"]["step"], "loss": e["data"]["loss"]} for e in store.events(job_id, kind="step")]
-    f1 = [{"step": e["data"]["step"], "dev F1": e["data"]["scores"]["micro"]["f1"]}
-          for e in store.events(job_id, kind="eval") if e["data"].get("scores")]
-    return pd.DataFrame(loss, columns=["step", "loss"]), pd.DataFrame(f1, columns=["step", "dev F1"])
+MAX_POINTS = 400  # a live loss series keeps at most this many points (every other one dropped when full)
+
+
+@dataclass
+class Live:
+    """A job's progress folded from its events, read incrementally: each `feed` reads only the events not seen."""
+
+    job_id: int
+    after: int = 0  # id of the last event read
+    loss: list = field(default_factory=list)  # [step, smoothed loss]
+    f1: list = field(default_factory=list)  # [step, dev micro F1]
+    step: dict | None = None  # the last step event's data
+    dev_f1: float | None = None
+    registered: bool = False  # training over: self-training / scoring the pool
+    version: int = 0  # bumped whenever a series changed
+
+    def feed(self, store: Store) -> int:
+        """Fold the events after `after` in; the number read."""
+        rows = store.events(self.job_id, after_id=self.after)
+        for row in rows:
+            data = row["data"]
+            if row["kind"] == "step":
+                self.step = data
+                self.loss.append([data["step"], data["loss"]])
+                if len(self.loss) > MAX_POINTS:
+                    self.loss = self.loss[:-1:2] + self.loss[-1:]
+            elif row["kind"] == "eval" and data.get("scores"):
+                self.dev_f1 = data["scores"]["micro"]["f1"]
+                self.f1.append([data["step"], self.dev_f1])
+            elif row["kind"] == "registered":
+                self.registered = True
+        if rows:
+            self.after = rows[-1]["id"]
+            self.version += 1
+        return len(rows)
+
+
+def run_plan(cfg: TrainConfig, sentences: int, *, warm: bool) -> Plan:
+    """The schedule a job will follow (core.train.plan), with one window per sentence (long ones make more)."""
+    return plan(cfg, sentences, math.ceil(sentences / cfg.batch_size), warm)
+
+
+def duration(seconds: float) -> str:
+    """A duration for people: "45 s", "3 min", "1 h 05 min"."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def progress_text(progress: dict) -> str:
+    """Step, epoch, loss, dev F1 and time left of a job's progress (core.jobs.status) in one line."""
+    text = f"step {progress['step']}/{progress['total_steps']} · epoch {progress['epoch']:.1f}"
+    if progress.get("loss") is not None:
+        text += f" · loss {progress['loss']:.3f}"
+    if progress.get("dev_f1") is not None:
+        text += f" · dev F1 {progress['dev_f1']:.3f}"
+    if progress.get("eta_s") is not None and progress["step"] < progress["total_steps"]:
+        text += f" · about {duration(progress['eta_s'])} left"
+    return text
 
 
 def ready_models(store: Store, project_id: int) -> list[dict]:

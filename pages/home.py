@@ -106,11 +106,7 @@ def _job_card(project_id: int, was_running: bool) -> None:
     st.markdown(f"**Training job #{job['id']}**: {STATUS_ICONS.get(job['status'], '')} {job['status']}")
     progress = job["progress"]
     if progress["total_steps"]:
-        text = f"step {progress['step']}/{progress['total_steps']}, epoch {progress['epoch']:.1f}"
-        if progress["loss"] is not None:
-            text += f", loss {progress['loss']:.3f}"
-        if progress["dev_f1"] is not None:
-            text += f", dev F1 {progress['dev_f1']:.3f}"
+        text = report.progress_text(progress) if running else f"step {progress['step']}/{progress['total_steps']}"
         st.progress(min(1.0, progress["step"] / progress["total_steps"]), text=text)
     if job["status"] == "failed" and job["error"]:
         st.error(job["error"])

@@ -1,6 +1,8 @@
 """Train: hyperparameters, a background training job with live progress, cancel, and the job history."""
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core import jobs, report, selftrain
@@ -17,35 +19,73 @@ POLICY_HELP = {"better": "promote if its dev F1 beats the serving version",
                "always": "always serve the new version", "never": "keep the serving version"}
 
 
-@st.fragment(run_every=1)
+FAST, SLOW = 1.0, 4.0  # seconds between live polls: while events arrive, and once none came for IDLE seconds
+IDLE = 10.0
+
+
+def chart_spec(points: list, field: str, title: str) -> dict:
+    """A small Vega-Lite line chart of [step, value] points (a plain dict: no Altair, no validation)."""
+    return {"data": {"values": [{"step": x, field: y} for x, y in points]}, "height": 220,
+            "mark": {"type": "line", "point": len(points) < 30},
+            "encoding": {"x": {"field": "step", "type": "quantitative"},
+                         "y": {"field": field, "type": "quantitative", "title": title}}}
+
+
+def _live_state(job_id: int) -> dict:
+    """This session's view of a job: its folded events (report.Live), chart specs built for a Live version, when
+    events last arrived, the status seen and the number of spec builds."""
+    key = f"train_live_{job_id}"
+    if key not in st.session_state:
+        st.session_state[key] = {"live": report.Live(job_id), "specs": None, "built_for": -1, "builds": 0,
+                                 "changed": time.monotonic(), "status": None}
+    return st.session_state[key]
+
+
 def render_live(*, job_id: int) -> None:
-    """Progress of a queued/running job, polled every second; one full rerun when it ends."""
+    """Live progress of a queued/running job, polled every FAST seconds while events arrive, SLOW otherwise."""
+    st.fragment(_live_panel, run_every=st.session_state.get("train_live_every", FAST))(job_id=job_id)
+
+
+def _live_panel(*, job_id: int) -> None:
+    """Read only the job's new events, redraw the charts only when they changed; a full rerun when the job's status
+    changes (the history shows it) or when the polling interval should."""
     store = ui.store()
-    job = jobs.status(store, job_id)
-    if job["status"] not in report.ACTIVE:
+    jobs.reap(store)
+    job = store.job(job_id)
+    state = _live_state(job_id)
+    seen, state["status"] = state["status"], job["status"]
+    if seen not in (None, job["status"]) or job["status"] not in report.ACTIVE:
         st.rerun()
-    p = job["progress"]
-    total = p["total_steps"] or 0
-    if total:
-        text = f"Job {job_id} {job['status']}: step {p['step']}/{total} · epoch {p['epoch']:.2f}"
-        if p["loss"] is not None:
-            text += f" · loss {p['loss']:.4f}"
-        if p["dev_f1"] is not None:
-            text += f" · dev F1 {p['dev_f1']:.3f}"
-        if p["registered"]:
+    live = state["live"]
+    now = time.monotonic()
+    if live.feed(store):
+        state["changed"] = now
+    every = FAST if now - state["changed"] < IDLE else SLOW
+    if every != st.session_state.get("train_live_every", FAST):
+        st.session_state["train_live_every"] = every
+        st.rerun()
+    step = live.step or {}
+    if step.get("total_steps"):
+        progress = {"step": step["step"], "total_steps": step["total_steps"], "epoch": step["epoch"],
+                    "loss": step["loss"], "dev_f1": live.dev_f1, "eta_s": jobs.eta_seconds(step)}
+        text = f"Job {job_id} {job['status']}: " + report.progress_text(progress)
+        if live.registered:
             text += " · version saved, finishing (self-training, scoring the pool for active learning)…"
+        st.progress(min(1.0, step["step"] / step["total_steps"]), text=text)
     else:
-        text = f"Job {job_id} {job['status']}: loading the model and the data…"
-    st.progress(min(1.0, p["step"] / total) if total else 0.0, text=text)
-    loss, f1 = report.progress_frames(store, job_id)
+        st.progress(0.0, text=f"Job {job_id} {job['status']}: loading the model and the data…")
+    if state["built_for"] != live.version:
+        state["specs"] = (chart_spec(live.loss, "loss", "loss"), chart_spec(live.f1, "dev F1", "dev micro F1"))
+        state["built_for"], state["builds"] = live.version, state["builds"] + 1
     left, right = st.columns(2)
-    for col, frame, title, y in ((left, loss, "Training loss (smoothed)", "loss"), (right, f1, "Dev micro F1", "dev F1")):
+    for col, points, spec, title in zip((left, right), (live.loss, live.f1), state["specs"],
+                                        ("Training loss (smoothed)", "Dev micro F1")):
         with col:
             st.caption(title)
-            if frame.empty:
-                st.caption("(no points yet)")
+            if points:
+                st.vega_lite_chart(spec, width="stretch")
             else:
-                st.line_chart(frame, x="step", y=y, height=220)
+                st.caption("(no points yet)")
     if st.button("Cancel", key="train_cancel", icon=":material/stop:"):
         jobs.cancel(store, job_id)
         st.rerun()
@@ -99,7 +139,8 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
         policy = st.radio("Promote the new version", POLICIES, index=0, key="train_promote", horizontal=True,
                           format_func=str.capitalize, help="; ".join(f"{k}: {v}" for k, v in POLICY_HELP.items()))
     with c2:
-        epochs = st.number_input("Epochs", min_value=1, max_value=100, value=DEFAULTS.epochs, key="train_epochs")
+        epochs = st.number_input("Epochs (at least)", min_value=1, max_value=100, value=DEFAULTS.epochs,
+                                 key="train_epochs", help="Small data gets more: see the plan below.")
         lr = st.number_input("Learning rate", min_value=1e-7, max_value=1e-2, value=DEFAULTS.lr, step=1e-5,
                              format="%.1e", key="train_lr")
         batch = st.number_input("Batch size", min_value=1, max_value=256, value=DEFAULTS.batch_size,
@@ -110,12 +151,19 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
                                    "top-K: train only the top K layers and the head (fastest).")
         top_k = st.number_input("K (top layers trained)", min_value=1, max_value=48, value=2, key="train_top_k",
                                 disabled=freeze != "top-K")
-        min_steps = st.number_input("Min steps", min_value=0, max_value=1_000_000, value=DEFAULTS.min_steps,
-                                    step=100, key="train_min_steps",
-                                    help="On small data, train for at least this many steps (more epochs).")
+        min_steps = st.number_input("Step floor (at most)", min_value=0, max_value=1_000_000,
+                                    value=DEFAULTS.min_steps, step=100, key="train_min_steps",
+                                    help=f"A first model on small data trains {DEFAULTS.floor_epochs:g} epochs, at "
+                                         f"least {DEFAULTS.floor_low} steps and at most this many. 0: no floor.")
+        budget = st.number_input("Time budget (minutes)", min_value=0.0, max_value=24 * 60.0,
+                                 value=DEFAULTS.time_budget / 60, step=1.0, key="train_budget",
+                                 help="Once the first steps are timed, the floor's extra steps are cut to fit. "
+                                      "0: no budget.")
     params = {"model": (model.strip() or DEFAULTS.model), "epochs": int(epochs), "lr": float(lr),
               "batch_size": int(batch), "freeze": f"top-{int(top_k)}" if freeze == "top-K" else freeze,
-              "min_steps": int(min_steps), "warm_start": bool(warm and serving), "promote": policy}
+              "min_steps": int(min_steps), "time_budget": float(budget) * 60, "warm_start": bool(warm and serving),
+              "promote": policy}
+    render_plan(store=store, project_id=project_id, params=params)
     params.update(render_self_training())
     if busy:
         st.info(busy)
@@ -129,7 +177,23 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
         except ValueError as exc:
             st.error(f"Cannot start: {exc}")
             return
+        st.session_state["train_live_every"] = FAST
         st.rerun()
+
+
+def render_plan(*, store: Store, project_id: int, params: dict) -> None:
+    """The epochs and steps this run will really take (core.train.plan), before it starts."""
+    sentences = len(jobs.training_data(store, project_id)[0])
+    if not sentences:
+        return
+    p = report.run_plan(jobs.config_from(params), sentences, warm=params["warm_start"])
+    text = (f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {sentences} labelled sentences, dev "
+            f"evaluation every {p.eval_every} steps")
+    if p.stop_after:
+        text += f", stopping early from step {p.stop_after} if dev F1 stops improving"
+    if params["time_budget"]:
+        text += f"; fewer if {report.duration(params['time_budget'])} of training cannot fit them"
+    st.caption(text + ".")
 
 
 def render_self_training() -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,9 +15,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import formats, jobs, metrics
+from core import formats, jobs, metrics, report
 from core.model import Tagger
 from core.store import Store
+from core.train import TrainConfig
 
 from apptest import open_app
 
@@ -96,7 +98,7 @@ def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeyp
     at.number_input(key="train_pseudo_threshold").set_value(0.9)
     at.checkbox(key="train_pseudo_balance").check()
     at.text_input(key="train_model").set_value(tiny_model)
-    at.number_input(key="train_min_steps").set_value(100_000)  # still running when the test looks
+    at.number_input(key="train_epochs").set_value(100)  # still running when the test looks
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     [job] = train_store.jobs(pid)
@@ -136,7 +138,7 @@ def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path,
         train_store.add_event(job, "eval", {"step": 5, "scores": {"micro": {"f1": 0.25}}})
         at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")  # a fresh session
         [bar] = at.get("progress")
-        assert bar.proto.value == 10 and "step 5/50 · epoch 0.50 · loss 1.5000 · dev F1 0.250" in bar.proto.text
+        assert bar.proto.value == 10 and "step 5/50 · epoch 0.5 · loss 1.500 · dev F1 0.250" in bar.proto.text
         assert at.button(key="train_start").disabled
         at.button(key="train_cancel").click().run()
         assert not at.exception, at.exception
@@ -147,6 +149,78 @@ def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path,
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def test_the_live_panel_reads_only_new_events_and_redraws_only_on_change(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    worker = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    reads = []  # (after_id, events returned) of every read of a job's events
+    events = Store.events
+
+    def spy(self, job_id, *, after_id=0, kind=None):
+        rows = events(self, job_id, after_id=after_id, kind=kind)
+        reads.append((after_id, len(rows)))
+        return rows
+
+    monkeypatch.setattr(Store, "events", spy)
+    try:
+        job = train_store.create_job(pid, "train", {"model": "default"})
+        train_store.update_job(job, status="queued", pid=worker.pid)
+        at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+        assert "loading the model" in at.get("progress")[0].proto.text
+        assert at.dataframe[0].value.loc[0, ["status", "started (UTC)"]].tolist() == ["queued", ""]
+        train_store.update_job(job, status="running")
+        first = train_store.add_event(job, "step", {"step": 1, "total_steps": 50, "epoch": 0.1, "loss": 2.0})
+        last = train_store.add_event(job, "step", {"step": 5, "total_steps": 50, "epoch": 0.5, "loss": 1.5, "info": {
+            "train_s": 2.5, "eval_s": 0.0, "evals": 0, "evals_left": 2}})
+        reads.clear()
+        at.run()
+        assert reads == [(0, 2)] and first < last
+        state = at.session_state[f"train_live_{job}"]
+        assert state["live"].after == last and state["builds"] == 2  # before any step, then with the two steps
+        assert "step 5/50" in at.get("progress")[0].proto.text and "about 22 s left" in at.get("progress")[0].proto.text
+        assert at.dataframe[0].value.loc[0, "status"] == "running" and at.dataframe[0].value.loc[0, "started (UTC)"]
+        chart = at.get("vega_lite_chart")[0].proto.SerializeToString()
+        reads.clear()
+        for _ in range(3):  # nothing new: one read from the last event seen, no chart rebuilt
+            at.run()
+        assert reads == [(last, 0)] * 3 and state["builds"] == 2
+        assert at.get("vega_lite_chart")[0].proto.SerializeToString() == chart  # the cached spec, re-emitted
+        newest = train_store.add_event(job, "eval", {"step": 5, "scores": {"micro": {"f1": 0.4}}})
+        at.run()
+        assert reads[-1] == (last, 1) and state["builds"] == 3 and state["live"].after == newest
+        assert state["live"].f1 == [[5, 0.4]] and "dev F1 0.400" in at.get("progress")[0].proto.text
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_the_page_shows_the_steps_that_will_really_run(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    n = len(jobs.training_data(train_store, pid)[0])
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
+
+    def shown() -> str:
+        return next(c.value for c in at.caption if c.value.startswith("This run:"))
+
+    p = report.run_plan(TrainConfig(), n, warm=False)
+    assert p.epochs > 3 and shown().startswith(f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {n} "
+                                               f"labelled sentences, dev evaluation every {p.eval_every} steps")
+    assert "fewer if 5 min of training cannot fit them" in shown()
+    at.number_input(key="train_min_steps").set_value(0).run()  # no floor: the 3 epochs asked for
+    p = report.run_plan(TrainConfig(min_steps=0), n, warm=False)
+    assert p.epochs == 3 and shown().startswith(f"This run: **{p.total_steps} steps**, 3 epochs")
+
+
+def test_home_job_card_shows_the_time_left(monkeypatch, tmp_path, train_store):
+    pid = new_project(train_store)
+    job = train_store.create_job(pid, "train", {})
+    train_store.update_job(job, status="running", pid=os.getpid())
+    train_store.add_event(job, "step", {"step": 10, "total_steps": 130, "epoch": 1.0, "loss": 0.5, "info": {
+        "train_s": 10.0, "eval_s": 6.0, "evals": 1, "evals_left": 4}})
+    at = open_app(pid, None, monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    [bar] = at.get("progress")
+    assert "step 10/130" in bar.proto.text and "about 2 min left" in bar.proto.text  # 120 x 1 s + 4 x 6 s
 
 
 def test_no_labelled_train_sentences_says_why(monkeypatch, tmp_path, train_store):

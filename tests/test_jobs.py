@@ -6,14 +6,16 @@ import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core import formats, jobs
 from core.store import Store
 
 DATA = Path(__file__).parent / "data"
-FAST = {"epochs": 1, "min_steps": 20, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always"}
-LONG = {**FAST, "min_steps": 100_000}
+FAST = {"epochs": 1, "min_steps": 20, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always",
+        "patience": 0}  # all 20 steps, no early stop
+LONG = {**FAST, "epochs": 100_000}  # a time budget never cuts the epochs asked for
 
 
 @pytest.fixture
@@ -141,3 +143,34 @@ def test_cancel_stops_the_process(project, tiny_model):
     assert store.models(pid) == [] and store.serving(pid) is None
     assert "registered" not in [e["kind"] for e in store.events(job_id)]
     assert "Traceback" not in log_of(store, job_id)
+
+
+def test_a_started_job_runs_below_normal_priority_on_every_core(project, tiny_model, monkeypatch):
+    store, pid = project
+    job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
+    proc = psutil.Process(store.job(job_id)["pid"])
+    assert proc.nice() >= jobs.NICE  # set by the app right after the start, before the child's threads exist
+    wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
+    assert all(psutil.Process(t.id).nice() >= jobs.NICE for t in proc.threads())  # every thread of the trainer
+    jobs.cancel(store, job_id)
+    assert jobs.threads() == 1  # OMP_NUM_THREADS (tests: 1) wins
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert jobs.threads() == len(os.sched_getaffinity(0))
+
+
+def test_eta_counts_steps_and_evaluations_left():
+    assert jobs.eta_seconds(None) is None
+    assert jobs.eta_seconds({"step": 0, "total_steps": 100, "info": {}}) is None
+    step = {"step": 10, "total_steps": 110, "info": {"elapsed": 13.0, "train_s": 5.0, "eval_s": 0.0, "evals": 0}}
+    assert jobs.eta_seconds(step) == 50.0  # 100 steps at 0.5 s; no evaluation timed yet
+    step["info"].update(eval_s=8.0, evals=2, evals_left=3)  # evaluation time is not step time
+    assert jobs.eta_seconds(step) == 50.0 + 3 * 4.0
+
+
+def test_status_reports_the_eta_of_the_last_step(project):
+    store, pid = project
+    job_id = store.create_job(pid, "train", {})
+    assert jobs.status(store, job_id)["progress"]["eta_s"] is None
+    store.add_event(job_id, "step", {"step": 4, "total_steps": 20, "epoch": 1.0, "loss": 1.0,
+                                     "info": {"train_s": 2.0, "eval_s": 1.0, "evals": 1, "evals_left": 2}})
+    assert jobs.status(store, job_id)["progress"]["eta_s"] == 16 * 0.5 + 2 * 1.0

@@ -102,9 +102,12 @@ def test_job_history_progress_and_log(store, pid, tmp_path):
     assert history.loc[1, "error"] == "process 9 ended without finishing" and history.loc[1, "promoted"] is None
     assert len(history.loc[1, "started (UTC)"]) == 0 and len(history.loc[1, "ended (UTC)"]) == 19
 
-    loss, f1 = report.progress_frames(store, done)
-    assert loss.to_dict("records") == [{"step": 1, "loss": 2.0}]
-    assert f1.to_dict("records") == [{"step": 2, "dev F1": 0.25}]
+    live = report.Live(done)
+    assert live.feed(store) == 4 and live.version == 1 and live.registered and live.dev_f1 == 0.25
+    assert live.loss == [[1, 2.0]] and live.f1 == [[2, 0.25]] and live.step["total_steps"] == 4
+    assert live.feed(store) == 0 and live.version == 1  # nothing new: nothing changed
+    store.add_event(done, "step", {"step": 5, "total_steps": 8, "loss": 1.0})
+    assert live.feed(store) == 1 and live.loss == [[1, 2.0], [5, 1.0]] and live.version == 2
     tail = report.log_tail(store.job(failed), chars=100)
     assert len(tail) == 100 and tail.endswith("Traceback: boom\n")
     assert report.log_tail(store.job(done)) == ""

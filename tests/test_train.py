@@ -57,16 +57,16 @@ def test_event_stream(memorised):
     assert start.info["epochs"] * start.info["steps_per_epoch"] == total == 152  # 4 per epoch, 38 epochs
     assert start.info["labels"] == label_set(TAGS) and start.info["processes"] == 1
     steps = [e.step for e in events if e.kind == "step"]
-    assert steps == list(range(1, total + 1))
+    assert steps == list(range(1, len(steps) + 1)) and total // 2 <= len(steps) <= total  # may stop on a plateau
     assert all(e.total_steps == total for e in events)
     evals = [e for e in events if e.kind == "eval"]
-    assert evals and evals[-1].step == total
+    assert evals and evals[-1].step == steps[-1] == last.step
     assert all("f1" in e.scores["micro"] for e in evals) and evals[0].is_best
     assert last.path == str(out) and last.scores["micro"]["f1"] == 1.0
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "metrics.json", "tokenizer.json", "tokenizer_config.json"} <= names
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["labels"] == start.info["labels"] and metrics["steps"] == total
+    assert metrics["labels"] == start.info["labels"] and metrics["steps"] == last.step
     assert metrics["dev"]["micro"]["f1"] == 1.0 and metrics["config"]["min_steps"] == 150
     assert sorted(p.name for p in out.parent.iterdir()) == ["v1"]  # no temp folder left beside it
 
@@ -104,7 +104,7 @@ def test_bad_data_is_refused(tiny_model):
 
 def test_early_stopping(tiny_model, tmp_path):
     # nothing is learnt at lr 0: the second dev evaluation cannot improve and patience 1 stops training
-    cfg = config(tiny_model, lr=0.0, head_lr=0.0, min_steps=40, patience=1, min_eval_interval=1)
+    cfg = config(tiny_model, lr=0.0, head_lr=0.0, min_steps=40, patience=1, min_eval_interval=1, small_evals=0)
     events = list(train(cfg, DATASET, DATASET[:8], tmp_path / "m"))
     evals = [e for e in events if e.kind == "eval"]
     assert [e.step for e in evals] == [4, 8] and [e.is_best for e in evals] == [True, False]
