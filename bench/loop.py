@@ -100,7 +100,7 @@ def wait_serving(page, version: str, timeout_ms: int) -> None:
 def set_train_settings(page, *, model: str | None, min_steps: int | None) -> None:
     """On the Train page: the base model (None when warm-starting), min steps (None: the page's default) and
     promote "Always" (so that every version serves, better or not)."""
-    for label, value in (("Base model (folder or Hugging Face id)", model), ("Min steps", min_steps)):
+    for label, value in (("Base model (folder or Hugging Face id)", model), ("Step floor (at most)", min_steps)):
         if value is not None:
             field = page.locator(f'input[aria-label="{label}"]')
             field.fill(str(value))
@@ -632,7 +632,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--burst", type=int, default=10, help="arrow keys sent 100 ms apart each way (lost keys)")
     ap.add_argument("--pause", type=float, default=0.1, help="seconds between key presses, after the app is idle")
     ap.add_argument("--cpu-window", type=float, default=None, help="seconds of each CPU sample (default 40)")
-    ap.add_argument("--min-steps", type=int, default=None, help="Min steps on the Train page (default: the page's)")
+    ap.add_argument("--min-steps", type=int, default=None, help="Step floor on the Train page (default: the page's)")
     ap.add_argument("--quick", action="store_true", help="development: small sets, few keys, 30 min steps")
     ap.add_argument("--skip-training", action="store_true", help="key-to-render latency only")
     ap.add_argument("--data", default=str(DATA))

@@ -134,7 +134,7 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         field = page.locator('input[aria-label="Base model (folder or Hugging Face id)"]')
         field.fill(model)
         field.press("Enter")
-        steps = page.locator('input[aria-label="Min steps"]')
+        steps = page.locator('input[aria-label="Step floor (at most)"]')
         steps.fill(os.environ.get("NERLOOP_BROWSER_STEPS", "40"))
         steps.press("Enter")
         page.wait_for_timeout(500)
