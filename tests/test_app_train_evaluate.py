@@ -221,6 +221,7 @@ def test_home_job_card_shows_the_time_left(monkeypatch, tmp_path, train_store):
     at = open_app(pid, None, monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
     [bar] = at.get("progress")
     assert "step 10/130" in bar.proto.text and "about 2 min left" in bar.proto.text  # 120 x 1 s + 4 x 6 s
+    train_store.update_job(job, status="done")  # its pid is pytest's: the fixture must not cancel (kill) it
 
 
 def test_no_labelled_train_sentences_says_why(monkeypatch, tmp_path, train_store):
