@@ -18,7 +18,7 @@ from core.train import TrainConfig, run  # noqa: E402
 def main(model: str, out: str, data: str) -> None:
     torch.set_num_threads(1)
     sentences = formats.read(data).sentences
-    cfg = TrainConfig(model=model, min_steps=6, epochs=1, batch_size=8, lr=1e-3, device="cpu")
+    cfg = TrainConfig(model=model, min_steps=6, epochs=1, batch_size=8, lr=1e-3, device="cpu", patience=0)  # all 6 steps
     last = run(cfg, sentences[:40], sentences[40:], out)
     assert last.kind == "saved", last.kind
 

@@ -16,7 +16,7 @@ from test_browser import ARGS, CHROMIUM, go, server  # noqa: F401  (skips this m
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 SCRIPT = "<script>window.pwned=1</script>"
-IMG = "<img src=x onerror=window.pwned=2>"
+IMG = "<img/src=x/onerror=window.pwned=2>"  # a word holds no space
 LABELS = list(demo.DEMO_LABELS)
 BURST = ["1", "1", "ArrowRight", "2", "ArrowRight", "ArrowRight", "3", "3", "3", "ArrowLeft", "ArrowLeft", "0",
          "End", "4", "ArrowLeft", "Home", "2", "ArrowRight", "ArrowRight", "1"]
