@@ -1,8 +1,15 @@
 """nerloop: the Streamlit app. `streamlit run app.py` (or `make run`)."""
 from __future__ import annotations
 
-import streamlit as st
+import logging
+import re
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
+import streamlit as st
+from streamlit.errors import FragmentHandledException
+
+from core import paths
 from pages import home, ui
 
 st.set_page_config(page_title="nerloop", page_icon=":material/autorenew:", layout="wide")
@@ -15,7 +22,53 @@ PAGES = [
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/bar_chart:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
+LOG = logging.getLogger("nerloop.app")
+# An absolute path (not a URL's or a relative one's tail), to be shown by its last name only.
+_PATH = re.compile(r"(?<![\w.~/:-])(?:[A-Za-z]:\\|~?/)[^\s'\",;:()]*")
 
-home.ensure_demo(ui.store())
-ui.render_project_picker()
-st.navigation(PAGES).run()
+
+def open_log() -> str:
+    """Send the `nerloop` loggers to <data folder>/logs/app.log (rotating; one handler per process, moved when the
+    data folder changes); the place to name to users, the server's output where that file cannot be written."""
+    logger = logging.getLogger("nerloop")
+    try:
+        file = paths.home() / "logs" / "app.log"
+        current = [h for h in logger.handlers if isinstance(h, RotatingFileHandler)]
+        if [h.baseFilename for h in current] != [str(file)]:
+            for handler in current:
+                logger.removeHandler(handler)
+                handler.close()
+            file.parent.mkdir(exist_ok=True)
+            handler = RotatingFileHandler(file, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+        return file.name
+    except OSError:
+        return "the server's output"
+
+
+def short(message: str) -> str:
+    """The first line of `message`, each absolute path in it cut to its last name, Markdown-escaped: fit for any
+    browser."""
+    first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    return ui.md_escape(_PATH.sub(lambda m: Path(m.group()).name or "/", first).rstrip("."))
+
+
+log_name = open_log()
+page = st.navigation(PAGES)
+try:  # one error boundary: st.rerun, st.stop and st.switch_page raise BaseException subclasses, which pass
+    store = ui.store()
+    if problem := store.file_problem():
+        st.error(short(problem))
+    if note := ui.start_note():
+        st.sidebar.warning(short(note))
+    home.ensure_demo(store)
+    ui.render_project_picker()
+    page.run()
+except FragmentHandledException as e:  # a fragment's error, already shown in its place by Streamlit
+    LOG.error("a fragment failed on page %s", page.title, exc_info=e.__context__)
+    raise
+except Exception as e:
+    LOG.exception("page %s failed", page.title)
+    st.error(f"Something went wrong: {type(e).__name__}: {short(str(e))}. Details are in {ui.md_escape(log_name)}.")

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core import formats, paths
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, SPLITS, Store, dev_f1
+from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -118,7 +118,9 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     path = _db_path(args)
     if not create and not path.exists():
         raise CliError(f"no database at {path} (create a project with `nerloop init`, or pass --db)")
-    return Store(path)
+    if create and (note := paths.earlier_use(path)):
+        print(f"nerloop: note: {note}", file=sys.stderr)
+    return Store(path)  # StoreError (damaged, read-only, unopenable): exit code 1, see main
 
 
 @contextlib.contextmanager
@@ -801,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         message, code = str(e), e.code
     except FormatError as e:
         message, code = str(e), 2
+    except StoreError as e:
+        message, code = str(e), 1
     except (KeyError, ValueError) as e:
         message, code = _first_line(e), 2
     except KeyboardInterrupt:

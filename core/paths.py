@@ -36,3 +36,18 @@ def _note_legacy(path: Path) -> None:
           f"beside it). To move it into the data folder, stop nerloop, then `mv {path} {home()}/` and leave models/ "
           f"where it is (versions are recorded by absolute path); set NERLOOP_DB to keep it here without this note.",
           file=sys.stderr)
+
+
+def earlier_use(db: Path) -> str | None:
+    """When the database `db` is missing but its folder holds model versions or job logs (signs of earlier use, as
+    after the database was deleted or moved), a note saying so before a new, empty one is made; else None."""
+    if db.exists():
+        return None
+    folder = db.parent
+    signs = [what for what, pattern in (("model versions (models/)", "models/*"), ("job logs (logs/)", "logs/job-*"))
+             if any(folder.glob(pattern))]
+    if not signs:
+        return None
+    return (f"no database {db.name} in {folder}, though that folder holds {' and '.join(signs)} of earlier use; "
+            f"a new one is made. If the old one was deleted or moved, stop nerloop and put it back "
+            f"(from a backup) as {db}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,11 @@ _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 NEW_LABEL_HINT = "; new entity types are added only when allowed"
+_RESTORE = "stop nerloop and restore it from a backup (with its -wal file, if any), or move it away to start a new one"
+
+
+class StoreError(Exception):
+    """The database cannot be used as asked: damaged, read-only, or deleted or replaced while open (one clear line)."""
 
 
 def now() -> str:
@@ -195,19 +201,94 @@ def _m3(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3]
 
 
+def _read_only(path: Path) -> str | None:
+    """Why this process cannot write the database at `path` (its folder or file is not writable), or None."""
+    folder = path.resolve().parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the file {path} is not writable"
+    return None
+
+
+def _connect(path: Path, read_only: str | None) -> sqlite3.Connection:
+    """A connection to `path`; read-only (`mode=ro`) when `read_only` says why. In a folder that is not writable
+    SQLite cannot make the -shm file WAL reads need, so there it reads the file as `immutable` (nothing can change
+    it), unless a -wal file holds changes not yet merged into it."""
+    if read_only and not path.exists():
+        raise StoreError(f"cannot create the database {path}: {read_only}")
+    if not read_only:
+        try:
+            return sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        except sqlite3.DatabaseError as e:
+            raise _failure(path, e) from None
+    folder_ro = not os.access(path.resolve().parent, os.W_OK)
+    wal, shm = (Path(f"{path}-{suffix}") for suffix in ("wal", "shm"))
+    immutable = folder_ro and not (wal.exists() and wal.stat().st_size)
+    if folder_ro and not immutable and not shm.exists():
+        raise StoreError(f"{path} is read-only ({read_only}) and {wal.name} holds changes not yet merged into it: "
+                         "make the folder writable and open the database once")
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+    except sqlite3.DatabaseError as e:
+        raise _failure(path, e) from None
+
+
+def _identity(file: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at this path now, or None when there is none."""
+    try:
+        st = os.stat(file)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _failure(path: Path, e: sqlite3.DatabaseError) -> Exception:
+    """A StoreError for a damaged or unopenable database; other SQLite errors (a constraint, a full disk) as they are."""
+    code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StoreError(f"{path}: the database is damaged ({e}); {_RESTORE}")
+    if code == sqlite3.SQLITE_CANTOPEN:
+        where = "its folder does not exist" if not path.resolve().parent.is_dir() else str(e)
+        return StoreError(f"cannot open the database {path}: {where}")
+    if code == sqlite3.SQLITE_READONLY:
+        return StoreError(f"{path} is read-only ({e}): nothing was saved")
+    return e
+
+
 class Store:
     """The nerloop database. One instance per process; its methods serialise on a lock."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the database; raises StoreError when it is damaged (PRAGMA quick_check), cannot be
+        opened, or is read-only (a folder or file this process cannot write) and needs an upgrade."""
         self.path = Path(path)
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
+        self.read_only = _read_only(self.path)  # why it is read-only, or None
         self._lock = threading.RLock()
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        conn = _connect(self.path, self.read_only)
+        try:
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout=30000")
+            if not self.read_only:
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if (problem := self.db.execute("PRAGMA quick_check(1)").fetchone()[0]) != "ok":
+                problem = " ".join(line for line in problem.splitlines() if not line.startswith("***"))  # one line
+                raise StoreError(f"{self.path}: the database is damaged (integrity check: {problem}); {_RESTORE}")
+            self._file = self.db.execute("PRAGMA database_list").fetchone()[2]  # the file SQLite opened, absolute
+            self._identity = _identity(self._file)
+            if not self.read_only:
+                self._migrate()
+            elif (version := self.schema_version) != len(MIGRATIONS):
+                raise StoreError(f"{self.path} is read-only ({self.read_only}) and has schema version {version}, "
+                                 f"this nerloop reads version {len(MIGRATIONS)}")
+        except BaseException as e:
+            conn.close()
+            if isinstance(e, sqlite3.DatabaseError):
+                raise _failure(self.path, e) from None
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -224,15 +305,33 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """One short write transaction, taking the database write lock up front."""
+        """One short write transaction, taking the database write lock up front. Refused (StoreError, nothing
+        written) when the database is read-only, or when its file was deleted or replaced since it was opened."""
+        if self.read_only:
+            raise StoreError(f"{self.path} is read-only ({self.read_only}): nothing was saved")
         with self._lock:
-            self.db.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self.db.rollback()
-                raise
-            self.db.conn.execute("COMMIT")
+                self.db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._check_file()
+                    self.db.conn.execute("COMMIT")
+                except BaseException:
+                    self.db.rollback()
+                    raise
+            except sqlite3.DatabaseError as e:
+                raise _failure(self.path, e) from None
+
+    def file_problem(self) -> str | None:
+        """Why writes are refused since this Store was opened (its file was deleted or replaced), or None."""
+        if _identity(self._file) == self._identity:
+            return None
+        return (f"{self.path} was deleted or replaced while nerloop had it open, so nothing more is saved: stop "
+                "nerloop, put the database back (from a backup if it was deleted), then start again")
+
+    def _check_file(self) -> None:
+        if problem := self.file_problem():
+            raise StoreError(problem)
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
         with self._lock:

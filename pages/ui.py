@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -23,13 +24,22 @@ def db_path() -> str:
 
 
 @st.cache_resource
-def _store(path: str) -> Store:
-    return Store(path)
+def _store(path: str) -> tuple[Store, str | None]:
+    note = paths.earlier_use(Path(path))  # looked at before Store makes the file
+    if note:
+        logging.getLogger("nerloop.app").warning(note)
+    return Store(path), note
 
 
 def store() -> Store:
-    """One Store per database file, shared by every session of this server."""
-    return _store(db_path())
+    """One Store per database file, shared by every session of this server (StoreError when it is damaged or
+    cannot be opened: not cached, so the next run tries again)."""
+    return _store(db_path())[0]
+
+
+def start_note() -> str | None:
+    """Why the database this server opened is new although its folder shows earlier use (see paths.earlier_use)."""
+    return _store(db_path())[1]
 
 
 @st.cache_resource(max_entries=2)

@@ -285,3 +285,159 @@ def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp
     at.file_uploader(key="upload_files").upload("b.conll", b"Bob B-per\n", "text/plain").run()
     assert at.button(key="upload_import").disabled
     assert at.error[0].value == "label 'per' differs from 'PER' only by case"
+
+
+# ---------------------------------------------------------------- the database and the app (defects 11, 12, 15, 16)
+
+import os  # noqa: E402  (this section's own imports, kept here so that appending sections never collide)
+import sqlite3  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from core.store import StoreError  # noqa: E402
+
+
+def sample_db(path: Path) -> int:
+    """A database at `path` with project "news" of one annotated sentence, closed (its WAL merged): the project id."""
+    store = Store(path)
+    pid = store.create_project("news", ["PER"])
+    store.import_sentences(pid, [tagged("Ada met Bob", "B-PER O B-PER")], split="train")
+    store.close()
+    return pid
+
+
+def test_a_database_deleted_or_replaced_under_a_running_app_refuses_saves(monkeypatch, tmp_path):
+    """Defect 12: with the database deleted while the app ran, saves were reported done into the deleted file."""
+    db = tmp_path / "nerloop.db"
+    pid = sample_db(db)
+    store = Store(db)
+    sid = store.sentences(pid)[0]["id"]
+    store.annotate(sid, ["O", "O", "B-PER"])
+    db.unlink()
+    with pytest.raises(StoreError, match=f"^{db} was deleted or replaced while nerloop had it open"):
+        store.annotate(sid, ["B-PER", "O", "O"])
+    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]  # rolled back, not acknowledged
+    other, fresh = tmp_path / "other.db", tmp_path / "fresh.db"
+    sample_db(other), sample_db(fresh)
+    again = Store(other)
+    os.replace(fresh, other)  # another file in its place
+    with pytest.raises(StoreError, match="deleted or replaced"):
+        again.save_draft(1, ["O", "O", "O"])
+    assert Store(other).draft(1) is None
+
+    sample_db(db)
+    at = open_app(pid, "pages/annotate.py", monkeypatch=monkeypatch, db=db)
+    db.unlink()
+    at.run()
+    assert not at.exception
+    assert any(e.value.startswith("nerloop\\.db was deleted or replaced while nerloop had it open") for e in at.error)
+    assert not any(str(tmp_path) in e.value for e in at.error)
+
+
+def test_a_new_database_beside_signs_of_earlier_use_is_noted(monkeypatch, tmp_path, capsys):
+    """Defect 12: after the database was deleted, the next start silently made a new (demo) database."""
+    db = tmp_path / "data" / "nerloop.db"
+    (tmp_path / "data" / "models" / "news").mkdir(parents=True)
+    assert cli.main(["--db", str(db), "init", "fresh"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"nerloop: note: no database nerloop.db in {db.parent}, though that folder holds model "
+                          "versions (models/) of earlier use")
+    assert cli.main(["--db", str(tmp_path / "clean.db"), "init", "x"]) == 0 and capsys.readouterr().err == ""
+
+    monkeypatch.setenv("NERLOOP_HOME", str(tmp_path / "home"))
+    app_db = tmp_path / "app" / "nerloop.db"
+    (tmp_path / "app" / "logs").mkdir(parents=True)
+    (tmp_path / "app" / "logs" / "job-3.log").write_text("done\n")
+    at = open_app(monkeypatch=monkeypatch, db=app_db)
+    [note] = [w.value for w in at.sidebar.warning]
+    assert note.startswith("no database nerloop\\.db in app, though that folder holds job logs \\(logs/\\) of earlier "
+                           "use; a new one is made")
+    assert f"no database nerloop.db in {app_db.parent}" in (tmp_path / "home" / "logs" / "app.log").read_text()
+
+
+def test_a_read_only_folder_opens_the_database_read_only(monkeypatch, tmp_path, capsys):
+    """Defect 15: in a read-only data folder every command failed, reads included, and the message did not say
+    read-only. Tests run as root (permission bits stop no write), so the folder is made unwritable to os.access."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "nerloop.db"
+    pid = sample_db(db)
+    before = db.read_bytes()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: access(path, mode, **kw) and not (
+        mode & os.W_OK and Path(path).resolve().is_relative_to(folder)))
+    store = Store(db)
+    assert store.sentences(pid)[0]["tags"] == ["B-PER", "O", "B-PER"]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # read-only in SQLite itself, not only here
+        store.db.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match=f"^{db} is read-only \\(the folder {folder} is not writable\\)"):
+        store.annotate(store.sentences(pid)[0]["id"], ["O", "O", "O"])
+    store.close()
+
+    assert cli.main(["--db", str(db), "projects"]) == 0 and "news" in capsys.readouterr().out
+    out = tmp_path / "out.conll"
+    assert cli.main(["--db", str(db), "export", "news", "--out", str(out)]) == 0 and "Ada" in out.read_text()
+    capsys.readouterr()
+    assert cli.main(["--db", str(db), "init", "other"]) == 1
+    assert capsys.readouterr().err == f"nerloop: error: {db} is read-only (the folder {folder} is not writable): " \
+                                      "nothing was saved\n"
+    assert cli.main(["--db", str(folder / "new.db"), "init", "other"]) == 1
+    assert "cannot create the database" in capsys.readouterr().err and not (folder / "new.db").exists()
+    at = open_app(pid, monkeypatch=monkeypatch, db=db)
+    assert not at.error and any("news" in m.value for m in at.markdown)
+    assert db.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["nerloop.db"]
+
+
+def test_a_damaged_database_is_refused_at_open(monkeypatch, tmp_path, capsys):
+    """Defect 16: a corrupted database accepted imports, and the app showed raw tracebacks."""
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    pid = store.create_project("news", ["PER"])
+    store.import_sentences(pid, [tagged(f"Ada met Bob{i}", "B-PER O B-PER") for i in range(400)], split="train")
+    store.close()
+    data = bytearray(db.read_bytes())
+    data[-4096:-4088] = b"\x0d\xff\xff\xff\xff\xff\xff\xff"  # the last page's b-tree header
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=f"^{db}: the database is damaged .*restore it from a backup"):
+        Store(db)
+    sample = tmp_path / "s.conll"
+    sample.write_text("Eve B-PER\n")
+    for argv in (["import", "news", str(sample)], ["projects"]):
+        assert cli.main(["--db", str(db), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"nerloop: error: {db}: the database is damaged") and "backup" in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert db.read_bytes() == bytes(data)
+    at = open_app(monkeypatch=monkeypatch, db=db)
+    [error] = at.error
+    assert error.value.startswith("Something went wrong: StoreError: nerloop\\.db: the database is damaged")
+    assert str(tmp_path) not in error.value
+
+
+def test_a_page_error_shows_one_short_line_and_logs_the_details(monkeypatch, tmp_path):
+    """Defect 11: tracebacks with server paths reached the browser; now a short error, the details in app.log."""
+    import streamlit as st
+
+    from pages import home
+
+    def render() -> None:
+        raise RuntimeError(f"cannot read {tmp_path}/secret/config_x.py (line 3)\n  second line")
+
+    monkeypatch.setattr(home, "render", render)
+    monkeypatch.setenv("NERLOOP_HOME", str(tmp_path / "home"))
+    at = open_app(monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")  # no exception element
+    assert [e.value for e in at.error] == [
+        "Something went wrong: RuntimeError: cannot read config\\_x\\.py \\(line 3\\). Details are in app\\.log."]
+    log = (tmp_path / "home" / "logs" / "app.log").read_text()
+    assert "Traceback (most recent call last)" in log and f"{tmp_path}/secret/config_x.py" in log
+
+    def control() -> None:  # st.rerun and st.stop raise BaseException subclasses: they pass the boundary
+        if not st.session_state.get("reran"):
+            st.session_state["reran"] = True
+            st.rerun()
+        st.markdown("after rerun")
+        st.stop()
+        st.markdown("after stop")
+
+    monkeypatch.setattr(home, "render", control)
+    at = open_app(monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    assert not at.error and [m.value for m in at.markdown if m.value.startswith("after")] == ["after rerun"]

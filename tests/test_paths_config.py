@@ -15,6 +15,7 @@ import psutil
 import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from core import paths
@@ -61,11 +62,14 @@ def test_shipped_config_names_real_options():
     assert flat["server.fileWatcherType"] == "none" and flat["server.runOnSave"] is False
     assert flat["server.address"] == "127.0.0.1" and flat["browser.gatherUsageStats"] is False
     assert flat["client.toolbarMode"] == "minimal" and 10 <= flat["server.maxUploadSize"] < 200
+    assert flat["client.showErrorDetails"] == "none"
+    assert flat["server.allowedHosts"] == ["localhost", "127.0.0.1", "::1"]
 
 
 def test_make_run_serves_on_loopback_only_without_file_watcher(tmp_path):
     """`streamlit run app.py` from the repository root, as `make run` does (plus a port and headless): the server
-    listens on 127.0.0.1 only and, with a session open, holds no inotify watch."""
+    listens on 127.0.0.1 only and, with a session open, holds no inotify watch; its WebSocket refuses a foreign Host
+    even with a matching Origin (DNS rebinding, defect 11 of issue 14)."""
     assert "streamlit run app.py $(ARGS)" in (ROOT / "Makefile").read_text()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_") and k != "NERLOOP_DB"}
@@ -98,6 +102,17 @@ def test_make_run_serves_on_loopback_only_without_file_watcher(tmp_path):
                     break
             fds = {os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")}
         assert fds and "anon_inode:inotify" not in fds
+        for host, allowed in ((f"evil.example:{port}", False), (f"localhost:{port}", True)):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                try:  # the name in the URL is the Host header; the socket goes to this server
+                    with connect(f"ws://{host}/_stcore/stream", sock=sock, origin=f"http://{host}",
+                                 subprotocols=["streamlit"], open_timeout=30) as ws:
+                        ws.send(probe.SerializeToString())
+                        ws.recv(timeout=30)
+                    accepted = True
+                except (InvalidStatus, ConnectionClosed):
+                    accepted = False
+            assert accepted == allowed, host
     finally:
         proc.terminate()
         proc.wait(timeout=30)
