@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import formats, jobs
+from core import formats, jobs, versions
 from core.store import Store
 
 DATA = Path(__file__).parent / "data"
@@ -136,7 +136,7 @@ def test_cancel_stops_the_process(project, tiny_model):
     proc_pid = store.job(job_id)["pid"]
     started = time.monotonic()
     jobs.cancel(store, job_id)
-    wait_for(lambda: not jobs._alive(proc_pid), 10, "the process to end")
+    wait_for(lambda: not versions.process_alive(proc_pid), 10, "the process to end")
     assert time.monotonic() - started < 10
     job = jobs.status(store, job_id)
     assert job["status"] == "cancelled" and job["ended"]

@@ -190,7 +190,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     old.close()
     monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 3
+    assert new.schema_version == len(MIGRATIONS) == 4
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
