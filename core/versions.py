@@ -86,57 +86,56 @@ def complete(folder: Path) -> dict | None:
 
 def cleanup(store: Store) -> dict[str, list[str]]:
     """Tidy this database's model folders after a crash, logging each change: temp folders whose writer is gone are
-    removed; complete folders that no version records are registered (not promoted; their metrics.json gives their
-    scores); empty ones are removed. Folders of queued and running jobs are left alone. Returns the paths touched."""
+    removed; a complete folder that no version records is registered (not promoted; its metrics.json gives its
+    scores) when a job of this database made it (its name says which: a copy of the database shares its UUID, and
+    its folders are left alone); empty folders are removed. Folders of queued and running jobs are left alone.
+    Returns the paths touched."""
     root = models_root(store)
     done: dict[str, list[str]] = {"removed": [], "registered": []}
     if not root.is_dir():
         return done
     projects = {str(p["id"]): p["id"] for p in store.projects()}
     recorded = {str(Path(m["folder"]).resolve()) for pid in projects.values() for m in store.models(pid)}
-    active = {j["id"] for j in store.jobs(status=["queued", "running"])}
+    jobs = {j["id"]: j for j in store.jobs()}
     for project_dir in sorted(root.iterdir()):
         if project_dir.name not in projects or not project_dir.is_dir():
             continue
         for folder in sorted(project_dir.iterdir()):
-            job = _JOB.match(folder.name)
-            if not folder.is_dir() or str(folder.resolve()) in recorded or (job and int(job["id"]) in active):
+            named = _JOB.match(folder.name)
+            job = jobs.get(int(named["id"])) if named else None
+            if job is not None and job["project_id"] != projects[project_dir.name]:
+                job = None
+            if (not folder.is_dir() or str(folder.resolve()) in recorded
+                    or (job is not None and job["status"] in ("queued", "running"))):
                 continue
             try:
-                _tidy(store, projects[project_dir.name], folder, int(job["id"]) if job else None, done)
+                _tidy(store, projects[project_dir.name], folder, job, done)
             except OSError as exc:
                 log.warning("model folder %s left as it is: %s", folder, exc)
     return done
 
 
-def _tidy(store: Store, project_id: int, folder: Path, job_id: int | None, done: dict[str, list[str]]) -> None:
+def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: dict[str, list[str]]) -> None:
+    """Remove, register or leave one unrecorded folder of a project (see cleanup); `job`: the job that made it."""
     if temp := _TEMP.match(folder.name):
         started = start_time(int(temp["pid"])) if process_alive(int(temp["pid"])) else None
         if started is None or started > folder.stat().st_mtime + SLACK_S:  # gone, or a later process with its PID
             shutil.rmtree(folder)
             log.warning("removed %s: a save that did not finish (its process %s is gone)", folder, temp["pid"])
             done["removed"].append(str(folder))
-        return
-    if (metrics := complete(folder)) is not None:
-        config = metrics.pop("config", None) or {}
-        model_id = store.add_model(project_id, folder=str(folder), base_model=str(config.get("model", "")),
-                                   params=config, metrics={**metrics, "recovered": True}, status="ready")
-        if job_id is not None and _unlinked_job(store, job_id, project_id):
-            store.update_job(job_id, model_id=model_id)
-        log.warning("registered %s as version %s of project %s (saved, but its training was stopped before it "
-                    "was recorded; not promoted)", folder, store.model(model_id)["name"], project_id)
-        done["registered"].append(str(folder))
     elif not any(folder.iterdir()):
         folder.rmdir()
         log.warning("removed %s: an empty folder reserved for a version that was never saved", folder)
         done["removed"].append(str(folder))
+    elif (metrics := complete(folder)) is not None and job is not None:
+        config = metrics.pop("config", None) or {}
+        model_id = store.add_model(project_id, folder=str(folder), base_model=str(config.get("model", "")),
+                                   params=config, metrics={**metrics, "recovered": True}, status="ready")
+        if job["model_id"] is None:
+            store.update_job(job["id"], model_id=model_id)
+        log.warning("registered %s as version %s of project %s: job %s saved it but was stopped before recording "
+                    "it (not promoted)", folder, store.model(model_id)["name"], project_id, job["id"])
+        done["registered"].append(str(folder))
     else:
-        log.warning("model folder %s is incomplete (no config.json or metrics.json): left as it is", folder)
-
-
-def _unlinked_job(store: Store, job_id: int, project_id: int) -> bool:
-    try:
-        job = store.job(job_id)
-    except KeyError:
-        return False
-    return job["project_id"] == project_id and job["model_id"] is None
+        log.warning("model folder %s left as it is: %s", folder, "no job of this database made it"
+                    if job is None else "incomplete (no config.json or no readable metrics.json)")

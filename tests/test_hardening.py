@@ -390,6 +390,10 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     running = store.create_job(pid, "train", {})  # a temp folder of a live writer and a running job's are kept
     store.update_job(running, status="running", pid=os.getpid(), pid_started=versions.start_time())
     (root / f"job-{running}").mkdir()
+    foreign = root / "job-99"  # complete, but no job of this database made it (a copy of the database did, say)
+    foreign.mkdir()
+    (foreign / "config.json").write_text("{}")
+    (foreign / "metrics.json").write_text("{}")
     caplog.set_level(logging.INFO, logger="core.versions")
     assert cli.main(["--db", str(db), "models", "news"]) == 0  # opening a project's models tidies up
     listed = capsys.readouterr().out
@@ -397,9 +401,11 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     assert model["folder"] == str(root / "job-1") and model["name"] in listed and store.serving(pid) is None
     assert model["metrics"]["recovered"] and model["metrics"]["dev"]["micro"]["f1"] is not None
     assert model["base_model"] == tiny_model and store.job(1)["model_id"] == model["id"]
-    assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}"])
+    assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}",
+                                                              "job-99"])
     logged = caplog.text
-    assert f"registered {root / 'job-1'}" in logged and "removed" in logged and str(leftovers["job-4"]) in logged
+    assert f"registered {root / 'job-1'}" in logged and f"removed {leftovers['job-4']}" in logged
+    assert f"{foreign} left as it is: no job of this database made it" in logged
 
 
 def test_a_reused_pid_is_not_the_job(tmp_path):
