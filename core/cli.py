@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import formats, paths
+from core import formats, paths, versions
 from core.formats import FormatError, Sentence
 from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
 
@@ -471,6 +471,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if (args.action == "promote") != (args.id is not None):
         raise CliError("models: use `models PROJECT`, `models PROJECT promote ID` or `models PROJECT rollback`")
     with _opened(args) as (store, project):
+        versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = _project_model(store, project, args.id)
             store.promote(model["id"])

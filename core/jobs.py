@@ -11,18 +11,13 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core import active
+from core import active, versions
 from core.store import Store, dev_f1
 from core.train import Event, TrainConfig, evaluate, train
 
 PROMOTE = ("better", "always", "never")
 NICE = 10  # a job's scheduling priority on POSIX (below the app's); BELOW_NORMAL_PRIORITY_CLASS on Windows
 _procs: dict[tuple[str, int], subprocess.Popen] = {}  # (database, job id) -> child started here
-
-
-def model_root(store: Store, project: dict) -> Path:
-    """Folder holding a project's model versions: next to the database."""
-    return store.path.resolve().parent / "models" / project["name"]
 
 
 def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
@@ -64,7 +59,7 @@ def create(store: Store, project_id: int, params: dict) -> int:
 def start(store: Store, project_id: int, params: dict) -> int:
     """Create a job and run it in a detached subprocess (`python -m core.jobs`); returns the job id."""
     job_id = create(store, project_id, params)
-    log = store.path.resolve().parent / "logs" / f"job-{job_id}.log"
+    log = store.path.resolve().parent / "logs" / store.uuid / f"job-{job_id}.log"  # by database: ids repeat
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -74,7 +69,7 @@ def start(store: Store, project_id: int, params: dict) -> int:
         )
     lower_priority(proc.pid)  # at once, before the child starts its threads (which inherit it); main() again
     _procs[(str(store.path.resolve()), job_id)] = proc
-    store.update_job(job_id, pid=proc.pid, log_path=str(log))
+    store.update_job(job_id, pid=proc.pid, pid_started=versions.start_time(proc.pid), log_path=str(log))
     return job_id
 
 
@@ -112,20 +107,9 @@ def eta_seconds(step: dict | None) -> float | None:
     return left
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return True
+def _alive(job: dict) -> bool:
+    """Whether the job's process runs: its PID, started when the job recorded (a reused PID is another process)."""
+    return versions.process_alive(job.get("pid"), job.get("pid_started"))
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
@@ -136,7 +120,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         code = proc.poll() if proc is not None else None
         if proc is not None and code is None:
             continue
-        if proc is None and _alive(job["pid"]):
+        if proc is None and _alive(job):
             continue
         if job["status"] == "queued" and not job["pid"]:
             continue  # created but not started in a subprocess (run inline by the CLI)
@@ -169,22 +153,36 @@ def status(store: Store, job_id: int) -> dict:
 
 
 def cancel(store: Store, job_id: int) -> None:
-    """Stop a running job: SIGTERM to its process group; it is marked cancelled."""
+    """Stop a running job: SIGTERM to its process and their children (when it is still the process that started the
+    job); it is marked cancelled."""
     job = store.job(job_id)
     if job["status"] not in ("queued", "running"):
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
-    if job["pid"] and _alive(job["pid"]):
-        try:
-            os.killpg(job["pid"], signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            os.kill(job["pid"], signal.SIGTERM)
+    if _alive(job):
+        _terminate(job["pid"])
     proc = _procs.pop((str(store.path.resolve()), job_id), None)
     if proc is not None:
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM (on Windows: TerminateProcess) to a process and all its children."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        family = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return
+    for p in family:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
 
 
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
@@ -198,9 +196,9 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         cfg.model = serving["folder"]
     cfg.labels = project_tags(project)
     train_rows, dev_rows = training_data(store, project["id"])
-    store.update_job(job_id, status="running", pid=os.getpid())
-    root = model_root(store, project)
-    out = root / f"job-{job_id}"
+    store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
+    out: Path | None = None
+    self_out: Path | None = None  # folders reserved for this job's versions
     stopping = {"flag": False}
 
     def on_term(*_):
@@ -227,6 +225,10 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         last_write, pending = now, None
 
     try:
+        versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
+        root = versions.model_root(store, project["id"])
+        out = versions.reserve(root, f"job-{job_id}")
+        self_out = versions.reserve(root, f"job-{job_id}-self") if params.get("self_training") else None
         for ev in train(cfg, train_rows, dev_rows, out):
             record(ev)
             if ev.kind == "saved":
@@ -245,7 +247,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             from core import selftrain
 
             st = selftrain.self_train_project(store, project["id"], base_model_id=model_id, cfg=cfg,
-                                              promote=params.get("promote", "better"), out=root / f"job-{job_id}-self",
+                                              promote=params.get("promote", "better"), out=self_out,
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             result["self_training"] = st.to_dict()
@@ -267,6 +269,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        versions.release(out)
+        versions.release(self_out)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

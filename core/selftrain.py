@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from core import jobs
+from core import jobs, versions
 from core.model import Tagger
 from core.store import Store
 from core.train import Event, TrainConfig, _pairs, evaluate, train
@@ -193,8 +192,8 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     cfg = replace(cfg or TrainConfig(), model=base["folder"], labels=jobs.project_tags(project))
     pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
             if r["tags"] is None]
-    out = Path(out) if out is not None else (
-        jobs.model_root(store, project) / f"self-{base['name']}-{time.strftime('%Y%m%d-%H%M%S')}")
+    reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base['name']}") if out is None else None
+    out = Path(out) if out is not None else reserved
 
     def keep(items: list[Pseudo]) -> list[Pseudo]:
         """Store the pseudo-labels (in one transaction, once per base version); skip sentences a human labelled
@@ -207,9 +206,12 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
                             source="model", annotator=ANNOTATOR, model_id=base["id"])
         return items
 
-    tagger = Tagger.load(base["folder"], device=cfg.device)
-    r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
-               weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
+    try:
+        tagger = Tagger.load(base["folder"], device=cfg.device)
+        r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
+                   weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
+    finally:
+        versions.release(reserved)  # when nothing was saved into it
     if r.new_f1 is None:
         return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base["folder"])
     accepted = r.new_f1 >= r.base_f1

@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ MODEL_STATUSES = ("training", "ready", "failed")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
-_JOB_FIELDS = {"status", "pid", "params", "log_path", "model_id", "started", "ended", "error"}
+_JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
@@ -198,7 +199,15 @@ def _m3(db: sqlite_utils.Database) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3]
+def _m4(db: sqlite_utils.Database) -> None:
+    """A UUID of the database, made once (its model folders are keyed by it); the start time of a job's process (a
+    reused PID is not the job)."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")  # no executescript: it would commit
+    db.execute("ALTER TABLE jobs ADD COLUMN pid_started REAL")  # the open transaction of an existing database
+    db.execute("INSERT INTO meta (key, value) VALUES ('uuid', ?)", [uuid.uuid4().hex])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4]
 
 
 def _read_only(path: Path) -> str | None:
@@ -293,6 +302,12 @@ class Store:
     @property
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    @property
+    def uuid(self) -> str:
+        """The database's UUID (32 hex digits), made once by the migration to version 4."""
+        with self._lock:
+            return self.db.execute("SELECT value FROM meta WHERE key = 'uuid'").fetchone()[0]
 
     def _migrate(self) -> None:
         with self._write():  # version read inside the write lock: two openers cannot both migrate

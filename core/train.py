@@ -307,8 +307,11 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def save_atomic(tagger: Tagger, out: str | Path, extra: dict) -> Path:
-    """Write a model folder beside `out`, then rename it into place; a crash leaves no half-written folder."""
+    """Write a model folder beside `out`, then rename it into place; a crash leaves no half-written folder. An existing
+    `out` is replaced only when it is empty (reserved for this save) or a model folder (it holds metrics.json)."""
     out = Path(out)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "metrics.json").is_file())):
+        raise FileExistsError(f"{out} exists and is not a model folder: not replacing it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

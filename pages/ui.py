@@ -8,7 +8,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from core import formats, paths
+from core import formats, paths, versions
 from core.model import Tagger
 from core.store import Store
 
@@ -28,7 +28,9 @@ def _store(path: str) -> tuple[Store, str | None]:
     note = paths.earlier_use(Path(path))  # looked at before Store makes the file
     if note:
         logging.getLogger("nerloop.app").warning(note)
-    return Store(path), note
+    store = Store(path)
+    versions.cleanup(store)  # leftovers of a killed save: once per server start, logged
+    return store, note
 
 
 def store() -> Store:

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 
-from core import cli, demo, formats
+from core import cli, demo, formats, jobs, versions
 from core.formats import Sentence
-from core.store import NEW_LABEL_HINT, Store
+from core.model import Tagger
+from core.store import NEW_LABEL_HINT, Store, StoreError
+from core.train import save_atomic
 
 from apptest import open_app
 
@@ -289,13 +299,6 @@ def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp
 
 # ---------------------------------------------------------------- the database and the app (defects 11, 12, 15, 16)
 
-import os  # noqa: E402  (this section's own imports, kept here so that appending sections never collide)
-import sqlite3  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from core.store import StoreError  # noqa: E402
-
-
 def sample_db(path: Path) -> int:
     """A database at `path` with project "news" of one annotated sentence, closed (its WAL merged): the project id."""
     store = Store(path)
@@ -441,3 +444,131 @@ def test_a_page_error_shows_one_short_line_and_logs_the_details(monkeypatch, tmp
     monkeypatch.setattr(home, "render", control)
     at = open_app(monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
     assert not at.error and [m.value for m in at.markdown if m.value.startswith("after")] == ["after rerun"]
+# ---------------------------------------------------------------- model folders and jobs (defects 1, 2, 13, 14)
+
+QUICK = {"epochs": 1, "min_steps": 4, "batch_size": 16, "lr": 1e-3, "device": "cpu", "promote": "always",
+         "patience": 0}  # a few steps: the folders matter here, not the model
+
+
+def news(db, name: str) -> tuple[Store, int]:
+    """A project `name` in database `db`: sample.conll as train, sample_dev.conll as dev."""
+
+    data = Path(__file__).parent / "data"
+    store = Store(db)
+    pid = store.create_project(name, ["PER", "LOC", "ORG", "MISC"])
+    store.import_sentences(pid, formats.read(data / "sample.conll").sentences, split="train")
+    store.import_sentences(pid, formats.read(data / "sample_dev.conll").sentences, split="dev")
+    return store, pid
+
+
+def test_two_databases_in_one_folder_keep_their_own_model_folders(tmp_path, tiny_model):
+    """Defect 1: two databases in one folder (each with a `demo` project) wrote the same models/demo/job-1, and the
+    second training replaced the first database's serving model."""
+
+    (a, pa), (b, pb) = news(tmp_path / "a.db", "demo"), news(tmp_path / "b.db", "demo")
+    first = jobs.execute(a, jobs.create(a, pa, {**QUICK, "model": tiny_model}))
+    folder = Path(a.model(first["model_id"])["folder"])
+    weights = (folder / "model.safetensors").read_bytes()
+    second = jobs.execute(b, jobs.create(b, pb, {**QUICK, "model": tiny_model, "seed": 7}))
+    other = Path(b.model(second["model_id"])["folder"])
+    assert first["job_id"] == second["job_id"] == 1 and folder != other
+    assert folder.is_relative_to(tmp_path / "models" / a.uuid) and other.is_relative_to(tmp_path / "models" / b.uuid)
+    assert a.serving(pa)["folder"] == str(folder) and (folder / "model.safetensors").read_bytes() == weights
+
+
+def test_project_names_never_become_paths(tmp_path, tiny_model):
+    """Defect 2: a project named "../../somewhere" (or an absolute path) wrote its model folders outside the data
+    folder, and save_atomic replaced a `job-N` folder that was already there."""
+
+    data = tmp_path / "data"
+    data.mkdir()
+    store, pid = news(data / "n.db", "../../somewhere")
+    absolute = store.create_project(str(tmp_path / "anywhere"), ["PER"])
+    assert versions.model_root(store, pid) == data / "models" / store.uuid / str(pid)
+    assert versions.model_root(store, absolute) == data / "models" / store.uuid / str(absolute)
+    planted = versions.model_root(store, pid) / "job-1"  # a folder the job did not make (say a copied database's)
+    planted.mkdir(parents=True)
+    (planted / "metrics.json").write_text('{"dev": "theirs"}')
+    result = jobs.execute(store, jobs.create(store, pid, {**QUICK, "model": tiny_model}))
+    folder = Path(store.model(result["model_id"])["folder"])
+    assert folder == planted.with_name("job-1-2") and (folder / "config.json").is_file()
+    assert (planted / "metrics.json").read_text() == '{"dev": "theirs"}' and not (planted / "config.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing written outside the data folder
+    notes = tmp_path / "notes"  # and a save never replaces a folder that is not a model folder
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a model folder"):
+        save_atomic(Tagger.load(str(folder), device="cpu"), notes, {})
+    assert [p.name for p in notes.iterdir()] == ["todo.txt"]
+
+
+def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny_model, monkeypatch, caplog, capsys):
+    """Defect 13: `kill -9` during the save left hidden `.job-N.tmp-PID` folders forever, and a kill between the
+    rename and the registration left a complete but unregistered folder (the training was lost)."""
+
+    db = tmp_path / "n.db"
+    store, pid = news(db, "news")
+
+    def killed(*args, **kwargs):  # the process dies after the rename into place, before the version is recorded
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(Store, "add_model", killed)
+        with pytest.raises(KeyboardInterrupt):
+            jobs.execute(store, jobs.create(store, pid, {**QUICK, "model": tiny_model}))
+    root = versions.model_root(store, pid)
+    assert store.models(pid) == [] and (root / "job-1" / "config.json").is_file()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    leftovers = {name: root / name for name in (f".job-1.tmp-{gone.pid}", f".job-2.tmp-{os.getpid()}",
+                                                f".job-3.tmp-{os.getpid()}", "job-4")}
+    for folder in leftovers.values():
+        folder.mkdir()
+    (leftovers[f".job-1.tmp-{gone.pid}"] / "model.safetensors").write_bytes(b"half")  # its writer is gone
+    day_ago = time.time() - 86400  # written before this process started: not by it
+    os.utime(leftovers[f".job-2.tmp-{os.getpid()}"], (day_ago, day_ago))
+    running = store.create_job(pid, "train", {})  # a temp folder of a live writer and a running job's are kept
+    store.update_job(running, status="running", pid=os.getpid(), pid_started=versions.start_time())
+    (root / f"job-{running}").mkdir()
+    foreign = root / "job-99"  # complete, but no job of this database made it (a copy of the database did, say)
+    foreign.mkdir()
+    (foreign / "config.json").write_text("{}")
+    (foreign / "metrics.json").write_text("{}")
+    caplog.set_level(logging.INFO, logger="core.versions")
+    assert cli.main(["--db", str(db), "models", "news"]) == 0  # opening a project's models tidies up
+    listed = capsys.readouterr().out
+    [model] = store.models(pid)
+    assert model["folder"] == str(root / "job-1") and model["name"] in listed and store.serving(pid) is None
+    assert model["metrics"]["recovered"] and model["metrics"]["dev"]["micro"]["f1"] is not None
+    assert model["base_model"] == tiny_model and store.job(1)["model_id"] == model["id"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}",
+                                                              "job-99"])
+    logged = caplog.text
+    assert f"registered {root / 'job-1'}" in logged and f"removed {leftovers['job-4']}" in logged
+    assert f"{foreign} left as it is: no job of this database made it" in logged
+
+
+def test_a_reused_pid_is_not_the_job(tmp_path):
+    """Defect 14: a stale job row whose PID was reused: the job looked alive, and `nerloop jobs cancel` killed an
+    unrelated process."""
+
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("p", ["PER"])
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = psutil.Process(stranger.pid).create_time()
+        stale = store.create_job(pid, "train", {})
+        store.update_job(stale, status="running", pid=stranger.pid, pid_started=started - 3600)
+        assert jobs.reap(store, pid) == [stale] and store.job(stale)["status"] == "failed"
+        other = store.create_job(pid, "train", {})
+        store.update_job(other, status="running", pid=stranger.pid, pid_started=started - 3600)
+        assert cli.main(["--db", str(tmp_path / "n.db"), "jobs", "cancel", str(other)]) == 0
+        assert store.job(other)["status"] == "cancelled" and stranger.poll() is None  # not killed
+        mine = store.create_job(pid, "train", {})  # the same process with its own start time is the job's
+        store.update_job(mine, status="running", pid=stranger.pid, pid_started=started)
+        assert jobs.reap(store, pid) == []
+        jobs.cancel(store, mine)
+        assert stranger.wait(timeout=10) != 0  # terminated
+    finally:
+        stranger.kill()
+        stranger.wait()

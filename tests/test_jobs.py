@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import formats, jobs
+from core import formats, jobs, versions
 from core.store import Store
 
 DATA = Path(__file__).parent / "data"
@@ -136,7 +136,7 @@ def test_cancel_stops_the_process(project, tiny_model):
     proc_pid = store.job(job_id)["pid"]
     started = time.monotonic()
     jobs.cancel(store, job_id)
-    wait_for(lambda: not jobs._alive(proc_pid), 10, "the process to end")
+    wait_for(lambda: not versions.process_alive(proc_pid), 10, "the process to end")
     assert time.monotonic() - started < 10
     job = jobs.status(store, job_id)
     assert job["status"] == "cancelled" and job["ended"]
@@ -174,3 +174,14 @@ def test_status_reports_the_eta_of_the_last_step(project):
     store.add_event(job_id, "step", {"step": 4, "total_steps": 20, "epoch": 1.0, "loss": 1.0,
                                      "info": {"train_s": 2.0, "eval_s": 1.0, "evals": 1, "evals_left": 2}})
     assert jobs.status(store, job_id)["progress"]["eta_s"] == 16 * 0.5 + 2 * 1.0
+
+
+def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_path):
+    store, pid = project
+    job_id = jobs.create(store, pid, {**FAST, "model": str(tmp_path / "no-such-model")})
+    with pytest.raises(Exception):
+        jobs.execute(store, job_id)
+    assert store.job(job_id)["status"] == "failed" and store.job(job_id)["pid_started"] == versions.start_time()
+    root = versions.model_root(store, pid)
+    assert root == tmp_path / "models" / store.uuid / str(pid) and root.is_dir() and not any(root.iterdir())
+    assert versions.reserve(root, "job-1") == root / "job-1" and versions.reserve(root, "job-1") == root / "job-1-2"

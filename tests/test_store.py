@@ -190,7 +190,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     old.close()
     monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 3
+    assert new.schema_version == len(MIGRATIONS) == 4
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
@@ -367,3 +367,24 @@ def test_concurrent_writers_in_two_processes_lose_nothing(store, pid):
     per_writer = store.db.execute(
         "SELECT annotator, COUNT(*) FROM annotations GROUP BY annotator ORDER BY 1").fetchall()
     assert per_writer == [("w1", 100), ("w2", 100)]
+
+
+def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
+    path = tmp_path / "v3.db"
+    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS[:3])  # the schema before model folders by database
+    old = Store(path)
+    pid = old.create_project("old", ["PER"])
+    job_id = old.create_job(pid, "train", {"epochs": 1})
+    assert "meta" not in old.db.table_names()
+    old.close()
+    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
+    new = Store(path)
+    assert new.schema_version == len(MIGRATIONS) == 4
+    assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
+    assert new.job(job_id)["pid_started"] is None and new.job(job_id)["params"] == {"epochs": 1}
+    new.update_job(job_id, pid=123, pid_started=1.5)
+    assert (new.job(job_id)["pid"], new.job(job_id)["pid_started"]) == (123, 1.5)
+    made = new.uuid
+    new.close()
+    assert Store(path).uuid == made  # made once
+    assert Store(tmp_path / "other.db").uuid != made  # and per database

@@ -1,0 +1,141 @@
+"""Model versions on disk: folders keyed by the database's UUID and the project id (never by user text), reserved
+before a save so that no save lands in another writer's folder, and tidied after a crash."""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import psutil
+
+from core.store import Store
+
+log = logging.getLogger(__name__)
+_TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
+_JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
+SLACK_S = 1.0  # process start times read by two processes may differ this much (the boot time is rounded)
+
+
+def models_root(store: Store) -> Path:
+    """This database's model folders: `<db folder>/models/<database UUID>`."""
+    return store.path.resolve().parent / "models" / store.uuid
+
+
+def model_root(store: Store, project_id: int) -> Path:
+    """Folder holding a project's model versions: `<db folder>/models/<database UUID>/<project id>`."""
+    return models_root(store) / str(int(project_id))
+
+
+def reserve(root: Path, stem: str) -> Path:
+    """Create and return a new empty folder `root/stem` (`stem-2`, `stem-3`, ... when taken): a version is saved only
+    into a folder made for it, never over one that exists."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = root / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")
+
+
+def release(folder: Path | None) -> None:
+    """Remove a reserved folder that is still empty (nothing was saved into it)."""
+    if folder is not None:
+        try:
+            folder.rmdir()
+        except OSError:  # a version is in it, or it is gone
+            pass
+
+
+def process_alive(pid: int | None, started: float | None = None) -> bool:
+    """Whether process `pid` runs (not a zombie) and, when `started` is given, is the one that started then."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) <= SLACK_S
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # it exists; its start time is hidden from us
+        return True
+
+
+def start_time(pid: int | None = None) -> float | None:
+    """The start time of process `pid` (default this one), None when it is gone."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def complete(folder: Path) -> dict | None:
+    """The metrics of a complete model folder (config.json and a readable metrics.json), else None."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metrics if (folder / "config.json").is_file() and isinstance(metrics, dict) else None
+
+
+def cleanup(store: Store) -> dict[str, list[str]]:
+    """Tidy this database's model folders after a crash, logging each change: temp folders whose writer is gone are
+    removed; a complete folder that no version records is registered (not promoted; its metrics.json gives its
+    scores) when a job of this database made it (its name says which: a copy of the database shares its UUID, and
+    its folders are left alone); empty folders are removed. Folders of queued and running jobs are left alone.
+    Returns the paths touched."""
+    root = models_root(store)
+    done: dict[str, list[str]] = {"removed": [], "registered": []}
+    if not root.is_dir():
+        return done
+    projects = {str(p["id"]): p["id"] for p in store.projects()}
+    recorded = {str(Path(m["folder"]).resolve()) for pid in projects.values() for m in store.models(pid)}
+    jobs = {j["id"]: j for j in store.jobs()}
+    for project_dir in sorted(root.iterdir()):
+        if project_dir.name not in projects or not project_dir.is_dir():
+            continue
+        for folder in sorted(project_dir.iterdir()):
+            named = _JOB.match(folder.name)
+            job = jobs.get(int(named["id"])) if named else None
+            if job is not None and job["project_id"] != projects[project_dir.name]:
+                job = None
+            if (not folder.is_dir() or str(folder.resolve()) in recorded
+                    or (job is not None and job["status"] in ("queued", "running"))):
+                continue
+            try:
+                _tidy(store, projects[project_dir.name], folder, job, done)
+            except OSError as exc:
+                log.warning("model folder %s left as it is: %s", folder, exc)
+    return done
+
+
+def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: dict[str, list[str]]) -> None:
+    """Remove, register or leave one unrecorded folder of a project (see cleanup); `job`: the job that made it."""
+    if temp := _TEMP.match(folder.name):
+        started = start_time(int(temp["pid"])) if process_alive(int(temp["pid"])) else None
+        if started is None or started > folder.stat().st_mtime + SLACK_S:  # gone, or a later process with its PID
+            shutil.rmtree(folder)
+            log.warning("removed %s: a save that did not finish (its process %s is gone)", folder, temp["pid"])
+            done["removed"].append(str(folder))
+    elif not any(folder.iterdir()):
+        folder.rmdir()
+        log.warning("removed %s: an empty folder reserved for a version that was never saved", folder)
+        done["removed"].append(str(folder))
+    elif (metrics := complete(folder)) is not None and job is not None:
+        config = metrics.pop("config", None) or {}
+        model_id = store.add_model(project_id, folder=str(folder), base_model=str(config.get("model", "")),
+                                   params=config, metrics={**metrics, "recovered": True}, status="ready")
+        if job["model_id"] is None:
+            store.update_job(job["id"], model_id=model_id)
+        log.warning("registered %s as version %s of project %s: job %s saved it but was stopped before recording "
+                    "it (not promoted)", folder, store.model(model_id)["name"], project_id, job["id"])
+        done["registered"].append(str(folder))
+    else:
+        log.warning("model folder %s left as it is: %s", folder, "no job of this database made it"
+                    if job is None else "incomplete (no config.json or no readable metrics.json)")
