@@ -335,30 +335,20 @@ class Store:
         first_sid = next_sid = self._max_id("sentences") + 1
         next_did = self._max_id("documents") + 1
         documents: dict[str, int] = {}
-        positions: dict[str | None, int] = {}
-        copies: dict[bytes, int] = {}
         counts = {"added": 0, "duplicates": 0, "annotated": 0} | ({"hidden": 0} if hidden_gold else {})
         labelled = False
-        numbered = enumerate(sentences, 1)
-        while chunk := list(itertools.islice(numbered, _CHUNK)):
-            pending = []
-            for index, s in chunk:
-                fail = partial(FormatError, where, getattr(s, "line", 0) or index)
-                if hidden_gold and s.tags is None:
-                    raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
-                for label in _check_sentence(s, fail):
-                    if problem := known.check(label):
-                        raise fail(problem)
-                labelled = labelled or s.tags is not None
-                position = positions.get(s.doc_id, 0)
-                positions[s.doc_id] = position + 1
-                digest = sentence_hash(s.words)
-                key = bytes.fromhex(digest)
-                copies[key] = copies.get(key, 0) + 1
-                pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
-            held = {r[0] for r in self.db.execute(
-                "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
-                [project_id, json.dumps([digest for _, _, digest in pending])])}
+
+        def check(s: Any, index: int) -> None:
+            nonlocal labelled
+            fail = partial(FormatError, where, getattr(s, "line", 0) or index)
+            if hidden_gold and s.tags is None:
+                raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
+            for label in _check_sentence(s, fail):
+                if problem := known.check(label):
+                    raise fail(problem)
+            labelled = labelled or s.tags is not None
+
+        for pending, held in self._chunks(project_id, sentences, check):
             docs, rows, annotations = [], [], []
             for s, position, digest in pending:
                 if digest in held:
@@ -388,6 +378,35 @@ class Store:
             if split == "train":
                 self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
         return counts
+
+    def _chunks(self, project_id: int, sentences: Iterable, check: Callable[[Any, int], None] | None = None
+                ) -> Iterator[tuple[list[tuple[Any, int, str]], set[str]]]:
+        """Sentences _CHUNK at a time, each checked, as (sentence, position in its document, identity) with the
+        identities the project holds already: a sentence's hash, its k-th copy in the batch hash#k."""
+        positions: dict[str | None, int] = {}
+        copies: dict[bytes, int] = {}
+        numbered = enumerate(sentences, 1)
+        while chunk := list(itertools.islice(numbered, _CHUNK)):
+            pending = []
+            for index, s in chunk:
+                if check:
+                    check(s, index)
+                position = positions.get(s.doc_id, 0)
+                positions[s.doc_id] = position + 1
+                digest = sentence_hash(s.words)
+                key = bytes.fromhex(digest)
+                copies[key] = copies.get(key, 0) + 1
+                pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
+            held = {r[0] for r in self.db.execute(
+                "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                [project_id, json.dumps([digest for _, _, digest in pending])])}
+            yield pending, held
+
+    def duplicates(self, project_id: int, sentences: Iterable) -> int:
+        """How many of these sentences an import into the project would skip as already held (read a chunk at a
+        time, nothing written)."""
+        with self._lock:
+            return sum(len(held) for _, held in self._chunks(project_id, sentences))
 
     def _hide_gold(self, project_id: int, tags: dict[str, list[str]], created: str) -> int:
         """Record the gold tags of these sentence hashes for the project's unlabeled sentences that hold them and
