@@ -397,16 +397,16 @@ class Store:
                 key = bytes.fromhex(digest)
                 copies[key] = copies.get(key, 0) + 1
                 pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
-            held = {r[0] for r in self.db.execute(
-                "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
-                [project_id, json.dumps([digest for _, _, digest in pending])])}
+            with self._lock:
+                held = {r[0] for r in self.db.execute(
+                    "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                    [project_id, json.dumps([digest for _, _, digest in pending])])}
             yield pending, held
 
     def duplicates(self, project_id: int, sentences: Iterable) -> int:
         """How many of these sentences an import into the project would skip as already held (read a chunk at a
-        time, nothing written)."""
-        with self._lock:
-            return sum(len(held) for _, held in self._chunks(project_id, sentences))
+        time, nothing written; the lock is held per chunk, not while the file is read)."""
+        return sum(len(held) for _, held in self._chunks(project_id, sentences))
 
     def _hide_gold(self, project_id: int, tags: dict[str, list[str]], created: str) -> int:
         """Record the gold tags of these sentence hashes for the project's unlabeled sentences that hold them and
