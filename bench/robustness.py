@@ -58,12 +58,12 @@ def integrity(db: Path) -> str:
     """PRAGMA integrity_check's first line ("ok" when sound), or the error opening the file."""
     try:
         conn = sqlite3.connect(db)
-        conn.text_factory = lambda b: b.decode("utf-8", "replace")  # its messages may quote corrupted bytes
+        conn.text_factory = lambda b: b.decode("utf-8", "replace")
         try:
             return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
         finally:
             conn.close()
-    except sqlite3.Error as e:
+    except (sqlite3.Error, UnicodeDecodeError) as e:  # SQLite's message itself may quote corrupted bytes
         return f"error: {e}"
 
 
