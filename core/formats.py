@@ -2,7 +2,8 @@
 
 Inside the engine tags are IOB2; CoNLL files may be IOB1, IOB2 or BIOES (BILOU) and are converted. At the edge a
 leading byte-order mark is dropped, CR and CRLF line ends read as line ends, and words and labels are checked by
-`core.labels`: every problem is a FormatError naming file and line.
+`core.labels`: every problem is a FormatError naming file and line. `iter_read` parses a file while it reads it (memory
+of a block and a sentence, for large files); `read` and `loads` give the whole Corpus.
 """
 from __future__ import annotations
 
