@@ -324,9 +324,10 @@ def writers(work: Path, n: int, m: int, seed: int) -> dict:
 # ---------------------------------------------------------------- corrupted databases
 
 def corrupted(work: Path, n: int, seed: int) -> dict:
-    """A valid database with bytes overwritten at random offsets (and an intact copy of nothing else), then
-    `nerloop projects` and `nerloop import`: clear errors, tracebacks, imports accepted into a corrupted file
-    (integrity_check failing before or after), and corruptions SQLite cannot see (integrity_check ok)."""
+    """A valid database with bytes overwritten at random offsets, then `nerloop projects` and `nerloop import`:
+    one-line errors (`*_clear_error`: exit code not 0, no traceback, whatever the wording), tracebacks, imports
+    accepted into a corrupted file (integrity_check failing before or after), and corruptions SQLite cannot see
+    (integrity_check ok)."""
     rng = random.Random(seed)
     (work / "corrupt").mkdir()
     good = new_db(work / "corrupt", "good")
@@ -491,8 +492,8 @@ def markdown(result: dict) -> str:
          f"{w['killed']} killed, {w['acknowledged']} saves acknowledged, {w['lost']} lost, integrity {w['integrity']}"),
         ("corrupted databases", d["cases"],
          f"{d['undetectable']} invisible to integrity_check, `projects`: {d['projects_ok']} ran, "
-         f"{d['projects_clear_error']} clear errors; `import`: {d['import_accepted']} accepted "
-         f"({d['import_accepted_into_corrupted']} into a corrupted file), {d['import_clear_error']} clear errors; "
+         f"{d['projects_clear_error']} one-line errors; `import`: {d['import_accepted']} accepted "
+         f"({d['import_accepted_into_corrupted']} into a corrupted file), {d['import_clear_error']} one-line errors; "
          f"{d['tracebacks']} tracebacks"),
     ]
     cli, app = result["memory"]["cli"], result["memory"].get("app") or {}
