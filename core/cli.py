@@ -190,28 +190,36 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream(path: str, fmt: str | None, lines: bool | None) -> formats.Stream:
+    try:
+        return formats.iter_read(path, fmt=fmt, lines=lines)
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.hidden_gold and args.split not in (None, "unlabeled"):
+        raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
+    split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
     with _opened(args) as (store, project):
-        corpora = [(path, _read(path, args.format, args.lines)) for path in args.files]  # all parse, or none is stored
-        if args.hidden_gold and args.split not in (None, "unlabeled"):
-            raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
-        splits = ["unlabeled" if args.hidden_gold else args.split
-                  or ("train" if any(s.tags is not None for s in c.sentences) else "unlabeled") for _, c in corpora]
-        try:  # one transaction for every file: all of them are imported, or none
-            results = store.import_many(project["id"], [(c.sentences, split, path) for (path, c), split
-                                                        in zip(corpora, splits)],
+        streams = [_stream(path, args.format, args.lines) for path in args.files]
+        try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
+            results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
                                         new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+        except OSError as e:
+            raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
             if e.problem.endswith(NEW_LABEL_HINT):
                 raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
                                   + "; --new-labels adds it") from None
             raise
-        for (path, _), split, r in zip(corpora, splits, results):
+        for path, r in zip(args.files, results):
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
             else:
-                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> {split}")
+                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> "
+                      f"{r.get('split', split)}")
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")

@@ -2,19 +2,24 @@
 
 Inside the engine tags are IOB2; CoNLL files may be IOB1, IOB2 or BIOES (BILOU) and are converted. At the edge a
 leading byte-order mark is dropped, CR and CRLF line ends read as line ends, and words and labels are checked by
-`core.labels`: every problem is a FormatError naming file and line.
+`core.labels`: every problem is a FormatError naming file and line. `iter_read` parses a file while it reads it (memory
+of a block and a sentence, for large files); `read` and `loads` give the whole Corpus.
 """
 from __future__ import annotations
 
-import bisect
+import io
+import itertools
 import json
 import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from core.labels import LabelSet, lone_surrogate, text_problem, word_problem, words_problem
 
@@ -32,6 +37,10 @@ _SENT_END = re.compile(r"(\w*)([.!?]+)[\"'”’»)\]]*\s+")
 _SENT_OPENERS = "\"'“‘«"
 _ABBREVIATIONS = frozenset({"Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Jr", "Sr", "vs"})
 _MAX_INT_DIGITS = 100
+_BLOCK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_LINE_ENDS = re.compile(rb"\r\n?|\n")
+_MAYBE_BIOES = re.compile(r"\s[ESLU]-")  # an E-/S-/L-/U- tag always follows a separator
 
 
 class FormatError(ValueError):
@@ -102,18 +111,23 @@ def tags_from_spans(n_words: int, spans: Iterable[tuple[int, int, str]]) -> list
     return tags
 
 
+def _iob1_start(tags: Sequence[str]) -> bool:
+    """Whether an I- tag starts an entity in `tags` (IOB1, not IOB2)."""
+    prev = "O"
+    for tag in tags:
+        if tag[0] == "I" and (prev == "O" or prev[2:] != tag[2:]):
+            return True
+        prev = tag
+    return False
+
+
 def detect_scheme(tag_seqs: Iterable[Sequence[str]]) -> str:
     """Any E-/S-/L-/U- -> "bioes"; else an I- that starts an entity -> "iob1"; else "iob2"."""
     iob1 = False
     for tags in tag_seqs:
-        prev = "O"
-        for tag in tags:
-            prefix = tag[0]
-            if prefix in "ESLU":
-                return "bioes"
-            if prefix == "I" and (prev == "O" or prev[2:] != tag[2:]):
-                iob1 = True
-            prev = tag
+        if any(tag[0] in "ESLU" for tag in tags):
+            return "bioes"
+        iob1 = iob1 or _iob1_start(tags)
     return "iob1" if iob1 else "iob2"
 
 
@@ -255,41 +269,26 @@ def _line_ranges(text: str) -> list[tuple[int, int]]:
     return ranges
 
 
-def _read_text(text: str, name: str, lines: bool | None = None) -> Corpus:
-    """Blank lines separate documents (`p-N`); each non-empty line is one sentence when `lines`, else lines are split
-    into sentences; None: `looks_line_per_sentence` decides."""
-    if lines is None:
-        lines = looks_line_per_sentence(text)
-    paragraphs: list[tuple[int, int]] = []
-    line_starts: list[int] = []
-    para_start, para_end, pos = -1, 0, 0
-    for line in text.split("\n"):
-        line_starts.append(pos)
-        if line.strip():
-            para_start = pos if para_start < 0 else para_start
-            para_end = pos + len(line)
-        elif para_start >= 0:
-            paragraphs.append((para_start, para_end))
-            para_start = -1
-        pos += len(line) + 1
-    if para_start >= 0:
-        paragraphs.append((para_start, para_end))
-    sentences: list[Sentence] = []
-    split = _line_ranges if lines else split_sentences
-    for p, (p_start, p_end) in enumerate(paragraphs, 1):
-        for s, e in split(text[p_start:p_end]):
-            sent_text = text[p_start + s:p_start + e]
-            toks = tokenize(sent_text)
-            line = bisect.bisect_right(line_starts, p_start + s)
+def _text_sentences(lines: Iterable[str], name: str, mode: bool) -> Iterator[Sentence]:
+    """Blank lines separate documents (`p-N`); each non-empty line is one sentence when `mode`, else lines are split
+    into sentences (a sentence never runs over a line end)."""
+    split = _line_ranges if mode else split_sentences
+    paragraph, blank, found = 0, True, False
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            blank = True
+            continue
+        paragraph, blank = paragraph + blank, False
+        for s, e in split(line):
+            text = line[s:e]
+            toks = tokenize(text)
             words = [w for w, _, _ in toks]
-            problem = words_problem(words)
-            if problem:
-                raise FormatError(name, line, problem)
-            sentences.append(Sentence(words, None, sent_text, [(a, b) for _, a, b in toks], doc_id=f"p-{p}",
-                                      line=line))
-    if not sentences:
+            if problem := words_problem(words):
+                raise FormatError(name, i, problem)
+            found = True
+            yield Sentence(words, None, text, [(a, b) for _, a, b in toks], doc_id=f"p-{paragraph}", line=i)
+    if not found:
         raise FormatError(name, 1, "empty file")
-    return Corpus(sentences, "text", None, lines=lines)
 
 
 # ---------------------------------------------------------------- CoNLL
@@ -313,36 +312,36 @@ def _sentence(words: list[str], tags: list[str] | None, columns: list[list[str]]
     return Sentence(words, tags, " ".join(words), offsets, doc_id, columns, line)
 
 
-def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
+_Raw = tuple[list[str], list[str], "list[list[str]] | None", list[int], "str | None"]
+
+
+def _conll_raw(lines: Iterable[str], name: str, labels: Collection[str] | None, out: Stream) -> Iterator[_Raw]:
+    """The checked rows of a CoNLL file a sentence at a time: (words, tags as written with L-/U- read as E-/S-,
+    middle columns or None, line numbers, document id); sets out.sep."""
     sep, ncols = "", 0
-    raw: list[tuple[list[str], list[str], list[list[str]], list[int], str | None]] = []
     words: list[str] = []
     tags: list[str] = []
     cols: list[list[str]] = []
-    lines: list[int] = []
-    docs, new_doc, doc_id, docstarts = 0, False, None, 0
+    rows: list[int] = []
+    docs, doc_id, docstarts, found = 0, None, 0, False
+    new_doc = False
     known: dict[str, str] = {}
     seen = LabelSet(labels or (), fixed=labels is not None)
-
-    def flush() -> None:
-        nonlocal words, tags, cols, lines, docs, new_doc, doc_id
-        if words:
-            if new_doc:
-                docs, new_doc = docs + 1, False
-                doc_id = f"doc-{docs}"
-            raw.append((words, tags, cols, lines, doc_id))
-            words, tags, cols, lines = [], [], [], []
-
-    for i, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            flush()
-            continue
-        if line.startswith(_DOCSTART) and line.split(None, 1)[0] == _DOCSTART:
-            flush()
-            new_doc, docstarts = True, docstarts + 1
+    for i, line in enumerate(itertools.chain(lines, [""]), 1):  # a last blank line ends the last sentence
+        docstart = line.startswith(_DOCSTART) and line.split(None, 1)[0] == _DOCSTART
+        if docstart or not line.strip():
+            if words:
+                if new_doc:
+                    docs, new_doc = docs + 1, False
+                    doc_id = f"doc-{docs}"
+                found = True
+                yield words, tags, cols if ncols > 2 else None, rows, doc_id
+                words, tags, cols, rows = [], [], [], []
+            if docstart:
+                new_doc, docstarts = True, docstarts + 1
             continue
         if not sep:
-            sep = "\t" if "\t" in line else " "
+            sep = out.sep = "\t" if "\t" in line else " "
         parts = [p.strip() for p in line.split("\t")] if sep == "\t" else [p for p in line.split(" ") if p]
         if len(parts) != ncols:
             if ncols:
@@ -365,19 +364,25 @@ def _read_conll(text: str, name: str, labels: Collection[str] | None) -> Corpus:
         words.append(parts[0])
         tags.append(tag)
         cols.append(parts[1:-1])
-        lines.append(i)
-    flush()
-    if not raw:
+        rows.append(i)
+    if not found:
         raise FormatError(name, 1, "empty file" + (" (only -DOCSTART- lines, no sentence)" if docstarts else ""))
-    scheme = detect_scheme(r[1] for r in raw)
-    sentences = []
-    for words, tags, cols, lines, doc_id in raw:
-        if scheme == "bioes":
-            problem = _bioes_problem(tags)
-            if problem:
-                raise FormatError(name, lines[problem[0]], problem[1])
-        sentences.append(_sentence(words, to_iob2(tags, scheme), cols if ncols > 2 else None, doc_id, lines[0]))
-    return Corpus(sentences, "conll", scheme, sep)
+
+
+def _conll_sentences(stream: Stream) -> Iterator[Sentence]:
+    """A CoNLL file's sentences in IOB2. Without a tag that could be BIOES (found by a quick scan) the file is read
+    once, IOB1 and IOB2 converting alike; else a first pass finds the scheme and a second converts."""
+    if any(map(_MAYBE_BIOES.search, stream.open_lines())):
+        scheme = detect_scheme(raw[1] for raw in _conll_raw(stream.open_lines(), stream.name, stream.labels, stream))
+    else:
+        scheme = "iob2"
+    stream.scheme = scheme
+    for words, tags, cols, rows, doc_id in _conll_raw(stream.open_lines(), stream.name, stream.labels, stream):
+        if scheme == "bioes" and (problem := _bioes_problem(tags)):
+            raise FormatError(stream.name, rows[problem[0]], problem[1])
+        if scheme == "iob2" and _iob1_start(tags):
+            stream.scheme = "iob1"
+        yield _sentence(words, to_iob2(tags, scheme), cols, doc_id, rows[0])
 
 
 def _dump_conll(sentences: Sequence[Sentence], scheme: str, sep: str) -> str:
@@ -486,24 +491,28 @@ def _json_int(digits: str) -> int:
     return int(digits)
 
 
-def _read_jsonl(text: str, name: str, labels: Collection[str] | None) -> Corpus:
-    sentences = []
-    seen = LabelSet(labels or (), fixed=labels is not None)
-    for i, line in enumerate(text.split("\n"), 1):
+def _jsonl_sentences(stream: Stream) -> Iterator[Sentence]:
+    """A JSONL file's records, one a line; sets stream.scheme to "iob2" once a record has spans."""
+    seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
+    found = False
+    for i, line in enumerate(stream.open_lines(), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line, parse_int=_json_int)
         except json.JSONDecodeError as e:
-            raise FormatError(name, i, f"invalid JSON: {e.msg} (column {e.colno})") from None
+            raise FormatError(stream.name, i, f"invalid JSON: {e.msg} (column {e.colno})") from None
         except RecursionError:
-            raise FormatError(name, i, "invalid JSON: nested too deeply") from None
+            raise FormatError(stream.name, i, "invalid JSON: nested too deeply") from None
         except ValueError as e:  # from _json_int
-            raise FormatError(name, i, f"invalid JSON: {e}") from None
-        sentences.append(_jsonl_record(obj, name, i, seen))
-    if not sentences:
-        raise FormatError(name, 1, "empty file")
-    return Corpus(sentences, "jsonl", "iob2" if any(s.tags is not None for s in sentences) else None)
+            raise FormatError(stream.name, i, f"invalid JSON: {e}") from None
+        sentence = _jsonl_record(obj, stream.name, i, seen)
+        if sentence.tags is not None:
+            stream.scheme = "iob2"
+        found = True
+        yield sentence
+    if not found:
+        raise FormatError(stream.name, 1, "empty file")
 
 
 def _dump_jsonl(sentences: Sequence[Sentence]) -> str:
@@ -531,13 +540,14 @@ def _dump_text(sentences: Sequence[Sentence]) -> str:
 
 # ---------------------------------------------------------------- public entry points
 
-def detect_format(name: str, text: str) -> str:
-    """Format by extension; a .txt or unknown file is "conll" if its first lines look like CoNLL rows."""
+def _sniff(name: str, lines: Iterable[str]) -> str:
+    """Format by extension; a .txt or unknown file is "conll" if its first lines look like CoNLL rows (reads lines
+    only until it knows)."""
     fmt = _EXTENSIONS.get(Path(name).suffix.lower())
     if fmt is not None and fmt != "text":
         return fmt
     seen, docstarts = 0, 0
-    for line in text.split("\n"):
+    for line in lines:
         parts = line.split()
         if not parts:
             continue
@@ -552,6 +562,22 @@ def detect_format(name: str, text: str) -> str:
     return "conll" if seen or docstarts else "text"
 
 
+def detect_format(name: str, text: str) -> str:
+    """Format by extension; a .txt or unknown file is "conll" if its first lines look like CoNLL rows."""
+    return _sniff(name, text.split("\n"))
+
+
+def _utf8(data: bytes, name: str, line: int) -> str:
+    """UTF-8 bytes whose first line is `line` as text, CRLF and CR line ends read as LF; an invalid byte is a
+    FormatError at its line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(name, line + len(_LINE_ENDS.findall(data, 0, e.start)),
+                          f"invalid UTF-8 byte 0x{data[e.start]:02x}") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def _decode(data: bytes | str, name: str) -> str:
     """The text of a file: UTF-8, a leading byte-order mark dropped (an encoding mark, not text), CRLF and CR line
     ends read as LF; lone surrogates (only a str can hold them) refused."""
@@ -561,13 +587,90 @@ def _decode(data: bytes | str, name: str) -> str:
         if at is not None:
             raise FormatError(name, len(re.findall(r"\r\n?|\n", text[:at])) + 1,
                               f"a lone surrogate U+{ord(text[at]):04X} (not valid Unicode)")
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    return _utf8(data.removeprefix(_BOM), name, 1)
+
+
+@contextmanager
+def _binary(source: str | Path | bytes | BinaryIO) -> Iterator[BinaryIO]:
+    """A binary file object at the start of `source`: a path (opened and closed here), bytes, or a seekable file."""
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            yield f
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(source)
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise FormatError(name, len(re.findall(rb"\r\n?|\n", data[:e.start])) + 1,
-                              f"invalid UTF-8 byte 0x{data[e.start]:02x}") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        source.seek(0)
+        yield source
+
+
+def _read_lines(source: str | Path | bytes | BinaryIO, name: str, block: int = _BLOCK) -> Iterator[str]:
+    """The lines of a binary input as `_decode(data).split("\\n")` gives them, decoded one block at a time."""
+    with _binary(source) as f:
+        buf, line, bom = bytearray(), 1, True
+        while True:
+            chunk = f.read(block)
+            buf += chunk
+            if bom and (len(buf) >= len(_BOM) or not chunk):
+                bom = False
+                if buf.startswith(_BOM):
+                    del buf[:len(_BOM)]
+            cut = max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1 if chunk else len(buf)
+            if bom or (chunk and not cut):  # a CR last in the block may be the first half of a CRLF
+                continue
+            lines = _utf8(bytes(buf[:cut]), name, line).split("\n")
+            del buf[:cut]
+            if chunk:
+                lines.pop()  # the empty rest after the block's last line end: the next block continues it
+            line += len(lines)
+            yield from lines
+            if not chunk:
+                return
+
+
+class Stream:
+    """The sentences of one input, parsed while it is read: memory of a sentence, not of the file. Every pass reads
+    the input again (its first problem raises FormatError); after a pass `scheme`, `sep` and `lines` are those a
+    Corpus of it would have."""
+
+    def __init__(self, open_lines: Callable[[], Iterator[str]], *, name: str, fmt: str | None = None,
+                 labels: Collection[str] | None = None, lines: bool | None = None) -> None:
+        self.open_lines, self.name, self.labels = open_lines, name, labels
+        self.fmt = fmt or _sniff(name, open_lines())
+        if self.fmt not in FORMATS:
+            raise ValueError(f"unknown format {self.fmt!r} (expected one of {', '.join(FORMATS)})")
+        self.scheme: str | None = None
+        self.sep = " "
+        self.lines = lines
+
+    def __iter__(self) -> Iterator[Sentence]:
+        if self.fmt == "conll":
+            return _conll_sentences(self)
+        if self.fmt == "jsonl":
+            return _jsonl_sentences(self)
+        return self._text()
+
+    def _text(self) -> Iterator[Sentence]:
+        lines = self.open_lines()
+        if self.lines is None:  # sniffed on the first lines, then read from the start
+            head = list(itertools.islice(lines, _SNIFF_TEXT_LINES))
+            self.lines, lines = looks_line_per_sentence("\n".join(head)), itertools.chain(head, lines)
+        return _text_sentences(lines, self.name, self.lines)
+
+    def corpus(self) -> Corpus:
+        """Every sentence, in memory."""
+        sentences = list(self)
+        return Corpus(sentences, self.fmt, self.scheme, self.sep, self.lines if self.fmt == "text" else None)
+
+
+def iter_read(source: str | Path | bytes | BinaryIO, *, name: str | None = None, fmt: str | None = None,
+              labels: Collection[str] | None = None, lines: bool | None = None) -> Stream:
+    """A Stream of a file read a block at a time: a path, a file's bytes or a seekable binary file object; `name`
+    (default: the path, or the object's name) for format detection and errors. Sentences and problems are those of
+    `read`, except that the first problem in reading order wins (`read` reports bad UTF-8 anywhere first)."""
+    if name is None:
+        name = str(source) if isinstance(source, (str, Path)) else str(getattr(source, "name", "") or "input")
+    return Stream(partial(_read_lines, source, name), name=name, fmt=fmt, labels=labels, lines=lines)
 
 
 def loads(data: bytes | str, *, name: str, fmt: str | None = None,
@@ -575,14 +678,7 @@ def loads(data: bytes | str, *, name: str, fmt: str | None = None,
     """Parse a whole file's content; `name` is used for format detection and error messages. Plain text: `lines`
     True keeps each non-empty line as one sentence, False splits lines into sentences, None sniffs which."""
     text = _decode(data, name)
-    fmt = fmt or detect_format(name, text)
-    if fmt == "conll":
-        return _read_conll(text, name, labels)
-    if fmt == "jsonl":
-        return _read_jsonl(text, name, labels)
-    if fmt == "text":
-        return _read_text(text, name, lines)
-    raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    return Stream(lambda: iter(text.split("\n")), name=name, fmt=fmt, labels=labels, lines=lines).corpus()
 
 
 def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None,

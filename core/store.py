@@ -5,12 +5,13 @@ Single source of truth of the app. WAL mode, every write in a short BEGIN IMMEDI
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import partial
@@ -34,6 +35,7 @@ _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 NEW_LABEL_HINT = "; new entity types are added only when allowed"
+_CHUNK = 2000  # sentences checked and written at a time by an import
 _RESTORE = "stop nerloop and restore it from a backup (with its -wal file, if any), or move it away to start a new one"
 
 
@@ -406,11 +408,15 @@ class Store:
         return self.import_many(project_id, [(sentences, split, source_name)], source=source, annotator=annotator,
                                 new_labels=new_labels)[0]
 
-    def import_many(self, project_id: int, batches: Sequence[tuple[Sequence, str, str]], *, source: str = "gold",
-                    annotator: str = "import", new_labels: bool = False, hidden_gold: bool = False) -> list[dict]:
+    def import_many(self, project_id: int, batches: Sequence[tuple[Iterable, str | None, str]], *,
+                    source: str = "gold", annotator: str = "import", new_labels: bool = False,
+                    hidden_gold: bool = False) -> list[dict]:
         """Import (sentences, split, source name) batches, e.g. every file of one import, in ONE transaction: all of
         them, or nothing when one is refused (a FormatError naming source and line, for sentences, words and labels
-        as core.labels checks them). Returns per batch {"added", "duplicates", "annotated"} (+ "hidden").
+        as core.labels checks them). Sentences may be a list or a formats.Stream: each batch is read once, checked
+        and written a chunk at a time, so memory holds a chunk, not the file. Split None: train when a sentence of
+        the batch is labelled, else unlabeled. Returns per batch {"added", "duplicates", "annotated"} (+ "hidden",
+        + "split" when it was None).
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
@@ -418,84 +424,115 @@ class Store:
         k-th copy has its own identity), so re-importing the same file adds nothing and loses nothing. `hidden_gold`
         (demo mode): labelled sentences join the unlabeled split with their tags kept hidden until revealed."""
         _check(source, SOURCES, "annotation source")
-        first_use: dict[str, tuple[str, int]] = {}
-        for sentences, split, source_name in batches:
-            _check(split, SPLITS, "split")
-            if hidden_gold and split != "unlabeled":
+        for _, split, _ in batches:
+            if split is not None:
+                _check(split, SPLITS, "split")
+            if hidden_gold and split not in (None, "unlabeled"):
                 raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
-            where = source_name or "import"
-            for index, s in enumerate(sentences):
-                line = getattr(s, "line", 0) or index + 1
-                fail = partial(FormatError, where, line)
-                if hidden_gold and s.tags is None:
-                    raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
-                for label in _check_sentence(s, fail):
-                    first_use.setdefault(label, (where, line))
         created = now()
         with self._write():
             labels = self.project(project_id)["labels"]
             known = LabelSet(labels, fixed=bool(labels) and not new_labels, hint=NEW_LABEL_HINT)
-            for label, (where, line) in first_use.items():
-                if problem := known.check(label):
-                    raise FormatError(where, line, problem)
-            seen = {r["hash"] for r in self._rows("SELECT hash FROM sentences WHERE project_id = ?", [project_id])}
-            results = [self._import_batch(project_id, sentences, split, source_name, seen=seen, created=created,
+            results = [self._import_batch(project_id, sentences, split, source_name, known=known, created=created,
                                           source=source, annotator=annotator, hidden_gold=hidden_gold)
                        for sentences, split, source_name in batches]
             if known.new:
                 self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
         return results
 
-    def _import_batch(self, project_id: int, sentences: Sequence, split: str, source_name: str, *, seen: set[str],
-                      created: str, source: str, annotator: str, hidden_gold: bool) -> dict:
-        """Insert one checked batch inside import_many's transaction; `seen` (hashes in the project) grows."""
+    def _import_batch(self, project_id: int, sentences: Iterable, split: str | None, source_name: str, *,
+                      known: LabelSet, created: str, source: str, annotator: str, hidden_gold: bool) -> dict:
+        """Check and insert one batch inside import_many's transaction, _CHUNK sentences at a time; duplicates are
+        looked up in the table (earlier chunks included), copies inside the batch counted by 20-byte digest."""
+        where = source_name or "import"
         source_name = source_name.encode("utf-8", "backslashreplace").decode("utf-8")
-        next_sid = self._max_id("sentences") + 1
+        first_sid = next_sid = self._max_id("sentences") + 1
         next_did = self._max_id("documents") + 1
         documents: dict[str, int] = {}
-        positions: dict[str | None, int] = {}
-        rows, annotations, duplicates = [], [], 0
-        copies: dict[str, int] = {}
-        hidden: dict[str, list[str]] = {}
-        for s in sentences:
-            position = positions.get(s.doc_id, 0)
-            positions[s.doc_id] = position + 1
-            digest = sentence_hash(s.words)
-            copies[digest] = copies.get(digest, 0) + 1
-            if copies[digest] > 1:
-                digest = f"{digest}#{copies[digest]}"
+        counts = {"added": 0, "duplicates": 0, "annotated": 0} | ({"hidden": 0} if hidden_gold else {})
+        labelled = False
+
+        def check(s: Any, index: int) -> None:
+            nonlocal labelled
+            fail = partial(FormatError, where, getattr(s, "line", 0) or index)
+            if hidden_gold and s.tags is None:
+                raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
+            for label in _check_sentence(s, fail):
+                if problem := known.check(label):
+                    raise fail(problem)
+            labelled = labelled or s.tags is not None
+
+        for pending, held in self._chunks(project_id, sentences, check):
+            docs, rows, annotations = [], [], []
+            for s, position, digest in pending:
+                if digest in held:
+                    counts["duplicates"] += 1
+                    continue
+                if s.doc_id is not None and s.doc_id not in documents:
+                    documents[s.doc_id] = next_did + len(documents)
+                    docs.append((documents[s.doc_id], project_id, s.doc_id, source_name, created))
+                rows.append((next_sid, project_id, documents.get(s.doc_id), position, s.text,
+                             json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
+                             split or "unlabeled", digest, created))
+                if s.tags is not None and not hidden_gold:
+                    annotations.append((next_sid, json.dumps(list(s.tags)), source, annotator, created))
+                next_sid += 1
+            self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
+                                     "VALUES (?, ?, ?, ?, ?)", docs)
+            self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
+                                     "offsets, split, hash, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
+                                     "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
+            counts["added"] += len(rows)
+            counts["annotated"] += len(annotations)
             if hidden_gold:
-                hidden[digest] = list(s.tags)
-            if digest in seen:
-                duplicates += 1
-                continue
-            seen.add(digest)
-            if s.doc_id is not None and s.doc_id not in documents:
-                documents[s.doc_id] = next_did + len(documents)
-            rows.append({"id": next_sid, "project_id": project_id, "document_id": documents.get(s.doc_id),
-                         "position": position, "text": s.text, "words": json.dumps(list(s.words)),
-                         "offsets": json.dumps([list(o) for o in s.offsets]), "split": split, "hash": digest,
-                         "created": created})
-            if s.tags is not None and not hidden_gold:
-                annotations.append({"sentence_id": next_sid, "tags": json.dumps(list(s.tags)), "source": source,
-                                    "annotator": annotator, "model_id": None, "created": created})
-            next_sid += 1
-        self.db["documents"].insert_all(
-            ({"id": did, "project_id": project_id, "name": name, "source": source_name,
-              "created": created} for name, did in documents.items()), batch_size=500)
-        self.db["sentences"].insert_all(rows, batch_size=500)
-        self.db["annotations"].insert_all(annotations, batch_size=500)
-        result = {"added": len(rows), "duplicates": duplicates, "annotated": len(annotations)}
-        if hidden_gold:
-            ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
-                             "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
-                             "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
-                             "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
-                             [project_id, json.dumps(list(hidden))])
-            self.db["hidden_gold"].insert_all(({"sentence_id": r["id"], "tags": json.dumps(hidden[r["hash"]]),
-                                                "created": created} for r in ids), batch_size=500)
-            result["hidden"] = len(ids)
-        return result
+                counts["hidden"] += self._hide_gold(project_id, {d: s.tags for s, _, d in pending}, created)
+        if split is None and not hidden_gold:
+            counts["split"] = split = "train" if labelled else "unlabeled"
+            if split == "train":
+                self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
+        return counts
+
+    def _chunks(self, project_id: int, sentences: Iterable, check: Callable[[Any, int], None] | None = None
+                ) -> Iterator[tuple[list[tuple[Any, int, str]], set[str]]]:
+        """Sentences _CHUNK at a time, each checked, as (sentence, position in its document, identity) with the
+        identities the project holds already: a sentence's hash, its k-th copy in the batch hash#k."""
+        positions: dict[str | None, int] = {}
+        copies: dict[bytes, int] = {}
+        numbered = enumerate(sentences, 1)
+        while chunk := list(itertools.islice(numbered, _CHUNK)):
+            pending = []
+            for index, s in chunk:
+                if check:
+                    check(s, index)
+                position = positions.get(s.doc_id, 0)
+                positions[s.doc_id] = position + 1
+                digest = sentence_hash(s.words)
+                key = bytes.fromhex(digest)
+                copies[key] = copies.get(key, 0) + 1
+                pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
+            with self._lock:
+                held = {r[0] for r in self.db.execute(
+                    "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                    [project_id, json.dumps([digest for _, _, digest in pending])])}
+            yield pending, held
+
+    def duplicates(self, project_id: int, sentences: Iterable) -> int:
+        """How many of these sentences an import into the project would skip as already held (read a chunk at a
+        time, nothing written; the lock is held per chunk, not while the file is read)."""
+        return sum(len(held) for _, held in self._chunks(project_id, sentences))
+
+    def _hide_gold(self, project_id: int, tags: dict[str, list[str]], created: str) -> int:
+        """Record the gold tags of these sentence hashes for the project's unlabeled sentences that hold them and
+        have no gold, human or hidden tags yet; returns how many."""
+        ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
+                         "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
+                         "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
+                         "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
+                         [project_id, json.dumps(list(tags))])
+        self.db.conn.executemany("INSERT INTO hidden_gold (sentence_id, tags, created) VALUES (?, ?, ?)",
+                                 [(r["id"], json.dumps(list(tags[r["hash"]])), created) for r in ids])
+        return len(ids)
 
     def _max_id(self, table: str) -> int:
         return self.db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import streamlit as st
 
-from core import demo, formats
+from core import formats
 from core.labels import LabelSet
 from core.store import SPLITS
 from pages import ui
@@ -21,28 +23,71 @@ PREVIEW = 5
 
 
 @dataclass
+class Preview:
+    """What the page shows of one parsed input, without its sentences: counts, format, entity counts in order of
+    first use, the first sentences, and how many of its sentences the project holds already."""
+
+    fmt: str
+    scheme: str | None
+    lines: bool | None
+    sentences: int
+    labelled: int
+    entities: Counter[str]
+    first: list[formats.Sentence]
+    already: int
+
+
+@dataclass
 class Item:
-    """One uploaded file or the pasted text, parsed: a corpus or the FormatError's text."""
+    """One uploaded file or the pasted text: its data (read again on import), its Preview or the FormatError's
+    text."""
 
     name: str
     key: str
-    corpus: formats.Corpus | None
+    data: bytes | BinaryIO
+    fmt: str | None
+    preview: Preview | None
     error: str | None
 
+    @classmethod
+    def parsed(cls, name: str, key: str, data: bytes | BinaryIO, fmt: str | None, lines: bool | None,
+               project_id: int, size: int) -> Item:
+        """The input previewed (see parse)."""
+        raw = data if isinstance(data, bytes) else data.getvalue()
+        fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size)
+        return cls(name, key, data, fmt, Preview(**fields) if fields else None, error)
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def parse(data: bytes, name: str, fmt: str | None, lines: bool | None) -> tuple[formats.Corpus | None, str | None]:
-    """formats.loads, cached by content; a FormatError comes back as its "file:line: problem" text."""
+    def stream(self) -> formats.Stream:
+        """The input's sentences, parsed again while they are imported."""
+        return formats.iter_read(self.data, name=self.name, fmt=self.fmt, lines=self.preview.lines)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, project_id: int,
+          size: int) -> tuple[dict | None, str | None]:
+    """The input's Preview fields, read once as a stream (memory of a chunk, not of the file; only the preview is
+    cached, by content and project size); a FormatError comes back as its "file:line: problem" text."""
+    stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines)
+    first: list[formats.Sentence] = []
+    entities: Counter[str] = Counter()
+    counts = {"sentences": 0, "labelled": 0}
+
+    def counted() -> Iterator[formats.Sentence]:
+        for s in stream:
+            counts["sentences"] += 1
+            if s.tags is not None:
+                counts["labelled"] += 1
+                entities.update(label for _, _, label in formats.spans(s.tags))
+            if len(first) < PREVIEW:
+                first.append(s)
+            yield s
+
     try:
-        return formats.loads(data, name=name, fmt=fmt, lines=lines), None
+        already = ui.store().duplicates(project_id, counted())
     except formats.FormatError as e:
         return None, str(e)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def held(db: str, project_id: int, size: int) -> Counter[str]:
-    """Copies of each sentence in the project; sentences are never deleted, so its size tells when to count again."""
-    return demo.copies(ui.store(), project_id)
+    return {"fmt": stream.fmt, "scheme": stream.scheme, "lines": stream.lines if stream.fmt == "text" else None,
+            "entities": entities, "first": first, "already": already, **counts}, None
 
 
 def _lines(key: str) -> bool | None:
@@ -50,17 +95,17 @@ def _lines(key: str) -> bool | None:
     return LINE_MODES.get(st.session_state.get(f"upload_lines_{key}"))
 
 
-def collect() -> list[Item]:
-    """The uploader's files and the pasted text, each parsed."""
-    items = []
+def collect(project_id: int) -> list[Item]:
+    """The uploader's files and the pasted text, each previewed."""
+    items, size = [], sum(ui.store().counts(project_id)["by_split"].values())
     for i, f in enumerate(st.session_state.get("upload_files") or []):
         key = f"{i}_{f.name}"
-        items.append(Item(f.name, key, *parse(f.getvalue(), f.name, None, _lines(key))))
+        items.append(Item.parsed(f.name, key, f, None, _lines(key), project_id, size))
     text = st.session_state.get("upload_paste") or ""
     if text.strip():
-        fmt = st.session_state.get("upload_paste_fmt") or "auto"
-        items.append(Item("pasted text", "paste", *parse(text.encode("utf-8"), "pasted text",
-                                                         None if fmt == "auto" else fmt, _lines("paste"))))
+        choice = st.session_state.get("upload_paste_fmt") or "auto"
+        fmt, data = None if choice == "auto" else choice, text.encode("utf-8")
+        items.append(Item.parsed("pasted text", "paste", data, fmt, _lines("paste"), project_id, size))
     return items
 
 
@@ -74,7 +119,7 @@ def render_inputs() -> None:
         st.segmented_control("Format", PASTE_FORMATS, default="auto", key="upload_paste_fmt")
 
 
-def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
+def render_item(item: Item, *, labels: list[str]) -> str | None:
     """Preview of one parsed input: counts, format, scheme, the first sentences with their tags, and its split
     chooser; returns the chosen split (None for an input that failed to parse)."""
     with st.container(border=True):
@@ -82,30 +127,27 @@ def render_item(item: Item, *, labels: list[str], already: int) -> str | None:
         if item.error is not None:
             st.error(item.error)
             return None
-        corpus = item.corpus
-        sentences = corpus.sentences
-        tagged = [s.tags for s in sentences if s.tags is not None]
-        entities = Counter(lab for tags in tagged for _, _, lab in formats.spans(tags))
-        new = sorted(set(entities) - set(labels))
+        p = item.preview
+        new = sorted(set(p.entities) - set(labels))
         info, choose = st.columns([3, 1], vertical_alignment="center")
         info.markdown(
-            f"{len(sentences)} sentences · {len(tagged)} labelled · {already} already in the project · "
-            f"format **{corpus.fmt}** · scheme **{corpus.scheme or 'none'}**  \n"
-            + (" · ".join(f"{ui.md_escape(lab)} {n}" for lab, n in entities.most_common()) or "no entities"))
-        split = choose.selectbox("Split", SPLITS, index=SPLITS.index("train" if tagged else "unlabeled"),
+            f"{p.sentences} sentences · {p.labelled} labelled · {p.already} already in the project · "
+            f"format **{p.fmt}** · scheme **{p.scheme or 'none'}**  \n"
+            + (" · ".join(f"{ui.md_escape(lab)} {n}" for lab, n in p.entities.most_common()) or "no entities"))
+        split = choose.selectbox("Split", SPLITS, index=SPLITS.index("train" if p.labelled else "unlabeled"),
                                  format_func=SPLIT_TITLES.get, key=f"upload_split_{item.key}")
-        if corpus.lines is not None:
+        if p.lines is not None:
             st.segmented_control(
-                "Sentences", list(LINE_MODES), default=next(m for m, v in LINE_MODES.items() if v == corpus.lines),
+                "Sentences", list(LINE_MODES), default=next(m for m, v in LINE_MODES.items() if v == p.lines),
                 required=True, key=f"upload_lines_{item.key}",
                 help="one sentence per line: each non-empty line is one sentence (the default for files that look "
                      "so); split into sentences: lines are also cut after . ! ? followed by a capital or a digit")
         if new:
             st.warning(f"Labels new to the project: {', '.join(ui.md_escape(lab) for lab in new)}")
-        for s in sentences[:PREVIEW]:
+        for s in p.first:
             ui.render_sentence(s.words, s.tags, labels=labels + new)
-        if len(sentences) > PREVIEW:
-            st.caption(f"… and {len(sentences) - PREVIEW} more")
+        if p.sentences > PREVIEW:
+            st.caption(f"… and {p.sentences - PREVIEW} more")
         return split
 
 
@@ -131,8 +173,9 @@ def render_new_labels(*, known: list[str], new: list[str]) -> bool:
 
 
 def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool) -> list[str]:
-    """Import every parsed input into its split in one transaction (all of them, or none); one report line each."""
-    results = ui.store().import_many(project_id, [(item.corpus.sentences, split, item.name) for item, split in chosen],
+    """Import every parsed input into its split in one transaction (all of them, or none), each read again a chunk
+    at a time; one report line each."""
+    results = ui.store().import_many(project_id, [(item.stream(), split, item.name) for item, split in chosen],
                                      new_labels=new_labels)
     return [f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {r['added']} added, {r['duplicates']} duplicates "
             f"skipped, {r['annotated']} with tags" for (item, split), r in zip(chosen, results)]
@@ -145,18 +188,16 @@ st.caption("Labelled files go to train by default, plain text to the unlabelled 
 for line in st.session_state.pop("upload_report", []):
     st.success(line)
 render_inputs()
-items = collect()
+items = collect(proj["id"])
 if items:
-    size = sum(ui.store().counts(proj["id"])["by_split"].values())
-    already = demo.known(held(ui.db_path(), proj["id"], size), [i.corpus.sentences if i.corpus else [] for i in items])
-    splits = [render_item(item, labels=list(proj["labels"]), already=n) for item, n in zip(items, already)]
+    splits = [render_item(item, labels=list(proj["labels"])) for item in items]
     failed = [item for item in items if item.error is not None]
     if failed:
         st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
-    found = dict.fromkeys(lab for i in items if i.corpus for s in i.corpus.sentences if s.tags
-                          for _, _, lab in formats.spans(s.tags))
+    found = dict.fromkeys(lab for i in items if i.preview for lab in i.preview.entities)
     labels_ok = render_new_labels(known=list(proj["labels"]), new=[lab for lab in found if lab not in proj["labels"]])
-    fresh = sum(len(i.corpus.sentences) for i in items if i.corpus) - sum(already)
+    already = [i.preview.already for i in items if i.preview]
+    fresh = sum(i.preview.sentences for i in items if i.preview) - sum(already)
     label = f"Import {fresh} new sentences" + (f" ({sum(already)} already in the project)" if sum(already) else "")
     if st.button(label, key="upload_import", type="primary", disabled=bool(failed) or not labels_ok):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -572,3 +573,76 @@ def test_a_reused_pid_is_not_the_job(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+# ---------------------------------------------------------------- large inputs (defect 9)
+
+CONLL2003 = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003" / "train.txt"
+
+
+def big_conll(folder: Path, n_bytes: int) -> Path:
+    """A CoNLL file of about n_bytes: CoNLL-2003's train (the tests' sample where it is absent) repeated, each copy's
+    first words varied so that its sentences are new; written to a temporary folder, never to the repository."""
+    source = CONLL2003 if CONLL2003.is_file() else Path(__file__).parent / "data" / "sample.conll"
+    lines, out, size, copy = source.read_text().split("\n"), [], 0, 0
+    while size < n_bytes:
+        start = True
+        for line in lines:
+            if line.strip() and not line.startswith("-DOCSTART-"):
+                if start and copy:
+                    word, rest = line.split(" ", 1)
+                    line = f"{word}{copy} {rest}"
+                start = False
+            elif size >= n_bytes:
+                break
+            else:
+                start = True
+            out.append(line)
+            size += len(line) + 1
+        copy += 1
+    path = folder / "big.conll"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def test_a_streamed_import_matches_the_in_memory_one_and_stays_atomic(tmp_path, monkeypatch):
+    """Defect 9: a 50 MB file took 2.7 GB (every sentence in memory). Now files are read and written a chunk at a time
+    in one transaction: the result equals read + import_many, and a bad line at the end leaves nothing behind."""
+    monkeypatch.setattr("core.store._CHUNK", 200)  # several chunks even on the small sample
+    path = big_conll(tmp_path, 1_000_000)
+    stream = formats.iter_read(path)
+    corpus = formats.read(path)
+    assert list(stream) == corpus.sentences and (stream.scheme, stream.sep) == (corpus.scheme, corpus.sep)
+    stores = [Store(tmp_path / f"{name}.db") for name in ("memory", "stream")]
+    for store in stores:
+        store.create_project("news", [])
+    counts = {"added": len(corpus.sentences), "duplicates": 0, "annotated": len(corpus.sentences)}
+    assert stores[0].import_many(1, [(corpus.sentences, "train", str(path))]) == [counts]
+    assert stores[1].import_many(1, [(formats.iter_read(path), None, str(path))]) == [counts | {"split": "train"}]
+    created = re.compile(r"'\d{4}-\d\d-\d\dT[\d:.+]+'")  # the import time differs, nothing else
+    assert [created.sub("T", line) for line in dump(stores[0])] == [created.sub("T", line) for line in dump(stores[1])]
+
+    bad = tmp_path / "bad.conll"  # every sentence new to the project, then a bad row on the last line
+    text = re.sub(r"(?m)^(?!-DOCSTART-)(\S+) ", r"\1x ", path.read_text()) + "\nword\n"
+    bad.write_text(text)
+    before = dump(stores[1])
+    with pytest.raises(formats.FormatError, match=r"bad\.conll:\d+: expected \d columns, found 1") as refused:
+        stores[1].import_many(1, [(formats.iter_read(bad), None, str(bad))])
+    assert refused.value.line == text.count("\n")  # read to the end: the chunks before it were written, then undone
+    assert dump(stores[1]) == before
+    assert cli.main(["import", "--db", str(tmp_path / "stream.db"), "news", str(bad)]) == 2
+    assert dump(stores[1]) == before
+
+
+def test_the_block_reader_splits_lines_as_the_whole_file_decoder(tmp_path):
+    """Defect 9: the streaming reader decodes a block at a time; CRLF, a BOM and bad UTF-8 across block edges read as
+    when the whole file is decoded, with the same line numbers."""
+    data = "\ufeffAda B-PER\r\nmet O\rBob B-PER\n\r\nOslo é B-LOC\r".encode()
+    for block in (1, 2, 3, 5, 64):
+        assert list(formats._read_lines(data, "f", block)) == formats._decode(data, "f").split("\n")
+        bad = data[:-4] + b"\xff" + data[-4:]
+        with pytest.raises(formats.FormatError) as whole:
+            formats._decode(bad, "f")
+        with pytest.raises(formats.FormatError) as streamed:
+            list(formats._read_lines(bad, "f", block))
+        assert str(streamed.value) == str(whole.value) == "f:5: invalid UTF-8 byte 0xff"
