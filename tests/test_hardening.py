@@ -620,7 +620,11 @@ def test_a_streamed_import_matches_the_in_memory_one_and_stays_atomic(tmp_path, 
     assert stores[0].import_many(1, [(corpus.sentences, "train", str(path))]) == [counts]
     assert stores[1].import_many(1, [(formats.iter_read(path), None, str(path))]) == [counts | {"split": "train"}]
     created = re.compile(r"'\d{4}-\d\d-\d\dT[\d:.+]+'")  # the import time differs, nothing else
-    assert [created.sub("T", line) for line in dump(stores[0])] == [created.sub("T", line) for line in dump(stores[1])]
+
+    def content(store: Store) -> list[str]:  # each database's own UUID aside
+        return [created.sub("T", line) for line in dump(store) if not line.startswith('INSERT INTO "meta"')]
+
+    assert content(stores[0]) == content(stores[1])
 
     bad = tmp_path / "bad.conll"  # every sentence new to the project, then a bad row on the last line
     text = re.sub(r"(?m)^(?!-DOCSTART-)(\S+) ", r"\1x ", path.read_text()) + "\nword\n"
