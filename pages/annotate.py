@@ -488,8 +488,9 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     row = store.sentences(project_id, ids=[sid])[0]
     words = row["words"]
     drafts = st.session_state.setdefault(DRAFTS, {})
-    if sid not in drafts:
-        drafts[sid] = _open_draft(store, sid, row["tags"] or (pred[0] if pred else ["O"] * len(words)))
+    start = row["tags"] or (pred[0] if pred else ["O"] * len(words))
+    if sid not in drafts or (not drafts[sid].dirty and drafts[sid].start != start):  # untouched: follow a new
+        drafts[sid] = _open_draft(store, sid, start)  # version's prediction or a save made elsewhere
     draft = drafts[sid]
     _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
