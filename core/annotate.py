@@ -125,18 +125,19 @@ def tag_options(labels: Sequence[str]) -> list[str]:
 
 @dataclass
 class Draft:
-    """The working tags of one sentence: what it opened with, a word cursor, an undo stack and a version
-    that changes on every edit."""
+    """The working tags of one sentence: what it opened with (and the annotation id they came from), a word
+    cursor, an undo stack and a version that changes on every edit."""
 
     tags: list[str]
     start: list[str] = field(default_factory=list)
     cursor: int = 0
     version: int = 0
     undo_stack: list[tuple[list[str], int]] = field(default_factory=list)
+    basis: int | None = None
 
     @classmethod
-    def open(cls, tags: Sequence[str]) -> "Draft":
-        return cls(list(tags), start=list(tags))
+    def open(cls, tags: Sequence[str], *, basis: int | None = None) -> "Draft":
+        return cls(list(tags), start=list(tags), basis=basis)
 
     @property
     def dirty(self) -> bool:

@@ -539,10 +539,10 @@ class Store:
 
     def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
                   flagged: bool | None = None) -> list[dict]:
-        """Sentences ordered by id, each with its effective "tags" and their "source" (or None); `flagged` False
-        leaves out the sentences flagged as junk, True keeps only them."""
+        """Sentences ordered by id, each with its effective "tags", their "source" and "annotation_id" (or None);
+        `flagged` False leaves out the sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
-            a.tags, a.source, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
+            a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""
         params: list[Any] = [project_id]

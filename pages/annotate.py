@@ -221,10 +221,10 @@ def _keep_in_url(sid: int) -> None:
     st.session_state[URL_SID] = str(sid)
 
 
-def _open_draft(store, sid: int, start: list[str]) -> ann.Draft:
+def _open_draft(store, sid: int, start: list[str], basis: int | None) -> ann.Draft:
     """The sentence's working state: the draft kept in the database (a reload, another tab), else fresh tags."""
     kept = store.draft(sid)
-    draft = ann.Draft.open(start)
+    draft = ann.Draft.open(start, basis=basis)
     if kept is not None and len(kept["tags"]) == len(start):
         draft.tags, draft.cursor = list(kept["tags"]), kept["cursor"]
         st.session_state.setdefault(STORED, {})[sid] = draft.version
@@ -489,8 +489,9 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     words = row["words"]
     drafts = st.session_state.setdefault(DRAFTS, {})
     start = row["tags"] or (pred[0] if pred else ["O"] * len(words))
-    if sid not in drafts or (not drafts[sid].dirty and drafts[sid].start != start):  # untouched: follow a new
-        drafts[sid] = _open_draft(store, sid, start)  # version's prediction or a save made elsewhere
+    basis = row["annotation_id"]
+    if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
+        drafts[sid] = _open_draft(store, sid, start, basis)  # untouched: follow a new prediction or another save
     draft = drafts[sid]
     _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
@@ -500,7 +501,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     source = {"human": "human-checked", "gold": "gold (imported)"}.get(row["source"], "no labels yet")
     st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row['split'])} · {source} · {where}{status} · "
                 f"{_model_note(model)}", unsafe_allow_html=True)
-    if row["tags"] is not None and row["tags"] != draft.start:
+    if basis is not None and basis != draft.basis:
         st.info("This sentence was saved elsewhere since you opened it.")
         st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid,))
     st.session_state[SHOWN] = (sid, list(suggestion))

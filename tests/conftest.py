@@ -68,7 +68,9 @@ def navigation_mode(monkeypatch):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
-    """Folder of a 2-layer, 32-wide random BertModel with a cased WordPiece tokenizer (no download)."""
+    """Folder of a 2-layer, 32-wide random BertModel (seeded: the same weights every run) with a cased WordPiece
+    tokenizer (no download)."""
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -86,6 +88,7 @@ def tiny_model(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("tiny_bert")
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)

@@ -16,6 +16,7 @@ from core.store import Store
 from apptest import UNLABELED, open_app, raw as _raw
 
 DATA = Path(__file__).parent / "data"
+LABELS = ["PER", "LOC", "ORG", "MISC"]
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img/src=x/onerror=alert(1)>"  # a word holds no space
 
@@ -25,7 +26,7 @@ def base(tmp_path_factory, tiny_model) -> tuple[Path, int, int]:
     """A database with a trained, serving tiny model (project "news") and a project without one ("plain")."""
     path = tmp_path_factory.mktemp("annotate") / "base.db"
     store = Store(path)
-    pid = store.create_project("news", ["PER", "LOC", "ORG", "MISC"])
+    pid = store.create_project("news", LABELS)
     store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences, split="train")
     store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
     store.import_sentences(pid, formats.loads(UNLABELED, name="u.txt").sentences, split="unlabeled")
@@ -66,6 +67,15 @@ def draft(at: AppTest) -> ann.Draft:
 def press(at: AppTest, key: str) -> None:
     at.button(key=key).click().run()
     assert not at.exception, at.exception
+
+
+def relabel(at: AppTest, *, skip: str = "") -> str:
+    """Press the key of a label (not `skip`) that the cursor word does not have: an edit, whatever the model
+    predicted. Returns the label."""
+    d = draft(at)
+    n, label = next((n, lab) for n, lab in enumerate(LABELS, 1) if lab not in (d.tags[d.cursor][2:], skip))
+    press(at, f"annotate_label_{n}")
+    return label
 
 
 def sentence_markdown(at: AppTest) -> list[str]:
@@ -131,7 +141,7 @@ def test_accept_saves_the_model_prediction(env):
     assert draft(at).tags == predicted  # an unlabelled sentence opens with the model's tags
     assert len(editor(at)["scores"]) == len(row["words"])  # scores shown, low ones marked
     assert not any("predicted:" in c.value for c in at.caption) and not sentence_markdown(at)
-    press(at, "annotate_label_3")  # an edit that accepting the model discards
+    relabel(at)  # an edit that accepting the model discards
     assert any(c.value == "Model v1 predicted:" for c in at.caption)
     assert editor(at)["tags"] != predicted
     assert len(sentence_markdown(at)) == 1 and 'title="confidence' in sentence_markdown(at)[0]  # the model's
@@ -151,8 +161,8 @@ def test_undo_restores_the_previous_tags(env):
     _, pid, _ = env
     at = open_page(pid)
     start = list(draft(at).tags)
-    press(at, "annotate_label_2")
-    press(at, "annotate_label_2")
+    relabel(at)
+    relabel(at)
     assert draft(at).tags != start and draft(at).cursor == 2
     press(at, "annotate_undo")
     press(at, "annotate_undo")
@@ -209,7 +219,7 @@ def test_html_in_a_sentence_is_escaped(env):
     sid = next(s["id"] for s in store.sentences(pid) if SCRIPT in s["words"])
     at = open_page(pid, annotate_sentence_id=sid)
     assert current(at) == sid
-    press(at, "annotate_label_3")  # the model's prediction (markdown) appears under the edited sentence
+    relabel(at)  # the model's prediction (markdown) appears under the edited sentence
     shown = "".join(m.value for m in at.markdown)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
     assert "&lt;img/src=x/onerror=alert(1)&gt;" in shown
@@ -237,15 +247,26 @@ def test_two_sessions_saving_the_same_sentence_lose_nothing(env):
     first, second = open_page(pid), open_page(pid)
     sid = current(first)
     assert current(second) == sid
-    press(first, "annotate_label_1")
-    press(second, "annotate_label_2")
+    one = relabel(first)
+    other = relabel(second, skip=one)
     press(first, "annotate_save")
     second.run()
     assert any("saved elsewhere" in m.value for m in second.info)
     assert any(f"History of #{sid}: 1 annotation(s), 1 by humans" in c.value for c in second.caption)
     press(second, "annotate_save")
     history = [h for h in store.history(sid) if h["source"] == "human"]
-    assert [h["tags"][0] for h in history] == ["B-PER", "B-LOC"]
+    assert [h["tags"][0] for h in history] == [f"B-{one}", f"B-{other}"]
+
+
+def test_a_save_elsewhere_with_the_opened_tags_is_still_announced(env):
+    store, pid, _ = env
+    first, second = open_page(pid), open_page(pid)
+    sid = current(first)
+    relabel(second)
+    press(first, "annotate_accept")  # saves exactly the tags the second session opened with
+    second.run()
+    assert store.history(sid)[-1]["tags"] == draft(second).start
+    assert any("saved elsewhere" in m.value for m in second.info)
 
 
 def test_without_a_serving_model_the_page_works(env):
