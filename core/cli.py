@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import formats, paths, versions
+from core import formats, hf_datasets, paths, versions
 from core.formats import FormatError, Sentence
 from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
 
@@ -92,6 +93,11 @@ def _model_dir(path: str) -> str:
         what = "no such folder" if not Path(path).exists() else "not a model folder (no config.json)"
         raise CliError(f"{path}: {what}")
     return path
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The nerloop command line being run (for the model card)."""
+    return shlex.join(["nerloop", *args.argv])
 
 
 def _quiet_transformers() -> None:
@@ -202,10 +208,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
     split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
     with _opened(args) as (store, project):
-        streams = [_stream(path, args.format, args.lines) for path in args.files]
+        if args.format == hf_datasets.NAME:  # folders: one batch per dataset split, into that split unless --split
+            batches = [(s, split or part, f"{path} [{part}]") for path in args.files
+                       for part, s in hf_datasets.read(path).items()]
+        else:
+            batches = [(_stream(path, args.format, args.lines), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
-            results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
-                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+            results = store.import_many(project["id"], batches, new_labels=args.new_labels,
+                                        hidden_gold=args.hidden_gold)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -213,7 +223,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
                                   + "; --new-labels adds it") from None
             raise
-        for path, r in zip(args.files, results):
+        for (_, split, path), r in zip(batches, results):
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
@@ -277,7 +287,7 @@ def _train_files(args: argparse.Namespace) -> int:
     last = None
     try:
         with _Progress() as progress:
-            for last in train(cfg, train_data, dev_data, args.out):
+            for last in train(cfg, train_data, dev_data, args.out, about={"command": _command(args)}):
                 progress(last)
     except Exception as e:
         raise CliError(f"training failed: {_first_line(e)}", 1) from None
@@ -297,7 +307,8 @@ def _train_project(args: argparse.Namespace) -> int:
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
-        params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better"}
+        params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better",
+                  "command": _command(args)}
         if args.self_training:
             params.update(self_training=True, pseudo_balance=args.pseudo_balance, **{
                 k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
@@ -464,6 +475,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not chosen:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
+    if args.format == hf_datasets.NAME:
+        return _export_hf(args, project, [r for r in rows if args.unlabeled or r["tags"] is not None], len(rows))
     fmt = args.format or formats._EXTENSIONS.get(Path(args.out).suffix.lower())
     if fmt is None:
         raise CliError(f"{args.out}: cannot tell the format from the extension; pass --format")
@@ -473,6 +486,62 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
     print(f"wrote {len(chosen)} sentences to {args.out} ({len(rows) - len(chosen)} without annotations left out)")
     return 0
+
+
+def _export_hf(args: argparse.Namespace, project: dict, rows: list[dict], total: int) -> int:
+    """`export --format hf`: a DatasetDict folder, one dataset split per project split (dev as validation)."""
+    from core.jobs import project_tags
+
+    if args.scheme != "iob2":
+        raise CliError("export: the hf format writes IOB2 tags (ner_tags names); --scheme does not apply")
+    by_split: dict[str, list[Sentence]] = {}
+    for row in rows:
+        by_split.setdefault(row["split"], []).append(_sentence(row))
+    _writable(args.out)
+    try:
+        hf_datasets.write(by_split, project_tags(project), args.out)
+    except OSError as e:
+        raise CliError(f"{args.out}: {e.strerror or e}", 1) from None
+    sizes = ", ".join(f"{hf_datasets.SPLIT_NAMES.get(k, k)} {len(v)}" for k, v in by_split.items())
+    print(f"wrote {len(rows)} sentences to {args.out} as a Hugging Face DatasetDict ({sizes}; "
+          f"{total - len(rows)} without annotations left out)")
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from core import onnx_model
+
+    store = _store(args)
+    try:
+        model = _version(store, store.project(args.project) if args.project else None, args.version)
+    finally:
+        store.close()
+    folder = _model_dir(model["folder"])
+    _writable(args.onnx)
+    _quiet_transformers()
+    try:
+        onnx_model.export(folder, args.onnx)
+    except RuntimeError as e:
+        raise CliError(str(e), 1) from None
+    print(f"wrote {args.onnx}: model {model['name']} (id {model['id']}) as ONNX; its tokenizer and labels are in "
+          f"{folder}")
+    return 0
+
+
+def _version(store: Store, project: dict | None, version: str) -> dict:
+    """A model version by id, or by name (v2) within --project."""
+    if version.isdigit():
+        model = store.model(int(version))
+        if project is not None and model["project_id"] != project["id"]:
+            raise CliError(f"model {version} belongs to another project")
+        return model
+    if project is None:
+        raise CliError(f"export-model: {version!r} is not a model id; a version name (v2) needs --project")
+    found = [m for m in store.models(project["id"]) if m["name"] == version]
+    if not found:
+        raise CliError(f"project {project['name']!r} has no model version {version!r} (see `nerloop models "
+                       f"{project['name']}`)")
+    return found[0]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -681,7 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--split", choices=SPLITS, help="default: train for labelled files, else unlabeled")
-    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
+    p.add_argument("--format", choices=(*formats.FORMATS, hf_datasets.NAME),
+                   help="default: from the extension and content; hf: a Hugging Face datasets folder")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
                    "whose gold tags stay hidden until `nerloop reveal` picks them")
     p.add_argument("--new-labels", action="store_true", help="add entity types the project does not have yet "
@@ -737,10 +807,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension")
+    p.add_argument("--format", choices=(*formats.FORMATS, hf_datasets.NAME),
+                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk)")
     p.add_argument("--split", choices=SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+
+    p = add("export-model", cmd_export_model, "write a model version as an ONNX file that onnxruntime runs "
+            "(needs nerloop[onnx])")
+    p.add_argument("version", metavar="VERSION", help="model id (as `nerloop models PROJECT` lists it), or a version "
+                   "name such as v2 with --project")
+    p.add_argument("--project", metavar="NAME", help="the project the version belongs to")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
 
     p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one")
     p.add_argument("project", metavar="PROJECT")
@@ -801,6 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
     if args.command is None:
