@@ -43,6 +43,14 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _made_by(extra: dict) -> str:
+    """The command that trained the version, or the job and the command (if any) that started it."""
+    command = extra.get("command")
+    if not extra.get("job"):
+        return f"`{command or process_command()}`"
+    return f"{extra['job']}, started " + (f"by `{command}`" if command else "without a command line (the app)")
+
+
 def render(extra: dict) -> str:
     """Markdown with a Hugging Face metadata header, from the `metrics.json` content the trainer saves."""
     config = extra.get("config") or {}
@@ -63,7 +71,7 @@ def render(extra: dict) -> str:
             f"- Base model: `{base}`" + (" (warm start from an earlier version)" if warm else ""),
             f"- Entity types: {', '.join(types) or '(none)'}; tags (IOB2): {', '.join(labels)}",
             f"- nerloop version: {extra.get('nerloop_version') or nerloop_version()}",
-            f"- Made by: `{extra.get('command') or process_command()}`",
+            f"- Made by: {_made_by(extra)}",
             f"- Steps: {extra.get('steps', '-')} (best dev score at step {extra.get('best_step', '-')})"
             + (" — training was interrupted; this is the best state reached" if extra.get("interrupted") else ""),
             "", "## Data", "", "| split | sentences | tokens |", "|---|---|---|"]

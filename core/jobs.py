@@ -278,8 +278,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 def _about(store: Store, project: dict, job_id: int, params: dict) -> dict:
     """Model-card facts of a job's version: what started it and the size of the project's labelled test split."""
     test = [s for s in store.sentences(project["id"], split="test", flagged=False) if s["tags"] is not None]
-    how = f"by `{params['command']}`" if params.get("command") else "without a command line (the app)"
-    return {"command": f"training job {job_id} of project {project['name']!r}, started {how}",
+    return {"job": f"training job {job_id} of project {project['name']!r}", "command": params.get("command"),
             "test_sentences": len(test), "test_tokens": sum(len(s["words"]) for s in test)}
 
 

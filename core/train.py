@@ -341,7 +341,7 @@ def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequ
 def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
           about: dict | None = None) -> Iterator[Event]:
     """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process.
-    `about`: facts for the model card the trainer cannot know (`command`, `test_sentences`, `test_tokens`)."""
+    `about`: facts for the model card the trainer cannot know (`command`, `job`, `test_sentences`, `test_tokens`)."""
     from accelerate import Accelerator
     from transformers import set_seed
 

@@ -3,6 +3,7 @@ Hugging Face `datasets` export and import through a project."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ def test_model_card_in_the_version_folder(project, version):
     for label, row in metrics["dev"]["per_class"].items():
         assert f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |" in card
     assert "- nerloop version: 0.1.0" in card
-    assert "training job 1 of project 'news', started by `nerloop --db " in card and "train --project news" in card
+    assert re.search(r"^- Made by: training job 1 of project 'news', started by `nerloop --db \S+ train --project news "
+                     r"--model [^`]+`$", card, re.M)
     assert f"| lr | `{metrics['config']['lr']}` |" in card
 
 
@@ -77,6 +79,16 @@ def test_model_card_of_a_warm_start_names_the_first_base(tmp_path, tiny_model):
     assert "No dev set: the last state was kept." in card
     first_card = (first / "README.md").read_text()
     assert "- Made by: `first run`" in first_card and "| test | 7 | - |" in first_card
+
+
+def test_model_card_of_an_app_job_on_the_default_encoder():
+    from core.card import render
+
+    card = render({"job": "training job 3 of project 'x|y'", "command": None, "labels": ["O", "B-A", "I-A"],
+                   "config": {"model": "default", "freeze": "a|b"}})
+    assert "- Made by: training job 3 of project 'x|y', started without a command line (the app)" in card
+    assert "base_model:\n- sentence-transformers/all-MiniLM-L6-v2\n---" in card
+    assert "| freeze | `\"a\\|b\"` |" in card  # a pipe inside a table cell is escaped
 
 
 def test_onnx_predictions_agree_with_pytorch(version, tmp_path):
