@@ -201,11 +201,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.hidden_gold and args.split not in (None, "unlabeled"):
         raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
     split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
+    if args.annotator is not None and (args.hidden_gold or not args.annotator.strip()):
+        raise CliError("import: --annotator needs a name" if not args.hidden_gold
+                       else "import: --annotator and --hidden-gold cannot be used together")
+    human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     with _opened(args) as (store, project):
         streams = [_stream(path, args.format, args.lines) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
-                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold, **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -223,6 +227,30 @@ def cmd_import(args: argparse.Namespace) -> int:
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from core import agreement
+
+    with _opened(args) as (store, project):
+        result = agreement.project_agreement(store, project["id"])
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    if not result["pairs"]:
+        print(f"no two annotators labelled the same sentence in {project['name']!r} (name them with "
+              "`nerloop import PROJECT FILE --annotator NAME` or the Annotate page's annotator box)")
+        return 0
+    print(_table(["a", "b", "sentences", "f1", "kappa"],
+                 [[p["a"], p["b"], p["sentences"], _f(p["f1"]), _f(p["kappa"])] for p in result["pairs"]]))
+    print()
+    print(_table(["a", "b", "label", "f1", "support"],
+                 [[p["a"], p["b"], label, _f(c["f1"]), c["support"]]
+                  for p in result["pairs"] for label, c in p["per_class"].items()]))
+    overall = result["overall"]
+    print(f"\noverall (micro over every pair's shared sentences): f1 {_f(overall['f1'])}, "
+          f"kappa {_f(overall['kappa'])}")
     return 0
 
 
@@ -691,6 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "is one sentence (default for files that look so)")
     g.add_argument("--split-sentences", dest="lines", action="store_const", const=False,
                    help="plain text: split lines into sentences (default otherwise)")
+    p.add_argument("--annotator", metavar="NAME", help="record the files' labels as this person's human labels "
+                   "(sentences already in the project get them too), for agreement")
+
+    p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
+            "sentences two annotators both labelled")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = add("flag", cmd_flag, "flag sentences as junk: they leave the labelling queue, training and active learning "
             "(--restore brings them back); with no ID, list the flagged ones")

@@ -420,9 +420,11 @@ class Store:
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
-        in the project are skipped; a sentence repeated inside one batch is kept as often as it is repeated (its
-        k-th copy has its own identity), so re-importing the same file adds nothing and loses nothing. `hidden_gold`
-        (demo mode): labelled sentences join the unlabeled split with their tags kept hidden until revealed."""
+        in the project are skipped (with source "human", an annotator's file, they still get its labels as that
+        annotator's, unless their latest by that annotator are the same); a sentence repeated inside one batch is
+        kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
+        nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
+        tags kept hidden until revealed."""
         _check(source, SOURCES, "annotation source")
         for _, split, _ in batches:
             if split is not None:
@@ -463,10 +465,12 @@ class Store:
             labelled = labelled or s.tags is not None
 
         for pending, held in self._chunks(project_id, sentences, check):
-            docs, rows, annotations = [], [], []
+            docs, rows, annotations, relabel = [], [], [], {}
             for s, position, digest in pending:
                 if digest in held:
                     counts["duplicates"] += 1
+                    if source == "human" and s.tags is not None:
+                        relabel[held[digest]] = list(s.tags)
                     continue
                 if s.doc_id is not None and s.doc_id not in documents:
                     documents[s.doc_id] = next_did + len(documents)
@@ -477,6 +481,8 @@ class Store:
                 if s.tags is not None and not hidden_gold:
                     annotations.append((next_sid, json.dumps(list(s.tags)), source, annotator, created))
                 next_sid += 1
+            if relabel:
+                annotations += self._human_relabels(relabel, annotator, created, split or "train")
             self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
                                      "VALUES (?, ?, ?, ?, ?)", docs)
             self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
@@ -493,10 +499,26 @@ class Store:
                 self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
         return counts
 
+    # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
+    def _human_relabels(self, tags: dict[int, list[str]], annotator: str, created: str, split: str) -> list[tuple]:
+        """Annotation rows giving held sentences (id -> tags) the annotator's tags, except where their latest human
+        annotation by the annotator has these tags already; the unlabeled ones among them move to `split`."""
+        latest = dict(self.db.execute(
+            "SELECT a.sentence_id, a.tags FROM annotations a WHERE a.sentence_id IN (SELECT value FROM json_each(?)) "
+            "AND a.id = (SELECT MAX(b.id) FROM annotations b WHERE b.sentence_id = a.sentence_id "
+            "AND b.source = 'human' AND b.annotator = ?)", [json.dumps(list(tags)), annotator]))
+        rows = [(sid, json.dumps(t), "human", annotator, created) for sid, t in tags.items()
+                if latest.get(sid) != json.dumps(t)]
+        if split != "unlabeled":
+            self.db.execute("UPDATE sentences SET split = ? WHERE split = 'unlabeled' AND id IN "
+                            "(SELECT value FROM json_each(?))", [split, json.dumps([r[0] for r in rows])])
+        return rows
+
     def _chunks(self, project_id: int, sentences: Iterable, check: Callable[[Any, int], None] | None = None
-                ) -> Iterator[tuple[list[tuple[Any, int, str]], set[str]]]:
+                ) -> Iterator[tuple[list[tuple[Any, int, str]], dict[str, int]]]:
         """Sentences _CHUNK at a time, each checked, as (sentence, position in its document, identity) with the
-        identities the project holds already: a sentence's hash, its k-th copy in the batch hash#k."""
+        identities the project holds already (-> sentence id): a sentence's hash, its k-th copy in the batch
+        hash#k."""
         positions: dict[str | None, int] = {}
         copies: dict[bytes, int] = {}
         numbered = enumerate(sentences, 1)
@@ -512,9 +534,9 @@ class Store:
                 copies[key] = copies.get(key, 0) + 1
                 pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
             with self._lock:
-                held = {r[0] for r in self.db.execute(
-                    "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
-                    [project_id, json.dumps([digest for _, _, digest in pending])])}
+                held = dict(self.db.execute(
+                    "SELECT hash, id FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                    [project_id, json.dumps([digest for _, _, digest in pending])]))
             yield pending, held
 
     def duplicates(self, project_id: int, sentences: Iterable) -> int:
