@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core import formats, paths, versions
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
+from core.store import NEW_LABEL_HINT, ROLES, SPLITS, Store, StoreError, dev_f1
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -664,6 +664,51 @@ def cmd_reveal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    """The new password: the first line of --password-file, else typed twice at a prompt (never an argument)."""
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(f"{args.password_file}: {getattr(e, 'strerror', None) or e}") from None
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to type the password in: pass --password-file FILE")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from core import users
+
+    store = _store(args, create=args.action == "add")
+    try:
+        if args.action == "list":
+            rows = users.listing(store)
+            print(_table(["name", "role", "created"], [[u["name"], u["role"], _time(u["created"])] for u in rows])
+                  if rows else "no accounts: the app is single-user and listens on 127.0.0.1 only")
+        elif args.action == "add":
+            users.add(store, args.name, args.role, _password(args))
+            print(f"added {args.role} {args.name!r}")
+        elif args.action == "passwd":
+            if store.user(args.name) is None:
+                raise KeyError(f"no user {args.name!r}")
+            users.passwd(store, args.name, _password(args))
+            print(f"changed the password of {args.name!r}")
+        elif args.action == "role":
+            users.set_role(store, args.name, args.role)
+            print(f"{args.name!r} is now {args.role}")
+        else:
+            users.remove(store, args.name)
+            print(f"removed {args.name!r} (their annotations stay, attributed to them)")
+    finally:
+        store.close()
+    return 0
+
+
 def _writable(path: str) -> None:
     folder = Path(path).resolve().parent
     if not folder.is_dir():
@@ -787,6 +832,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
 
     add("projects", cmd_projects, "list projects with sentence counts")
+
+    p = add("users", cmd_users, "local accounts: add, list, change a password or role, remove")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pw = argparse.ArgumentParser(add_help=False)
+    pw.add_argument("--password-file", metavar="FILE", help="read the password from the file's first line "
+                    "(default: a prompt)")
+    role = {"choices": ROLES, "metavar": "|".join(ROLES)}
+    a = actions.add_parser("add", help="add an account", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--role", required=True, **role)
+    actions.add_parser("list", help="list the accounts", parents=[db])
+    a = actions.add_parser("passwd", help="set a new password", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a = actions.add_parser("role", help="change an account's role", parents=[db])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("role", **role)
+    a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
+    a.add_argument("name", metavar="NAME")
 
     strategy_help = ("NAME[:AGGREGATE][+diverse]; NAME: random, sequential, least_confidence, margin, entropy, bald; "
                      "AGGREGATE: max, mean, sum, mnlp (default)")

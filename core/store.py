@@ -27,6 +27,7 @@ SPLITS = ("train", "dev", "test", "unlabeled")
 SOURCES = ("gold", "human", "model")
 MODEL_STATUSES = ("training", "ready", "failed")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ROLES = ("admin", "reviewer", "annotator")
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
 _JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
@@ -209,7 +210,14 @@ def _m4(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('uuid', ?)", [uuid.uuid4().hex])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4]
+def _m5(db: sqlite_utils.Database) -> None:
+    """Local accounts (core/users.py): a role and an argon2 hash each; a removed account keeps its row and name."""
+    db.execute(f"""CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ({", ".join(f"'{r}'" for r in ROLES)})), password_hash TEXT NOT NULL,
+        created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5]
 
 
 def _read_only(path: Path) -> str | None:
@@ -884,6 +892,37 @@ class Store:
         rows = self._rows("SELECT * FROM job_events WHERE job_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                           [job_id, kind])
         return rows[0] if rows else None
+
+    # users: rows of local accounts; core/users.py checks names and passwords and makes the hashes
+    def add_user(self, name: str, role: str, password_hash: str) -> int:
+        _check(role, ROLES, "role")
+        created = now()
+        with self._write():
+            if self._rows("SELECT id FROM users WHERE name = ?", [name]):
+                raise ValueError(f"user {name!r} already exists (a removed user's name is not reused)")
+            return self._insert("users", {"name": name, "role": role, "password_hash": password_hash,
+                                          "created": created, "updated": created, "removed": None})
+
+    def users(self, *, removed: bool = False) -> list[dict]:
+        """Accounts by name (the removed ones too when asked), with their hashes."""
+        return self._rows("SELECT * FROM users" + ("" if removed else " WHERE removed IS NULL") + " ORDER BY name")
+
+    def user(self, name: str) -> dict | None:
+        """The account of this name that is not removed, or None."""
+        rows = self._rows("SELECT * FROM users WHERE name = ? AND removed IS NULL", [name])
+        return rows[0] if rows else None
+
+    def update_user(self, name: str, *, password_hash: str | None = None, role: str | None = None,
+                    removed: bool = False) -> None:
+        """Change an account's hash or role, or mark it removed; KeyError when there is no such account."""
+        if role is not None:
+            _check(role, ROLES, "role")
+        values = {k: v for k, v in (("password_hash", password_hash), ("role", role)) if v is not None}
+        values |= {"updated": now()} | ({"removed": now()} if removed else {})
+        with self._write():
+            if not (user := self.user(name)):
+                raise KeyError(f"no user {name!r}")
+            self.db["users"].update(user["id"], values)
 
     def close(self) -> None:
         self.db.close()
