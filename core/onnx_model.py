@@ -97,10 +97,8 @@ class _Session(nn.Module):
 def load(path: str | Path, folder: str | Path, *, threads: int | None = None) -> Tagger:
     """A Tagger predicting with the ONNX file `path`; `folder` (the version it was exported from) gives the
     tokenizer and the label set. `threads`: onnxruntime's intra-op threads (default: its own choice)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise RuntimeError("running an ONNX model needs onnxruntime: pip install 'nerloop[onnx]'") from None
+    if "onnxruntime" in missing():
+        raise RuntimeError("running an ONNX model needs onnxruntime: pip install 'nerloop[onnx]'")
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(str(folder))
