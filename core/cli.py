@@ -293,7 +293,7 @@ def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
     with _opened(args) as (store, project):
-        train_rows, _ = jobs.training_data(store, project["id"])
+        train_rows, _ = versions.training_data(store, project["id"])
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")

@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from core import jobs, report, selftrain
+from core import jobs, report, selftrain, versions
 from core.store import Store, dev_f1
 from core.train import TrainConfig
 from pages import ui
@@ -183,7 +183,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
 
 def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     """The epochs and steps this run will really take (core.train.plan), before it starts."""
-    sentences = len(jobs.training_data(store, project_id)[0])
+    sentences = len(versions.training_data(store, project_id)[0])
     if not sentences:
         return
     p = report.run_plan(jobs.config_from(params), sentences, warm=params["warm_start"])

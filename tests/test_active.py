@@ -293,7 +293,7 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
 
 
 def test_flagged_sentences_leave_the_queue_training_and_active_learning(project):
-    from core import annotate, jobs
+    from core import annotate, versions
 
     store, pid, model = project
     store.promote(model["id"])
@@ -314,7 +314,7 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
         assert not set(index.pool(which)) & set(junk)
     assert index.pool("all") == [i for i in ids if i not in junk]
     assert not set(annotate.queue(index, "all", "random", seed=3)) & set(junk)
-    train_rows, dev_rows = jobs.training_data(store, pid)
+    train_rows, dev_rows = versions.training_data(store, pid)
     assert [r["id"] for r in train_rows] == ids[1:4] and [r["id"] for r in dev_rows] == [ids[5]]
     assert {r["id"] for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
     after = active.suggest(store, pid, 20, strategy="entropy")
@@ -323,7 +323,7 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     store.flag(junk, flagged=False)  # restored: back everywhere
     index = annotate.index(store, pid)
     assert index.pool("flagged") == [] and index.pool("all") == ids
-    assert len(jobs.training_data(store, pid)[0]) == 4
+    assert len(versions.training_data(store, pid)[0]) == 4
     assert active.suggest(store, pid, 20, strategy="entropy") == before
     assert [h["flagged"] for h in store.flag_history(ids[10])] == [1, 0]
 

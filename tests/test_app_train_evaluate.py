@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import formats, jobs, metrics, report
+from core import formats, jobs, metrics, report, versions
 from core.model import Tagger
 from core.store import Store
 from core.train import TrainConfig
@@ -197,7 +197,7 @@ def test_the_live_panel_reads_only_new_events_and_redraws_only_on_change(monkeyp
 
 def test_the_page_shows_the_steps_that_will_really_run(monkeypatch, tmp_path, train_store):
     pid = new_project(train_store)
-    n = len(jobs.training_data(train_store, pid)[0])
+    n = len(versions.training_data(train_store, pid)[0])
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
 
     def shown() -> str:
