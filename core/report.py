@@ -247,14 +247,8 @@ def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
 
 
 def hidden_gold_left(store: Store, project_id: int) -> tuple[int, int]:
-    """Demo mode: (sentences whose hidden gold is still hidden: unlabeled, no human or gold label yet; sentences
-    with hidden gold in all)."""
-    row = store.db.execute(
-        """SELECT COUNT(*), COALESCE(SUM(s.split = 'unlabeled' AND NOT EXISTS (SELECT 1 FROM annotations a
-            WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))), 0)
-        FROM hidden_gold h JOIN sentences s ON s.id = h.sentence_id WHERE s.project_id = ?""",
-        [project_id]).fetchone()
-    return int(row[1]), int(row[0])
+    """Demo mode: (sentences whose hidden gold is still hidden; sentences with hidden gold in all)."""
+    return store.hidden_gold_left(project_id)
 
 
 def retrain_params(store: Store, project_id: int) -> dict:

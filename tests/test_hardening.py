@@ -608,7 +608,7 @@ def big_conll(folder: Path, n_bytes: int) -> Path:
 def test_a_streamed_import_matches_the_in_memory_one_and_stays_atomic(tmp_path, monkeypatch):
     """Defect 9: a 50 MB file took 2.7 GB (every sentence in memory). Now files are read and written a chunk at a time
     in one transaction: the result equals read + import_many, and a bad line at the end leaves nothing behind."""
-    monkeypatch.setattr("core.store._CHUNK", 200)  # several chunks even on the small sample
+    monkeypatch.setattr("core.store.projects._CHUNK", 200)  # several chunks even on the small sample
     path = big_conll(tmp_path, 1_000_000)
     stream = formats.iter_read(path)
     corpus = formats.read(path)
