@@ -12,7 +12,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from core import active, selftrain, versions
-from core.store import Store
+from core.store import ModelVersion, Store
 from core.train import Event, TrainConfig, train
 
 NICE = 10  # a job's scheduling priority on POSIX (below the app's); BELOW_NORMAL_PRIORITY_CLASS on Windows
@@ -177,7 +177,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     serving = store.serving(project["id"])
     cfg = config_from(params)
     if params.get("warm_start") and serving:
-        cfg.model = serving["folder"]
+        cfg.model = serving.folder
     cfg.labels = versions.project_tags(project)
     train_rows, dev_rows = versions.training_data(store, project["id"])
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
@@ -220,7 +220,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         metrics = dict(final.info)
         metrics.pop("config", None)
         model_id = store.add_model(
-            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving["id"] if serving and params.get("warm_start") else None,
+            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
@@ -234,10 +234,10 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             store.add_event(job_id, "self_training", st.to_dict())
             result["self_training"] = st.to_dict()
         now_serving = store.serving(project["id"])
-        changed = now_serving is not None and now_serving["id"] != (serving or {}).get("id")
+        changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
         pool = active.pool_rows(store, project["id"]) if changed else []
         if params.get("score_pool", True) and pool and not stopping["flag"]:
-            store.add_event(job_id, "scoring_pool", {"model_id": now_serving["id"], "sentences": len(pool)})
+            store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
@@ -257,14 +257,14 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _score_pool(store: Store, model: dict, pool: list[dict]) -> dict:
+def _score_pool(store: Store, model: ModelVersion, pool: list[dict]) -> dict:
     """Store the version's active-learning scores of the pool; a failure is reported, the version stays good."""
     started = time.perf_counter()
     try:
         active.stored_scores(store, model, pool)
     except Exception as exc:  # the page scores what is missing itself
-        return {"model_id": model["id"], "sentences": len(pool), "error": f"{type(exc).__name__}: {exc}"}
-    return {"model_id": model["id"], "sentences": len(pool), "seconds": round(time.perf_counter() - started, 2)}
+        return {"model_id": model.id, "sentences": len(pool), "error": f"{type(exc).__name__}: {exc}"}
+    return {"model_id": model.id, "sentences": len(pool), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _event_data(ev: Event) -> dict:

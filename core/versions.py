@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from core.store import Store, dev_f1
+from core.store import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
@@ -41,7 +41,7 @@ def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> 
         return False
     if policy == "better" and serving is not None:
         current = _recorded_f1(serving)
-        if serving.get("folder") and Path(serving["folder"]).exists():
+        if serving.folder and Path(serving.folder).exists():
             current = rescore(store, project_id, serving, current)
         if _recorded_f1(store.model(model_id)) <= current:
             return False
@@ -49,13 +49,12 @@ def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> 
     return True
 
 
-def _recorded_f1(model: dict | None) -> float:
+def _recorded_f1(model: ModelVersion) -> float:
     """Recorded dev F1, -1 when there is none (so any score beats it)."""
-    f1 = dev_f1(model)
-    return -1.0 if f1 is None else f1
+    return -1.0 if model.dev_f1 is None else model.dev_f1
 
 
-def rescore(store: Store, project_id: int, serving: dict, fallback: float) -> float:
+def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: float) -> float:
     """The serving version's F1 on today's dev set (it may have grown since it was trained); `fallback` without one."""
     _, dev_rows = training_data(store, project_id)
     if not dev_rows:
@@ -63,7 +62,7 @@ def rescore(store: Store, project_id: int, serving: dict, fallback: float) -> fl
     from core.model import Tagger  # torch: loaded only when a version is scored
     from core.train import evaluate
 
-    tagger = Tagger.load(serving["folder"])
+    tagger = Tagger.load(serving.folder)
     return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
 
 
@@ -143,7 +142,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
     if not root.is_dir():
         return done
     projects = {str(p["id"]): p["id"] for p in store.projects()}
-    recorded = {str(Path(m["folder"]).resolve()) for pid in projects.values() for m in store.models(pid)}
+    recorded = {str(Path(m.folder).resolve()) for pid in projects.values() for m in store.models(pid)}
     jobs = {j["id"]: j for j in store.jobs()}
     for project_dir in sorted(root.iterdir()):
         if project_dir.name not in projects or not project_dir.is_dir():
@@ -182,7 +181,7 @@ def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: d
         if job["model_id"] is None:
             store.update_job(job["id"], model_id=model_id)
         log.warning("registered %s as version %s of project %s: job %s saved it but was stopped before recording "
-                    "it (not promoted)", folder, store.model(model_id)["name"], project_id, job["id"])
+                    "it (not promoted)", folder, store.model(model_id).name, project_id, job["id"])
         done["registered"].append(str(folder))
     else:
         log.warning("model folder %s left as it is: %s", folder, "no job of this database made it"

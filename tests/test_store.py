@@ -292,20 +292,20 @@ def test_models_promote_rollback(store, pid):
     v1 = store.add_model(pid, folder="m/v1", base_model="bert", params={"lr": 1e-4})
     v2 = store.add_model(pid, folder="m/v2", base_model="bert", parent_id=v1)
     v3 = store.add_model(pid, folder="m/v3", base_model="bert", parent_id=v2, status="training")
-    assert [m["name"] for m in store.models(pid)] == ["v1", "v2", "v3"]
-    assert store.model(v1)["params"] == {"lr": 1e-4}
+    assert [m.name for m in store.models(pid)] == ["v1", "v2", "v3"]
+    assert store.model(v1).params == {"lr": 1e-4}
     assert store.serving(pid) is None
     with pytest.raises(ValueError, match="training"):
         store.promote(v3)
     store.update_model(v3, status="ready", metrics={"f1": 0.9})
-    assert store.model(v3)["metrics"] == {"f1": 0.9}
+    assert store.model(v3).metrics == {"f1": 0.9}
     with pytest.raises(ValueError, match="cannot update"):
         store.update_model(v3, name="v9")
     for m in (v1, v2, v3):
         store.promote(m)
-    assert store.serving(pid)["id"] == v3
+    assert store.serving(pid).id == v3
     assert store.rollback(pid) == v2
-    assert store.serving(pid)["id"] == v2
+    assert store.serving(pid).id == v2
     assert store.rollback(pid) == v1
     with pytest.raises(ValueError, match="no earlier served model"):
         store.rollback(pid)

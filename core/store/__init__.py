@@ -6,11 +6,12 @@ from core.store.annotations import AnnotationRows
 from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL_HINT, SOURCES, SPLITS, StoreError,
                              now, sentence_hash)
 from core.store.jobs import JobRows
-from core.store.models import ModelRows, dev_f1
+from core.store.models import ModelRows
 from core.store.projects import ProjectRows
+from core.store.records import ModelVersion
 
-__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "SOURCES", "SPLITS", "Store",
-           "StoreError", "dev_f1", "now", "sentence_hash"]
+__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "SOURCES", "SPLITS", "ModelVersion",
+           "Store", "StoreError", "now", "sentence_hash"]
 
 
 class Store(ProjectRows, AnnotationRows, ModelRows, JobRows):

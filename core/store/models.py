@@ -5,15 +5,9 @@ import json
 from typing import Any
 
 from core.store.base import MODEL_STATUSES, StoreBase, _check, now
+from core.store.records import ModelVersion
 
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
-
-
-def dev_f1(model: dict | None) -> float | None:
-    """Micro F1 on dev recorded in a model version's metrics when it was trained, or None."""
-    dev = ((model or {}).get("metrics") or {}).get("dev") or {}
-    f1 = (dev.get("micro") or {}).get("f1")
-    return None if f1 is None else float(f1)
 
 
 class ModelRows(StoreBase):
@@ -36,20 +30,20 @@ class ModelRows(StoreBase):
     def update_model(self, model_id: int, **fields: Any) -> None:
         self._update("models", model_id, fields, _MODEL_FIELDS, MODEL_STATUSES)
 
-    def model(self, model_id: int) -> dict:
-        return self._one("models", model_id)
+    def model(self, model_id: int) -> ModelVersion:
+        return ModelVersion.from_row(self._one("models", model_id))
 
-    def models(self, project_id: int) -> list[dict]:
-        return self._rows("SELECT * FROM models WHERE project_id = ? ORDER BY id", [project_id])
+    def models(self, project_id: int) -> list[ModelVersion]:
+        return [ModelVersion.from_row(r) for r in self._rows("SELECT * FROM models WHERE project_id = ? ORDER BY id",
+                                                             [project_id])]
 
     def promote(self, model_id: int) -> None:
         """Serve `model_id` for its project (it must be ready) and record it in promotions."""
         with self._write():
             model = self.model(model_id)
-            if model["status"] != "ready":
-                raise ValueError(f"model {model_id} is {model['status']}, only ready models "
-                                 "can be promoted")
-            self._serve(model["project_id"], model_id, "promote")
+            if model.status != "ready":
+                raise ValueError(f"model {model_id} is {model.status}, only ready models can be promoted")
+            self._serve(model.project_id, model_id, "promote")
 
     def _serve(self, project_id: int, model_id: int, action: str) -> None:
         self.db["projects"].update(project_id, {"serving_model_id": model_id})
@@ -77,7 +71,7 @@ class ModelRows(StoreBase):
             self._serve(project_id, stack[-2], "rollback")
             return stack[-2]
 
-    def serving(self, project_id: int) -> dict | None:
+    def serving(self, project_id: int) -> ModelVersion | None:
         model_id = self.project(project_id)["serving_model_id"]
         return None if model_id is None else self.model(model_id)
 
