@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core import formats, paths, versions
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, ROLES, SPLITS, Store, StoreError, dev_f1
+from core.store import NEW_LABEL_HINT, ROLES, SPLITS, ModelVersion, Store, StoreError
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -321,7 +321,7 @@ def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
     with _opened(args) as (store, project):
-        train_rows, _ = jobs.training_data(store, project["id"])
+        train_rows, _ = versions.training_data(store, project["id"])
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
@@ -343,9 +343,9 @@ def _train_project(args: argparse.Namespace) -> int:
         except Exception as e:
             raise CliError(f"job {job_id} failed: {_first_line(e)}", 1) from None
         model = store.model(result["model_id"])
-        f1 = dev_f1(model)
-        print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
-              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
+        f1 = model.dev_f1
+        print(f"job {job_id} done: model {model.name} (id {model.id}), dev micro F1 {_f(f1)}, "
+              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model.folder}")
     return 0
 
 
@@ -388,13 +388,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
-        tagger = _load_tagger(_model_dir(model["folder"]))
+        tagger = _load_tagger(_model_dir(model.folder))
     scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 
 
-def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
+def _project_model(store: Store, project: dict, model_id: int | None) -> ModelVersion:
     """The version `model_id` of the project, or its serving version."""
     if model_id is None:
         model = store.serving(project["id"])
@@ -403,7 +403,7 @@ def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
                            f"(train one, or `nerloop models {project['name']} promote ID`)")
         return model
     model = store.model(model_id)
-    if model["project_id"] != project["id"]:
+    if model.project_id != project["id"]:
         raise CliError(f"model {model_id} belongs to another project")
     return model
 
@@ -440,12 +440,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.project:
         with _opened(args) as (store, project):
             model = _project_model(store, project, None)
-            model_id = model["id"]
+            model_id = model.id
             if not (args.text or args.file):
                 rows = store.sentences(project["id"], split="unlabeled")
                 if not rows:
                     raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
-        folder = model["folder"]
+        folder = model.folder
     else:
         folder = args.model
     if args.file:
@@ -510,15 +510,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = _project_model(store, project, args.id)
-            store.promote(model["id"])
-            print(f"now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            store.promote(model.id)
+            print(f"now serving {model.name} (id {model.id}) for {project['name']!r}")
         elif args.action == "rollback":
             model = store.model(store.rollback(project["id"]))
-            print(f"rolled back: now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            print(f"rolled back: now serving {model.name} (id {model.id}) for {project['name']!r}")
         else:
             serving = project["serving_model_id"]
-            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(dev_f1(m)),
-                     m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
+            rows = [["*" if m.id == serving else "", m.id, m.name, _time(m.created), _f(m.dev_f1),
+                     m.status, m.parent_id or "-", m.base_model] for m in store.models(project["id"])]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project['name']!r} has no models yet")
     return 0
@@ -574,7 +574,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
             c = store.counts(p["id"])
             serving = store.serving(p["id"])
             rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in SPLITS),
-                         c["labelled"], c["human"], serving["name"] if serving else "-"])
+                         c["labelled"], c["human"], serving.name if serving else "-"])
     finally:
         store.close()
     print(_table(["id", "name", "labels", *SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
@@ -639,7 +639,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         for r in picked:
             print(json.dumps({"id": r["id"], "tokens": len(r["words"]), "text": r["text"]}, ensure_ascii=False))
         return 0
-    by = f"by {serving['name']}" if serving else "cold start: no serving version, random order"
+    by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
     print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
           file=sys.stderr)
     print(_table(["id", "tokens", "text"], [[r["id"], len(r["words"]), r["text"][:100]] for r in picked])
