@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core import formats, hf_datasets, paths, versions
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, ROLES, SPLITS, Store, StoreError, dev_f1
+from core.store import NEW_LABEL_HINT, ROLES, SPLITS, ModelVersion, Store, StoreError
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -331,7 +331,7 @@ def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
     with _opened(args) as (store, project):
-        train_rows, _ = jobs.training_data(store, project["id"])
+        train_rows, _ = versions.training_data(store, project["id"])
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
@@ -354,9 +354,9 @@ def _train_project(args: argparse.Namespace) -> int:
         except Exception as e:
             raise CliError(f"job {job_id} failed: {_first_line(e)}", 1) from None
         model = store.model(result["model_id"])
-        f1 = dev_f1(model)
-        print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
-              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
+        f1 = model.dev_f1
+        print(f"job {job_id} done: model {model.name} (id {model.id}), dev micro F1 {_f(f1)}, "
+              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model.folder}")
     return 0
 
 
@@ -399,13 +399,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
-        tagger = _load_tagger(_model_dir(model["folder"]))
+        tagger = _load_tagger(_model_dir(model.folder))
     scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 
 
-def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
+def _project_model(store: Store, project: dict, model_id: int | None) -> ModelVersion:
     """The version `model_id` of the project, or its serving version."""
     if model_id is None:
         model = store.serving(project["id"])
@@ -414,7 +414,7 @@ def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
                            f"(train one, or `nerloop models {project['name']} promote ID`)")
         return model
     model = store.model(model_id)
-    if model["project_id"] != project["id"]:
+    if model.project_id != project["id"]:
         raise CliError(f"model {model_id} belongs to another project")
     return model
 
@@ -451,12 +451,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.project:
         with _opened(args) as (store, project):
             model = _project_model(store, project, None)
-            model_id = model["id"]
+            model_id = model.id
             if not (args.text or args.file):
                 rows = store.sentences(project["id"], split="unlabeled")
                 if not rows:
                     raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
-        folder = model["folder"]
+        folder = model.folder
     else:
         folder = args.model
     if args.file:
@@ -518,8 +518,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_hf(args: argparse.Namespace, project: dict, rows: list[dict], total: int) -> int:
     """`export --format hf`: a DatasetDict folder, one dataset split per project split (dev as validation)."""
-    from core.jobs import project_tags
-
     if args.scheme != "iob2":
         raise CliError("export: the hf format writes IOB2 tags (ner_tags names); --scheme does not apply")
     by_split: dict[str, list[Sentence]] = {}
@@ -527,7 +525,7 @@ def _export_hf(args: argparse.Namespace, project: dict, rows: list[dict], total:
         by_split.setdefault(row["split"], []).append(_sentence(row))
     _writable(args.out)
     try:
-        hf_datasets.write(by_split, project_tags(project), args.out)
+        hf_datasets.write(by_split, versions.project_tags(project), args.out)
     except OSError as e:
         raise CliError(f"{args.out}: {e.strerror or e}", 1) from None
     sizes = ", ".join(f"{hf_datasets.SPLIT_NAMES.get(k, k)} {len(v)}" for k, v in by_split.items())
@@ -544,28 +542,28 @@ def cmd_export_model(args: argparse.Namespace) -> int:
         model = _version(store, store.project(args.project) if args.project else None, args.version)
     finally:
         store.close()
-    folder = _model_dir(model["folder"])
+    folder = _model_dir(model.folder)
     _writable(args.onnx)
     _quiet_transformers()
     try:
         onnx_model.export(folder, args.onnx)
     except RuntimeError as e:
         raise CliError(str(e), 1) from None
-    print(f"wrote {args.onnx}: model {model['name']} (id {model['id']}) as ONNX; its tokenizer and labels are in "
+    print(f"wrote {args.onnx}: model {model.name} (id {model.id}) as ONNX; its tokenizer and labels are in "
           f"{folder}")
     return 0
 
 
-def _version(store: Store, project: dict | None, version: str) -> dict:
+def _version(store: Store, project: dict | None, version: str) -> ModelVersion:
     """A model version by id, or by name (v2) within --project."""
     if version.isdigit():
         model = store.model(int(version))
-        if project is not None and model["project_id"] != project["id"]:
+        if project is not None and model.project_id != project["id"]:
             raise CliError(f"model {version} belongs to another project")
         return model
     if project is None:
         raise CliError(f"export-model: {version!r} is not a model id; a version name (v2) needs --project")
-    found = [m for m in store.models(project["id"]) if m["name"] == version]
+    found = [m for m in store.models(project["id"]) if m.name == version]
     if not found:
         raise CliError(f"project {project['name']!r} has no model version {version!r} (see `nerloop models "
                        f"{project['name']}`)")
@@ -579,15 +577,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = _project_model(store, project, args.id)
-            store.promote(model["id"])
-            print(f"now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            store.promote(model.id)
+            print(f"now serving {model.name} (id {model.id}) for {project['name']!r}")
         elif args.action == "rollback":
             model = store.model(store.rollback(project["id"]))
-            print(f"rolled back: now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            print(f"rolled back: now serving {model.name} (id {model.id}) for {project['name']!r}")
         else:
             serving = project["serving_model_id"]
-            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(dev_f1(m)),
-                     m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
+            rows = [["*" if m.id == serving else "", m.id, m.name, _time(m.created), _f(m.dev_f1),
+                     m.status, m.parent_id or "-", m.base_model] for m in store.models(project["id"])]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project['name']!r} has no models yet")
     return 0
@@ -643,7 +641,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
             c = store.counts(p["id"])
             serving = store.serving(p["id"])
             rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in SPLITS),
-                         c["labelled"], c["human"], serving["name"] if serving else "-"])
+                         c["labelled"], c["human"], serving.name if serving else "-"])
     finally:
         store.close()
     print(_table(["id", "name", "labels", *SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
@@ -708,7 +706,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         for r in picked:
             print(json.dumps({"id": r["id"], "tokens": len(r["words"]), "text": r["text"]}, ensure_ascii=False))
         return 0
-    by = f"by {serving['name']}" if serving else "cold start: no serving version, random order"
+    by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
     print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
           file=sys.stderr)
     print(_table(["id", "tokens", "text"], [[r["id"], len(r["words"]), r["text"][:100]] for r in picked])

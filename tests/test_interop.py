@@ -12,7 +12,7 @@ import pytest
 from core import formats, hf_datasets, onnx_model
 from core.formats import FormatError, Sentence
 from core.model import Tagger
-from core.store import Store
+from core.store import ModelVersion, Store
 from tests.test_cli import DEV, FAST, TRAIN, new_project, ok, run
 
 SENTENCES = [["John", "Smith", "visited", "Paris", "on", "Monday", "."],
@@ -31,13 +31,13 @@ def project(tmp_path_factory, tiny_model) -> str:
 
 
 @pytest.fixture(scope="module")
-def version(project) -> dict:
+def version(project) -> ModelVersion:
     [model] = Store(project).models(1)
     return model
 
 
 def test_model_card_in_the_version_folder(project, version):
-    folder = Path(version["folder"])
+    folder = Path(version.folder)
     card = (folder / "README.md").read_text(encoding="utf-8")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert card.startswith("---\nlibrary_name: transformers\npipeline_tag: token-classification\n")
@@ -61,9 +61,9 @@ def test_model_card_in_the_version_folder(project, version):
 def test_version_folder_with_its_card_loads_in_a_pipeline(version):
     from transformers import pipeline
 
-    tagger = pipeline("token-classification", model=version["folder"], device="cpu")
+    tagger = pipeline("token-classification", model=version.folder, device="cpu")
     out = tagger("John Smith visited Paris on Monday.")
-    assert all(item["entity"] in Tagger.load(version["folder"]).labels for item in out)
+    assert all(item["entity"] in Tagger.load(version.folder).labels for item in out)
 
 
 def test_model_card_of_a_warm_start_names_the_first_base(tmp_path, tiny_model):
@@ -92,9 +92,9 @@ def test_model_card_of_an_app_job_on_the_default_encoder():
 
 
 def test_onnx_predictions_agree_with_pytorch(version, tmp_path):
-    out = onnx_model.export(version["folder"], tmp_path / "model.onnx")
-    ours = Tagger.load(version["folder"])
-    onnx = onnx_model.load(out, version["folder"], threads=1)
+    out = onnx_model.export(version.folder, tmp_path / "model.onnx")
+    ours = Tagger.load(version.folder)
+    onnx = onnx_model.load(out, version.folder, threads=1)
     sentences = SENTENCES + [s.words for s in formats.read(DEV).sentences]
     want, got = ours.predict(sentences, batch_size=4), onnx.predict(sentences, batch_size=4)
     assert [p.tags for p in got] == [p.tags for p in want]
@@ -108,7 +108,7 @@ def test_onnx_predictions_agree_with_pytorch(version, tmp_path):
 
 
 def test_onnx_refuses_a_folder_of_other_labels(version, tmp_path, tiny_model):
-    out = onnx_model.export(version["folder"], tmp_path / "model.onnx")
+    out = onnx_model.export(version.folder, tmp_path / "model.onnx")
     other = tmp_path / "other"
     Tagger.load(tiny_model, labels=["O", "B-X", "I-X"]).save(other)
     with pytest.raises(ValueError, match="are not those of the model folder"):
@@ -118,7 +118,7 @@ def test_onnx_refuses_a_folder_of_other_labels(version, tmp_path, tiny_model):
 def test_export_model_command(project, version, tmp_path):
     out = tmp_path / "v1.onnx"
     printed = ok("--db", project, "export-model", "v1", "--project", "news", "--onnx", str(out))
-    assert f"wrote {out}: model v1 (id {version['id']})" in printed and out.stat().st_size > 0
+    assert f"wrote {out}: model v1 (id {version.id})" in printed and out.stat().st_size > 0
     code, _, err = run("--db", project, "export-model", "v1", "--onnx", str(out))
     assert code == 2 and "needs --project" in err
     code, _, err = run("--db", project, "export-model", "v9", "--project", "news", "--onnx", str(out))
@@ -129,7 +129,7 @@ def test_export_model_command(project, version, tmp_path):
 
 def test_export_model_without_onnxruntime(project, version, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_model, "missing", lambda: ["onnxruntime"])
-    code, _, err = run("--db", project, "export-model", str(version["id"]), "--onnx", str(tmp_path / "m.onnx"))
+    code, _, err = run("--db", project, "export-model", str(version.id), "--onnx", str(tmp_path / "m.onnx"))
     assert code == 1 and "needs onnxruntime: pip install 'nerloop[onnx]'" in err
     assert not (tmp_path / "m.onnx").exists()
 
