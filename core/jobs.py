@@ -11,11 +11,10 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core import active, versions
+from core import active, versions, vocab
 from core.store import Store, dev_f1
 from core.train import Event, TrainConfig, evaluate, train
 
-PROMOTE = ("better", "always", "never")
 NICE = 10  # a job's scheduling priority on POSIX (below the app's); BELOW_NORMAL_PRIORITY_CLASS on Windows
 _procs: dict[tuple[str, int], subprocess.Popen] = {}  # (database, job id) -> child started here
 
@@ -26,11 +25,6 @@ def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]
     train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
     dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
     return train_rows, dev_rows
-
-
-def project_tags(project: dict) -> list[str]:
-    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
-    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
 
 
 def config_from(params: dict) -> TrainConfig:
@@ -44,8 +38,8 @@ def create(store: Store, project_id: int, params: dict) -> int:
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
     learning before the job ends, so the Annotate page finds the scores stored)."""
-    if params.get("promote", "better") not in PROMOTE:
-        raise ValueError(f"promote must be one of {PROMOTE}")
+    if params.get("promote", "better") not in vocab.PROMOTE_POLICIES:
+        raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
     if params.get("self_training"):
         from core import selftrain
@@ -115,7 +109,7 @@ def _alive(job: dict) -> bool:
 def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
-    for job in store.jobs(project_id, status=["queued", "running"]):
+    for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
         proc = _procs.get((str(store.path.resolve()), job["id"]))
         code = proc.poll() if proc is not None else None
         if proc is not None and code is None:
@@ -125,7 +119,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         if job["status"] == "queued" and not job["pid"]:
             continue  # created but not started in a subprocess (run inline by the CLI)
         fresh = store.job(job["id"])
-        if fresh["status"] not in ("queued", "running"):
+        if fresh["status"] not in vocab.JOB_UNFINISHED:
             continue
         reason = f"process {job['pid']} ended without finishing"
         if code is not None:
@@ -156,7 +150,7 @@ def cancel(store: Store, job_id: int) -> None:
     """Stop a running job: SIGTERM to its process and their children (when it is still the process that started the
     job); it is marked cancelled."""
     job = store.job(job_id)
-    if job["status"] not in ("queued", "running"):
+    if job["status"] not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
     if _alive(job):
@@ -194,7 +188,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving["folder"]
-    cfg.labels = project_tags(project)
+    cfg.labels = cfg.labels or vocab.label_set(project["labels"])
     train_rows, dev_rows = training_data(store, project["id"])
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
     out: Path | None = None
@@ -292,22 +286,16 @@ def _event_data(ev: Event) -> dict:
     return data
 
 
-def _dev_f1(model: dict | None) -> float:
-    """Recorded dev F1, -1 when there is none (so any score beats it)."""
-    f1 = dev_f1(model)
-    return -1.0 if f1 is None else f1
-
-
 def _maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
     """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's."""
     serving = store.serving(project_id)
     if policy == "never":
         return False
     if policy == "better" and serving is not None:
-        current = _dev_f1(serving)
+        current = dev_f1(serving, missing=-1.0)  # any score beats none
         if serving.get("folder") and Path(serving["folder"]).exists():
             current = _rescore(store, project_id, serving, current)
-        if _dev_f1(store.model(model_id)) <= current:
+        if dev_f1(store.model(model_id), missing=-1.0) <= current:
             return False
     store.promote(model_id)
     return True

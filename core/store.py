@@ -23,10 +23,7 @@ import sqlite_utils
 from core.formats import FormatError
 from core.labels import LabelSet, check_labels, label_problem, text_problem, words_problem
 
-SPLITS = ("train", "dev", "test", "unlabeled")
-SOURCES = ("gold", "human", "model")
-MODEL_STATUSES = ("training", "ready", "failed")
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
 _JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
@@ -48,11 +45,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def dev_f1(model: dict | None) -> float | None:
-    """Micro F1 on dev recorded in a model version's metrics when it was trained, or None."""
+def dev_f1(model: dict | None, missing: float | None = None) -> float | None:
+    """Micro F1 on dev recorded in a model version's metrics when it was trained, else `missing` (the one reader)."""
     dev = ((model or {}).get("metrics") or {}).get("dev") or {}
     f1 = (dev.get("micro") or {}).get("f1")
-    return None if f1 is None else float(f1)
+    return missing if f1 is None else float(f1)
 
 
 def sentence_hash(words: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from core import vocab
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
             if job is not None and job["project_id"] != projects[project_dir.name]:
                 job = None
             if (not folder.is_dir() or str(folder.resolve()) in recorded
-                    or (job is not None and job["status"] in ("queued", "running"))):
+                    or (job is not None and job["status"] in vocab.JOB_UNFINISHED)):
                 continue
             try:
                 _tidy(store, projects[project_dir.name], folder, job, done)
