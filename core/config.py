@@ -31,14 +31,14 @@ class TrainConfig:
                        "version's folder warm-starts)", page="main", label="Base model (folder or Hugging Face id)")
     epochs: int = param(3, "epochs at least (small data gets more: see min_steps)", low=1, page="main",
                         label="Epochs (at least)")
-    lr: float = param(5e-5, "encoder learning rate", low=0.0, high=1.0, page="main", label="Learning rate",
+    lr: float = param(5e-5, "encoder learning rate", low=0.0, page="main", label="Learning rate",
                       fmt="%.1e", step=1e-5)
     head_lr: float = param(1e-3, "learning rate of the classifier head and word-shape embedding (freshly "
-                           "initialised)", low=0.0, high=1.0, label="Head learning rate", fmt="%.1e", step=1e-4)
+                           "initialised)", low=0.0, label="Head learning rate", fmt="%.1e", step=1e-4)
     batch_size: int = param(16, "sentences per batch", low=1, page="main", label="Batch size")
     max_batch_tokens: int = param(2048, "a longer padded batch is split into pieces whose gradients add up (memory)",
                                   low=1, label="Tokens per batch piece")
-    weight_decay: float = param(0.01, "AdamW weight decay", low=0.0, high=1.0, label="Weight decay")
+    weight_decay: float = param(0.01, "AdamW weight decay", low=0.0, label="Weight decay")
     warmup: float = param(0.1, "fraction of steps with a linear warm-up, then linear decay to 0", low=0.0, high=1.0,
                           label="Warm-up fraction")
     max_grad_norm: float = param(1.0, "gradient clipping norm", low=0.0, label="Gradient clipping", step=0.1)
