@@ -137,7 +137,7 @@ def render_param(f: Field, *, disabled: bool = False) -> Any:
     if kind is int:
         value = st.number_input(label, min_value=low, max_value=high, value=f.default, step=1, **common)
         return None if value is None else int(value)
-    step = meta["step"] or (0.01 if high == 1 else 1.0)
+    step = meta["step"] or (0.01 if high == 1 or (f.default or 0) < 1 else 1.0)
     value = st.number_input(label, min_value=None if low is None else low / scale,
                             max_value=None if high is None else high / scale,
                             value=None if f.default is None else f.default / scale, step=step, format=meta["fmt"],
