@@ -17,10 +17,8 @@ import torch.nn.functional as F
 
 from core.model import Tagger
 from core.store import ModelVersion, Store
+from core.vocab import AGGREGATES, MEASURES, STRATEGIES
 
-MEASURES = ("least_confidence", "margin", "entropy", "bald")
-STRATEGIES = ("random", "sequential", *MEASURES)
-AGGREGATES = ("max", "mean", "sum", "mnlp")
 MIN_WORDS = 4  # suggest: uncertainty strategies rank sentences shorter than this after every longer one
 _EPS = 1e-12
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core import active, selftrain, versions
+from core import active, selftrain, versions, vocab
 from core.store import ModelVersion, Store
 from core.train import Event, TrainConfig, train
 
@@ -30,8 +30,8 @@ def create(store: Store, project_id: int, params: dict) -> int:
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
     learning before the job ends, so the Annotate page finds the scores stored)."""
-    if params.get("promote", "better") not in versions.PROMOTE:
-        raise ValueError(f"promote must be one of {versions.PROMOTE}")
+    if params.get("promote", "better") not in vocab.PROMOTE_POLICIES:
+        raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
     if params.get("self_training"):
         selftrain.options(params)
@@ -99,7 +99,7 @@ def _alive(job: dict) -> bool:
 def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
-    for job in store.jobs(project_id, status=["queued", "running"]):
+    for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
         proc = _procs.get((str(store.path.resolve()), job["id"]))
         code = proc.poll() if proc is not None else None
         if proc is not None and code is None:
@@ -109,7 +109,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         if job["status"] == "queued" and not job["pid"]:
             continue  # created but not started in a subprocess (run inline by the CLI)
         fresh = store.job(job["id"])
-        if fresh["status"] not in ("queued", "running"):
+        if fresh["status"] not in vocab.JOB_UNFINISHED:
             continue
         reason = f"process {job['pid']} ended without finishing"
         if code is not None:
@@ -140,7 +140,7 @@ def cancel(store: Store, job_id: int) -> None:
     """Stop a running job: SIGTERM to its process and their children (when it is still the process that started the
     job); it is marked cancelled."""
     job = store.job(job_id)
-    if job["status"] not in ("queued", "running"):
+    if job["status"] not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
     if _alive(job):
@@ -178,7 +178,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving.folder
-    cfg.labels = versions.project_tags(project)
+    cfg.labels = cfg.labels or vocab.label_set(project["labels"])
     train_rows, dev_rows = versions.training_data(store, project["id"])
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
     out: Path | None = None

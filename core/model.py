@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-DEFAULT = "default"
+from core.config import DEFAULT  # noqa: F401 (the packaged encoder's name, declared with TrainConfig)
 # Word-shape ids fed through BERT's token_type_ids: 0 means "no shape" (special tokens, plain pipelines).
 SHAPE_TYPES = 5
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import psutil
 
+from core import vocab
 from core.store import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
 _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
-PROMOTE = ("better", "always", "never")  # promotion policies of a new version
 SLACK_S = 1.0  # process start times read by two processes may differ this much (the boot time is rounded)
 
 
@@ -26,11 +26,6 @@ def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]
     train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
     dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
     return train_rows, dev_rows
-
-
-def project_tags(project: dict) -> list[str]:
-    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
-    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
 
 
 def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
@@ -153,7 +148,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
             if job is not None and job["project_id"] != projects[project_dir.name]:
                 job = None
             if (not folder.is_dir() or str(folder.resolve()) in recorded
-                    or (job is not None and job["status"] in ("queued", "running"))):
+                    or (job is not None and job["status"] in vocab.JOB_UNFINISHED)):
                 continue
             try:
                 _tidy(store, projects[project_dir.name], folder, job, done)
