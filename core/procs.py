@@ -84,8 +84,8 @@ def exit_code(proc: psutil.Popen) -> int | None:
 
 def stop(pid: int, started: float | None = None, *, grace: float | None = None) -> bool:
     """Terminate process `pid` and all its children (SIGTERM on POSIX, TerminateProcess on Windows), kill those left
-    after `grace` seconds (default GRACE_S); nothing when `pid` is no longer the process that started at `started`. Returns whether
-    it was stopped. It is not reaped: its parent still reads its exit status."""
+    after `grace` seconds (default GRACE_S); nothing when `pid` is no longer the process that started at `started`.
+    Returns whether it was stopped. It is not reaped: its parent still reads its exit status."""
     if not alive(pid, started):
         return False
     try:

@@ -378,8 +378,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             "steps_per_epoch": per_epoch, "processes": acc.num_processes, "eval_every": schedule.eval_every,
             "time_budget": cfg.time_budget}
     log.info("training %s (%s) on %d sentences (%d tokens), %d dev sentences, %d labels; plan: %d steps (%d epochs of "
-             "%d), dev evaluation every %d steps, %d process(es)", cfg.model, "warm start" if tagger.trained else "new head",
-             len(words), info["train_tokens"], len(dev_words), len(labels), total, schedule.epochs, per_epoch,
+             "%d), dev evaluation every %d steps, %d process(es)", cfg.model,
+             "warm start" if tagger.trained else "new head", len(words), info["train_tokens"], len(dev_words), len(labels), total, schedule.epochs, per_epoch,
              schedule.eval_every, acc.num_processes)
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
