@@ -45,10 +45,10 @@ def lower_priority(pid: int | None = None) -> None:
 
 
 def cpu_count() -> int:
-    """The cores this process may run on (macOS has no CPU affinity: all of them)."""
-    if PLATFORM == "darwin":
-        return psutil.cpu_count() or 1
-    return len(psutil.Process().cpu_affinity())
+    """The cores this process may run on (CPU affinity on Linux and Windows; elsewhere, macOS included, all of them)."""
+    if PLATFORM.startswith("linux") or windows():
+        return len(psutil.Process().cpu_affinity())
+    return psutil.cpu_count() or 1
 
 
 def start_time(pid: int | None = None) -> float | None:
