@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from core import formats, paths, versions
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
+from core.store import NEW_LABEL_HINT, ROLES, SPLITS, Store, StoreError, dev_f1
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -202,11 +202,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.hidden_gold and args.split not in (None, "unlabeled"):
         raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
     split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
+    if args.annotator is not None and (args.hidden_gold or not args.annotator.strip()):
+        raise CliError("import: --annotator needs a name" if not args.hidden_gold
+                       else "import: --annotator and --hidden-gold cannot be used together")
+    human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     with _opened(args) as (store, project):
         streams = [_stream(path, args.format, args.lines) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
-                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold, **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -224,6 +228,30 @@ def cmd_import(args: argparse.Namespace) -> int:
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from core import agreement
+
+    with _opened(args) as (store, project):
+        result = agreement.project_agreement(store, project["id"])
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    if not result["pairs"]:
+        print(f"no two annotators labelled the same sentence in {project['name']!r} (name them with "
+              "`nerloop import PROJECT FILE --annotator NAME` or the Annotate page's annotator box)")
+        return 0
+    print(_table(["a", "b", "sentences", "f1", "kappa"],
+                 [[p["a"], p["b"], p["sentences"], _f(p["f1"]), _f(p["kappa"])] for p in result["pairs"]]))
+    print()
+    print(_table(["a", "b", "label", "f1", "support"],
+                 [[p["a"], p["b"], label, _f(c["f1"]), c["support"]]
+                  for p in result["pairs"] for label, c in p["per_class"].items()]))
+    overall = result["overall"]
+    print(f"\noverall (micro over every pair's shared sentences): f1 {_f(overall['f1'])}, "
+          f"kappa {_f(overall['kappa'])}")
     return 0
 
 
@@ -637,6 +665,51 @@ def cmd_reveal(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    """The new password: the first line of --password-file, else typed twice at a prompt (never an argument)."""
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(f"{args.password_file}: {getattr(e, 'strerror', None) or e}") from None
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to type the password in: pass --password-file FILE")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from core import users
+
+    store = _store(args, create=args.action == "add")
+    try:
+        if args.action == "list":
+            rows = users.listing(store)
+            print(_table(["name", "role", "created"], [[u["name"], u["role"], _time(u["created"])] for u in rows])
+                  if rows else "no accounts: the app is single-user and listens on 127.0.0.1 only")
+        elif args.action == "add":
+            users.add(store, args.name, args.role, _password(args))
+            print(f"added {args.role} {args.name!r}")
+        elif args.action == "passwd":
+            if store.user(args.name) is None:
+                raise KeyError(f"no user {args.name!r}")
+            users.passwd(store, args.name, _password(args))
+            print(f"changed the password of {args.name!r}")
+        elif args.action == "role":
+            users.set_role(store, args.name, args.role)
+            print(f"{args.name!r} is now {args.role}")
+        else:
+            users.remove(store, args.name)
+            print(f"removed {args.name!r} (their annotations stay, attributed to them)")
+    finally:
+        store.close()
+    return 0
+
+
 def _writable(path: str) -> None:
     folder = Path(path).resolve().parent
     if not folder.is_dir():
@@ -695,6 +768,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "is one sentence (default for files that look so)")
     g.add_argument("--split-sentences", dest="lines", action="store_const", const=False,
                    help="plain text: split lines into sentences (default otherwise)")
+    p.add_argument("--annotator", metavar="NAME", help="record the files' labels as this person's human labels "
+                   "(sentences already in the project get them too), for agreement")
+
+    p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
+            "sentences two annotators both labelled")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = add("flag", cmd_flag, "flag sentences as junk: they leave the labelling queue, training and active learning "
             "(--restore brings them back); with no ID, list the flagged ones")
@@ -756,6 +836,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
 
     add("projects", cmd_projects, "list projects with sentence counts")
+
+    p = add("users", cmd_users, "local accounts: add, list, change a password or role, remove")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pw = argparse.ArgumentParser(add_help=False)
+    pw.add_argument("--password-file", metavar="FILE", help="read the password from the file's first line "
+                    "(default: a prompt)")
+    role = {"choices": ROLES, "metavar": "|".join(ROLES)}
+    a = actions.add_parser("add", help="add an account", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--role", required=True, **role)
+    actions.add_parser("list", help="list the accounts", parents=[db])
+    a = actions.add_parser("passwd", help="set a new password", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a = actions.add_parser("role", help="change an account's role", parents=[db])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("role", **role)
+    a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
+    a.add_argument("name", metavar="NAME")
 
     strategy_help = ("NAME[:AGGREGATE][+diverse]; NAME: random, sequential, least_confidence, margin, entropy, bald; "
                      "AGGREGATE: max, mean, sum, mnlp (default)")

@@ -27,6 +27,7 @@ SPLITS = ("train", "dev", "test", "unlabeled")
 SOURCES = ("gold", "human", "model")
 MODEL_STATUSES = ("training", "ready", "failed")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ROLES = ("admin", "reviewer", "annotator")
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
 _JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
@@ -209,7 +210,14 @@ def _m4(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('uuid', ?)", [uuid.uuid4().hex])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4]
+def _m5(db: sqlite_utils.Database) -> None:
+    """Local accounts (core/users.py): a role and an argon2 hash each; a removed account keeps its row and name."""
+    db.execute(f"""CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ({", ".join(f"'{r}'" for r in ROLES)})), password_hash TEXT NOT NULL,
+        created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5]
 
 
 def _read_only(path: Path) -> str | None:
@@ -420,9 +428,11 @@ class Store:
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
-        in the project are skipped; a sentence repeated inside one batch is kept as often as it is repeated (its
-        k-th copy has its own identity), so re-importing the same file adds nothing and loses nothing. `hidden_gold`
-        (demo mode): labelled sentences join the unlabeled split with their tags kept hidden until revealed."""
+        in the project are skipped (with source "human", an annotator's file, they still get its labels as that
+        annotator's, unless their latest by that annotator are the same); a sentence repeated inside one batch is
+        kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
+        nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
+        tags kept hidden until revealed."""
         _check(source, SOURCES, "annotation source")
         for _, split, _ in batches:
             if split is not None:
@@ -463,10 +473,12 @@ class Store:
             labelled = labelled or s.tags is not None
 
         for pending, held in self._chunks(project_id, sentences, check):
-            docs, rows, annotations = [], [], []
+            docs, rows, annotations, relabel = [], [], [], {}
             for s, position, digest in pending:
                 if digest in held:
                     counts["duplicates"] += 1
+                    if source == "human" and s.tags is not None:
+                        relabel[held[digest]] = list(s.tags)
                     continue
                 if s.doc_id is not None and s.doc_id not in documents:
                     documents[s.doc_id] = next_did + len(documents)
@@ -477,6 +489,8 @@ class Store:
                 if s.tags is not None and not hidden_gold:
                     annotations.append((next_sid, json.dumps(list(s.tags)), source, annotator, created))
                 next_sid += 1
+            if relabel:
+                annotations += self._human_relabels(relabel, annotator, created, split or "train")
             self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
                                      "VALUES (?, ?, ?, ?, ?)", docs)
             self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
@@ -493,10 +507,26 @@ class Store:
                 self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
         return counts
 
+    # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
+    def _human_relabels(self, tags: dict[int, list[str]], annotator: str, created: str, split: str) -> list[tuple]:
+        """Annotation rows giving held sentences (id -> tags) the annotator's tags, except where their latest human
+        annotation by the annotator has these tags already; the unlabeled ones among them move to `split`."""
+        latest = dict(self.db.execute(
+            "SELECT a.sentence_id, a.tags FROM annotations a WHERE a.sentence_id IN (SELECT value FROM json_each(?)) "
+            "AND a.id = (SELECT MAX(b.id) FROM annotations b WHERE b.sentence_id = a.sentence_id "
+            "AND b.source = 'human' AND b.annotator = ?)", [json.dumps(list(tags)), annotator]))
+        rows = [(sid, json.dumps(t), "human", annotator, created) for sid, t in tags.items()
+                if latest.get(sid) != json.dumps(t)]
+        if split != "unlabeled":
+            self.db.execute("UPDATE sentences SET split = ? WHERE split = 'unlabeled' AND id IN "
+                            "(SELECT value FROM json_each(?))", [split, json.dumps([r[0] for r in rows])])
+        return rows
+
     def _chunks(self, project_id: int, sentences: Iterable, check: Callable[[Any, int], None] | None = None
-                ) -> Iterator[tuple[list[tuple[Any, int, str]], set[str]]]:
+                ) -> Iterator[tuple[list[tuple[Any, int, str]], dict[str, int]]]:
         """Sentences _CHUNK at a time, each checked, as (sentence, position in its document, identity) with the
-        identities the project holds already: a sentence's hash, its k-th copy in the batch hash#k."""
+        identities the project holds already (-> sentence id): a sentence's hash, its k-th copy in the batch
+        hash#k."""
         positions: dict[str | None, int] = {}
         copies: dict[bytes, int] = {}
         numbered = enumerate(sentences, 1)
@@ -512,9 +542,9 @@ class Store:
                 copies[key] = copies.get(key, 0) + 1
                 pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
             with self._lock:
-                held = {r[0] for r in self.db.execute(
-                    "SELECT hash FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
-                    [project_id, json.dumps([digest for _, _, digest in pending])])}
+                held = dict(self.db.execute(
+                    "SELECT hash, id FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                    [project_id, json.dumps([digest for _, _, digest in pending])]))
             yield pending, held
 
     def duplicates(self, project_id: int, sentences: Iterable) -> int:
@@ -862,6 +892,37 @@ class Store:
         rows = self._rows("SELECT * FROM job_events WHERE job_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                           [job_id, kind])
         return rows[0] if rows else None
+
+    # users: rows of local accounts; core/users.py checks names and passwords and makes the hashes
+    def add_user(self, name: str, role: str, password_hash: str) -> int:
+        _check(role, ROLES, "role")
+        created = now()
+        with self._write():
+            if self._rows("SELECT id FROM users WHERE name = ?", [name]):
+                raise ValueError(f"user {name!r} already exists (a removed user's name is not reused)")
+            return self._insert("users", {"name": name, "role": role, "password_hash": password_hash,
+                                          "created": created, "updated": created, "removed": None})
+
+    def users(self, *, removed: bool = False) -> list[dict]:
+        """Accounts by name (the removed ones too when asked), with their hashes."""
+        return self._rows("SELECT * FROM users" + ("" if removed else " WHERE removed IS NULL") + " ORDER BY name")
+
+    def user(self, name: str) -> dict | None:
+        """The account of this name that is not removed, or None."""
+        rows = self._rows("SELECT * FROM users WHERE name = ? AND removed IS NULL", [name])
+        return rows[0] if rows else None
+
+    def update_user(self, name: str, *, password_hash: str | None = None, role: str | None = None,
+                    removed: bool = False) -> None:
+        """Change an account's hash or role, or mark it removed; KeyError when there is no such account."""
+        if role is not None:
+            _check(role, ROLES, "role")
+        values = {k: v for k, v in (("password_hash", password_hash), ("role", role)) if v is not None}
+        values |= {"updated": now()} | ({"removed": now()} if removed else {})
+        with self._write():
+            if not (user := self.user(name)):
+                raise KeyError(f"no user {name!r}")
+            self.db["users"].update(user["id"], values)
 
     def close(self) -> None:
         self.db.close()
