@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import sys
@@ -757,9 +758,12 @@ def build_parser() -> argparse.ArgumentParser:
                f"$NERLOOP_HOME/{paths.DB_NAME}; NERLOOP_HOME defaults to ~/.nerloop)")
     parser = argparse.ArgumentParser(prog="nerloop", description="Human-in-the-loop NER: import, train, "
                                      "evaluate, predict and manage model versions.")
+    verbose_help = "log what happens (training plan, evaluations, saves, promotion); -vv: debug details"
     parser.add_argument("--db", metavar="PATH", help=db_help)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+    db.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help)
     hp = argparse.ArgumentParser(add_help=False)
     add_hyperparameters(hp.add_argument_group("hyperparameters (default: the trainer's)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -913,6 +917,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr(level: int) -> None:
+    """Log at `level` and above, on stderr unless a handler is set up already."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 runtime failure, 2 usage or bad input)."""
     parser = build_parser()
@@ -923,6 +937,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.verbose:  # else warnings only, on stderr (logging's last resort)
+        _log_to_stderr(logging.INFO if args.verbose == 1 else logging.DEBUG)
     try:
         return args.func(args)
     except CliError as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import numbers
 import os
@@ -18,8 +19,10 @@ from torch import nn
 
 from core import metrics
 from core.config import TrainConfig
-from core.vocab import label_set, seen_types
 from core.model import Tagger
+from core.vocab import label_set, seen_types
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -326,6 +329,10 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             "dev_sentences": len(dev_words), "warm_start": tagger.trained, "epochs": schedule.epochs,
             "steps_per_epoch": per_epoch, "processes": acc.num_processes, "eval_every": schedule.eval_every,
             "time_budget": cfg.time_budget}
+    log.info("training %s (%s) on %d sentences (%d tokens), %d dev sentences, %d labels; plan: %d steps (%d epochs of "
+             "%d), dev evaluation every %d steps, %d process(es)", cfg.model,
+             "warm start" if tagger.trained else "new head", len(words), info["train_tokens"], len(dev_words), len(labels), total, schedule.epochs, per_epoch,
+             schedule.eval_every, acc.num_processes)
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
     step, smooth, started, seen, eval_seconds, evals = 0, None, time.perf_counter(), 0, 0.0, 0
@@ -348,6 +355,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.model.state_dict().items()}
         else:
             bad_evals += 1
+        log.info("step %d/%d: loss %s, %s%s", step, total, "-" if smooth is None else f"{smooth:.4f}",
+                 "no dev set" if scores is None else f"dev F1 {f1:.4f}", " (best so far)" if is_best else "")
         return Event("eval", step, total, step / per_epoch, loss=smooth, scores=scores, is_best=is_best)
 
     try:
@@ -385,12 +394,14 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                     if shorter.total_steps < total:
                         schedule, total = shorter, max(step, shorter.total_steps)
                         decay.shorten(total, step)
+                        log.info("time budget of %s s: %d steps at %.3f s each", cfg.time_budget, total, rate)
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
                             info={"elapsed": elapsed, "train_s": elapsed - eval_seconds, "eval_s": eval_seconds,
                                   "evals": evals, "evals_left": schedule.evals_left(step)})
                 if step % schedule.eval_every == 0 or step == total:
                     yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience and step >= schedule.stop_after:
+                        log.info("stopped early at step %d: %d evaluations without a better dev F1", step, bad_evals)
                         stop = True
                         break
                 if step >= total:
@@ -410,6 +421,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         if out is not None and acc.is_main_process:
             save_atomic(tagger, out, extra)
             saved = True
+            log.info("saved the model of step %d (dev F1 %s) to %s", best_step,
+                     "-" if best_scores is None else f"{best_scores['micro']['f1']:.4f}", out)
         acc.wait_for_everyone()
         yield Event("saved" if out is not None else "done", step, total, step / per_epoch,
                     scores=best_scores, is_best=True, path=str(out) if out else None, info=extra)
@@ -419,6 +432,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             tagger.model.load_state_dict(best_state)
             save_atomic(tagger, out, {"dev": best_scores, "best_step": best_step, "steps": step,
                                       "labels": labels, "interrupted": True, "config": asdict(cfg)})
+            log.warning("interrupted at step %d: saved the best model so far (step %d) to %s", step, best_step, out)
         raise
     finally:
         acc.free_memory()

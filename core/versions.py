@@ -9,15 +9,13 @@ import re
 import shutil
 from pathlib import Path
 
-import psutil
-
 from core import vocab
+from core.procs import SLACK_S, alive, start_time
 from core.store import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
 _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
-SLACK_S = 1.0  # process start times read by two processes may differ this much (the boot time is rounded)
 
 
 def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
@@ -94,29 +92,6 @@ def release(folder: Path | None) -> None:
             pass
 
 
-def process_alive(pid: int | None, started: float | None = None) -> bool:
-    """Whether process `pid` runs (not a zombie) and, when `started` is given, is the one that started then."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) <= SLACK_S
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # it exists; its start time is hidden from us
-        return True
-
-
-def start_time(pid: int | None = None) -> float | None:
-    """The start time of process `pid` (default this one), None when it is gone."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def complete(folder: Path) -> dict | None:
     """The metrics of a complete model folder (config.json and a readable metrics.json), else None."""
     try:
@@ -160,7 +135,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
 def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: dict[str, list[str]]) -> None:
     """Remove, register or leave one unrecorded folder of a project (see cleanup); `job`: the job that made it."""
     if temp := _TEMP.match(folder.name):
-        started = start_time(int(temp["pid"])) if process_alive(int(temp["pid"])) else None
+        started = start_time(int(temp["pid"])) if alive(int(temp["pid"])) else None
         if started is None or started > folder.stat().st_mtime + SLACK_S:  # gone, or a later process with its PID
             shutil.rmtree(folder)
             log.warning("removed %s: a save that did not finish (its process %s is gone)", folder, temp["pid"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import cli, export, formats, jobs, versions
+from core import cli, export, formats, jobs, procs, versions
 from core.formats import Sentence
 from core.model import Tagger
 from core.store import NEW_LABEL_HINT, Store, StoreError
@@ -529,7 +529,7 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     day_ago = time.time() - 86400  # written before this process started: not by it
     os.utime(leftovers[f".job-2.tmp-{os.getpid()}"], (day_ago, day_ago))
     running = store.create_job(pid, "train", {})  # a temp folder of a live writer and a running job's are kept
-    store.update_job(running, status="running", pid=os.getpid(), pid_started=versions.start_time())
+    store.update_job(running, status="running", pid=os.getpid(), pid_started=procs.start_time())
     (root / f"job-{running}").mkdir()
     foreign = root / "job-99"  # complete, but no job of this database made it (a copy of the database did, say)
     foreign.mkdir()
