@@ -82,13 +82,13 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
 
     log = Path(job["log_path"]).read_text()  # the job's own log: what the trainer did, not only tracebacks
-    n_train, n_dev = (len(rows) for rows in jobs.training_data(store, pid))
+    n_train, n_dev = (len(rows) for rows in versions.training_data(store, pid))
     assert f"core.train: training {tiny_model} (new head) on {n_train} sentences" in log
     assert f"{n_dev} dev sentences, 9 labels" in log
     assert "plan: 20 steps" in log
     assert re.search(r"core\.train: step \d+/20: loss [\d.]+, dev F1 [\d.]+", log)
-    assert f"core.train: saved the model of step {model['metrics']['best_step']}" in log
-    assert re.search(rf"core\.jobs: version {model['name']} \(dev F1 [\d.]+\) promoted by policy 'always'; "
+    assert f"core.train: saved the model of step {model.metrics['best_step']}" in log
+    assert re.search(rf"core\.jobs: version {model.name} \(dev F1 [\d.]+\) promoted by policy 'always'; "
                      r"serving before: none", log)
     assert f"core.jobs: job {job_id} done" in log
 
