@@ -700,14 +700,23 @@ def dumps(sentences: Sequence[Sentence], fmt: str, *, scheme: str = "iob2", sep:
     raise ValueError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
+def format_of(path: str | Path) -> str | None:
+    """The format a file name's extension stands for (`.conll`, `.iob`, `.jsonl`, `.txt`, ...), or None."""
+    return _EXTENSIONS.get(Path(path).suffix.lower())
+
+
 def write(sentences: Sequence[Sentence], path: str | Path, fmt: str | None = None, *,
           scheme: str = "iob2", sep: str = " ") -> None:
     """Write atomically (temp file in the same folder, then rename); fmt defaults to the extension's."""
-    path = Path(path)
-    fmt = fmt or _EXTENSIONS.get(path.suffix.lower())
+    fmt = fmt or format_of(path)
     if fmt is None:
         raise ValueError(f"cannot tell the format of {path}; pass fmt")
-    data = dumps(sentences, fmt, scheme=scheme, sep=sep).encode("utf-8")
+    write_atomic(path, dumps(sentences, fmt, scheme=scheme, sep=sep).encode("utf-8"))
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, then rename), keeping its permissions."""
+    path = Path(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

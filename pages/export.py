@@ -7,13 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import demo, formats
-from core.store import SPLITS
+from core import export, formats
+from core.vocab import SPLIT_TITLES, SPLITS
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
-SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 MIMES = {"conll": "text/plain", "jsonl": "application/jsonl"}
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
 
@@ -25,7 +24,7 @@ def _file_name(text: str) -> str:
 
 def _annotation_bytes(**kwargs) -> bytes:
     """Deferred download: the export is written when the button is clicked, so it is never stale."""
-    return demo.export_annotations(**kwargs).data
+    return export.export_annotations(**kwargs).data
 
 
 def render_annotations(*, project: dict) -> None:
@@ -37,7 +36,7 @@ def render_annotations(*, project: dict) -> None:
                             format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
     fmt_col, scheme_col = st.columns(2)
     with fmt_col:
-        fmt = st.segmented_control("Format", demo.EXPORT_FORMATS, default="conll", format_func=str.upper,
+        fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=str.upper,
                                    key="export_format", required=True)
     with scheme_col:
         scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
@@ -80,7 +79,7 @@ def render_model(*, project: dict) -> None:
         st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
     root = _file_name(f"{project['name']}-{serving.name}")
-    st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving.folder, root),
+    st.download_button(f"Download {root}.zip", data=partial(export.zip_folder, serving.folder, root),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
                        icon=":material/folder_zip:", on_click="ignore")
 

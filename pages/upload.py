@@ -10,14 +10,13 @@ import streamlit as st
 
 from core import formats
 from core.labels import LabelSet
-from core.store import SPLITS
+from core.vocab import SPLIT_TITLES, SPLITS
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
 TYPES = ["conll", "txt", "jsonl", "json", "tsv", "iob"]
 PASTE_FORMATS = ["auto", "text", "conll", "jsonl"]
-SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 LINE_MODES = {"one sentence per line": True, "split into sentences": False}
 PREVIEW = 5
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import demo, formats
+from core import export, formats
 from core.formats import Sentence
 from core.store import SPLITS, Store
 
@@ -117,8 +117,8 @@ def readable(store: Store) -> None:
     """Every project lists, reads and exports as CoNLL and JSONL, and the export reads back to the stored words."""
     for project in store.projects():
         rows = store.sentences(project["id"])
-        for fmt in demo.EXPORT_FORMATS:
-            out = demo.export_annotations(store, project["id"], splits=list(SPLITS), fmt=fmt)
+        for fmt in export.EXPORT_FORMATS:
+            out = export.export_annotations(store, project["id"], splits=list(SPLITS), fmt=fmt)
             if out.data:
                 back = formats.loads(out.data, name=f"export.{fmt}").sentences
                 assert sorted(s.words for s in back) == sorted(r["words"] for r in rows if r["tags"] is not None)
