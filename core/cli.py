@@ -190,9 +190,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(path: str, fmt: str | None, lines: bool | None) -> formats.Stream:
+def _stream(path: str, fmt: str | None, lines: bool | None, language: str = "en") -> formats.Stream:
     try:
-        return formats.iter_read(path, fmt=fmt, lines=lines)
+        return formats.iter_read(path, fmt=fmt, lines=lines, language=language)
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
 
@@ -202,7 +202,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
     split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
     with _opened(args) as (store, project):
-        streams = [_stream(path, args.format, args.lines) for path in args.files]
+        streams = [_stream(path, args.format, args.lines, args.language) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
                                         new_labels=args.new_labels, hidden_gold=args.hidden_gold)
@@ -213,7 +213,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
                                   + "; --new-labels adds it") from None
             raise
-        for path, r in zip(args.files, results):
+        for path, r, s in zip(args.files, results, streams):
+            if notes := formats.notes_text(s.notes):
+                print(f"{path}: {notes}")
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
@@ -464,7 +466,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not chosen:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
-    fmt = args.format or formats._EXTENSIONS.get(Path(args.out).suffix.lower())
+    fmt = args.format or formats.format_for_path(args.out)
     if fmt is None:
         raise CliError(f"{args.out}: cannot tell the format from the extension; pass --format")
     try:
@@ -682,6 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--split", choices=SPLITS, help="default: train for labelled files, else unlabeled")
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
+    p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
+                   help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
                    "whose gold tags stay hidden until `nerloop reveal` picks them")
     p.add_argument("--new-labels", action="store_true", help="add entity types the project does not have yet "
@@ -737,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension")
+    p.add_argument("--format", choices=formats.WRITABLE, help="default: from the extension")
     p.add_argument("--split", choices=SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")

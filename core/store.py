@@ -475,7 +475,8 @@ class Store:
                              json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
                              split or "unlabeled", digest, created))
                 if s.tags is not None and not hidden_gold:
-                    annotations.append((next_sid, json.dumps(list(s.tags)), source, annotator, created))
+                    annotations.append((next_sid, json.dumps(list(s.tags)), source,
+                                        getattr(s, "annotator", None) or annotator, created))
                 next_sid += 1
             self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
                                      "VALUES (?, ?, ?, ?, ?)", docs)
