@@ -20,7 +20,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEMO_NAME = "demo"
 DEMO_LABELS = ("PER", "LOC", "ORG", "MISC")
 DEMO_FILES = (("demo_train.conll", "train"), ("demo_dev.conll", "dev"), ("demo_unlabeled.txt", "unlabeled"))
-EXPORT_FORMATS = ("conll", "jsonl")
+EXPORT_FORMATS = formats.WRITABLE
 
 
 def create_demo(store: Store, assets: Path = ASSETS) -> int | None:
@@ -101,14 +101,17 @@ class Export:
 
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str], fmt: str, scheme: str = "iob2",
                        tagger: Tagger | None = None, model_name: str = "", batch_size: int = 32) -> Export:
-    """The effective annotations of `splits` as CoNLL (tags in `scheme`) or JSONL. With a tagger, sentences
-    without an annotation get its predictions, marked: JSONL records carry "source" (gold, human or model)
-    and "model"; CoNLL rows get a middle column with the sentence's source."""
+    """The effective annotations of `splits` in an export format (CoNLL tags in `scheme`). With a tagger, CoNLL and
+    JSONL sentences without an annotation get its predictions, marked: JSONL records carry "source" (gold, human or
+    model) and "model"; CoNLL rows get a middle column with the sentence's source. Other formats hold only human
+    and gold annotations."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
+    if fmt not in ("conll", "jsonl"):
+        tagger = None
     rows = [r for split in splits for r in store.sentences(project_id, split=split)]
     todo = [r for r in rows if r["tags"] is None] if tagger is not None else []
     preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
@@ -122,14 +125,14 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str], 
         doc = None if r["document_id"] is None else str(r["document_id"])
         chosen.append(formats.Sentence(list(r["words"]), list(tags), r["text"], list(r["offsets"]), doc, columns))
         sources.append(source)
-    if fmt == "conll":
-        text = formats.dumps(chosen, "conll", scheme=scheme)
+    if fmt != "jsonl":
+        text = formats.dumps(chosen, fmt, scheme=scheme)
     else:
         # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
         records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
         text = "".join(json.dumps({**rec, "source": src, **({"model": model_name} if src == "model" else {})},
                                   ensure_ascii=False) + "\n" for rec, src in zip(records, sources))
-    return Export(text.encode("utf-8"), len(chosen) - len(predicted), len(predicted), len(rows) - len(chosen))
+    return Export(text.encode("utf-8") if isinstance(text, str) else text, len(chosen) - len(predicted), len(predicted), len(rows) - len(chosen))
 
 
 def zip_folder(folder: str | Path, root: str) -> bytes:

@@ -312,5 +312,5 @@ class Stream:
 
 
 def notes_text(notes: Counter[str]) -> str:
-    """The notes as one line: "2 records with answer reject skipped, 3 words split at span edges"."""
-    return ", ".join(f"{n} {reason}" for reason, n in notes.items() if n)
+    """The notes as one line: "records with answer reject skipped: 2, words split at span edges: 3"."""
+    return ", ".join(f"{reason}: {n}" for reason, n in notes.items() if n)
