@@ -114,7 +114,8 @@ def char_sentence(text: str, char_spans: Sequence[tuple[int, int, str]] | None, 
         if s2 < e1:
             raise fail(f"overlapping spans ({s1}, {o1}) and ({t2}, {o2})")
     tokens, split = _split_words(tokens, {x for a, b, *_ in trimmed for x in (a, b)})
-    notes[SPLIT_NOTE] += split
+    if split:
+        notes[SPLIT_NOTE] += split
     for w, _, _ in tokens:
         if problem := word_problem(w):
             raise fail(f"word {w!r}: {problem}")
