@@ -20,7 +20,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEMO_NAME = "demo"
 DEMO_LABELS = ("PER", "LOC", "ORG", "MISC")
 DEMO_FILES = (("demo_train.conll", "train"), ("demo_dev.conll", "dev"), ("demo_unlabeled.txt", "unlabeled"))
-EXPORT_FORMATS = formats.WRITABLE
+EXPORT_FORMATS = tuple(f for f in formats.WRITABLE if f != "text")  # text holds no annotations
 
 
 def create_demo(store: Store, assets: Path = ASSETS) -> int | None:
