@@ -1,7 +1,6 @@
 """Upload: files or pasted text, parsed and previewed with their tags, then imported all together."""
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +87,8 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
         already = ui.store().duplicates(project_id, counted())
     except formats.FormatError as e:
         return None, str(e)
+    finally:
+        ui.release_memory()
     return {"fmt": stream.fmt, "scheme": stream.scheme, "lines": stream.lines if stream.fmt == "text" else None,
             "entities": entities, "first": first, "already": already, "notes": formats.notes_text(stream.notes),
             **counts}, None
@@ -182,7 +183,7 @@ def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool)
     at a time; one report line each."""
     results = ui.store().import_many(project_id, [(item.stream(), split, item.name) for item, split in chosen],
                                      new_labels=new_labels)
-    gc.collect()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC): free now
+    ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
     return [f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {r['added']} added, {r['duplicates']} duplicates "
             f"skipped, {r['annotated']} with tags" for (item, split), r in zip(chosen, results)]
 
