@@ -125,8 +125,8 @@ def loads(data: bytes | str, *, name: str, fmt: str | None = None, labels: Colle
     """Parse a whole file's content; `name` is used for format detection and error messages. Plain text: `lines`
     True keeps each non-empty line as one sentence, False splits lines into sentences (by the rules of `language`),
     None sniffs which."""
-    if fmt is None and isinstance(data, bytes) and _choose(name, None) in ("brat",):
-        return _stream(data, lambda: iter(()), name=name, fmt="brat", labels=labels, lines=lines,
+    if isinstance(data, bytes) and get(fmt or _choose(name, None)).binary:  # a zip: read whole, not as lines
+        return _stream(data, lambda: iter(()), name=name, fmt=fmt or _choose(name, None), labels=labels, lines=lines,
                        language=language).corpus()
     text = decode(data, name)
     return _stream(data if isinstance(data, bytes) else None, lambda: iter(text.split("\n")), name=name, fmt=fmt,
