@@ -94,7 +94,7 @@ def loop_time(db: Path, pid: int) -> dict:
     from core.store import Store
 
     store = Store(db)
-    before = store.serving(pid)["id"]
+    before = store.serving(pid).id
     at = app_test(pid, "pages/train.py")
     t0 = time.perf_counter()
     at.button(key="train_start").click().run()
@@ -102,9 +102,9 @@ def loop_time(db: Path, pid: int) -> dict:
     while True:
         serving = store.serving(pid)
         job = store.job(job["id"])
-        if serving["id"] != before:
+        if serving.id != before:
             break
-        if job["status"] in ("failed", "cancelled") or (job["status"] == "done" and serving["id"] == before):
+        if job["status"] in ("failed", "cancelled") or (job["status"] == "done" and serving.id == before):
             raise RuntimeError(f"job {job['id']} ended {job['status']} without a new serving version: {job['error']}")
         time.sleep(0.2)
     promoted = time.perf_counter() - t0
@@ -112,8 +112,8 @@ def loop_time(db: Path, pid: int) -> dict:
     total = time.perf_counter() - t0
     text = " ".join(m.value for m in ann.markdown)
     return {"seconds_to_promoted": promoted, "seconds_to_annotate": total, "job_id": job["id"],
-            "new_version": serving["name"], "shown_in_annotate": serving["name"] in text,
-            "job_params": job["params"], "train_sentences": (serving.get("metrics") or {}).get("train_sentences")}
+            "new_version": serving.name, "shown_in_annotate": serving.name in text,
+            "job_params": job["params"], "train_sentences": (serving.metrics or {}).get("train_sentences")}
 
 
 def main() -> None:

@@ -402,7 +402,7 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
 
     store = Store(db)
     pid = store.project("conll")["id"]
-    before = (store.serving(pid) or {}).get("id")
+    before = first.id if (first := store.serving(pid)) else None
     last_job = max((j["id"] for j in store.jobs(pid)), default=0)
     open_page(page, "Train")
     set_train_settings(page, model=model, min_steps=min_steps)
@@ -416,9 +416,9 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     def serving_changed() -> bool:
         current = store.serving(pid)
         j = store.job(job["id"])
-        if j["status"] in ("failed", "cancelled") or (j["status"] == "done" and (current or {}).get("id") == before):
+        if j["status"] in ("failed", "cancelled") or (j["status"] == "done" and (current.id if current else None) == before):
             raise RuntimeError(f"job {j['id']} ended {j['status']} without a new serving version: {j['error']}")
-        return current is not None and current["id"] != before
+        return current is not None and current.id != before
 
     while not store.events(job["id"], kind="step") and not serving_changed():
         time.sleep(0.2)
@@ -432,14 +432,14 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     promoted = time.perf_counter() - t0
     model_row = store.serving(pid)
     open_page(page, "Annotate")
-    wait_serving(page, model_row["name"], timeout_ms=600_000)
+    wait_serving(page, model_row.name, timeout_ms=600_000)
     serving = time.perf_counter() - t0
-    metrics = model_row["metrics"]
+    metrics = model_row.metrics
     store.close()
-    print(f"    {model_row['name']}: promoted {promoted:.1f} s, serving in Annotate {serving:.1f} s after Start; "
+    print(f"    {model_row.name}: promoted {promoted:.1f} s, serving in Annotate {serving:.1f} s after Start; "
           f"{metrics.get('steps')} steps, dev F1 {((metrics.get('dev') or {}).get('micro') or {}).get('f1')}",
           flush=True)
-    return {"job_id": job["id"], "params": job["params"], "version": model_row["name"], "seconds_to_promoted": promoted,
+    return {"job_id": job["id"], "params": job["params"], "version": model_row.name, "seconds_to_promoted": promoted,
             "seconds_to_serving": serving, "server_cpu": cpu, "trainer_cpu_pct": trainer_pct,
             "steps": metrics.get("steps"), "train_seconds": metrics.get("train_seconds"),
             "steps_per_s": _steps_per_s(metrics), "dev_f1": ((metrics.get("dev") or {}).get("micro") or {}).get("f1")}
@@ -479,7 +479,7 @@ def train_cli(folder: Path, params: dict) -> dict:
     from core.store import Store
 
     store = Store(folder / "nerloop.db")
-    metrics = store.serving(store.project("conll")["id"])["metrics"]
+    metrics = store.serving(store.project("conll")["id"]).metrics
     store.close()
     return {"command": "nerloop " + " ".join(cmd[3:]), "wall_s": wall, "steps": metrics.get("steps"),
             "train_seconds": metrics.get("train_seconds"), "steps_per_s": _steps_per_s(metrics)}
@@ -499,9 +499,9 @@ def dev_actions(db: Path) -> dict:
     if model is None:
         preds = [["O"] * len(r["words"]) for r in rows]
     else:
-        preds = [p.tags for p in Tagger.load(model["folder"], device="cpu").predict([r["words"] for r in rows])]
+        preds = [p.tags for p in Tagger.load(model.folder, device="cpu").predict([r["words"] for r in rows])]
     out = actions_per_sentence([(p, r["tags"]) for p, r in zip(preds, rows)])
-    return {**out, "prediction": model["name"] if model else "none (labelling from blank)", "dev": len(rows)}
+    return {**out, "prediction": model.name if model else "none (labelling from blank)", "dev": len(rows)}
 
 
 # ---------------------------------------------------------------- the run

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.model import Tagger
-from core.store import Store
+from core.store import ModelVersion, Store
 
 MEASURES = ("least_confidence", "margin", "entropy", "bald")
 STRATEGIES = ("random", "sequential", *MEASURES)
@@ -315,19 +315,19 @@ def select(scores: PoolScores | None, sentences: Sequence[Sequence[str]], k: int
     return chosen
 
 
-def stored_scores(store: Store, model: dict, rows: Sequence[dict], *, tagger: Tagger | None = None,
+def stored_scores(store: Store, model: ModelVersion, rows: Sequence[dict], *, tagger: Tagger | None = None,
                   mc_passes: int = 8, seed: int = 0, batch_size: int = 128) -> PoolScores:
     """Scores of store sentences `rows` under model version `model`: the stored ones, the missing ones computed
     (loading the version's folder unless `tagger` is given) and stored, so each version scores a sentence once."""
-    have = store.pool_scores(model["id"], [r["id"] for r in rows])
+    have = store.pool_scores(model.id, [r["id"] for r in rows])
     missing = [r for r in rows if r["id"] not in have]
     if missing:
-        tagger = tagger or Tagger.load(model["folder"])
+        tagger = tagger or Tagger.load(model.folder)
         fresh = score_pool(tagger, [r["words"] for r in missing], mc_passes=mc_passes, seed=seed,
                            batch_size=batch_size)
         new = [(r["id"], fresh.row(i), fresh.embeddings[i].astype(np.float16).tobytes())
                for i, r in enumerate(missing)]
-        store.save_pool_scores(model["id"], new)
+        store.save_pool_scores(model.id, new)
         have.update({sid: {"data": data, "embedding": emb} for sid, data, emb in new})
     return PoolScores.from_rows([have[r["id"]] for r in rows])
 

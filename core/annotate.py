@@ -311,34 +311,20 @@ class Index:
 
 
 def stamp(store: Store, project_id: int) -> tuple[int, int, int, int]:
-    """Cheap fingerprint that changes when sentences, annotations or flags are added: (count, max sentence id,
-    max annotation id, max flag id)."""
-    n, top = store.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM sentences WHERE project_id = ?",
-                              [project_id]).fetchone()
-    ann = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM annotations").fetchone()[0]
-    flag = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM flags").fetchone()[0]
-    return n, top, ann, flag
+    """Cheap fingerprint that changes when sentences, annotations or flags are added (see Store.stamp)."""
+    return store.stamp(project_id)
 
 
 def index(store: Store, project_id: int) -> Index:
     """Ids, label flags and junk flags of a project's sentences, without loading words or tags."""
-    rows = store.db.execute(
-        """SELECT s.id,
-            EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source = 'human'),
-            EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))
-        FROM sentences s WHERE s.project_id = ? ORDER BY s.id""", [project_id]).fetchall()
-    return Index([r[0] for r in rows], {r[0] for r in rows if r[1]}, {r[0] for r in rows if r[2]},
+    rows = store.label_index(project_id)
+    return Index([i for i, _, _ in rows], {i for i, human, _ in rows if human}, {i for i, _, any_ in rows if any_},
                  store.flagged(project_id))
 
 
 def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:
     """Entities per type in the latest human annotation of each sentence of a project."""
-    rows = store.db.execute(
-        """SELECT substr(j.value, 3), COUNT(*) FROM annotations a, json_each(a.tags) j
-        WHERE a.id IN (SELECT MAX(h.id) FROM annotations h JOIN sentences s ON s.id = h.sentence_id
-                       WHERE s.project_id = ? AND h.source = 'human' GROUP BY h.sentence_id)
-          AND j.value LIKE 'B-%' GROUP BY 1 ORDER BY 1""", [project_id]).fetchall()
-    return dict(rows)
+    return store.human_entity_counts(project_id)
 
 
 # ---------------------------------------------------------------- the active-learning loop of the page
@@ -366,19 +352,11 @@ def ranked_queue(pool: Sequence[int], ranked: Sequence[int]) -> list[int]:
 
 def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str) -> int:
     """A human annotation of a sentence; one from the unlabeled split moves to train, so the next training
-    learns from it. Returns the annotation id."""
-    annotation_id = store.annotate(sentence_id, tags, source="human", annotator=annotator)
-    split = store.db.execute("SELECT split FROM sentences WHERE id = ?", [sentence_id]).fetchone()[0]
-    if split == "unlabeled":
-        store.set_split([sentence_id], "train")
-    return annotation_id
+    learns from it (one transaction). Returns the annotation id."""
+    return store.save_human(sentence_id, tags, annotator=annotator)
 
 
 def human_since_last_job(store: Store, project_id: int) -> int:
     """Sentences given a human annotation in the project since its latest training job was created (all when none
     was); saving one sentence twice counts once."""
-    return store.db.execute(
-        """SELECT COUNT(DISTINCT a.sentence_id) FROM annotations a JOIN sentences s ON s.id = a.sentence_id
-        WHERE s.project_id = ? AND a.source = 'human'
-          AND a.created > COALESCE((SELECT MAX(created) FROM jobs WHERE project_id = ?), '')""",
-        [project_id, project_id]).fetchone()[0]
+    return store.human_since_last_job(project_id)

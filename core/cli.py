@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from core import formats, paths, versions
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, SPLITS, Store, StoreError, dev_f1
+from core.store import NEW_LABEL_HINT, ROLES, SPLITS, ModelVersion, Store, StoreError
 
 _HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
 
@@ -201,11 +201,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.hidden_gold and args.split not in (None, "unlabeled"):
         raise CliError("import: --hidden-gold imports into the unlabeled split, not --split " + args.split)
     split = "unlabeled" if args.hidden_gold else args.split  # None: train for a labelled file, else unlabeled
+    if args.annotator is not None and (args.hidden_gold or not args.annotator.strip()):
+        raise CliError("import: --annotator needs a name" if not args.hidden_gold
+                       else "import: --annotator and --hidden-gold cannot be used together")
+    human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     with _opened(args) as (store, project):
         streams = [_stream(path, args.format, args.lines, args.language) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
-                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold)
+                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold, **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -225,6 +229,30 @@ def cmd_import(args: argparse.Namespace) -> int:
         new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
         if new:
             print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    from core import agreement
+
+    with _opened(args) as (store, project):
+        result = agreement.project_agreement(store, project["id"])
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    if not result["pairs"]:
+        print(f"no two annotators labelled the same sentence in {project['name']!r} (name them with "
+              "`nerloop import PROJECT FILE --annotator NAME` or the Annotate page's annotator box)")
+        return 0
+    print(_table(["a", "b", "sentences", "f1", "kappa"],
+                 [[p["a"], p["b"], p["sentences"], _f(p["f1"]), _f(p["kappa"])] for p in result["pairs"]]))
+    print()
+    print(_table(["a", "b", "label", "f1", "support"],
+                 [[p["a"], p["b"], label, _f(c["f1"]), c["support"]]
+                  for p in result["pairs"] for label, c in p["per_class"].items()]))
+    overall = result["overall"]
+    print(f"\noverall (micro over every pair's shared sentences): f1 {_f(overall['f1'])}, "
+          f"kappa {_f(overall['kappa'])}")
     return 0
 
 
@@ -295,7 +323,7 @@ def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
     with _opened(args) as (store, project):
-        train_rows, _ = jobs.training_data(store, project["id"])
+        train_rows, _ = versions.training_data(store, project["id"])
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
@@ -317,9 +345,9 @@ def _train_project(args: argparse.Namespace) -> int:
         except Exception as e:
             raise CliError(f"job {job_id} failed: {_first_line(e)}", 1) from None
         model = store.model(result["model_id"])
-        f1 = dev_f1(model)
-        print(f"job {job_id} done: model {model['name']} (id {model['id']}), dev micro F1 {_f(f1)}, "
-              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model['folder']}")
+        f1 = model.dev_f1
+        print(f"job {job_id} done: model {model.name} (id {model.id}), dev micro F1 {_f(f1)}, "
+              f"{'promoted to serving' if result['promoted'] else 'not promoted'}; folder {model.folder}")
     return 0
 
 
@@ -362,13 +390,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
-        tagger = _load_tagger(_model_dir(model["folder"]))
+        tagger = _load_tagger(_model_dir(model.folder))
     scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 
 
-def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
+def _project_model(store: Store, project: dict, model_id: int | None) -> ModelVersion:
     """The version `model_id` of the project, or its serving version."""
     if model_id is None:
         model = store.serving(project["id"])
@@ -377,7 +405,7 @@ def _project_model(store: Store, project: dict, model_id: int | None) -> dict:
                            f"(train one, or `nerloop models {project['name']} promote ID`)")
         return model
     model = store.model(model_id)
-    if model["project_id"] != project["id"]:
+    if model.project_id != project["id"]:
         raise CliError(f"model {model_id} belongs to another project")
     return model
 
@@ -414,12 +442,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.project:
         with _opened(args) as (store, project):
             model = _project_model(store, project, None)
-            model_id = model["id"]
+            model_id = model.id
             if not (args.text or args.file):
                 rows = store.sentences(project["id"], split="unlabeled")
                 if not rows:
                     raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
-        folder = model["folder"]
+        folder = model.folder
     else:
         folder = args.model
     if args.file:
@@ -484,15 +512,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = _project_model(store, project, args.id)
-            store.promote(model["id"])
-            print(f"now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            store.promote(model.id)
+            print(f"now serving {model.name} (id {model.id}) for {project['name']!r}")
         elif args.action == "rollback":
             model = store.model(store.rollback(project["id"]))
-            print(f"rolled back: now serving {model['name']} (id {model['id']}) for {project['name']!r}")
+            print(f"rolled back: now serving {model.name} (id {model.id}) for {project['name']!r}")
         else:
             serving = project["serving_model_id"]
-            rows = [["*" if m["id"] == serving else "", m["id"], m["name"], _time(m["created"]), _f(dev_f1(m)),
-                     m["status"], m["parent_id"] or "-", m["base_model"]] for m in store.models(project["id"])]
+            rows = [["*" if m.id == serving else "", m.id, m.name, _time(m.created), _f(m.dev_f1),
+                     m.status, m.parent_id or "-", m.base_model] for m in store.models(project["id"])]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project['name']!r} has no models yet")
     return 0
@@ -548,7 +576,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
             c = store.counts(p["id"])
             serving = store.serving(p["id"])
             rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in SPLITS),
-                         c["labelled"], c["human"], serving["name"] if serving else "-"])
+                         c["labelled"], c["human"], serving.name if serving else "-"])
     finally:
         store.close()
     print(_table(["id", "name", "labels", *SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
@@ -613,7 +641,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         for r in picked:
             print(json.dumps({"id": r["id"], "tokens": len(r["words"]), "text": r["text"]}, ensure_ascii=False))
         return 0
-    by = f"by {serving['name']}" if serving else "cold start: no serving version, random order"
+    by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
     print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
           file=sys.stderr)
     print(_table(["id", "tokens", "text"], [[r["id"], len(r["words"]), r["text"][:100]] for r in picked])
@@ -635,6 +663,51 @@ def cmd_reveal(args: argparse.Namespace) -> int:
         left, _ = report.hidden_gold_left(store, project["id"])
     print(f"revealed the gold tags of {len(ids)} sentences ({args.strategy}), now in train; {left} of {total} still "
           f"hidden. Next: `nerloop train --project {project['name']} --warm-start`")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    """The new password: the first line of --password-file, else typed twice at a prompt (never an argument)."""
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r")
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(f"{args.password_file}: {getattr(e, 'strerror', None) or e}") from None
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to type the password in: pass --password-file FILE")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from core import users
+
+    store = _store(args, create=args.action == "add")
+    try:
+        if args.action == "list":
+            rows = users.listing(store)
+            print(_table(["name", "role", "created"], [[u["name"], u["role"], _time(u["created"])] for u in rows])
+                  if rows else "no accounts: the app is single-user and listens on 127.0.0.1 only")
+        elif args.action == "add":
+            users.add(store, args.name, args.role, _password(args))
+            print(f"added {args.role} {args.name!r}")
+        elif args.action == "passwd":
+            if store.user(args.name) is None:
+                raise KeyError(f"no user {args.name!r}")
+            users.passwd(store, args.name, _password(args))
+            print(f"changed the password of {args.name!r}")
+        elif args.action == "role":
+            users.set_role(store, args.name, args.role)
+            print(f"{args.name!r} is now {args.role}")
+        else:
+            users.remove(store, args.name)
+            print(f"removed {args.name!r} (their annotations stay, attributed to them)")
+    finally:
+        store.close()
     return 0
 
 
@@ -695,6 +768,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "is one sentence (default for files that look so)")
     g.add_argument("--split-sentences", dest="lines", action="store_const", const=False,
                    help="plain text: split lines into sentences (default otherwise)")
+    p.add_argument("--annotator", metavar="NAME", help="record the files' labels as this person's human labels "
+                   "(sentences already in the project get them too), for agreement")
+
+    p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
+            "sentences two annotators both labelled")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     p = add("flag", cmd_flag, "flag sentences as junk: they leave the labelling queue, training and active learning "
             "(--restore brings them back); with no ID, list the flagged ones")
@@ -756,6 +836,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="PROJECT | status ID | cancel ID")
 
     add("projects", cmd_projects, "list projects with sentence counts")
+
+    p = add("users", cmd_users, "local accounts: add, list, change a password or role, remove")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pw = argparse.ArgumentParser(add_help=False)
+    pw.add_argument("--password-file", metavar="FILE", help="read the password from the file's first line "
+                    "(default: a prompt)")
+    role = {"choices": ROLES, "metavar": "|".join(ROLES)}
+    a = actions.add_parser("add", help="add an account", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--role", required=True, **role)
+    actions.add_parser("list", help="list the accounts", parents=[db])
+    a = actions.add_parser("passwd", help="set a new password", parents=[db, pw])
+    a.add_argument("name", metavar="NAME")
+    a = actions.add_parser("role", help="change an account's role", parents=[db])
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("role", **role)
+    a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
+    a.add_argument("name", metavar="NAME")
 
     strategy_help = ("NAME[:AGGREGATE][+diverse]; NAME: random, sequential, least_confidence, margin, entropy, bald; "
                      "AGGREGATE: max, mean, sum, mnlp (default)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import formats
-from core.store import SPLITS, Store, dev_f1, sentence_hash
+from core.store import SPLITS, ModelVersion, Store, sentence_hash
 
 if TYPE_CHECKING:
     from core.model import Tagger
@@ -47,17 +47,17 @@ class CurvePoint:
     f1: float
 
 
-def learning_curve(models: Sequence[dict]) -> tuple[list[CurvePoint], str]:
+def learning_curve(models: Sequence[ModelVersion]) -> tuple[list[CurvePoint], str]:
     """Dev micro F1 of each ready version, against its number of labelled training sentences when every
     version recorded it (metrics["train_sentences"]), else against the version number; and the x title."""
-    scored = [m for m in models if m.get("status") == "ready" and dev_f1(m) is not None]
-    sizes = [(m.get("metrics") or {}).get("train_sentences") for m in scored]
+    scored = [m for m in models if m.status == "ready" and m.dev_f1 is not None]
+    sizes = [(m.metrics or {}).get("train_sentences") for m in scored]
     by_size = all(isinstance(n, int) for n in sizes)
-    points = [CurvePoint(m["id"], m["name"], sizes[i] if by_size else i + 1, dev_f1(m)) for i, m in enumerate(scored)]
+    points = [CurvePoint(m.id, m.name, sizes[i] if by_size else i + 1, m.dev_f1) for i, m in enumerate(scored)]
     return points, "labelled training sentences" if by_size else "version"
 
 
-def next_step(counts: dict, serving: dict | None, job: dict | None) -> str:
+def next_step(counts: dict, serving: ModelVersion | None, job: dict | None) -> str:
     """One line telling the user what to do next, from store.counts(), the serving model and the latest job."""
     by_split = counts["by_split"]
     if job is not None and job["status"] in ("queued", "running"):
@@ -132,7 +132,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str], 
         records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
         text = "".join(json.dumps({**rec, "source": src, **({"model": model_name} if src == "model" else {})},
                                   ensure_ascii=False) + "\n" for rec, src in zip(records, sources))
-    return Export(text.encode("utf-8") if isinstance(text, str) else text, len(chosen) - len(predicted), len(predicted), len(rows) - len(chosen))
+    data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
+    return Export(data, len(chosen) - len(predicted), len(predicted), len(rows) - len(chosen))
 
 
 def zip_folder(folder: str | Path, root: str) -> bytes:

@@ -11,26 +11,12 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core import active, versions
-from core.store import Store, dev_f1
-from core.train import Event, TrainConfig, evaluate, train
+from core import active, selftrain, versions
+from core.store import ModelVersion, Store
+from core.train import Event, TrainConfig, train
 
-PROMOTE = ("better", "always", "never")
 NICE = 10  # a job's scheduling priority on POSIX (below the app's); BELOW_NORMAL_PRIORITY_CLASS on Windows
 _procs: dict[tuple[str, int], subprocess.Popen] = {}  # (database, job id) -> child started here
-
-
-def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
-    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences, none flagged as
-    junk."""
-    train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
-    dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
-    return train_rows, dev_rows
-
-
-def project_tags(project: dict) -> list[str]:
-    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
-    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
 
 
 def config_from(params: dict) -> TrainConfig:
@@ -44,14 +30,12 @@ def create(store: Store, project_id: int, params: dict) -> int:
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
     learning before the job ends, so the Annotate page finds the scores stored)."""
-    if params.get("promote", "better") not in PROMOTE:
-        raise ValueError(f"promote must be one of {PROMOTE}")
+    if params.get("promote", "better") not in versions.PROMOTE:
+        raise ValueError(f"promote must be one of {versions.PROMOTE}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
     if params.get("self_training"):
-        from core import selftrain
-
         selftrain.options(params)
-        if not training_data(store, project_id)[1]:
+        if not versions.training_data(store, project_id)[1]:
             raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
     return store.create_job(project_id, "train", params)
 
@@ -193,9 +177,9 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     serving = store.serving(project["id"])
     cfg = config_from(params)
     if params.get("warm_start") and serving:
-        cfg.model = serving["folder"]
-    cfg.labels = project_tags(project)
-    train_rows, dev_rows = training_data(store, project["id"])
+        cfg.model = serving.folder
+    cfg.labels = versions.project_tags(project)
+    train_rows, dev_rows = versions.training_data(store, project["id"])
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
@@ -236,26 +220,24 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         metrics = dict(final.info)
         metrics.pop("config", None)
         model_id = store.add_model(
-            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving["id"] if serving and params.get("warm_start") else None,
+            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
-        promoted = _maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
+        promoted = versions.maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.get("self_training"):
-            from core import selftrain
-
             st = selftrain.self_train_project(store, project["id"], base_model_id=model_id, cfg=cfg,
                                               promote=params.get("promote", "better"), out=self_out,
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             result["self_training"] = st.to_dict()
         now_serving = store.serving(project["id"])
-        changed = now_serving is not None and now_serving["id"] != (serving or {}).get("id")
+        changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
         pool = active.pool_rows(store, project["id"]) if changed else []
         if params.get("score_pool", True) and pool and not stopping["flag"]:
-            store.add_event(job_id, "scoring_pool", {"model_id": now_serving["id"], "sentences": len(pool)})
+            store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
@@ -275,14 +257,14 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _score_pool(store: Store, model: dict, pool: list[dict]) -> dict:
+def _score_pool(store: Store, model: ModelVersion, pool: list[dict]) -> dict:
     """Store the version's active-learning scores of the pool; a failure is reported, the version stays good."""
     started = time.perf_counter()
     try:
         active.stored_scores(store, model, pool)
     except Exception as exc:  # the page scores what is missing itself
-        return {"model_id": model["id"], "sentences": len(pool), "error": f"{type(exc).__name__}: {exc}"}
-    return {"model_id": model["id"], "sentences": len(pool), "seconds": round(time.perf_counter() - started, 2)}
+        return {"model_id": model.id, "sentences": len(pool), "error": f"{type(exc).__name__}: {exc}"}
+    return {"model_id": model.id, "sentences": len(pool), "seconds": round(time.perf_counter() - started, 2)}
 
 
 def _event_data(ev: Event) -> dict:
@@ -290,38 +272,6 @@ def _event_data(ev: Event) -> dict:
     if data.get("info") and "config" in data["info"]:
         data["info"] = {k: v for k, v in data["info"].items() if k != "config"}
     return data
-
-
-def _dev_f1(model: dict | None) -> float:
-    """Recorded dev F1, -1 when there is none (so any score beats it)."""
-    f1 = dev_f1(model)
-    return -1.0 if f1 is None else f1
-
-
-def _maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
-    """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's."""
-    serving = store.serving(project_id)
-    if policy == "never":
-        return False
-    if policy == "better" and serving is not None:
-        current = _dev_f1(serving)
-        if serving.get("folder") and Path(serving["folder"]).exists():
-            current = _rescore(store, project_id, serving, current)
-        if _dev_f1(store.model(model_id)) <= current:
-            return False
-    store.promote(model_id)
-    return True
-
-
-def _rescore(store: Store, project_id: int, serving: dict, fallback: float) -> float:
-    """The serving version's F1 on today's dev set (it may have grown since it was trained)."""
-    _, dev_rows = training_data(store, project_id)
-    if not dev_rows:
-        return fallback
-    from core.model import Tagger
-
-    tagger = Tagger.load(serving["folder"])
-    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from core import metrics
 from core.model import DEFAULT
-from core.store import Store
+from core.store import ModelVersion, Store
 from core.train import Plan, TrainConfig, plan
 
 ACTIVE = ("queued", "running")
@@ -85,7 +85,7 @@ def _settings(params: dict) -> str:
 
 def job_history(store: Store, project_id: int, *, limit: int = 50) -> pd.DataFrame:
     """One row per job, newest first: id, status, started, ended, error, resulting version, promoted, settings."""
-    names = {m["id"]: m["name"] for m in store.models(project_id)}
+    names = {m.id: m.name for m in store.models(project_id)}
     rows = []
     for job in store.jobs(project_id)[:limit]:
         registered = store.last_event(job["id"], "registered")
@@ -182,15 +182,15 @@ def progress_text(progress: dict) -> str:
     return text
 
 
-def ready_models(store: Store, project_id: int) -> list[dict]:
+def ready_models(store: Store, project_id: int) -> list[ModelVersion]:
     """The project's usable versions (status ready), oldest first."""
-    return [m for m in store.models(project_id) if m["status"] == "ready"]
+    return [m for m in store.models(project_id) if m.status == "ready"]
 
 
-def previous_version(models: Sequence[dict], model_id: int) -> dict | None:
+def previous_version(models: Sequence[ModelVersion], model_id: int) -> ModelVersion | None:
     """The ready version trained just before `model_id`, or None."""
-    earlier = [m for m in models if m["id"] < model_id and m["status"] == "ready"]
-    return max(earlier, key=lambda m: m["id"]) if earlier else None
+    earlier = [m for m in models if m.id < model_id and m.status == "ready"]
+    return max(earlier, key=lambda m: m.id) if earlier else None
 
 
 def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
@@ -209,18 +209,18 @@ def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "version", "metric", "value", "support"])
 
 
-def learning_curve(models: Sequence[dict]) -> pd.DataFrame:
+def learning_curve(models: Sequence[ModelVersion]) -> pd.DataFrame:
     """Dev F1 per class and micro (recorded at training time) of each ready version against the number of
     labelled train sentences it was trained on, and their words ("tokens", None where the version did not record
     them); one row per (version, series)."""
     rows = []
     for m in models:
-        met = m.get("metrics") or {}
+        met = m.metrics or {}
         dev = met.get("dev")
-        if m["status"] != "ready" or not dev or "train_sentences" not in met:
+        if m.status != "ready" or not dev or "train_sentences" not in met:
             continue
         tokens = met.get("train_tokens")
-        base = {"model_id": m["id"], "version": m["name"], "sentences": int(met["train_sentences"]),
+        base = {"model_id": m.id, "version": m.name, "sentences": int(met["train_sentences"]),
                 "tokens": None if tokens is None else int(tokens)}
         rows.append({**base, "series": "micro", "f1": dev["micro"]["f1"]})
         rows += [{**base, "series": label, "f1": cls["f1"]} for label, cls in sorted(dev["per_class"].items())]
@@ -247,14 +247,8 @@ def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
 
 
 def hidden_gold_left(store: Store, project_id: int) -> tuple[int, int]:
-    """Demo mode: (sentences whose hidden gold is still hidden: unlabeled, no human or gold label yet; sentences
-    with hidden gold in all)."""
-    row = store.db.execute(
-        """SELECT COUNT(*), COALESCE(SUM(s.split = 'unlabeled' AND NOT EXISTS (SELECT 1 FROM annotations a
-            WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))), 0)
-        FROM hidden_gold h JOIN sentences s ON s.id = h.sentence_id WHERE s.project_id = ?""",
-        [project_id]).fetchone()
-    return int(row[1]), int(row[0])
+    """Demo mode: (sentences whose hidden gold is still hidden; sentences with hidden gold in all)."""
+    return store.hidden_gold_left(project_id)
 
 
 def retrain_params(store: Store, project_id: int) -> dict:

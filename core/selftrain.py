@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from core import jobs, versions
+from core import versions
 from core.model import Tagger
 from core.store import Store
 from core.train import Event, TrainConfig, _pairs, evaluate, train
@@ -181,18 +181,18 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     a new version warm-started from it; promoted by `promote` only when accepted, otherwise marked rejected in its
     metrics."""
     check(threshold, weight, max_pseudo, balance)
-    if promote not in jobs.PROMOTE:
-        raise ValueError(f"promote must be one of {jobs.PROMOTE}")
+    if promote not in versions.PROMOTE:
+        raise ValueError(f"promote must be one of {versions.PROMOTE}")
     project = store.project(project_id)
     base = store.model(base_model_id) if base_model_id is not None else store.serving(project_id)
-    if base is None or base["project_id"] != project_id:
+    if base is None or base.project_id != project_id:
         raise ValueError(f"project {project['name']!r}: no trained version to self-train from")
-    train_rows, dev_rows = jobs.training_data(store, project_id)
+    train_rows, dev_rows = versions.training_data(store, project_id)
     _dev(dev_rows)
-    cfg = replace(cfg or TrainConfig(), model=base["folder"], labels=jobs.project_tags(project))
+    cfg = replace(cfg or TrainConfig(), model=base.folder, labels=versions.project_tags(project))
     pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
             if r["tags"] is None]
-    reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base['name']}") if out is None else None
+    reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base.name}") if out is None else None
     out = Path(out) if out is not None else reserved
 
     def keep(items: list[Pseudo]) -> list[Pseudo]:
@@ -201,27 +201,27 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         free = {r["id"] for r in store.sentences(project_id, ids=[pool[p.index]["id"] for p in items])
                 if r["tags"] is None}
         items = [p for p in items if pool[p.index]["id"] in free and set(p.tags) <= set(cfg.labels)]
-        stored = store.tagged_by(base["id"], [pool[p.index]["id"] for p in items])  # by an earlier run: kept once
+        stored = store.tagged_by(base.id, [pool[p.index]["id"] for p in items])  # by an earlier run: kept once
         store.annotate_many([(pool[p.index]["id"], p.tags) for p in items if pool[p.index]["id"] not in stored],
-                            source="model", annotator=ANNOTATOR, model_id=base["id"])
+                            source="model", annotator=ANNOTATOR, model_id=base.id)
         return items
 
     try:
-        tagger = Tagger.load(base["folder"], device=cfg.device)
+        tagger = Tagger.load(base.folder, device=cfg.device)
         r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
                    weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
     finally:
         versions.release(reserved)  # when nothing was saved into it
     if r.new_f1 is None:
-        return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base["folder"])
+        return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base.folder)
     accepted = r.new_f1 >= r.base_f1
     metrics = {k: v for k, v in r.final.info.items() if k != "config"}
     metrics.update(train_sentences=len(train_rows), train_tokens=sum(len(row["words"]) for row in train_rows),
                    pseudo_sentences=len(r.pseudo), self_training={
-        "accepted": accepted, "base_model_id": base["id"], "base_f1": r.base_f1, "new_f1": r.new_f1,
+        "accepted": accepted, "base_model_id": base.id, "base_f1": r.base_f1, "new_f1": r.new_f1,
         "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})
-    model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base["id"],
+    model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base.id,
                                params=asdict(cfg), metrics=metrics, status="ready")
-    promoted = accepted and jobs._maybe_promote(store, project_id, model_id, promote)
-    return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out) if accepted else base["folder"],
+    promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote)
+    return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out) if accepted else base.folder,
                            str(out), model_id, promoted)

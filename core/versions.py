@@ -1,5 +1,5 @@
-"""Model versions on disk: folders keyed by the database's UUID and the project id (never by user text), reserved
-before a save so that no save lands in another writer's folder, and tidied after a crash."""
+"""Model versions: the data they are trained and scored on, promotion by policy, and their folders on disk (keyed by
+the database's UUID and the project id, never by user text; reserved before a save; tidied after a crash)."""
 from __future__ import annotations
 
 import itertools
@@ -11,12 +11,59 @@ from pathlib import Path
 
 import psutil
 
-from core.store import Store
+from core.store import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
 _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
+PROMOTE = ("better", "always", "never")  # promotion policies of a new version
 SLACK_S = 1.0  # process start times read by two processes may differ this much (the boot time is rounded)
+
+
+def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
+    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences, none flagged as
+    junk."""
+    train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
+    dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
+    return train_rows, dev_rows
+
+
+def project_tags(project: dict) -> list[str]:
+    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
+    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
+
+
+def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
+    """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's (rescored on
+    today's dev set when its folder is there). Returns whether it was promoted."""
+    serving = store.serving(project_id)
+    if policy == "never":
+        return False
+    if policy == "better" and serving is not None:
+        current = _recorded_f1(serving)
+        if serving.folder and Path(serving.folder).exists():
+            current = rescore(store, project_id, serving, current)
+        if _recorded_f1(store.model(model_id)) <= current:
+            return False
+    store.promote(model_id)
+    return True
+
+
+def _recorded_f1(model: ModelVersion) -> float:
+    """Recorded dev F1, -1 when there is none (so any score beats it)."""
+    return -1.0 if model.dev_f1 is None else model.dev_f1
+
+
+def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: float) -> float:
+    """The serving version's F1 on today's dev set (it may have grown since it was trained); `fallback` without one."""
+    _, dev_rows = training_data(store, project_id)
+    if not dev_rows:
+        return fallback
+    from core.model import Tagger  # torch: loaded only when a version is scored
+    from core.train import evaluate
+
+    tagger = Tagger.load(serving.folder)
+    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
 
 
 def models_root(store: Store) -> Path:
@@ -95,7 +142,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
     if not root.is_dir():
         return done
     projects = {str(p["id"]): p["id"] for p in store.projects()}
-    recorded = {str(Path(m["folder"]).resolve()) for pid in projects.values() for m in store.models(pid)}
+    recorded = {str(Path(m.folder).resolve()) for pid in projects.values() for m in store.models(pid)}
     jobs = {j["id"]: j for j in store.jobs()}
     for project_dir in sorted(root.iterdir()):
         if project_dir.name not in projects or not project_dir.is_dir():
@@ -134,7 +181,7 @@ def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: d
         if job["model_id"] is None:
             store.update_job(job["id"], model_id=model_id)
         log.warning("registered %s as version %s of project %s: job %s saved it but was stopped before recording "
-                    "it (not promoted)", folder, store.model(model_id)["name"], project_id, job["id"])
+                    "it (not promoted)", folder, store.model(model_id).name, project_id, job["id"])
         done["registered"].append(str(folder))
     else:
         log.warning("model folder %s left as it is: %s", folder, "no job of this database made it"

@@ -11,6 +11,7 @@ import streamlit as st
 from core import active, jobs, report
 from core import annotate as ann
 from core.model import Tagger
+from core.store import ModelVersion
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -284,17 +285,17 @@ def render_strategy() -> str:
 
 
 def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
-           tagger: Tagger | None, model: dict | None) -> tuple[list[int], str]:
+           tagger: Tagger | None, model: ModelVersion | None) -> tuple[list[int], str]:
     """The view's sentence ids in the chosen order (kept in session state until something changes)."""
     seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
-    folder = model["folder"] if tagger is not None else None
+    folder = model.folder if tagger is not None else None
     key = (project_id, stamp, which, how, strategy, folder, seed)
     note = ""
     if how == ACTIVE:
         note = "No serving model yet: active learning starts cold, in random order."
         if tagger is not None:
             note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
-                    f"{ui.md_escape(model['name'])} (scored once per version); the rest of this view follows in order.")
+                    f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
     busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE and tagger is not None else None
     if busy is not None:
         note = (f"Job {busy['id']} is scoring the unlabelled pool with the new version: active learning follows "
@@ -305,7 +306,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         else:
             n = min(RANK_POOL, len(index.pool(which)))
             note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
-                    f"({ui.md_escape(model['name'])}); the others follow in order.")
+                    f"({ui.md_escape(model.name)}); the others follow in order.")
     view = (project_id, which, how, strategy)
     if st.session_state.get("annotate_view", view) != view:
         st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
@@ -314,11 +315,11 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         confidence = None
         if how == "least confident" and tagger is not None:
             window = index.pool(which)[:RANK_POOL]
-            with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model['name'])}…"):
+            with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model.name)}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
         if how == ACTIVE and tagger is not None and busy is None:
-            ranked = _ranked(str(ui.store().path), project_id, model["id"], strategy, stamp[0], seed)
+            ranked = _ranked(str(ui.store().path), project_id, model.id, strategy, stamp[0], seed)
             st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
         else:
             st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE else how,
@@ -420,11 +421,11 @@ def render_history(*, sid: int, history: list[dict]) -> None:
     st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 
 
-def _model_note(model: dict | None) -> str:
+def _model_note(model: ModelVersion | None) -> str:
     if model is None:
         return "no serving model yet: train one on the Train page"
-    f1 = model["metrics"].get("dev", {}).get("micro", {}).get("f1")
-    return f"pre-tagged by {html.escape(model['name'])}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
+    f1 = model.dev_f1
+    return f"pre-tagged by {html.escape(model.name)}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
 
 
 # ---------------------------------------------------------------- the page
@@ -437,8 +438,8 @@ def render() -> None:
     tagger, model = ui.serving_tagger(pid)
     st.title("Annotate")
     if model is not None and tagger is None:
-        st.warning(f"The serving model {ui.md_escape(model['name'])} has no folder at "
-                   f"{ui.md_escape(model['folder'])}: no predictions.")
+        st.warning(f"The serving model {ui.md_escape(model.name)} has no folder at "
+                   f"{ui.md_escape(model.folder)}: no predictions.")
     if tagger is None:
         model = None
     stamp = ann.stamp(store, pid)
@@ -473,17 +474,17 @@ def render() -> None:
 
 
 def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,
-                           model: dict | None, table_view: bool, annotator: str) -> None:
+                           model: ModelVersion | None, table_view: bool, annotator: str) -> None:
     """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
     store = ui.store()
     pos = queue.index(sid) if sid in queue else None
     pred = None
     if tagger is not None:
-        cache = _predictions(model["folder"])
+        cache = _predictions(model.folder)
         start = pos + 1 if pos is not None else 0
         ahead = queue[start:start + AHEAD]
         if sid not in cache or any(i not in cache for i in ahead[:4]):
-            cache = _predict(tagger, model["folder"], project_id, [sid] + ahead)
+            cache = _predict(tagger, model.folder, project_id, [sid] + ahead)
         pred = cache[sid]
     row = store.sentences(project_id, ids=[sid])[0]
     words = row["words"]
@@ -512,7 +513,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
                            scores=pred[1] if pred else None, acked=st.session_state.get(APPLIED, 0))
         render_context(after)
         if pred is not None and pred[0] != draft.tags:
-            st.caption(f"Model {ui.md_escape(model['name'])} predicted:")
+            st.caption(f"Model {ui.md_escape(model.name)} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
     if not labels:
         st.info("This project has no entity labels yet: add some on the Home page.")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import metrics, report
-from core.store import Store, dev_f1
+from core.store import ModelVersion, Store
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -27,12 +27,12 @@ def scored(model_id: int, folder: str, created: str, digest: str, _data: report.
     return report.evaluate(ui.tagger(folder), _data)
 
 
-def _score(model: dict, data: report.Labelled) -> tuple[list, dict]:
-    return scored(model["id"], model["folder"], model["created"], data.digest, data)
+def _score(model: ModelVersion, data: report.Labelled) -> tuple[list, dict]:
+    return scored(model.id, model.folder, model.created, data.digest, data)
 
 
-def _usable(model: dict | None) -> bool:
-    return model is not None and Path(model["folder"]).is_dir()
+def _usable(model: ModelVersion | None) -> bool:
+    return model is not None and Path(model.folder).is_dir()
 
 
 def _flash(kind: str, text: str) -> None:
@@ -45,7 +45,7 @@ def _promote(model_id: int) -> None:
     except ValueError as exc:
         _flash("error", str(exc))
         return
-    _flash("success", f"{ui.store().model(model_id)['name']} is now serving.")
+    _flash("success", f"{ui.store().model(model_id).name} is now serving.")
 
 
 def _rollback(project_id: int) -> None:
@@ -54,26 +54,26 @@ def _rollback(project_id: int) -> None:
     except ValueError as exc:
         _flash("error", str(exc))
         return
-    _flash("success", f"Rolled back: {ui.store().model(model_id)['name']} is serving again.")
+    _flash("success", f"Rolled back: {ui.store().model(model_id).name} is serving again.")
 
 
-def render_versions(*, store: Store, project_id: int, models: list[dict]) -> dict:
+def render_versions(*, store: Store, project_id: int, models: list[ModelVersion]) -> ModelVersion:
     """Version picker with Promote / Rollback; returns the chosen version."""
     serving = store.serving(project_id)
-    by_id = {m["id"]: m for m in models}
+    by_id = {m.id: m for m in models}
     ids = sorted(by_id, reverse=True)
     if st.session_state.get("evaluate_version") not in ids:
-        st.session_state["evaluate_version"] = serving["id"] if serving and serving["id"] in ids else ids[0]
+        st.session_state["evaluate_version"] = serving.id if serving and serving.id in ids else ids[0]
 
     def label(model_id: int) -> str:
-        m, f1 = by_id[model_id], dev_f1(by_id[model_id])
-        text = m["name"] + (f" · dev F1 {f1:.3f}" if f1 is not None else "") + f" · {m['created'][:16].replace('T', ' ')} UTC"
-        return text + (" · serving" if serving and serving["id"] == model_id else "")
+        m, f1 = by_id[model_id], by_id[model_id].dev_f1
+        text = m.name + (f" · dev F1 {f1:.3f}" if f1 is not None else "") + f" · {m.created[:16].replace('T', ' ')} UTC"
+        return text + (" · serving" if serving and serving.id == model_id else "")
 
     pick, promote, rollback = st.columns([4, 1, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Version", ids, format_func=label, key="evaluate_version")
     promote.button("Promote", key="evaluate_promote", icon=":material/publish:", on_click=_promote, args=(chosen,),
-                   disabled=serving is not None and serving["id"] == chosen, width="stretch")
+                   disabled=serving is not None and serving.id == chosen, width="stretch")
     rollback.button("Rollback", key="evaluate_rollback", icon=":material/undo:", on_click=_rollback, args=(project_id,),
                     disabled=serving is None, width="stretch")
     flash = st.session_state.pop("evaluate_flash", None)
@@ -127,7 +127,7 @@ def render_bars(*, current: dict, previous: dict | None, names: dict[str, str], 
             st.plotly_chart(bar_figure(frame, metric, names=names, colours=colours), key=f"evaluate_bars_{metric}")
 
 
-def render_learning_curve(*, models: list[dict], colours: dict[str, str]) -> None:
+def render_learning_curve(*, models: list[ModelVersion], colours: dict[str, str]) -> None:
     """Dev F1 per class and micro of every version, against labelled train sentences or their words."""
     head, pick = st.columns([2, 3], vertical_alignment="bottom")
     head.subheader("Learning curve")
@@ -186,14 +186,14 @@ def render_error(*, error: dict, labels: list[str], name: str) -> None:
         ui.render_sentence(error["words"], error["pred"], labels=labels)
 
 
-def render_errors(*, store: Store, project_id: int, model: dict, dev: report.Labelled, labels: list[str]) -> None:
+def render_errors(*, store: Store, project_id: int, model: ModelVersion, dev: report.Labelled, labels: list[str]) -> None:
     st.subheader("Error browser")
     split = st.radio("Sentences", ("dev", "train"), horizontal=True, key="evaluate_error_split")
     data = dev if split == "dev" else report.labelled(store, project_id, "train", limit=TRAIN_LIMIT)
     pred, _ = _score(model, data)
     errors = report.errors(data, pred)
     limit = f" (the newest {TRAIN_LIMIT})" if split == "train" and len(data.ids) == TRAIN_LIMIT else ""
-    st.caption(f"{len(errors)} of {len(data.ids)} labelled {split} sentences{limit} where {model['name']} "
+    st.caption(f"{len(errors)} of {len(data.ids)} labelled {split} sentences{limit} where {model.name} "
                "disagrees with the human/gold labels.")
     pages = max(1, math.ceil(len(errors) / PAGE_SIZE))
     if st.session_state.get("evaluate_error_page", 1) > pages:
@@ -201,7 +201,7 @@ def render_errors(*, store: Store, project_id: int, model: dict, dev: report.Lab
     page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="evaluate_error_page") \
         if pages > 1 else 1
     for error in errors[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
-        render_error(error=error, labels=labels, name=model["name"])
+        render_error(error=error, labels=labels, name=model.name)
 
 
 proj = ui.require_project()
@@ -215,11 +215,11 @@ if not _models:
 _colours = ui.colours(proj["labels"])
 _chosen = render_versions(store=_store, project_id=proj["id"], models=_models)
 if not _usable(_chosen):
-    st.error(f"The folder of {_chosen['name']} is missing: {_chosen['folder']}")
+    st.error(f"The folder of {_chosen.name} is missing: {_chosen.folder}")
     st.stop()
-_previous = report.previous_version(_models, _chosen["id"])
+_previous = report.previous_version(_models, _chosen.id)
 _previous = _previous if _usable(_previous) else None
-_names = {"current": f"{_chosen['name']} (chosen)", "previous": f"{_previous['name']} (previous)" if _previous else ""}
+_names = {"current": f"{_chosen.name} (chosen)", "previous": f"{_previous.name} (previous)" if _previous else ""}
 _dev = report.labelled(_store, proj["id"], "dev")
 if _dev.ids:
     _pred, _current = _score(_chosen, _dev)
@@ -234,5 +234,5 @@ with _left:
     render_learning_curve(models=_models, colours=_colours)
 with _right:
     if _dev.ids:
-        render_confusion(gold=_dev.tags, pred=_pred, name=_chosen["name"])
+        render_confusion(gold=_dev.tags, pred=_pred, name=_chosen.name)
 render_errors(store=_store, project_id=proj["id"], model=_chosen, dev=_dev, labels=proj["labels"])

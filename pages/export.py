@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import demo, formats
-from core.store import SPLITS, dev_f1
+from core.store import SPLITS
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -42,7 +42,7 @@ def render_annotations(*, project: dict) -> None:
         scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
                                       required=True, disabled=fmt != "conll")
     serving = store.serving(project["id"])
-    if serving is not None and not Path(serving["folder"]).is_dir():
+    if serving is not None and not Path(serving.folder).is_dir():
         serving = None  # its folder was removed: nothing can predict
     predict = st.toggle(
         "Include model predictions for sentences without an annotation", key="export_predictions",
@@ -59,8 +59,9 @@ def render_annotations(*, project: dict) -> None:
             st.caption(f"Tagging {waiting} unlabelled sentences takes about {waiting // PREDICT_RATE} s "
                        "after you click Download.")
     data = partial(_annotation_bytes, store=store, project_id=project["id"], splits=list(splits), fmt=fmt,
-                   scheme=scheme, tagger=tagger, model_name=serving["name"] if serving else "")
-    name = _file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}") + formats.get(fmt).extensions[0]
+                   scheme=scheme, tagger=tagger, model_name=serving.name if serving else "")
+    name = (_file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
+            + formats.get(fmt).extensions[0])
     st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime, key="export_download",
                        type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
 
@@ -72,14 +73,14 @@ def render_model(*, project: dict) -> None:
     if serving is None:
         st.caption("No model yet: train one on the Train page.")
         return
-    f1 = dev_f1(serving)
-    st.markdown(f"Version **{serving['name']}**, dev F1 {'n/a' if f1 is None else f'{f1:.3f}'}, "
-                f"base model {ui.md_escape(serving['base_model'])}")
-    if not Path(serving["folder"]).is_dir():
-        st.error(f"The folder of {serving['name']} is missing: {ui.md_escape(serving['folder'])}")
+    f1 = serving.dev_f1
+    st.markdown(f"Version **{serving.name}**, dev F1 {'n/a' if f1 is None else f'{f1:.3f}'}, "
+                f"base model {ui.md_escape(serving.base_model)}")
+    if not Path(serving.folder).is_dir():
+        st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
-    root = _file_name(f"{project['name']}-{serving['name']}")
-    st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving["folder"], root),
+    root = _file_name(f"{project['name']}-{serving.name}")
+    st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving.folder, root),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
                        icon=":material/folder_zip:", on_click="ignore")
 

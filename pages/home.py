@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
-from core.store import SPLITS, Store, dev_f1
+from core.store import SPLITS, ModelVersion, Store
 from pages import ui
 
 SPLIT_TITLES = {"train": "Train", "dev": "Dev", "test": "Test", "unlabeled": "Unlabelled"}
@@ -79,17 +79,17 @@ def render_dashboard(*, project: dict) -> None:
     render_demo_mode(project_id=pid, running=job is not None and job["status"] in ("queued", "running"))
 
 
-def render_serving(*, serving: dict | None, models: list[dict]) -> None:
+def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) -> None:
     """The serving version and its dev F1, with the change from the version before it."""
     if serving is None:
         st.metric("Serving model", "none yet", border=True)
         return
     points, _ = demo.learning_curve(models)
-    f1 = dev_f1(serving)
-    before = [p.f1 for p in points if p.model_id < serving["id"]]
+    f1 = serving.dev_f1
+    before = [p.f1 for p in points if p.model_id < serving.id]
     delta = None if f1 is None or not before else f"{f1 - before[-1]:+.3f}"
-    st.metric(f"Serving model {serving['name']}: dev F1", "n/a" if f1 is None else f"{f1:.3f}", delta,
-              border=True, help=f"Trained {serving['created'][:16].replace('T', ' ')} from {serving['base_model']}")
+    st.metric(f"Serving model {serving.name}: dev F1", "n/a" if f1 is None else f"{f1:.3f}", delta,
+              border=True, help=f"Trained {serving.created[:16].replace('T', ' ')} from {serving.base_model}")
 
 
 def _job_card(project_id: int, was_running: bool) -> None:
@@ -111,17 +111,17 @@ def _job_card(project_id: int, was_running: bool) -> None:
     if job["status"] == "failed" and job["error"]:
         st.error(job["error"])
     if job["model_id"]:
-        st.caption(f"Produced version {store.model(job['model_id'])['name']}.")
+        st.caption(f"Produced version {store.model(job['model_id']).name}.")
 
 
-def render_curve(*, models: list[dict], serving: dict | None) -> None:
+def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) -> None:
     """Compact learning curve: dev micro F1 per version, the serving one starred."""
     points, x_title = demo.learning_curve(models)
     if not points:
         st.caption("The learning curve appears here once a first version is trained.")
         return
     fig = go.Figure()
-    served = [p for p in points if serving is not None and p.model_id == serving["id"]]
+    served = [p for p in points if serving is not None and p.model_id == serving.id]
     if served:
         fig.add_trace(go.Scatter(x=[served[0].x], y=[served[0].f1], mode="markers", name="serving",
                                  marker={"symbol": "star", "size": 16, "color": "#E69F00"}, hoverinfo="skip"))

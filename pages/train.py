@@ -5,8 +5,8 @@ import time
 
 import streamlit as st
 
-from core import jobs, report, selftrain
-from core.store import Store, dev_f1
+from core import jobs, report, selftrain, versions
+from core.store import Store
 from core.train import TrainConfig
 from pages import ui
 
@@ -108,11 +108,11 @@ def render_outcome(*, store: Store, project_id: int) -> None:
     elif job["model_id"] is not None:
         model = store.model(job["model_id"])
         serving = store.serving(project_id)
-        f1 = dev_f1(model)
+        f1 = model.dev_f1
         what = f"dev F1 {f1:.3f}" if f1 is not None else "no dev score"
-        where = "now serving" if serving and serving["id"] == model["id"] else \
-            f"not promoted ({serving['name'] if serving else 'nothing'} serves)"
-        st.success(f"Job {job['id']} trained {model['name']} ({what}), {where}.")
+        where = "now serving" if serving and serving.id == model.id else \
+            f"not promoted ({serving.name if serving else 'nothing'} serves)"
+        st.success(f"Job {job['id']} trained {model.name} ({what}), {where}.")
 
 
 def _sync_warm_start(serving: dict | None) -> None:
@@ -129,7 +129,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
     st.subheader("Settings")
     c1, c2, c3 = st.columns(3)
     with c1:
-        warm = st.checkbox(f"Warm start from the serving version ({serving['name']})" if serving
+        warm = st.checkbox(f"Warm start from the serving version ({serving.name})" if serving
                            else "Warm start (no serving version yet)", value=serving is not None,
                            disabled=serving is None, key="train_warm",
                            help="Continue from the serving version instead of the base model.")
@@ -183,7 +183,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
 
 def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     """The epochs and steps this run will really take (core.train.plan), before it starts."""
-    sentences = len(jobs.training_data(store, project_id)[0])
+    sentences = len(versions.training_data(store, project_id)[0])
     if not sentences:
         return
     p = report.run_plan(jobs.config_from(params), sentences, warm=params["warm_start"])

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core import formats, paths, versions
 from core.model import Tagger
-from core.store import Store
+from core.store import ModelVersion, Store
 
 # Colour-blind-friendly palette (Okabe-Ito, then Tableau); a label keeps its colour on every page.
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -63,12 +63,12 @@ def tagger(folder: str) -> Tagger:
     return Tagger.load(folder, device="cpu")
 
 
-def serving_tagger(project_id: int) -> tuple[Tagger | None, dict | None]:
+def serving_tagger(project_id: int) -> tuple[Tagger | None, ModelVersion | None]:
     """The serving version's tagger and row, or (None, None) before the first training."""
     model = store().serving(project_id)
-    if model is None or not Path(model["folder"]).exists():
+    if model is None or not Path(model.folder).exists():
         return None, model
-    return tagger(model["folder"]), model
+    return tagger(model.folder), model
 
 
 def ensure_navigation() -> None:

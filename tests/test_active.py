@@ -263,7 +263,7 @@ def test_stored_scores_are_computed_once_per_model_version(project, monkeypatch)
     for key, value in first.values.items():
         assert np.allclose(second.values[key], value)
     assert np.allclose(second.embeddings, first.embeddings, atol=1e-2)
-    assert len(store.pool_scores(model["id"])) == 20
+    assert len(store.pool_scores(model.id)) == 20
     new = formats.read(DATA / "sample.conll").sentences[30]
     store.import_sentences(pid, [formats.Sentence(new.words, None, new.text, new.offsets)], split="unlabeled")
     active.stored_scores(store, model, store.sentences(pid, split="unlabeled"), mc_passes=2)
@@ -277,9 +277,9 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
     cold = active.suggest(store, pid, 5, strategy="entropy", seed=1)
     assert len(cold) == 5 and rows[0]["id"] not in cold
     assert cold == active.suggest(store, pid, 5, strategy="random", seed=1)
-    store.promote(model["id"])
+    store.promote(model.id)
     warm = active.suggest(store, pid, 5, strategy="entropy")
-    scores = store.pool_scores(model["id"])
+    scores = store.pool_scores(model.id)
     assert len(scores) == 19  # the annotated sentence is not scored
     best = sorted(scores, key=lambda sid: -scores[sid]["data"]["values"]["entropy:mnlp"])
     assert warm[0] == best[0]
@@ -293,10 +293,10 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
 
 
 def test_flagged_sentences_leave_the_queue_training_and_active_learning(project):
-    from core import annotate, jobs
+    from core import annotate, versions
 
     store, pid, model = project
-    store.promote(model["id"])
+    store.promote(model.id)
     ids = [r["id"] for r in store.sentences(pid)]
     store.set_split(ids[:4], "train")
     store.set_split(ids[4:6], "dev")
@@ -314,7 +314,7 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
         assert not set(index.pool(which)) & set(junk)
     assert index.pool("all") == [i for i in ids if i not in junk]
     assert not set(annotate.queue(index, "all", "random", seed=3)) & set(junk)
-    train_rows, dev_rows = jobs.training_data(store, pid)
+    train_rows, dev_rows = versions.training_data(store, pid)
     assert [r["id"] for r in train_rows] == ids[1:4] and [r["id"] for r in dev_rows] == [ids[5]]
     assert {r["id"] for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
     after = active.suggest(store, pid, 20, strategy="entropy")
@@ -323,7 +323,7 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     store.flag(junk, flagged=False)  # restored: back everywhere
     index = annotate.index(store, pid)
     assert index.pool("flagged") == [] and index.pool("all") == ids
-    assert len(jobs.training_data(store, pid)[0]) == 4
+    assert len(versions.training_data(store, pid)[0]) == 4
     assert active.suggest(store, pid, 20, strategy="entropy") == before
     assert [h["flagged"] for h in store.flag_history(ids[10])] == [1, 0]
 
@@ -332,7 +332,7 @@ def test_suggest_ranks_fragments_last(project):
     store, pid, model = project
     store.import_sentences(pid, formats.loads("3 .\n04 ) .\nFig .\n", name="f.txt", lines=True).sentences,
                            split="unlabeled")
-    store.promote(model["id"])
+    store.promote(model.id)
     rows = store.sentences(pid, split="unlabeled")
     fragments = {r["id"] for r in rows if len(r["words"]) < active.MIN_WORDS}
     assert len(fragments) == 3

@@ -6,6 +6,7 @@ import base64
 import json
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core import active, formats, jobs, report
 from core import annotate as ann
 from core.formats import Sentence
-from core.store import Store
+from core.store import ModelVersion, Store
 
 from apptest import UNLABELED, open_app, raw as _raw
 
@@ -102,7 +103,7 @@ def test_a_strategy_changes_the_order_of_suggestions_and_scores_once_per_version
     assert at.session_state["annotate_sentence_id"] == ranked[0]  # the most uncertain sentence is shown first
     assert any("Active learning (`entropy:mnlp`)" in c.value for c in at.caption)
     serving = store.serving(pid)
-    assert set(store.pool_scores(serving["id"])) == set(pool)  # scored once for this version, and stored
+    assert set(store.pool_scores(serving.id)) == set(pool)  # scored once for this version, and stored
     assert calls == ["entropy:mnlp"]
 
     at.segmented_control(key="annotate_aggregate").set_value("max").run()
@@ -127,9 +128,9 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
     sleeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # stands for the job's process
     job_id = store.create_job(pid, "train", {})
     store.update_job(job_id, status="running", pid=sleeper.pid)
-    store.add_event(job_id, "registered", {"model_id": store.serving(pid)["id"], "promoted": True})
+    store.add_event(job_id, "registered", {"model_id": store.serving(pid).id, "promoted": True})
     assert report.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
-    store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid)["id"], "sentences": 15})
+    store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid).id, "sentences": 15})
     assert report.scoring_job(store, pid)["id"] == job_id
     calls = []
     monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
@@ -140,7 +141,7 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
         assert any(f"Job {job_id} is scoring the unlabelled pool" in c.value for c in at.caption)
         pool = [s["id"] for s in store.sentences(pid, split="unlabeled")]
         assert sorted(at.session_state["annotate_queue"]) == pool and not calls  # random order, nothing scored
-        store.add_event(job_id, "pool_scored", {"model_id": store.serving(pid)["id"], "sentences": len(pool)})
+        store.add_event(job_id, "pool_scored", {"model_id": store.serving(pid).id, "sentences": len(pool)})
         store.update_job(job_id, status="done")
         press(at, "annotate_next")
         assert not at.exception, at.exception
@@ -248,7 +249,7 @@ def test_evaluate_curve_x_axis_in_sentences_or_tokens(env):
     tokens = sum(len(s.words) for s in sample()[:TRAIN])
     start = store.events(store.jobs(pid)[0]["id"], kind="start")[0]["data"]["info"]
     assert (start["train_sentences"], start["train_tokens"]) == (TRAIN, tokens)
-    assert store.serving(pid)["metrics"]["train_tokens"] == tokens
+    assert store.serving(pid).metrics["train_tokens"] == tokens
     at = open_app(pid, "pages/evaluate.py")
 
     def curve_x() -> list:
@@ -261,7 +262,7 @@ def test_evaluate_curve_x_axis_in_sentences_or_tokens(env):
     at.segmented_control(key="evaluate_curve_x").set_value("tokens").run()
     assert not at.exception, at.exception
     assert curve_x() == [tokens]
-    dev = store.serving(pid)["metrics"]["dev"]
+    dev = store.serving(pid).metrics["dev"]
     store.add_model(pid, folder="old", base_model="b", status="ready", metrics={"train_sentences": 12, "dev": dev})
     at.run()
     assert curve_x() == [12, TRAIN]  # a version without train_tokens: the whole curve falls back to sentences
@@ -312,8 +313,10 @@ def test_strategy_spec_and_ranked_queue():
 
 def test_curve_x_falls_back_and_retrain_params(tmp_path):
     dev = {"micro": {"f1": 0.5}, "per_class": {}}
-    new = {"id": 2, "name": "v2", "status": "ready", "metrics": {"train_sentences": 5, "train_tokens": 50, "dev": dev}}
-    old = {"id": 1, "name": "v1", "status": "ready", "metrics": {"train_sentences": 3, "dev": dev}}
+    version = partial(ModelVersion, project_id=1, folder="", base_model="", parent_id=None, params={}, created="",
+                      status="ready")
+    new = version(id=2, name="v2", metrics={"train_sentences": 5, "train_tokens": 50, "dev": dev})
+    old = version(id=1, name="v1", metrics={"train_sentences": 3, "dev": dev})
     curve = report.learning_curve([new])
     assert curve["tokens"].tolist() == [50]
     assert report.curve_x(curve, "tokens") == ("tokens", False)

@@ -154,7 +154,7 @@ def test_accept_saves_the_model_prediction(env):
 def jobs_tagger(store: Store, pid: int):
     from core.model import Tagger
 
-    return Tagger.load(store.serving(pid)["folder"], device="cpu")
+    return Tagger.load(store.serving(pid).folder, device="cpu")
 
 
 def test_undo_restores_the_previous_tags(env):

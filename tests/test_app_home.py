@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs
-from core.store import Store, dev_f1
+from core.store import ModelVersion, Store
 
 import apptest
 
@@ -32,7 +32,7 @@ def numbers(value) -> list:
     return list(value)
 
 
-def train_version(store: Store, project_id: int, model: str) -> dict:
+def train_version(store: Store, project_id: int, model: str) -> ModelVersion:
     params = {"model": model, "min_steps": 30, "epochs": 2, "batch_size": 16, "device": "cpu", "promote": "always"}
     result = jobs.execute(store, jobs.create(store, project_id, params))
     return store.model(result["model_id"])
@@ -81,7 +81,8 @@ def test_learning_curve_points_and_axis():
         metrics = {"dev": {"micro": {"f1": f1}}} if f1 is not None else {}
         if n is not None:
             metrics["train_sentences"] = n
-        return {"id": i, "name": f"v{i}", "status": status, "metrics": metrics}
+        return ModelVersion(id=i, project_id=1, name=f"v{i}", folder="", base_model="", parent_id=None, params={},
+                            metrics=metrics, created="", status=status)
 
     points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, None, 45), model(3, 0.7, 60),
                                            model(4, 0.9, 80, "failed")])
@@ -89,7 +90,7 @@ def test_learning_curve_points_and_axis():
     assert x_title == "labelled training sentences"
     points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, 0.6)])
     assert [p.x for p in points] == [1, 2] and x_title == "version"
-    assert dev_f1(model(1, 0.25)) == 0.25 and dev_f1(model(1, None)) is None and dev_f1(None) is None
+    assert model(1, 0.25).dev_f1 == 0.25 and model(1, None).dev_f1 is None
 
 
 # ---------------------------------------------------------------- the page
@@ -150,19 +151,19 @@ def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, 
     store.set_split([row["id"]], "train")
     v2 = train_version(store, pid, tiny_model)
     at = open_app(monkeypatch, db, pid)
-    f1 = v2["metrics"]["dev"]["micro"]["f1"]
+    f1 = v2.metrics["dev"]["micro"]["f1"]
     shown = shown_metrics(at)
-    assert shown[f"Serving model {v2['name']}: dev F1"] == f"{f1:.3f}"
+    assert shown[f"Serving model {v2.name}: dev F1"] == f"{f1:.3f}"
     assert shown["Corrected"] == "1" and shown["Train"] == "43" and shown["Unlabelled"] == "39"
     delta = at.metric[-1].proto.delta
-    assert delta == f"{f1 - v1['metrics']['dev']['micro']['f1']:+.3f}"
+    assert delta == f"{f1 - v1.metrics['dev']['micro']['f1']:+.3f}"
     job = store.jobs(pid)[0]
     assert any(f"Training job #{job['id']}" in m.value and "done" in m.value for m in at.markdown)
     assert "39 sentences" in at.info[0].value
     [chart] = at.get("plotly_chart")
     star, line = json.loads(chart.proto.spec)["data"]
     assert numbers(line["x"]) == [42, 43] and line["text"] == ["v1", "v2"]
-    assert numbers(line["y"]) == pytest.approx([v1["metrics"]["dev"]["micro"]["f1"], f1])
+    assert numbers(line["y"]) == pytest.approx([v1.metrics["dev"]["micro"]["f1"], f1])
     assert numbers(star["x"]) == [43]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import formats, jobs, metrics, report
+from core import formats, jobs, metrics, report, versions
 from core.model import Tagger
 from core.store import Store
 from core.train import TrainConfig
@@ -81,7 +81,7 @@ def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, trai
     job = train_store.job(job["id"])
     assert job["status"] == "done", job
     [model] = train_store.models(pid)
-    assert job["model_id"] == model["id"] and train_store.serving(pid)["id"] == model["id"]
+    assert job["model_id"] == model.id and train_store.serving(pid).id == model.id
     assert not at.get("progress") and not at.button(key="train_start").disabled
     assert f"Job {job['id']} trained v1" in at.success[0].value and "now serving" in at.success[0].value
     history = at.dataframe[0].value
@@ -197,7 +197,7 @@ def test_the_live_panel_reads_only_new_events_and_redraws_only_on_change(monkeyp
 
 def test_the_page_shows_the_steps_that_will_really_run(monkeypatch, tmp_path, train_store):
     pid = new_project(train_store)
-    n = len(jobs.training_data(train_store, pid)[0])
+    n = len(versions.training_data(train_store, pid)[0])
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
 
     def shown() -> str:
@@ -247,7 +247,7 @@ def trained(tmp_path_factory, tiny_model) -> tuple[Path, int, int, int, int]:
     store.import_sentences(pid, formats.loads(INJECTED, name="x.conll").sentences, split="dev", source="human")
     sid = max(s["id"] for s in store.sentences(pid, split="dev"))
     words = store.sentences(pid, ids=[sid])[0]["words"]
-    pred = Tagger.load(store.model(v2)["folder"]).predict([words])[0].tags
+    pred = Tagger.load(store.model(v2).folder).predict([words])[0].tags
     wrong = ["B-PER"] + ["O"] * (len(words) - 1)
     store.annotate(sid, wrong if pred != wrong else ["O"] * len(words))
     store.close()
@@ -286,7 +286,7 @@ def charts(at: AppTest) -> dict[str, dict]:
 def dev_scores(db: Path, pid: int, model_id: int) -> tuple[list, list, dict]:
     store = Store(db)
     rows = [r for r in store.sentences(pid, split="dev") if r["tags"] is not None]
-    folder = store.model(model_id)["folder"]
+    folder = store.model(model_id).folder
     store.close()
     gold = [r["tags"] for r in rows]
     pred = [p.tags for p in Tagger.load(folder).predict([r["words"] for r in rows])]
@@ -333,9 +333,9 @@ def test_promote_and_rollback_change_serving(monkeypatch, evaluate_db):
     assert "v2 (previous)" not in json.dumps([c.proto.spec for c in at.get("plotly_chart")])
     at.button(key="evaluate_promote").click().run()
     store = Store(db)
-    assert store.serving(pid)["id"] == v1 and at.success[0].value == "v1 is now serving."
+    assert store.serving(pid).id == v1 and at.success[0].value == "v1 is now serving."
     at.button(key="evaluate_rollback").click().run()
-    assert store.serving(pid)["id"] == v2 and at.success[0].value == "Rolled back: v2 is serving again."
+    assert store.serving(pid).id == v2 and at.success[0].value == "Rolled back: v2 is serving again."
     store.close()
 
 

@@ -225,10 +225,10 @@ def test_export_jsonl_marks_model_predictions(monkeypatch, trained, downloads):
     store = Store(db)
     unlabelled = store.sentences(pid, split="unlabeled")
     assert [r["source"] for r in records] == ["gold"] * 15 + ["model"] * 3
-    assert {r.get("model") for r in records[15:]} == {store.serving(pid)["name"]}
+    assert {r.get("model") for r in records[15:]} == {store.serving(pid).name}
     back = formats.loads(data, name="export.jsonl").sentences
     assert [s.tags for s in back[:15]] == [r["tags"] for r in store.sentences(pid, split="dev")]
-    predicted = Tagger.load(store.serving(pid)["folder"]).predict([r["words"] for r in unlabelled])
+    predicted = Tagger.load(store.serving(pid).folder).predict([r["words"] for r in unlabelled])
     assert [s.tags for s in back[15:]] == [p.tags for p in predicted]
     assert [s.text for s in back[15:]] == [r["text"] for r in unlabelled]
 
@@ -238,10 +238,10 @@ def test_export_model_zip_holds_the_serving_folder(monkeypatch, trained, downloa
     at = open_page(monkeypatch, db, pid, "pages/export.py")
     serving = Store(db).serving(pid)
     name, data = download(at, downloads, "export_model_download")
-    assert name == f"news-{serving['name']}.zip"
+    assert name == f"news-{serving.name}.zip"
     archive = zipfile.ZipFile(io.BytesIO(data))
-    root = f"news-{serving['name']}"
-    folder = Path(serving["folder"])
+    root = f"news-{serving.name}"
+    folder = Path(serving.folder)
     assert sorted(archive.namelist()) == sorted(f"{root}/{p.relative_to(folder).as_posix()}"
                                                 for p in folder.rglob("*") if p.is_file())
     assert json.loads(archive.read(f"{root}/config.json")) == json.loads((folder / "config.json").read_text())

@@ -19,7 +19,7 @@ from core.store import Store
 DATA = Path(__file__).parent / "data"
 TRAIN, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
 COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects", "simulate",
-            "suggest", "reveal", "flag")
+            "suggest", "reveal", "flag", "agreement", "users")
 FAST = ["--epochs", "2", "--min-steps", "30", "--batch-size", "16"]
 
 
@@ -83,7 +83,7 @@ def test_tiny_model_is_a_cased_bert(tiny_model):
 def test_help_for_every_command(capsys):
     assert main(["--help"]) == 0
     top = capsys.readouterr().out
-    assert all(f"    {c} " in top for c in COMMANDS)
+    assert all(re.search(rf"\n    {c}\s", top) for c in COMMANDS)  # a long name's help starts on the next line
     for command in COMMANDS:
         assert main([command, "--help"]) == 0
         assert f"usage: nerloop {command}" in capsys.readouterr().out
@@ -265,9 +265,9 @@ def test_train_on_project_records_job_and_version(project):
     store = Store(project)
     [job] = store.jobs()
     [model] = store.models(1)
-    assert job["status"] == "done" and job["model_id"] == model["id"]
-    assert store.serving(1)["id"] == model["id"]  # the first version is promoted
-    assert {"config.json", "model.safetensors"} <= {p.name for p in Path(model["folder"]).iterdir()}
+    assert job["status"] == "done" and job["model_id"] == model.id
+    assert store.serving(1).id == model.id  # the first version is promoted
+    assert {"config.json", "model.safetensors"} <= {p.name for p in Path(model.folder).iterdir()}
     listing = ok("--db", project, "jobs", "news")
     assert re.search(rf"^{job['id']}\s+news\s+done\s", listing, re.M)
     assert "status    done" in ok("--db", project, "jobs", "status", str(job["id"]))
@@ -277,14 +277,14 @@ def test_models_list_promote_rollback(project, tiny_model):
     ok("--db", project, "train", "--project", "news", "--model", tiny_model, "--epochs", "1", "--min-steps", "2",
        "--promote", "never")
     store = Store(project)
-    first, second = (m["id"] for m in store.models(1))
+    first, second = (m.id for m in store.models(1))
     rows = ok("--db", project, "models", "news").splitlines()[1:]
     assert [r.split()[0] for r in rows] == ["*", str(second)]  # marker on the serving (first) version only
     ok("--db", project, "models", "news", "promote", str(second))
-    assert store.serving(1)["id"] == second
+    assert store.serving(1).id == second
     assert re.search(rf"^\*\s+{second}\s", ok("--db", project, "models", "news"), re.M)
     ok("--db", project, "models", "news", "rollback")
-    assert store.serving(1)["id"] == first
+    assert store.serving(1).id == first
     code, _, err = run("--db", project, "models", "news", "promote", "999")
     assert code == 2 and "not found" in err
 
@@ -320,7 +320,7 @@ def test_predict_project_store(project, tmp_path):
     assert "stored 3 model annotations" in ok("--db", project, "predict", "--project", "news", "--store")
     assert "stored 0 model annotations" in ok("--db", project, "predict", "--project", "news", "--store")
     store = Store(project)
-    serving = store.serving(1)["id"]
+    serving = store.serving(1).id
     for s in store.sentences(1, split="unlabeled"):
         [ann] = store.history(s["id"])
         assert ann["source"] == "model" and ann["model_id"] == serving and len(ann["tags"]) == len(s["words"])
@@ -339,7 +339,7 @@ def test_background_job_and_cancel(tmp_path, monkeypatch, tiny_model):
             in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert status == "done", ok("--db", db, "jobs", "status", str(job_id))
-    assert [m["name"] for m in Store(db).models(1)] == ["v1"]
+    assert [m.name for m in Store(db).models(1)] == ["v1"]
     slow = ok("--db", db, "train", "--project", "news", "--background", "--model", tiny_model, "--min-steps", "100000")
     job_id = re.search(r"started job (\d+)", slow).group(1)
     assert ok("--db", db, "jobs", "cancel", job_id).strip() == f"job {job_id}: cancelled"
@@ -380,7 +380,7 @@ def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model
     store.close()
     warm = [json.loads(line)["id"] for line in ok("--db", db, "suggest", "news", "-k", "4", "--json").splitlines()]
     assert len(warm) == 4 and warm[0] in [r["id"] for r in Store(db).sentences(1, split="unlabeled")]
-    assert len(Store(db).pool_scores(serving["id"])) >= 38 - 5  # scored once, by the job, for this version
+    assert len(Store(db).pool_scores(serving.id)) >= 38 - 5  # scored once, by the job, for this version
     out = ok("--db", db, "reveal", "news", "--tokens", "40")
     assert re.search(r"revealed the gold tags of \d+ sentences \(entropy\)", out)
     code, _, err = run("--db", db, "train", "--train", TRAIN, "--out", str(tmp_path / "m"), "--self-training")

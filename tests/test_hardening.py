@@ -468,13 +468,13 @@ def test_two_databases_in_one_folder_keep_their_own_model_folders(tmp_path, tiny
 
     (a, pa), (b, pb) = news(tmp_path / "a.db", "demo"), news(tmp_path / "b.db", "demo")
     first = jobs.execute(a, jobs.create(a, pa, {**QUICK, "model": tiny_model}))
-    folder = Path(a.model(first["model_id"])["folder"])
+    folder = Path(a.model(first["model_id"]).folder)
     weights = (folder / "model.safetensors").read_bytes()
     second = jobs.execute(b, jobs.create(b, pb, {**QUICK, "model": tiny_model, "seed": 7}))
-    other = Path(b.model(second["model_id"])["folder"])
+    other = Path(b.model(second["model_id"]).folder)
     assert first["job_id"] == second["job_id"] == 1 and folder != other
     assert folder.is_relative_to(tmp_path / "models" / a.uuid) and other.is_relative_to(tmp_path / "models" / b.uuid)
-    assert a.serving(pa)["folder"] == str(folder) and (folder / "model.safetensors").read_bytes() == weights
+    assert a.serving(pa).folder == str(folder) and (folder / "model.safetensors").read_bytes() == weights
 
 
 def test_project_names_never_become_paths(tmp_path, tiny_model):
@@ -491,7 +491,7 @@ def test_project_names_never_become_paths(tmp_path, tiny_model):
     planted.mkdir(parents=True)
     (planted / "metrics.json").write_text('{"dev": "theirs"}')
     result = jobs.execute(store, jobs.create(store, pid, {**QUICK, "model": tiny_model}))
-    folder = Path(store.model(result["model_id"])["folder"])
+    folder = Path(store.model(result["model_id"]).folder)
     assert folder == planted.with_name("job-1-2") and (folder / "config.json").is_file()
     assert (planted / "metrics.json").read_text() == '{"dev": "theirs"}' and not (planted / "config.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing written outside the data folder
@@ -539,9 +539,9 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     assert cli.main(["--db", str(db), "models", "news"]) == 0  # opening a project's models tidies up
     listed = capsys.readouterr().out
     [model] = store.models(pid)
-    assert model["folder"] == str(root / "job-1") and model["name"] in listed and store.serving(pid) is None
-    assert model["metrics"]["recovered"] and model["metrics"]["dev"]["micro"]["f1"] is not None
-    assert model["base_model"] == tiny_model and store.job(1)["model_id"] == model["id"]
+    assert model.folder == str(root / "job-1") and model.name in listed and store.serving(pid) is None
+    assert model.metrics["recovered"] and model.metrics["dev"]["micro"]["f1"] is not None
+    assert model.base_model == tiny_model and store.job(1)["model_id"] == model.id
     assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}",
                                                               "job-99"])
     logged = caplog.text
@@ -608,7 +608,7 @@ def big_conll(folder: Path, n_bytes: int) -> Path:
 def test_a_streamed_import_matches_the_in_memory_one_and_stays_atomic(tmp_path, monkeypatch):
     """Defect 9: a 50 MB file took 2.7 GB (every sentence in memory). Now files are read and written a chunk at a time
     in one transaction: the result equals read + import_many, and a bad line at the end leaves nothing behind."""
-    monkeypatch.setattr("core.store._CHUNK", 200)  # several chunks even on the small sample
+    monkeypatch.setattr("core.store.projects._CHUNK", 200)  # several chunks even on the small sample
     path = big_conll(tmp_path, 1_000_000)
     stream = formats.iter_read(path)
     corpus = formats.read(path)

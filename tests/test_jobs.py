@@ -65,11 +65,11 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert job["progress"]["registered"]
 
     model = store.model(job["model_id"])
-    assert store.serving(pid)["id"] == model["id"] and model["status"] == "ready"
-    assert Path(model["folder"]).is_dir() and (Path(model["folder"]) / "model.safetensors").exists()
-    assert model["metrics"]["labels"] == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER",
+    assert store.serving(pid).id == model.id and model.status == "ready"
+    assert Path(model.folder).is_dir() and (Path(model.folder) / "model.safetensors").exists()
+    assert model.metrics["labels"] == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER",
                                           "I-PER"]
-    assert "micro" in model["metrics"]["dev"]
+    assert "micro" in model.metrics["dev"]
 
     events = store.events(job_id)
     kinds = [e["kind"] for e in events]
@@ -78,7 +78,7 @@ def test_job_runs_to_the_end(project, tiny_model):
     steps = [e["data"] for e in events if e["kind"] == "step"]
     assert all(s["loss"] is not None and s["total_steps"] == 20 for s in steps)
     assert steps[-1]["step"] == 20
-    assert events[-1]["data"] == {"model_id": model["id"], "promoted": True}
+    assert events[-1]["data"] == {"model_id": model.id, "promoted": True}
     assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
 
 
@@ -104,7 +104,7 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     failed = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert failed["pool_scored"]["error"] == "RuntimeError: disk full"
     job = store.job(failed["job_id"])
-    assert job["status"] == "done" and job["model_id"] == failed["model_id"] == store.serving(pid)["id"]
+    assert job["status"] == "done" and job["model_id"] == failed["model_id"] == store.serving(pid).id
 
 
 def test_killed_job_is_marked_failed(project, tiny_model):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from core import formats, metrics, report
-from core.store import Store, dev_f1
+from core.store import Store
 
 TRAIN = b"Anna B-PER\nlives O\nin O\nOslo B-LOC\n\nBo B-PER\nleft O\n\n"
 DEV = b"Carl B-PER\nmet O\nDora B-PER\n\nin O\nRome B-LOC\n\nLima B-LOC\nrocks O\n\n"
@@ -120,9 +120,9 @@ def test_versions_compare_and_learning_curve(store, pid):
     v3 = store.add_model(pid, folder="c", base_model="b", metrics={"train_sentences": 20, "dev": scores(
         {"PER": 0.7}, 0.6)})
     models = store.models(pid)
-    assert [m["id"] for m in report.ready_models(store, pid)] == [v1, v3]
-    assert report.previous_version(models, v3)["id"] == v1 and report.previous_version(models, v1) is None
-    assert dev_f1(store.model(v3)) == 0.6 and dev_f1(models[1]) is None
+    assert [m.id for m in report.ready_models(store, pid)] == [v1, v3]
+    assert report.previous_version(models, v3).id == v1 and report.previous_version(models, v1) is None
+    assert store.model(v3).dev_f1 == 0.6 and models[1].dev_f1 is None
 
     curve = report.learning_curve(models)
     assert curve["sentences"].tolist() == [20, 20, 40, 40, 40]  # sorted by sentences, failed version left out

@@ -220,16 +220,16 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     assert all(r["tags"] is None for r in store.sentences(pid, ids=pseudo))
 
     model = store.model(result.model_id)
-    assert model["parent_id"] == ids["base"] and model["folder"] == str(tmp_path / "self")
-    assert model["metrics"]["train_sentences"] == len(WORDS) and model["metrics"]["pseudo_sentences"] == 5
-    assert model["metrics"]["train_tokens"] == sum(map(len, WORDS))  # the learning curve's x: labels, not pseudo
-    assert model["metrics"]["self_training"]["accepted"] == result.accepted
+    assert model.parent_id == ids["base"] and model.folder == str(tmp_path / "self")
+    assert model.metrics["train_sentences"] == len(WORDS) and model.metrics["pseudo_sentences"] == 5
+    assert model.metrics["train_tokens"] == sum(map(len, WORDS))  # the learning curve's x: labels, not pseudo
+    assert model.metrics["self_training"]["accepted"] == result.accepted
 
     again = selftrain.self_train_project(store, pid, base_model_id=ids["base"], cfg=config(tiny_model),
                                          threshold=0.0, promote="never", out=tmp_path / "self-again")
     assert again.n_pseudo == 5  # trained on the same pseudo-labels, stored once per base version
     assert all(len(store.history(sid)) == 1 for sid in pseudo)
-    assert store.serving(pid)["id"] == ids["base"] and not result.promoted
+    assert store.serving(pid).id == ids["base"] and not result.promoted
 
 
 def test_a_sentence_labelled_meanwhile_gets_no_pseudo_label(project, tiny_model, tmp_path, monkeypatch):
@@ -259,11 +259,11 @@ def test_a_rejected_version_is_not_promoted(project, tiny_model, tmp_path, monke
     scripted_f1(monkeypatch, 0.8, 0.79)
     result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, promote="always",
                                           out=tmp_path / "self")
-    assert not result.accepted and not result.promoted and result.folder == store.model(ids["base"])["folder"]
-    meta = store.model(result.model_id)["metrics"]["self_training"]
+    assert not result.accepted and not result.promoted and result.folder == store.model(ids["base"]).folder
+    meta = store.model(result.model_id).metrics["self_training"]
     assert meta == {"accepted": False, "base_model_id": ids["base"], "base_f1": 0.8, "new_f1": 0.79,
                     "threshold": 0.0, "weight": 0.3, "max_pseudo": None, "balance": False}
-    assert store.serving(pid)["id"] == ids["base"]
+    assert store.serving(pid).id == ids["base"]
 
 
 def test_an_accepted_version_is_promoted_by_policy(project, tiny_model, tmp_path, monkeypatch):
@@ -272,7 +272,7 @@ def test_an_accepted_version_is_promoted_by_policy(project, tiny_model, tmp_path
     result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, max_pseudo=2,
                                           promote="always", out=tmp_path / "self")
     assert result.accepted and result.promoted and result.n_pseudo == 2
-    assert store.serving(pid)["id"] == result.model_id and result.folder == str(tmp_path / "self")
+    assert store.serving(pid).id == result.model_id and result.folder == str(tmp_path / "self")
 
 
 def test_nothing_confident_enough_trains_nothing(project, tiny_model, tmp_path, monkeypatch):
@@ -295,7 +295,7 @@ def test_a_self_training_job(project, tiny_model):
     kinds = [e["kind"] for e in store.events(job["id"])]
     assert kinds.count("saved") == 2 and kinds[-1] == "self_training" and "registered" in kinds
     model = store.model(st["model_id"])
-    assert model["parent_id"] == result["model_id"] and Path(model["folder"]).name == f"job-{job['id']}-self"
+    assert model.parent_id == result["model_id"] and Path(model.folder).name == f"job-{job['id']}-self"
     assert [a["source"] for a in store.history(ids["human"])] == ["human"]
     with pytest.raises(ValueError, match="pseudo_weight must be a positive number"):
         jobs.create(store, pid, {**params, "pseudo_weight": -1})

@@ -10,7 +10,7 @@ import pytest
 from core.store import MIGRATIONS, Store, sentence_hash
 
 TABLES = {"projects", "documents", "sentences", "annotations", "models", "promotions", "jobs",
-          "job_events", "pool_scores", "hidden_gold", "flags", "drafts"}
+          "job_events", "pool_scores", "hidden_gold", "flags", "drafts", "users"}
 
 
 @dataclass
@@ -180,7 +180,7 @@ def test_counts_and_set_split(store, pid):
 
 def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch):
     path = tmp_path / "v2.db"
-    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS[:2])  # the schema as the code before flags wrote it
+    monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS[:2])  # the schema as the code before flags wrote it
     old = Store(path)
     pid = old.create_project("old", ["PER"])
     old.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER"), sent("it rained")], split="train")
@@ -188,9 +188,9 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     old.annotate(sid, ["B-PER", "O", "O"], source="model")  # code of today reads flags, which v2 lacks
     assert old.schema_version == 2 and "flags" not in old.db.table_names()
     old.close()
-    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 4
+    assert new.schema_version == len(MIGRATIONS) == 5
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
@@ -292,20 +292,20 @@ def test_models_promote_rollback(store, pid):
     v1 = store.add_model(pid, folder="m/v1", base_model="bert", params={"lr": 1e-4})
     v2 = store.add_model(pid, folder="m/v2", base_model="bert", parent_id=v1)
     v3 = store.add_model(pid, folder="m/v3", base_model="bert", parent_id=v2, status="training")
-    assert [m["name"] for m in store.models(pid)] == ["v1", "v2", "v3"]
-    assert store.model(v1)["params"] == {"lr": 1e-4}
+    assert [m.name for m in store.models(pid)] == ["v1", "v2", "v3"]
+    assert store.model(v1).params == {"lr": 1e-4}
     assert store.serving(pid) is None
     with pytest.raises(ValueError, match="training"):
         store.promote(v3)
     store.update_model(v3, status="ready", metrics={"f1": 0.9})
-    assert store.model(v3)["metrics"] == {"f1": 0.9}
+    assert store.model(v3).metrics == {"f1": 0.9}
     with pytest.raises(ValueError, match="cannot update"):
         store.update_model(v3, name="v9")
     for m in (v1, v2, v3):
         store.promote(m)
-    assert store.serving(pid)["id"] == v3
+    assert store.serving(pid).id == v3
     assert store.rollback(pid) == v2
-    assert store.serving(pid)["id"] == v2
+    assert store.serving(pid).id == v2
     assert store.rollback(pid) == v1
     with pytest.raises(ValueError, match="no earlier served model"):
         store.rollback(pid)
@@ -371,15 +371,15 @@ def test_concurrent_writers_in_two_processes_lose_nothing(store, pid):
 
 def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     path = tmp_path / "v3.db"
-    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS[:3])  # the schema before model folders by database
+    monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS[:3])  # the schema before model folders by database
     old = Store(path)
     pid = old.create_project("old", ["PER"])
     job_id = old.create_job(pid, "train", {"epochs": 1})
     assert "meta" not in old.db.table_names()
     old.close()
-    monkeypatch.setattr("core.store.MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 4
+    assert new.schema_version == len(MIGRATIONS) == 5
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
     assert new.job(job_id)["pid_started"] is None and new.job(job_id)["params"] == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)

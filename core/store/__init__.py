@@ -1,0 +1,19 @@
+"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs.
+
+Single source of truth of the app, and the only code that runs SQL. WAL mode, every write in a short BEGIN IMMEDIATE
+transaction. One module per kind of row; `Store` joins them."""
+from core.store.annotations import AnnotationRows
+from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL_HINT, ROLES, SOURCES, SPLITS,
+                             StoreError, now, sentence_hash)
+from core.store.jobs import JobRows
+from core.store.models import ModelRows
+from core.store.projects import ProjectRows
+from core.store.records import ModelVersion
+from core.store.users import UserRows
+
+__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS", "ModelVersion",
+           "Store", "StoreError", "now", "sentence_hash"]
+
+
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows):
+    """The nerloop database. One instance per process; its methods serialise on a lock."""

@@ -1,0 +1,301 @@
+"""Projects and their sentences: create, import (one transaction per import), read, split, count."""
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import Any
+
+from core.formats import FormatError
+from core.labels import LabelSet, check_labels
+from core.store.base import (_EFFECTIVE_ID, _FLAGGED, NEW_LABEL_HINT, SOURCES, SPLITS,
+                             StoreBase, _check, _check_sentence, now, sentence_hash)
+
+_CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
+
+_CHUNK = 2000  # sentences checked and written at a time by an import
+
+
+class ProjectRows(StoreBase):
+    """Projects and their sentences."""
+
+    def create_project(self, name: str, labels: Sequence[str]) -> int:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"invalid project name {name!r}")
+        labels = check_labels(labels)
+        with self._write():
+            if self._rows("SELECT id FROM projects WHERE name = ?", [name]):
+                raise ValueError(f"project {name!r} already exists")
+            return self._insert("projects", {"name": name, "labels": json.dumps(labels),
+                                             "created": now(), "serving_model_id": None})
+
+    def project(self, name_or_id: str | int) -> dict:
+        column = "name" if isinstance(name_or_id, str) else "id"
+        rows = self._rows(f"SELECT * FROM projects WHERE {column} = ?", [name_or_id])
+        if not rows:
+            raise KeyError(f"project {name_or_id!r} not found")
+        return rows[0]
+
+    def projects(self) -> list[dict]:
+        return self._rows("SELECT * FROM projects ORDER BY id")
+
+    def set_labels(self, project_id: int, labels: Sequence[str]) -> None:
+        labels = check_labels(labels)
+        with self._write():
+            self.project(project_id)
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels)})
+
+    def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
+        """Add the labels of `found` the project lacks (a case twin of a label it has raises fail(problem))."""
+        labels = self.project(project_id)["labels"]
+        known = LabelSet(labels)
+        for label in found:
+            if problem := known.check(label):
+                raise fail(problem)
+        if known.new:
+            self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+
+    def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
+                         source_name: str = "", source: str = "gold", annotator: str = "import",
+                         new_labels: bool = False) -> dict:
+        """Import Sentence-like objects in one transaction (see `import_many`); returns the counts."""
+        return self.import_many(project_id, [(sentences, split, source_name)], source=source, annotator=annotator,
+                                new_labels=new_labels)[0]
+
+    def import_many(self, project_id: int, batches: Sequence[tuple[Iterable, str | None, str]], *,
+                    source: str = "gold", annotator: str = "import", new_labels: bool = False,
+                    hidden_gold: bool = False) -> list[dict]:
+        """Import (sentences, split, source name) batches, e.g. every file of one import, in ONE transaction: all of
+        them, or nothing when one is refused (a FormatError naming source and line, for sentences, words and labels
+        as core.labels checks them). Sentences may be a list or a formats.Stream: each batch is read once, checked
+        and written a chunk at a time, so memory holds a chunk, not the file. Split None: train when a sentence of
+        the batch is labelled, else unlabeled. Returns per batch {"added", "duplicates", "annotated"} (+ "hidden",
+        + "split" when it was None).
+
+        Labels: into a project without labels an import brings its own; a project with labels takes a new entity
+        type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
+        in the project are skipped (with source "human", an annotator's file, they still get its labels as that
+        annotator's, unless their latest by that annotator are the same); a sentence repeated inside one batch is
+        kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
+        nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
+        tags kept hidden until revealed."""
+        _check(source, SOURCES, "annotation source")
+        for _, split, _ in batches:
+            if split is not None:
+                _check(split, SPLITS, "split")
+            if hidden_gold and split not in (None, "unlabeled"):
+                raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
+        created = now()
+        with self._write():
+            labels = self.project(project_id)["labels"]
+            known = LabelSet(labels, fixed=bool(labels) and not new_labels, hint=NEW_LABEL_HINT)
+            results = [self._import_batch(project_id, sentences, split, source_name, known=known, created=created,
+                                          source=source, annotator=annotator, hidden_gold=hidden_gold)
+                       for sentences, split, source_name in batches]
+            if known.new:
+                self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+        return results
+
+    def _import_batch(self, project_id: int, sentences: Iterable, split: str | None, source_name: str, *,
+                      known: LabelSet, created: str, source: str, annotator: str, hidden_gold: bool) -> dict:
+        """Check and insert one batch inside import_many's transaction, _CHUNK sentences at a time; duplicates are
+        looked up in the table (earlier chunks included), copies inside the batch counted by 20-byte digest."""
+        where = source_name or "import"
+        source_name = source_name.encode("utf-8", "backslashreplace").decode("utf-8")
+        first_sid = next_sid = self._max_id("sentences") + 1
+        next_did = self._max_id("documents") + 1
+        documents: dict[str, int] = {}
+        counts = {"added": 0, "duplicates": 0, "annotated": 0} | ({"hidden": 0} if hidden_gold else {})
+        labelled = False
+
+        def check(s: Any, index: int) -> None:
+            nonlocal labelled
+            fail = partial(FormatError, where, getattr(s, "line", 0) or index)
+            if hidden_gold and s.tags is None:
+                raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
+            for label in _check_sentence(s, fail):
+                if problem := known.check(label):
+                    raise fail(problem)
+            labelled = labelled or s.tags is not None
+
+        for pending, held in self._chunks(project_id, sentences, check):
+            docs, rows, annotations, relabel = [], [], [], {}
+            for s, position, digest in pending:
+                if digest in held:
+                    counts["duplicates"] += 1
+                    if source == "human" and s.tags is not None:
+                        relabel[held[digest]] = list(s.tags)
+                    continue
+                if s.doc_id is not None and s.doc_id not in documents:
+                    documents[s.doc_id] = next_did + len(documents)
+                    docs.append((documents[s.doc_id], project_id, s.doc_id, source_name, created))
+                rows.append((next_sid, project_id, documents.get(s.doc_id), position, s.text,
+                             json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
+                             split or "unlabeled", digest, created))
+                if s.tags is not None and not hidden_gold:
+                    annotations.append((next_sid, json.dumps(list(s.tags)), source,
+                                        getattr(s, "annotator", None) or annotator, created))
+                next_sid += 1
+            if relabel:
+                annotations += self._human_relabels(relabel, annotator, created, split or "train")
+            self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
+                                     "VALUES (?, ?, ?, ?, ?)", docs)
+            self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
+                                     "offsets, split, hash, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
+                                     "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
+            counts["added"] += len(rows)
+            counts["annotated"] += len(annotations)
+            if hidden_gold:
+                counts["hidden"] += self._hide_gold(project_id, {d: s.tags for s, _, d in pending}, created)
+        if split is None and not hidden_gold:
+            counts["split"] = split = "train" if labelled else "unlabeled"
+            if split == "train":
+                self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
+        return counts
+
+    # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
+    def _human_relabels(self, tags: dict[int, list[str]], annotator: str, created: str, split: str) -> list[tuple]:
+        """Annotation rows giving held sentences (id -> tags) the annotator's tags, except where their latest human
+        annotation by the annotator has these tags already; the unlabeled ones among them move to `split`."""
+        latest = dict(self.db.execute(
+            "SELECT a.sentence_id, a.tags FROM annotations a WHERE a.sentence_id IN (SELECT value FROM json_each(?)) "
+            "AND a.id = (SELECT MAX(b.id) FROM annotations b WHERE b.sentence_id = a.sentence_id "
+            "AND b.source = 'human' AND b.annotator = ?)", [json.dumps(list(tags)), annotator]))
+        rows = [(sid, json.dumps(t), "human", annotator, created) for sid, t in tags.items()
+                if latest.get(sid) != json.dumps(t)]
+        if split != "unlabeled":
+            self.db.execute("UPDATE sentences SET split = ? WHERE split = 'unlabeled' AND id IN "
+                            "(SELECT value FROM json_each(?))", [split, json.dumps([r[0] for r in rows])])
+        return rows
+
+    def _chunks(self, project_id: int, sentences: Iterable, check: Callable[[Any, int], None] | None = None
+                ) -> Iterator[tuple[list[tuple[Any, int, str]], dict[str, int]]]:
+        """Sentences _CHUNK at a time, each checked, as (sentence, position in its document, identity) with the
+        identities the project holds already (-> sentence id): a sentence's hash, its k-th copy in the batch
+        hash#k."""
+        positions: dict[str | None, int] = {}
+        copies: dict[bytes, int] = {}
+        numbered = enumerate(sentences, 1)
+        while chunk := list(itertools.islice(numbered, _CHUNK)):
+            pending = []
+            for index, s in chunk:
+                if check:
+                    check(s, index)
+                position = positions.get(s.doc_id, 0)
+                positions[s.doc_id] = position + 1
+                digest = sentence_hash(s.words)
+                key = bytes.fromhex(digest)
+                copies[key] = copies.get(key, 0) + 1
+                pending.append((s, position, digest if copies[key] == 1 else f"{digest}#{copies[key]}"))
+            with self._lock:
+                held = dict(self.db.execute(
+                    "SELECT hash, id FROM sentences WHERE project_id = ? AND hash IN (SELECT value FROM json_each(?))",
+                    [project_id, json.dumps([digest for _, _, digest in pending])]))
+            yield pending, held
+
+    def duplicates(self, project_id: int, sentences: Iterable) -> int:
+        """How many of these sentences an import into the project would skip as already held (read a chunk at a
+        time, nothing written; the lock is held per chunk, not while the file is read)."""
+        return sum(len(held) for _, held in self._chunks(project_id, sentences))
+
+    def _hide_gold(self, project_id: int, tags: dict[str, list[str]], created: str) -> int:
+        """Record the gold tags of these sentence hashes for the project's unlabeled sentences that hold them and
+        have no gold, human or hidden tags yet; returns how many."""
+        ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
+                         "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
+                         "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
+                         "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
+                         [project_id, json.dumps(list(tags))])
+        self.db.conn.executemany("INSERT INTO hidden_gold (sentence_id, tags, created) VALUES (?, ?, ?)",
+                                 [(r["id"], json.dumps(list(tags[r["hash"]])), created) for r in ids])
+        return len(ids)
+
+    def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
+                  flagged: bool | None = None) -> list[dict]:
+        """Sentences ordered by id, each with its effective "tags", their "source" and "annotation_id" (or None);
+        `flagged` False leaves out the sentences flagged as junk, True keeps only them."""
+        sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
+            a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
+            LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
+            WHERE s.project_id = ?"""
+        params: list[Any] = [project_id]
+        if split is not None:
+            sql += " AND s.split = ?"
+            params.append(_check(split, SPLITS, "split"))
+        if ids is not None:
+            sql += " AND s.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps([int(i) for i in ids]))
+        if flagged is not None:
+            sql += f" AND {_FLAGGED.format(sid='s.id')} = ?"
+            params.append(int(flagged))
+        return self._rows(sql + " ORDER BY s.id", params)
+
+    def neighbours(self, sentence_id: int, before: int = 2, after: int = 2) -> tuple[list[dict], list[dict]]:
+        """The sentences just before and just after one, in reading order: of its document by position, or, for a
+        sentence imported without a document, of the same import by id."""
+        if before < 0 or after < 0:
+            raise ValueError("before and after must not be negative")
+        s = self._one("sentences", sentence_id)
+        if s["document_id"] is not None:
+            where, params = "document_id = ?", [s["document_id"]]
+            key, earlier = "position {d}, id {d}", "(position < ? OR (position = ? AND id < ?))"
+            at = [s["position"], s["position"], sentence_id]
+            later = earlier.replace("<", ">")
+        else:
+            where, params = "project_id = ? AND document_id IS NULL AND created = ?", [s["project_id"], s["created"]]
+            key, earlier, later, at = "id {d}", "id < ?", "id > ?", [sentence_id]
+        sql = f"SELECT {_CONTEXT_COLUMNS} FROM sentences WHERE {where} AND {{}} ORDER BY {{}} LIMIT ?"
+        head = self._rows(sql.format(earlier, key.format(d="DESC")), [*params, *at, before])
+        tail = self._rows(sql.format(later, key.format(d="ASC")), [*params, *at, after])
+        return head[::-1], tail
+
+    def set_split(self, sentence_ids: Sequence[int], split: str) -> None:
+        _check(split, SPLITS, "split")
+        ids = sorted({int(i) for i in sentence_ids})
+        with self._write():
+            cursor = self.db.execute(
+                "UPDATE sentences SET split = ? WHERE id IN (SELECT value FROM json_each(?))",
+                [split, json.dumps(ids)])
+            if cursor.rowcount != len(ids):
+                raise KeyError(f"{len(ids) - cursor.rowcount} of the sentence ids do not exist")
+
+    def counts(self, project_id: int) -> dict:
+        by_split = dict.fromkeys(SPLITS, 0)
+        for r in self._rows("SELECT split, COUNT(*) AS n FROM sentences WHERE project_id = ? "
+                            "GROUP BY split", [project_id]):
+            by_split[r["split"]] = r["n"]
+        sql = """SELECT COUNT(DISTINCT a.sentence_id) AS n FROM annotations a
+            JOIN sentences s ON s.id = a.sentence_id WHERE s.project_id = ? AND a.source IN ({})"""
+        human = self._rows(sql.format("'human'"), [project_id])[0]["n"]
+        labelled = self._rows(sql.format("'human', 'gold'"), [project_id])[0]["n"]
+        return {"by_split": by_split, "human": human, "labelled": labelled, "flagged": len(self.flagged(project_id))}
+
+    def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "",
+                           new_labels: bool = False) -> dict:
+        """Import labelled sentences as unlabeled ones whose tags are kept hidden (demo mode's pool with gold).
+
+        Returns import_sentences' counts plus "hidden": sentences whose gold was recorded now."""
+        return self.import_many(project_id, [(sentences, "unlabeled", source_name)], new_labels=new_labels,
+                                hidden_gold=True)[0]
+
+    def stamp(self, project_id: int) -> tuple[int, int, int, int]:
+        """Cheap fingerprint that changes when sentences, annotations or flags are added: (count, max sentence id,
+        max annotation id, max flag id)."""
+        with self._lock:
+            n, top = self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM sentences WHERE project_id = ?",
+                                     [project_id]).fetchone()
+            return n, top, self._max_id("annotations"), self._max_id("flags")
+
+    def label_index(self, project_id: int) -> list[tuple[int, bool, bool]]:
+        """(id, has a human annotation, has a human or gold one) of each of the project's sentences by id, without
+        loading words or tags."""
+        with self._lock:
+            rows = self.db.execute(
+                """SELECT s.id,
+                    EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source = 'human'),
+                    EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))
+                FROM sentences s WHERE s.project_id = ? ORDER BY s.id""", [project_id]).fetchall()
+        return [(i, bool(human), bool(labelled)) for i, human, labelled in rows]
+

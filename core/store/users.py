@@ -1,0 +1,38 @@
+"""Local accounts: a role and an argon2 hash each (core/users.py checks names and passwords and makes the hashes)."""
+from __future__ import annotations
+
+from core.store.base import ROLES, StoreBase, _check, now
+
+
+class UserRows(StoreBase):
+    """Accounts; a removed one keeps its row, so its name is not reused and its annotations stay attributed."""
+
+    def add_user(self, name: str, role: str, password_hash: str) -> int:
+        _check(role, ROLES, "role")
+        created = now()
+        with self._write():
+            if self._rows("SELECT id FROM users WHERE name = ?", [name]):
+                raise ValueError(f"user {name!r} already exists (a removed user's name is not reused)")
+            return self._insert("users", {"name": name, "role": role, "password_hash": password_hash,
+                                          "created": created, "updated": created, "removed": None})
+
+    def users(self, *, removed: bool = False) -> list[dict]:
+        """Accounts by name (the removed ones too when asked), with their hashes."""
+        return self._rows("SELECT * FROM users" + ("" if removed else " WHERE removed IS NULL") + " ORDER BY name")
+
+    def user(self, name: str) -> dict | None:
+        """The account of this name that is not removed, or None."""
+        rows = self._rows("SELECT * FROM users WHERE name = ? AND removed IS NULL", [name])
+        return rows[0] if rows else None
+
+    def update_user(self, name: str, *, password_hash: str | None = None, role: str | None = None,
+                    removed: bool = False) -> None:
+        """Change an account's hash or role, or mark it removed; KeyError when there is no such account."""
+        if role is not None:
+            _check(role, ROLES, "role")
+        values = {k: v for k, v in (("password_hash", password_hash), ("role", role)) if v is not None}
+        values |= {"updated": now()} | ({"removed": now()} if removed else {})
+        with self._write():
+            if not (user := self.user(name)):
+                raise KeyError(f"no user {name!r}")
+            self.db["users"].update(user["id"], values)

@@ -1,0 +1,73 @@
+"""Local accounts: names, roles (admin, reviewer, annotator) and argon2id password hashes; no password is stored."""
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.store import ROLES, Store
+
+MIN_PASSWORD = 8
+_NAME = re.compile(r"[\w.@+-]{1,64}")
+_HASHER = PasswordHasher()  # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile)
+_DUMMY = _HASHER.hash("no such user")  # checked against for an unknown name, so it takes as long as a known one
+
+
+def _name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"invalid user name {name!r}: 1 to 64 letters, digits or . _ @ + -")
+    return name
+
+
+def _hash(password: str) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def _keeps_an_admin(store: Store, name: str) -> None:
+    if [u["name"] for u in store.users() if u["role"] == "admin"] == [name]:
+        raise ValueError(f"{name!r} is the last admin: add another admin first")
+
+
+def add(store: Store, name: str, role: str, password: str) -> int:
+    """Create an account; returns its id."""
+    if role not in ROLES:
+        raise ValueError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
+    return store.add_user(_name(name), role, _hash(password))
+
+
+def listing(store: Store) -> list[dict]:
+    """The accounts that are not removed: name, role, created, updated (no hash)."""
+    return [{k: u[k] for k in ("name", "role", "created", "updated")} for u in store.users()]
+
+
+def passwd(store: Store, name: str, password: str) -> None:
+    store.update_user(name, password_hash=_hash(password))
+
+
+def set_role(store: Store, name: str, role: str) -> None:
+    if role != "admin":
+        _keeps_an_admin(store, name)
+    store.update_user(name, role=role)
+
+
+def remove(store: Store, name: str) -> None:
+    """Remove an account: it can no longer log in; its annotations stay, attributed to its name."""
+    _keeps_an_admin(store, name)
+    store.update_user(name, removed=True)
+
+
+def authenticate(store: Store, name: str, password: str) -> dict | None:
+    """The account (name, role) when the password is right, else None; an outdated hash is renewed on success."""
+    user = store.user(name) if isinstance(name, str) else None
+    try:
+        _HASHER.verify(user["password_hash"] if user else _DUMMY, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if not user:
+        return None
+    if _HASHER.check_needs_rehash(user["password_hash"]):
+        store.update_user(name, password_hash=_HASHER.hash(password))
+    return {"name": user["name"], "role": user["role"]}
