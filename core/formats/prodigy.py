@@ -18,10 +18,11 @@ _MARKERS = ("answer", "_input_hash", "_task_hash", "_view_id", "_annotator_id", 
 def sniff(head: str) -> int:
     """3 when a record on the first lines carries Prodigy's keys (answer, hashes) or token indices on spans."""
     objs = head_objects(head) or []
-    marked = any(any(k in o for k in _MARKERS) or any(isinstance(sp, dict) and "token_start" in sp
-                                                       for sp in o.get("spans") or [] if isinstance(o.get("spans"), list))
-                 for o in objs)
-    return 3 if marked else 0
+    def marked(o: dict) -> bool:
+        found = o.get("spans") if isinstance(o.get("spans"), list) else []
+        return any(k in o for k in _MARKERS) or any(isinstance(sp, dict) and "token_start" in sp for sp in found)
+
+    return 3 if any(map(marked, objs)) else 0
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
