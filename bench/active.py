@@ -5,13 +5,15 @@
     python bench/active.py --pool-size 0 --dev-size 0 --batch 250 --rounds 13 --strategies random,entropy+diverse \
         --warm-min-steps 400 --seed 0 --tag full-pool-seed0    # all of train as the pool, full dev: ~1 h on 2 cores
     python bench/active.py --report A.json B.json --tag mean   # the mean of runs that differ only in --seed
+    python bench/active.py --report bench/results/active-*.json  # no --tag: each file's chart, drawn again
     python bench/active.py ... --strategies bald+diverse --baseline A.json   # random's curve from run A (same settings)
 
 CoNLL-2003 train is the pool (its gold is revealed batch by batch), dev is scored every round. Writes
-bench/results/active-<date>[-<tag>].json (curves and summary, rewritten after every round), .md (tables) and .html
-(plotly chart; .png when kaleido is installed: `pip install -e '.[bench]'`, it drives Chrome/Chromium).
+bench/results/active-<date>[-<tag>].json (curves and summary, rewritten after every round) and .md (tables), and the
+chart into bench/charts/ (not in git): .html with plotly's JS inside (opens offline), .png when kaleido is installed
+(`pip install -e '.[bench]'`, it drives Chrome/Chromium).
 Full-data F1 for the 95% target: --full-f1, else `ours.dev_f1` of the newest full-data bench/results/conll-*.json.
-`--report FILE.json` rewrites the table and chart of an earlier result.
+`--report FILE.json ...` draws the charts of earlier results again, from their JSON.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 RESULTS = ROOT / "bench" / "results"
+CHARTS = ROOT / "bench" / "charts"  # in .gitignore: drawn from the JSON by --report
 
 
 def subset(sentences: list, size: int, seed: int) -> list:
@@ -195,8 +198,9 @@ def same_first_round(curve: list[dict], f1: float, name: str) -> None:
                          "the same computation, so random must be trained in this run")
 
 
-def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
-    """Dev F1 against labelled tokens per strategy: HTML always, PNG when kaleido is installed."""
+def chart(res: dict, stem: Path) -> str | None:
+    """Dev F1 against labelled tokens per strategy: `stem`.html (plotly's JS embedded: no network needed to open it)
+    always, `stem`.png when kaleido is installed; returns why there is no PNG, None when there is one."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -214,18 +218,17 @@ def chart(res: dict, stem: Path) -> tuple[str, str | None, str | None]:
                             f"batch {res['settings']['batch']}"
                             + (f", mean of seeds {', '.join(map(str, res['seeds']))}" if res.get("seeds") else ""),
                       xaxis_title="labelled tokens", yaxis_title="dev entity F1 (micro)", template="plotly_white")
-    html = stem.with_suffix(".html")
-    fig.write_html(html, include_plotlyjs="cdn")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(stem.with_suffix(".html"), include_plotlyjs=True)
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        return html.name, None, "kaleido is not installed (pip install -e '.[bench]'): no PNG"
-    png = stem.with_suffix(".png")
+        return "kaleido is not installed (pip install -e '.[bench]'): no PNG"
     try:
-        fig.write_image(png, width=900, height=550)
+        fig.write_image(stem.with_suffix(".png"), width=900, height=550)
     except Exception as exc:  # kaleido needs Chrome/Chromium; the JSON, table and HTML are written regardless
-        return html.name, None, f"no PNG: kaleido failed ({type(exc).__name__}: {exc})"
-    return html.name, png.name, None
+        return f"no PNG: kaleido failed ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _f(x: float | None, fmt: str = "{:.4f}") -> str:
@@ -310,25 +313,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="torch threads (1 is much faster while another job uses the cores)")
     ap.add_argument("--full-f1", type=float, help="full-data dev F1 (default: from bench/results/conll-*.json)")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--charts", type=Path, default=CHARTS, help="folder of the charts (default: bench/charts, ignored "
+                    "by git)")
     ap.add_argument("--tag", help="suffix of the result files: active-<date>-<tag>.*")
     ap.add_argument("--baseline", metavar="JSON", help="take random's curve from this earlier run (same settings, "
                          "seed and threads) instead of training it again; round 1 must reproduce its F1 exactly")
     ap.add_argument("--report", metavar="JSON", nargs="+",
-                    help="rewrite the .md/.html/.png of an earlier result file and exit; several files of runs that "
-                         "differ only in --seed: write their mean as active-<date>-<tag, default mean>.*")
+                    help="draw the charts of earlier result files again (into --charts) and exit; with --tag, "
+                         "the files are runs that differ only in --seed: write their mean as active-<date>-<tag>.*")
     args = ap.parse_args()
     if args.report:
-        paths = [Path(p) for p in args.report]
-        if len(paths) == 1:
-            write(json.loads(paths[0].read_text()), paths[0].with_suffix(""))
-            return
-        try:
-            res = mean_of([json.loads(p.read_text()) for p in paths], [p.name for p in paths])
-        except ValueError as exc:
-            ap.error(str(exc))
-        stem = Path(args.out) / "-".join(["active", dt.date.today().isoformat(), args.tag or "mean"])
-        write(res, stem)
-        print(stem.with_suffix(".md").read_text())
+        report([Path(p) for p in args.report], args.tag, out=Path(args.out), charts=args.charts, error=ap.error)
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -388,23 +383,46 @@ def main() -> None:
         curves[r.strategy].append(r.point())
         done = all(len(c) == cfg.rounds for c in curves.values())
         write({**meta, "strategies": {k: v for k, v in curves.items() if v},
-               "seconds": round(time.perf_counter() - started, 1), "complete": done}, stem, chart_too=done)
+               "seconds": round(time.perf_counter() - started, 1), "complete": done}, stem,
+              charts=args.charts if done else None)
 
     run(pool, dev, cfg, on_round=progress)
     print(stem.with_suffix(".md").read_text())
-    print(f"wrote {stem}.json, .md, .html" + (", .png" if stem.with_suffix(".png").exists() else ""))
+    print(f"wrote {stem}.json and .md; the chart in {args.charts}")
 
 
-def write(res: dict, stem: Path, *, chart_too: bool = True) -> None:
-    """Summary, JSON and markdown (after every round, so a stopped run keeps its rounds), and the chart."""
-    full = res.get("full_f1", res.get("summary", {}).get("full_data_dev_f1"))
-    res["summary"] = summarise(res["strategies"], res["pool_tokens"], full)
-    if chart_too:
-        res["chart_html"], res["chart_png"], why = chart(res, stem)
-        res.pop("chart_png_skipped", None)
-        if why:
-            res["chart_png_skipped"] = why
-            print(why)
+def report(paths: list[Path], tag: str | None, *, out: Path, charts: Path, error) -> None:
+    """Draw the chart of each result file again (the files stay as they are); with `tag`, write the mean of the runs
+    and its chart."""
+    if tag is None:
+        for path in paths:
+            res = json.loads(path.read_text())
+            res["summary"] = summarise(res["strategies"], res["pool_tokens"], _full(res))
+            chart(res, charts / path.stem)
+            print(f"{path}: chart in {charts / path.stem}.html")
+        return
+    try:
+        res = mean_of([json.loads(p.read_text()) for p in paths], [p.name for p in paths])
+    except ValueError as exc:
+        error(str(exc))
+    stem = out / "-".join(["active", dt.date.today().isoformat(), tag])
+    write(res, stem, charts=charts)
+    print(stem.with_suffix(".md").read_text())
+
+
+def _full(res: dict) -> float | None:
+    """The full-data dev F1 a result was judged against."""
+    return res.get("full_f1", res.get("summary", {}).get("full_data_dev_f1"))
+
+
+def write(res: dict, stem: Path, *, charts: Path | None = None) -> None:
+    """Summary, JSON and markdown (after every round, so a stopped run keeps its rounds), and with `charts` the chart
+    there (named as the JSON)."""
+    res["summary"] = summarise(res["strategies"], res["pool_tokens"], _full(res))
+    for key in ("chart_html", "chart_png", "chart_png_skipped"):  # charts no longer lie beside the results
+        res.pop(key, None)
+    if charts is not None and (why := chart(res, charts / stem.name)):
+        print(why)
     tmp = stem.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(res, indent=2))
     tmp.replace(stem.with_suffix(".json"))

@@ -117,10 +117,10 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
 
     from core import metrics
     from core.model import resolve
-    from core.train import label_set
+    from core.vocab import label_set, seen_types
 
     set_seed(args.seed)
-    labels = label_set([s.tags for s in train + dev])
+    labels = label_set(seen_types([s.tags for s in train + dev]))
     label2id = {lab: i for i, lab in enumerate(labels)}
     path = resolve("default")
     tok = AutoTokenizer.from_pretrained(path)

@@ -8,6 +8,7 @@ two sentences with the same words.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,10 +18,9 @@ import torch.nn.functional as F
 
 from core.model import Tagger
 from core.store import ModelVersion, Store
+from core.vocab import AGGREGATES, MEASURES, STRATEGIES
 
-MEASURES = ("least_confidence", "margin", "entropy", "bald")
-STRATEGIES = ("random", "sequential", *MEASURES)
-AGGREGATES = ("max", "mean", "sum", "mnlp")
+log = logging.getLogger(__name__)
 MIN_WORDS = 4  # suggest: uncertainty strategies rank sentences shorter than this after every longer one
 _EPS = 1e-12
 
@@ -328,6 +328,7 @@ def stored_scores(store: Store, model: ModelVersion, rows: Sequence[dict], *, ta
         new = [(r["id"], fresh.row(i), fresh.embeddings[i].astype(np.float16).tobytes())
                for i, r in enumerate(missing)]
         store.save_pool_scores(model.id, new)
+        log.info("version %s scored %d pool sentences (%d stored already)", model.id, len(missing), len(have))
         have.update({sid: {"data": data, "embedding": emb} for sid, data, emb in new})
     return PoolScores.from_rows([have[r["id"]] for r in rows])
 

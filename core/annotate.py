@@ -118,11 +118,6 @@ FILTERS = ("unlabeled", "not human-checked", "all", "flagged")
 UNDO_DEPTH = 200
 
 
-def tag_options(labels: Sequence[str]) -> list[str]:
-    """Every valid tag of a project: O, then B-X and I-X per entity type."""
-    return ["O"] + [f"{p}-{lab}" for lab in labels for p in ("B", "I")]
-
-
 @dataclass
 class Draft:
     """The working tags of one sentence: what it opened with (and the annotation id they came from), a word

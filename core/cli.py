@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import Field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from core import formats, paths, versions
+from core import formats, paths, versions, vocab
+from core.config import TrainConfig, out_of_range
+from core.export import EXPORT_FORMATS
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, ROLES, SPLITS, ModelVersion, Store, StoreError
-
-_HP_FIELDS = ("model", "epochs", "lr", "batch_size", "freeze", "min_steps", "time_budget", "patience", "seed")
+from core.store import NEW_LABEL_HINT, ROLES, ModelVersion, Store, StoreError
 
 
 class CliError(Exception):
@@ -172,10 +173,45 @@ class _Progress:
 
 def _overrides(args: argparse.Namespace) -> dict:
     """TrainConfig fields given on the command line (the rest keep the trainer's defaults)."""
-    params = {k: getattr(args, k) for k in _HP_FIELDS if getattr(args, k) is not None}
-    if args.no_shape:
-        params["shape"] = False
-    return params
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+
+
+def _hp_type(f: Field) -> Callable[[str], Any]:
+    """The argparse type of a TrainConfig field: its declared kind, checked against its declared range."""
+    kind = f.metadata["kind"]
+    if kind is list:
+        return _labels
+    if f.name == "freeze":
+        return _freeze
+    if kind is str:
+        return str
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {'whole ' if kind is int else ''}number, not {text!r}") \
+                from None
+        problem = out_of_range(f, value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+    return parse
+
+
+def add_hyperparameters(group: argparse._ArgumentGroup) -> None:
+    """One option per TrainConfig field, generated from its declaration (help, range, choices, default)."""
+    for f in fields(TrainConfig):
+        meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+        help = f"{meta['help']} (default: {f.default if f.default is not None else 'none'})".replace("%", "%%")
+        if meta["kind"] is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help)
+            continue
+        choices = meta["choices"] if f.name != "freeze" else None
+        kind = meta["kind"]
+        metavar = ("none|embeddings|top-K" if f.name == "freeze" else "|".join(choices) if choices
+                   else "A,B,..." if kind is list else "N" if kind is int else "X" if kind is float else "TEXT")
+        group.add_argument(flag, type=_hp_type(f), choices=choices, default=None, metavar=metavar, help=help)
 
 
 # ---------------------------------------------------------------- commands
@@ -298,7 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_files(args: argparse.Namespace) -> int:
-    from core.train import TrainConfig, train
+    from core.train import train
 
     cfg = TrainConfig(**_overrides(args))
     train_data = _labelled(args.train)
@@ -488,20 +524,23 @@ def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, 
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from core import export
+
+    try:
+        fmt = export.export_format(args.out, args.format)
+    except ValueError as e:
+        raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
     with _opened(args) as (store, project):
-        rows = store.sentences(project["id"], split=args.split)
-    chosen = [_sentence(r) for r in rows if args.unlabeled or r["tags"] is not None]
-    if not chosen:
+        out = export.export_annotations(store, project["id"], splits=[args.split] if args.split else vocab.SPLITS,
+                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled)
+    if not out.written:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
-    fmt = args.format or formats.format_for_path(args.out)
-    if fmt is None:
-        raise CliError(f"{args.out}: cannot tell the format from the extension; pass --format")
     try:
-        formats.write(chosen, args.out, fmt, scheme=args.scheme)
+        formats.write_atomic(args.out, out.data)
     except OSError as e:
         raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
-    print(f"wrote {len(chosen)} sentences to {args.out} ({len(rows) - len(chosen)} without annotations left out)")
+    print(f"wrote {out.written} sentences to {args.out} ({out.left_out} without annotations left out)")
     return 0
 
 
@@ -575,11 +614,11 @@ def cmd_projects(args: argparse.Namespace) -> int:
         for p in store.projects():
             c = store.counts(p["id"])
             serving = store.serving(p["id"])
-            rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in SPLITS),
+            rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in vocab.SPLITS),
                          c["labelled"], c["human"], serving.name if serving else "-"])
     finally:
         store.close()
-    print(_table(["id", "name", "labels", *SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
+    print(_table(["id", "name", "labels", *vocab.SPLITS, "labelled", "human", "serving"], rows) if rows else "no projects")
     return 0
 
 
@@ -594,7 +633,6 @@ def _strategies(text: str) -> list[str]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from core.simulate import SimConfig, run
-    from core.train import TrainConfig
 
     if not args.strategies:
         raise CliError("simulate: --strategies is empty")
@@ -603,8 +641,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                        "--min-steps)")
     pool, dev = _labelled(args.pool), _labelled(args.dev)
     train_cfg = TrainConfig(**_overrides(args))
-    if args.warm_min_steps is not None:
-        train_cfg.warm_min_steps = args.warm_min_steps
     cfg = SimConfig(strategies=args.strategies, seed_size=args.seed_size, batch=args.batch,
                     batch_tokens=args.batch_tokens, rounds=args.rounds, seed=train_cfg.seed,
                     mc_passes=args.mc_passes, train=train_cfg, warm_start=not args.retrain_from_base)
@@ -724,23 +760,14 @@ def build_parser() -> argparse.ArgumentParser:
                f"$NERLOOP_HOME/{paths.DB_NAME}; NERLOOP_HOME defaults to ~/.nerloop)")
     parser = argparse.ArgumentParser(prog="nerloop", description="Human-in-the-loop NER: import, train, "
                                      "evaluate, predict and manage model versions.")
+    verbose_help = "log what happens (training plan, evaluations, saves, promotion); -vv: debug details"
     parser.add_argument("--db", metavar="PATH", help=db_help)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
+    db.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help)
     hp = argparse.ArgumentParser(add_help=False)
-    g = hp.add_argument_group("hyperparameters (default: the trainer's)")
-    g.add_argument("--model", metavar="NAME_OR_DIR", help="encoder: `default` (packaged), a hub id or a folder")
-    g.add_argument("--epochs", type=_positive(int), metavar="N")
-    g.add_argument("--lr", type=_positive(float), metavar="X", help="encoder learning rate")
-    g.add_argument("--batch-size", type=_positive(int), metavar="N")
-    g.add_argument("--freeze", type=_freeze, metavar="none|embeddings|top-K")
-    g.add_argument("--min-steps", type=_count, metavar="N",
-                   help="small data, first model: a step floor of at most N steps (0: none)")
-    g.add_argument("--time-budget", type=_count, metavar="SECONDS",
-                   help="cut the small-data floor's extra steps to fit this much training time (0: none)")
-    g.add_argument("--patience", type=_count, metavar="N", help="dev evaluations without gain before stopping")
-    g.add_argument("--seed", type=_count, metavar="N")
-    g.add_argument("--no-shape", action="store_true", help="no word-shape (casing) feature")
+    add_hyperparameters(hp.add_argument_group("hyperparameters (default: the trainer's)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable, help: str, parents: Sequence = (db,)) -> argparse.ArgumentParser:
@@ -755,7 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import", cmd_import, "import corpus files into a project (all files parse, or nothing is imported)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--split", choices=SPLITS, help="default: train for labelled files, else unlabeled")
+    p.add_argument("--split", choices=vocab.SPLITS, help="default: train for labelled files, else unlabeled")
     p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
     p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
                    help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
@@ -789,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output model folder")
     p.add_argument("--project", metavar="NAME", help="train on the project's train/dev splits")
     p.add_argument("--warm-start", action="store_true", help="start from the serving version")
-    p.add_argument("--promote", choices=("better", "always", "never"), help="serve the new version (default: better)")
+    p.add_argument("--promote", choices=vocab.PROMOTE_POLICIES, help="serve the new version (default: better)")
     p.add_argument("--background", action="store_true", help="run as a background job and print its id")
     g = p.add_argument_group("self-training (with --project)")
     g.add_argument("--self-training", action="store_true", help="then pseudo-label confident unlabelled sentences "
@@ -821,8 +848,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=formats.WRITABLE, help="default: from the extension")
-    p.add_argument("--split", choices=SPLITS, help="default: every split")
+    p.add_argument("--format", choices=EXPORT_FORMATS, help="default: from the extension")
+    p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
 
@@ -855,8 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
     a.add_argument("name", metavar="NAME")
 
-    strategy_help = ("NAME[:AGGREGATE][+diverse]; NAME: random, sequential, least_confidence, margin, entropy, bald; "
-                     "AGGREGATE: max, mean, sum, mnlp (default)")
+    strategy_help = vocab.STRATEGY_HELP
     p = add("suggest", cmd_suggest, "active learning: the unlabelled sentences to label next, by the serving "
             "version's stored uncertainty scores")
     p.add_argument("project", metavar="PROJECT")
@@ -881,21 +907,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", required=True, metavar="FILE", help="labelled pool (its tags stay hidden until selected)")
     p.add_argument("--dev", required=True, metavar="FILE", help="labelled dev file, scored every round")
     p.add_argument("--strategies", type=_strategies, default=["random", "least_confidence"],
-                   metavar="S1,S2,...", help="NAME[:AGGREGATE][+diverse]; NAME: random, sequential, "
-                   "least_confidence, margin, entropy, bald; AGGREGATE: max, mean, sum, mnlp (default); "
-                   "default: random,least_confidence")
+                   metavar="S1,S2,...", help=strategy_help + "; default: random,least_confidence")
     p.add_argument("--seed-size", type=_positive(int), default=100, metavar="N",
                    help="random first batch (default 100)")
     p.add_argument("--batch", type=_positive(int), default=100, metavar="N", help="sentences revealed per round "
                    "(default 100)")
     p.add_argument("--batch-tokens", type=_positive(int), metavar="N", help="reveal up to N words per round instead")
     p.add_argument("--rounds", type=_positive(int), default=5, metavar="R", help="trainings per strategy (default 5)")
-    p.add_argument("--warm-min-steps", type=_count, metavar="N", help="minimum steps of the warm-started rounds")
     p.add_argument("--retrain-from-base", action="store_true",
                    help="train every round from --model again instead of warm-starting from the round before")
     p.add_argument("--mc-passes", type=_count, default=8, metavar="N", help="dropout passes for bald (default 8)")
     p.add_argument("--out", metavar="FILE", help="write the curves as JSON")
     return parser
+
+
+def _log_to_stderr(level: int) -> None:
+    """Log at `level` and above, on stderr unless a handler is set up already."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -908,6 +941,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.verbose:  # else warnings only, on stderr (logging's last resort)
+        _log_to_stderr(logging.INFO if args.verbose == 1 else logging.DEBUG)
     try:
         return args.func(args)
     except CliError as e:

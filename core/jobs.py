@@ -2,21 +2,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from core import active, selftrain, versions
+import psutil
+
+from core import active, procs, selftrain, versions, vocab
 from core.store import ModelVersion, Store
 from core.train import Event, TrainConfig, train
 
-NICE = 10  # a job's scheduling priority on POSIX (below the app's); BELOW_NORMAL_PRIORITY_CLASS on Windows
-_procs: dict[tuple[str, int], subprocess.Popen] = {}  # (database, job id) -> child started here
+log = logging.getLogger(__spec__.name)  # "core.jobs" also when run as `python -m core.jobs` (__name__: "__main__")
+_procs: dict[tuple[str, int], psutil.Popen] = {}  # (database, job id) -> child started here
 
 
 def config_from(params: dict) -> TrainConfig:
@@ -30,8 +32,8 @@ def create(store: Store, project_id: int, params: dict) -> int:
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
     learning before the job ends, so the Annotate page finds the scores stored)."""
-    if params.get("promote", "better") not in versions.PROMOTE:
-        raise ValueError(f"promote must be one of {versions.PROMOTE}")
+    if params.get("promote", "better") not in vocab.PROMOTE_POLICIES:
+        raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
     if params.get("self_training"):
         selftrain.options(params)
@@ -43,39 +45,22 @@ def create(store: Store, project_id: int, params: dict) -> int:
 def start(store: Store, project_id: int, params: dict) -> int:
     """Create a job and run it in a detached subprocess (`python -m core.jobs`); returns the job id."""
     job_id = create(store, project_id, params)
-    log = store.path.resolve().parent / "logs" / store.uuid / f"job-{job_id}.log"  # by database: ids repeat
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--job-id", str(job_id)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=str(Path(__file__).resolve().parents[1]), env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
-        )
-    lower_priority(proc.pid)  # at once, before the child starts its threads (which inherit it); main() again
+    log_file = store.path.resolve().parent / "logs" / store.uuid / f"job-{job_id}.log"  # by database: ids repeat
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    proc = procs.spawn([sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--job-id", str(job_id)],
+                       log_file=log_file, cwd=Path(__file__).resolve().parents[1],
+                       env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     _procs[(str(store.path.resolve()), job_id)] = proc
-    store.update_job(job_id, pid=proc.pid, pid_started=versions.start_time(proc.pid), log_path=str(log))
+    store.update_job(job_id, pid=proc.pid, pid_started=procs.start_time(proc.pid), log_path=str(log_file))
+    log.info("job %s started: process %s, log %s", job_id, proc.pid, log_file)
     return job_id
-
-
-def lower_priority(pid: int | None = None) -> None:
-    """Run a process (default this one) below normal priority, so that the app stays responsive while it trains."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        proc.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if os.name == "nt" else max(NICE, proc.nice()))
-    except (psutil.Error, OSError):  # gone already, or not allowed: the job runs at normal priority
-        pass
 
 
 def threads() -> int:
     """Torch threads for a job: OMP_NUM_THREADS when set, else every core this process may run on."""
     if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
         return int(os.environ["OMP_NUM_THREADS"])
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return procs.cpu_count()
 
 
 def eta_seconds(step: dict | None) -> float | None:
@@ -93,15 +78,15 @@ def eta_seconds(step: dict | None) -> float | None:
 
 def _alive(job: dict) -> bool:
     """Whether the job's process runs: its PID, started when the job recorded (a reused PID is another process)."""
-    return versions.process_alive(job.get("pid"), job.get("pid_started"))
+    return procs.alive(job.get("pid"), job.get("pid_started"))
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
-    for job in store.jobs(project_id, status=["queued", "running"]):
+    for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
         proc = _procs.get((str(store.path.resolve()), job["id"]))
-        code = proc.poll() if proc is not None else None
+        code = procs.exit_code(proc) if proc is not None else None
         if proc is not None and code is None:
             continue
         if proc is None and _alive(job):
@@ -109,7 +94,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         if job["status"] == "queued" and not job["pid"]:
             continue  # created but not started in a subprocess (run inline by the CLI)
         fresh = store.job(job["id"])
-        if fresh["status"] not in ("queued", "running"):
+        if fresh["status"] not in vocab.JOB_UNFINISHED:
             continue
         reason = f"process {job['pid']} ended without finishing"
         if code is not None:
@@ -117,6 +102,7 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         if job.get("log_path"):
             reason += f"; log: {job['log_path']}"
         store.update_job(job["id"], status="failed", error=reason)
+        log.warning("job %s failed: %s", job["id"], reason)
         dead.append(job["id"])
     return dead
 
@@ -137,36 +123,18 @@ def status(store: Store, job_id: int) -> dict:
 
 
 def cancel(store: Store, job_id: int) -> None:
-    """Stop a running job: SIGTERM to its process and their children (when it is still the process that started the
-    job); it is marked cancelled."""
+    """Stop a running job: its process and all their children (when it is still the process that started the job)
+    are terminated, and killed after a grace period; it is marked cancelled."""
     job = store.job(job_id)
-    if job["status"] not in ("queued", "running"):
+    if job["status"] not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
-    if _alive(job):
-        _terminate(job["pid"])
+    log.info("job %s cancelled", job_id)
+    if job.get("pid"):
+        procs.stop(job["pid"], job.get("pid_started"))
     proc = _procs.pop((str(store.path.resolve()), job_id), None)
     if proc is not None:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _terminate(pid: int) -> None:
-    """SIGTERM (on Windows: TerminateProcess) to a process and all its children."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        family = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return
-    for p in family:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
+        procs.exit_code(proc)  # reap it: no zombie left behind
 
 
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
@@ -178,9 +146,11 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving.folder
-    cfg.labels = versions.project_tags(project)
+    cfg.labels = cfg.labels or vocab.label_set(project["labels"])
     train_rows, dev_rows = versions.training_data(store, project["id"])
-    store.update_job(job_id, status="running", pid=os.getpid(), pid_started=versions.start_time())
+    store.update_job(job_id, status="running", pid=os.getpid(), pid_started=procs.start_time())
+    log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project["id"],
+             len(train_rows), len(dev_rows), params)
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
     stopping = {"flag": False}
@@ -225,6 +195,10 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
         promoted = versions.maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
+        version = store.model(model_id)
+        log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
+                 version.dev_f1, "promoted" if promoted else "not promoted", params.get("promote", "better"),
+                 serving.name if serving else "none")
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.get("self_training"):
@@ -232,6 +206,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
                                               promote=params.get("promote", "better"), out=self_out,
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
+            log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
+                     "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
             result["self_training"] = st.to_dict()
         now_serving = store.serving(project["id"])
         changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
@@ -243,9 +219,11 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
             raise KeyboardInterrupt("cancelled")
         store.update_job(job_id, status="done")
+        log.info("job %s done", job_id)
         return result
     except KeyboardInterrupt:
         store.update_job(job_id, status="cancelled", error="cancelled by user")
+        log.info("job %s cancelled", job_id)
         raise
     except Exception as exc:
         store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -279,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", required=True)
     ap.add_argument("--job-id", type=int, required=True)
     args = ap.parse_args(argv)
-    lower_priority()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,  # stderr: the job's log file
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    procs.lower_priority()
     import torch
 
     torch.set_num_threads(threads())
@@ -289,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception:
-        import traceback
-
-        traceback.print_exc()
+        log.exception("job %s failed", args.job_id)
         return 1
     return 0
 

@@ -1,6 +1,7 @@
 """Token-classification model: loading, subword alignment, windows over long sentences, prediction."""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-DEFAULT = "default"
+from core.config import DEFAULT  # noqa: F401 (the packaged encoder's name, declared with TrainConfig)
+
+log = logging.getLogger(__name__)
 # Word-shape ids fed through BERT's token_type_ids: 0 means "no shape" (special tokens, plain pipelines).
 SHAPE_TYPES = 5
 
@@ -152,6 +155,8 @@ class Tagger:
         dev = pick_device(device)
         out = cls(model.to(dev), tokenizer, device=dev)
         out.trained = trained is not None
+        log.info("loaded %s: %d labels%s, on %s", name, len(want),
+                 "" if trained is None or trained == want else f" (head rebuilt from {len(trained)})", dev)
         return out
 
     def save(self, folder: str | Path) -> None:

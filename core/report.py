@@ -10,12 +10,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from core import metrics
+from core import metrics, vocab
 from core.model import DEFAULT
 from core.store import ModelVersion, Store
 from core.train import Plan, TrainConfig, plan
 
-ACTIVE = ("queued", "running")
 METRICS = ("precision", "recall", "f1")
 
 
@@ -48,7 +47,7 @@ def evaluate(tagger, data: Labelled) -> tuple[list[list[str]], dict]:
 
 def active_job(store: Store, project_id: int) -> dict | None:
     """The project's newest queued or running job (it survives reloads and restarts: it lives in the store)."""
-    rows = store.jobs(project_id, status=list(ACTIVE))
+    rows = store.jobs(project_id, status=list(vocab.JOB_UNFINISHED))
     return rows[0] if rows else None
 
 
@@ -210,22 +209,24 @@ def compare_frame(current: dict, previous: dict | None = None) -> pd.DataFrame:
 
 
 def learning_curve(models: Sequence[ModelVersion]) -> pd.DataFrame:
-    """Dev F1 per class and micro (recorded at training time) of each ready version against the number of
-    labelled train sentences it was trained on, and their words ("tokens", None where the version did not record
-    them); one row per (version, series)."""
+    """Dev F1 micro and per class (recorded at training time) of each ready version with a dev score, one row per
+    (version, series): its position among them ("number", from 1), the labelled train sentences it was trained on
+    and their words ("sentences", "tokens": None where the version did not record them). Sorted by sentences when
+    every version recorded them, else by version."""
     rows = []
-    for m in models:
+    scored = [m for m in models if m.status == "ready" and m.dev_f1 is not None]
+    for number, m in enumerate(scored, 1):
         met = m.metrics or {}
-        dev = met.get("dev")
-        if m.status != "ready" or not dev or "train_sentences" not in met:
-            continue
-        tokens = met.get("train_tokens")
-        base = {"model_id": m.id, "version": m.name, "sentences": int(met["train_sentences"]),
+        sentences, tokens = met.get("train_sentences"), met.get("train_tokens")
+        base = {"model_id": m.id, "version": m.name, "number": number,
+                "sentences": None if sentences is None else int(sentences),
                 "tokens": None if tokens is None else int(tokens)}
-        rows.append({**base, "series": "micro", "f1": dev["micro"]["f1"]})
-        rows += [{**base, "series": label, "f1": cls["f1"]} for label, cls in sorted(dev["per_class"].items())]
-    frame = pd.DataFrame(rows, columns=["model_id", "version", "sentences", "series", "f1", "tokens"])
-    return frame.sort_values(["sentences", "model_id"], kind="stable").reset_index(drop=True)
+        rows.append({**base, "series": "micro", "f1": m.dev_f1})
+        rows += [{**base, "series": label, "f1": cls["f1"]}
+                 for label, cls in sorted((met["dev"].get("per_class") or {}).items())]
+    frame = pd.DataFrame(rows, columns=["model_id", "version", "number", "sentences", "series", "f1", "tokens"])
+    order = ["model_id"] if frame["sentences"].isna().any() else ["sentences", "model_id"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def errors(data: Labelled, pred: Sequence[Sequence[str]]) -> list[dict]:
@@ -238,12 +239,14 @@ def errors(data: Labelled, pred: Sequence[Sequence[str]]) -> list[dict]:
 
 def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
     """The learning curve column for x-axis `axis` ("sentences" or "tokens"): tokens only when every version
-    recorded them, else sentences; and whether it fell back."""
+    recorded them, else sentences; sentences only when every version recorded them, else "number" (the version's
+    position); and whether it fell back."""
     if axis not in ("sentences", "tokens"):
         raise ValueError(f"axis must be sentences or tokens, not {axis!r}")
-    if axis == "tokens" and curve["tokens"].isna().any():
-        return "sentences", True
-    return axis, False
+    for column in (axis, "sentences"):
+        if not curve[column].isna().any():
+            return column, column != axis
+    return "number", True
 
 
 def hidden_gold_left(store: Store, project_id: int) -> tuple[int, int]:

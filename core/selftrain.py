@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from core import versions
+from core import versions, vocab
 from core.model import Tagger
 from core.store import Store
 from core.train import Event, TrainConfig, _pairs, evaluate, train
@@ -181,15 +181,15 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     a new version warm-started from it; promoted by `promote` only when accepted, otherwise marked rejected in its
     metrics."""
     check(threshold, weight, max_pseudo, balance)
-    if promote not in versions.PROMOTE:
-        raise ValueError(f"promote must be one of {versions.PROMOTE}")
+    if promote not in vocab.PROMOTE_POLICIES:
+        raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     project = store.project(project_id)
     base = store.model(base_model_id) if base_model_id is not None else store.serving(project_id)
     if base is None or base.project_id != project_id:
         raise ValueError(f"project {project['name']!r}: no trained version to self-train from")
     train_rows, dev_rows = versions.training_data(store, project_id)
     _dev(dev_rows)
-    cfg = replace(cfg or TrainConfig(), model=base.folder, labels=versions.project_tags(project))
+    cfg = replace(cfg or TrainConfig(), model=base.folder, labels=vocab.label_set(project["labels"]))
     pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
             if r["tags"] is None]
     reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base.name}") if out is None else None

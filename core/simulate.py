@@ -21,7 +21,8 @@ from pathlib import Path
 from core import active
 from core.model import Tagger
 from core.store import Store
-from core.train import TrainConfig, label_set, run as train_run
+from core.train import TrainConfig, run as train_run
+from core.vocab import label_set, seen_types
 
 ANNOTATOR = "simulated annotator"
 
@@ -86,7 +87,7 @@ def simulate(pool: Sequence, dev: Sequence, cfg: SimConfig, *, workdir: str | Pa
     words = [list(s.words) for s in pool]
     if cfg.seed_size >= len({tuple(w) for w in words}):
         raise ValueError(f"seed_size {cfg.seed_size} leaves nothing to select in a pool of {len(words)} sentences")
-    labels = label_set([s.tags for s in pool] + [s.tags for s in dev])
+    labels = label_set(seen_types([s.tags for s in pool] + [s.tags for s in dev]))
     base = replace(cfg.train, labels=labels)
     seed_set = active.select(None, words, cfg.seed_size, strategy="random", seed=cfg.seed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import numbers
 import os
@@ -17,51 +18,11 @@ import torch
 from torch import nn
 
 from core import metrics
-from core.model import DEFAULT, Tagger
+from core.config import TrainConfig
+from core.model import Tagger
+from core.vocab import label_set, seen_types
 
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters; the defaults are the ones the app and `nerloop train` use."""
-
-    model: str = DEFAULT  # hub id, folder, `default`, or an earlier version's folder (warm start)
-    epochs: int = 3
-    lr: float = 5e-5  # encoder learning rate
-    head_lr: float = 1e-3  # classifier head and word-shape embedding (freshly initialised)
-    batch_size: int = 16
-    max_batch_tokens: int = 2048  # a longer padded batch is split into pieces whose gradients add up (memory)
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # fraction of steps with a linear warm-up, then linear decay to 0
-    max_grad_norm: float = 1.0
-    dropout: float | None = None  # None keeps the model's own
-    min_steps: int = 1200  # small data, cold start: a step floor of at most this many steps (more epochs); 0: none
-    floor_epochs: float = 25.0  # that floor: this many epochs, within [floor_low, min_steps]; 0: min_steps flat
-    floor_low: int = 400  # the floor's lower bound (the tiniest sets still get this many steps; 250 lost 1.2 pt on
-    # CoNLL-2003 at 50 sentences against the 1,200 steps before issue 10)
-    warm_min_steps: int = 150  # the floor when warm-starting from a trained version (the interactive loop)
-    evals_per_epoch: int = 1
-    min_eval_interval: int = 250  # steps between dev evaluations at the least (large data)
-    small_evals: int = 6  # dev evaluations over a cold run that the floor lengthened (small data); 0: as large data
-    patience: int = 3  # dev evaluations without improvement before stopping (never in the first half of a run)
-    time_budget: float = 300.0  # seconds of training (dev evaluation not counted): once the first steps are timed,
-    # the floor's extra steps are cut to fit (never below `epochs` nor BUDGET_MIN_STEPS); 0: no budget
-    freeze: str = "none"  # none | embeddings | top-K (train only the top K layers and the head)
-    shape: bool = True  # word-shape (casing) feature through token types, where the model has them
-    shape_dropout: float = 0.1  # share of sentences trained without shape, so plain pipelines still work
-    seed: int = 42
-    device: str = "auto"
-    labels: list[str] | None = None  # default: every tag seen in the data, O first
-
-    def __post_init__(self) -> None:
-        if not (self.freeze in ("none", "embeddings") or (self.freeze.startswith("top-") and self.freeze[4:].isdigit())):
-            raise ValueError(f"freeze must be none, embeddings or top-K, not {self.freeze!r}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("lr", "head_lr", "weight_decay", "warmup", "min_steps", "floor_epochs", "floor_low",
-                     "warm_min_steps", "small_evals", "patience", "shape_dropout", "time_budget"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -156,12 +117,6 @@ class LinearDecay:
         else:
             self.anchor, self.warm = (step, self(step)), min(self.warm, step)
         self.total = total
-
-
-def label_set(tag_seqs: Sequence[Sequence[str]]) -> list[str]:
-    """O, then B-/I- of every entity type seen, types sorted."""
-    types = sorted({t[2:] for tags in tag_seqs for t in tags if t != "O"})
-    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
 
 
 def _fields(item) -> tuple[Sequence[str], Sequence[str] | None, Any]:
@@ -347,7 +302,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     dev_words, dev_tags = _pairs(dev_data)
     if not words:
         raise ValueError("no labelled training sentences")
-    labels = cfg.labels or label_set(tags + dev_tags)
+    labels = cfg.labels or label_set(seen_types(tags + dev_tags))
     unknown = {t for seq in tags + dev_tags for t in seq} - set(labels)
     if unknown:
         raise ValueError(f"tags not in the label set: {sorted(unknown)}")
@@ -374,6 +329,10 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             "dev_sentences": len(dev_words), "warm_start": tagger.trained, "epochs": schedule.epochs,
             "steps_per_epoch": per_epoch, "processes": acc.num_processes, "eval_every": schedule.eval_every,
             "time_budget": cfg.time_budget}
+    log.info("training %s (%s) on %d sentences (%d tokens), %d dev sentences, %d labels; plan: %d steps (%d epochs of "
+             "%d), dev evaluation every %d steps, %d process(es)", cfg.model,
+             "warm start" if tagger.trained else "new head", len(words), info["train_tokens"], len(dev_words), len(labels), total, schedule.epochs, per_epoch,
+             schedule.eval_every, acc.num_processes)
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
     step, smooth, started, seen, eval_seconds, evals = 0, None, time.perf_counter(), 0, 0.0, 0
@@ -396,6 +355,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.model.state_dict().items()}
         else:
             bad_evals += 1
+        log.info("step %d/%d: loss %s, %s%s", step, total, "-" if smooth is None else f"{smooth:.4f}",
+                 "no dev set" if scores is None else f"dev F1 {f1:.4f}", " (best so far)" if is_best else "")
         return Event("eval", step, total, step / per_epoch, loss=smooth, scores=scores, is_best=is_best)
 
     try:
@@ -433,12 +394,14 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                     if shorter.total_steps < total:
                         schedule, total = shorter, max(step, shorter.total_steps)
                         decay.shorten(total, step)
+                        log.info("time budget of %s s: %d steps at %.3f s each", cfg.time_budget, total, rate)
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
                             info={"elapsed": elapsed, "train_s": elapsed - eval_seconds, "eval_s": eval_seconds,
                                   "evals": evals, "evals_left": schedule.evals_left(step)})
                 if step % schedule.eval_every == 0 or step == total:
                     yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience and step >= schedule.stop_after:
+                        log.info("stopped early at step %d: %d evaluations without a better dev F1", step, bad_evals)
                         stop = True
                         break
                 if step >= total:
@@ -458,6 +421,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         if out is not None and acc.is_main_process:
             save_atomic(tagger, out, extra)
             saved = True
+            log.info("saved the model of step %d (dev F1 %s) to %s", best_step,
+                     "-" if best_scores is None else f"{best_scores['micro']['f1']:.4f}", out)
         acc.wait_for_everyone()
         yield Event("saved" if out is not None else "done", step, total, step / per_epoch,
                     scores=best_scores, is_best=True, path=str(out) if out else None, info=extra)
@@ -467,6 +432,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
             tagger.model.load_state_dict(best_state)
             save_atomic(tagger, out, {"dev": best_scores, "best_step": best_step, "steps": step,
                                       "labels": labels, "interrupted": True, "config": asdict(cfg)})
+            log.warning("interrupted at step %d: saved the best model so far (step %d) to %s", step, best_step, out)
         raise
     finally:
         acc.free_memory()

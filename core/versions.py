@@ -9,15 +9,13 @@ import re
 import shutil
 from pathlib import Path
 
-import psutil
-
+from core import vocab
+from core.procs import SLACK_S, alive, start_time
 from core.store import ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
 _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
-PROMOTE = ("better", "always", "never")  # promotion policies of a new version
-SLACK_S = 1.0  # process start times read by two processes may differ this much (the boot time is rounded)
 
 
 def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
@@ -26,11 +24,6 @@ def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]
     train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
     dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
     return train_rows, dev_rows
-
-
-def project_tags(project: dict) -> list[str]:
-    """The IOB2 label set of a project: O, then B-/I- of each entity type, types sorted."""
-    return ["O"] + [f"{p}-{t}" for t in sorted(project["labels"]) for p in ("B", "I")]
 
 
 def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
@@ -99,29 +92,6 @@ def release(folder: Path | None) -> None:
             pass
 
 
-def process_alive(pid: int | None, started: float | None = None) -> bool:
-    """Whether process `pid` runs (not a zombie) and, when `started` is given, is the one that started then."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) <= SLACK_S
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # it exists; its start time is hidden from us
-        return True
-
-
-def start_time(pid: int | None = None) -> float | None:
-    """The start time of process `pid` (default this one), None when it is gone."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
 def complete(folder: Path) -> dict | None:
     """The metrics of a complete model folder (config.json and a readable metrics.json), else None."""
     try:
@@ -153,7 +123,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
             if job is not None and job["project_id"] != projects[project_dir.name]:
                 job = None
             if (not folder.is_dir() or str(folder.resolve()) in recorded
-                    or (job is not None and job["status"] in ("queued", "running"))):
+                    or (job is not None and job["status"] in vocab.JOB_UNFINISHED)):
                 continue
             try:
                 _tidy(store, projects[project_dir.name], folder, job, done)
@@ -165,7 +135,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
 def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: dict[str, list[str]]) -> None:
     """Remove, register or leave one unrecorded folder of a project (see cleanup); `job`: the job that made it."""
     if temp := _TEMP.match(folder.name):
-        started = start_time(int(temp["pid"])) if process_alive(int(temp["pid"])) else None
+        started = start_time(int(temp["pid"])) if alive(int(temp["pid"])) else None
         if started is None or started > folder.stat().st_mtime + SLACK_S:  # gone, or a later process with its PID
             shutil.rmtree(folder)
             log.warning("removed %s: a save that did not finish (its process %s is gone)", folder, temp["pid"])

@@ -8,7 +8,7 @@ import random
 import pandas as pd
 import streamlit as st
 
-from core import active, jobs, report
+from core import active, jobs, report, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import ModelVersion
@@ -19,14 +19,14 @@ ui.ensure_navigation()  # a first request for this page on a fresh server: run a
 
 AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
 RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
-SID = "annotate_sentence_id"  # also set by the Evaluate page's error browser
+SID = ui.ANNOTATE_SENTENCE  # also set by the Evaluate page's error browser (ui.open_in_annotate)
 DRAFTS = "annotate_drafts"  # {sentence id: ann.Draft}
 QUEUE = "annotate_queue"  # sentence ids of the view, in the order shown
 FLASH = "annotate_flash"
 RETRAIN = "annotate_retrain_every"  # 0: off; else start a warm-started job after that many new human labels
 RETRAIN_FLASH = "annotate_retrain_flash"
-ACTIVE = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
-ORDERS = (*ann.ORDERS, ACTIVE)
+ACTIVE_LEARNING = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
+ORDERS = (*ann.ORDERS, ACTIVE_LEARNING)
 DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
 EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
 APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
@@ -265,7 +265,7 @@ def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, st
                      width=220, persist_state="session",
                      help="0: off. After N sentences labelled since the last training job, a warm-started job starts "
                           "in the background.")
-    strategy = render_strategy() if how == ACTIVE else None
+    strategy = render_strategy() if how == ACTIVE_LEARNING else None
     return which, how, strategy, table, who
 
 
@@ -291,12 +291,12 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
     folder = model.folder if tagger is not None else None
     key = (project_id, stamp, which, how, strategy, folder, seed)
     note = ""
-    if how == ACTIVE:
+    if how == ACTIVE_LEARNING:
         note = "No serving model yet: active learning starts cold, in random order."
         if tagger is not None:
             note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
                     f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
-    busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE and tagger is not None else None
+    busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE_LEARNING and tagger is not None else None
     if busy is not None:
         note = (f"Job {busy['id']} is scoring the unlabelled pool with the new version: active learning follows "
                 "its scores once the job ends (random order until then).")
@@ -318,11 +318,11 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model.name)}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        if how == ACTIVE and tagger is not None and busy is None:
+        if how == ACTIVE_LEARNING and tagger is not None and busy is None:
             ranked = _ranked(str(ui.store().path), project_id, model.id, strategy, stamp[0], seed)
             st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
         else:
-            st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE else how,
+            st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE_LEARNING else how,
                                                 confidence=confidence, seed=seed)
         st.session_state["annotate_queue_key"] = key if busy is None else None  # ranked again once it is done
     return st.session_state[QUEUE], note
@@ -387,7 +387,7 @@ def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.D
 def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Draft,
                  pred: tuple[list[str], list[float]] | None) -> None:
     """The tags as a table with a tag select box per word; an edit becomes a draft change (undoable)."""
-    options = ann.tag_options(labels)
+    options = vocab.label_set(labels, sort=False)
     options += sorted(set(draft.tags) - set(options))
     frame = pd.DataFrame({"word": words, "tag": draft.tags})
     if pred is not None:

@@ -149,10 +149,12 @@ def render_learning_curve(*, models: list[ModelVersion], colours: dict[str, str]
                         line={"color": "#222222" if micro else colours.get(series, GREY), "width": 4 if micro else 2},
                         marker={"size": 10 if micro else 7},
                         hovertemplate=f"{series} %{{text}}: F1 %{{y:.3f}} with %{{x}} {x}<extra></extra>")
-    fig.update_layout(xaxis_title=f"{CURVE_AXES[x]} in train at training time", yaxis={"title": "dev F1",
+    title = f"{CURVE_AXES[x]} in train at training time" if x in CURVE_AXES else "version"
+    fig.update_layout(xaxis_title=title, yaxis={"title": "dev F1",
                       "range": [0, 1.02]}, height=400, margin={"t": 20, "b": 40}, font={"size": 15})
     st.plotly_chart(fig, key="evaluate_curve")
-    note = " Some versions did not record their labelled words: x in sentences." if fell_back else ""
+    note = f" Some versions did not record their labelled {'words' if x == 'sentences' else 'sentences'}: x in " \
+        f"{'sentences' if x == 'sentences' else 'versions'}." if fell_back else ""
     st.caption("Dev F1 recorded when each version was trained." + note)
 
 
@@ -178,8 +180,7 @@ def render_error(*, error: dict, labels: list[str], name: str) -> None:
         head = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
         head.caption(f"Sentence {error['id']} · labels: {error['source']}")
         if head.button("Open in Annotate", key=f"evaluate_open_{error['id']}", icon=":material/edit_note:"):
-            st.session_state["annotate_sentence_id"] = error["id"]
-            st.switch_page("pages/annotate.py")
+            ui.open_in_annotate(error["id"])
         st.markdown("**Human / gold**")
         ui.render_sentence(error["words"], error["gold"], labels=labels)
         st.markdown(f"**Model {name}**")

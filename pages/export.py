@@ -7,13 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import demo, formats
-from core.store import SPLITS
+from core import export, formats
+from core.vocab import SPLIT_TITLES, SPLITS
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
-SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
 
 
@@ -24,7 +23,7 @@ def _file_name(text: str) -> str:
 
 def _annotation_bytes(**kwargs) -> bytes:
     """Deferred download: the export is written when the button is clicked, so it is never stale."""
-    return demo.export_annotations(**kwargs).data
+    return export.export_annotations(**kwargs).data
 
 
 def render_annotations(*, project: dict) -> None:
@@ -36,7 +35,7 @@ def render_annotations(*, project: dict) -> None:
                             format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
     fmt_col, scheme_col = st.columns(2)
     with fmt_col:
-        fmt = st.segmented_control("Format", demo.EXPORT_FORMATS, default="conll", format_func=str.upper,
+        fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=str.upper,
                                    key="export_format", required=True)
     with scheme_col:
         scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
@@ -62,7 +61,8 @@ def render_annotations(*, project: dict) -> None:
                    scheme=scheme, tagger=tagger, model_name=serving.name if serving else "")
     name = (_file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
             + formats.get(fmt).extensions[0])
-    st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime, key="export_download",
+    st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
+                       key="export_download",
                        type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
 
 
@@ -80,7 +80,7 @@ def render_model(*, project: dict) -> None:
         st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
     root = _file_name(f"{project['name']}-{serving.name}")
-    st.download_button(f"Download {root}.zip", data=partial(demo.zip_folder, serving.folder, root),
+    st.download_button(f"Download {root}.zip", data=partial(export.zip_folder, serving.folder, root),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
                        icon=":material/folder_zip:", on_click="ignore")
 

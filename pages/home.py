@@ -6,10 +6,10 @@ import streamlit as st
 
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
-from core.store import SPLITS, ModelVersion, Store
+from core.store import ModelVersion, Store
+from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
 from pages import ui
 
-SPLIT_TITLES = {"train": "Train", "dev": "Dev", "test": "Test", "unlabeled": "Unlabelled"}
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:"}
 
 
@@ -66,17 +66,17 @@ def render_dashboard(*, project: dict) -> None:
     st.info(demo.next_step(counts, serving, job), icon=":material/arrow_forward:")
     cols = st.columns(len(SPLITS) + 2)
     for col, split in zip(cols, SPLITS):
-        col.metric(SPLIT_TITLES[split], counts["by_split"][split], border=True)
+        col.metric(SPLIT_TITLES[split].capitalize(), counts["by_split"][split], border=True)
     cols[-2].metric("Labelled", counts["labelled"], border=True, help="Sentences with a gold or human annotation")
     cols[-1].metric("Corrected", counts["human"], border=True, help="Sentences with a human annotation")
     left, right = st.columns([1, 2], gap="large")
     with left:
         render_serving(serving=serving, models=models)
-        running = job is not None and job["status"] in ("queued", "running")
+        running = job is not None and job["status"] in JOB_UNFINISHED
         st.fragment(_job_card, run_every=2 if running else None)(pid, running)
     with right:
         render_curve(models=models, serving=serving)
-    render_demo_mode(project_id=pid, running=job is not None and job["status"] in ("queued", "running"))
+    render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
 
 
 def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) -> None:
@@ -84,9 +84,9 @@ def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) 
     if serving is None:
         st.metric("Serving model", "none yet", border=True)
         return
-    points, _ = demo.learning_curve(models)
+    micro = report.learning_curve(models).query("series == 'micro'")
     f1 = serving.dev_f1
-    before = [p.f1 for p in points if p.model_id < serving.id]
+    before = micro[micro["model_id"] < serving.id].sort_values("model_id")["f1"].tolist()
     delta = None if f1 is None or not before else f"{f1 - before[-1]:+.3f}"
     st.metric(f"Serving model {serving.name}: dev F1", "n/a" if f1 is None else f"{f1:.3f}", delta,
               border=True, help=f"Trained {serving.created[:16].replace('T', ' ')} from {serving.base_model}")
@@ -100,7 +100,7 @@ def _job_card(project_id: int, was_running: bool) -> None:
         st.caption("No training job yet.")
         return
     job = jobs.status(store, recent[0]["id"])
-    running = job["status"] in ("queued", "running")
+    running = job["status"] in JOB_UNFINISHED
     if was_running and not running:
         st.rerun()  # it just ended: refresh the counts, the serving model and the curve
     st.markdown(f"**Training job #{job['id']}**: {STATUS_ICONS.get(job['status'], '')} {job['status']}")
@@ -116,18 +116,21 @@ def _job_card(project_id: int, was_running: bool) -> None:
 
 def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) -> None:
     """Compact learning curve: dev micro F1 per version, the serving one starred."""
-    points, x_title = demo.learning_curve(models)
-    if not points:
+    curve = report.learning_curve(models)
+    if curve.empty:
         st.caption("The learning curve appears here once a first version is trained.")
         return
+    x, _ = report.curve_x(curve, "sentences")
+    points = curve[curve["series"] == "micro"]
+    x_title = "labelled training sentences" if x == "sentences" else "version"
     fig = go.Figure()
-    served = [p for p in points if serving is not None and p.model_id == serving.id]
-    if served:
-        fig.add_trace(go.Scatter(x=[served[0].x], y=[served[0].f1], mode="markers", name="serving",
+    served = points[points["model_id"] == (serving.id if serving is not None else None)]
+    if not served.empty:
+        fig.add_trace(go.Scatter(x=served[x].tolist(), y=served["f1"].tolist(), mode="markers", name="serving",
                                  marker={"symbol": "star", "size": 16, "color": "#E69F00"}, hoverinfo="skip"))
     fig.add_trace(go.Scatter(
-        x=[p.x for p in points], y=[p.f1 for p in points], mode="lines+markers+text", name="dev micro F1",
-        text=[p.version for p in points], textposition="top center", line={"width": 3, "color": "#0072B2"},
+        x=points[x].tolist(), y=points["f1"].tolist(), mode="lines+markers+text", name="dev micro F1",
+        text=points["version"].tolist(), textposition="top center", line={"width": 3, "color": "#0072B2"},
         hovertemplate="%{text}: F1 %{y:.3f}<extra></extra>",
     ))
     fig.update_layout(title="Learning curve (dev micro F1)", height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10},

@@ -2,22 +2,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import Field, fields
+from typing import Any
 
 import streamlit as st
 
-from core import jobs, report, selftrain, versions
+from core import jobs, report, selftrain, versions, vocab
+from core.config import TrainConfig
 from core.store import Store
-from core.train import TrainConfig
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
-
-DEFAULTS = TrainConfig()
-FREEZE = ("none", "embeddings", "top-K")
-POLICIES = ("better", "always", "never")
-POLICY_HELP = {"better": "promote if its dev F1 beats the serving version",
-               "always": "always serve the new version", "never": "keep the serving version"}
-
 
 FAST, SLOW = 1.0, 4.0  # seconds between live polls: while events arrive, and once none came for IDLE seconds
 IDLE = 10.0
@@ -54,7 +49,7 @@ def _live_panel(*, job_id: int) -> None:
     job = store.job(job_id)
     state = _live_state(job_id)
     seen, state["status"] = state["status"], job["status"]
-    if seen not in (None, job["status"]) or job["status"] not in report.ACTIVE:
+    if seen not in (None, job["status"]) or job["status"] not in vocab.JOB_UNFINISHED:
         st.rerun()
     live = state["live"]
     now = time.monotonic()
@@ -93,7 +88,7 @@ def _live_panel(*, job_id: int) -> None:
 
 def render_outcome(*, store: Store, project_id: int) -> None:
     """The result of the newest finished job: its error and log tail when it failed."""
-    done = [j for j in store.jobs(project_id) if j["status"] not in report.ACTIVE]
+    done = [j for j in store.jobs(project_id) if j["status"] not in vocab.JOB_UNFINISHED]
     if not done:
         return
     job = done[0]
@@ -122,47 +117,62 @@ def _sync_warm_start(serving: dict | None) -> None:
     st.session_state["train_had_serving"] = serving is not None
 
 
+def render_param(f: Field, *, disabled: bool = False) -> Any:
+    """The widget of one TrainConfig field, generated from its declaration (core.config.param); returns its value in
+    the field's own unit."""
+    meta, key = f.metadata, f"train_{f.name}"
+    label = meta["label"] + (f" ({meta['unit']})" if meta["unit"] else "")
+    common = {"key": key, "help": meta["help"][:1].upper() + meta["help"][1:] + ".", "disabled": disabled}
+    kind, scale = meta["kind"], meta["scale"]
+    if kind is bool:
+        return st.checkbox(label, value=f.default, **common)
+    if meta["choices"]:
+        return st.selectbox(label, meta["choices"], index=meta["choices"].index(f.default), **common)
+    if kind is list:
+        text = st.text_input(label, value="", **common)
+        return [t.strip() for t in text.split(",") if t.strip()] or None
+    if kind is str:
+        return st.text_input(label, value=f.default, **common).strip() or f.default
+    low, high = meta["low"], meta["high"]
+    if kind is int:
+        value = st.number_input(label, min_value=low, max_value=high, value=f.default, step=1, **common)
+        return None if value is None else int(value)
+    step = meta["step"] or (0.01 if high == 1 or (f.default or 0) < 1 else 1.0)
+    value = st.number_input(label, min_value=None if low is None else low / scale,
+                            max_value=None if high is None else high / scale,
+                            value=None if f.default is None else f.default / scale, step=step, format=meta["fmt"],
+                            **common)
+    return None if value is None else float(value) * scale
+
+
 def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
-    """Hyperparameters with TrainConfig defaults, the start options and the Start button."""
+    """The start options, the hyperparameters (main ones, then the rest under Advanced) generated from TrainConfig,
+    and the Start button."""
     serving = store.serving(project_id)
     _sync_warm_start(serving)
     st.subheader("Settings")
-    c1, c2, c3 = st.columns(3)
+    declared = fields(TrainConfig)
+    c1, *cols = st.columns(3)
     with c1:
         warm = st.checkbox(f"Warm start from the serving version ({serving.name})" if serving
                            else "Warm start (no serving version yet)", value=serving is not None,
                            disabled=serving is None, key="train_warm",
                            help="Continue from the serving version instead of the base model.")
-        model = st.text_input("Base model (folder or Hugging Face id)", value=DEFAULTS.model, key="train_model",
-                              disabled=bool(warm and serving),
-                              help="`default` is the packaged MiniLM encoder. Used when not warm-starting.")
-        policy = st.radio("Promote the new version", POLICIES, index=0, key="train_promote", horizontal=True,
-                          format_func=str.capitalize, help="; ".join(f"{k}: {v}" for k, v in POLICY_HELP.items()))
-    with c2:
-        epochs = st.number_input("Epochs (at least)", min_value=1, max_value=100, value=DEFAULTS.epochs,
-                                 key="train_epochs", help="Small data gets more: see the plan below.")
-        lr = st.number_input("Learning rate", min_value=1e-7, max_value=1e-2, value=DEFAULTS.lr, step=1e-5,
-                             format="%.1e", key="train_lr")
-        batch = st.number_input("Batch size", min_value=1, max_value=256, value=DEFAULTS.batch_size,
-                                key="train_batch")
-    with c3:
-        freeze = st.selectbox("Freeze", FREEZE, index=0, key="train_freeze",
-                              help="none: train everything; embeddings: keep word/position embeddings fixed; "
-                                   "top-K: train only the top K layers and the head (fastest).")
-        top_k = st.number_input("K (top layers trained)", min_value=1, max_value=48, value=2, key="train_top_k",
-                                disabled=freeze != "top-K")
-        min_steps = st.number_input("Step floor (at most)", min_value=0, max_value=1_000_000,
-                                    value=DEFAULTS.min_steps, step=100, key="train_min_steps",
-                                    help=f"A first model on small data trains {DEFAULTS.floor_epochs:g} epochs, at "
-                                         f"least {DEFAULTS.floor_low} steps and at most this many. 0: no floor.")
-        budget = st.number_input("Time budget (minutes)", min_value=0.0, max_value=24 * 60.0,
-                                 value=DEFAULTS.time_budget / 60, step=1.0, key="train_budget",
-                                 help="Once the first steps are timed, the floor's extra steps are cut to fit. "
-                                      "0: no budget.")
-    params = {"model": (model.strip() or DEFAULTS.model), "epochs": int(epochs), "lr": float(lr),
-              "batch_size": int(batch), "freeze": f"top-{int(top_k)}" if freeze == "top-K" else freeze,
-              "min_steps": int(min_steps), "time_budget": float(budget) * 60, "warm_start": bool(warm and serving),
-              "promote": policy}
+        policy = st.radio("Promote the new version", vocab.PROMOTE_POLICIES, index=0, key="train_promote",
+                          horizontal=True, format_func=str.capitalize,
+                          help="; ".join(f"{k}: {v}" for k, v in vocab.PROMOTE_HELP.items()))
+        params = {"model": render_param(declared[0], disabled=bool(warm and serving))}
+    main = [f for f in declared if f.metadata["page"] == "main" and f.name != "model"]
+    for i, f in enumerate(main):
+        with cols[i % 2]:
+            params[f.name] = render_param(f)
+    with st.expander("Advanced settings", icon=":material/tune:"):
+        rest = [f for f in declared if f.metadata["page"] != "main"]
+        for i, col in enumerate(st.columns(3)):
+            with col:
+                for f in rest[i::3]:
+                    params[f.name] = render_param(f)
+    params.update(warm_start=bool(warm and serving), promote=policy)
     render_plan(store=store, project_id=project_id, params=params)
     params.update(render_self_training())
     if busy:
@@ -186,7 +196,12 @@ def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     sentences = len(versions.training_data(store, project_id)[0])
     if not sentences:
         return
-    p = report.run_plan(jobs.config_from(params), sentences, warm=params["warm_start"])
+    try:
+        cfg = jobs.config_from(params)
+    except ValueError as exc:
+        st.error(f"Settings: {exc}")
+        return
+    p = report.run_plan(cfg, sentences, warm=params["warm_start"])
     text = (f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {sentences} labelled sentences, dev "
             f"evaluation every {p.eval_every} steps")
     if p.stop_after:

@@ -20,6 +20,7 @@ from core.store import ModelVersion, Store
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
            "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#1F77B4"]
 LOW_CONFIDENCE = 0.6
+ANNOTATE_SENTENCE = "annotate_sentence_id"  # the Annotate page's current sentence (session state)
 
 
 def release_memory() -> None:
@@ -80,6 +81,12 @@ def ensure_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def open_in_annotate(sentence_id: int) -> None:
+    """Switch to the Annotate page, opened on `sentence_id`."""
+    st.session_state[ANNOTATE_SENTENCE] = int(sentence_id)
+    st.switch_page("pages/annotate.py")
 
 
 def project() -> dict | None:

@@ -10,14 +10,13 @@ import streamlit as st
 
 from core import formats
 from core.labels import LabelSet
-from core.store import SPLITS
+from core.vocab import SPLIT_TITLES, SPLITS
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
 TYPES = formats.extensions()
 PASTE_FORMATS = ["auto", *(name for name, f in formats.REGISTRY.items() if not f.binary)]
-SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}
 LINE_MODES = {"one sentence per line": True, "split into sentences": False}
 PREVIEW = 5
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import demo, formats, jobs
+from core import demo, formats, jobs, report
 from core.store import ModelVersion, Store
 
 import apptest
@@ -84,12 +84,15 @@ def test_learning_curve_points_and_axis():
         return ModelVersion(id=i, project_id=1, name=f"v{i}", folder="", base_model="", parent_id=None, params={},
                             metrics=metrics, created="", status=status)
 
-    points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, None, 45), model(3, 0.7, 60),
-                                           model(4, 0.9, 80, "failed")])
-    assert [(p.version, p.x, p.f1) for p in points] == [("v1", 40, 0.5), ("v3", 60, 0.7)]
-    assert x_title == "labelled training sentences"
-    points, x_title = demo.learning_curve([model(1, 0.5, 40), model(2, 0.6)])
-    assert [p.x for p in points] == [1, 2] and x_title == "version"
+    curve = report.learning_curve([model(1, 0.5, 40), model(2, None, 45), model(3, 0.7, 60),
+                                   model(4, 0.9, 80, "failed")])
+    x, fell_back = report.curve_x(curve, "sentences")
+    points = curve[curve["series"] == "micro"]
+    assert list(zip(points["version"], points[x], points["f1"])) == [("v1", 40, 0.5), ("v3", 60, 0.7)]
+    assert x == "sentences" and not fell_back
+    curve = report.learning_curve([model(1, 0.5, 40), model(2, 0.6)])
+    x, fell_back = report.curve_x(curve, "sentences")
+    assert curve[x].tolist() == [1, 2] and x == "number" and fell_back
     assert model(1, 0.25).dev_f1 == 0.25 and model(1, None).dev_f1 is None
 
 

@@ -11,7 +11,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from core import demo, formats, jobs
+from core import export, formats, jobs
 from core.model import Tagger
 from core.store import Store
 
@@ -263,15 +263,15 @@ def test_export_annotations_bioes_and_counts(tmp_path):
     store, pid = new_project(tmp_path / "n.db")
     store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences, split="dev")
     store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="dev")
-    result = demo.export_annotations(store, pid, splits=["dev"], fmt="conll", scheme="bioes")
+    result = export.export_annotations(store, pid, splits=["dev"], fmt="conll", scheme="bioes")
     assert (result.labelled, result.predicted, result.left_out) == (15, 0, 2)
     back = formats.loads(result.data, name="x.conll")
     assert back.scheme == "bioes"
     assert [s.tags for s in back.sentences] == [r["tags"] for r in store.sentences(pid, split="dev")[:15]]
     with pytest.raises(ValueError, match="export format"):
-        demo.export_annotations(store, pid, splits=["dev"], fmt="text")
+        export.export_annotations(store, pid, splits=["dev"], fmt="text")
     with pytest.raises(ValueError, match="invalid split"):
-        demo.export_annotations(store, pid, splits=["gold"], fmt="conll")
+        export.export_annotations(store, pid, splits=["gold"], fmt="conll")
 
 
 def test_export_annotations_marks_predictions_in_a_conll_column(tmp_path):
@@ -282,7 +282,7 @@ def test_export_annotations_marks_predictions_in_a_conll_column(tmp_path):
     store, pid = new_project(tmp_path / "n.db")
     store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences[:2], split="dev")
     store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="unlabeled")
-    result = demo.export_annotations(store, pid, splits=["dev", "unlabeled"], fmt="conll", tagger=Stub())
+    result = export.export_annotations(store, pid, splits=["dev", "unlabeled"], fmt="conll", tagger=Stub())
     assert (result.labelled, result.predicted, result.left_out) == (2, 2, 0)
     back = formats.loads(result.data, name="x.conll").sentences
     assert [s.columns[0] for s in back] == [["gold"], ["gold"], ["model"], ["model"]]
@@ -293,13 +293,11 @@ def test_known_counts_what_an_import_would_skip(tmp_path):
     store, pid = new_project(tmp_path / "n.db")
     dev = formats.loads(SAMPLE_DEV, name="d.conll").sentences
     store.import_sentences(pid, dev[:4] + dev[:1], split="dev")  # the first sentence twice
-    held = demo.copies(store, pid)
-    assert sum(held.values()) == 5
+    assert len(store.sentences(pid)) == 5
     corpora = [dev, dev[4:], [], dev[:1] * 3]
-    assert demo.known(held, corpora) == [4, 0, 0, 2]
+    assert [store.duplicates(pid, c) for c in corpora] == [4, 0, 0, 2]
     assert store.import_sentences(pid, dev[:1] * 3, split="dev") == {"added": 1, "duplicates": 2, "annotated": 1}
-    held = demo.copies(store, pid)
-    assert demo.known(held, [dev, dev[:1] * 4]) == [4, 3]
+    assert [store.duplicates(pid, c) for c in [dev, dev[:1] * 4]] == [4, 3]
     assert store.import_sentences(pid, dev, split="dev")["duplicates"] == 4
 
 
@@ -307,7 +305,7 @@ def test_zip_folder(tmp_path):
     (tmp_path / "m" / "sub").mkdir(parents=True)
     (tmp_path / "m" / "config.json").write_text("{}")
     (tmp_path / "m" / "sub" / "w.bin").write_bytes(b"\0" * 10)
-    names = zipfile.ZipFile(io.BytesIO(demo.zip_folder(tmp_path / "m", "root"))).namelist()
+    names = zipfile.ZipFile(io.BytesIO(export.zip_folder(tmp_path / "m", "root"))).namelist()
     assert sorted(names) == ["root/config.json", "root/sub/w.bin"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        demo.zip_folder(tmp_path / "missing", "root")
+        export.zip_folder(tmp_path / "missing", "root")

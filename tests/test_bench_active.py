@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_report_rewrites_table_and_chart(tmp_path):
            "settings": {"seed_size": 10, "batch": 10, "batch_tokens": None, "rounds": 4},
            "strategies": CURVES}
     stem = tmp_path / "active-test"
-    bench.write(res, stem, chart_too=False)
+    bench.write(res, stem)
     written = json.loads(stem.with_suffix(".json").read_text())
     assert written["summary"]["best_strategy"] == "entropy"
     md = stem.with_suffix(".md").read_text()
@@ -100,7 +101,7 @@ def test_mean_of_runs_that_differ_in_their_seed(tmp_path):
     assert last["labelled_tokens"] == 410 and last["dev_f1"] == pytest.approx(0.81)
     assert [r["seed"] for r in res["runs"]] == [0, 1] and res["seeds"] == [0, 1]
     assert res["runs"][0]["tokens_to_match_random_ratio"] == pytest.approx(150 / 400)
-    bench.write(res, tmp_path / "mean", chart_too=False)
+    bench.write(res, tmp_path / "mean")
     md = (tmp_path / "mean.md").read_text()
     assert "Mean of 2 runs, seeds 0, 1" in md and "- seed 1 (b.json)" in md
     assert "of the pool; random's curve from z.json" in md
@@ -129,7 +130,7 @@ def test_baseline_takes_randoms_curve_only_from_a_run_with_the_same_settings(tmp
         bench.baseline_curve(short, meta, "a.json")
     res = {**meta, "strategies": {"random": CURVES["random"], "entropy": CURVES["entropy"]}, "baseline": "a.json",
            "seconds": 1.0}
-    bench.write(res, tmp_path / "run", chart_too=False)
+    bench.write(res, tmp_path / "run")
     assert "Random's curve is taken from a.json" in (tmp_path / "run.md").read_text()
 
 
@@ -137,3 +138,25 @@ def test_first_round_must_reproduce_the_baselines():
     bench.same_first_round(CURVES["random"], 0.5, "a.json")
     with pytest.raises(ValueError, match="a.json: round 1 gives dev F1 0.51 here, 0.5 there"):
         bench.same_first_round(CURVES["random"], 0.51, "a.json")
+
+
+def test_report_draws_charts_from_the_json_into_their_own_folder_and_offline(tmp_path, monkeypatch):
+    res = {"date": "2026-11-28", "device": "cpu", "pool_sentences": 40, "pool_tokens": 1000, "dev_sentences": 5,
+           "seconds": 60.0, "full_f1": 0.9, "full_f1_source": "test", "complete": True,
+           "settings": {"seed_size": 10, "batch": 10, "batch_tokens": None, "rounds": 4},
+           "strategies": CURVES, "chart_html": "active-test.html", "chart_png": None}  # as older results had
+    results, charts = tmp_path / "results", tmp_path / "charts"
+    results.mkdir()
+    (results / "active-test.json").write_text(json.dumps(res))
+    monkeypatch.setattr("sys.argv", ["active.py", "--report", str(results / "active-test.json"),
+                                     "--charts", str(charts)])
+    bench.main()
+    assert [p.name for p in results.iterdir()] == ["active-test.json"]  # no chart beside it, the result untouched
+    html = (charts / "active-test.html").read_text()
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # no script to fetch (the CDN's plotly.js, say)
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is in the file
+    assert json.loads((results / "active-test.json").read_text()) == res
+    assert "95% of full-data F1" in html  # the summary's lines are drawn
+    bench.write(res, results / "run", charts=charts)  # a run's files: its chart goes to the charts folder
+    assert sorted(p.name for p in results.iterdir()) == ["active-test.json", "run.json", "run.md"]
+    assert (charts / "run.html").is_file() and "chart_html" not in json.loads((results / "run.json").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -271,6 +272,28 @@ def test_train_on_project_records_job_and_version(project):
     listing = ok("--db", project, "jobs", "news")
     assert re.search(rf"^{job['id']}\s+news\s+done\s", listing, re.M)
     assert "status    done" in ok("--db", project, "jobs", "status", str(job["id"]))
+
+
+@pytest.fixture
+def root_level():
+    """Put the root logger's level back after a test that changes it."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
+def test_verbose_logs_the_training(tmp_path, tiny_model, caplog, root_level):
+    db = new_project(tmp_path)
+    ok("--db", db, "train", "--project", "news", "--model", tiny_model, "--epochs", "1", "--min-steps", "2")
+    assert not caplog.records  # no -v: warnings only
+    ok("-v", "--db", db, "train", "--project", "news", "--model", tiny_model, "--epochs", "1", "--min-steps", "2",
+       "--promote", "never")
+    lines = [f"{r.name}: {r.getMessage()}" for r in caplog.records]
+    assert any(line.startswith(f"core.train: training {tiny_model} (new head)") for line in lines), lines
+    assert any(line.startswith("core.train: saved the model of step") for line in lines), lines
+    assert any("not promoted by policy 'never'; serving before: v1" in line for line in lines), lines
+    assert logging.getLogger().level == logging.INFO
 
 
 def test_models_list_promote_rollback(project, tiny_model):

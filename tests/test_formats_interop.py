@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, demo, formats
+from core import cli, export, formats
 from core.formats import FormatError, loads, read, split_sentences
 from core.store import Store
 
@@ -125,7 +125,7 @@ def test_malformed_files_name_file_and_line_and_import_nothing(store, name, line
                                       ("doccano", "doccano.jsonl")])
 def test_round_trip_through_a_project(store, tmp_path, fmt, name):
     pid, _ = imported(store, DATA / name)
-    out = demo.export_annotations(store, pid, splits=["train", "unlabeled"], fmt=fmt).data
+    out = export.export_annotations(store, pid, splits=["train", "unlabeled"], fmt=fmt).data
     again = loads(out, name=f"out{formats.get(fmt).extensions[0]}")
     assert again.fmt == fmt
     before = read(DATA / name).sentences

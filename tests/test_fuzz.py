@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import demo, formats
+from core import export, formats
 from core.formats import Sentence
 from core.store import SPLITS, Store
 
@@ -118,8 +118,8 @@ def readable(store: Store) -> None:
     (or, for formats without tokens, the stored characters)."""
     for project in store.projects():
         rows = store.sentences(project["id"])
-        for fmt in demo.EXPORT_FORMATS:
-            out = demo.export_annotations(store, project["id"], splits=list(SPLITS), fmt=fmt)
+        for fmt in export.EXPORT_FORMATS:
+            out = export.export_annotations(store, project["id"], splits=list(SPLITS), fmt=fmt)
             if not out.labelled + out.predicted:  # nothing written (a zip still has its directory)
                 continue
             back = formats.loads(out.data, name=f"export{formats.get(fmt).extensions[0]}", fmt=fmt).sentences

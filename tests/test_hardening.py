@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import cli, demo, formats, jobs, versions
+from core import cli, export, formats, jobs, procs, versions
 from core.formats import Sentence
 from core.model import Tagger
 from core.store import NEW_LABEL_HINT, Store, StoreError
@@ -31,7 +31,7 @@ def test_jsonl_export_keeps_texts_with_unicode_line_separators(tmp_path):
     text = "Ada\u2028met\u2029Babbage\u0085."  # the separators stand between words, in the text only
     store.import_sentences(pid, [formats.Sentence(words, ["B-PER", "O", "B-PER", "O"], text,
                                                   [(0, 3), (4, 7), (8, 15), (16, 17)])], split="train")
-    out = demo.export_annotations(store, pid, splits=["train"], fmt="jsonl")
+    out = export.export_annotations(store, pid, splits=["train"], fmt="jsonl")
     [record] = [json.loads(line) for line in out.data.decode("utf-8").split("\n") if line]
     assert record["text"] == text and out.labelled == 1
     assert [s["label"] for s in record["spans"]] == ["PER", "PER"]
@@ -197,7 +197,7 @@ def test_words_with_whitespace_are_refused_so_export_keeps_working(tmp_path):
             store.import_sentences(pid, [s], split="train", source_name="api")
         assert what in err.value.problem
     assert dump(store) == before
-    out = demo.export_annotations(store, pid, splits=["train"], fmt="conll")
+    out = export.export_annotations(store, pid, splits=["train"], fmt="conll")
     assert out.data.decode("utf-8") == "Oslo B-LOC\nfell O\n"
 
 
@@ -226,7 +226,7 @@ def test_a_byte_order_mark_is_an_encoding_mark_dropped_by_every_reader(tmp_path)
         store.import_sentences(pid, [tagged("\ufeffAda met", "B-PER O")], split="train")
     store.import_sentences(pid, formats.loads("\ufeffAda B-PER\nmet O\n", name="a.conll").sentences, split="train")
     for fmt in ("conll", "jsonl"):
-        out = demo.export_annotations(store, pid, splits=["train"], fmt=fmt)
+        out = export.export_annotations(store, pid, splits=["train"], fmt=fmt)
         back = formats.loads(out.data, name=f"out.{fmt}").sentences
         assert [(s.words, s.tags) for s in back] == [(r["words"], r["tags"]) for r in store.sentences(pid)]
     assert store.sentences(pid)[0]["words"] == ["Ada", "met"]
@@ -529,7 +529,7 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     day_ago = time.time() - 86400  # written before this process started: not by it
     os.utime(leftovers[f".job-2.tmp-{os.getpid()}"], (day_ago, day_ago))
     running = store.create_job(pid, "train", {})  # a temp folder of a live writer and a running job's are kept
-    store.update_job(running, status="running", pid=os.getpid(), pid_started=versions.start_time())
+    store.update_job(running, status="running", pid=os.getpid(), pid_started=procs.start_time())
     (root / f"job-{running}").mkdir()
     foreign = root / "job-99"  # complete, but no job of this database made it (a copy of the database did, say)
     foreign.mkdir()

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-import signal
+import re
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from core import formats, jobs, versions
+from core import formats, jobs, procs, versions
 from core.store import Store
 
 DATA = Path(__file__).parent / "data"
@@ -81,6 +81,17 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert events[-1]["data"] == {"model_id": model.id, "promoted": True}
     assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
 
+    log = Path(job["log_path"]).read_text()  # the job's own log: what the trainer did, not only tracebacks
+    n_train, n_dev = (len(rows) for rows in versions.training_data(store, pid))
+    assert f"core.train: training {tiny_model} (new head) on {n_train} sentences" in log
+    assert f"{n_dev} dev sentences, 9 labels" in log
+    assert "plan: 20 steps" in log
+    assert re.search(r"core\.train: step \d+/20: loss [\d.]+, dev F1 [\d.]+", log)
+    assert f"core.train: saved the model of step {model.metrics['best_step']}" in log
+    assert re.search(rf"core\.jobs: version {model.name} \(dev F1 [\d.]+\) promoted by policy 'always'; "
+                     r"serving before: none", log)
+    assert f"core.jobs: job {job_id} done" in log
+
 
 def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, tiny_model, monkeypatch):
     store, pid = project
@@ -112,7 +123,7 @@ def test_killed_job_is_marked_failed(project, tiny_model):
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
     wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
     proc_pid = store.job(job_id)["pid"]
-    os.killpg(proc_pid, signal.SIGKILL)
+    psutil.Process(proc_pid).kill()
     job = wait_for(lambda: (j := jobs.status(store, job_id))["status"] != "running" and j, 15, "the reaper")
     assert job["status"] == "failed"
     assert f"process {proc_pid}" in job["error"] and "exit code -9" in job["error"]
@@ -136,7 +147,7 @@ def test_cancel_stops_the_process(project, tiny_model):
     proc_pid = store.job(job_id)["pid"]
     started = time.monotonic()
     jobs.cancel(store, job_id)
-    wait_for(lambda: not versions.process_alive(proc_pid), 10, "the process to end")
+    wait_for(lambda: not procs.alive(proc_pid), 10, "the process to end")
     assert time.monotonic() - started < 10
     job = jobs.status(store, job_id)
     assert job["status"] == "cancelled" and job["ended"]
@@ -149,9 +160,9 @@ def test_a_started_job_runs_below_normal_priority_on_every_core(project, tiny_mo
     store, pid = project
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
     proc = psutil.Process(store.job(job_id)["pid"])
-    assert proc.nice() >= jobs.NICE  # set by the app right after the start, before the child's threads exist
+    assert proc.nice() >= procs.NICE  # set by the app right after the start, before the child's threads exist
     wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
-    assert all(psutil.Process(t.id).nice() >= jobs.NICE for t in proc.threads())  # every thread of the trainer
+    assert all(psutil.Process(t.id).nice() >= procs.NICE for t in proc.threads())  # every thread of the trainer
     jobs.cancel(store, job_id)
     assert jobs.threads() == 1  # OMP_NUM_THREADS (tests: 1) wins
     monkeypatch.delenv("OMP_NUM_THREADS")
@@ -181,7 +192,7 @@ def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_pat
     job_id = jobs.create(store, pid, {**FAST, "model": str(tmp_path / "no-such-model")})
     with pytest.raises(Exception):
         jobs.execute(store, job_id)
-    assert store.job(job_id)["status"] == "failed" and store.job(job_id)["pid_started"] == versions.start_time()
+    assert store.job(job_id)["status"] == "failed" and store.job(job_id)["pid_started"] == procs.start_time()
     root = versions.model_root(store, pid)
     assert root == tmp_path / "models" / store.uuid / str(pid) and root.is_dir() and not any(root.iterdir())
     assert versions.reserve(root, "job-1") == root / "job-1" and versions.reserve(root, "job-1") == root / "job-1-2"

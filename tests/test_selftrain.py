@@ -12,11 +12,12 @@ from core import jobs, selftrain
 from core.formats import Sentence
 from core.model import Prediction, Tagger
 from core.store import Store
-from core.train import TrainConfig, label_set, train, weighted_loss
+from core.train import TrainConfig, train, weighted_loss
+from core.vocab import label_set, seen_types
 
 from small_data import DATASET, TAGS, WORDS
 
-LABELS = label_set(TAGS)
+LABELS = label_set(seen_types(TAGS))
 POOL = [s.split() for s in ("Mary visited London .", "John met Smith in Paris .", "the bank told police .",
                             "He went to Paris on Monday .", "Berlin lost the report .")]
 

@@ -17,7 +17,8 @@ import torch
 
 from core import formats
 from core.model import Tagger
-from core.train import TrainConfig, _freeze, evaluate, label_set, run, save_atomic, train
+from core.train import TrainConfig, _freeze, evaluate, run, save_atomic, train
+from core.vocab import label_set, seen_types
 
 from small_data import DATASET, TAGS, WORDS
 
@@ -55,7 +56,7 @@ def test_event_stream(memorised):
     start, last = events[0], events[-1]
     total = start.total_steps
     assert start.info["epochs"] * start.info["steps_per_epoch"] == total == 152  # 4 per epoch, 38 epochs
-    assert start.info["labels"] == label_set(TAGS) and start.info["processes"] == 1
+    assert start.info["labels"] == label_set(seen_types(TAGS)) and start.info["processes"] == 1
     steps = [e.step for e in events if e.kind == "step"]
     assert steps == list(range(1, len(steps) + 1)) and total // 2 <= len(steps) <= total  # may stop on a plateau
     assert all(e.total_steps == total for e in events)
@@ -149,7 +150,7 @@ def test_crash_while_saving_keeps_the_old_folder(memorised, tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A"]  # no B, no temp folder
     after = Tagger.load(str(folder), device="cpu").predict(WORDS)
     assert [p.tags for p in after] == [p.tags for p in before]
-    assert json.loads((folder / "metrics.json").read_text())["labels"] == label_set(TAGS)
+    assert json.loads((folder / "metrics.json").read_text())["labels"] == label_set(seen_types(TAGS))
 
     # a save that works replaces the folder and leaves nothing beside it
     save_atomic(tagger, folder, {"x": 2})
@@ -162,7 +163,7 @@ def test_crash_while_saving_keeps_the_old_folder(memorised, tmp_path, monkeypatc
 
 def trained_params(tiny_model: str, out: Path, freeze: str) -> tuple[dict, dict]:
     """Parameters of the encoder before and after a short training with `freeze`."""
-    labels = label_set(TAGS)
+    labels = label_set(seen_types(TAGS))
     before = Tagger.load(tiny_model, labels=labels, device="cpu").model.base_model.state_dict()
     run(config(tiny_model, min_steps=8, freeze=freeze, labels=labels), DATASET, (), out)
     after = Tagger.load(str(out), device="cpu").model.base_model.state_dict()
@@ -233,7 +234,7 @@ def test_config_rejects_bad_values_early(bad):
 def test_micro_batches_give_the_whole_batch_gradient(tiny_model):
     from core.train import _loss, micro_batches
 
-    tagger = Tagger.load(tiny_model, labels=label_set(TAGS), device="cpu")
+    tagger = Tagger.load(tiny_model, labels=label_set(seen_types(TAGS)), device="cpu")
     words = WORDS + ["John visited Paris and Berlin with Mary Smith on Monday .".split()]
     tags = TAGS + [["B-PER", "O", "B-LOC", "O", "B-LOC", "O", "B-PER", "I-PER", "O", "O", "O"]]
     batch = tagger.collate(sorted(tagger.windows(words, tags), key=lambda w: len(w.input_ids)), labels=True)

@@ -22,9 +22,9 @@ from core.formats.base import (SCHEMES, Corpus, Format, FormatError, Sentence, S
 from core.formats.text import LANGUAGES, looks_line_per_sentence, split_sentences, tokenize
 
 __all__ = ["FORMATS", "LANGUAGES", "REGISTRY", "SCHEMES", "WRITABLE", "Corpus", "Format", "FormatError", "Sentence",
-           "Stream", "detect_format", "detect_scheme", "dumps", "extensions", "format_for_path", "from_iob2", "get",
+           "Stream", "detect_format", "detect_scheme", "dumps", "extensions", "format_of", "from_iob2", "get",
            "iter_read", "loads", "looks_line_per_sentence", "notes_text", "read", "spans", "split_sentences",
-           "tags_from_spans", "to_iob2", "tokenize", "write"]
+           "tags_from_spans", "to_iob2", "tokenize", "write", "write_atomic"]
 
 _SNIFF_LINES = 100
 _decode, _read_lines = decode, read_lines  # the names tests of the block reader use
@@ -56,7 +56,7 @@ def extensions() -> list[str]:
     return list(dict.fromkeys(e.lstrip(".") for f in REGISTRY.values() for e in f.extensions))
 
 
-def format_for_path(path: str | Path) -> str | None:
+def format_of(path: str | Path) -> str | None:
     """The format a file of this name is written in: the one whose first extension it has, else the first listing
     it; None when no writable format does."""
     suffix = Path(path).suffix.lower()
@@ -153,11 +153,16 @@ def write(sentences: Sequence[Sentence], path: str | Path, fmt: str | None = Non
           scheme: str = "iob2", sep: str = " ") -> None:
     """Write atomically (temp file in the same folder, then rename); fmt defaults to the extension's."""
     path = Path(path)
-    fmt = fmt or format_for_path(path)
+    fmt = fmt or format_of(path)
     if fmt is None:
         raise ValueError(f"cannot tell the format of {path}; pass fmt")
     out = dumps(sentences, fmt, scheme=scheme, sep=sep)
-    data = out.encode("utf-8") if isinstance(out, str) else out
+    write_atomic(path, out.encode("utf-8") if isinstance(out, str) else out)
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file in the same folder, then rename), keeping its permissions."""
+    path = Path(path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -57,10 +57,12 @@ def read(stream: Stream) -> Iterator[Sentence]:
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
-    """A record a sentence: text, label triples (empty when untagged), doc_id when known."""
+    """A record a sentence: text, label triples (none for an untagged sentence), doc_id when known."""
     lines = []
     for s in sentences:
-        rec: dict[str, object] = {"text": s.text, "label": [[a, b, label] for a, b, label in char_spans(s)]}
+        rec: dict[str, object] = {"text": s.text}
+        if s.tags is not None:
+            rec["label"] = [[a, b, label] for a, b, label in char_spans(s)]
         if s.doc_id is not None:
             rec["doc_id"] = s.doc_id
         lines.append(json.dumps(rec, ensure_ascii=False) + "\n")

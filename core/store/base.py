@@ -18,10 +18,7 @@ import sqlite_utils
 
 from core.labels import label_problem, text_problem, words_problem
 
-SPLITS = ("train", "dev", "test", "unlabeled")
-SOURCES = ("gold", "human", "model")
-MODEL_STATUSES = ("training", "ready", "failed")
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
 ROLES = ("admin", "reviewer", "annotator")
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}

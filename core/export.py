@@ -1,0 +1,100 @@
+"""The one export service of the CLI (`nerloop export`) and the app (the Export page): a project's effective
+annotations as a file, and a model folder as a zip."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core import formats
+from core.store import Store
+from core.vocab import SPLITS
+
+if TYPE_CHECKING:
+    from core.model import Tagger
+
+EXPORT_FORMATS = tuple(f for f in formats.WRITABLE if f != "text")  # plain text would drop the annotations
+
+
+@dataclass
+class Export:
+    """An exported annotation file and what went into it."""
+
+    data: bytes
+    labelled: int  # sentences with a gold or human annotation
+    predicted: int  # unlabelled sentences written with the model's tags
+    untagged: int  # unlabelled sentences written without tags (unlabeled=True)
+    left_out: int  # unlabelled sentences not written
+
+    @property
+    def written(self) -> int:
+        return self.labelled + self.predicted + self.untagged
+
+
+def export_format(path: str | Path, fmt: str | None = None) -> str:
+    """`fmt`, else the export format of `path`'s extension; ValueError naming the file when there is none."""
+    fmt = fmt or formats.format_of(path)
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"{path}: cannot tell the export format from the extension; pass one of "
+                         f"{', '.join(EXPORT_FORMATS)}" if fmt is None else
+                         f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
+    return fmt
+
+
+def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
+                       scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
+                       batch_size: int = 32, unlabeled: bool = False) -> Export:
+    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`). With a
+    tagger, CoNLL and JSONL sentences without an annotation get its predictions, marked: CoNLL rows get a middle
+    column with the sentence's source; without one, `unlabeled` writes them untagged. JSONL records carry "source"
+    (gold, human or model) and "model" where they have tags. Other formats hold human and gold annotations only."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
+    if fmt not in ("conll", "jsonl"):
+        tagger = None
+    rows = [r for r in store.sentences(project_id) if r["split"] in splits]
+    todo = [r for r in rows if r["tags"] is None] if tagger is not None else []
+    preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
+    predicted = {r["id"]: p.tags for r, p in zip(todo, preds)}
+    chosen, sources = [], []
+    for r in rows:
+        tags, source = (r["tags"], r["source"]) if r["tags"] is not None else (predicted.get(r["id"]), "model")
+        if tags is None and not unlabeled:
+            continue
+        columns = [[source]] * len(r["words"]) if tagger is not None else None
+        doc = None if r["document_id"] is None else str(r["document_id"])
+        chosen.append(formats.Sentence(list(r["words"]), None if tags is None else list(tags), r["text"],
+                                       list(r["offsets"]), doc, columns))
+        sources.append(source if tags is not None else None)
+    if fmt != "jsonl":
+        text = formats.dumps(chosen, fmt, scheme=scheme)
+    else:
+        # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
+        records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
+        text = "".join(json.dumps({**rec, **({"source": src} if src else {}),
+                                   **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
+                       for rec, src in zip(records, sources))
+    untagged = sum(src is None for src in sources)
+    data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
+    return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
+                  len(rows) - len(chosen))
+
+
+def zip_folder(folder: str | Path, root: str) -> bytes:
+    """A zip archive of every file under `folder`, stored under the top folder `root`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"model folder {folder} does not exist")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(path, f"{root}/{path.relative_to(folder).as_posix()}")
+    return buf.getvalue()
+
