@@ -232,9 +232,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(path: str, fmt: str | None, lines: bool | None) -> formats.Stream:
+def _stream(path: str, fmt: str | None, lines: bool | None, language: str = "en") -> formats.Stream:
     try:
-        return formats.iter_read(path, fmt=fmt, lines=lines)
+        return formats.iter_read(path, fmt=fmt, lines=lines, language=language)
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
 
@@ -252,7 +252,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             batches = [(s, split or part, f"{path} [{part}]") for path in args.files
                        for part, s in hf_datasets.read(path).items()]
         else:
-            batches = [(_stream(path, args.format, args.lines), split, path) for path in args.files]
+            batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], batches, new_labels=args.new_labels,
                                         hidden_gold=args.hidden_gold, **human)
@@ -263,7 +263,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
                                   + "; --new-labels adds it") from None
             raise
-        for (_, split, path), r in zip(batches, results):
+        for (s, split, path), r in zip(batches, results):
+            if notes := formats.notes_text(getattr(s, "notes", {})):  # a formats stream's notes (hf: a list)
+                print(f"{path}: {notes}")
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
@@ -856,6 +858,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=vocab.SPLITS, help="default: train for labelled files, else unlabeled")
     p.add_argument("--format", choices=(*formats.FORMATS, hf_datasets.NAME),
                    help="default: from the extension and content; hf: a Hugging Face datasets folder")
+    p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
+                   help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
                    "whose gold tags stay hidden until `nerloop reveal` picks them")
     p.add_argument("--new-labels", action="store_true", help="add entity types the project does not have yet "
