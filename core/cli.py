@@ -794,6 +794,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotator", metavar="NAME", help="record the files' labels as this person's human labels "
                    "(sentences already in the project get them too), for agreement")
 
+    from core import cli_team  # its commands use this module's helpers
+
+    cli_team.register(add)
+
     p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
             "sentences two annotators both labelled")
     p.add_argument("project", metavar="PROJECT")
