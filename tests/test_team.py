@@ -2,6 +2,7 @@
 and the migration to version 7 (drafts per annotator, source review)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -127,4 +128,30 @@ def test_migration_7_keeps_history_and_allows_review(tmp_path, monkeypatch):
         store.db.execute("DELETE FROM annotations")
     assert store.effective(sid)["source"] == "review"
     assert team.settings(store, pid) == {"overlap": 0.0, "copies": 2}
+    store.close()
+
+
+def test_cli_team_and_review(tmp_path, capsys):
+    from core.cli import main
+
+    db = tmp_path / "cli.db"
+    store = Store(db)
+    pid = project(store, 10)
+    sid = store.sentences(pid)[0]["id"]
+    store.close()
+    assert main(["team", "shared", "--db", str(db), "--overlap", "0.2", "--assign", "--annotators", "ann,bob",
+                 "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the "assigned: ..." line
+    assert shown["settings"] == {"overlap": 0.2, "copies": 2} and sum(p["assigned"] for p in shown["progress"]) == 12
+    store = Store(db)
+    store.save_human(sid, ["B-PER", "O", "B-LOC"], annotator="ann")
+    store.save_human(sid, ["O", "O", "B-LOC"], annotator="bob")
+    store.close()
+    assert main(["review", "shared", "--list", "--json", "--db", str(db)]) == 0
+    assert [d["sentence_id"] for d in json.loads(capsys.readouterr().out)] == [sid]
+    assert main(["review", "shared", str(sid), "--accept", "zed", "--db", str(db)]) == 2
+    assert "no human label by 'zed'" in capsys.readouterr().err
+    assert main(["review", "shared", str(sid), "--accept", "bob", "--reviewer", "rita", "--db", str(db)]) == 0
+    store = Store(db)
+    assert (store.effective(sid)["source"], store.effective(sid)["tags"]) == ("review", ["O", "O", "B-LOC"])
     store.close()
