@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import formats
+from core.access import OWNER, Actor, require
 from core.store import Store
 from core.vocab import SPLITS
 
@@ -47,11 +48,12 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
 
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
                        scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
-                       batch_size: int = 32, unlabeled: bool = False) -> Export:
+                       batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
     """The effective annotations of `splits`, in sentence order, as CoNLL (tags in `scheme`) or JSONL. With a tagger,
     sentences without an annotation get its predictions, marked: CoNLL rows get a middle column with the sentence's
     source; without one, `unlabeled` writes them untagged. JSONL records carry "source" (gold, human or model) and
-    "model" where they have tags."""
+    "model" where they have tags. Admins only (`actor`); audited."""
+    require(actor, "export")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
@@ -80,6 +82,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                    **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
                        for rec, src in zip(records, sources))
     untagged = sum(src is None for src in sources)
+    store.add_audit(actor, "export", project_id=project_id, format=fmt, splits=list(splits), sentences=len(chosen),
+                    predicted=bool(tagger))
     return Export(text.encode("utf-8"), len(chosen) - len(predicted) - untagged, len(predicted), untagged,
                   len(rows) - len(chosen))
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 SPLITS = ("train", "dev", "test", "unlabeled")
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}  # as the pages say them
 
+ROLES = ("admin", "reviewer", "annotator")  # account roles, most rights first (core.access)
+
 SOURCES = ("gold", "human", "model")  # an annotation's origin; gold and human ones are labels, model ones are not
 
 PROMOTE_POLICIES = ("better", "always", "never")

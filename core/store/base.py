@@ -18,9 +18,8 @@ import sqlite_utils
 
 from core.labels import label_problem, text_problem, words_problem
 
-from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
-ROLES = ("admin", "reviewer", "annotator")
-JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
+from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail")
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
@@ -199,7 +198,17 @@ def _m5(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5]
+def _m6(db: sqlite_utils.Database) -> None:
+    """The audit trail (core/store/audit.py): who did what, when, in which project; append-only, no secrets."""
+    db.execute("""CREATE TABLE audit (id INTEGER PRIMARY KEY, created TEXT NOT NULL, actor TEXT NOT NULL,
+        role TEXT NOT NULL, action TEXT NOT NULL, project_id INTEGER REFERENCES projects(id), detail TEXT NOT NULL)""")
+    db.execute("CREATE INDEX idx_audit_project ON audit(project_id, id)")
+    for op in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
+                   "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6]
 
 
 def _read_only(path: Path) -> str | None:
