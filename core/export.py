@@ -88,6 +88,15 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                   len(rows) - len(chosen))
 
 
+def export_model(store: Store, model_id: int, root: str, *, actor: Actor = OWNER) -> bytes:
+    """A model version's folder as a zip under the top folder `root` (admins only; audited)."""
+    require(actor, "export")
+    model = store.model(model_id)
+    data = zip_folder(model.folder, root)
+    store.add_audit(actor, "export", project_id=model.project_id, model_id=model_id, model=model.name)
+    return data
+
+
 def zip_folder(folder: str | Path, root: str) -> bytes:
     """A zip archive of every file under `folder`, stored under the top folder `root`."""
     folder = Path(folder)

@@ -37,6 +37,9 @@ def add(store: Store, name: str, role: str, password: str, *, actor: Actor = OWN
     require(actor, "users")
     if role not in ROLES:
         raise ValueError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
+    if role != "admin" and not has_admin(store):
+        raise ValueError(f"add an admin account before {name!r}: once an account exists, everybody logs in, and "
+                         "only an admin can manage projects and accounts")
     user_id = store.add_user(_name(name), role, _hash(password))
     store.add_audit(actor, "users", op="add", name=name, role=role)
     return user_id
