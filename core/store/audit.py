@@ -12,7 +12,10 @@ class AuditRows(StoreBase):
 
     def add_audit(self, actor: Any, action: str, *, project_id: int | None = None, **detail: Any) -> int:
         """Append one row for `actor` (an access.Actor) doing `action`; inside a caller's write it joins that
-        transaction, so the row is written with the action or not at all."""
+        transaction, so the row is written with the action or not at all. A read-only database records nothing (it
+        can only be read, exported, or refuse writes); returns the row id, or 0 then."""
+        if self.read_only:
+            return 0
         with self._write():  # plain SQL: sqlite-utils' insert would make a missing table instead of failing
             return self.db.execute(
                 "INSERT INTO audit (created, actor, role, action, project_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
