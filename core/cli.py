@@ -576,28 +576,28 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     try:
         if action == "cancel":
             jobs.cancel(store, int(words[1]))
-            print(f"job {words[1]}: {store.job(int(words[1]))['status']}")
+            print(f"job {words[1]}: {store.job(int(words[1])).status}")
         elif action == "status":
             job = jobs.status(store, int(words[1]))
-            p = job["progress"]
-            lines = [("job", job["id"]), ("project", store.project(job["project_id"])["name"]),
-                     ("status", job["status"]), ("created", _time(job["created"])),
-                     ("started", _time(job["started"])), ("ended", _time(job["ended"])),
+            p = job.progress
+            lines = [("job", job.id), ("project", store.project(job.project_id)["name"]),
+                     ("status", job.status), ("created", _time(job.created)),
+                     ("started", _time(job.started)), ("ended", _time(job.ended)),
                      ("progress", f"{p['step']}/{p['total_steps']} steps, epoch {p['epoch']:.2f}"),
                      ("loss", _f(p["loss"])), ("dev F1", _f(p["dev_f1"])),
-                     ("model id", job["model_id"] or "-"), ("log", job["log_path"] or "-"),
-                     ("error", job["error"] or "-")]
+                     ("model id", job.model_id or "-"), ("log", job.log_path or "-"),
+                     ("error", job.error or "-")]
             print("\n".join(f"{k:<9} {v}" for k, v in lines))
         else:
             project_id = store.project(words[0])["id"] if words else None
             names = {p["id"]: p["name"] for p in store.projects()}
             rows = []
             for job in store.jobs(project_id):
-                job = jobs.status(store, job["id"])
-                p = job["progress"]
-                rows.append([job["id"], names[job["project_id"]], job["status"], _time(job["created"]),
+                job = jobs.status(store, job.id)
+                p = job.progress
+                rows.append([job.id, names[job.project_id], job.status, _time(job.created),
                              f"{p['step']}/{p['total_steps']}", _f(p["loss"]), _f(p["dev_f1"]),
-                             job["model_id"] or "-"])
+                             job.model_id or "-"])
             print(_table(["id", "project", "status", "created", "steps", "loss", "dev F1", "model"], rows)
                   if rows else "no jobs")
     finally:

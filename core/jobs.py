@@ -8,13 +8,14 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from core import active, procs, selftrain, versions, vocab
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 from core.train import Event, TrainConfig, train
 
 log = logging.getLogger(__spec__.name)  # "core.jobs" also when run as `python -m core.jobs` (__name__: "__main__")
@@ -76,62 +77,68 @@ def eta_seconds(step: dict | None) -> float | None:
     return left
 
 
-def _alive(job: dict) -> bool:
+def _alive(job: Job) -> bool:
     """Whether the job's process runs: its PID, started when the job recorded (a reused PID is another process)."""
-    return procs.alive(job.get("pid"), job.get("pid_started"))
+    return procs.alive(job.pid, job.pid_started)
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
     for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
-        proc = _procs.get((str(store.path.resolve()), job["id"]))
+        proc = _procs.get((str(store.path.resolve()), job.id))
         code = procs.exit_code(proc) if proc is not None else None
         if proc is not None and code is None:
             continue
         if proc is None and _alive(job):
             continue
-        if job["status"] == "queued" and not job["pid"]:
+        if job.status == "queued" and not job.pid:
             continue  # created but not started in a subprocess (run inline by the CLI)
-        fresh = store.job(job["id"])
-        if fresh["status"] not in vocab.JOB_UNFINISHED:
+        fresh = store.job(job.id)
+        if fresh.status not in vocab.JOB_UNFINISHED:
             continue
-        reason = f"process {job['pid']} ended without finishing"
+        reason = f"process {job.pid} ended without finishing"
         if code is not None:
             reason += f" (exit code {code})"
-        if job.get("log_path"):
-            reason += f"; log: {job['log_path']}"
-        store.update_job(job["id"], status="failed", error=reason)
-        log.warning("job %s failed: %s", job["id"], reason)
-        dead.append(job["id"])
+        if job.log_path:
+            reason += f"; log: {job.log_path}"
+        store.update_job(job.id, status="failed", error=reason)
+        log.warning("job %s failed: %s", job.id, reason)
+        dead.append(job.id)
     return dead
 
 
-def status(store: Store, job_id: int) -> dict:
-    """The job row with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
+@dataclass(frozen=True)
+class JobStatus(Job):
+    """A job with its latest progress: step, total_steps, epoch, loss, dev_f1, eta_s, registered."""
+
+    progress: dict[str, Any]
+
+
+def status(store: Store, job_id: int) -> JobStatus:
+    """The job with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
     reap(store)
     job = store.job(job_id)
     step, ev = store.last_event(job_id, "step"), store.last_event(job_id, "eval")
-    last = step["data"] if step else {}
-    scores = ev["data"].get("scores") if ev else None
-    job["progress"] = {
+    last = step.data if step else {}
+    scores = ev.data.get("scores") if ev else None
+    return JobStatus(**{f.name: getattr(job, f.name) for f in fields(Job)}, progress={
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
         "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last),
         "registered": store.last_event(job_id, "registered") is not None,  # training over: self-training / scoring
-    }
-    return job
+    })
 
 
 def cancel(store: Store, job_id: int) -> None:
     """Stop a running job: its process and all their children (when it is still the process that started the job)
     are terminated, and killed after a grace period; it is marked cancelled."""
     job = store.job(job_id)
-    if job["status"] not in vocab.JOB_UNFINISHED:
+    if job.status not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
     log.info("job %s cancelled", job_id)
-    if job.get("pid"):
-        procs.stop(job["pid"], job.get("pid_started"))
+    if job.pid:
+        procs.stop(job.pid, job.pid_started)
     proc = _procs.pop((str(store.path.resolve()), job_id), None)
     if proc is not None:
         procs.exit_code(proc)  # reap it: no zombie left behind
@@ -140,8 +147,8 @@ def cancel(store: Store, job_id: int) -> None:
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
     """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
     job = store.job(job_id)
-    params = job["params"] or {}
-    project = store.project(job["project_id"])
+    params = job.params or {}
+    project = store.project(job.project_id)
     serving = store.serving(project["id"])
     cfg = config_from(params)
     if params.get("warm_start") and serving:

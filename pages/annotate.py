@@ -298,7 +298,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
                     f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
     busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE_LEARNING and tagger is not None else None
     if busy is not None:
-        note = (f"Job {busy['id']} is scoring the unlabelled pool with the new version: active learning follows "
+        note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
                 "its scores once the job ends (random order until then).")
     if how == "least confident":
         if tagger is None:
@@ -334,7 +334,7 @@ def render_retrain_status(*, project_id: int) -> None:
     job = report.active_job(store, project_id)
     fresh = ann.human_since_last_job(store, project_id)
     text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
-    st.caption(text + (f" · job {job['id']} {job['status']}, the Train page follows it" if job else ""))
+    st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))
 
 
 def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:

@@ -60,7 +60,7 @@ def render_dashboard(*, project: dict) -> None:
     serving = store.serving(pid)
     models = store.models(pid)
     recent = store.jobs(pid)
-    job = jobs.status(store, recent[0]["id"]) if recent else None
+    job = jobs.status(store, recent[0].id) if recent else None
     st.title(project["name"])
     ui.render_legend(project["labels"], keys=False)
     st.info(demo.next_step(counts, serving, job), icon=":material/arrow_forward:")
@@ -72,11 +72,11 @@ def render_dashboard(*, project: dict) -> None:
     left, right = st.columns([1, 2], gap="large")
     with left:
         render_serving(serving=serving, models=models)
-        running = job is not None and job["status"] in JOB_UNFINISHED
+        running = job is not None and job.status in JOB_UNFINISHED
         st.fragment(_job_card, run_every=2 if running else None)(pid, running)
     with right:
         render_curve(models=models, serving=serving)
-    render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
+    render_demo_mode(project_id=pid, running=job is not None and job.status in JOB_UNFINISHED)
 
 
 def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) -> None:
@@ -99,19 +99,19 @@ def _job_card(project_id: int, was_running: bool) -> None:
     if not recent:
         st.caption("No training job yet.")
         return
-    job = jobs.status(store, recent[0]["id"])
-    running = job["status"] in JOB_UNFINISHED
+    job = jobs.status(store, recent[0].id)
+    running = job.status in JOB_UNFINISHED
     if was_running and not running:
         st.rerun()  # it just ended: refresh the counts, the serving model and the curve
-    st.markdown(f"**Training job #{job['id']}**: {STATUS_ICONS.get(job['status'], '')} {job['status']}")
-    progress = job["progress"]
+    st.markdown(f"**Training job #{job.id}**: {STATUS_ICONS.get(job.status, '')} {job.status}")
+    progress = job.progress
     if progress["total_steps"]:
         text = report.progress_text(progress) if running else f"step {progress['step']}/{progress['total_steps']}"
         st.progress(min(1.0, progress["step"] / progress["total_steps"]), text=text)
-    if job["status"] == "failed" and job["error"]:
-        st.error(job["error"])
-    if job["model_id"]:
-        st.caption(f"Produced version {store.model(job['model_id']).name}.")
+    if job.status == "failed" and job.error:
+        st.error(job.error)
+    if job.model_id:
+        st.caption(f"Produced version {store.model(job.model_id).name}.")
 
 
 def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) -> None:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs, report
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 
 import apptest
 
@@ -64,13 +64,17 @@ def test_create_demo_leaves_a_used_database_alone(tmp_path):
 
 
 def test_next_step_hint():
+    def job(status):
+        return Job(id=1, project_id=1, kind="train", status=status, pid=None, pid_started=None, params={}, log_path="",
+                   model_id=None, started=None, ended=None, error=None, created="")
+
     counts = {"by_split": {"train": 0, "dev": 0, "test": 0, "unlabeled": 0}, "human": 0, "labelled": 0}
     assert "Upload" in demo.next_step(counts, None, None)
     counts = {"by_split": {"train": 40, "dev": 10, "test": 0, "unlabeled": 7}, "human": 0, "labelled": 50}
     assert "Train" in demo.next_step(counts, None, None) and "first model" in demo.next_step(counts, None, None)
-    assert "running" in demo.next_step(counts, None, {"status": "running"})
+    assert "running" in demo.next_step(counts, None, job("running"))
     serving = {"id": 1}
-    assert "7 sentences" in demo.next_step(counts, serving, {"status": "done"})
+    assert "7 sentences" in demo.next_step(counts, serving, job("done"))
     assert "Annotate" in demo.next_step(counts, serving, None)
     counts["by_split"]["unlabeled"] = 0
     assert "Every sentence is labelled" in demo.next_step(counts, serving, None)
@@ -161,7 +165,7 @@ def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, 
     delta = at.metric[-1].proto.delta
     assert delta == f"{f1 - v1.metrics['dev']['micro']['f1']:+.3f}"
     job = store.jobs(pid)[0]
-    assert any(f"Training job #{job['id']}" in m.value and "done" in m.value for m in at.markdown)
+    assert any(f"Training job #{job.id}" in m.value and "done" in m.value for m in at.markdown)
     assert "39 sentences" in at.info[0].value
     [chart] = at.get("plotly_chart")
     star, line = json.loads(chart.proto.spec)["data"]

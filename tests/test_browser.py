@@ -72,7 +72,7 @@ def server(tmp_path):
     store = Store(db)
     for job in store.jobs(status=["queued", "running"]):
         try:
-            os.killpg(job["pid"], 15)
+            os.killpg(job.pid, 15)
         except (OSError, TypeError):
             pass
 

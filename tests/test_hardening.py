@@ -541,7 +541,7 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     [model] = store.models(pid)
     assert model.folder == str(root / "job-1") and model.name in listed and store.serving(pid) is None
     assert model.metrics["recovered"] and model.metrics["dev"]["micro"]["f1"] is not None
-    assert model.base_model == tiny_model and store.job(1)["model_id"] == model.id
+    assert model.base_model == tiny_model and store.job(1).model_id == model.id
     assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}",
                                                               "job-99"])
     logged = caplog.text
@@ -560,11 +560,11 @@ def test_a_reused_pid_is_not_the_job(tmp_path):
         started = psutil.Process(stranger.pid).create_time()
         stale = store.create_job(pid, "train", {})
         store.update_job(stale, status="running", pid=stranger.pid, pid_started=started - 3600)
-        assert jobs.reap(store, pid) == [stale] and store.job(stale)["status"] == "failed"
+        assert jobs.reap(store, pid) == [stale] and store.job(stale).status == "failed"
         other = store.create_job(pid, "train", {})
         store.update_job(other, status="running", pid=stranger.pid, pid_started=started - 3600)
         assert cli.main(["--db", str(tmp_path / "n.db"), "jobs", "cancel", str(other)]) == 0
-        assert store.job(other)["status"] == "cancelled" and stranger.poll() is None  # not killed
+        assert store.job(other).status == "cancelled" and stranger.poll() is None  # not killed
         mine = store.create_job(pid, "train", {})  # the same process with its own start time is the job's
         store.update_job(mine, status="running", pid=stranger.pid, pid_started=started)
         assert jobs.reap(store, pid) == []

@@ -5,7 +5,8 @@ import dataclasses
 
 import pytest
 
-from core.store import ModelVersion, Store
+from core import jobs
+from core.store import Job, JobEvent, ModelVersion, Store
 
 
 @pytest.fixture
@@ -33,3 +34,34 @@ def test_model_methods_return_model_versions_that_round_trip(store):
         one.status = "failed"  # type: ignore[misc]
     store.update_model(v2, metrics={"dev": {"micro": {"f1": "0.5"}}})
     assert store.model(v2).dev_f1 == 0.5  # a number, whatever the JSON held
+
+
+def round_trips(record) -> None:
+    """asdict and back gives the same record, which is frozen."""
+    row = dataclasses.asdict(record)
+    assert type(record).from_row(row) == record and type(record)(**row) == record
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.id = 0
+
+
+def test_job_methods_return_jobs_and_events_that_round_trip(store):
+    pid = store.create_project("p", ["PER"])
+    a = store.create_job(pid, "train", {"epochs": 2, "promote": "never"}, log_path="x.log")
+    b = store.create_job(pid, "train", {})
+    store.update_job(a, status="running", pid=12, pid_started=3.5)
+    one, listed = store.job(a), store.jobs(pid, status="running")
+    assert type(one) is Job and listed == [one] and [j.id for j in store.jobs(pid)] == [b, a]
+    assert (one.project_id, one.kind, one.status, one.pid, one.pid_started, one.log_path) == (
+        pid, "train", "running", 12, 3.5, "x.log")
+    assert one.params == {"epochs": 2, "promote": "never"} and one.started and one.ended is None and one.model_id is None
+    e1 = store.add_event(a, "step", {"step": 1, "total_steps": 4, "loss": 2.0})
+    e2 = store.add_event(a, "eval", {"step": 1, "scores": {"micro": {"f1": 0.25}}})
+    events = store.events(a)
+    assert all(type(e) is JobEvent for e in events) and [(e.id, e.job_id, e.kind) for e in events] == [
+        (e1, a, "step"), (e2, a, "eval")]
+    assert store.last_event(a, "eval") == events[1] and events[0].data["loss"] == 2.0 and store.last_event(b, "step") is None
+    for record in (one, events[0]):
+        round_trips(record)
+    status = jobs.status(store, a)  # a Job with its progress; PID 12 is no process this job started: reaped
+    assert isinstance(status, Job) and status.id == a and status.status == "failed"
+    assert status.progress["step"] == 1 and status.progress["dev_f1"] == 0.25

@@ -74,7 +74,7 @@ def test_why_not_train_and_active_job(store, pid):
     assert report.why_not_train(store, pid) is None and report.active_job(store, pid) is None
     job = store.create_job(pid, "train", {})
     store.update_job(job, status="running", pid=1)
-    assert report.active_job(store, pid)["id"] == job
+    assert report.active_job(store, pid).id == job
     assert report.why_not_train(store, pid).startswith(f"Job {job} is in progress")
     store.update_job(job, status="failed", error="boom")
     assert report.why_not_train(store, pid) is None

@@ -292,11 +292,11 @@ def test_a_self_training_job(project, tiny_model):
     st = result["self_training"]
     assert st["n_pseudo"] == 5 and st["model_id"] is not None and not st["promoted"]
     job = store.jobs(pid)[0]
-    assert job["status"] == "done" and job["model_id"] == result["model_id"]
-    kinds = [e["kind"] for e in store.events(job["id"])]
+    assert job.status == "done" and job.model_id == result["model_id"]
+    kinds = [e.kind for e in store.events(job.id)]
     assert kinds.count("saved") == 2 and kinds[-1] == "self_training" and "registered" in kinds
     model = store.model(st["model_id"])
-    assert model.parent_id == result["model_id"] and Path(model.folder).name == f"job-{job['id']}-self"
+    assert model.parent_id == result["model_id"] and Path(model.folder).name == f"job-{job.id}-self"
     assert [a["source"] for a in store.history(ids["human"])] == ["human"]
     with pytest.raises(ValueError, match="pseudo_weight must be a positive number"):
         jobs.create(store, pid, {**params, "pseudo_weight": -1})

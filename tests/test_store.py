@@ -317,14 +317,14 @@ def test_models_promote_rollback(store, pid):
 def test_jobs_and_events(store, pid):
     a = store.create_job(pid, "train", {"epochs": 2}, log_path="logs/a.log")
     b = store.create_job(pid, "predict", {})
-    assert store.job(a)["status"] == "queued" and store.job(a)["params"] == {"epochs": 2}
+    assert store.job(a).status == "queued" and store.job(a).params == {"epochs": 2}
     store.update_job(a, status="running", pid=123)
-    assert store.job(a)["started"] is not None and store.job(a)["ended"] is None
+    assert store.job(a).started is not None and store.job(a).ended is None
     store.update_job(a, status="failed", error="boom")
-    assert store.job(a)["ended"] >= store.job(a)["started"]
-    assert [j["id"] for j in store.jobs(pid)] == [b, a]
-    assert [j["id"] for j in store.jobs(status="queued")] == [b]
-    assert [j["id"] for j in store.jobs(pid, status=["queued", "failed"])] == [b, a]
+    assert store.job(a).ended >= store.job(a).started
+    assert [j.id for j in store.jobs(pid)] == [b, a]
+    assert [j.id for j in store.jobs(status="queued")] == [b]
+    assert [j.id for j in store.jobs(pid, status=["queued", "failed"])] == [b, a]
     with pytest.raises(ValueError, match="invalid job status"):
         store.update_job(a, status="finished")
     with pytest.raises(KeyError, match="job 99"):
@@ -332,10 +332,10 @@ def test_jobs_and_events(store, pid):
     e1 = store.add_event(a, "progress", {"step": 1})
     e2 = store.add_event(a, "log", {"line": "hi"})
     e3 = store.add_event(a, "progress", {"step": 2})
-    assert [e["id"] for e in store.events(a)] == [e1, e2, e3]
-    assert [e["data"] for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
-    assert [e["id"] for e in store.events(a, after_id=e1, kind="progress")] == [e3]
-    assert store.last_event(a, "progress")["data"] == {"step": 2} and store.last_event(a, "log")["id"] == e2
+    assert [e.id for e in store.events(a)] == [e1, e2, e3]
+    assert [e.data for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
+    assert [e.id for e in store.events(a, after_id=e1, kind="progress")] == [e3]
+    assert store.last_event(a, "progress").data == {"step": 2} and store.last_event(a, "log").id == e2
     assert store.last_event(a, "eval") is None and store.last_event(b, "progress") is None
 
 
@@ -381,9 +381,9 @@ def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     new = Store(path)
     assert new.schema_version == len(MIGRATIONS) == 5
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
-    assert new.job(job_id)["pid_started"] is None and new.job(job_id)["params"] == {"epochs": 1}
+    assert new.job(job_id).pid_started is None and new.job(job_id).params == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)
-    assert (new.job(job_id)["pid"], new.job(job_id)["pid_started"]) == (123, 1.5)
+    assert (new.job(job_id).pid, new.job(job_id).pid_started) == (123, 1.5)
     made = new.uuid
     new.close()
     assert Store(path).uuid == made  # made once
