@@ -243,7 +243,7 @@ def label_more(db: Path, n: int) -> int:
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     gold = store.hidden_gold(pid)
     ids = [r["id"] for r in store.sentences(pid, split="unlabeled") if r["tags"] is None and r["id"] in gold][:n]
     for sid in ids:
@@ -401,7 +401,7 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     before = first.id if (first := store.serving(pid)) else None
     last_job = max((j.id for j in store.jobs(pid)), default=0)
     open_page(page, "Train")
@@ -479,7 +479,7 @@ def train_cli(folder: Path, params: dict) -> dict:
     from core.store import Store
 
     store = Store(folder / "nerloop.db")
-    metrics = store.serving(store.project("conll")["id"]).metrics
+    metrics = store.serving(store.project("conll").id).metrics
     store.close()
     return {"command": "nerloop " + " ".join(cmd[3:]), "wall_s": wall, "steps": metrics.get("steps"),
             "train_seconds": metrics.get("train_seconds"), "steps_per_s": _steps_per_s(metrics)}
@@ -492,7 +492,7 @@ def dev_actions(db: Path) -> dict:
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     rows = store.sentences(pid, split="dev")
     model = store.serving(pid)
     store.close()

@@ -149,14 +149,14 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
     job = store.job(job_id)
     params = job.params or {}
     project = store.project(job.project_id)
-    serving = store.serving(project["id"])
+    serving = store.serving(project.id)
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving.folder
-    cfg.labels = cfg.labels or vocab.label_set(project["labels"])
-    train_rows, dev_rows = versions.training_data(store, project["id"])
+    cfg.labels = cfg.labels or vocab.label_set(project.labels)
+    train_rows, dev_rows = versions.training_data(store, project.id)
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=procs.start_time())
-    log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project["id"],
+    log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project.id,
              len(train_rows), len(dev_rows), params)
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
@@ -187,7 +187,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 
     try:
         versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
-        root = versions.model_root(store, project["id"])
+        root = versions.model_root(store, project.id)
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.get("self_training") else None
         for ev in train(cfg, train_rows, dev_rows, out):
@@ -197,11 +197,11 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         metrics = dict(final.info)
         metrics.pop("config", None)
         model_id = store.add_model(
-            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
+            project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
-        promoted = versions.maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
+        promoted = versions.maybe_promote(store, project.id, model_id, params.get("promote", "better"))
         version = store.model(model_id)
         log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
                  version.dev_f1, "promoted" if promoted else "not promoted", params.get("promote", "better"),
@@ -209,16 +209,16 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.get("self_training"):
-            st = selftrain.self_train_project(store, project["id"], base_model_id=model_id, cfg=cfg,
+            st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
                                               promote=params.get("promote", "better"), out=self_out,
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
                      "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
             result["self_training"] = st.to_dict()
-        now_serving = store.serving(project["id"])
+        now_serving = store.serving(project.id)
         changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
-        pool = active.pool_rows(store, project["id"]) if changed else []
+        pool = active.pool_rows(store, project.id) if changed else []
         if params.get("score_pool", True) and pool and not stopping["flag"]:
             store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)

@@ -111,7 +111,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
     done: dict[str, list[str]] = {"removed": [], "registered": []}
     if not root.is_dir():
         return done
-    projects = {str(p["id"]): p["id"] for p in store.projects()}
+    projects = {str(p.id): p.id for p in store.projects()}
     recorded = {str(Path(m.folder).resolve()) for pid in projects.values() for m in store.models(pid)}
     jobs = {j.id: j for j in store.jobs()}
     for project_dir in sorted(root.iterdir()):

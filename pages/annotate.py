@@ -432,7 +432,7 @@ def _model_note(model: ModelVersion | None) -> str:
 
 def render() -> None:
     proj = ui.require_project()
-    pid, labels = proj["id"], list(proj["labels"])
+    pid, labels = proj.id, list(proj.labels)
     _apply_editor_actions(pid, labels)
     store = ui.store()
     tagger, model = ui.serving_tagger(pid)

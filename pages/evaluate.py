@@ -208,20 +208,20 @@ def render_errors(*, store: Store, project_id: int, model: ModelVersion, dev: re
 proj = ui.require_project()
 st.title("Evaluate")
 _store = ui.store()
-_models = report.ready_models(_store, proj["id"])
+_models = report.ready_models(_store, proj.id)
 if not _models:
     st.info("No trained version yet: start one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-_colours = ui.colours(proj["labels"])
-_chosen = render_versions(store=_store, project_id=proj["id"], models=_models)
+_colours = ui.colours(proj.labels)
+_chosen = render_versions(store=_store, project_id=proj.id, models=_models)
 if not _usable(_chosen):
     st.error(f"The folder of {_chosen.name} is missing: {_chosen.folder}")
     st.stop()
 _previous = report.previous_version(_models, _chosen.id)
 _previous = _previous if _usable(_previous) else None
 _names = {"current": f"{_chosen.name} (chosen)", "previous": f"{_previous.name} (previous)" if _previous else ""}
-_dev = report.labelled(_store, proj["id"], "dev")
+_dev = report.labelled(_store, proj.id, "dev")
 if _dev.ids:
     _pred, _current = _score(_chosen, _dev)
     _before = _score(_previous, _dev)[1] if _previous else None
@@ -236,4 +236,4 @@ with _left:
 with _right:
     if _dev.ids:
         render_confusion(gold=_dev.tags, pred=_pred, name=_chosen.name)
-render_errors(store=_store, project_id=proj["id"], model=_chosen, dev=_dev, labels=proj["labels"])
+render_errors(store=_store, project_id=proj.id, model=_chosen, dev=_dev, labels=proj.labels)

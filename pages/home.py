@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
-from core.store import ModelVersion, Store
+from core.store import ModelVersion, Project, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
 from pages import ui
 
@@ -52,17 +52,17 @@ def render() -> None:
     render_projects(current=proj)
 
 
-def render_dashboard(*, project: dict) -> None:
+def render_dashboard(*, project: Project) -> None:
     """Counts by split, human corrections, serving model, latest job, learning curve and a next-step hint."""
     store = ui.store()
-    pid = project["id"]
+    pid = project.id
     counts = store.counts(pid)
     serving = store.serving(pid)
     models = store.models(pid)
     recent = store.jobs(pid)
     job = jobs.status(store, recent[0].id) if recent else None
-    st.title(project["name"])
-    ui.render_legend(project["labels"], keys=False)
+    st.title(project.name)
+    ui.render_legend(project.labels, keys=False)
     st.info(demo.next_step(counts, serving, job), icon=":material/arrow_forward:")
     cols = st.columns(len(SPLITS) + 2)
     for col, split in zip(cols, SPLITS):
@@ -138,21 +138,21 @@ def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) ->
     st.plotly_chart(fig, key="home_curve")
 
 
-def render_projects(*, current: dict | None) -> None:
+def render_projects(*, current: Project | None) -> None:
     """Every project with an Open button, and the form that creates a new one."""
     store = ui.store()
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Projects")
         for proj in store.projects():
-            counts = store.counts(proj["id"])
+            counts = store.counts(proj.id)
             name_col, button_col = st.columns([4, 1], vertical_alignment="center")
-            labels = ui.md_escape(", ".join(proj["labels"]) or "no labels yet")
-            name_col.markdown(f"**{ui.md_escape(proj['name'])}** · {labels} · "
+            labels = ui.md_escape(", ".join(proj.labels) or "no labels yet")
+            name_col.markdown(f"**{ui.md_escape(proj.name)}** · {labels} · "
                               f"{sum(counts['by_split'].values())} sentences")
-            is_current = current is not None and current["id"] == proj["id"]
-            button_col.button("Current" if is_current else "Open", key=f"home_open_{proj['id']}",
-                              disabled=is_current, on_click=_select, args=(proj["id"],))
+            is_current = current is not None and current.id == proj.id
+            button_col.button("Current" if is_current else "Open", key=f"home_open_{proj.id}",
+                              disabled=is_current, on_click=_select, args=(proj.id,))
     with right:
         st.subheader("New project")
         with st.form("home_create_form"):

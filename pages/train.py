@@ -243,11 +243,11 @@ def render_history(*, store: Store, project_id: int) -> None:
 proj = ui.require_project()
 st.title("Train")
 _store = ui.store()
-jobs.reap(_store, proj["id"])
-_active = report.active_job(_store, proj["id"])
+jobs.reap(_store, proj.id)
+_active = report.active_job(_store, proj.id)
 if _active is not None:
     render_live(job_id=_active.id)
 else:
-    render_outcome(store=_store, project_id=proj["id"])
-render_settings(store=_store, project_id=proj["id"], busy=report.why_not_train(_store, proj["id"]))
-render_history(store=_store, project_id=proj["id"])
+    render_outcome(store=_store, project_id=proj.id)
+render_settings(store=_store, project_id=proj.id, busy=report.why_not_train(_store, proj.id))
+render_history(store=_store, project_id=proj.id)

@@ -148,7 +148,7 @@ def test_malformed_labels_are_refused_by_every_reader_and_the_store(tmp_path, ta
     assert problem in err.value.problem
     with pytest.raises(ValueError, match="invalid label"):
         store.create_project("Q", ["PER", tag[2:]])
-    assert dump(store) == before and store.project(pid)["labels"] == []
+    assert dump(store) == before and store.project(pid).labels == []
 
 
 def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys):
@@ -170,10 +170,10 @@ def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys)
         store.set_labels(pid, ["PER", "per"])
     assert dump(store) == before
     assert store.import_sentences(pid, cut, split="train", source_name="cut.conll", new_labels=True)["added"] == 2
-    assert store.project(pid)["labels"] == ["PER", "LOC", "P"]
+    assert store.project(pid).labels == ["PER", "LOC", "P"]
     fresh = store.create_project("fresh", [])  # a project without labels takes its first import's
     store.import_sentences(fresh, cut, split="train")
-    assert store.project(fresh)["labels"] == ["P", "PER"]
+    assert store.project(fresh).labels == ["P", "PER"]
 
 
 def test_words_with_whitespace_are_refused_so_export_keeps_working(tmp_path):
@@ -292,7 +292,7 @@ def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp
     at.checkbox(key="upload_new_labels").check().run()
     assert not at.button(key="upload_import").disabled
     at.button(key="upload_import").click().run()
-    assert store.project(pid)["labels"] == ["PER", "LOC"] and store.counts(pid)["by_split"]["train"] == 1
+    assert store.project(pid).labels == ["PER", "LOC"] and store.counts(pid)["by_split"]["train"] == 1
     at.file_uploader(key="upload_files").upload("b.conll", b"Bob B-per\n", "text/plain").run()
     assert at.button(key="upload_import").disabled
     assert at.error[0].value == "label 'per' differs from 'PER' only by case"

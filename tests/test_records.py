@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from core import jobs
-from core.store import Job, JobEvent, ModelVersion, Store
+from core.store import Job, JobEvent, ModelVersion, Project, Store
 
 
 @pytest.fixture
@@ -65,3 +65,14 @@ def test_job_methods_return_jobs_and_events_that_round_trip(store):
     status = jobs.status(store, a)  # a Job with its progress; PID 12 is no process this job started: reaped
     assert isinstance(status, Job) and status.id == a and status.status == "failed"
     assert status.progress["step"] == 1 and status.progress["dev_f1"] == 0.25
+
+
+def test_project_methods_return_projects_that_round_trip(store):
+    pid = store.create_project("p", ["PER", "LOC"])
+    other = store.create_project("q", [])
+    one = store.project(pid)
+    assert type(one) is Project and store.project("p") == one and store.projects() == [one, store.project(other)]
+    assert (one.id, one.name, one.labels, one.serving_model_id) == (pid, "p", ["PER", "LOC"], None)
+    store.promote(store.add_model(pid, folder="a", base_model="bert"))
+    assert store.project(pid).serving_model_id == store.serving(pid).id and one.serving_model_id is None  # a snapshot
+    round_trips(one)

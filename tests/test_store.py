@@ -59,15 +59,15 @@ def test_migrates_empty_file_and_reopen_is_noop(tmp_path):
     s.close()
     again = Store(path)
     assert again.schema_version == len(MIGRATIONS)
-    assert [p["name"] for p in again.projects()] == ["kept"]
+    assert [p.name for p in again.projects()] == ["kept"]
     indexes = {i.name for i in again.db["annotations"].indexes}
     assert "idx_annotations_sentence" in indexes
     again.close()
 
 
 def test_projects_and_labels(store, pid):
-    assert store.project("demo")["id"] == pid
-    assert store.project(pid)["labels"] == ["PER"]
+    assert store.project("demo").id == pid
+    assert store.project(pid).labels == ["PER"]
     with pytest.raises(ValueError, match="already exists"):
         store.create_project("demo", ["PER"])
     for bad in (["B-PER"], ["PER", "PER"], [""], "PER"):
@@ -76,7 +76,7 @@ def test_projects_and_labels(store, pid):
     with pytest.raises(KeyError, match="nope"):
         store.project("nope")
     store.set_labels(pid, ["PER", "ORG"])
-    assert store.project(pid)["labels"] == ["PER", "ORG"]
+    assert store.project(pid).labels == ["PER", "ORG"]
 
 
 def test_import_dedup_documents_and_new_labels(store, pid):
@@ -89,7 +89,7 @@ def test_import_dedup_documents_and_new_labels(store, pid):
     assert store.sentences(pid) == []
     assert store.import_sentences(pid, batch, split="train", source_name="a.conll", new_labels=True) == {
         "added": 4, "duplicates": 0, "annotated": 3}
-    assert store.project(pid)["labels"] == ["PER", "ORG"]
+    assert store.project(pid).labels == ["PER", "ORG"]
     rows = store.sentences(pid)
     assert [r["words"] for r in rows] == [b.words for b in batch]
     assert rows[0]["offsets"] == [(0, 4), (5, 10), (11, 15)]

@@ -11,6 +11,7 @@ from core.formats import FormatError
 from core.labels import LabelSet, check_labels
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, NEW_LABEL_HINT, SOURCES, SPLITS,
                              StoreBase, _check, _check_sentence, now, sentence_hash)
+from core.store.records import Project
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 
@@ -30,15 +31,15 @@ class ProjectRows(StoreBase):
             return self._insert("projects", {"name": name, "labels": json.dumps(labels),
                                              "created": now(), "serving_model_id": None})
 
-    def project(self, name_or_id: str | int) -> dict:
+    def project(self, name_or_id: str | int) -> Project:
         column = "name" if isinstance(name_or_id, str) else "id"
         rows = self._rows(f"SELECT * FROM projects WHERE {column} = ?", [name_or_id])
         if not rows:
             raise KeyError(f"project {name_or_id!r} not found")
-        return rows[0]
+        return Project.from_row(rows[0])
 
-    def projects(self) -> list[dict]:
-        return self._rows("SELECT * FROM projects ORDER BY id")
+    def projects(self) -> list[Project]:
+        return [Project.from_row(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
 
     def set_labels(self, project_id: int, labels: Sequence[str]) -> None:
         labels = check_labels(labels)
@@ -48,7 +49,7 @@ class ProjectRows(StoreBase):
 
     def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
         """Add the labels of `found` the project lacks (a case twin of a label it has raises fail(problem))."""
-        labels = self.project(project_id)["labels"]
+        labels = self.project(project_id).labels
         known = LabelSet(labels)
         for label in found:
             if problem := known.check(label):
@@ -88,7 +89,7 @@ class ProjectRows(StoreBase):
                 raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
         created = now()
         with self._write():
-            labels = self.project(project_id)["labels"]
+            labels = self.project(project_id).labels
             known = LabelSet(labels, fixed=bool(labels) and not new_labels, hint=NEW_LABEL_HINT)
             results = [self._import_batch(project_id, sentences, split, source_name, known=known, created=created,
                                           source=source, annotator=annotator, hidden_gold=hidden_gold)
