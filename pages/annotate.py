@@ -11,7 +11,7 @@ import streamlit as st
 from core import active, jobs, report, vocab
 from core import annotate as ann
 from core.model import Tagger
-from core.store import ModelVersion
+from core.store import Annotation, ModelVersion
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -411,12 +411,12 @@ def render_context(rows: list[dict]) -> None:
                     unsafe_allow_html=True)
 
 
-def render_history(*, sid: int, history: list[dict]) -> None:
+def render_history(*, sid: int, history: list[Annotation]) -> None:
     """How many annotations the sentence has (every save of every session is kept), and the last human one."""
-    human = [h for h in history if h["source"] == "human"]
+    human = [h for h in history if h.source == "human"]
     last = ""
     if human:
-        who, when = ui.md_escape(human[-1]["annotator"] or "?"), human[-1]["created"][:19].replace("T", " ")
+        who, when = ui.md_escape(human[-1].annotator or "?"), human[-1].created[:19].replace("T", " ")
         last = f" · last human save by {who} at {when}"
     st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 

@@ -164,7 +164,7 @@ def test_retrain_every_n_starts_a_warm_started_job_after_n_saves(env):
         saved.append(at.session_state["annotate_sentence_id"])
         press(at, "annotate_label_1")
         press(at, "annotate_save")  # Ctrl+Enter
-        assert store.history(saved[-1])[-1]["source"] == "human"
+        assert store.history(saved[-1])[-1].source == "human"
         if n == 1:
             assert [j.id for j in store.jobs(pid)] == before
             assert ann.human_since_last_job(store, pid) == 1

@@ -346,7 +346,7 @@ def test_predict_project_store(project, tmp_path):
     serving = store.serving(1).id
     for s in store.sentences(1, split="unlabeled"):
         [ann] = store.history(s["id"])
-        assert ann["source"] == "model" and ann["model_id"] == serving and len(ann["tags"]) == len(s["words"])
+        assert ann.source == "model" and ann.model_id == serving and len(ann.tags) == len(s["words"])
         assert s["tags"] is None  # model annotations are suggestions, not effective labels
 
 

@@ -319,7 +319,7 @@ def test_a_database_deleted_or_replaced_under_a_running_app_refuses_saves(monkey
     db.unlink()
     with pytest.raises(StoreError, match=f"^{db} was deleted or replaced while nerloop had it open"):
         store.annotate(sid, ["B-PER", "O", "O"])
-    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]  # rolled back, not acknowledged
+    assert store.effective(sid).tags == ["O", "O", "B-PER"]  # rolled back, not acknowledged
     other, fresh = tmp_path / "other.db", tmp_path / "fresh.db"
     sample_db(other), sample_db(fresh)
     again = Store(other)

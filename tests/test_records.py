@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from core import jobs
-from core.store import Job, JobEvent, ModelVersion, Project, Store
+from core.formats import Sentence
+from core.store import Annotation, Job, JobEvent, ModelVersion, Project, Store
 
 
 @pytest.fixture
@@ -76,3 +77,21 @@ def test_project_methods_return_projects_that_round_trip(store):
     store.promote(store.add_model(pid, folder="a", base_model="bert"))
     assert store.project(pid).serving_model_id == store.serving(pid).id and one.serving_model_id is None  # a snapshot
     round_trips(one)
+
+
+def test_annotation_methods_return_annotations_that_round_trip(store):
+    pid = store.create_project("p", ["PER"])
+    store.import_sentences(pid, [Sentence(words=["Ada", "came"], text="Ada came", offsets=[(0, 3), (4, 8)],
+                                          tags=["B-PER", "O"])], split="train")
+    [sid] = [r["id"] for r in store.sentences(pid)]
+    model_id = store.add_model(pid, folder="a", base_model="bert")
+    store.annotate(sid, ["O", "O"], source="model", model_id=model_id)
+    human = store.save_human(sid, ["B-PER", "B-PER"], annotator="ada")
+    history = store.history(sid)
+    assert all(type(a) is Annotation for a in history) and [a.source for a in history] == ["gold", "model", "human"]
+    gold, model, last = history
+    assert (gold.sentence_id, gold.tags, gold.annotator, gold.model_id) == (sid, ["B-PER", "O"], "import", None)
+    assert model.model_id == model_id and (last.id, last.tags, last.annotator) == (human, ["B-PER", "B-PER"], "ada")
+    assert store.effective(sid) == last and last.created >= gold.created
+    for record in history:
+        round_trips(record)

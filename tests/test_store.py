@@ -123,13 +123,13 @@ def test_annotation_history_and_effective(store, pid):
     sid = store.sentences(pid)[0]["id"]
     first = store.annotate(sid, ["B-PER", "O", "O"], annotator="amy")
     second = store.annotate(sid, ["O", "O", "B-PER"], annotator="bob")
-    assert [h["source"] for h in store.history(sid)] == ["gold", "human", "human"]
+    assert [h.source for h in store.history(sid)] == ["gold", "human", "human"]
     assert first < second
-    assert store.effective(sid)["id"] == second
+    assert store.effective(sid).id == second
     model_id = store.add_model(pid, folder="m1", base_model="base")
     store.annotate(sid, ["O", "O", "O"], source="model", model_id=model_id)
     assert len(store.history(sid)) == 4
-    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]
+    assert store.effective(sid).tags == ["O", "O", "B-PER"]
     row = store.sentences(pid, ids=[sid])[0]
     assert (row["tags"], row["source"]) == (["O", "O", "B-PER"], "human")
     with pytest.raises(ValueError, match="2 tags for 3 words"):
@@ -145,7 +145,7 @@ def test_annotate_many_is_one_transaction(store, pid):
         store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O"])], source="model", model_id=model_id)
     assert store.history(a) == [] and store.tagged_by(model_id, [a, b]) == set()  # nothing partly written
     ids = store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O", "B-LOC"])], source="model", model_id=model_id)
-    assert [h["id"] for h in store.history(a) + store.history(b)] == ids
+    assert [h.id for h in store.history(a) + store.history(b)] == ids
     assert store.tagged_by(model_id, [a, b]) == {a, b} and store.effective(a) is None
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("UPDATE annotations SET tags = '[]'")
@@ -156,7 +156,7 @@ def test_annotate_many_is_one_transaction(store, pid):
 def test_effective_falls_back_to_gold_and_model_alone_is_unlabelled(store, pid):
     store.import_sentences(pid, [sent("a b", "O O"), sent("c d")], split="unlabeled")
     gold_sid, bare_sid = (r["id"] for r in store.sentences(pid))
-    assert store.effective(gold_sid)["source"] == "gold"
+    assert store.effective(gold_sid).source == "gold"
     store.annotate(bare_sid, ["B-PER", "O"], source="model")
     assert store.effective(bare_sid) is None
 
@@ -193,7 +193,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     assert new.schema_version == len(MIGRATIONS) == 5
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
-    assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
+    assert [a.source for a in new.history(sid)] == ["gold", "model"]
     assert new.flagged(pid) == set() and new.draft(sid) is None
     assert new.flag([sid]) == [sid] and new.flagged(pid) == {sid}
     new.close()

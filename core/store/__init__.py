@@ -11,8 +11,8 @@ from core.store.projects import ProjectRows
 from core.store.records import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow
 from core.store.users import UserRows
 
-__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS", "Annotation", "Job",
-           "JobEvent", "ModelVersion", "Project", "SentenceRow", "Store", "StoreError", "now", "sentence_hash"]
+__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS",
+           "Annotation", "Job", "JobEvent", "ModelVersion", "Project", "SentenceRow", "Store", "StoreError", "now", "sentence_hash"]
 
 
 class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows):
