@@ -425,7 +425,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 raise CliError(f"project {project.name!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
         tagger = _load_tagger(_model_dir(model.folder))
-    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
+    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences]).scores
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 

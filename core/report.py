@@ -10,7 +10,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from core import metrics, vocab
+from core import vocab
 from core.model import DEFAULT
 from core.store import Job, ModelVersion, Store
 from core.train import Plan, TrainConfig, plan
@@ -37,12 +37,6 @@ def labelled(store: Store, project_id: int, split: str, *, limit: int | None = N
     ids, words, tags = [r["id"] for r in rows], [r["words"] for r in rows], [r["tags"] for r in rows]
     digest = hashlib.sha1(json.dumps([ids, words, tags]).encode("utf-8")).hexdigest()
     return Labelled(ids, words, tags, [r["source"] for r in rows], digest)
-
-
-def evaluate(tagger, data: Labelled) -> tuple[list[list[str]], dict]:
-    """A tagger's predicted tags for `data` and their core.metrics.score against its labels."""
-    pred = [p.tags for p in tagger.predict(data.words)] if data.words else []
-    return pred, metrics.score(data.tags, pred)
 
 
 def active_job(store: Store, project_id: int) -> Job | None:

@@ -97,7 +97,7 @@ def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]], limit
 
 
 def _f1(tagger: Tagger, words: list[list[str]], tags: list[list[str]]) -> float:
-    return evaluate(tagger, words, tags)["micro"]["f1"]
+    return evaluate(tagger, words, tags).f1
 
 
 def _consume(events: Iterable[Event], on_event: Callable[[Event], None] | None) -> Event:

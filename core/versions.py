@@ -56,7 +56,7 @@ def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: floa
     from core.train import evaluate
 
     tagger = Tagger.load(serving.folder)
-    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
+    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows]).f1
 
 
 def models_root(store: Store) -> Path:

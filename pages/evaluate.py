@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import metrics, report
 from core.store import ModelVersion, Store
+from core.train import evaluate
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -24,7 +25,8 @@ TITLES = {"precision": "Precision per class", "recall": "Recall per class", "f1"
 @st.cache_data(max_entries=32, show_spinner="Evaluating the version…")
 def scored(model_id: int, folder: str, created: str, digest: str, _data: report.Labelled) -> tuple[list, dict]:
     """Predicted tags and core.metrics scores of a version on labelled data, cached per (model, content hash)."""
-    return report.evaluate(ui.tagger(folder), _data)
+    result = evaluate(ui.tagger(folder), _data.words, _data.tags)
+    return result.predicted, result.scores
 
 
 def _score(model: ModelVersion, data: report.Labelled) -> tuple[list, dict]:
