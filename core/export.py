@@ -17,7 +17,7 @@ from core.vocab import SPLITS
 if TYPE_CHECKING:
     from core.model import Tagger
 
-EXPORT_FORMATS = ("conll", "jsonl")  # plain text would drop the annotations
+EXPORT_FORMATS = tuple(f for f in formats.WRITABLE if f != "text")  # plain text would drop the annotations
 
 
 @dataclass
@@ -48,15 +48,17 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
                        scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
                        batch_size: int = 32, unlabeled: bool = False) -> Export:
-    """The effective annotations of `splits`, in sentence order, as CoNLL (tags in `scheme`) or JSONL. With a tagger,
-    sentences without an annotation get its predictions, marked: CoNLL rows get a middle column with the sentence's
-    source; without one, `unlabeled` writes them untagged. JSONL records carry "source" (gold, human or model) and
-    "model" where they have tags."""
+    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`). With a
+    tagger, CoNLL and JSONL sentences without an annotation get its predictions, marked: CoNLL rows get a middle
+    column with the sentence's source; without one, `unlabeled` writes them untagged. JSONL records carry "source"
+    (gold, human or model) and "model" where they have tags. Other formats hold human and gold annotations only."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
+    if fmt not in ("conll", "jsonl"):
+        tagger = None
     rows = [r for r in store.sentences(project_id) if r["split"] in splits]
     todo = [r for r in rows if r["tags"] is None] if tagger is not None else []
     preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
@@ -71,8 +73,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
         chosen.append(formats.Sentence(list(r["words"]), None if tags is None else list(tags), r["text"],
                                        list(r["offsets"]), doc, columns))
         sources.append(source if tags is not None else None)
-    if fmt == "conll":
-        text = formats.dumps(chosen, "conll", scheme=scheme)
+    if fmt != "jsonl":
+        text = formats.dumps(chosen, fmt, scheme=scheme)
     else:
         # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
         records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
@@ -80,7 +82,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                    **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
                        for rec, src in zip(records, sources))
     untagged = sum(src is None for src in sources)
-    return Export(text.encode("utf-8"), len(chosen) - len(predicted) - untagged, len(predicted), untagged,
+    data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
+    return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
                   len(rows) - len(chosen))
 
 

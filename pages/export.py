@@ -14,7 +14,6 @@ from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
-MIMES = {"conll": "text/plain", "jsonl": "application/jsonl"}
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
 
 
@@ -61,8 +60,10 @@ def render_annotations(*, project: Project) -> None:
                        "after you click Download.")
     data = partial(_annotation_bytes, store=store, project_id=project.id, splits=list(splits), fmt=fmt,
                    scheme=scheme, tagger=tagger, model_name=serving.name if serving else "")
-    name = _file_name(f"{project.name}-{'-'.join(splits)}{'-predicted' if tagger else ''}") + f".{fmt}"
-    st.download_button(f"Download {name}", data=data, file_name=name, mime=MIMES[fmt], key="export_download",
+    name = (_file_name(f"{project.name}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
+            + formats.get(fmt).extensions[0])
+    st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
+                       key="export_download",
                        type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
 
 

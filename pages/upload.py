@@ -15,8 +15,8 @@ from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
-TYPES = ["conll", "txt", "jsonl", "json", "tsv", "iob"]
-PASTE_FORMATS = ["auto", "text", "conll", "jsonl"]
+TYPES = formats.extensions()
+PASTE_FORMATS = ["auto", *(name for name, f in formats.REGISTRY.items() if not f.binary)]
 LINE_MODES = {"one sentence per line": True, "split into sentences": False}
 PREVIEW = 5
 
@@ -34,6 +34,7 @@ class Preview:
     entities: Counter[str]
     first: list[formats.Sentence]
     already: int
+    notes: str  # what the reader skipped or changed
 
 
 @dataclass
@@ -88,7 +89,8 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
     finally:
         ui.release_memory()
     return {"fmt": stream.fmt, "scheme": stream.scheme, "lines": stream.lines if stream.fmt == "text" else None,
-            "entities": entities, "first": first, "already": already, **counts}, None
+            "entities": entities, "first": first, "already": already, "notes": formats.notes_text(stream.notes),
+            **counts}, None
 
 
 def _lines(key: str) -> bool | None:
@@ -112,7 +114,7 @@ def collect(project_id: int) -> list[Item]:
 
 def render_inputs() -> None:
     """The file uploader and the paste box."""
-    st.file_uploader("Files: CoNLL (.conll .iob .tsv), JSONL spans (.jsonl .json) or plain text (.txt)",
+    st.file_uploader("Files: " + ", ".join(f.label for f in formats.REGISTRY.values()),
                      type=TYPES, accept_multiple_files=True, key="upload_files")
     with st.expander("…or paste text", expanded=bool(st.session_state.get("upload_paste"))):
         st.text_area("Text", key="upload_paste", height=140,
@@ -143,6 +145,8 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
                 required=True, key=f"upload_lines_{item.key}",
                 help="one sentence per line: each non-empty line is one sentence (the default for files that look "
                      "so); split into sentences: lines are also cut after . ! ? followed by a capital or a digit")
+        if p.notes:
+            st.caption(ui.md_escape(p.notes))
         if new:
             st.warning(f"Labels new to the project: {', '.join(ui.md_escape(lab) for lab in new)}")
         for s in p.first:

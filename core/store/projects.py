@@ -135,7 +135,8 @@ class ProjectRows(StoreBase):
                              json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
                              split or "unlabeled", digest, created))
                 if s.tags is not None and not hidden_gold:
-                    annotations.append((next_sid, json.dumps(list(s.tags)), source, annotator, created))
+                    annotations.append((next_sid, json.dumps(list(s.tags)), source,
+                                        getattr(s, "annotator", None) or annotator, created))
                 next_sid += 1
             if relabel:
                 annotations += self._human_relabels(relabel, annotator, created, split or "train")

@@ -1,0 +1,118 @@
+"""Label Studio tasks, as a JSON list (its JSON export) or one a line: `data.text`, `annotations[].result[]` items
+of type `labels`. The latest annotation that was not cancelled is gold, its `completed_by` the annotator;
+`predictions` are never gold: they are skipped and counted."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+
+from core.formats.base import Format, FormatError, Sentence, Stream, is_int
+from core.formats.records import char_sentence, char_spans, checked_text, head_objects, json_lines, parse_json
+from core.labels import LabelSet
+
+PREDICTIONS_NOTE = "predictions skipped (never gold)"
+
+
+def sniff(head: str) -> int:
+    """3 for a JSON list whose first lines hold `"data"`, or task records with a `data` object."""
+    if head.lstrip().startswith("[") and '"data"' in head:
+        return 3
+    objs = head_objects(head) or []
+    return 3 if any(isinstance(o.get("data"), dict) for o in objs) else 0
+
+
+def _tasks(stream: Stream) -> Iterator[tuple[int, object]]:
+    """(line, task): the items of a JSON list, each at the line it starts on, or one task a line."""
+    lines = stream.open_lines()
+    first = next((line for line in lines if line.strip()), None)
+    if first is None or not first.lstrip().startswith("["):
+        yield from json_lines(stream)
+        return
+    text = "\n".join(stream.open_lines())
+    decoder, pos = json.JSONDecoder(), text.index("[") + 1
+
+    def skip(pos: int) -> int:
+        while pos < len(text) and text[pos] in " \t\n,":
+            pos += 1
+        return pos
+
+    pos = skip(pos)
+    while pos < len(text) and text[pos] != "]":
+        line = text.count("\n", 0, pos) + 1
+        try:
+            task, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            parse_json(text[pos:], stream.name, line)  # raises at the right line
+            raise
+        except RecursionError:
+            raise FormatError(stream.name, line, "invalid JSON: nested too deeply") from None
+        yield line, task
+        pos = skip(pos)
+    if pos >= len(text):
+        raise FormatError(stream.name, text.count("\n") + 1, "invalid JSON: the list is not closed")
+
+
+def _annotator(who: object) -> str | None:
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return None if who is None or isinstance(who, bool) else str(who)
+
+
+def _result_spans(result: object, fail) -> list[tuple[int, int, str]]:
+    if not isinstance(result, list):
+        raise fail("an annotation's 'result' must be a list")
+    out = []
+    for item in result:
+        if not isinstance(item, dict) or item.get("type") != "labels":
+            continue  # choices, relations, text areas: not entities
+        value = item.get("value")
+        if not (isinstance(value, dict) and is_int(value.get("start")) and is_int(value.get("end"))
+                and isinstance(value.get("labels"), list) and len(value["labels"]) == 1
+                and isinstance(value["labels"][0], str)):
+            raise fail("a 'labels' result needs integer 'start', 'end' and one label in 'labels'")
+        out.append((value["start"], value["end"], value["labels"][0]))
+    return out
+
+
+def read(stream: Stream) -> Iterator[Sentence]:
+    """A sentence a task, tagged by its latest non-cancelled annotation (untagged without one)."""
+    seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
+    for i, task in _tasks(stream):
+        def fail(problem: str, i: int = i) -> FormatError:
+            return FormatError(stream.name, i, problem)
+
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise fail("expected a task object with a 'data' object")
+        text = checked_text(task["data"].get("text"), fail, "data.text")
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
+            raise fail("'annotations' must be a list of objects")
+        done = [a for a in annotations if not a.get("was_cancelled")]
+        latest = max(done, key=lambda a: str(a.get("updated_at") or a.get("created_at") or ""), default=None)
+        stream.notes[PREDICTIONS_NOTE] += len(task.get("predictions") or [])
+        found = None if latest is None else _result_spans(latest.get("result"), fail)
+        if found is not None:
+            stream.scheme = "iob2"
+        doc_id = task["data"].get("doc_id")
+        yield char_sentence(text, found, fail=fail, seen=seen, notes=stream.notes, line=i,
+                            doc_id=None if doc_id is None else str(doc_id),
+                            annotator=None if latest is None else _annotator(latest.get("completed_by")))
+
+
+def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
+    """A JSON list of tasks: data.text (and data.doc_id), the tags as one annotation of `labels` results."""
+    tasks = []
+    for k, s in enumerate(sentences):
+        data: dict[str, object] = {"text": s.text} | ({"doc_id": s.doc_id} if s.doc_id is not None else {})
+        task: dict[str, object] = {"data": data}
+        if s.tags is not None:
+            task["annotations"] = [{"result": [
+                {"id": f"s{k}-{n}", "from_name": "label", "to_name": "text", "type": "labels",
+                 "value": {"start": a, "end": b, "text": s.text[a:b], "labels": [label]}}
+                for n, (a, b, label) in enumerate(char_spans(s))]}]
+        tasks.append(task)
+    return json.dumps(tasks, ensure_ascii=False, indent=1) + "\n"
+
+
+FORMAT = Format("labelstudio", (".json", ".jsonl"), sniff, read, write, order=50, mime="application/json",
+                label="Label Studio tasks")
