@@ -74,6 +74,8 @@ def test_project_methods_return_projects_that_round_trip(store):
     one = store.project(pid)
     assert type(one) is Project and store.project("p") == one and store.projects() == [one, store.project(other)]
     assert (one.id, one.name, one.labels, one.serving_model_id) == (pid, "p", ["PER", "LOC"], None)
+    store.set_overlap(other, 0.25, 3)
+    assert (one.overlap, one.copies) == (0.0, 2) and (store.project(other).overlap, store.project(other).copies) == (0.25, 3)
     store.promote(store.add_model(pid, folder="a", base_model="bert"))
     assert store.project(pid).serving_model_id == store.serving(pid).id and one.serving_model_id is None  # a snapshot
     round_trips(one)
@@ -92,6 +94,6 @@ def test_annotation_methods_return_annotations_that_round_trip(store):
     gold, model, last = history
     assert (gold.sentence_id, gold.tags, gold.annotator, gold.model_id) == (sid, ["B-PER", "O"], "import", None)
     assert model.model_id == model_id and (last.id, last.tags, last.annotator) == (human, ["B-PER", "B-PER"], "ada")
-    assert store.effective(sid) == last and last.created >= gold.created
+    assert store.effective(sid) == last and last.created >= gold.created and store.human_versions(sid) == {"ada": last}
     for record in history:
         round_trips(record)

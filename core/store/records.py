@@ -18,13 +18,16 @@ class Record:
 
 @dataclass(frozen=True)
 class Project(Record):
-    """A project: its name, its entity types in order, and the version it serves (None before the first)."""
+    """A project: its name, its entity types in order, the version it serves (None before the first), and how its
+    team shares the work (the share of sentences labelled by several annotators, and by how many)."""
 
     id: int
     name: str
     labels: list[str]
     created: str
     serving_model_id: int | None
+    overlap: float = 0.0
+    copies: int = 2
 
 
 @dataclass(frozen=True)
