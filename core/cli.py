@@ -902,8 +902,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise CliError("audit: name a PROJECT or pass --all")
     store = _store(args)
     try:
-        project_id = None if args.all else store.project(args.project)["id"]
-        names = {p["id"]: p["name"] for p in store.projects()}
+        project_id = None if args.all else store.project(args.project).id
+        names = {p.id: p.name for p in store.projects()}
         rows = store.audit(project_id)
     finally:
         store.close()
