@@ -142,7 +142,7 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
     if job.status not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
-    store.add_audit(actor, "cancel", project_id=job["project_id"], job_id=job_id)
+    store.add_audit(actor, "cancel", project_id=job.project_id, job_id=job_id)
     log.info("job %s cancelled", job_id)
     if job.pid:
         procs.stop(job.pid, job.pid_started)
