@@ -105,7 +105,8 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
         log_in(page, "ada", PASSWORD)
         expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
         expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible(timeout=30_000)
-        assert nav(page) == ["Home", "Upload", "Annotate", "Train", "Evaluate", "Export", "Users"]
+        assert nav(page) == ["Home", "Upload", "Annotate", "Train", "Evaluate", "Agreement", "Review", "Export",
+                             "Users"]
         browser.close()
     secret = PASSWORD.encode()
     files = [db, *db.parent.glob("nerloop.db-*"), output, *(tmp_path / "home").rglob("*")]
