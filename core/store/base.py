@@ -20,7 +20,7 @@ from core.labels import label_problem, text_problem, words_problem
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
 ROLES = ("admin", "reviewer", "annotator")
-JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "columns", "meta")
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
@@ -77,6 +77,12 @@ def _check_sentence(s: Any, fail: Callable[[str], Exception]) -> list[str]:
         raise fail(f"invalid document id {s.doc_id!r}")
     if len(s.offsets) != len(s.words):
         raise fail(f"{len(s.offsets)} offsets for {len(s.words)} words")
+    columns, meta = getattr(s, "columns", None), getattr(s, "meta", None)
+    if columns and (len(columns) != len(s.words) or len({len(c) for c in columns}) > 1
+                                or not all(isinstance(v, str) for c in columns for v in c)):
+        raise fail("the extra columns must be as many strings for each word")
+    if meta is not None and not isinstance(meta, dict):
+        raise fail("'meta' must be an object")
     if s.tags is None:
         return []
     if len(s.tags) != len(s.words):
@@ -199,7 +205,14 @@ def _m5(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5]
+def _m8(db: sqlite_utils.Database) -> None:
+    """What an import brings beyond words and tags, written back by export: each word's middle CoNLL columns (POS,
+    chunk) and a JSON record's `meta` object, NULL where the file had none (and in older rows)."""
+    db.execute("ALTER TABLE sentences ADD COLUMN columns TEXT")  # JSON: a list of strings per word
+    db.execute("ALTER TABLE sentences ADD COLUMN meta TEXT")  # JSON object
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m8]
 
 
 def _read_only(path: Path) -> str | None:
