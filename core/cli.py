@@ -530,9 +530,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         fmt = export.export_format(args.out, args.format)
     except ValueError as e:
         raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
+    if args.predictions and fmt not in export.PREDICTING:
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
     with _opened(args) as (store, project):
+        model = _project_model(store, project, None) if args.predictions else None
+        tagger = _load_tagger(_model_dir(model.folder)) if model else None
         out = export.export_annotations(store, project["id"], splits=[args.split] if args.split else vocab.SPLITS,
-                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled)
+                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled, tagger=tagger,
+                                        model_name=model.name if model else "")
     if not out.written:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
@@ -852,6 +857,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+    p.add_argument("--predictions", action="store_true",
+                   help="give sentences without an annotation the serving model's tags, marked as the model's "
+                        "(CoNLL: a source column; JSONL: source and model; Label Studio: predictions with scores)")
 
     p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one")
     p.add_argument("project", metavar="PROJECT")

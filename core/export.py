@@ -76,7 +76,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
     preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
     predicted = {r["id"]: p for r, p in zip(todo, preds)}
     width = max((len(r["columns"][0]) for r in rows if r["columns"]), default=0)
-    chosen, sources, scores = [], [], []
+    chosen, sources, preds_of = [], [], []
     for r in rows:
         pred = predicted.get(r["id"])
         tags, source = (r["tags"], r["source"]) if pred is None else (pred.tags, "model")
@@ -86,7 +86,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                        list(r["offsets"]), r["document"],
                                        _columns(r, width, source if tagger is not None else None), meta=r["meta"]))
         sources.append(source if tags is not None else None)
-        scores.append(None if pred is None else pred.scores)
+        preds_of.append(pred)
     if fmt == "jsonl":
         # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
         records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
@@ -94,9 +94,9 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                    **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
                        for rec, src in zip(records, sources))
     elif fmt == "labelstudio":
-        text = labelstudio.dump([labelstudio.task(s, k) if sc is None else
-                                 labelstudio.predicted_task(s, k, sc, model_name)
-                                 for k, (s, sc) in enumerate(zip(chosen, scores))])
+        text = labelstudio.dump([labelstudio.task(s, k) if p is None else
+                                 labelstudio.predicted_task(s, k, p.scores, model_name)
+                                 for k, (s, p) in enumerate(zip(chosen, preds_of))])
     else:
         text = formats.dumps(chosen, fmt, scheme=scheme)
     untagged = sum(src is None for src in sources)
