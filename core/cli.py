@@ -537,6 +537,8 @@ def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, 
 def cmd_export(args: argparse.Namespace) -> int:
     from core import export
 
+    if args.predictions and args.format not in (None, *export.PREDICTING):
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {args.format}")
     if args.format == hf_datasets.NAME:
         return _export_hf(args)
     try:
