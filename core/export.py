@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import formats
+from core.access import OWNER, Actor, require
 from core.formats import labelstudio
 from core.store import Store
 from core.vocab import SPLITS
@@ -57,13 +58,14 @@ def _columns(row: dict, width: int, source: str | None) -> list[list[str]] | Non
 
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
                        scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
-                       batch_size: int = 32, unlabeled: bool = False) -> Export:
+                       batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
     """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`), with
     what their import kept: document names, the middle CoNLL columns (a sentence without them gets "_"), JSONL
     `meta`. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
     CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
     "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
-    writes them untagged. Other formats hold human and gold annotations only."""
+    writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""
+    require(actor, "export")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
@@ -100,9 +102,20 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
     else:
         text = formats.dumps(chosen, fmt, scheme=scheme)
     untagged = sum(src is None for src in sources)
+    store.add_audit(actor, "export", project_id=project_id, format=fmt, splits=list(splits), sentences=len(chosen),
+                    predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
                   len(rows) - len(chosen))
+
+
+def export_model(store: Store, model_id: int, root: str, *, actor: Actor = OWNER) -> bytes:
+    """A model version's folder as a zip under the top folder `root` (admins only; audited)."""
+    require(actor, "export")
+    model = store.model(model_id)
+    data = zip_folder(model.folder, root)
+    store.add_audit(actor, "export", project_id=model.project_id, model_id=model_id, model=model.name)
+    return data
 
 
 def zip_folder(folder: str | Path, root: str) -> bytes:
