@@ -101,19 +101,19 @@ def loop_time(db: Path, pid: int) -> dict:
     job = store.jobs(pid)[0]
     while True:
         serving = store.serving(pid)
-        job = store.job(job["id"])
+        job = store.job(job.id)
         if serving.id != before:
             break
-        if job["status"] in ("failed", "cancelled") or (job["status"] == "done" and serving.id == before):
-            raise RuntimeError(f"job {job['id']} ended {job['status']} without a new serving version: {job['error']}")
+        if job.status in ("failed", "cancelled") or (job.status == "done" and serving.id == before):
+            raise RuntimeError(f"job {job.id} ended {job.status} without a new serving version: {job.error}")
         time.sleep(0.2)
     promoted = time.perf_counter() - t0
     ann = app_test(pid, "pages/annotate.py")
     total = time.perf_counter() - t0
     text = " ".join(m.value for m in ann.markdown)
-    return {"seconds_to_promoted": promoted, "seconds_to_annotate": total, "job_id": job["id"],
+    return {"seconds_to_promoted": promoted, "seconds_to_annotate": total, "job_id": job.id,
             "new_version": serving.name, "shown_in_annotate": serving.name in text,
-            "job_params": job["params"], "train_sentences": (serving.metrics or {}).get("train_sentences")}
+            "job_params": job.params, "train_sentences": (serving.metrics or {}).get("train_sentences")}
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
             print(f"  ours step {ev.step}/{ev.total_steps} dev F1 {ev.scores['micro']['f1']:.4f}", flush=True)
     info = last.info
     tagger = Tagger.load(str(out))  # reload from the saved folder: what users get
-    dev_scores = evaluate(tagger, [s.words for s in dev], [s.tags for s in dev])
+    dev_scores = evaluate(tagger, [s.words for s in dev], [s.tags for s in dev]).scores
     words = [s.words for s in test]
     preds, secs = timed(lambda: tagger.predict(words))
     from core import metrics

@@ -243,7 +243,7 @@ def label_more(db: Path, n: int) -> int:
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     gold = store.hidden_gold(pid)
     ids = [r["id"] for r in store.sentences(pid, split="unlabeled") if r["tags"] is None and r["id"] in gold][:n]
     for sid in ids:
@@ -401,28 +401,28 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     before = first.id if (first := store.serving(pid)) else None
-    last_job = max((j["id"] for j in store.jobs(pid)), default=0)
+    last_job = max((j.id for j in store.jobs(pid)), default=0)
     open_page(page, "Train")
     set_train_settings(page, model=model, min_steps=min_steps)
     t0 = time.perf_counter()
     click_start(page)
-    while not (job := next((j for j in store.jobs(pid) if j["id"] > last_job), None)):
+    while not (job := next((j for j in store.jobs(pid) if j.id > last_job), None)):
         if time.perf_counter() - t0 > 60:
             raise RuntimeError("no job started 60 s after clicking Start")
         time.sleep(0.1)
 
     def serving_changed() -> bool:
         current = store.serving(pid)
-        j = store.job(job["id"])
-        if j["status"] in ("failed", "cancelled") or (j["status"] == "done" and (current.id if current else None) == before):
-            raise RuntimeError(f"job {j['id']} ended {j['status']} without a new serving version: {j['error']}")
+        j = store.job(job.id)
+        if j.status in ("failed", "cancelled") or (j.status == "done" and (current.id if current else None) == before):
+            raise RuntimeError(f"job {j.id} ended {j.status} without a new serving version: {j.error}")
         return current is not None and current.id != before
 
-    while not store.events(job["id"], kind="step") and not serving_changed():
+    while not store.events(job.id, kind="step") and not serving_changed():
         time.sleep(0.2)
-    trainer = Trainer(store.job(job["id"])["pid"])
+    trainer = Trainer(store.job(job.id).pid)
     cpu = cpu_pct(server_pid, args.cpu_window, until=serving_changed)
     trainer_pct = trainer.pct()
     print(f"    server CPU {cpu['pct']:.1f} % of a core over {cpu['seconds']:.1f} s with Train open during the job "
@@ -439,7 +439,7 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     print(f"    {model_row.name}: promoted {promoted:.1f} s, serving in Annotate {serving:.1f} s after Start; "
           f"{metrics.get('steps')} steps, dev F1 {((metrics.get('dev') or {}).get('micro') or {}).get('f1')}",
           flush=True)
-    return {"job_id": job["id"], "params": job["params"], "version": model_row.name, "seconds_to_promoted": promoted,
+    return {"job_id": job.id, "params": job.params, "version": model_row.name, "seconds_to_promoted": promoted,
             "seconds_to_serving": serving, "server_cpu": cpu, "trainer_cpu_pct": trainer_pct,
             "steps": metrics.get("steps"), "train_seconds": metrics.get("train_seconds"),
             "steps_per_s": _steps_per_s(metrics), "dev_f1": ((metrics.get("dev") or {}).get("micro") or {}).get("f1")}
@@ -479,7 +479,7 @@ def train_cli(folder: Path, params: dict) -> dict:
     from core.store import Store
 
     store = Store(folder / "nerloop.db")
-    metrics = store.serving(store.project("conll")["id"]).metrics
+    metrics = store.serving(store.project("conll").id).metrics
     store.close()
     return {"command": "nerloop " + " ".join(cmd[3:]), "wall_s": wall, "steps": metrics.get("steps"),
             "train_seconds": metrics.get("train_seconds"), "steps_per_s": _steps_per_s(metrics)}
@@ -492,7 +492,7 @@ def dev_actions(db: Path) -> dict:
     from core.store import Store
 
     store = Store(db)
-    pid = store.project("conll")["id"]
+    pid = store.project("conll").id
     rows = store.sentences(pid, split="dev")
     model = store.serving(pid)
     store.close()

@@ -87,7 +87,7 @@ def main() -> None:
                     labels = Tagger.load(str(base)).labels
                     run(replace(cfg, model=str(base), labels=labels), labelled, dev, Path(tmp) / "control")
                     words, tags = _pairs(dev)
-                    f1 = [evaluate(Tagger.load(str(m)), words, tags)["micro"]["f1"]
+                    f1 = [evaluate(Tagger.load(str(m)), words, tags).f1
                           for m in (base, Path(tmp) / "control")]
                     r = SimpleNamespace(base_f1=f1[0], new_f1=f1[1], n_pseudo=0, accepted=f1[1] >= f1[0])
                 else:

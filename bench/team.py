@@ -94,18 +94,18 @@ def run(args: argparse.Namespace) -> dict:
     while any(t.is_alive() for t in threads):
         time.sleep(2)
         jobs.reap(store, pid)
-        if store.job(job_ids[-1])["status"] not in ("queued", "running") and time.monotonic() < until - 20:
+        if store.job(job_ids[-1]).status not in ("queued", "running") and time.monotonic() < until - 20:
             job_ids.append(jobs.start(store, pid, params))
     for t in threads:
         t.join()
     wall = time.time() - started
     last = store.job(job_ids[-1])
-    if last["status"] in ("queued", "running"):
+    if last.status in ("queued", "running"):
         jobs.cancel(store, job_ids[-1])
     check = Store(home / "team.db")  # a fresh connection: what is on disk
     stored = {n: len(check.saved_ids(pid, n)) for n in names}
     rows = check.db.execute("SELECT COUNT(*) FROM annotations WHERE source = 'human'").fetchone()[0]
-    statuses = [check.job(j)["status"] for j in job_ids]
+    statuses = [check.job(j).status for j in job_ids]
     check.close()
     store.close()
     latency = [x for r in results.values() for x in r["latency"]]

@@ -22,7 +22,7 @@ from core.access import OWNER, Actor, require
 from core.config import TrainConfig, out_of_range
 from core.export import EXPORT_FORMATS
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, ROLES, ModelVersion, Store, StoreError
+from core.store import NEW_LABEL_HINT, ROLES, ModelVersion, Project, Store, StoreError
 
 
 class CliError(Exception):
@@ -145,7 +145,7 @@ def _actor(args: argparse.Namespace, store: Store) -> Actor:
 
 
 @contextlib.contextmanager
-def _opened(args: argparse.Namespace) -> Iterator[tuple[Store, dict]]:
+def _opened(args: argparse.Namespace) -> Iterator[tuple[Store, Project]]:
     """The store and the project named by args.project (KeyError when there is none); closed on the way out."""
     store = _store(args)
     try:
@@ -268,7 +268,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         else:
             batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
-            results = store.import_many(project["id"], batches, new_labels=args.new_labels,
+            results = store.import_many(project.id, batches, new_labels=args.new_labels,
                                         hidden_gold=args.hidden_gold, actor=_actor(args, store), **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
@@ -286,9 +286,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             else:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> "
                       f"{r.get('split', split)}")
-        new = [label for label in store.project(project["id"])["labels"] if label not in project["labels"]]
+        new = [label for label in store.project(project.id).labels if label not in project.labels]
         if new:
-            print(f"new labels added to {project['name']!r}: {', '.join(new)}")
+            print(f"new labels added to {project.name!r}: {', '.join(new)}")
     return 0
 
 
@@ -296,12 +296,12 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     from core import agreement
 
     with _opened(args) as (store, project):
-        result = agreement.project_agreement(store, project["id"])
+        result = agreement.project_agreement(store, project.id)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     if not result["pairs"]:
-        print(f"no two annotators labelled the same sentence in {project['name']!r} (name them with "
+        print(f"no two annotators labelled the same sentence in {project.name!r} (name them with "
               "`nerloop import PROJECT FILE --annotator NAME` or the Annotate page's annotator box)")
         return 0
     print(_table(["a", "b", "sentences", "f1", "kappa"],
@@ -320,7 +320,7 @@ def cmd_team(args: argparse.Namespace) -> int:
     from core import team
 
     with _opened(args) as (store, project):
-        pid = project["id"]
+        pid = project.id
         if args.overlap is not None or args.copies is not None:
             conf = team.settings(store, pid)
             store.set_overlap(pid, conf["overlap"] if args.overlap is None else args.overlap,
@@ -346,7 +346,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
     with _opened(args) as (store, project):
         if args.sentence is None:
-            items = review.disagreements(store, project["id"], reviewed=args.all)
+            items = review.disagreements(store, project.id, reviewed=args.all)
             if args.json:
                 print(json.dumps(items, indent=2))
             else:
@@ -354,8 +354,8 @@ def cmd_review(args: argparse.Namespace) -> int:
                              [[d["sentence_id"], ",".join(d["annotators"]), len(d["tokens"]), d["reviewed"]]
                               for d in items]) if items else "nothing to review: no disagreement")
             return 0
-        if not store.sentences(project["id"], ids=[args.sentence]):
-            raise CliError(f"project {project['name']!r} has no sentence with id {args.sentence}")
+        if not store.sentences(project.id, ids=[args.sentence]):
+            raise CliError(f"project {project.name!r} has no sentence with id {args.sentence}")
         if args.accept is None and args.tags is None:
             for name, tags in review.versions(store, args.sentence).items():
                 print(f"{name}\t{' '.join(tags)}")
@@ -375,14 +375,14 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_flag(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
         if not args.ids:
-            rows = store.sentences(project["id"], flagged=True)
+            rows = store.sentences(project.id, flagged=True)
             print(_table(["id", "split", "tokens", "text"], [[r["id"], r["split"], len(r["words"]), r["text"][:100]]
                                                              for r in rows]) if rows else "no flagged sentences")
             return 0
-        found = {r["id"] for r in store.sentences(project["id"], ids=args.ids)}
+        found = {r["id"] for r in store.sentences(project.id, ids=args.ids)}
         missing = sorted(set(args.ids) - found)
         if missing:
-            raise CliError(f"project {project['name']!r} has no sentence with id {', '.join(map(str, missing))}")
+            raise CliError(f"project {project.name!r} has no sentence with id {', '.join(map(str, missing))}")
         changed = store.flag(args.ids, not args.restore, annotator=args.annotator, actor=_actor(args, store))
     what = "restored" if args.restore else "flagged as junk"
     unchanged = len(set(args.ids)) - len(changed)
@@ -439,9 +439,9 @@ def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
     with _opened(args) as (store, project):
-        train_rows, _ = versions.training_data(store, project["id"])
+        train_rows, _ = versions.training_data(store, project.id)
         if not train_rows:
-            raise CliError(f"project {project['name']!r} has no labelled train sentences "
+            raise CliError(f"project {project.name!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
         params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better",
                   "command": _command(args)}
@@ -450,11 +450,11 @@ def _train_project(args: argparse.Namespace) -> int:
                 k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
                                   ("max_pseudo", args.max_pseudo)) if v is not None})
         if args.background:
-            job_id = jobs.start(store, project["id"], params, actor=_actor(args, store))
+            job_id = jobs.start(store, project.id, params, actor=_actor(args, store))
             print(f"started job {job_id} (follow it with `nerloop jobs status {job_id}`)")
             return 0
-        job_id = jobs.create(store, project["id"], params, actor=_actor(args, store))
-        print(f"job {job_id}: training {project['name']!r} in this process", file=sys.stderr)
+        job_id = jobs.create(store, project.id, params, actor=_actor(args, store))
+        print(f"job {job_id}: training {project.name!r} in this process", file=sys.stderr)
         _quiet_transformers()
         try:
             with _Progress() as progress:
@@ -502,27 +502,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CliError("evaluate: --data goes with --model, not --project")
         with _opened(args) as (store, project):
             split = args.split or "test"
-            sentences = [_sentence(r) for r in store.sentences(project["id"], split=split) if r["tags"] is not None]
+            sentences = [_sentence(r) for r in store.sentences(project.id, split=split) if r["tags"] is not None]
             if not sentences:
                 other = "dev" if split == "test" else "test"
-                raise CliError(f"project {project['name']!r} has no labelled {split} sentences (try --split {other})")
+                raise CliError(f"project {project.name!r} has no labelled {split} sentences (try --split {other})")
             model = _project_model(store, project, args.model_id)
         tagger = _load_tagger(_model_dir(model.folder))
-    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences])
+    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences]).scores
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 
 
-def _project_model(store: Store, project: dict, model_id: int | None) -> ModelVersion:
+def _project_model(store: Store, project: Project, model_id: int | None) -> ModelVersion:
     """The version `model_id` of the project, or its serving version."""
     if model_id is None:
-        model = store.serving(project["id"])
+        model = store.serving(project.id)
         if model is None:
-            raise CliError(f"project {project['name']!r} has no serving model "
-                           f"(train one, or `nerloop models {project['name']} promote ID`)")
+            raise CliError(f"project {project.name!r} has no serving model "
+                           f"(train one, or `nerloop models {project.name} promote ID`)")
         return model
     model = store.model(model_id)
-    if model.project_id != project["id"]:
+    if model.project_id != project.id:
         raise CliError(f"model {model_id} belongs to another project")
     return model
 
@@ -561,9 +561,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             model = _project_model(store, project, None)
             model_id = model.id
             if not (args.text or args.file):
-                rows = store.sentences(project["id"], split="unlabeled")
+                rows = store.sentences(project.id, split="unlabeled")
                 if not rows:
-                    raise CliError(f"project {project['name']!r} has no unlabeled sentences to tag")
+                    raise CliError(f"project {project.name!r} has no unlabeled sentences to tag")
         folder = model.folder
     else:
         folder = args.model
@@ -620,11 +620,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
         model = _project_model(store, project, None) if args.predictions else None
         tagger = _load_tagger(_model_dir(model.folder)) if model else None
-        out = export.export_annotations(store, project["id"], splits=[args.split] if args.split else vocab.SPLITS,
+        out = export.export_annotations(store, project.id, splits=[args.split] if args.split else vocab.SPLITS,
                                         fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled, tagger=tagger,
                                         model_name=model.name if model else "", actor=_actor(args, store))
     if not out.written:
-        raise CliError(f"nothing to export: project {project['name']!r} has no "
+        raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
     try:
         formats.write_atomic(args.out, out.data)
@@ -641,18 +641,18 @@ def _export_hf(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
         actor = _actor(args, store)
         require(actor, "export")
-        every = store.sentences(project["id"], split=args.split)
-        store.add_audit(actor, "export", project_id=project["id"], format="hf", split=args.split)
+        every = store.sentences(project.id, split=args.split)
+        store.add_audit(actor, "export", project_id=project.id, format="hf", split=args.split)
     rows = [r for r in every if args.unlabeled or r["tags"] is not None]
     if not rows:
-        raise CliError(f"nothing to export: project {project['name']!r} has no "
+        raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
     by_split: dict[str, list[Sentence]] = {}
     for row in rows:
         by_split.setdefault(row["split"], []).append(_sentence(row))
     _writable(args.out)
     try:
-        hf_datasets.write(by_split, vocab.label_set(project["labels"]), args.out)
+        hf_datasets.write(by_split, vocab.label_set(project.labels), args.out)
     except OSError as e:
         raise CliError(f"{args.out}: {e.strerror or e}", 1) from None
     sizes = ", ".join(f"{hf_datasets.SPLIT_NAMES.get(k, k)} {len(v)}" for k, v in by_split.items())
@@ -684,19 +684,19 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version(store: Store, project: dict | None, version: str) -> ModelVersion:
+def _version(store: Store, project: Project | None, version: str) -> ModelVersion:
     """A model version by id, or by name (v2) within --project."""
     if version.isdigit():
         model = store.model(int(version))
-        if project is not None and model.project_id != project["id"]:
+        if project is not None and model.project_id != project.id:
             raise CliError(f"model {version} belongs to another project")
         return model
     if project is None:
         raise CliError(f"export-model: {version!r} is not a model id; a version name (v2) needs --project")
-    found = [m for m in store.models(project["id"]) if m.name == version]
+    found = [m for m in store.models(project.id) if m.name == version]
     if not found:
-        raise CliError(f"project {project['name']!r} has no model version {version!r} (see `nerloop models "
-                       f"{project['name']}`)")
+        raise CliError(f"project {project.name!r} has no model version {version!r} (see `nerloop models "
+                       f"{project.name}`)")
     return found[0]
 
 
@@ -708,16 +708,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         if args.action == "promote":
             model = _project_model(store, project, args.id)
             store.promote(model.id, actor=_actor(args, store))
-            print(f"now serving {model.name} (id {model.id}) for {project['name']!r}")
+            print(f"now serving {model.name} (id {model.id}) for {project.name!r}")
         elif args.action == "rollback":
-            model = store.model(store.rollback(project["id"], actor=_actor(args, store)))
-            print(f"rolled back: now serving {model.name} (id {model.id}) for {project['name']!r}")
+            model = store.model(store.rollback(project.id, actor=_actor(args, store)))
+            print(f"rolled back: now serving {model.name} (id {model.id}) for {project.name!r}")
         else:
-            serving = project["serving_model_id"]
+            serving = project.serving_model_id
             rows = [["*" if m.id == serving else "", m.id, m.name, _time(m.created), _f(m.dev_f1),
-                     m.status, m.parent_id or "-", m.base_model] for m in store.models(project["id"])]
+                     m.status, m.parent_id or "-", m.base_model] for m in store.models(project.id)]
             print(_table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
-                  if rows else f"project {project['name']!r} has no models yet")
+                  if rows else f"project {project.name!r} has no models yet")
     return 0
 
 
@@ -734,28 +734,28 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     try:
         if action == "cancel":
             jobs.cancel(store, int(words[1]), actor=_actor(args, store))
-            print(f"job {words[1]}: {store.job(int(words[1]))['status']}")
+            print(f"job {words[1]}: {store.job(int(words[1])).status}")
         elif action == "status":
             job = jobs.status(store, int(words[1]))
-            p = job["progress"]
-            lines = [("job", job["id"]), ("project", store.project(job["project_id"])["name"]),
-                     ("status", job["status"]), ("created", _time(job["created"])),
-                     ("started", _time(job["started"])), ("ended", _time(job["ended"])),
+            p = job.progress
+            lines = [("job", job.id), ("project", store.project(job.project_id).name),
+                     ("status", job.status), ("created", _time(job.created)),
+                     ("started", _time(job.started)), ("ended", _time(job.ended)),
                      ("progress", f"{p['step']}/{p['total_steps']} steps, epoch {p['epoch']:.2f}"),
                      ("loss", _f(p["loss"])), ("dev F1", _f(p["dev_f1"])),
-                     ("model id", job["model_id"] or "-"), ("log", job["log_path"] or "-"),
-                     ("error", job["error"] or "-")]
+                     ("model id", job.model_id or "-"), ("log", job.log_path or "-"),
+                     ("error", job.error or "-")]
             print("\n".join(f"{k:<9} {v}" for k, v in lines))
         else:
-            project_id = store.project(words[0])["id"] if words else None
-            names = {p["id"]: p["name"] for p in store.projects()}
+            project_id = store.project(words[0]).id if words else None
+            names = {p.id: p.name for p in store.projects()}
             rows = []
             for job in store.jobs(project_id):
-                job = jobs.status(store, job["id"])
-                p = job["progress"]
-                rows.append([job["id"], names[job["project_id"]], job["status"], _time(job["created"]),
+                job = jobs.status(store, job.id)
+                p = job.progress
+                rows.append([job.id, names[job.project_id], job.status, _time(job.created),
                              f"{p['step']}/{p['total_steps']}", _f(p["loss"]), _f(p["dev_f1"]),
-                             job["model_id"] or "-"])
+                             job.model_id or "-"])
             print(_table(["id", "project", "status", "created", "steps", "loss", "dev F1", "model"], rows)
                   if rows else "no jobs")
     finally:
@@ -768,9 +768,9 @@ def cmd_projects(args: argparse.Namespace) -> int:
     try:
         rows = []
         for p in store.projects():
-            c = store.counts(p["id"])
-            serving = store.serving(p["id"])
-            rows.append([p["id"], p["name"], ",".join(p["labels"]) or "-", *(c["by_split"][s] for s in vocab.SPLITS),
+            c = store.counts(p.id)
+            serving = store.serving(p.id)
+            rows.append([p.id, p.name, ",".join(p.labels) or "-", *(c["by_split"][s] for s in vocab.SPLITS),
                          c["labelled"], c["human"], serving.name if serving else "-"])
     finally:
         store.close()
@@ -824,10 +824,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from core import active
 
     with _opened(args) as (store, project):
-        serving = store.serving(project["id"])
-        ids = active.suggest(store, project["id"], None if args.tokens and not args.k else args.k or 10,
+        serving = store.serving(project.id)
+        ids = active.suggest(store, project.id, None if args.tokens and not args.k else args.k or 10,
                              strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
-        rows = {r["id"]: r for r in store.sentences(project["id"], ids=ids)}
+        rows = {r["id"]: r for r in store.sentences(project.id, ids=ids)}
     picked = [rows[i] for i in ids]
     if args.json:
         for r in picked:
@@ -845,16 +845,16 @@ def cmd_reveal(args: argparse.Namespace) -> int:
     from core import report, simulate
 
     with _opened(args) as (store, project):
-        left, total = report.hidden_gold_left(store, project["id"])
+        left, total = report.hidden_gold_left(store, project.id)
         if not total:
-            raise CliError(f"project {project['name']!r} has no hidden gold "
+            raise CliError(f"project {project.name!r} has no hidden gold "
                            "(import a labelled pool with `nerloop import PROJECT FILE --hidden-gold`)")
-        ids = simulate.demo_round(store, project["id"], None if args.tokens and not args.batch else args.batch or 50,
+        ids = simulate.demo_round(store, project.id, None if args.tokens and not args.batch else args.batch or 50,
                                   strategy=args.strategy, seed=args.seed if args.seed is not None else total - left,
                                   token_budget=args.tokens)
-        left, _ = report.hidden_gold_left(store, project["id"])
+        left, _ = report.hidden_gold_left(store, project.id)
     print(f"revealed the gold tags of {len(ids)} sentences ({args.strategy}), now in train; {left} of {total} still "
-          f"hidden. Next: `nerloop train --project {project['name']} --warm-start`")
+          f"hidden. Next: `nerloop train --project {project.name} --warm-start`")
     return 0
 
 
@@ -908,8 +908,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise CliError("audit: name a PROJECT or pass --all")
     store = _store(args)
     try:
-        project_id = None if args.all else store.project(args.project)["id"]
-        names = {p["id"]: p["name"] for p in store.projects()}
+        project_id = None if args.all else store.project(args.project).id
+        names = {p.id: p.name for p in store.projects()}
         rows = store.audit(project_id)
     finally:
         store.close()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from core import formats, vocab
 from core.access import OWNER, Actor
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEMO_NAME = "demo"
@@ -27,10 +27,10 @@ def create_demo(store: Store, assets: Path = ASSETS, *, actor: Actor = OWNER) ->
     return project_id
 
 
-def next_step(counts: dict, serving: ModelVersion | None, job: dict | None) -> str:
+def next_step(counts: dict, serving: ModelVersion | None, job: Job | None) -> str:
     """One line telling the user what to do next, from store.counts(), the serving model and the latest job."""
     by_split = counts["by_split"]
-    if job is not None and job["status"] in vocab.JOB_UNFINISHED:
+    if job is not None and job.status in vocab.JOB_UNFINISHED:
         return "A training job is running: follow it on **Train**."
     if counts["labelled"] == 0:
         return "Bring labelled sentences in on **Upload**, or label a few on **Annotate**."

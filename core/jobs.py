@@ -8,14 +8,15 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 from core import active, procs, selftrain, versions, vocab
 from core.access import OWNER, Actor, require
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Project, Store
 from core.train import Event, TrainConfig, train
 
 log = logging.getLogger(__spec__.name)  # "core.jobs" also when run as `python -m core.jobs` (__name__: "__main__")
@@ -81,50 +82,56 @@ def eta_seconds(step: dict | None) -> float | None:
     return left
 
 
-def _alive(job: dict) -> bool:
+def _alive(job: Job) -> bool:
     """Whether the job's process runs: its PID, started when the job recorded (a reused PID is another process)."""
-    return procs.alive(job.get("pid"), job.get("pid_started"))
+    return procs.alive(job.pid, job.pid_started)
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
     """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
     dead = []
     for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
-        proc = _procs.get((str(store.path.resolve()), job["id"]))
+        proc = _procs.get((str(store.path.resolve()), job.id))
         code = procs.exit_code(proc) if proc is not None else None
         if proc is not None and code is None:
             continue
         if proc is None and _alive(job):
             continue
-        if job["status"] == "queued" and not job["pid"]:
+        if job.status == "queued" and not job.pid:
             continue  # created but not started in a subprocess (run inline by the CLI)
-        fresh = store.job(job["id"])
-        if fresh["status"] not in vocab.JOB_UNFINISHED:
+        fresh = store.job(job.id)
+        if fresh.status not in vocab.JOB_UNFINISHED:
             continue
-        reason = f"process {job['pid']} ended without finishing"
+        reason = f"process {job.pid} ended without finishing"
         if code is not None:
             reason += f" (exit code {code})"
-        if job.get("log_path"):
-            reason += f"; log: {job['log_path']}"
-        store.update_job(job["id"], status="failed", error=reason)
-        log.warning("job %s failed: %s", job["id"], reason)
-        dead.append(job["id"])
+        if job.log_path:
+            reason += f"; log: {job.log_path}"
+        store.update_job(job.id, status="failed", error=reason)
+        log.warning("job %s failed: %s", job.id, reason)
+        dead.append(job.id)
     return dead
 
 
-def status(store: Store, job_id: int) -> dict:
-    """The job row with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
+@dataclass(frozen=True)
+class JobStatus(Job):
+    """A job with its latest progress: step, total_steps, epoch, loss, dev_f1, eta_s, registered."""
+
+    progress: dict[str, Any]
+
+
+def status(store: Store, job_id: int) -> JobStatus:
+    """The job with its latest progress (step, total, loss, dev F1), after reaping dead processes."""
     reap(store)
     job = store.job(job_id)
     step, ev = store.last_event(job_id, "step"), store.last_event(job_id, "eval")
-    last = step["data"] if step else {}
-    scores = ev["data"].get("scores") if ev else None
-    job["progress"] = {
+    last = step.data if step else {}
+    scores = ev.data.get("scores") if ev else None
+    return JobStatus(**{f.name: getattr(job, f.name) for f in fields(Job)}, progress={
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
         "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last),
         "registered": store.last_event(job_id, "registered") is not None,  # training over: self-training / scoring
-    }
-    return job
+    })
 
 
 def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
@@ -132,13 +139,13 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
     are terminated, and killed after a grace period; it is marked cancelled (admins only, audited)."""
     require(actor, "cancel")
     job = store.job(job_id)
-    if job["status"] not in vocab.JOB_UNFINISHED:
+    if job.status not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
     store.add_audit(actor, "cancel", project_id=job["project_id"], job_id=job_id)
     log.info("job %s cancelled", job_id)
-    if job.get("pid"):
-        procs.stop(job["pid"], job.get("pid_started"))
+    if job.pid:
+        procs.stop(job.pid, job.pid_started)
     proc = _procs.pop((str(store.path.resolve()), job_id), None)
     if proc is not None:
         procs.exit_code(proc)  # reap it: no zombie left behind
@@ -147,16 +154,16 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
     """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
     job = store.job(job_id)
-    params = job["params"] or {}
-    project = store.project(job["project_id"])
-    serving = store.serving(project["id"])
+    params = job.params or {}
+    project = store.project(job.project_id)
+    serving = store.serving(project.id)
     cfg = config_from(params)
     if params.get("warm_start") and serving:
         cfg.model = serving.folder
-    cfg.labels = cfg.labels or vocab.label_set(project["labels"])
-    train_rows, dev_rows = versions.training_data(store, project["id"])
+    cfg.labels = cfg.labels or vocab.label_set(project.labels)
+    train_rows, dev_rows = versions.training_data(store, project.id)
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=procs.start_time())
-    log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project["id"],
+    log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project.id,
              len(train_rows), len(dev_rows), params)
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
@@ -187,7 +194,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 
     try:
         versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
-        root = versions.model_root(store, project["id"])
+        root = versions.model_root(store, project.id)
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.get("self_training") else None
         for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params)):
@@ -197,11 +204,11 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         metrics = dict(final.info)
         metrics.pop("config", None)
         model_id = store.add_model(
-            project["id"], folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
+            project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
-        promoted = versions.maybe_promote(store, project["id"], model_id, params.get("promote", "better"))
+        promoted = versions.maybe_promote(store, project.id, model_id, params.get("promote", "better"))
         version = store.model(model_id)
         log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
                  version.dev_f1, "promoted" if promoted else "not promoted", params.get("promote", "better"),
@@ -209,16 +216,16 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.get("self_training"):
-            st = selftrain.self_train_project(store, project["id"], base_model_id=model_id, cfg=cfg,
+            st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
                                               promote=params.get("promote", "better"), out=self_out,
                                               on_event=record, **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
                      "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
             result["self_training"] = st.to_dict()
-        now_serving = store.serving(project["id"])
+        now_serving = store.serving(project.id)
         changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
-        pool = active.pool_rows(store, project["id"]) if changed else []
+        pool = active.pool_rows(store, project.id) if changed else []
         if params.get("score_pool", True) and pool and not stopping["flag"]:
             store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)
@@ -242,10 +249,10 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _about(store: Store, project: dict, job_id: int, params: dict) -> dict:
+def _about(store: Store, project: Project, job_id: int, params: dict) -> dict:
     """Model-card facts of a job's version: what started it and the size of the project's labelled test split."""
-    test = [s for s in store.sentences(project["id"], split="test", flagged=False) if s["tags"] is not None]
-    return {"job": f"training job {job_id} of project {project['name']!r}", "command": params.get("command"),
+    test = [s for s in store.sentences(project.id, split="test", flagged=False) if s["tags"] is not None]
+    return {"job": f"training job {job_id} of project {project.name!r}", "command": params.get("command"),
             "test_sentences": len(test), "test_tokens": sum(len(s["words"]) for s in test)}
 
 

@@ -10,9 +10,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from core import metrics, vocab
+from core import vocab
 from core.model import DEFAULT
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 from core.train import Plan, TrainConfig, plan
 
 METRICS = ("precision", "recall", "f1")
@@ -39,32 +39,26 @@ def labelled(store: Store, project_id: int, split: str, *, limit: int | None = N
     return Labelled(ids, words, tags, [r["source"] for r in rows], digest)
 
 
-def evaluate(tagger, data: Labelled) -> tuple[list[list[str]], dict]:
-    """A tagger's predicted tags for `data` and their core.metrics.score against its labels."""
-    pred = [p.tags for p in tagger.predict(data.words)] if data.words else []
-    return pred, metrics.score(data.tags, pred)
-
-
-def active_job(store: Store, project_id: int) -> dict | None:
+def active_job(store: Store, project_id: int) -> Job | None:
     """The project's newest queued or running job (it survives reloads and restarts: it lives in the store)."""
     rows = store.jobs(project_id, status=list(vocab.JOB_UNFINISHED))
     return rows[0] if rows else None
 
 
-def scoring_job(store: Store, project_id: int) -> dict | None:
+def scoring_job(store: Store, project_id: int) -> Job | None:
     """The project's job while it scores the unlabelled pool with its new serving version (see core.jobs): the
     Annotate page waits for those stored scores instead of scoring the same pool a second time."""
     job = active_job(store, project_id)
-    if job is None or store.last_event(job["id"], "scoring_pool") is None:
+    if job is None or store.last_event(job.id, "scoring_pool") is None:
         return None
-    return None if store.last_event(job["id"], "pool_scored") is not None else job
+    return None if store.last_event(job.id, "pool_scored") is not None else job
 
 
 def why_not_train(store: Store, project_id: int) -> str | None:
     """Why a training job cannot start now, or None when it can."""
     job = active_job(store, project_id)
     if job is not None:
-        return f"Job {job['id']} is in progress: wait for it to end or cancel it before starting another."
+        return f"Job {job.id} is in progress: wait for it to end or cancel it before starting another."
     if not any(r["tags"] is not None for r in store.sentences(project_id, split="train")):
         return ("No labelled sentences in the train split yet: import labelled data as train on the Upload "
                 "page, or correct sentences on the Annotate page.")
@@ -87,14 +81,14 @@ def job_history(store: Store, project_id: int, *, limit: int = 50) -> pd.DataFra
     names = {m.id: m.name for m in store.models(project_id)}
     rows = []
     for job in store.jobs(project_id)[:limit]:
-        registered = store.last_event(job["id"], "registered")
-        selftrained = store.last_event(job["id"], "self_training")
-        rows.append({"id": job["id"], "status": job["status"], "started (UTC)": _time(job["started"]),
-                     "ended (UTC)": _time(job["ended"]), "error": job["error"] or "",
-                     "version": names.get(job["model_id"], ""),
-                     "promoted": registered["data"].get("promoted") if registered else None,
-                     "self-training": _self_training(selftrained["data"]) if selftrained else "",
-                     "settings": _settings(job["params"] or {})})
+        registered = store.last_event(job.id, "registered")
+        selftrained = store.last_event(job.id, "self_training")
+        rows.append({"id": job.id, "status": job.status, "started (UTC)": _time(job.started),
+                     "ended (UTC)": _time(job.ended), "error": job.error or "",
+                     "version": names.get(job.model_id, ""),
+                     "promoted": registered.data.get("promoted") if registered else None,
+                     "self-training": _self_training(selftrained.data) if selftrained else "",
+                     "settings": _settings(job.params or {})})
     columns = ["id", "status", "started (UTC)", "ended (UTC)", "error", "version", "promoted", "self-training",
                "settings"]
     return pd.DataFrame(rows, columns=columns)
@@ -108,10 +102,10 @@ def _self_training(result: dict) -> str:
     return f"{'kept' if result['accepted'] else 'rejected'}: dev F1 {change:+.1f} pt, {result['n_pseudo']} pseudo-labels"
 
 
-def log_tail(job: dict, chars: int = 3000) -> str:
+def log_tail(job: Job, chars: int = 3000) -> str:
     """The end of a job's log file ("" when there is none)."""
-    path = Path(job.get("log_path") or "")
-    if not job.get("log_path") or not path.is_file():
+    path = Path(job.log_path)
+    if not job.log_path or not path.is_file():
         return ""
     with path.open("rb") as f:
         f.seek(max(0, path.stat().st_size - chars))
@@ -138,19 +132,19 @@ class Live:
         """Fold the events after `after` in; the number read."""
         rows = store.events(self.job_id, after_id=self.after)
         for row in rows:
-            data = row["data"]
-            if row["kind"] == "step":
+            data = row.data
+            if row.kind == "step":
                 self.step = data
                 self.loss.append([data["step"], data["loss"]])
                 if len(self.loss) > MAX_POINTS:
                     self.loss = self.loss[:-1:2] + self.loss[-1:]
-            elif row["kind"] == "eval" and data.get("scores"):
+            elif row.kind == "eval" and data.get("scores"):
                 self.dev_f1 = data["scores"]["micro"]["f1"]
                 self.f1.append([data["step"], self.dev_f1])
-            elif row["kind"] == "registered":
+            elif row.kind == "registered":
                 self.registered = True
         if rows:
-            self.after = rows[-1]["id"]
+            self.after = rows[-1].id
             self.version += 1
         return len(rows)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from core.access import OWNER, Actor
-from core.store import Store
+from core.store import Annotation, Store
 
 
 def versions(store: Store, sentence_id: int) -> dict[str, list[str]]:
     """The latest human tags of each annotator of the sentence: annotator -> tags."""
-    return {name: row["tags"] for name, row in store.human_versions(sentence_id).items()}
+    return {name: row.tags for name, row in store.human_versions(sentence_id).items()}
 
 
 def differing(tag_seqs: Sequence[Sequence[str]]) -> set[int]:
@@ -19,10 +19,10 @@ def differing(tag_seqs: Sequence[Sequence[str]]) -> set[int]:
     return {i for i, column in enumerate(zip(*tag_seqs)) if len(set(column)) > 1}
 
 
-def decision(store: Store, sentence_id: int) -> dict | None:
+def decision(store: Store, sentence_id: int) -> Annotation | None:
     """The latest review annotation of the sentence when no human one came after it (it still holds), else None."""
-    history = [h for h in store.history(sentence_id) if h["source"] in ("human", "review")]
-    return history[-1] if history and history[-1]["source"] == "review" else None
+    history = [h for h in store.history(sentence_id) if h.source in ("human", "review")]
+    return history[-1] if history and history[-1].source == "review" else None
 
 
 def disagreements(store: Store, project_id: int, *, reviewed: bool = False) -> list[dict]:

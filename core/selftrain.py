@@ -97,7 +97,7 @@ def balanced(pseudo: list[Pseudo], labelled_tags: Sequence[Sequence[str]], limit
 
 
 def _f1(tagger: Tagger, words: list[list[str]], tags: list[list[str]]) -> float:
-    return evaluate(tagger, words, tags)["micro"]["f1"]
+    return evaluate(tagger, words, tags).f1
 
 
 def _consume(events: Iterable[Event], on_event: Callable[[Event], None] | None) -> Event:
@@ -186,10 +186,10 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     project = store.project(project_id)
     base = store.model(base_model_id) if base_model_id is not None else store.serving(project_id)
     if base is None or base.project_id != project_id:
-        raise ValueError(f"project {project['name']!r}: no trained version to self-train from")
+        raise ValueError(f"project {project.name!r}: no trained version to self-train from")
     train_rows, dev_rows = versions.training_data(store, project_id)
     _dev(dev_rows)
-    cfg = replace(cfg or TrainConfig(), model=base.folder, labels=vocab.label_set(project["labels"]))
+    cfg = replace(cfg or TrainConfig(), model=base.folder, labels=vocab.label_set(project.labels))
     pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
             if r["tags"] is None]
     reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base.name}") if out is None else None

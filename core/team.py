@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from core import active
 from core.access import OWNER, Actor
 from core.assign import assign, visible
-from core.store import Store
+from core.store import Annotation, Store
 
 
 def annotators(store: Store, project_id: int) -> list[str]:
@@ -22,7 +22,7 @@ def annotators(store: Store, project_id: int) -> list[str]:
 def settings(store: Store, project_id: int) -> dict:
     """{"overlap": share, "copies": n} of the project."""
     project = store.project(project_id)
-    return {"overlap": float(project["overlap"]), "copies": int(project["copies"])}
+    return {"overlap": float(project.overlap), "copies": int(project.copies)}
 
 
 def pool_order(store: Store, project_id: int, strategy: str | None = None) -> list[int]:
@@ -49,7 +49,7 @@ def extend(store: Store, project_id: int, order: Sequence[int], team: Sequence[s
     return {a: len(q) for a, q in queues.items()}
 
 
-def saved_by(store: Store, sentence_id: int) -> dict[str, dict]:
+def saved_by(store: Store, sentence_id: int) -> dict[str, Annotation]:
     """The latest human annotation of each annotator who saved the sentence."""
     return store.human_versions(sentence_id)
 
@@ -87,11 +87,11 @@ def opening(store: Store, sentence_id: int, annotator: str, *, reviewer: bool = 
     versions = saved_by(store, sentence_id)
     if annotator in versions:
         own = versions[annotator]
-        return own["tags"], own["id"]
+        return own.tags, own.id
     label = store.effective(sentence_id)
     if label is None:
         return None, None
-    if label["source"] == "human" and label["annotator"] not in visible(
+    if label.source == "human" and label.annotator not in visible(
             annotator, assigned=store.assigned_to(sentence_id), saved=versions, reviewer=reviewer):
         return None, None
-    return label["tags"], label["id"]
+    return label.tags, label.id

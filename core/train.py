@@ -287,10 +287,24 @@ def save_atomic(tagger: Tagger, out: str | Path, extra: dict) -> Path:
     return out
 
 
-def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], batch_size: int = 64) -> dict:
-    """Entity-level scores of a tagger on labelled sentences."""
-    preds = tagger.predict(words, batch_size=batch_size)
-    return metrics.score(tags, [p.tags for p in preds])
+@dataclass(frozen=True)
+class Evaluation:
+    """A tagger's predicted tags for labelled sentences and their core.metrics.score against the labels."""
+
+    predicted: list[list[str]]
+    scores: dict
+
+    @property
+    def f1(self) -> float:
+        """Micro F1."""
+        return self.scores["micro"]["f1"]
+
+
+def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequence[str]], *,
+             batch_size: int = 64) -> Evaluation:
+    """Predict the sentences' tags and score them against `tags` (entity level); the one evaluation of a tagger."""
+    predicted = [p.tags for p in tagger.predict(words, batch_size=batch_size)] if words else []
+    return Evaluation(predicted, metrics.score(tags, predicted))
 
 
 def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
@@ -350,7 +364,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         last_eval, evals = step, evals + 1
         if dev_words:
             t_eval = time.perf_counter()
-            scores = evaluate(tagger, dev_words, dev_tags)
+            scores = evaluate(tagger, dev_words, dev_tags).scores
             eval_seconds += time.perf_counter() - t_eval
             f1 = scores["micro"]["f1"]
         else:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core import vocab
 from core.procs import SLACK_S, alive, start_time
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
@@ -56,7 +56,7 @@ def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: floa
     from core.train import evaluate
 
     tagger = Tagger.load(serving.folder)
-    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows])["micro"]["f1"]
+    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows]).f1
 
 
 def models_root(store: Store) -> Path:
@@ -111,19 +111,19 @@ def cleanup(store: Store) -> dict[str, list[str]]:
     done: dict[str, list[str]] = {"removed": [], "registered": []}
     if not root.is_dir():
         return done
-    projects = {str(p["id"]): p["id"] for p in store.projects()}
+    projects = {str(p.id): p.id for p in store.projects()}
     recorded = {str(Path(m.folder).resolve()) for pid in projects.values() for m in store.models(pid)}
-    jobs = {j["id"]: j for j in store.jobs()}
+    jobs = {j.id: j for j in store.jobs()}
     for project_dir in sorted(root.iterdir()):
         if project_dir.name not in projects or not project_dir.is_dir():
             continue
         for folder in sorted(project_dir.iterdir()):
             named = _JOB.match(folder.name)
             job = jobs.get(int(named["id"])) if named else None
-            if job is not None and job["project_id"] != projects[project_dir.name]:
+            if job is not None and job.project_id != projects[project_dir.name]:
                 job = None
             if (not folder.is_dir() or str(folder.resolve()) in recorded
-                    or (job is not None and job["status"] in vocab.JOB_UNFINISHED)):
+                    or (job is not None and job.status in vocab.JOB_UNFINISHED)):
                 continue
             try:
                 _tidy(store, projects[project_dir.name], folder, job, done)
@@ -132,7 +132,7 @@ def cleanup(store: Store) -> dict[str, list[str]]:
     return done
 
 
-def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: dict[str, list[str]]) -> None:
+def _tidy(store: Store, project_id: int, folder: Path, job: Job | None, done: dict[str, list[str]]) -> None:
     """Remove, register or leave one unrecorded folder of a project (see cleanup); `job`: the job that made it."""
     if temp := _TEMP.match(folder.name):
         started = start_time(int(temp["pid"])) if alive(int(temp["pid"])) else None
@@ -148,10 +148,10 @@ def _tidy(store: Store, project_id: int, folder: Path, job: dict | None, done: d
         config = metrics.pop("config", None) or {}
         model_id = store.add_model(project_id, folder=str(folder), base_model=str(config.get("model", "")),
                                    params=config, metrics={**metrics, "recovered": True}, status="ready")
-        if job["model_id"] is None:
-            store.update_job(job["id"], model_id=model_id)
+        if job.model_id is None:
+            store.update_job(job.id, model_id=model_id)
         log.warning("registered %s as version %s of project %s: job %s saved it but was stopped before recording "
-                    "it (not promoted)", folder, store.model(model_id).name, project_id, job["id"])
+                    "it (not promoted)", folder, store.model(model_id).name, project_id, job.id)
         done["registered"].append(str(folder))
     else:
         log.warning("model folder %s left as it is: %s", folder, "no job of this database made it"

@@ -54,7 +54,7 @@ def render_per_class(*, result: dict) -> None:
 def render() -> None:
     proj = ui.require_project()
     st.title("Agreement")
-    result = project_agreement(ui.store(), proj["id"])
+    result = project_agreement(ui.store(), proj.id)
     if not result["pairs"]:
         st.info("No sentence has human labels by two annotators yet: set an overlap on the Home page, or import "
                 "another annotator's file with `nerloop import PROJECT FILE --annotator NAME`.")

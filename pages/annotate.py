@@ -11,7 +11,7 @@ import streamlit as st
 from core import active, jobs, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
-from core.store import ModelVersion
+from core.store import Annotation, ModelVersion
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -313,7 +313,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
                     f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
     busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE_LEARNING and tagger is not None else None
     if busy is not None:
-        note = (f"Job {busy['id']} is scoring the unlabelled pool with the new version: active learning follows "
+        note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
                 "its scores once the job ends (random order until then).")
     if how == "least confident":
         if tagger is None:
@@ -353,7 +353,7 @@ def render_retrain_status(*, project_id: int) -> None:
     job = report.active_job(store, project_id)
     fresh = ann.human_since_last_job(store, project_id)
     text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
-    st.caption(text + (f" · job {job['id']} {job['status']}, the Train page follows it" if job else ""))
+    st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))
 
 
 def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:
@@ -430,12 +430,12 @@ def render_context(rows: list[dict]) -> None:
                     unsafe_allow_html=True)
 
 
-def render_history(*, sid: int, history: list[dict]) -> None:
+def render_history(*, sid: int, history: list[Annotation]) -> None:
     """How many annotations the sentence has (every save of every session is kept), and the last human one."""
-    human = [h for h in history if h["source"] == "human"]
+    human = [h for h in history if h.source == "human"]
     last = ""
     if human:
-        who, when = ui.md_escape(human[-1]["annotator"] or "?"), human[-1]["created"][:19].replace("T", " ")
+        who, when = ui.md_escape(human[-1].annotator or "?"), human[-1].created[:19].replace("T", " ")
         last = f" · last human save by {who} at {when}"
     st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 
@@ -451,7 +451,7 @@ def _model_note(model: ModelVersion | None) -> str:
 
 def render() -> None:
     proj = ui.require_project()
-    pid, labels = proj["id"], list(proj["labels"])
+    pid, labels = proj.id, list(proj.labels)
     _apply_editor_actions(pid, labels)
     store = ui.store()
     tagger, model = ui.serving_tagger(pid)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import metrics, report
 from core.store import ModelVersion, Store
+from core.train import evaluate
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -24,7 +25,8 @@ TITLES = {"precision": "Precision per class", "recall": "Recall per class", "f1"
 @st.cache_data(max_entries=32, show_spinner="Evaluating the version…")
 def scored(model_id: int, folder: str, created: str, digest: str, _data: report.Labelled) -> tuple[list, dict]:
     """Predicted tags and core.metrics scores of a version on labelled data, cached per (model, content hash)."""
-    return report.evaluate(ui.tagger(folder), _data)
+    result = evaluate(ui.tagger(folder), _data.words, _data.tags)
+    return result.predicted, result.scores
 
 
 def _score(model: ModelVersion, data: report.Labelled) -> tuple[list, dict]:
@@ -209,20 +211,20 @@ def render_errors(*, store: Store, project_id: int, model: ModelVersion, dev: re
 proj = ui.require_project()
 st.title("Evaluate")
 _store = ui.store()
-_models = report.ready_models(_store, proj["id"])
+_models = report.ready_models(_store, proj.id)
 if not _models:
     st.info("No trained version yet: start one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-_colours = ui.colours(proj["labels"])
-_chosen = render_versions(store=_store, project_id=proj["id"], models=_models)
+_colours = ui.colours(proj.labels)
+_chosen = render_versions(store=_store, project_id=proj.id, models=_models)
 if not _usable(_chosen):
     st.error(f"The folder of {_chosen.name} is missing: {_chosen.folder}")
     st.stop()
 _previous = report.previous_version(_models, _chosen.id)
 _previous = _previous if _usable(_previous) else None
 _names = {"current": f"{_chosen.name} (chosen)", "previous": f"{_previous.name} (previous)" if _previous else ""}
-_dev = report.labelled(_store, proj["id"], "dev")
+_dev = report.labelled(_store, proj.id, "dev")
 if _dev.ids:
     _pred, _current = _score(_chosen, _dev)
     _before = _score(_previous, _dev)[1] if _previous else None
@@ -237,4 +239,4 @@ with _left:
 with _right:
     if _dev.ids:
         render_confusion(gold=_dev.tags, pred=_pred, name=_chosen.name)
-render_errors(store=_store, project_id=proj["id"], model=_chosen, dev=_dev, labels=proj["labels"])
+render_errors(store=_store, project_id=proj.id, model=_chosen, dev=_dev, labels=proj.labels)

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import export, formats
+from core.store import Project
 from core.vocab import SPLIT_TITLES, SPLITS
 from pages import ui
 
@@ -26,10 +27,10 @@ def _annotation_bytes(**kwargs) -> bytes:
     return export.export_annotations(**kwargs).data
 
 
-def render_annotations(*, project: dict) -> None:
+def render_annotations(*, project: Project) -> None:
     """Split, format and scheme choices, the predictions option, and the download button."""
     store = ui.store()
-    by_split = store.counts(project["id"])["by_split"]
+    by_split = store.counts(project.id)["by_split"]
     st.subheader("Annotations")
     splits = st.multiselect("Splits", SPLITS, default=[s for s in SPLITS if s != "unlabeled" and by_split[s]],
                             format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
@@ -40,7 +41,7 @@ def render_annotations(*, project: dict) -> None:
     with scheme_col:
         scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
                                       required=True, disabled=fmt != "conll")
-    serving = store.serving(project["id"])
+    serving = store.serving(project.id)
     if serving is not None and not Path(serving.folder).is_dir():
         serving = None  # its folder was removed: nothing can predict
     predict = st.toggle(
@@ -53,24 +54,24 @@ def render_annotations(*, project: dict) -> None:
         st.caption("No model yet: sentences without a human or gold annotation are left out.")
     tagger = None
     if predict and serving is not None:
-        tagger, _ = ui.serving_tagger(project["id"])
+        tagger, _ = ui.serving_tagger(project.id)
         waiting = sum(by_split[s] for s in splits if s == "unlabeled")
         if waiting > 10 * PREDICT_RATE:
             st.caption(f"Tagging {waiting} unlabelled sentences takes about {waiting // PREDICT_RATE} s "
                        "after you click Download.")
-    data = partial(_annotation_bytes, store=store, project_id=project["id"], splits=list(splits), fmt=fmt,
+    data = partial(_annotation_bytes, store=store, project_id=project.id, splits=list(splits), fmt=fmt,
                    scheme=scheme, tagger=tagger, model_name=serving.name if serving else "", actor=ui.actor())
-    name = (_file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
+    name = (_file_name(f"{project.name}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
             + formats.get(fmt).extensions[0])
     st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
                        key="export_download",
                        type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
 
 
-def render_model(*, project: dict) -> None:
+def render_model(*, project: Project) -> None:
     """The serving version as a zip of its folder (a Hugging Face model folder plus metrics.json)."""
     st.subheader("Serving model")
-    serving = ui.store().serving(project["id"])
+    serving = ui.store().serving(project.id)
     if serving is None:
         st.caption("No model yet: train one on the Train page.")
         return
@@ -80,7 +81,7 @@ def render_model(*, project: dict) -> None:
     if not Path(serving.folder).is_dir():
         st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
-    root = _file_name(f"{project['name']}-{serving.name}")
+    root = _file_name(f"{project.name}-{serving.name}")
     st.download_button(f"Download {root}.zip", data=partial(export.export_model, ui.store(), serving.id, root,
                                                                     actor=ui.actor()),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",

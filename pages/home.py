@@ -7,7 +7,7 @@ import streamlit as st
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
 from core.access import Actor
-from core.store import ModelVersion, Store
+from core.store import ModelVersion, Project, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
 from pages import ui
 from pages.team import render_team
@@ -54,17 +54,17 @@ def render() -> None:
     render_projects(current=proj)
 
 
-def render_dashboard(*, project: dict) -> None:
+def render_dashboard(*, project: Project) -> None:
     """Counts by split, human corrections, serving model, latest job, learning curve and a next-step hint."""
     store = ui.store()
-    pid = project["id"]
+    pid = project.id
     counts = store.counts(pid)
     serving = store.serving(pid)
     models = store.models(pid)
     recent = store.jobs(pid)
-    job = jobs.status(store, recent[0]["id"]) if recent else None
-    st.title(project["name"])
-    ui.render_legend(project["labels"], keys=False)
+    job = jobs.status(store, recent[0].id) if recent else None
+    st.title(project.name)
+    ui.render_legend(project.labels, keys=False)
     st.info(demo.next_step(counts, serving, job), icon=":material/arrow_forward:")
     cols = st.columns(len(SPLITS) + 2)
     for col, split in zip(cols, SPLITS):
@@ -74,13 +74,13 @@ def render_dashboard(*, project: dict) -> None:
     left, right = st.columns([1, 2], gap="large")
     with left:
         render_serving(serving=serving, models=models)
-        running = job is not None and job["status"] in JOB_UNFINISHED
+        running = job is not None and job.status in JOB_UNFINISHED
         st.fragment(_job_card, run_every=2 if running else None)(pid, running)
     with right:
         render_curve(models=models, serving=serving)
     render_team(project_id=pid)
     if ui.actor().may("import"):
-        render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
+        render_demo_mode(project_id=pid, running=job is not None and job.status in JOB_UNFINISHED)
 
 
 def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) -> None:
@@ -103,19 +103,19 @@ def _job_card(project_id: int, was_running: bool) -> None:
     if not recent:
         st.caption("No training job yet.")
         return
-    job = jobs.status(store, recent[0]["id"])
-    running = job["status"] in JOB_UNFINISHED
+    job = jobs.status(store, recent[0].id)
+    running = job.status in JOB_UNFINISHED
     if was_running and not running:
         st.rerun()  # it just ended: refresh the counts, the serving model and the curve
-    st.markdown(f"**Training job #{job['id']}**: {STATUS_ICONS.get(job['status'], '')} {job['status']}")
-    progress = job["progress"]
+    st.markdown(f"**Training job #{job.id}**: {STATUS_ICONS.get(job.status, '')} {job.status}")
+    progress = job.progress
     if progress["total_steps"]:
         text = report.progress_text(progress) if running else f"step {progress['step']}/{progress['total_steps']}"
         st.progress(min(1.0, progress["step"] / progress["total_steps"]), text=text)
-    if job["status"] == "failed" and job["error"]:
-        st.error(job["error"])
-    if job["model_id"]:
-        st.caption(f"Produced version {store.model(job['model_id']).name}.")
+    if job.status == "failed" and job.error:
+        st.error(job.error)
+    if job.model_id:
+        st.caption(f"Produced version {store.model(job.model_id).name}.")
 
 
 def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) -> None:
@@ -142,21 +142,21 @@ def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) ->
     st.plotly_chart(fig, key="home_curve")
 
 
-def render_projects(*, current: dict | None) -> None:
+def render_projects(*, current: Project | None) -> None:
     """Every project with an Open button, and the form that creates a new one."""
     store = ui.store()
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Projects")
         for proj in store.projects():
-            counts = store.counts(proj["id"])
+            counts = store.counts(proj.id)
             name_col, button_col = st.columns([4, 1], vertical_alignment="center")
-            labels = ui.md_escape(", ".join(proj["labels"]) or "no labels yet")
-            name_col.markdown(f"**{ui.md_escape(proj['name'])}** · {labels} · "
+            labels = ui.md_escape(", ".join(proj.labels) or "no labels yet")
+            name_col.markdown(f"**{ui.md_escape(proj.name)}** · {labels} · "
                               f"{sum(counts['by_split'].values())} sentences")
-            is_current = current is not None and current["id"] == proj["id"]
-            button_col.button("Current" if is_current else "Open", key=f"home_open_{proj['id']}",
-                              disabled=is_current, on_click=_select, args=(proj["id"],))
+            is_current = current is not None and current.id == proj.id
+            button_col.button("Current" if is_current else "Open", key=f"home_open_{proj.id}",
+                              disabled=is_current, on_click=_select, args=(proj.id,))
     if not ui.actor().may("project"):
         return
     with right:

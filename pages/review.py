@@ -94,7 +94,7 @@ def render_versions(*, sid: int, words: list[str], labels: list[str], seen: dict
 
 def render() -> None:
     proj = ui.require_project()
-    pid, labels = proj["id"], list(proj["labels"])
+    pid, labels = proj.id, list(proj.labels)
     _apply_editor_actions(labels)
     store = ui.store()
     st.title("Review")
@@ -121,11 +121,11 @@ def render() -> None:
         tagger, _ = ui.serving_tagger(pid)
         seen["model"] = list(tagger.predict([words])[0].tags)
     if (decided := review.decision(store, sid)) is not None:
-        st.caption(f"Reviewed by {html.escape(decided['annotator'])} at {decided['created'][:19].replace('T', ' ')}")
+        st.caption(f"Reviewed by {html.escape(decided.annotator)} at {decided.created[:19].replace('T', ' ')}")
     render_versions(sid=sid, words=words, labels=labels, seen=seen)
     held = st.session_state.get(DRAFT)
     if held is None or held[0] != sid:
-        start = decided["tags"] if decided else next(iter(seen.values()))
+        start = decided.tags if decided else next(iter(seen.values()))
         held = st.session_state[DRAFT] = (sid, ann.Draft.open(start))
     st.markdown("**Edit** (same keys as Annotate; Ctrl+Enter saves):")
     render_span_editor(key=EDITOR, sid=sid, words=words, draft=held[1], labels=labels, scores=None,

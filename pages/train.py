@@ -48,8 +48,8 @@ def _live_panel(*, job_id: int) -> None:
     jobs.reap(store)
     job = store.job(job_id)
     state = _live_state(job_id)
-    seen, state["status"] = state["status"], job["status"]
-    if seen not in (None, job["status"]) or job["status"] not in vocab.JOB_UNFINISHED:
+    seen, state["status"] = state["status"], job.status
+    if seen not in (None, job.status) or job.status not in vocab.JOB_UNFINISHED:
         st.rerun()
     live = state["live"]
     now = time.monotonic()
@@ -63,12 +63,12 @@ def _live_panel(*, job_id: int) -> None:
     if step.get("total_steps"):
         progress = {"step": step["step"], "total_steps": step["total_steps"], "epoch": step["epoch"],
                     "loss": step["loss"], "dev_f1": live.dev_f1, "eta_s": jobs.eta_seconds(step)}
-        text = f"Job {job_id} {job['status']}: " + report.progress_text(progress)
+        text = f"Job {job_id} {job.status}: " + report.progress_text(progress)
         if live.registered:
             text += " · version saved, finishing (self-training, scoring the pool for active learning)…"
         st.progress(min(1.0, step["step"] / step["total_steps"]), text=text)
     else:
-        st.progress(0.0, text=f"Job {job_id} {job['status']}: loading the model and the data…")
+        st.progress(0.0, text=f"Job {job_id} {job.status}: loading the model and the data…")
     if state["built_for"] != live.version:
         state["specs"] = (chart_spec(live.loss, "loss", "loss"), chart_spec(live.f1, "dev F1", "dev micro F1"))
         state["built_for"], state["builds"] = live.version, state["builds"] + 1
@@ -88,26 +88,26 @@ def _live_panel(*, job_id: int) -> None:
 
 def render_outcome(*, store: Store, project_id: int) -> None:
     """The result of the newest finished job: its error and log tail when it failed."""
-    done = [j for j in store.jobs(project_id) if j["status"] not in vocab.JOB_UNFINISHED]
+    done = [j for j in store.jobs(project_id) if j.status not in vocab.JOB_UNFINISHED]
     if not done:
         return
     job = done[0]
-    if job["status"] == "failed":
-        st.error(f"Job {job['id']} failed: {job['error']}")
+    if job.status == "failed":
+        st.error(f"Job {job.id} failed: {job.error}")
         tail = report.log_tail(job)
         if tail:
             with st.expander("Log tail"):
                 st.code(tail, language=None)
-    elif job["status"] == "cancelled":
-        st.warning(f"Job {job['id']} was cancelled.")
-    elif job["model_id"] is not None:
-        model = store.model(job["model_id"])
+    elif job.status == "cancelled":
+        st.warning(f"Job {job.id} was cancelled.")
+    elif job.model_id is not None:
+        model = store.model(job.model_id)
         serving = store.serving(project_id)
         f1 = model.dev_f1
         what = f"dev F1 {f1:.3f}" if f1 is not None else "no dev score"
         where = "now serving" if serving and serving.id == model.id else \
             f"not promoted ({serving.name if serving else 'nothing'} serves)"
-        st.success(f"Job {job['id']} trained {model.name} ({what}), {where}.")
+        st.success(f"Job {job.id} trained {model.name} ({what}), {where}.")
 
 
 def _sync_warm_start(serving: dict | None) -> None:
@@ -243,11 +243,11 @@ def render_history(*, store: Store, project_id: int) -> None:
 proj = ui.require_project()
 st.title("Train")
 _store = ui.store()
-jobs.reap(_store, proj["id"])
-_active = report.active_job(_store, proj["id"])
+jobs.reap(_store, proj.id)
+_active = report.active_job(_store, proj.id)
 if _active is not None:
-    render_live(job_id=_active["id"])
+    render_live(job_id=_active.id)
 else:
-    render_outcome(store=_store, project_id=proj["id"])
-render_settings(store=_store, project_id=proj["id"], busy=report.why_not_train(_store, proj["id"]))
-render_history(store=_store, project_id=proj["id"])
+    render_outcome(store=_store, project_id=proj.id)
+render_settings(store=_store, project_id=proj.id, busy=report.why_not_train(_store, proj.id))
+render_history(store=_store, project_id=proj.id)

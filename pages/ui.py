@@ -15,7 +15,7 @@ import streamlit as st
 from core import formats, paths, versions
 from core.access import OWNER, Actor
 from core.model import Tagger
-from core.store import ModelVersion, Store
+from core.store import ModelVersion, Project, Store
 
 # Colour-blind-friendly palette (Okabe-Ito, then Tableau); a label keeps its colour on every page.
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -101,7 +101,7 @@ def open_in_annotate(sentence_id: int) -> None:
     st.switch_page("pages/annotate.py")
 
 
-def project() -> dict | None:
+def project() -> Project | None:
     """The project chosen in the sidebar (session state `project_id`)."""
     pid = st.session_state.get("project_id")
     if pid is None:
@@ -113,7 +113,7 @@ def project() -> dict | None:
         return None
 
 
-def require_project() -> dict:
+def require_project() -> Project:
     """The current project, or a hint and a stop when there is none."""
     proj = project()
     if proj is None:
@@ -128,8 +128,8 @@ def render_project_picker(*, key: str = "sidebar_project") -> None:
     projects = store().projects()
     if not projects:
         return
-    ids = [p["id"] for p in projects]
-    names = {p["id"]: p["name"] for p in projects}
+    ids = [p.id for p in projects]
+    names = {p.id: p.name for p in projects}
     current = st.session_state.get("project_id")
     if current not in ids:
         current = url_project(ids)

@@ -194,20 +194,20 @@ st.caption("Labelled files go to train by default, plain text to the unlabelled 
 for line in st.session_state.pop("upload_report", []):
     st.success(line)
 render_inputs()
-items = collect(proj["id"])
+items = collect(proj.id)
 if items:
-    splits = [render_item(item, labels=list(proj["labels"])) for item in items]
+    splits = [render_item(item, labels=list(proj.labels)) for item in items]
     failed = [item for item in items if item.error is not None]
     if failed:
         st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
     found = dict.fromkeys(lab for i in items if i.preview for lab in i.preview.entities)
-    labels_ok = render_new_labels(known=list(proj["labels"]), new=[lab for lab in found if lab not in proj["labels"]])
+    labels_ok = render_new_labels(known=list(proj.labels), new=[lab for lab in found if lab not in proj.labels])
     already = [i.preview.already for i in items if i.preview]
     fresh = sum(i.preview.sentences for i in items if i.preview) - sum(already)
     label = f"Import {fresh} new sentences" + (f" ({sum(already)} already in the project)" if sum(already) else "")
     if st.button(label, key="upload_import", type="primary", disabled=bool(failed) or not labels_ok):
         try:
-            st.session_state["upload_report"] = commit(proj["id"], list(zip(items, splits)),
+            st.session_state["upload_report"] = commit(proj.id, list(zip(items, splits)),
                                                           new_labels=bool(st.session_state.get("upload_new_labels")))
         except ValueError as e:  # formats.FormatError included: nothing was imported
             st.error(ui.md_escape(str(e)))

@@ -55,9 +55,9 @@ def env(base, tmp_path, monkeypatch):
     store = Store(db)
     yield store, pid
     for job in store.jobs(status=["queued", "running"]):
-        jobs.cancel(store, job["id"])
+        jobs.cancel(store, job.id)
     for job in store.jobs():  # let this test's children end before the next test
-        proc = jobs._procs.pop((str(store.path.resolve()), job["id"]), None)
+        proc = jobs._procs.pop((str(store.path.resolve()), job.id), None)
         if proc is not None:
             proc.wait(timeout=30)
     store.close()
@@ -131,7 +131,7 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
     store.add_event(job_id, "registered", {"model_id": store.serving(pid).id, "promoted": True})
     assert report.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
     store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid).id, "sentences": 15})
-    assert report.scoring_job(store, pid)["id"] == job_id
+    assert report.scoring_job(store, pid).id == job_id
     calls = []
     monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
     try:
@@ -158,29 +158,29 @@ def test_retrain_every_n_starts_a_warm_started_job_after_n_saves(env):
     at = open_app(pid, "pages/annotate.py")
     at.number_input(key="annotate_retrain_every").set_value(2).run()
     assert any("Retraining every 2 new labels: 0 since the last training job" in c.value for c in at.caption)
-    before = [j["id"] for j in store.jobs(pid)]
+    before = [j.id for j in store.jobs(pid)]
     saved = []
     for n in (1, 2):
         saved.append(at.session_state["annotate_sentence_id"])
         press(at, "annotate_label_1")
         press(at, "annotate_save")  # Ctrl+Enter
-        assert store.history(saved[-1])[-1]["source"] == "human"
+        assert store.history(saved[-1])[-1].source == "human"
         if n == 1:
-            assert [j["id"] for j in store.jobs(pid)] == before
+            assert [j.id for j in store.jobs(pid)] == before
             assert ann.human_since_last_job(store, pid) == 1
     assert {r["id"]: r["split"] for r in store.sentences(pid, ids=saved)} == dict.fromkeys(saved, "train")
-    new = [j for j in store.jobs(pid) if j["id"] not in before]
+    new = [j for j in store.jobs(pid) if j.id not in before]
     assert len(new) == 1
     job = new[0]
-    assert job["params"] == {"warm_start": True, "promote": "better"} and job["status"] in ("queued", "running")
-    assert any(f"job {job['id']}" in t.value for t in at.toast)
+    assert job.params == {"warm_start": True, "promote": "better"} and job.status in ("queued", "running")
+    assert any(f"job {job.id}" in t.value for t in at.toast)
     assert ann.human_since_last_job(store, pid) == 0
-    assert any(f"job {job['id']}" in c.value for c in at.caption if "Retraining every 2" in c.value)
+    assert any(f"job {job.id}" in c.value for c in at.caption if "Retraining every 2" in c.value)
     press(at, "annotate_label_1")
     press(at, "annotate_save")
     assert len(store.jobs(pid)) == len(before) + 1  # one label since: no second job
-    jobs.cancel(store, job["id"])
-    assert store.job(job["id"])["status"] == "cancelled"
+    jobs.cancel(store, job.id)
+    assert store.job(job.id).status == "cancelled"
 
 
 def test_retrain_off_starts_nothing(env):
@@ -226,11 +226,11 @@ def test_demo_mode_imports_a_pool_with_hidden_gold_and_reveals_batches(env):
     press(at, "home_sim_reveal")
     assert report.hidden_gold_left(store, pid) == (4, 10)
     job = store.jobs(pid)[0]
-    assert len(store.jobs(pid)) == jobs_before + 1 and job["params"] == {"warm_start": True, "promote": "better"}
-    assert any(f"Training job {job['id']} started" in s.value for s in at.success)
-    if store.job(job["id"])["status"] in ("queued", "running"):
+    assert len(store.jobs(pid)) == jobs_before + 1 and job.params == {"warm_start": True, "promote": "better"}
+    assert any(f"Training job {job.id} started" in s.value for s in at.success)
+    if store.job(job.id).status in ("queued", "running"):
         assert at.button(key="home_sim_reveal").disabled  # the next batch waits for the new version
-    jobs.cancel(store, job["id"])
+    jobs.cancel(store, job.id)
 
 
 def test_demo_import_of_an_unlabelled_file_names_the_problem(env):
@@ -247,7 +247,7 @@ def test_demo_import_of_an_unlabelled_file_names_the_problem(env):
 def test_evaluate_curve_x_axis_in_sentences_or_tokens(env):
     store, pid = env
     tokens = sum(len(s.words) for s in sample()[:TRAIN])
-    start = store.events(store.jobs(pid)[0]["id"], kind="start")[0]["data"]["info"]
+    start = store.events(store.jobs(pid)[0].id, kind="start")[0].data["info"]
     assert (start["train_sentences"], start["train_tokens"]) == (TRAIN, tokens)
     assert store.serving(pid).metrics["train_tokens"] == tokens
     at = open_app(pid, "pages/evaluate.py")

@@ -126,7 +126,7 @@ def test_label_move_save_writes_a_human_annotation(env):
     press(at, "annotate_save")
     saved = store.history(sid)
     assert len(saved) == history + 1
-    assert (saved[-1]["tags"], saved[-1]["source"], saved[-1]["annotator"]) == (expected, "human", "ada")
+    assert (saved[-1].tags, saved[-1].source, saved[-1].annotator) == (expected, "human", "ada")
     assert current(at) == unlabeled[1]["id"]  # went on to the next sentence
     assert sid not in at.session_state["annotate_queue"]  # done: it left the "unlabeled" view
     assert any("1</b> done" in m.value for m in at.markdown)
@@ -146,8 +146,8 @@ def test_accept_saves_the_model_prediction(env):
     assert editor(at)["tags"] != predicted
     assert len(sentence_markdown(at)) == 1 and 'title="confidence' in sentence_markdown(at)[0]  # the model's
     press(at, "annotate_accept")
-    assert store.history(sid)[-1]["tags"] == predicted
-    assert store.history(sid)[-1]["source"] == "human"
+    assert store.history(sid)[-1].tags == predicted
+    assert store.history(sid)[-1].source == "human"
     assert current(at) != sid
 
 
@@ -211,7 +211,7 @@ def test_table_view_edit_saves_through_the_same_path(env):
     expected = ["B-ORG", "I-ORG", "O"] + d.tags[3:]  # the orphan I-ORG is repaired to B-ORG
     assert draft(at).tags == expected and n == len(expected)
     press(at, "annotate_save")
-    assert store.history(sid)[-1]["tags"] == expected
+    assert store.history(sid)[-1].tags == expected
 
 
 def test_html_in_a_sentence_is_escaped(env):
@@ -254,8 +254,8 @@ def test_two_sessions_saving_the_same_sentence_lose_nothing(env):
     assert any("saved elsewhere" in m.value for m in second.info)
     assert any(f"History of #{sid}: 1 annotation(s), 1 by humans" in c.value for c in second.caption)
     press(second, "annotate_save")
-    history = [h for h in store.history(sid) if h["source"] == "human"]
-    assert [h["tags"][0] for h in history] == [f"B-{one}", f"B-{other}"]
+    history = [h for h in store.history(sid) if h.source == "human"]
+    assert [h.tags[0] for h in history] == [f"B-{one}", f"B-{other}"]
 
 
 def test_a_save_elsewhere_with_the_opened_tags_is_still_announced(env):
@@ -265,7 +265,7 @@ def test_a_save_elsewhere_with_the_opened_tags_is_still_announced(env):
     relabel(second)
     press(first, "annotate_accept")  # saves exactly the tags the second session opened with
     second.run()
-    assert store.history(sid)[-1]["tags"] == draft(second).start
+    assert store.history(sid)[-1].tags == draft(second).start
     assert any("saved elsewhere" in m.value for m in second.info)
 
 
@@ -280,7 +280,7 @@ def test_without_a_serving_model_the_page_works(env):
     press(at, "annotate_right")
     press(at, "annotate_label_2")
     press(at, "annotate_save")
-    assert store.history(sid)[-1]["tags"] == ["B-PER", "O", "O", "B-LOC"]
+    assert store.history(sid)[-1].tags == ["B-PER", "O", "O", "B-LOC"]
     at.segmented_control(key="annotate_order").set_value("least confident").run()
     assert not at.exception
     assert any("No serving model yet" in c.value for c in at.caption)
@@ -306,7 +306,7 @@ def test_editor_actions_apply_in_order_once(env):
     assert draft(at).tags == ["B-PER", "O", "B-LOC", "I-LOC"] and editor(at)["acked"] == 7
     assert any("not one of this project's labels" in t.value for t in at.toast)
     send(at, {"kind": "save", "sid": sid, "seq": 8})
-    assert store.history(sid)[-1]["tags"] == ["B-PER", "O", "B-LOC", "I-LOC"] and current(at) != sid
+    assert store.history(sid)[-1].tags == ["B-PER", "O", "B-LOC", "I-LOC"] and current(at) != sid
 
 
 def test_editor_actions_on_a_sentence_not_shown_are_refused(env):
@@ -320,7 +320,7 @@ def test_editor_actions_on_a_sentence_not_shown_are_refused(env):
          {"kind": "accept", "sid": first, "seq": 4})
     second = current(at)
     assert second != first and humans() == 1
-    assert store.history(first)[-1]["tags"] == ["B-PER", "O", "O", "O"]
+    assert store.history(first)[-1].tags == ["B-PER", "O", "O", "O"]
     assert draft(at).tags == ["O", "O"] and not store.history(second)
     assert any("2 key(s) ignored" in t.value for t in at.toast)
     send(at, {"kind": "accept", "sid": first + 1000, "seq": 5})  # a sentence id that is not the current one
@@ -343,7 +343,7 @@ def test_a_reload_keeps_the_project_the_sentence_and_the_draft(env):
     assert draft(reloaded).tags == ["O", "B-LOC"] and draft(reloaded).dirty  # the draft, still unsaved
     assert editor(reloaded)["tags"] == ["O", "B-LOC"] and not store.history(sid)
     send(reloaded, {"kind": "save", "sid": sid, "seq": 1})
-    assert store.history(sid)[-1]["tags"] == ["O", "B-LOC"] and store.draft(sid, "anonymous") is None
+    assert store.history(sid)[-1].tags == ["O", "B-LOC"] and store.draft(sid, "anonymous") is None
 
 
 def test_flag_key_takes_a_sentence_out_of_the_queue_and_restores_it(env):

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import demo, formats, jobs, report
-from core.store import ModelVersion, Store
+from core.store import Job, ModelVersion, Store
 
 import apptest
 
@@ -46,7 +46,7 @@ def test_create_demo_once_from_assets(tmp_path):
     pid = demo.create_demo(store)
     assert pid is not None and demo.create_demo(store) is None
     project = store.project(pid)
-    assert project["name"] == "demo" and project["labels"] == ["PER", "LOC", "ORG", "MISC"]
+    assert project.name == "demo" and project.labels == ["PER", "LOC", "ORG", "MISC"]
     assert store.counts(pid)["by_split"] == {"train": 42, "dev": 15, "test": 0, "unlabeled": 40}
     for split in ("train", "dev"):
         rows = store.sentences(pid, split=split)
@@ -60,17 +60,21 @@ def test_create_demo_leaves_a_used_database_alone(tmp_path):
     store = Store(tmp_path / "n.db")
     store.create_project("mine", ["PER"])
     assert demo.create_demo(store) is None
-    assert [p["name"] for p in store.projects()] == ["mine"]
+    assert [p.name for p in store.projects()] == ["mine"]
 
 
 def test_next_step_hint():
+    def job(status):
+        return Job(id=1, project_id=1, kind="train", status=status, pid=None, pid_started=None, params={}, log_path="",
+                   model_id=None, started=None, ended=None, error=None, created="")
+
     counts = {"by_split": {"train": 0, "dev": 0, "test": 0, "unlabeled": 0}, "human": 0, "labelled": 0}
     assert "Upload" in demo.next_step(counts, None, None)
     counts = {"by_split": {"train": 40, "dev": 10, "test": 0, "unlabeled": 7}, "human": 0, "labelled": 50}
     assert "Train" in demo.next_step(counts, None, None) and "first model" in demo.next_step(counts, None, None)
-    assert "running" in demo.next_step(counts, None, {"status": "running"})
+    assert "running" in demo.next_step(counts, None, job("running"))
     serving = {"id": 1}
-    assert "7 sentences" in demo.next_step(counts, serving, {"status": "done"})
+    assert "7 sentences" in demo.next_step(counts, serving, job("done"))
     assert "Annotate" in demo.next_step(counts, serving, None)
     counts["by_split"]["unlabeled"] = 0
     assert "Every sentence is labelled" in demo.next_step(counts, serving, None)
@@ -104,12 +108,12 @@ def test_first_run_creates_the_demo_and_shows_its_counts(monkeypatch, tmp_path):
     at = open_app(monkeypatch, db)
     store = Store(db)
     [project] = store.projects()
-    assert project["name"] == "demo" and at.session_state["project_id"] == project["id"]
+    assert project.name == "demo" and at.session_state["project_id"] == project.id
     assert at.title[0].value == "demo"
     assert shown_metrics(at) == {"Train": "42", "Dev": "15", "Test": "0", "Unlabelled": "40", "Labelled": "57",
                                  "Corrected": "0", "Serving model": "none yet"}
     assert "first model" in at.info[0].value
-    assert at.selectbox(key="sidebar_project").value == project["id"]
+    assert at.selectbox(key="sidebar_project").value == project.id
     at.run()  # a rerun creates nothing more
     assert len(store.projects()) == 1 and shown_metrics(at)["Train"] == "42"
 
@@ -118,15 +122,15 @@ def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path)
     db = tmp_path / "nerloop.db"
     at = open_app(monkeypatch, db)
     store = Store(db)
-    demo_id = store.project("demo")["id"]
+    demo_id = store.project("demo").id
     at.text_input(key="home_new_name").input("letters 1850s")
     at.text_input(key="home_new_labels").input(" PER, ORG ,")
     at.button(key="home_create").click().run()
     assert not at.exception and not at.error
     project = store.project("letters 1850s")
-    assert project["labels"] == ["PER", "ORG"]
-    assert at.session_state["project_id"] == project["id"]
-    assert at.selectbox(key="sidebar_project").value == project["id"]
+    assert project.labels == ["PER", "ORG"]
+    assert at.session_state["project_id"] == project.id
+    assert at.selectbox(key="sidebar_project").value == project.id
     assert at.title[0].value == "letters 1850s"
     assert shown_metrics(at)["Train"] == "0" and "Upload" in at.info[0].value
 
@@ -138,7 +142,7 @@ def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path)
     at.button(key="home_create").click().run()
     assert "give entity types" in at.error[0].value and len(store.projects()) == 2
 
-    assert at.button(key=f"home_open_{project['id']}").disabled
+    assert at.button(key=f"home_open_{project.id}").disabled
     at.button(key=f"home_open_{demo_id}").click().run()
     assert at.session_state["project_id"] == demo_id and at.title[0].value == "demo"
     assert at.selectbox(key="sidebar_project").value == demo_id
@@ -161,7 +165,7 @@ def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, 
     delta = at.metric[-1].proto.delta
     assert delta == f"{f1 - v1.metrics['dev']['micro']['f1']:+.3f}"
     job = store.jobs(pid)[0]
-    assert any(f"Training job #{job['id']}" in m.value and "done" in m.value for m in at.markdown)
+    assert any(f"Training job #{job.id}" in m.value and "done" in m.value for m in at.markdown)
     assert "39 sentences" in at.info[0].value
     [chart] = at.get("plotly_chart")
     star, line = json.loads(chart.proto.spec)["data"]
@@ -207,5 +211,5 @@ def test_the_project_lives_in_the_url_so_a_reload_keeps_it(monkeypatch, tmp_path
     stale = AppTest.from_file(apptest.APP, default_timeout=60)  # a link to a project that is gone opens the first one
     stale.query_params["project"] = "9999"
     stale.run()
-    assert stale.session_state["project_id"] == store.project("demo")["id"]
-    assert stale.query_params["project"] == str(store.project("demo")["id"])
+    assert stale.session_state["project_id"] == store.project("demo").id
+    assert stale.query_params["project"] == str(store.project("demo").id)

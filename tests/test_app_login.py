@@ -32,7 +32,7 @@ def test_login_expiry_and_removal(tmp_path, monkeypatch):
     assert "5 minutes without activity" in at.info[0].value
     log_in(at, "ada", "correct horse")
     assert at.session_state["auth_user"] == {"name": "ada", "role": "admin"}
-    assert [p["name"] for p in store.projects()] == ["demo"]  # the admin's first visit makes it
+    assert [p.name for p in store.projects()] == ["demo"]  # the admin's first visit makes it
     at.switch_page("pages/users.py").run()
     at.text_input(key="users_add_name").set_value("bo")
     at.selectbox(key="users_add_role").set_value("reviewer")

@@ -56,7 +56,7 @@ def test_review_page_accepts_a_version_as_the_training_label(env):
     assert page.count("box-shadow:0 0 0 2px #d62728") == 2  # the differing word, marked in both versions
     at.button(key=f"review_accept_{b}_bob").click().run()
     assert not at.exception
-    assert [(h["source"], h["annotator"]) for h in store.history(b)] == [("human", "ann"), ("human", "bob"),
+    assert [(h.source, h.annotator) for h in store.history(b)] == [("human", "ann"), ("human", "bob"),
                                                                          ("review", "rita")]
     train = {r["id"]: r["tags"] for r in versions.training_data(store, pid)[0]}
     assert train[b] == ["B-PER", "B-PER", "B-LOC"]
@@ -72,7 +72,7 @@ def test_review_page_edit_with_the_span_editor_keys(env):
     at.run()
     assert at.session_state["review_draft"][1].tags == ["B-LOC", "O", "B-LOC"]
     at.button(key="review_save").click().run()
-    assert store.effective(a)["source"] == "review" and store.effective(a)["tags"] == ["B-LOC", "O", "B-LOC"]
+    assert store.effective(a).source == "review" and store.effective(a).tags == ["B-LOC", "O", "B-LOC"]
 
 
 def test_annotate_opens_a_shared_sentence_without_the_other_annotators_labels(env):

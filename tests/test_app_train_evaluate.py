@@ -44,9 +44,9 @@ def train_store(tmp_path):
     store = Store(tmp_path / "nerloop.db")
     yield store
     for job in store.jobs(status=["queued", "running"]):
-        jobs.cancel(store, job["id"])
+        jobs.cancel(store, job.id)
     for job in store.jobs():  # let this test's children end (and be reaped) before the next one
-        proc = jobs._procs.pop((str(store.path.resolve()), job["id"]), None)
+        proc = jobs._procs.pop((str(store.path.resolve()), job.id), None)
         if proc is not None:
             proc.wait(timeout=30)
     store.close()
@@ -65,27 +65,27 @@ def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, trai
     assert not at.exception, at.exception
 
     [job] = train_store.jobs(pid)
-    assert job["params"]["model"] == tiny_model and job["params"]["min_steps"] == 20
-    assert job["params"]["warm_start"] is False and job["pid"]
+    assert job.params["model"] == tiny_model and job.params["min_steps"] == 20
+    assert job.params["warm_start"] is False and job.pid
     assert at.button(key="train_start").disabled, "a second job must not start while one runs"
     assert "wait for it to end" in at.info[0].value and at.button(key="train_cancel")
     assert at.get("progress"), "the live panel shows while the job runs"
 
     deadline = time.monotonic() + 120
-    while train_store.job(job["id"])["status"] in ("queued", "running"):
+    while train_store.job(job.id).status in ("queued", "running"):
         assert time.monotonic() < deadline, "job did not finish in 120 s"
         time.sleep(0.5)
         at.run()
         assert not at.exception, at.exception
     at.run()
-    job = train_store.job(job["id"])
-    assert job["status"] == "done", job
+    job = train_store.job(job.id)
+    assert job.status == "done", job
     [model] = train_store.models(pid)
-    assert job["model_id"] == model.id and train_store.serving(pid).id == model.id
+    assert job.model_id == model.id and train_store.serving(pid).id == model.id
     assert not at.get("progress") and not at.button(key="train_start").disabled
-    assert f"Job {job['id']} trained v1" in at.success[0].value and "now serving" in at.success[0].value
+    assert f"Job {job.id} trained v1" in at.success[0].value and "now serving" in at.success[0].value
     history = at.dataframe[0].value
-    assert history.loc[0, ["id", "status", "version", "promoted"]].tolist() == [job["id"], "done", "v1", True]
+    assert history.loc[0, ["id", "status", "version", "promoted"]].tolist() == [job.id, "done", "v1", True]
     assert at.checkbox(key="train_warm").value, "warm start is ticked once a version serves"
 
 
@@ -102,9 +102,9 @@ def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeyp
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     [job] = train_store.jobs(pid)
-    assert {k: job["params"][k] for k in ("self_training", "pseudo_threshold", "pseudo_weight", "pseudo_balance")} \
+    assert {k: job.params[k] for k in ("self_training", "pseudo_threshold", "pseudo_weight", "pseudo_balance")} \
         == {"self_training": True, "pseudo_threshold": 0.9, "pseudo_weight": 0.3, "pseudo_balance": True}
-    jobs.cancel(train_store, job["id"])
+    jobs.cancel(train_store, job.id)
 
     done = train_store.create_job(pid, "train", {})
     train_store.add_event(done, "self_training", {"accepted": False, "base_f1": 0.8, "new_f1": 0.784, "n_pseudo": 12})
@@ -112,7 +112,7 @@ def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeyp
     at.run()
     history = at.dataframe[0].value.set_index("id")
     assert history.loc[done, "self-training"] == "rejected: dev F1 -1.6 pt, 12 pseudo-labels"
-    assert history.loc[job["id"], "self-training"] == ""
+    assert history.loc[job.id, "self-training"] == ""
 
 
 def test_dead_job_shows_failed_with_reason(monkeypatch, tmp_path, train_store):
@@ -122,7 +122,7 @@ def test_dead_job_shows_failed_with_reason(monkeypatch, tmp_path, train_store):
     job = train_store.create_job(pid, "train", {"model": "default"})
     train_store.update_job(job, status="running", pid=gone.pid)
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
-    assert train_store.job(job)["status"] == "failed"
+    assert train_store.job(job).status == "failed"
     assert at.error[0].value.startswith(f"Job {job} failed: process {gone.pid} ended without finishing")
     assert not at.get("progress") and not at.button(key="train_start").disabled
     assert at.dataframe[0].value.loc[0, "status"] == "failed"
@@ -142,7 +142,7 @@ def test_reload_shows_the_running_job_and_cancel_stops_it(monkeypatch, tmp_path,
         assert at.button(key="train_start").disabled
         at.button(key="train_cancel").click().run()
         assert not at.exception, at.exception
-        assert train_store.job(job)["status"] == "cancelled"
+        assert train_store.job(job).status == "cancelled"
         assert worker.wait(timeout=10) != 0
         assert at.warning[0].value == f"Job {job} was cancelled." and not at.get("progress")
     finally:

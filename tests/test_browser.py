@@ -72,7 +72,7 @@ def server(tmp_path):
     store = Store(db)
     for job in store.jobs(status=["queued", "running"]):
         try:
-            os.killpg(job["pid"], 15)
+            os.killpg(job.pid, 15)
         except (OSError, TypeError):
             pass
 
@@ -96,7 +96,7 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         page.wait_for_timeout(1000)
         page.screenshot(path=str(shots / "home.png"), full_page=True)
         store = Store(db)
-        pid = store.project("demo")["id"]
+        pid = store.project("demo").id
         before = sum(store.counts(pid)["by_split"].values())
 
         go(page, "Upload")

@@ -84,7 +84,7 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         n = human_count(store)
         page.keyboard.press("Control+Enter")
         wait_saved(page, store, n + 1)
-        tags = store.history(rows[0]["id"])[-1]["tags"]
+        tags = store.history(rows[0]["id"])[-1].tags
         assert tags[:4] == ["O", "B-LOC", "I-LOC", "O"] and set(tags[4:]) == {"O"}
         expect(box).to_have_attribute("data-sid", str(rows[1]["id"]), timeout=30_000)
 
@@ -109,7 +109,7 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         n = human_count(store)
         page.keyboard.press("Control+Enter")
         wait_saved(page, store, n + 1)
-        assert store.history(rows[1]["id"])[-1]["tags"] == slow
+        assert store.history(rows[1]["id"])[-1].tags == slow
 
         # save, then a label key and A while the next sentence loads: one sentence saved, the one shown
         expect(box).to_have_attribute("data-sid", str(rows[2]["id"]), timeout=30_000)
@@ -123,7 +123,7 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         synced(page, box)
         page.wait_for_timeout(1000)
         assert human_count(store) == n + 1
-        assert store.history(rows[2]["id"])[-1]["tags"][0] == "B-PER"
+        assert store.history(rows[2]["id"])[-1].tags[0] == "B-PER"
         assert not store.history(rows[3]["id"])
         assert set(box.get_attribute("data-tags").split(" ")) == {"O"}  # the refused keys left it alone
         expect(page.get_by_text("key(s) ignored").first).to_be_visible()

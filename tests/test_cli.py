@@ -267,12 +267,12 @@ def test_train_on_project_records_job_and_version(project):
     store = Store(project)
     [job] = store.jobs()
     [model] = store.models(1)
-    assert job["status"] == "done" and job["model_id"] == model.id
+    assert job.status == "done" and job.model_id == model.id
     assert store.serving(1).id == model.id  # the first version is promoted
     assert {"config.json", "model.safetensors"} <= {p.name for p in Path(model.folder).iterdir()}
     listing = ok("--db", project, "jobs", "news")
-    assert re.search(rf"^{job['id']}\s+news\s+done\s", listing, re.M)
-    assert "status    done" in ok("--db", project, "jobs", "status", str(job["id"]))
+    assert re.search(rf"^{job.id}\s+news\s+done\s", listing, re.M)
+    assert "status    done" in ok("--db", project, "jobs", "status", str(job.id))
 
 
 @pytest.fixture
@@ -368,7 +368,7 @@ def test_predict_project_store(project, tmp_path):
     serving = store.serving(1).id
     for s in store.sentences(1, split="unlabeled"):
         [ann] = store.history(s["id"])
-        assert ann["source"] == "model" and ann["model_id"] == serving and len(ann["tags"]) == len(s["words"])
+        assert ann.source == "model" and ann.model_id == serving and len(ann.tags) == len(s["words"])
         assert s["tags"] is None  # model annotations are suggestions, not effective labels
 
 
@@ -388,7 +388,7 @@ def test_background_job_and_cancel(tmp_path, monkeypatch, tiny_model):
     slow = ok("--db", db, "train", "--project", "news", "--background", "--model", tiny_model, "--min-steps", "100000")
     job_id = re.search(r"started job (\d+)", slow).group(1)
     assert ok("--db", db, "jobs", "cancel", job_id).strip() == f"job {job_id}: cancelled"
-    assert Store(db).job(int(job_id))["status"] == "cancelled"
+    assert Store(db).job(int(job_id)).status == "cancelled"
 
 
 def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model):
@@ -419,8 +419,8 @@ def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model
     assert "promoted to serving" in out
     store = Store(db)
     job = store.jobs(1)[0]
-    assert job["params"]["self_training"] and job["params"]["max_pseudo"] == 5 and job["params"]["pseudo_balance"]
-    assert any(e["kind"] == "self_training" for e in store.events(job["id"]))
+    assert job.params["self_training"] and job.params["max_pseudo"] == 5 and job.params["pseudo_balance"]
+    assert any(e.kind == "self_training" for e in store.events(job.id))
     serving = store.serving(1)
     store.close()
     warm = [json.loads(line)["id"] for line in ok("--db", db, "suggest", "news", "-k", "4", "--json").splitlines()]

@@ -38,7 +38,7 @@ def test_a_docbin_goes_through_a_project_with_its_words_entities_and_documents(t
     assert "3 annotated" in ok("--db", db, "import", "trips", str(src))
     ok("--db", db, "export", "trips", "--out", str(out), "--unlabeled")
     store = Store(db)
-    rows = store.sentences(store.project("trips")["id"])
+    rows = store.sentences(store.project("trips").id)
     assert [r["document"] for r in rows] == ["trip-1", "trip-1", "hr-2", None]
     store.close()
     before = list(DocBin().from_bytes(src.read_bytes()).get_docs(nlp.vocab))
@@ -76,7 +76,7 @@ def test_a_bad_docbin_is_an_error_naming_the_file_and_nothing_is_imported(tmp_pa
     code, _, err = run("--db", db, "import", "p", str(bad))
     assert code == 2 and "bad.spacy:1: not a spaCy DocBin file" in err
     store = Store(db)
-    assert store.sentences(store.project("p")["id"]) == []
+    assert store.sentences(store.project("p").id) == []
     store.close()
 
 

@@ -117,9 +117,9 @@ def readable(store: Store) -> None:
     """Every project lists, reads and exports in every export format, and the export reads back to the stored words
     (or, for formats without tokens, the stored characters)."""
     for project in store.projects():
-        rows = store.sentences(project["id"])
+        rows = store.sentences(project.id)
         for fmt in export.EXPORT_FORMATS:
-            out = export.export_annotations(store, project["id"], splits=list(SPLITS), fmt=fmt)
+            out = export.export_annotations(store, project.id, splits=list(SPLITS), fmt=fmt)
             if not out.labelled + out.predicted:  # nothing written (a zip still has its directory)
                 continue
             back = formats.loads(out.data, name=f"export{formats.get(fmt).extensions[0]}", fmt=fmt).sentences
@@ -134,7 +134,7 @@ def readable(store: Store) -> None:
 def import_all_or_nothing(store: Store, sentences: list[Sentence], name: str, project: str, new_labels: bool) -> None:
     """Import a good file then `sentences` in one go: refused with `name:line:` and the database unchanged, or done
     and every project still readable."""
-    pid = store.project(project)["id"]
+    pid = store.project(project).id
     before = list(store.db.conn.iterdump())
     good = formats.loads(f"Ada B-PER\nmet O\nvisitor{next(FRESH)} O\n", name="good.conll").sentences  # new each time
     try:  # the good file first: a refusal must not keep it either

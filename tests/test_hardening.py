@@ -148,7 +148,7 @@ def test_malformed_labels_are_refused_by_every_reader_and_the_store(tmp_path, ta
     assert problem in err.value.problem
     with pytest.raises(ValueError, match="invalid label"):
         store.create_project("Q", ["PER", tag[2:]])
-    assert dump(store) == before and store.project(pid)["labels"] == []
+    assert dump(store) == before and store.project(pid).labels == []
 
 
 def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys):
@@ -170,10 +170,10 @@ def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys)
         store.set_labels(pid, ["PER", "per"])
     assert dump(store) == before
     assert store.import_sentences(pid, cut, split="train", source_name="cut.conll", new_labels=True)["added"] == 2
-    assert store.project(pid)["labels"] == ["PER", "LOC", "P"]
+    assert store.project(pid).labels == ["PER", "LOC", "P"]
     fresh = store.create_project("fresh", [])  # a project without labels takes its first import's
     store.import_sentences(fresh, cut, split="train")
-    assert store.project(fresh)["labels"] == ["P", "PER"]
+    assert store.project(fresh).labels == ["P", "PER"]
 
 
 def test_words_with_whitespace_are_refused_so_export_keeps_working(tmp_path):
@@ -292,7 +292,7 @@ def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp
     at.checkbox(key="upload_new_labels").check().run()
     assert not at.button(key="upload_import").disabled
     at.button(key="upload_import").click().run()
-    assert store.project(pid)["labels"] == ["PER", "LOC"] and store.counts(pid)["by_split"]["train"] == 1
+    assert store.project(pid).labels == ["PER", "LOC"] and store.counts(pid)["by_split"]["train"] == 1
     at.file_uploader(key="upload_files").upload("b.conll", b"Bob B-per\n", "text/plain").run()
     assert at.button(key="upload_import").disabled
     assert at.error[0].value == "label 'per' differs from 'PER' only by case"
@@ -319,7 +319,7 @@ def test_a_database_deleted_or_replaced_under_a_running_app_refuses_saves(monkey
     db.unlink()
     with pytest.raises(StoreError, match=f"^{db} was deleted or replaced while nerloop had it open"):
         store.annotate(sid, ["B-PER", "O", "O"])
-    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]  # rolled back, not acknowledged
+    assert store.effective(sid).tags == ["O", "O", "B-PER"]  # rolled back, not acknowledged
     other, fresh = tmp_path / "other.db", tmp_path / "fresh.db"
     sample_db(other), sample_db(fresh)
     again = Store(other)
@@ -541,7 +541,7 @@ def test_a_killed_save_leaves_nothing_behind_after_the_next_start(tmp_path, tiny
     [model] = store.models(pid)
     assert model.folder == str(root / "job-1") and model.name in listed and store.serving(pid) is None
     assert model.metrics["recovered"] and model.metrics["dev"]["micro"]["f1"] is not None
-    assert model.base_model == tiny_model and store.job(1)["model_id"] == model.id
+    assert model.base_model == tiny_model and store.job(1).model_id == model.id
     assert sorted(p.name for p in root.iterdir()) == sorted(["job-1", f".job-3.tmp-{os.getpid()}", f"job-{running}",
                                                               "job-99"])
     logged = caplog.text
@@ -560,11 +560,11 @@ def test_a_reused_pid_is_not_the_job(tmp_path):
         started = psutil.Process(stranger.pid).create_time()
         stale = store.create_job(pid, "train", {})
         store.update_job(stale, status="running", pid=stranger.pid, pid_started=started - 3600)
-        assert jobs.reap(store, pid) == [stale] and store.job(stale)["status"] == "failed"
+        assert jobs.reap(store, pid) == [stale] and store.job(stale).status == "failed"
         other = store.create_job(pid, "train", {})
         store.update_job(other, status="running", pid=stranger.pid, pid_started=started - 3600)
         assert cli.main(["--db", str(tmp_path / "n.db"), "jobs", "cancel", str(other)]) == 0
-        assert store.job(other)["status"] == "cancelled" and stranger.poll() is None  # not killed
+        assert store.job(other).status == "cancelled" and stranger.poll() is None  # not killed
         mine = store.create_job(pid, "train", {})  # the same process with its own start time is the job's
         store.update_job(mine, status="running", pid=stranger.pid, pid_started=started)
         assert jobs.reap(store, pid) == []

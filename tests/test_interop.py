@@ -145,7 +145,7 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
     printed = ok("--db", project, "export", "news", "--format", "hf", "--out", str(out))
     assert "as a Hugging Face DatasetDict" in printed
     loaded = datasets.load_from_disk(str(out))
-    project_tags = ["O"] + [f"{p}-{t}" for t in sorted(store.project(1)["labels"]) for p in ("B", "I")]
+    project_tags = ["O"] + [f"{p}-{t}" for t in sorted(store.project(1).labels) for p in ("B", "I")]
     assert set(loaded) == {"train", "validation", "test"}
     for name, split in (("train", "train"), ("validation", "dev"), ("test", "test")):
         names = loaded[name].features["ner_tags"].feature.names

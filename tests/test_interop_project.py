@@ -32,7 +32,7 @@ def test_conll_with_columns_and_documents_round_trips_byte_for_byte(tmp_path):
     ok("--db", db, "export", "news", "--out", str(out), "--scheme", "iob1")
     assert out.read_bytes() == CONLL.read_bytes()
     store = Store(db)
-    rows = store.sentences(store.project("news")["id"])
+    rows = store.sentences(store.project("news").id)
     assert [r["document"] for r in rows] == ["doc-1", "doc-1", "doc-2", "doc-2", "doc-2"]
     assert rows[0]["columns"][0] == ["NNP", "B-NP"] and rows[0]["meta"] is None
     store.close()

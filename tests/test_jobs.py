@@ -27,7 +27,7 @@ def project(tmp_path) -> tuple[Store, int]:
     store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
     yield store, pid
     for job in store.jobs(pid, status=["queued", "running"]):
-        jobs.cancel(store, job["id"])
+        jobs.cancel(store, job.id)
     store.close()
 
 
@@ -42,29 +42,29 @@ def wait_for(check, timeout: float, what: str):
 
 
 def log_of(store: Store, job_id: int) -> str:
-    path = store.job(job_id)["log_path"]
+    path = store.job(job_id).log_path
     return Path(path).read_text()[-3000:] if path and Path(path).exists() else ""
 
 
 def running_with_steps(store: Store, job_id: int) -> bool:
     job = jobs.status(store, job_id)
-    assert job["status"] in ("queued", "running"), (job, log_of(store, job_id))
-    assert not job["progress"]["registered"]  # still training
-    return job["status"] == "running" and job["progress"]["step"] > 0
+    assert job.status in ("queued", "running"), (job, log_of(store, job_id))
+    assert not job.progress["registered"]  # still training
+    return job.status == "running" and job.progress["step"] > 0
 
 
 def test_job_runs_to_the_end(project, tiny_model):
     store, pid = project
     job_id = jobs.start(store, pid, {**FAST, "model": tiny_model})
-    job = wait_for(lambda: (j := jobs.status(store, job_id))["status"] not in ("queued", "running") and j,
+    job = wait_for(lambda: (j := jobs.status(store, job_id)).status not in ("queued", "running") and j,
                    120, "the job to finish")
-    assert job["status"] == "done", (job, log_of(store, job_id))
-    assert job["pid"] and job["started"] and job["ended"] and job["error"] is None
-    assert job["progress"]["step"] == job["progress"]["total_steps"] == 20
-    assert job["progress"]["dev_f1"] is not None
-    assert job["progress"]["registered"]
+    assert job.status == "done", (job, log_of(store, job_id))
+    assert job.pid and job.started and job.ended and job.error is None
+    assert job.progress["step"] == job.progress["total_steps"] == 20
+    assert job.progress["dev_f1"] is not None
+    assert job.progress["registered"]
 
-    model = store.model(job["model_id"])
+    model = store.model(job.model_id)
     assert store.serving(pid).id == model.id and model.status == "ready"
     assert Path(model.folder).is_dir() and (Path(model.folder) / "model.safetensors").exists()
     assert model.metrics["labels"] == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER",
@@ -72,16 +72,16 @@ def test_job_runs_to_the_end(project, tiny_model):
     assert "micro" in model.metrics["dev"]
 
     events = store.events(job_id)
-    kinds = [e["kind"] for e in events]
+    kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-2:] == ["saved", "registered"]
     assert {"step", "eval"} <= set(kinds)
-    steps = [e["data"] for e in events if e["kind"] == "step"]
+    steps = [e.data for e in events if e.kind == "step"]
     assert all(s["loss"] is not None and s["total_steps"] == 20 for s in steps)
     assert steps[-1]["step"] == 20
-    assert events[-1]["data"] == {"model_id": model.id, "promoted": True}
-    assert "config" not in next(e for e in events if e["kind"] == "saved")["data"]["info"]
+    assert events[-1].data == {"model_id": model.id, "promoted": True}
+    assert "config" not in next(e for e in events if e.kind == "saved").data["info"]
 
-    log = Path(job["log_path"]).read_text()  # the job's own log: what the trainer did, not only tracebacks
+    log = Path(job.log_path).read_text()  # the job's own log: what the trainer did, not only tracebacks
     n_train, n_dev = (len(rows) for rows in versions.training_data(store, pid))
     assert f"core.train: training {tiny_model} (new head) on {n_train} sentences" in log
     assert f"{n_dev} dev sentences, 9 labels" in log
@@ -100,9 +100,9 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     pool = [r["id"] for r in store.sentences(pid, split="unlabeled")]
     result = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert result["promoted"] and result["pool_scored"]["sentences"] == 5
-    assert jobs.status(store, result["job_id"])["progress"]["registered"]
+    assert jobs.status(store, result["job_id"]).progress["registered"]
     assert set(store.pool_scores(result["model_id"], pool)) == set(pool)
-    assert [e["kind"] for e in store.events(store.jobs(pid)[0]["id"])][-2:] == ["scoring_pool", "pool_scored"]
+    assert [e.kind for e in store.events(store.jobs(pid)[0].id)][-2:] == ["scoring_pool", "pool_scored"]
     again = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "promote": "never"}))
     assert "pool_scored" not in again and store.pool_scores(again["model_id"]) == {}  # not serving: not scored
     off = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model, "score_pool": False}))
@@ -115,18 +115,18 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     failed = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert failed["pool_scored"]["error"] == "RuntimeError: disk full"
     job = store.job(failed["job_id"])
-    assert job["status"] == "done" and job["model_id"] == failed["model_id"] == store.serving(pid).id
+    assert job.status == "done" and job.model_id == failed["model_id"] == store.serving(pid).id
 
 
 def test_killed_job_is_marked_failed(project, tiny_model):
     store, pid = project
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
     wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
-    proc_pid = store.job(job_id)["pid"]
+    proc_pid = store.job(job_id).pid
     psutil.Process(proc_pid).kill()
-    job = wait_for(lambda: (j := jobs.status(store, job_id))["status"] != "running" and j, 15, "the reaper")
-    assert job["status"] == "failed"
-    assert f"process {proc_pid}" in job["error"] and "exit code -9" in job["error"]
+    job = wait_for(lambda: (j := jobs.status(store, job_id)).status != "running" and j, 15, "the reaper")
+    assert job.status == "failed"
+    assert f"process {proc_pid}" in job.error and "exit code -9" in job.error
     assert store.models(pid) == []
 
 
@@ -137,29 +137,29 @@ def test_killed_job_of_another_process_is_reaped(project, tiny_model):
     store.update_job(job_id, status="running", pid=2**22 + 12345)  # above the default pid_max: no such process
     assert jobs.reap(store, pid) == [job_id]
     job = store.job(job_id)
-    assert job["status"] == "failed" and "ended without finishing" in job["error"]
+    assert job.status == "failed" and "ended without finishing" in job.error
 
 
 def test_cancel_stops_the_process(project, tiny_model):
     store, pid = project
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
     wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
-    proc_pid = store.job(job_id)["pid"]
+    proc_pid = store.job(job_id).pid
     started = time.monotonic()
     jobs.cancel(store, job_id)
     wait_for(lambda: not procs.alive(proc_pid), 10, "the process to end")
     assert time.monotonic() - started < 10
     job = jobs.status(store, job_id)
-    assert job["status"] == "cancelled" and job["ended"]
+    assert job.status == "cancelled" and job.ended
     assert store.models(pid) == [] and store.serving(pid) is None
-    assert "registered" not in [e["kind"] for e in store.events(job_id)]
+    assert "registered" not in [e.kind for e in store.events(job_id)]
     assert "Traceback" not in log_of(store, job_id)
 
 
 def test_a_started_job_runs_below_normal_priority_on_every_core(project, tiny_model, monkeypatch):
     store, pid = project
     job_id = jobs.start(store, pid, {**LONG, "model": tiny_model})
-    proc = psutil.Process(store.job(job_id)["pid"])
+    proc = psutil.Process(store.job(job_id).pid)
     assert proc.nice() >= procs.NICE  # set by the app right after the start, before the child's threads exist
     wait_for(lambda: running_with_steps(store, job_id), 90, "the job to train")
     assert all(psutil.Process(t.id).nice() >= procs.NICE for t in proc.threads())  # every thread of the trainer
@@ -181,10 +181,10 @@ def test_eta_counts_steps_and_evaluations_left():
 def test_status_reports_the_eta_of_the_last_step(project):
     store, pid = project
     job_id = store.create_job(pid, "train", {})
-    assert jobs.status(store, job_id)["progress"]["eta_s"] is None
+    assert jobs.status(store, job_id).progress["eta_s"] is None
     store.add_event(job_id, "step", {"step": 4, "total_steps": 20, "epoch": 1.0, "loss": 1.0,
                                      "info": {"train_s": 2.0, "eval_s": 1.0, "evals": 1, "evals_left": 2}})
-    assert jobs.status(store, job_id)["progress"]["eta_s"] == 16 * 0.5 + 2 * 1.0
+    assert jobs.status(store, job_id).progress["eta_s"] == 16 * 0.5 + 2 * 1.0
 
 
 def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_path):
@@ -192,7 +192,7 @@ def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_pat
     job_id = jobs.create(store, pid, {**FAST, "model": str(tmp_path / "no-such-model")})
     with pytest.raises(Exception):
         jobs.execute(store, job_id)
-    assert store.job(job_id)["status"] == "failed" and store.job(job_id)["pid_started"] == procs.start_time()
+    assert store.job(job_id).status == "failed" and store.job(job_id).pid_started == procs.start_time()
     root = versions.model_root(store, pid)
     assert root == tmp_path / "models" / store.uuid / str(pid) and root.is_dir() and not any(root.iterdir())
     assert versions.reserve(root, "job-1") == root / "job-1" and versions.reserve(root, "job-1") == root / "job-1-2"

@@ -122,28 +122,28 @@ def test_windows_path_starts_checks_cancels_and_reaps_jobs(store, fake, monkeypa
     assert argv[1:3] == ["-m", "core.jobs"] and argv[-2:] == ["--job-id", str(job_id)]
     assert kwargs["creationflags"] == procs.CREATE_NEW_PROCESS_GROUP and "start_new_session" not in kwargs
     job = store.job(job_id)
-    assert fake.table[job["pid"]]["nice"] == procs.BELOW_NORMAL_PRIORITY_CLASS
-    assert job["pid_started"] == fake.table[job["pid"]]["created"]
-    assert jobs.status(store, job_id)["status"] == "queued"  # alive: not reaped
+    assert fake.table[job.pid]["nice"] == procs.BELOW_NORMAL_PRIORITY_CLASS
+    assert job.pid_started == fake.table[job.pid]["created"]
+    assert jobs.status(store, job_id).status == "queued"  # alive: not reaped
 
-    child = fake.add(parent=job["pid"], ignores_terminate=True)  # say a data-loading worker that hangs
+    child = fake.add(parent=job.pid, ignores_terminate=True)  # say a data-loading worker that hangs
     grandchild = fake.add(parent=child)
     jobs.cancel(store, job_id)
-    assert store.job(job_id)["status"] == "cancelled"
-    assert fake.table[job["pid"]]["signals"] == ["terminate"] and fake.table[job["pid"]]["state"] == "reaped"
+    assert store.job(job_id).status == "cancelled"
+    assert fake.table[job.pid]["signals"] == ["terminate"] and fake.table[job.pid]["state"] == "reaped"
     assert fake.table[child]["signals"] == ["terminate", "kill"]  # killed after the grace period
     assert fake.table[grandchild]["signals"] == ["terminate"] and fake.table[grandchild]["state"] == "ended"
 
     crashed = jobs.start(store, pid, {"model": "m"})
-    fake.end(store.job(crashed)["pid"], 3)
+    fake.end(store.job(crashed).pid, 3)
     assert jobs.reap(store) == [crashed]
-    assert "exit code 3" in store.job(crashed)["error"]
+    assert "exit code 3" in store.job(crashed).error
 
     other = store.create_job(pid, "train", {})  # started by an earlier app run: a PID of another process now
     reused = fake.add()
     store.update_job(other, status="running", pid=reused, pid_started=5.0)
     jobs.cancel(store, other)  # not the job's process: left alone
-    assert store.job(other)["status"] == "cancelled" and fake.table[reused]["signals"] == []
+    assert store.job(other).status == "cancelled" and fake.table[reused]["signals"] == []
 
 
 def test_macos_path_starts_a_new_session_at_a_lower_niceness(store, fake, monkeypatch):
@@ -153,12 +153,12 @@ def test_macos_path_starts_a_new_session_at_a_lower_niceness(store, fake, monkey
     job_id = jobs.start(store, pid, {"model": "m"})
     [(_, kwargs)] = fake.popen_calls
     assert kwargs["start_new_session"] is True and "creationflags" not in kwargs
-    assert fake.table[store.job(job_id)["pid"]]["nice"] == procs.NICE
+    assert fake.table[store.job(job_id).pid]["nice"] == procs.NICE
     assert jobs.threads() == 7  # no CPU affinity on macOS: every core
     monkeypatch.setattr(procs, "PLATFORM", "linux")
     assert jobs.threads() == 3
     jobs.cancel(store, job_id)
-    assert store.job(job_id)["status"] == "cancelled"
+    assert store.job(job_id).status == "cancelled"
 
 
 PARENT = """
@@ -186,7 +186,7 @@ def test_cancel_stops_the_jobs_child_processes_too(store, tmp_path, monkeypatch)
         jobs.cancel(store, job_id)
         assert not procs.alive(child) and not procs.alive(parent.pid)
         assert parent.wait(timeout=10) == -9  # it ignored SIGTERM: killed
-        assert store.job(job_id)["status"] == "cancelled"
+        assert store.job(job_id).status == "cancelled"
     finally:
         for proc in (parent, *parent.children(recursive=True)) if parent.is_running() else ():
             proc.kill()

@@ -177,12 +177,12 @@ def test_app_and_background_job_write_only_into_the_data_folder(defaults, tiny_m
     job_id = int(re.search(r"started job (\d+)", out).group(1))
     store = Store(home / "nerloop.db")
     deadline = time.monotonic() + 300
-    while (job := store.job(job_id))["status"] in ("queued", "running"):
+    while (job := store.job(job_id)).status in ("queued", "running"):
         assert time.monotonic() < deadline, job
         time.sleep(0.5)
-    assert job["status"] == "done", job
-    assert Path(job["log_path"]) == home / "logs" / store.uuid / f"job-{job_id}.log" and Path(job["log_path"]).is_file()
-    [model] = store.models(pid := store.project("news")["id"])
+    assert job.status == "done", job
+    assert Path(job.log_path) == home / "logs" / store.uuid / f"job-{job_id}.log" and Path(job.log_path).is_file()
+    [model] = store.models(pid := store.project("news").id)
     assert Path(model.folder).parent == home / "models" / store.uuid / str(pid)
     assert (Path(model.folder) / "config.json").is_file()
     store.close()

@@ -7,6 +7,7 @@ import pytest
 
 from core import formats, metrics, report
 from core.store import Store
+from core.train import evaluate
 
 TRAIN = b"Anna B-PER\nlives O\nin O\nOslo B-LOC\n\nBo B-PER\nleft O\n\n"
 DEV = b"Carl B-PER\nmet O\nDora B-PER\n\nin O\nRome B-LOC\n\nLima B-LOC\nrocks O\n\n"
@@ -34,7 +35,7 @@ class FakeTagger:
     def __init__(self, tags):
         self.tags = tags
 
-    def predict(self, words):
+    def predict(self, words, batch_size=64):
         assert len(words) == len(self.tags)
         return [SimpleNamespace(tags=t) for t in self.tags]
 
@@ -57,8 +58,9 @@ def test_labelled_keeps_labelled_rows_and_hash_follows_corrections(store, pid):
 
 def test_evaluate_and_errors(store, pid):
     dev = report.labelled(store, pid, "dev")
-    pred, result = report.evaluate(FakeTagger(PRED), dev)
-    assert pred == PRED and result == metrics.score(dev.tags, PRED)
+    evaluation = evaluate(FakeTagger(PRED), dev.words, dev.tags)
+    pred, result = evaluation.predicted, evaluation.scores
+    assert pred == PRED and result == metrics.score(dev.tags, PRED) and evaluation.f1 == result["micro"]["f1"]
     assert result["per_class"]["LOC"]["f1"] == pytest.approx(2 / 3)
     errs = report.errors(dev, pred)
     assert [e["id"] for e in errs] == dev.ids[:2]
@@ -74,7 +76,7 @@ def test_why_not_train_and_active_job(store, pid):
     assert report.why_not_train(store, pid) is None and report.active_job(store, pid) is None
     job = store.create_job(pid, "train", {})
     store.update_job(job, status="running", pid=1)
-    assert report.active_job(store, pid)["id"] == job
+    assert report.active_job(store, pid).id == job
     assert report.why_not_train(store, pid).startswith(f"Job {job} is in progress")
     store.update_job(job, status="failed", error="boom")
     assert report.why_not_train(store, pid) is None

@@ -212,11 +212,11 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     assert result.n_pseudo == len(pseudo) == 5  # four unlabeled + the unlabelled train sentence
     for sid in pseudo:
         (ann,) = store.history(sid)
-        assert (ann["source"], ann["model_id"], ann["annotator"]) == ("model", ids["base"], "self-training")
+        assert (ann.source, ann.model_id, ann.annotator) == ("model", ids["base"], "self-training")
         assert store.effective(sid) is None  # a pseudo-label never counts as a label
     (human,) = store.history(ids["human"])
-    assert human["source"] == "human" and store.effective(ids["human"])["id"] == human["id"]
-    assert [a["source"] for a in store.history(ids["gold"])] == ["gold"]
+    assert human.source == "human" and store.effective(ids["human"]).id == human.id
+    assert [a.source for a in store.history(ids["gold"])] == ["gold"]
     assert store.counts(pid)["human"] == 1 and store.counts(pid)["labelled"] == len(WORDS) + 2 + 2
     assert all(r["tags"] is None for r in store.sentences(pid, ids=pseudo))
 
@@ -246,8 +246,8 @@ def test_a_sentence_labelled_meanwhile_gets_no_pseudo_label(project, tiny_model,
     monkeypatch.setattr(selftrain, "pseudo_label", then_a_human_labels)
     result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, promote="never",
                                           out=tmp_path / "self")
-    assert result.n_pseudo == 4 and [a["source"] for a in store.history(late)] == ["human"]
-    assert all([a["source"] for a in store.history(sid)] == ["model"] for sid in ids["pool"][1:])
+    assert result.n_pseudo == 4 and [a.source for a in store.history(late)] == ["human"]
+    assert all([a.source for a in store.history(sid)] == ["model"] for sid in ids["pool"][1:])
 
 
 def scripted_f1(monkeypatch, base: float, new: float) -> None:
@@ -292,11 +292,11 @@ def test_a_self_training_job(project, tiny_model):
     st = result["self_training"]
     assert st["n_pseudo"] == 5 and st["model_id"] is not None and not st["promoted"]
     job = store.jobs(pid)[0]
-    assert job["status"] == "done" and job["model_id"] == result["model_id"]
-    kinds = [e["kind"] for e in store.events(job["id"])]
+    assert job.status == "done" and job.model_id == result["model_id"]
+    kinds = [e.kind for e in store.events(job.id)]
     assert kinds.count("saved") == 2 and kinds[-1] == "self_training" and "registered" in kinds
     model = store.model(st["model_id"])
-    assert model.parent_id == result["model_id"] and Path(model.folder).name == f"job-{job['id']}-self"
-    assert [a["source"] for a in store.history(ids["human"])] == ["human"]
+    assert model.parent_id == result["model_id"] and Path(model.folder).name == f"job-{job.id}-self"
+    assert [a.source for a in store.history(ids["human"])] == ["human"]
     with pytest.raises(ValueError, match="pseudo_weight must be a positive number"):
         jobs.create(store, pid, {**params, "pseudo_weight": -1})

@@ -139,7 +139,7 @@ def test_hidden_gold_stays_hidden_until_revealed(demo):
     assert counts["added"] == counts["hidden"] == 50
     assert store.counts(pid)["labelled"] == 0
     assert all(r["tags"] is None for r in store.sentences(pid, split="unlabeled"))
-    assert set(store.project(pid)["labels"]) == {"PER", "LOC", "ORG", "MISC"}
+    assert set(store.project(pid).labels) == {"PER", "LOC", "ORG", "MISC"}
     assert store.import_hidden_gold(pid, corpus)["hidden"] == 0  # re-import adds nothing
     rows = store.sentences(pid)
     human = rows[1]
@@ -149,7 +149,7 @@ def test_hidden_gold_stays_hidden_until_revealed(demo):
     assert [r["split"] for r in shown] == ["train"] * 3
     assert shown[0]["tags"] == corpus[0].tags and shown[0]["source"] == "gold"
     assert shown[1]["tags"] == ["O"] * len(human["words"]) and shown[1]["source"] == "human"
-    assert store.history(rows[0]["id"])[0]["annotator"] == simulate.ANNOTATOR
+    assert store.history(rows[0]["id"])[0].annotator == simulate.ANNOTATOR
     assert simulate.reveal(store, pid, [rows[0]["id"]]) == 0  # revealed once
 
 

@@ -60,15 +60,15 @@ def test_migrates_empty_file_and_reopen_is_noop(tmp_path):
     s.close()
     again = Store(path)
     assert again.schema_version == len(MIGRATIONS)
-    assert [p["name"] for p in again.projects()] == ["kept"]
+    assert [p.name for p in again.projects()] == ["kept"]
     indexes = {i.name for i in again.db["annotations"].indexes}
     assert "idx_annotations_sentence" in indexes
     again.close()
 
 
 def test_projects_and_labels(store, pid):
-    assert store.project("demo")["id"] == pid
-    assert store.project(pid)["labels"] == ["PER"]
+    assert store.project("demo").id == pid
+    assert store.project(pid).labels == ["PER"]
     with pytest.raises(ValueError, match="already exists"):
         store.create_project("demo", ["PER"])
     for bad in (["B-PER"], ["PER", "PER"], [""], "PER"):
@@ -77,7 +77,7 @@ def test_projects_and_labels(store, pid):
     with pytest.raises(KeyError, match="nope"):
         store.project("nope")
     store.set_labels(pid, ["PER", "ORG"])
-    assert store.project(pid)["labels"] == ["PER", "ORG"]
+    assert store.project(pid).labels == ["PER", "ORG"]
 
 
 def test_import_dedup_documents_and_new_labels(store, pid):
@@ -90,7 +90,7 @@ def test_import_dedup_documents_and_new_labels(store, pid):
     assert store.sentences(pid) == []
     assert store.import_sentences(pid, batch, split="train", source_name="a.conll", new_labels=True) == {
         "added": 4, "duplicates": 0, "annotated": 3}
-    assert store.project(pid)["labels"] == ["PER", "ORG"]
+    assert store.project(pid).labels == ["PER", "ORG"]
     rows = store.sentences(pid)
     assert [r["words"] for r in rows] == [b.words for b in batch]
     assert rows[0]["offsets"] == [(0, 4), (5, 10), (11, 15)]
@@ -124,13 +124,13 @@ def test_annotation_history_and_effective(store, pid):
     sid = store.sentences(pid)[0]["id"]
     first = store.annotate(sid, ["B-PER", "O", "O"], annotator="amy")
     second = store.annotate(sid, ["O", "O", "B-PER"], annotator="bob")
-    assert [h["source"] for h in store.history(sid)] == ["gold", "human", "human"]
+    assert [h.source for h in store.history(sid)] == ["gold", "human", "human"]
     assert first < second
-    assert store.effective(sid)["id"] == second
+    assert store.effective(sid).id == second
     model_id = store.add_model(pid, folder="m1", base_model="base")
     store.annotate(sid, ["O", "O", "O"], source="model", model_id=model_id)
     assert len(store.history(sid)) == 4
-    assert store.effective(sid)["tags"] == ["O", "O", "B-PER"]
+    assert store.effective(sid).tags == ["O", "O", "B-PER"]
     row = store.sentences(pid, ids=[sid])[0]
     assert (row["tags"], row["source"]) == (["O", "O", "B-PER"], "human")
     with pytest.raises(ValueError, match="2 tags for 3 words"):
@@ -146,7 +146,7 @@ def test_annotate_many_is_one_transaction(store, pid):
         store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O"])], source="model", model_id=model_id)
     assert store.history(a) == [] and store.tagged_by(model_id, [a, b]) == set()  # nothing partly written
     ids = store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O", "B-LOC"])], source="model", model_id=model_id)
-    assert [h["id"] for h in store.history(a) + store.history(b)] == ids
+    assert [h.id for h in store.history(a) + store.history(b)] == ids
     assert store.tagged_by(model_id, [a, b]) == {a, b} and store.effective(a) is None
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("UPDATE annotations SET tags = '[]'")
@@ -157,7 +157,7 @@ def test_annotate_many_is_one_transaction(store, pid):
 def test_effective_falls_back_to_gold_and_model_alone_is_unlabelled(store, pid):
     store.import_sentences(pid, [sent("a b", "O O"), sent("c d")], split="unlabeled")
     gold_sid, bare_sid = (r["id"] for r in store.sentences(pid))
-    assert store.effective(gold_sid)["source"] == "gold"
+    assert store.effective(gold_sid).source == "gold"
     store.annotate(bare_sid, ["B-PER", "O"], source="model")
     assert store.effective(bare_sid) is None
 
@@ -203,7 +203,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     assert new.schema_version == len(MIGRATIONS) == 8
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
-    assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
+    assert [a.source for a in new.history(sid)] == ["gold", "model"]
     assert new.flagged(pid) == set() and new.draft(sid) is None
     assert new.flag([sid]) == [sid] and new.flagged(pid) == {sid}
     new.close()
@@ -329,14 +329,14 @@ def test_models_promote_rollback(store, pid):
 def test_jobs_and_events(store, pid):
     a = store.create_job(pid, "train", {"epochs": 2}, log_path="logs/a.log")
     b = store.create_job(pid, "predict", {})
-    assert store.job(a)["status"] == "queued" and store.job(a)["params"] == {"epochs": 2}
+    assert store.job(a).status == "queued" and store.job(a).params == {"epochs": 2}
     store.update_job(a, status="running", pid=123)
-    assert store.job(a)["started"] is not None and store.job(a)["ended"] is None
+    assert store.job(a).started is not None and store.job(a).ended is None
     store.update_job(a, status="failed", error="boom")
-    assert store.job(a)["ended"] >= store.job(a)["started"]
-    assert [j["id"] for j in store.jobs(pid)] == [b, a]
-    assert [j["id"] for j in store.jobs(status="queued")] == [b]
-    assert [j["id"] for j in store.jobs(pid, status=["queued", "failed"])] == [b, a]
+    assert store.job(a).ended >= store.job(a).started
+    assert [j.id for j in store.jobs(pid)] == [b, a]
+    assert [j.id for j in store.jobs(status="queued")] == [b]
+    assert [j.id for j in store.jobs(pid, status=["queued", "failed"])] == [b, a]
     with pytest.raises(ValueError, match="invalid job status"):
         store.update_job(a, status="finished")
     with pytest.raises(KeyError, match="job 99"):
@@ -344,10 +344,10 @@ def test_jobs_and_events(store, pid):
     e1 = store.add_event(a, "progress", {"step": 1})
     e2 = store.add_event(a, "log", {"line": "hi"})
     e3 = store.add_event(a, "progress", {"step": 2})
-    assert [e["id"] for e in store.events(a)] == [e1, e2, e3]
-    assert [e["data"] for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
-    assert [e["id"] for e in store.events(a, after_id=e1, kind="progress")] == [e3]
-    assert store.last_event(a, "progress")["data"] == {"step": 2} and store.last_event(a, "log")["id"] == e2
+    assert [e.id for e in store.events(a)] == [e1, e2, e3]
+    assert [e.data for e in store.events(a, after_id=e1)] == [{"line": "hi"}, {"step": 2}]
+    assert [e.id for e in store.events(a, after_id=e1, kind="progress")] == [e3]
+    assert store.last_event(a, "progress").data == {"step": 2} and store.last_event(a, "log").id == e2
     assert store.last_event(a, "eval") is None and store.last_event(b, "progress") is None
 
 
@@ -395,9 +395,9 @@ def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     new = Store(path)
     assert new.schema_version == len(MIGRATIONS) == 8
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
-    assert new.job(job_id)["pid_started"] is None and new.job(job_id)["params"] == {"epochs": 1}
+    assert new.job(job_id).pid_started is None and new.job(job_id).params == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)
-    assert (new.job(job_id)["pid"], new.job(job_id)["pid_started"]) == (123, 1.5)
+    assert (new.job(job_id).pid, new.job(job_id).pid_started) == (123, 1.5)
     made = new.uuid
     new.close()
     assert Store(path).uuid == made  # made once

@@ -82,10 +82,10 @@ def test_review_becomes_the_training_label_and_history_stays(store):
     assert [r["tags"] for r in train if r["id"] == sid] == [["B-PER", "O", "B-LOC"]]
     assert [r["source"] for r in train if r["id"] == sid] == ["review"]
     history = store.history(sid)
-    assert [(h["source"], h["annotator"]) for h in history] == [("human", "ann"), ("human", "bob"), ("review", "rita")]
+    assert [(h.source, h.annotator) for h in history] == [("human", "ann"), ("human", "bob"), ("review", "rita")]
     assert review.disagreements(store, pid) == [] and len(review.disagreements(store, pid, reviewed=True)) == 1
     store.save_human(sid, ["O", "O", "O"], annotator="bob")  # a later human save does not outrank the review
-    assert store.effective(sid)["source"] == "review"
+    assert store.effective(sid).source == "review"
     review.adjudicate(store, sid, ["B-PER", "O", "O"], reviewer="rita")
     assert [r["tags"] for r in versions.training_data(store, pid)[0] if r["id"] == sid] == [["B-PER", "O", "O"]]
     with pytest.raises(KeyError, match="no human label by 'zed'"):
@@ -131,11 +131,11 @@ def test_migration_7_keeps_history_and_allows_review(tmp_path, monkeypatch):
     monkeypatch.undo()
     store = Store(path)
     assert store.schema_version == len(MIGRATIONS)
-    assert [h["annotator"] for h in store.history(sid)] == ["ann"] and store.draft(sid) is not None
+    assert [h.annotator for h in store.history(sid)] == ["ann"] and store.draft(sid) is not None
     store.save_human(sid, ["O", "O", "B-LOC"], annotator="rita", source="review")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.db.execute("DELETE FROM annotations")
-    assert store.effective(sid)["source"] == "review"
+    assert store.effective(sid).source == "review"
     assert team.settings(store, pid) == {"overlap": 0.0, "copies": 2}
     store.close()
 
@@ -162,5 +162,5 @@ def test_cli_team_and_review(tmp_path, capsys):
     assert "no human label by 'zed'" in capsys.readouterr().err
     assert main(["review", "shared", str(sid), "--accept", "bob", "--reviewer", "rita", "--db", str(db)]) == 0
     store = Store(db)
-    assert (store.effective(sid)["source"], store.effective(sid)["tags"]) == ("review", ["O", "O", "B-LOC"])
+    assert (store.effective(sid).source, store.effective(sid).tags) == ("review", ["O", "O", "B-LOC"])
     store.close()

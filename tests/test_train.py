@@ -43,9 +43,9 @@ def test_loss_falls_and_training_set_is_memorised(memorised):
     steps = [e for e in events if e.kind == "step"]
     assert steps[0].loss > 1.0 > 0.1 > steps[-1].loss
     tagger = Tagger.load(str(out), device="cpu")
-    scores = evaluate(tagger, WORDS, TAGS)
-    assert scores["micro"]["f1"] == 1.0
-    assert [p.tags for p in tagger.predict(WORDS)] == TAGS
+    result = evaluate(tagger, WORDS, TAGS)
+    assert result.scores["micro"]["f1"] == result.f1 == 1.0
+    assert [p.tags for p in tagger.predict(WORDS)] == result.predicted == TAGS
 
 
 def test_event_stream(memorised):

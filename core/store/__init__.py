@@ -10,12 +10,13 @@ from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL
 from core.store.jobs import JobRows
 from core.store.models import ModelRows
 from core.store.projects import ProjectRows
-from core.store.records import ModelVersion
+from core.store.records import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow
 from core.store.team import TeamRows
 from core.store.users import UserRows
 
-__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS", "ModelVersion",
-           "Store", "StoreError", "now", "sentence_hash"]
+__all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS",
+           "Annotation", "Job", "JobEvent", "ModelVersion", "Project", "SentenceRow", "Store", "StoreError", "now",
+           "sentence_hash"]
 
 
 class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, AuditRows, TeamRows):

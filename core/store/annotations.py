@@ -7,7 +7,9 @@ from functools import partial
 from typing import Any
 
 from core.access import OWNER, Actor, require
-from core.store.base import _EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels, now
+from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels,
+                             now)
+from core.store.records import Annotation
 
 
 class AnnotationRows(StoreBase):
@@ -81,15 +83,16 @@ class AnnotationRows(StoreBase):
                           [model_id, json.dumps([int(i) for i in sentence_ids])])
         return {r["sentence_id"] for r in rows}
 
-    def history(self, sentence_id: int) -> list[dict]:
-        return self._rows("SELECT * FROM annotations WHERE sentence_id = ? ORDER BY id",
-                          [sentence_id])
+    def history(self, sentence_id: int) -> list[Annotation]:
+        """Every annotation of a sentence, oldest first."""
+        rows = self._rows("SELECT * FROM annotations WHERE sentence_id = ? ORDER BY id", [sentence_id])
+        return [Annotation.from_row(r) for r in rows]
 
-    def effective(self, sentence_id: int) -> dict | None:
+    def effective(self, sentence_id: int) -> Annotation | None:
         """The latest review annotation, else the latest human one, else the latest gold one, else None."""
         rows = self._rows(f"SELECT * FROM annotations WHERE id = {_EFFECTIVE_ID.format(sid='?')}",
                           [sentence_id])
-        return rows[0] if rows else None
+        return Annotation.from_row(rows[0]) if rows else None
 
     def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "",
              actor: Actor = OWNER) -> list[int]:

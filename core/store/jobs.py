@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.store.base import JOB_STATUSES, StoreBase, _check, now
+from core.store.records import Job, JobEvent
 
 _JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
 
@@ -32,11 +33,11 @@ class JobRows(StoreBase):
             fields.setdefault("ended", now())
         self._update("jobs", job_id, fields, _JOB_FIELDS, JOB_STATUSES)
 
-    def job(self, job_id: int) -> dict:
-        return self._one("jobs", job_id)
+    def job(self, job_id: int) -> Job:
+        return Job.from_row(self._one("jobs", job_id))
 
     def jobs(self, project_id: int | None = None, *,
-             status: str | Sequence[str] | None = None) -> list[dict]:
+             status: str | Sequence[str] | None = None) -> list[Job]:
         """Jobs newest first, optionally of one project and with one of the given statuses."""
         sql, params = "SELECT * FROM jobs WHERE 1", []
         if project_id is not None:
@@ -48,7 +49,7 @@ class JobRows(StoreBase):
                 _check(s, JOB_STATUSES, "job status")
             sql += " AND status IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(wanted))
-        return self._rows(sql + " ORDER BY id DESC", params)
+        return [Job.from_row(r) for r in self._rows(sql + " ORDER BY id DESC", params)]
 
     def add_event(self, job_id: int, kind: str, data: dict) -> int:
         with self._write():
@@ -56,15 +57,15 @@ class JobRows(StoreBase):
             return self._insert("job_events", {"job_id": job_id, "created": now(), "kind": kind,
                                                "data": json.dumps(data)})
 
-    def events(self, job_id: int, *, after_id: int = 0, kind: str | None = None) -> list[dict]:
+    def events(self, job_id: int, *, after_id: int = 0, kind: str | None = None) -> list[JobEvent]:
         sql, params = "SELECT * FROM job_events WHERE job_id = ? AND id > ?", [job_id, after_id]
         if kind is not None:
             sql += " AND kind = ?"
             params.append(kind)
-        return self._rows(sql + " ORDER BY id", params)
+        return [JobEvent.from_row(r) for r in self._rows(sql + " ORDER BY id", params)]
 
-    def last_event(self, job_id: int, kind: str) -> dict | None:
+    def last_event(self, job_id: int, kind: str) -> JobEvent | None:
         """The newest event of this kind (a backward walk of the job's index, however long the job ran)."""
         rows = self._rows("SELECT * FROM job_events WHERE job_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
                           [job_id, kind])
-        return rows[0] if rows else None
+        return JobEvent.from_row(rows[0]) if rows else None

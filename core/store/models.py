@@ -77,7 +77,7 @@ class ModelRows(StoreBase):
             return stack[-2]
 
     def serving(self, project_id: int) -> ModelVersion | None:
-        model_id = self.project(project_id)["serving_model_id"]
+        model_id = self.project(project_id).serving_model_id
         return None if model_id is None else self.model(model_id)
 
     def promotions(self, project_id: int) -> list[dict]:

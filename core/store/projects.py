@@ -12,6 +12,7 @@ from core.formats import FormatError
 from core.labels import LabelSet, check_labels
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
                              StoreBase, _check, _check_sentence, now, sentence_hash)
+from core.store.records import Project
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 
@@ -35,15 +36,15 @@ class ProjectRows(StoreBase):
             self.add_audit(actor, "project", project_id=project_id, op="create", name=name, labels=labels)
             return project_id
 
-    def project(self, name_or_id: str | int) -> dict:
+    def project(self, name_or_id: str | int) -> Project:
         column = "name" if isinstance(name_or_id, str) else "id"
         rows = self._rows(f"SELECT * FROM projects WHERE {column} = ?", [name_or_id])
         if not rows:
             raise KeyError(f"project {name_or_id!r} not found")
-        return rows[0]
+        return Project.from_row(rows[0])
 
-    def projects(self) -> list[dict]:
-        return self._rows("SELECT * FROM projects ORDER BY id")
+    def projects(self) -> list[Project]:
+        return [Project.from_row(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
 
     def set_labels(self, project_id: int, labels: Sequence[str], *, actor: Actor = OWNER) -> None:
         """Replace a project's entity types (admins only; audited)."""
@@ -56,7 +57,7 @@ class ProjectRows(StoreBase):
 
     def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
         """Add the labels of `found` the project lacks (a case twin of a label it has raises fail(problem))."""
-        labels = self.project(project_id)["labels"]
+        labels = self.project(project_id).labels
         known = LabelSet(labels)
         for label in found:
             if problem := known.check(label):
@@ -97,7 +98,7 @@ class ProjectRows(StoreBase):
                 raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
         created = now()
         with self._write():
-            labels = self.project(project_id)["labels"]
+            labels = self.project(project_id).labels
             known = LabelSet(labels, fixed=bool(labels) and not new_labels, hint=NEW_LABEL_HINT)
             results = [self._import_batch(project_id, sentences, split, source_name, known=known, created=created,
                                           source=source, annotator=annotator, hidden_gold=hidden_gold)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from core.access import OWNER, Actor, require
 from core.store.base import _FLAGGED, StoreBase, now
+from core.store.records import Annotation
 
 
 class TeamRows(StoreBase):
@@ -57,12 +58,12 @@ class TeamRows(StoreBase):
         return [r["annotator"] for r in self._rows(
             "SELECT annotator FROM assignments WHERE sentence_id = ? ORDER BY annotator", [sentence_id])]
 
-    def human_versions(self, sentence_id: int) -> dict[str, dict]:
+    def human_versions(self, sentence_id: int) -> dict[str, Annotation]:
         """The latest human annotation of each annotator of a sentence: annotator -> row."""
         rows = self._rows("""SELECT * FROM annotations a WHERE a.sentence_id = ? AND a.source = 'human'
             AND a.id = (SELECT MAX(b.id) FROM annotations b WHERE b.sentence_id = a.sentence_id
                         AND b.source = 'human' AND b.annotator = a.annotator) ORDER BY a.annotator""", [sentence_id])
-        return {r["annotator"]: r for r in rows}
+        return {r["annotator"]: Annotation.from_row(r) for r in rows}
 
     def human_annotators(self, project_id: int) -> list[str]:
         """The names that saved human labels in the project, sorted."""
