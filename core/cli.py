@@ -607,16 +607,22 @@ def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, 
 def cmd_export(args: argparse.Namespace) -> int:
     from core import export
 
+    if args.predictions and args.format not in (None, *export.PREDICTING):
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {args.format}")
     if args.format == hf_datasets.NAME:
         return _export_hf(args)
     try:
         fmt = export.export_format(args.out, args.format)
     except ValueError as e:
         raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
+    if args.predictions and fmt not in export.PREDICTING:
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
     with _opened(args) as (store, project):
+        model = _project_model(store, project, None) if args.predictions else None
+        tagger = _load_tagger(_model_dir(model.folder)) if model else None
         out = export.export_annotations(store, project.id, splits=[args.split] if args.split else vocab.SPLITS,
-                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled,
-                                        actor=_actor(args, store))
+                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled, tagger=tagger,
+                                        model_name=model.name if model else "", actor=_actor(args, store))
     if not out.written:
         raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
@@ -1052,6 +1058,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+    p.add_argument("--predictions", action="store_true",
+                   help="give sentences without an annotation the serving model's tags, marked as the model's "
+                        "(CoNLL: a source column; JSONL: source and model; Label Studio: predictions with scores)")
 
     p = add("export-model", cmd_export_model, "write a model version as an ONNX file that onnxruntime runs "
             "(needs nerloop[onnx])")

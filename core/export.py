@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from core import formats
 from core.access import OWNER, Actor, require
+from core.formats import labelstudio
 from core.store import Store
 from core.vocab import SPLITS
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from core.model import Tagger
 
 EXPORT_FORMATS = tuple(f for f in formats.WRITABLE if f != "text")  # plain text would drop the annotations
+PREDICTING = ("conll", "jsonl", "labelstudio")  # the formats that mark a model's tags apart from annotations
 
 
 @dataclass
@@ -46,44 +48,59 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
     return fmt
 
 
+def _columns(row: dict, width: int, source: str | None) -> list[list[str]] | None:
+    """A row's middle CoNLL columns as imported, padded with "_" to `width`, then its `source` when given."""
+    stored = row["columns"] or [[] for _ in row["words"]]
+    tail = [source] if source is not None else []
+    columns = [list(c) + ["_"] * (width - len(c)) + tail for c in stored]
+    return columns if width or tail else None
+
+
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
                        scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
                        batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
-    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`). With a
-    tagger, CoNLL and JSONL sentences without an annotation get its predictions, marked: CoNLL rows get a middle
-    column with the sentence's source; without one, `unlabeled` writes them untagged. JSONL records carry "source"
-    (gold, human or model) and "model" where they have tags. Other formats hold human and gold annotations only.
-    Admins only (`actor`); audited."""
+    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`), with
+    what their import kept: document names, the middle CoNLL columns (a sentence without them gets "_"), JSONL
+    `meta`. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
+    CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
+    "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
+    writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""
     require(actor, "export")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
-    if fmt not in ("conll", "jsonl"):
+    if fmt not in PREDICTING:
         tagger = None
     rows = [r for r in store.sentences(project_id) if r["split"] in splits]
     todo = [r for r in rows if r["tags"] is None] if tagger is not None else []
     preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
-    predicted = {r["id"]: p.tags for r, p in zip(todo, preds)}
-    chosen, sources = [], []
+    predicted = {r["id"]: p for r, p in zip(todo, preds)}
+    width = max((len(r["columns"][0]) for r in rows if r["columns"]), default=0)
+    chosen, sources, preds_of = [], [], []
     for r in rows:
-        tags, source = (r["tags"], r["source"]) if r["tags"] is not None else (predicted.get(r["id"]), "model")
+        pred = predicted.get(r["id"])
+        tags, source = (r["tags"], r["source"]) if pred is None else (pred.tags, "model")
         if tags is None and not unlabeled:
             continue
-        columns = [[source]] * len(r["words"]) if tagger is not None else None
-        doc = None if r["document_id"] is None else str(r["document_id"])
         chosen.append(formats.Sentence(list(r["words"]), None if tags is None else list(tags), r["text"],
-                                       list(r["offsets"]), doc, columns))
+                                       list(r["offsets"]), r["document"],
+                                       _columns(r, width, source if tagger is not None else None), meta=r["meta"]))
         sources.append(source if tags is not None else None)
-    if fmt != "jsonl":
-        text = formats.dumps(chosen, fmt, scheme=scheme)
-    else:
+        preds_of.append(pred)
+    if fmt == "jsonl":
         # one record per "\n": splitlines() would also break at U+2028, U+2029 or U+0085 inside a text
         records = [json.loads(line) for line in formats.dumps(chosen, "jsonl").split("\n") if line]
         text = "".join(json.dumps({**rec, **({"source": src} if src else {}),
                                    **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
                        for rec, src in zip(records, sources))
+    elif fmt == "labelstudio":
+        text = labelstudio.dump([labelstudio.task(s, k) if p is None else
+                                 labelstudio.predicted_task(s, k, p.scores, model_name)
+                                 for k, (s, p) in enumerate(zip(chosen, preds_of))])
+    else:
+        text = formats.dumps(chosen, fmt, scheme=scheme)
     untagged = sum(src is None for src in sources)
     store.add_audit(actor, "export", project_id=project_id, format=fmt, splits=list(splits), sentences=len(chosen),
                     predicted=bool(tagger))

@@ -1,4 +1,4 @@
-"""Export: annotations as CoNLL or JSONL, and the serving model as a zip of its folder."""
+"""Export: annotations in any writable format, and the serving model as a zip of its folder."""
 from __future__ import annotations
 
 import re
@@ -48,7 +48,8 @@ def render_annotations(*, project: Project) -> None:
         "Include model predictions for sentences without an annotation", key="export_predictions",
         disabled=serving is None,
         help="Predicted sentences are marked: JSONL records get \"source\": \"model\" and the version in "
-             "\"model\"; CoNLL rows get a middle column with each sentence's source (gold, human or model).")
+             "\"model\"; CoNLL rows get a middle column with each sentence's source (gold, human or model); "
+             "Label Studio tasks get them as scored `predictions` of the version, for review.")
     if serving is None:
         st.caption("No model yet: sentences without a human or gold annotation are left out.")
     tagger = None

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -333,6 +334,27 @@ def test_export_round_trip(tmp_path):
     jsonl = tmp_path / "dev.jsonl"
     ok("--db", project, "export", "news", "--out", str(jsonl), "--split", "dev")
     assert [s.tags for s in formats.read(jsonl).sentences] == [s.tags for s in formats.read(DEV).sentences]
+
+
+def test_export_predictions_for_label_studio(project, tmp_path):
+    db = str(tmp_path / "copy.db")
+    with sqlite3.connect(project) as src, sqlite3.connect(db) as dst:  # the shared project stays as it is
+        src.backup(dst)
+    raw = tmp_path / "raw.txt"
+    raw.write_text("Anna Duval met Tomas Brenner in Halvik.\n\nSnow fell in Norrby.\n")
+    ok("--db", db, "import", "news", str(raw), "--split", "unlabeled")
+    out = tmp_path / "tasks.json"
+    assert "wrote 2 sentences" in ok("--db", db, "export", "news", "--out", str(out), "--split", "unlabeled",
+                                     "--predictions")
+    serving = Store(db).serving(1)
+    tasks = json.loads(out.read_text())
+    assert [t["data"]["text"] for t in tasks] == ["Anna Duval met Tomas Brenner in Halvik.", "Snow fell in Norrby."]
+    for task in tasks:
+        assert "annotations" not in task and task["predictions"][0]["model_version"] == serving.name
+        assert all(0 <= r["score"] <= 1 for r in task["predictions"][0]["result"])
+    code, _, err = run("--db", db, "export", "news", "--out", str(tmp_path / "x.conll"), "--format", "doccano",
+                       "--predictions")
+    assert code == 2 and "--predictions needs one of conll, jsonl, labelstudio" in err
 
 
 def test_predict_project_store(project, tmp_path):

@@ -1,6 +1,7 @@
 """Tests for core.store: migrations, import, annotation history, models, jobs, concurrency."""
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 from dataclasses import dataclass, field
@@ -184,15 +185,22 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     monkeypatch.setattr(Store, "add_audit", lambda *a, **k: 0)  # and before the audit trail
     old = Store(path)
     pid = old.create_project("old", ["PER"])
-    old.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER"), sent("it rained")], split="train")
-    sid = old.db.execute("SELECT MIN(id) FROM sentences WHERE project_id = ?", [pid]).fetchone()[0]  # raw: the
-    old.annotate(sid, ["B-PER", "O", "O"], source="model")  # code of today reads flags, which v2 lacks
+    for words, tags in ((["Ann", "met", "Bo"], ["B-PER", "O", "B-PER"]), (["it", "rained"], None)):  # raw: the
+        sid = old.db.execute(  # code of today writes and reads columns that v2 lacks
+            "INSERT INTO sentences (project_id, position, text, words, offsets, split, hash, created) "
+            "VALUES (?, 0, ?, ?, '[]', 'train', ?, 'T')",
+            [pid, " ".join(words), json.dumps(words), sentence_hash(words)]).lastrowid
+        if tags:
+            old.db.execute("INSERT INTO annotations (sentence_id, tags, source, created) VALUES (?, ?, 'gold', 'T')",
+                           [sid, json.dumps(tags)])
+    sid = old.db.execute("SELECT MIN(id) FROM sentences WHERE project_id = ?", [pid]).fetchone()[0]
+    old.annotate(sid, ["B-PER", "O", "O"], source="model")
     assert old.schema_version == 2 and "flags" not in old.db.table_names()
     old.close()
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 7
+    assert new.schema_version == len(MIGRATIONS) == 8
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a.source for a in new.history(sid)] == ["gold", "model"]
@@ -385,7 +393,7 @@ def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 7
+    assert new.schema_version == len(MIGRATIONS) == 8
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
     assert new.job(job_id).pid_started is None and new.job(job_id).params == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)

@@ -35,7 +35,8 @@ class FormatError(ValueError):
 
 @dataclass
 class Sentence:
-    """One sentence: words, IOB2 tags (None = unlabelled), its text and each word's char offsets in it."""
+    """One sentence: words, IOB2 tags (None = unlabelled), its text and each word's char offsets in it; its document's
+    name, the middle CoNLL columns of each word, the reader's line, annotator, and a JSON record's `meta` object."""
 
     words: list[str]
     tags: list[str] | None
@@ -45,8 +46,7 @@ class Sentence:
     columns: list[list[str]] | None = None
     line: int = 0
     annotator: str | None = None
-
-
+    meta: dict | None = None
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """nerloop's JSONL: a record a line with `text`, optional `tokens` ({text, start, end}), character `spans`
-({start, end, label}) and `doc_id` (or `meta.doc_id`)."""
+({start, end, label}), `doc_id` (or `meta.doc_id`) and a `meta` object, kept as it is."""
 from __future__ import annotations
 
 import json
@@ -65,8 +65,11 @@ def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Count
     text = checked_text(obj.get("text"), fail)
     tokens = record_tokens(obj, text, fail)
     found = record_spans(obj, fail)
+    meta = obj.get("meta")
+    if meta is not None and not isinstance(meta, dict):
+        raise fail("'meta' must be an object")
     return char_sentence(text, found, fail=fail, seen=seen, notes=notes, tokens=tokens, doc_id=doc_id_of(obj, fail),
-                         line=i, annotator=annotator)
+                         line=i, annotator=annotator, meta=meta or None)
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
@@ -80,7 +83,7 @@ def read(stream: Stream) -> Iterator[Sentence]:
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
-    """A record a sentence: text, tokens, spans when tagged, doc_id when known."""
+    """A record a sentence: text, tokens, spans when tagged, doc_id and meta when known."""
     lines = []
     for s in sentences:
         rec: dict[str, object] = {"text": s.text, "tokens": [
@@ -89,6 +92,8 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
             rec["spans"] = [{"start": a, "end": b, "label": label} for a, b, label in char_spans(s)]
         if s.doc_id is not None:
             rec["doc_id"] = s.doc_id
+        if s.meta:
+            rec["meta"] = s.meta
         lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
     return "".join(lines)
 

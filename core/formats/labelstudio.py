@@ -1,13 +1,16 @@
 """Label Studio tasks, as a JSON list (its JSON export) or one a line: `data.text`, `annotations[].result[]` items
 of type `labels`. The latest annotation that was not cancelled is gold, its `completed_by` the annotator;
-`predictions` are never gold: they are skipped and counted."""
+`predictions` are never gold: they are skipped and counted (a model suggestion in the store needs a model of the
+project). Export writes human and gold tags as `annotations`, a model's as `predictions` with scores."""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from statistics import fmean
 
-from core.formats.base import Format, FormatError, Sentence, Stream, is_int
-from core.formats.records import char_sentence, char_spans, checked_text, head_objects, json_lines, parse_json
+from core.formats.base import Format, FormatError, Sentence, Stream, is_int, spans
+from core.formats.records import char_sentence, checked_text, head_objects, json_lines, parse_json
 from core.labels import LabelSet
 
 PREDICTIONS_NOTE = "predictions skipped (never gold)"
@@ -99,19 +102,39 @@ def read(stream: Stream) -> Iterator[Sentence]:
                             annotator=None if latest is None else _annotator(latest.get("completed_by")))
 
 
+def _results(s: Sentence, k: int, scores: Sequence[float] | None = None) -> list[dict]:
+    """A tagged sentence's entities as `labels` results; with per-word `scores`, each with its words' mean."""
+    out = []
+    for n, (a, b, label) in enumerate(spans(s.tags or [])):
+        start, end = s.offsets[a][0], s.offsets[b - 1][1]
+        item = {"id": f"s{k}-{n}", "from_name": "label", "to_name": "text", "type": "labels",
+                "value": {"start": start, "end": end, "text": s.text[start:end], "labels": [label]}}
+        out.append(item | ({"score": round(fmean(scores[a:b]), 4)} if scores is not None else {}))
+    return out
+
+
+def task(s: Sentence, k: int) -> dict:
+    """Task `k` of a sentence: data.text (and data.doc_id), its tags as one annotation."""
+    data: dict[str, object] = {"text": s.text} | ({"doc_id": s.doc_id} if s.doc_id is not None else {})
+    return {"data": data} | ({"annotations": [{"result": _results(s, k)}]} if s.tags is not None else {})
+
+
+def predicted_task(s: Sentence, k: int, scores: Sequence[float], model_version: str) -> dict:
+    """Task `k` of a sentence a model tagged: its tags as one prediction of `model_version`, each span scored by its
+    words' mean probability, the prediction by all words' mean (a pre-annotation to review, never gold)."""
+    return task(replace(s, tags=None), k) | {"predictions": [{
+        "model_version": model_version, "score": round(fmean(scores), 4) if scores else 0.0,
+        "result": _results(s, k, scores)}]}
+
+
+def dump(tasks: Sequence[dict]) -> str:
+    """Tasks as Label Studio's JSON import takes them: one list."""
+    return json.dumps(list(tasks), ensure_ascii=False, indent=1) + "\n"
+
+
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
     """A JSON list of tasks: data.text (and data.doc_id), the tags as one annotation of `labels` results."""
-    tasks = []
-    for k, s in enumerate(sentences):
-        data: dict[str, object] = {"text": s.text} | ({"doc_id": s.doc_id} if s.doc_id is not None else {})
-        task: dict[str, object] = {"data": data}
-        if s.tags is not None:
-            task["annotations"] = [{"result": [
-                {"id": f"s{k}-{n}", "from_name": "label", "to_name": "text", "type": "labels",
-                 "value": {"start": a, "end": b, "text": s.text[a:b], "labels": [label]}}
-                for n, (a, b, label) in enumerate(char_spans(s))]}]
-        tasks.append(task)
-    return json.dumps(tasks, ensure_ascii=False, indent=1) + "\n"
+    return dump([task(s, k) for k, s in enumerate(sentences)])
 
 
 FORMAT = Format("labelstudio", (".json", ".jsonl"), sniff, read, write, order=50, mime="application/json",

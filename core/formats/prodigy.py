@@ -44,7 +44,7 @@ def read(stream: Stream) -> Iterator[Sentence]:
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
     """A task a sentence: text, tokens with id and ws, spans with token_start and token_end (inclusive), answer
-    accept for a tagged sentence, meta.doc_id when known."""
+    accept for a tagged sentence, the record's meta with doc_id when known."""
     lines = []
     for s in sentences:
         starts = {a: n for n, (a, _) in enumerate(s.offsets)}
@@ -56,8 +56,11 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
             rec["spans"] = [{"start": a, "end": b, "label": label, "token_start": starts[a], "token_end": ends[b]}
                             for a, b, label in char_spans(s)]
             rec["answer"] = "accept"
+        meta = dict(s.meta or {})
         if s.doc_id is not None:
-            rec["meta"] = {"doc_id": s.doc_id}
+            meta.setdefault("doc_id", s.doc_id)
+        if meta:
+            rec["meta"] = meta
         lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
     return "".join(lines)
 

@@ -19,7 +19,7 @@ import sqlite_utils
 from core.labels import label_problem, text_problem, words_problem
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
-JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail")
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail", "columns", "meta")
 LABEL_SOURCES = "'review', 'human', 'gold'"  # the sources that are labels (SQL list), strongest first
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('review', 'human', 'gold') ORDER BY e.source = 'review' DESC, e.source = 'human' DESC,
@@ -78,6 +78,12 @@ def _check_sentence(s: Any, fail: Callable[[str], Exception]) -> list[str]:
         raise fail(f"invalid document id {s.doc_id!r}")
     if len(s.offsets) != len(s.words):
         raise fail(f"{len(s.offsets)} offsets for {len(s.words)} words")
+    columns, meta = getattr(s, "columns", None), getattr(s, "meta", None)
+    if columns and (len(columns) != len(s.words) or len({len(c) for c in columns}) > 1
+                                or not all(isinstance(v, str) for c in columns for v in c)):
+        raise fail("the extra columns must be as many strings for each word")
+    if meta is not None and not isinstance(meta, dict):
+        raise fail("'meta' must be an object")
     if s.tags is None:
         return []
     if len(s.tags) != len(s.words):
@@ -245,7 +251,14 @@ def _m7(db: sqlite_utils.Database) -> None:
         db.execute(sql)  # no executescript: it would commit the open transaction
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7]
+def _m8(db: sqlite_utils.Database) -> None:
+    """What an import brings beyond words and tags, written back by export: each word's middle CoNLL columns (POS,
+    chunk) and a JSON record's `meta` object, NULL where the file had none (and in older rows)."""
+    db.execute("ALTER TABLE sentences ADD COLUMN columns TEXT")  # JSON: a list of strings per word
+    db.execute("ALTER TABLE sentences ADD COLUMN meta TEXT")  # JSON object
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8]
 
 
 def _read_only(path: Path) -> str | None:

@@ -143,9 +143,12 @@ class ProjectRows(StoreBase):
                 if s.doc_id is not None and s.doc_id not in documents:
                     documents[s.doc_id] = next_did + len(documents)
                     docs.append((documents[s.doc_id], project_id, s.doc_id, source_name, created))
+                columns, meta = getattr(s, "columns", None), getattr(s, "meta", None)
                 rows.append((next_sid, project_id, documents.get(s.doc_id), position, s.text,
                              json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
-                             split or "unlabeled", digest, created))
+                             split or "unlabeled", digest, created,
+                             json.dumps([list(c) for c in columns]) if columns else None,
+                             None if meta is None else json.dumps(meta)))
                 if s.tags is not None and not hidden_gold:
                     annotations.append((next_sid, json.dumps(list(s.tags)), source,
                                         getattr(s, "annotator", None) or annotator, created))
@@ -155,7 +158,8 @@ class ProjectRows(StoreBase):
             self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
                                      "VALUES (?, ?, ?, ?, ?)", docs)
             self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
-                                     "offsets, split, hash, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                                     "offsets, split, hash, created, columns, meta) "
+                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
                                      "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
             counts["added"] += len(rows)
@@ -227,9 +231,11 @@ class ProjectRows(StoreBase):
 
     def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
                   flagged: bool | None = None) -> list[dict]:
-        """Sentences ordered by id, each with its effective "tags", their "source" and "annotation_id" (or None);
-        `flagged` False leaves out the sentences flagged as junk, True keeps only them."""
-        sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position,
+        """Sentences ordered by id, each with its effective "tags", their "source" and "annotation_id" (or None), its
+        document's name ("document", or None) and what its import kept ("columns", "meta", or None); `flagged` False
+        leaves out the sentences flagged as junk, True keeps only them."""
+        sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position, s.columns, s.meta,
+            (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
             a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""

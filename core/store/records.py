@@ -33,7 +33,8 @@ class Project(Record):
 @dataclass(frozen=True)
 class SentenceRow(Record):
     """A stored sentence with its effective tags (latest human, else gold; None when unlabelled), their source and
-    annotation id, and whether it is flagged as junk. `neighbours` returns them without the last four (None)."""
+    annotation id, whether it is flagged as junk, and what its import kept. `neighbours` returns them without the
+    fields after `position` (None)."""
 
     id: int
     text: str
@@ -46,6 +47,9 @@ class SentenceRow(Record):
     source: str | None = None
     annotation_id: int | None = None
     flagged: bool = False
+    document: str | None = None  # the document's name
+    columns: list[list[str]] | None = None  # each word's middle CoNLL columns, as imported
+    meta: dict[str, Any] | None = None  # a JSON record's meta, as imported
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flagged", bool(self.flagged))  # SQLite's 0/1
