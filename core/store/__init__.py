@@ -1,4 +1,5 @@
-"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs.
+"""SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs,
+patterns.
 
 Single source of truth of the app, and the only code that runs SQL. WAL mode, every write in a short BEGIN IMMEDIATE
 transaction. One module per kind of row; `Store` joins them."""
@@ -7,6 +8,7 @@ from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL
                              StoreError, now, sentence_hash)
 from core.store.jobs import JobRows
 from core.store.models import ModelRows
+from core.store.patterns import PatternRows
 from core.store.projects import ProjectRows
 from core.store.records import ModelVersion
 from core.store.users import UserRows
@@ -15,5 +17,5 @@ __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "RO
            "Store", "StoreError", "now", "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, PatternRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

@@ -199,7 +199,15 @@ def _m5(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5]
+def _m9(db: sqlite_utils.Database) -> None:
+    """Entity patterns of a project (core/store/patterns.py); ids never reused, so (count, max id) stamps them.
+    Numbered 9: migrations 6 to 8 come from concurrent work; merge as [..., _m8, _m9]."""
+    db.execute("""CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id INTEGER NOT NULL REFERENCES projects(id), label TEXT NOT NULL, pattern TEXT NOT NULL,
+        created TEXT NOT NULL, UNIQUE (project_id, label, pattern))""")  # no executescript: it would commit
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m9]
 
 
 def _read_only(path: Path) -> str | None:
