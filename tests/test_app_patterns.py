@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import formats, jobs, patterns
 from core.store import Store
