@@ -62,7 +62,7 @@ def render_upload(*, project: dict) -> None:
                      expanded=bool(st.session_state.get(REPORT))):
         for kind, line in st.session_state.pop(REPORT, []):
             getattr(st, kind)(ui.md_escape(line))
-        st.caption('spaCy EntityRuler JSONL, one rule a line: `{"label": "LOC", "pattern": "New York"}` or token '
+        st.markdown('spaCy EntityRuler JSONL, one rule a line: `{"label": "LOC", "pattern": "New York"}` or token '
                    'patterns `{"label": "LOC", "pattern": [{"LOWER": "paris"}]}`. While no model serves, Annotate '
                    "opens unlabelled sentences with their matches; afterwards it lists the matches the model missed.")
         if not labels:
