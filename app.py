@@ -20,6 +20,8 @@ PAGES = [
     st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/bar_chart:"),
+    st.Page("pages/agreement.py", title="Agreement", icon=":material/group:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
 ]
 LOG = logging.getLogger("nerloop.app")

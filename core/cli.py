@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import Field, fields, replace
@@ -16,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import formats, paths, versions, vocab
+from core import formats, hf_datasets, paths, versions, vocab
 from core.config import TrainConfig, out_of_range
 from core.export import EXPORT_FORMATS
 from core.formats import FormatError, Sentence
@@ -93,6 +94,11 @@ def _model_dir(path: str) -> str:
         what = "no such folder" if not Path(path).exists() else "not a model folder (no config.json)"
         raise CliError(f"{path}: {what}")
     return path
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The nerloop command line being run (for the model card)."""
+    return shlex.join(["nerloop", *args.argv])
 
 
 def _quiet_transformers() -> None:
@@ -242,10 +248,14 @@ def cmd_import(args: argparse.Namespace) -> int:
                        else "import: --annotator and --hidden-gold cannot be used together")
     human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     with _opened(args) as (store, project):
-        streams = [_stream(path, args.format, args.lines, args.language) for path in args.files]
+        if args.format == hf_datasets.NAME:  # folders: one batch per dataset split, into that split unless --split
+            batches = [(s, split or part, f"{path} [{part}]") for path in args.files
+                       for part, s in hf_datasets.read(path).items()]
+        else:
+            batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
-            results = store.import_many(project["id"], [(s, split, path) for s, path in zip(streams, args.files)],
-                                        new_labels=args.new_labels, hidden_gold=args.hidden_gold, **human)
+            results = store.import_many(project["id"], batches, new_labels=args.new_labels,
+                                        hidden_gold=args.hidden_gold, **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -253,8 +263,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise FormatError(e.file, e.line, e.problem.removesuffix(NEW_LABEL_HINT)
                                   + "; --new-labels adds it") from None
             raise
-        for path, r, s in zip(args.files, results, streams):
-            if notes := formats.notes_text(s.notes):
+        for (s, split, path), r in zip(batches, results):
+            if notes := formats.notes_text(getattr(s, "notes", {})):  # a formats stream's notes (hf: a list)
                 print(f"{path}: {notes}")
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
@@ -289,6 +299,60 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     overall = result["overall"]
     print(f"\noverall (micro over every pair's shared sentences): f1 {_f(overall['f1'])}, "
           f"kappa {_f(overall['kappa'])}")
+    return 0
+
+
+def cmd_team(args: argparse.Namespace) -> int:
+    from core import team
+
+    with _opened(args) as (store, project):
+        pid = project["id"]
+        if args.overlap is not None or args.copies is not None:
+            conf = team.settings(store, pid)
+            store.set_overlap(pid, conf["overlap"] if args.overlap is None else args.overlap,
+                              conf["copies"] if args.copies is None else args.copies)
+        if args.assign:
+            names = [n.strip() for n in (args.annotators or "").split(",") if n.strip()] or None
+            added = team.extend(store, pid, team.pool_order(store, pid, args.strategy), names)
+            print("assigned: " + ", ".join(f"{a} +{n}" for a, n in added.items()))
+        conf, progress = team.settings(store, pid), team.progress(store, pid)
+    if args.json:
+        print(json.dumps({"settings": conf, "progress": progress}, indent=2))
+        return 0
+    print(f"overlap {conf['overlap']:.0%}, copies {conf['copies']}")
+    print(_table(["annotator", "done", "assigned", "overlapped"],
+                 [[p["annotator"], p["done"], p["assigned"], p["overlapped"]] for p in progress])
+          if progress else "no queues yet (assign them with --assign)")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from core import review
+
+    with _opened(args) as (store, project):
+        if args.sentence is None:
+            items = review.disagreements(store, project["id"], reviewed=args.all)
+            if args.json:
+                print(json.dumps(items, indent=2))
+            else:
+                print(_table(["id", "annotators", "differ", "reviewed"],
+                             [[d["sentence_id"], ",".join(d["annotators"]), len(d["tokens"]), d["reviewed"]]
+                              for d in items]) if items else "nothing to review: no disagreement")
+            return 0
+        if not store.sentences(project["id"], ids=[args.sentence]):
+            raise CliError(f"project {project['name']!r} has no sentence with id {args.sentence}")
+        if args.accept is None and args.tags is None:
+            for name, tags in review.versions(store, args.sentence).items():
+                print(f"{name}\t{' '.join(tags)}")
+            return 0
+        try:
+            if args.accept is not None:
+                review.accept(store, args.sentence, args.accept, reviewer=args.reviewer)
+            else:
+                review.adjudicate(store, args.sentence, args.tags.split(), reviewer=args.reviewer)
+        except KeyError as e:
+            raise CliError(str(e.args[0])) from None
+    print(f"sentence {args.sentence}: reviewed label stored (source review) by {args.reviewer}")
     return 0
 
 
@@ -343,7 +407,7 @@ def _train_files(args: argparse.Namespace) -> int:
     last = None
     try:
         with _Progress() as progress:
-            for last in train(cfg, train_data, dev_data, args.out):
+            for last in train(cfg, train_data, dev_data, args.out, about={"command": _command(args)}):
                 progress(last)
     except Exception as e:
         raise CliError(f"training failed: {_first_line(e)}", 1) from None
@@ -363,7 +427,8 @@ def _train_project(args: argparse.Namespace) -> int:
         if not train_rows:
             raise CliError(f"project {project['name']!r} has no labelled train sentences "
                            "(import some with `nerloop import PROJECT FILE --split train`)")
-        params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better"}
+        params = {**_overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better",
+                  "command": _command(args)}
         if args.self_training:
             params.update(self_training=True, pseudo_balance=args.pseudo_balance, **{
                 k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
@@ -526,6 +591,8 @@ def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, 
 def cmd_export(args: argparse.Namespace) -> int:
     from core import export
 
+    if args.format == hf_datasets.NAME:
+        return _export_hf(args)
     try:
         fmt = export.export_format(args.out, args.format)
     except ValueError as e:
@@ -542,6 +609,66 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
     print(f"wrote {out.written} sentences to {args.out} ({out.left_out} without annotations left out)")
     return 0
+
+
+def _export_hf(args: argparse.Namespace) -> int:
+    """`export --format hf`: a DatasetDict folder, one dataset split per project split (dev as validation)."""
+    if args.scheme != "iob2":
+        raise CliError("export: the hf format writes IOB2 tags (ner_tags names); --scheme does not apply")
+    with _opened(args) as (store, project):
+        every = store.sentences(project["id"], split=args.split)
+    rows = [r for r in every if args.unlabeled or r["tags"] is not None]
+    if not rows:
+        raise CliError(f"nothing to export: project {project['name']!r} has no "
+                       f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
+    by_split: dict[str, list[Sentence]] = {}
+    for row in rows:
+        by_split.setdefault(row["split"], []).append(_sentence(row))
+    _writable(args.out)
+    try:
+        hf_datasets.write(by_split, vocab.label_set(project["labels"]), args.out)
+    except OSError as e:
+        raise CliError(f"{args.out}: {e.strerror or e}", 1) from None
+    sizes = ", ".join(f"{hf_datasets.SPLIT_NAMES.get(k, k)} {len(v)}" for k, v in by_split.items())
+    print(f"wrote {len(rows)} sentences to {args.out} as a Hugging Face DatasetDict ({sizes}; "
+          f"{len(every) - len(rows)} without annotations left out)")
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from core import onnx_model
+
+    store = _store(args)
+    try:
+        model = _version(store, store.project(args.project) if args.project else None, args.version)
+    finally:
+        store.close()
+    folder = _model_dir(model.folder)
+    _writable(args.onnx)
+    _quiet_transformers()
+    try:
+        onnx_model.export(folder, args.onnx)
+    except RuntimeError as e:
+        raise CliError(str(e), 1) from None
+    print(f"wrote {args.onnx}: model {model.name} (id {model.id}) as ONNX; its tokenizer and labels are in "
+          f"{folder}")
+    return 0
+
+
+def _version(store: Store, project: dict | None, version: str) -> ModelVersion:
+    """A model version by id, or by name (v2) within --project."""
+    if version.isdigit():
+        model = store.model(int(version))
+        if project is not None and model.project_id != project["id"]:
+            raise CliError(f"model {version} belongs to another project")
+        return model
+    if project is None:
+        raise CliError(f"export-model: {version!r} is not a model id; a version name (v2) needs --project")
+    found = [m for m in store.models(project["id"]) if m.name == version]
+    if not found:
+        raise CliError(f"project {project['name']!r} has no model version {version!r} (see `nerloop models "
+                       f"{project['name']}`)")
+    return found[0]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -783,7 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--split", choices=vocab.SPLITS, help="default: train for labelled files, else unlabeled")
-    p.add_argument("--format", choices=formats.FORMATS, help="default: from the extension and content")
+    p.add_argument("--format", choices=(*formats.FORMATS, hf_datasets.NAME),
+                   help="default: from the extension and content; hf: a Hugging Face datasets folder")
     p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
                    help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
@@ -797,6 +925,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain text: split lines into sentences (default otherwise)")
     p.add_argument("--annotator", metavar="NAME", help="record the files' labels as this person's human labels "
                    "(sentences already in the project get them too), for agreement")
+
+    p = add("team", cmd_team, "shared work: the overlap setting, per-annotator queues over the unlabelled pool "
+            "(stored, so they stay stable), progress per annotator")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--overlap", type=float, metavar="SHARE", help="share of sentences labelled by several (0-1)")
+    p.add_argument("--copies", type=int, metavar="N", help="annotators per overlapped sentence (default 2)")
+    p.add_argument("--assign", action="store_true", help="assign the unassigned pool to the annotators' queues")
+    p.add_argument("--annotators", metavar="A,B,...", help="default: the accounts with role annotator, else the "
+                   "names that saved labels")
+    p.add_argument("--strategy", metavar="S", help="queue order by active learning (" + vocab.STRATEGY_HELP +
+                   "); default: in order")
+    p.add_argument("--json", action="store_true")
+
+    p = add("review", cmd_review, "review: list the sentences where annotators disagree, show one's versions, or "
+            "store the reviewed label (source review, ahead of every human label)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("sentence", nargs="?", type=int, metavar="SENTENCE_ID")
+    p.add_argument("--list", action="store_true", help="list the disagreements (the default without SENTENCE_ID)")
+    p.add_argument("--all", action="store_true", help="with --list: the reviewed ones too")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--accept", metavar="ANNOTATOR", help="adopt this annotator's version")
+    g.add_argument("--tags", metavar="'B-PER O ...'", help="the reviewed tags, space-separated (IOB2)")
+    p.add_argument("--reviewer", default="owner", metavar="NAME", help="who reviews (default: owner)")
+    p.add_argument("--json", action="store_true")
 
     p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
             "sentences two annotators both labelled")
@@ -848,10 +1000,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=EXPORT_FORMATS, help="default: from the extension")
+    p.add_argument("--format", choices=(*EXPORT_FORMATS, hf_datasets.NAME),
+                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk)")
     p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+
+    p = add("export-model", cmd_export_model, "write a model version as an ONNX file that onnxruntime runs "
+            "(needs nerloop[onnx])")
+    p.add_argument("version", metavar="VERSION", help="model id (as `nerloop models PROJECT` lists it), or a version "
+                   "name such as v2 with --project")
+    p.add_argument("--project", metavar="NAME", help="the project the version belongs to")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
 
     p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one")
     p.add_argument("project", metavar="PROJECT")
@@ -969,6 +1129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 2
     if args.command is None:

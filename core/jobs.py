@@ -183,7 +183,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         root = versions.model_root(store, project["id"])
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.get("self_training") else None
-        for ev in train(cfg, train_rows, dev_rows, out):
+        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params)):
             record(ev)
             if ev.kind == "saved":
                 final = ev
@@ -233,6 +233,13 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         versions.release(self_out)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _about(store: Store, project: dict, job_id: int, params: dict) -> dict:
+    """Model-card facts of a job's version: what started it and the size of the project's labelled test split."""
+    test = [s for s in store.sentences(project["id"], split="test", flagged=False) if s["tags"] is not None]
+    return {"job": f"training job {job_id} of project {project['name']!r}", "command": params.get("command"),
+            "test_sentences": len(test), "test_tokens": sum(len(s["words"]) for s in test)}
 
 
 def _score_pool(store: Store, model: ModelVersion, pool: list[dict]) -> dict:

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from core import metrics
+from core import card, metrics
 from core.config import TrainConfig
 from core.model import Tagger
 from core.vocab import label_set, seen_types
@@ -262,8 +262,9 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def save_atomic(tagger: Tagger, out: str | Path, extra: dict) -> Path:
-    """Write a model folder beside `out`, then rename it into place; a crash leaves no half-written folder. An existing
-    `out` is replaced only when it is empty (reserved for this save) or a model folder (it holds metrics.json)."""
+    """Write a model folder (weights, tokenizer, metrics.json and the model card README.md) beside `out`, then rename
+    it into place; a crash leaves no half-written folder. An existing `out` is replaced only when it is empty
+    (reserved for this save) or a model folder (it holds metrics.json)."""
     out = Path(out)
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "metrics.json").is_file())):
         raise FileExistsError(f"{out} exists and is not a model folder: not replacing it")
@@ -273,6 +274,7 @@ def save_atomic(tagger: Tagger, out: str | Path, extra: dict) -> Path:
     try:
         tagger.save(tmp)
         (tmp / "metrics.json").write_text(json.dumps(extra, indent=2, default=str))
+        (tmp / "README.md").write_text(card.render(extra), encoding="utf-8")
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
@@ -291,12 +293,16 @@ def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequ
     return metrics.score(tags, [p.tags for p in preds])
 
 
-def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None) -> Iterator[Event]:
-    """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process."""
+def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
+          about: dict | None = None) -> Iterator[Event]:
+    """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process.
+    `about`: facts for the model card the trainer cannot know (`command`, `job`, `test_sentences`, `test_tokens`)."""
     from accelerate import Accelerator
     from transformers import set_seed
 
     set_seed(cfg.seed)
+    provenance = {"base_model": card.base_model(cfg.model), "nerloop_version": card.nerloop_version(),
+                  "command": card.process_command(), **(about or {})}
     words, tags = _pairs(train_data)
     weights = _weights(train_data)
     dev_words, dev_tags = _pairs(dev_data)
@@ -414,7 +420,9 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         if best_state is not None:
             tagger.model.load_state_dict(best_state)
         extra = {"dev": best_scores, "best_step": best_step, "steps": step, "labels": labels,
-                 "train_sentences": len(words), "train_tokens": sum(map(len, words)), "config": asdict(cfg),
+                 "train_sentences": len(words), "train_tokens": sum(map(len, words)),
+                 "dev_sentences": len(dev_words), "dev_tokens": sum(map(len, dev_words)), **provenance,
+                 "config": asdict(cfg),
                  "steps_per_epoch": per_epoch, "processes": acc.num_processes,
                  "train_windows_seen": seen * acc.num_processes,
                  "train_seconds": time.perf_counter() - started - eval_seconds, "eval_seconds": eval_seconds}
@@ -431,16 +439,17 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
         if out is not None and not saved and best_state is not None and acc.is_main_process:
             tagger.model.load_state_dict(best_state)
             save_atomic(tagger, out, {"dev": best_scores, "best_step": best_step, "steps": step,
-                                      "labels": labels, "interrupted": True, "config": asdict(cfg)})
+                                      "labels": labels, "interrupted": True, **provenance, "config": asdict(cfg)})
             log.warning("interrupted at step %d: saved the best model so far (step %d) to %s", step, best_step, out)
         raise
     finally:
         acc.free_memory()
 
 
-def run(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None) -> Event:
+def run(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
+        about: dict | None = None) -> Event:
     """Consume the whole stream and return the last event."""
     last = None
-    for last in train(cfg, train_data, dev_data, out):
+    for last in train(cfg, train_data, dev_data, out, about=about):
         pass
     return last

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 SPLITS = ("train", "dev", "test", "unlabeled")
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}  # as the pages say them
 
-SOURCES = ("gold", "human", "model")  # an annotation's origin; gold and human ones are labels, model ones are not
+SOURCES = ("gold", "human", "model", "review")  # an annotation's origin; all but model are labels
+# review: a reviewer's adjudication, the sentence's label ahead of every human one (then human, then gold)
 
 PROMOTE_POLICIES = ("better", "always", "never")
 PROMOTE_HELP = {"better": "promote if its dev F1 beats the serving version",

@@ -8,7 +8,7 @@ import random
 import pandas as pd
 import streamlit as st
 
-from core import active, jobs, report, vocab
+from core import active, jobs, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import ModelVersion
@@ -27,6 +27,7 @@ RETRAIN = "annotate_retrain_every"  # 0: off; else start a warm-started job afte
 RETRAIN_FLASH = "annotate_retrain_flash"
 ACTIVE_LEARNING = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
 ORDERS = (*ann.ORDERS, ACTIVE_LEARNING)
+MINE = "assigned to me"  # the annotator's stored queue (core.team), what they have not saved yet
 DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
 EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
 APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
@@ -121,7 +122,7 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ann.save(ui.store(), sid, tags, annotator=annotator.strip() or "anonymous")  # drops the stored draft too
+    ann.save(ui.store(), sid, tags, annotator=_who(annotator))  # drops their stored draft too
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."
@@ -151,10 +152,15 @@ def _maybe_retrain(project_id: int) -> None:
                                        "labelling; suggestions come from the new version once it is promoted.")
 
 
-def _reload(sid: int) -> None:
+def _who(annotator: str) -> str:
+    """The name saves and drafts are kept under."""
+    return annotator.strip() or "anonymous"
+
+
+def _reload(sid: int, annotator: str) -> None:
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
-    ui.store().drop_draft(sid)
+    ui.store().drop_draft(sid, _who(annotator))
 
 
 def _flag(project_id: int, sid: int, annotator: str) -> None:
@@ -162,7 +168,7 @@ def _flag(project_id: int, sid: int, annotator: str) -> None:
     restored instead."""
     store = ui.store()
     restore = bool(store.sentences(project_id, ids=[sid])[0]["flagged"])
-    store.flag([sid], flagged=not restore, annotator=annotator.strip() or "anonymous")
+    store.flag([sid], flagged=not restore, annotator=_who(annotator))
     st.session_state[FLASH] = (f"Restored sentence #{sid}: it is back in the queue." if restore else
                                f"Flagged sentence #{sid} as junk: it left the queue (the 'flagged' filter lists it).")
     _go(sid, 1)
@@ -222,9 +228,10 @@ def _keep_in_url(sid: int) -> None:
     st.session_state[URL_SID] = str(sid)
 
 
-def _open_draft(store, sid: int, start: list[str], basis: int | None) -> ann.Draft:
-    """The sentence's working state: the draft kept in the database (a reload, another tab), else fresh tags."""
-    kept = store.draft(sid)
+def _open_draft(store, sid: int, start: list[str], basis: int | None, annotator: str) -> ann.Draft:
+    """The sentence's working state: the annotator's draft kept in the database (a reload, another tab), else fresh
+    tags."""
+    kept = store.draft(sid, _who(annotator))
     draft = ann.Draft.open(start, basis=basis)
     if kept is not None and len(kept["tags"]) == len(start):
         draft.tags, draft.cursor = list(kept["tags"]), kept["cursor"]
@@ -238,20 +245,26 @@ def _store_draft(store, sid: int, draft: ann.Draft, annotator: str) -> None:
     if stored.get(sid) == draft.version:
         return
     if draft.dirty:
-        store.save_draft(sid, draft.tags, draft.cursor, annotator=annotator.strip())
+        store.save_draft(sid, draft.tags, draft.cursor, annotator=_who(annotator))
     elif sid in stored:
-        store.drop_draft(sid)
+        store.drop_draft(sid, _who(annotator))
     stored[sid] = draft.version
 
 
-def render_controls(*, index: ann.Index) -> tuple[str, str, str | None, bool, str]:
-    """Filter, order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
+def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str | None, bool, str]:
+    """Filter (with "assigned to me" when the annotator has a queue), order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
     name and "retrain every N"; all kept across page switches."""
     row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps: nothing is cut on narrow screens
     default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
+    filters = [*([MINE] if has_queue else []), *ann.FILTERS]
+    if has_queue:
+        default_filter = MINE
+    if st.session_state.get("annotate_filter") not in (None, *filters):
+        st.session_state["annotate_filter"] = default_filter
     which = row.segmented_control(
-        "Sentences", ann.FILTERS, default=default_filter, required=True, key="annotate_filter",
-        persist_state="session", help="unlabeled: no gold or human tags yet; not human-checked: no human "
+        "Sentences", filters, default=default_filter, required=True, key="annotate_filter",
+        persist_state="session", help="assigned to me: your queue of the shared work, what you have not saved yet; "
+                                      "unlabeled: no gold or human tags yet; not human-checked: no human "
                                       "annotation yet, in any split; all: every sentence")
     how = row.segmented_control("Show next", ORDERS, default="in order", required=True,
                                 key="annotate_order", persist_state="session",
@@ -285,7 +298,7 @@ def render_strategy() -> str:
 
 
 def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
-           tagger: Tagger | None, model: ModelVersion | None) -> tuple[list[int], str]:
+           tagger: Tagger | None, model: ModelVersion | None, annotator: str) -> tuple[list[int], str]:
     """The view's sentence ids in the chosen order (kept in session state until something changes)."""
     seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
     folder = model.folder if tagger is not None else None
@@ -307,11 +320,15 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             n = min(RANK_POOL, len(index.pool(which)))
             note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
                     f"({ui.md_escape(model.name)}); the others follow in order.")
+    if which == MINE:  # the stored queue, in its own order; recomputed on every rerun (one light query)
+        st.session_state[QUEUE] = team.queue(ui.store(), project_id, _who(annotator))
+        st.session_state["annotate_queue_key"] = None
+        note = "Your queue of the shared work, in the order it was assigned."
     view = (project_id, which, how, strategy)
     if st.session_state.get("annotate_view", view) != view:
         st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
     st.session_state["annotate_view"] = view
-    if st.session_state.get("annotate_queue_key") != key:
+    if which != MINE and st.session_state.get("annotate_queue_key") != key:
         confidence = None
         if how == "least confident" and tagger is not None:
             window = index.pool(which)[:RANK_POOL]
@@ -448,9 +465,10 @@ def render() -> None:
         return
     index = _index(str(store.path), pid, stamp)
     _requested_sentence(index)
-    which, how, strategy, table_view, annotator = render_controls(index=index)
+    has_queue = bool(store.assignments(pid, _who(st.session_state.get("annotate_annotator") or "")))
+    which, how, strategy, table_view, annotator = render_controls(index=index, has_queue=has_queue)
     queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
-                         tagger=tagger, model=model)
+                         tagger=tagger, model=model, annotator=annotator)
     render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
     if note:
         st.caption(note)
@@ -490,22 +508,23 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     words = row["words"]
     matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
-    start = row["tags"] or (pred[0] if pred else matched)
-    basis = row["annotation_id"]
+    opened, basis = team.opening(store, sid, _who(annotator))  # never another's labels on a shared sentence first
+    start = opened or (pred[0] if pred else matched)
     if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
-        drafts[sid] = _open_draft(store, sid, start, basis)  # untouched: follow a new prediction or another save
+        drafts[sid] = _open_draft(store, sid, start, basis, annotator)  # untouched: follow a prediction or a save
     draft = drafts[sid]
     _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
 
     where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
     status = " · <b style='color:#D55E00'>unsaved changes</b>" if draft.dirty else ""
-    source = {"human": "human-checked", "gold": "gold (imported)"}.get(row["source"], "no labels yet")
+    source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row["source"],
+                                                                                           "no labels yet")
     st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row['split'])} · {source} · {where}{status} · "
                 f"{_model_note(model)}", unsafe_allow_html=True)
     if basis is not None and basis != draft.basis:
         st.info("This sentence was saved elsewhere since you opened it.")
-        st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid,))
+        st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid, annotator))
     st.session_state[SHOWN] = (sid, list(suggestion))
     before, after = store.neighbours(sid, CONTEXT, CONTEXT)
     with st.container(border=True):

@@ -9,6 +9,7 @@ from core import demo, formats, jobs, report, simulate
 from core.store import ModelVersion, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
 from pages import ui
+from pages.team import render_team
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:"}
 
@@ -76,6 +77,7 @@ def render_dashboard(*, project: dict) -> None:
         st.fragment(_job_card, run_every=2 if running else None)(pid, running)
     with right:
         render_curve(models=models, serving=serving)
+    render_team(project_id=pid)
     render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
 
 

@@ -8,7 +8,7 @@ import html
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import streamlit as st
 
@@ -147,9 +147,10 @@ def sentence_html(
     scores: Sequence[float] | None = None,
     cursor: int | None = None,
     low: float = LOW_CONFIDENCE,
+    marked: Collection[int] = (),
 ) -> str:
     """The sentence as HTML: entities as coloured chips with their type, low-confidence words underlined,
-    the cursor word outlined. Every word is escaped."""
+    the cursor word outlined, `marked` words (e.g. where versions differ) boxed in red. Every word is escaped."""
     col = colours(labels)
     tags = list(tags) if tags is not None else ["O"] * len(words)
     parts, i = [], 0
@@ -157,7 +158,7 @@ def sentence_html(
     while i < len(words):
         if i in spans:
             end, lab = spans[i]
-            inner = " ".join(_word(words[k], k, scores, cursor, low) for k in range(i, end))
+            inner = " ".join(_word(words[k], k, scores, cursor, low, marked) for k in range(i, end))
             c = col.get(lab, "#999999")
             parts.append(
                 f'<span class="nl-ent" style="background:{c}33;border:2px solid {c};border-radius:6px;'
@@ -166,13 +167,14 @@ def sentence_html(
             )
             i = end
         else:
-            parts.append(_word(words[i], i, scores, cursor, low))
+            parts.append(_word(words[i], i, scores, cursor, low, marked))
             i += 1
     return f'<div class="nl-sentence" style="font-size:1.5rem;line-height:2.6rem">{" ".join(parts)}</div>'
 
 
-def _word(word: str, i: int, scores: Sequence[float] | None, cursor: int | None, low: float) -> str:
-    style = []
+def _word(word: str, i: int, scores: Sequence[float] | None, cursor: int | None, low: float,
+          marked: Collection[int] = ()) -> str:
+    style = ["box-shadow:0 0 0 2px #d62728;background:#d6272822;border-radius:3px"] if i in marked else []
     title = ""
     if scores is not None and i < len(scores):
         title = f' title="confidence {scores[i]:.2f}"'

@@ -337,13 +337,13 @@ def test_a_reload_keeps_the_project_the_sentence_and_the_draft(env):
     press(at, "annotate_next")
     sid = current(at)
     send(at, {"kind": "label", "label": "LOC", "at": 1, "sid": sid, "seq": 1})
-    assert draft(at).tags == ["O", "B-LOC"] and store.draft(sid)["tags"] == ["O", "B-LOC"]
+    assert draft(at).tags == ["O", "B-LOC"] and store.draft(sid, "anonymous")["tags"] == ["O", "B-LOC"]
     reloaded = open_app(None, "pages/annotate.py", query=dict(at.query_params))  # a new session on the same URL
     assert reloaded.session_state["project_id"] == plain and current(reloaded) == sid
     assert draft(reloaded).tags == ["O", "B-LOC"] and draft(reloaded).dirty  # the draft, still unsaved
     assert editor(reloaded)["tags"] == ["O", "B-LOC"] and not store.history(sid)
     send(reloaded, {"kind": "save", "sid": sid, "seq": 1})
-    assert store.history(sid)[-1]["tags"] == ["O", "B-LOC"] and store.draft(sid) is None
+    assert store.history(sid)[-1]["tags"] == ["O", "B-LOC"] and store.draft(sid, "anonymous") is None
 
 
 def test_flag_key_takes_a_sentence_out_of_the_queue_and_restores_it(env):

@@ -156,7 +156,7 @@ def test_a_deep_link_and_a_reload_keep_project_sentence_and_draft(server):  # no
         expect(page.get_by_role("combobox", name="Project")).to_have_value("bio")
         page.keyboard.press("2")  # Disease on "Fever", not saved
         synced(page, box)
-        assert store.draft(sid)["tags"] == ["B-Disease", "O", "O"]
+        assert store.draft(sid, "anonymous")["tags"] == ["B-Disease", "O", "O"]
         page.reload()
         box = page.locator(".nl-editor")
         expect(box).to_have_attribute("data-sid", str(sid), timeout=60_000)

@@ -19,8 +19,8 @@ from core.store import Store
 
 DATA = Path(__file__).parent / "data"
 TRAIN, DEV = str(DATA / "sample.conll"), str(DATA / "sample_dev.conll")
-COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "models", "jobs", "projects", "simulate",
-            "suggest", "reveal", "flag", "agreement", "users")
+COMMANDS = ("init", "import", "train", "evaluate", "predict", "export", "export-model", "models", "jobs", "projects",
+            "simulate", "suggest", "reveal", "flag", "agreement", "users")
 FAST = ["--epochs", "2", "--min-steps", "30", "--batch-size", "16"]
 
 

@@ -11,11 +11,12 @@ from core.store.models import ModelRows
 from core.store.patterns import PatternRows
 from core.store.projects import ProjectRows
 from core.store.records import ModelVersion
+from core.store.team import TeamRows
 from core.store.users import UserRows
 
 __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS", "ModelVersion",
            "Store", "StoreError", "now", "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, PatternRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, TeamRows, PatternRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from core.store.base import _EFFECTIVE_ID, _FLAGGED, SOURCES, StoreBase, _check, _located, _tag_labels, now
+from core.store.base import _EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels, now
 
 
 class AnnotationRows(StoreBase):
@@ -14,13 +14,14 @@ class AnnotationRows(StoreBase):
 
     def annotate(self, sentence_id: int, tags: Sequence[str], *, source: str = "human",
                  annotator: str = "", model_id: int | None = None) -> int:
-        """Append an annotation; labels new to the project are added to it; a human one drops the sentence's draft."""
+        """Append an annotation; labels new to the project are added to it; a human or review one drops the
+        annotator's draft of the sentence."""
         return self.annotate_many([(sentence_id, tags)], source=source, annotator=annotator, model_id=model_id)[0]
 
     def annotate_many(self, items: Sequence[tuple[int, Sequence[str]]], *, source: str = "human",
                       annotator: str = "", model_id: int | None = None) -> list[int]:
         """Append (sentence id, tags) annotations in one transaction: all of them, or none on a bad one. Human ones
-        drop the sentences' drafts in the same transaction."""
+        (and review ones) drop the annotator's drafts of the sentences in the same transaction."""
         _check(source, SOURCES, "annotation source")
         ids = []
         with self._write():
@@ -34,15 +35,18 @@ class AnnotationRows(StoreBase):
                 ids.append(self._insert("annotations", {
                     "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
                     "annotator": annotator, "model_id": model_id, "created": now()}))
-                if source == "human":
-                    self.db.execute("DELETE FROM drafts WHERE sentence_id = ?", [sentence_id])
+                if source in ("human", "review"):
+                    self.db.execute("DELETE FROM drafts WHERE sentence_id = ? AND annotator = ?",
+                                    [sentence_id, annotator])
         return ids
 
-    def save_human(self, sentence_id: int, tags: Sequence[str], *, annotator: str) -> int:
-        """A human annotation of a sentence, in one transaction with its move from the unlabeled split to train (so the
-        next training learns from it). Returns the annotation id."""
+    def save_human(self, sentence_id: int, tags: Sequence[str], *, annotator: str, source: str = "human") -> int:
+        """A human (or review) annotation of a sentence, in one transaction with its move from the unlabeled split to
+        train (so the next training learns from it). Returns the annotation id."""
+        if source not in ("human", "review"):
+            raise ValueError(f"a saved label has source human or review, not {source!r}")
         with self._write():
-            annotation_id = self.annotate(sentence_id, tags, source="human", annotator=annotator)
+            annotation_id = self.annotate(sentence_id, tags, source=source, annotator=annotator)
             self.db.execute("UPDATE sentences SET split = 'train' WHERE id = ? AND split = 'unlabeled'", [sentence_id])
         return annotation_id
 
@@ -78,7 +82,7 @@ class AnnotationRows(StoreBase):
                           [sentence_id])
 
     def effective(self, sentence_id: int) -> dict | None:
-        """The latest human annotation, else the latest gold one, else None."""
+        """The latest review annotation, else the latest human one, else the latest gold one, else None."""
         rows = self._rows(f"SELECT * FROM annotations WHERE id = {_EFFECTIVE_ID.format(sid='?')}",
                           [sentence_id])
         return rows[0] if rows else None
@@ -110,7 +114,7 @@ class AnnotationRows(StoreBase):
         return self._rows("SELECT * FROM flags WHERE sentence_id = ? ORDER BY id", [sentence_id])
 
     def save_draft(self, sentence_id: int, tags: Sequence[str], cursor: int = 0, *, annotator: str = "") -> None:
-        """Keep the unsaved tags and cursor of a sentence (one draft per sentence, the newest wins)."""
+        """Keep the unsaved tags and cursor of a sentence (one draft per sentence and annotator, the newest wins)."""
         with self._write():
             words = self._one("sentences", sentence_id)["words"]
             if len(tags) != len(words):
@@ -119,17 +123,18 @@ class AnnotationRows(StoreBase):
             if not 0 <= cursor < len(words):
                 raise ValueError(f"sentence {sentence_id}: cursor {cursor} outside its {len(words)} words")
             self.db["drafts"].upsert({"sentence_id": sentence_id, "tags": json.dumps(list(tags)), "cursor": cursor,
-                                      "annotator": annotator, "updated": now()}, pk="sentence_id")
+                                      "annotator": annotator, "updated": now()}, pk=("sentence_id", "annotator"))
 
-    def draft(self, sentence_id: int) -> dict | None:
-        """The sentence's draft ({sentence_id, tags, cursor, annotator, updated}) or None."""
-        rows = self._rows("SELECT * FROM drafts WHERE sentence_id = ?", [sentence_id])
+    def draft(self, sentence_id: int, annotator: str = "") -> dict | None:
+        """The annotator's draft of the sentence ({sentence_id, tags, cursor, annotator, updated}) or None."""
+        rows = self._rows("SELECT * FROM drafts WHERE sentence_id = ? AND annotator = ?", [sentence_id, annotator])
         return rows[0] if rows else None
 
-    def drop_draft(self, sentence_id: int) -> bool:
-        """Forget the sentence's draft; False when it had none."""
+    def drop_draft(self, sentence_id: int, annotator: str = "") -> bool:
+        """Forget the annotator's draft of the sentence; False when there was none."""
         with self._write():
-            return self.db.execute("DELETE FROM drafts WHERE sentence_id = ?", [sentence_id]).rowcount > 0
+            return self.db.execute("DELETE FROM drafts WHERE sentence_id = ? AND annotator = ?",
+                                   [sentence_id, annotator]).rowcount > 0
 
     def save_pool_scores(self, model_id: int, rows: Sequence[tuple[int, dict, bytes | None]]) -> None:
         """Store (sentence id, numbers, embedding bytes) rows scored by `model_id`, replacing earlier ones."""
@@ -163,8 +168,8 @@ class AnnotationRows(StoreBase):
         with hidden gold in all)."""
         with self._lock:
             row = self.db.execute(
-                """SELECT COUNT(*), COALESCE(SUM(s.split = 'unlabeled' AND NOT EXISTS (SELECT 1 FROM annotations a
-                    WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))), 0)
+                f"""SELECT COUNT(*), COALESCE(SUM(s.split = 'unlabeled' AND NOT EXISTS (SELECT 1 FROM annotations a
+                    WHERE a.sentence_id = s.id AND a.source IN ({LABEL_SOURCES}))), 0)
                 FROM hidden_gold h JOIN sentences s ON s.id = h.sentence_id WHERE s.project_id = ?""",
                 [project_id]).fetchone()
         return int(row[1]), int(row[0])

@@ -21,8 +21,10 @@ from core.labels import label_problem, text_problem, words_problem
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
 ROLES = ("admin", "reviewer", "annotator")
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
+LABEL_SOURCES = "'review', 'human', 'gold'"  # the sources that are labels (SQL list), strongest first
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
-    AND e.source IN ('human', 'gold') ORDER BY e.source = 'human' DESC, e.id DESC LIMIT 1)"""
+    AND e.source IN ('review', 'human', 'gold') ORDER BY e.source = 'review' DESC, e.source = 'human' DESC,
+    e.id DESC LIMIT 1)"""
 _FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
 NEW_LABEL_HINT = "; new entity types are added only when allowed"
 _RESTORE = "stop nerloop and restore it from a backup (with its -wal file, if any), or move it away to start a new one"
@@ -199,15 +201,52 @@ def _m5(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
 
 
+def _m7(db: sqlite_utils.Database) -> None:
+    """Shared work: a project's overlap share and copies, stored per-annotator queues; drafts per (sentence,
+    annotator); annotation source `review` (the annotations table is rebuilt for its CHECK, history kept).
+    Numbered 7: migration 6 (the audit table) comes from the accounts work."""
+    sources = ", ".join(f"'{v}'" for v in SOURCES)
+    for sql in (
+            "ALTER TABLE projects ADD COLUMN overlap REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE projects ADD COLUMN copies INTEGER NOT NULL DEFAULT 2",
+            """CREATE TABLE assignments (project_id INTEGER NOT NULL REFERENCES projects(id),
+                sentence_id INTEGER NOT NULL REFERENCES sentences(id), annotator TEXT NOT NULL,
+                position INTEGER NOT NULL, created TEXT NOT NULL, PRIMARY KEY (sentence_id, annotator))""",
+            "CREATE INDEX idx_assignments_queue ON assignments(project_id, annotator, position)",
+            """CREATE TABLE drafts7 (sentence_id INTEGER NOT NULL REFERENCES sentences(id), tags TEXT NOT NULL,
+                cursor INTEGER NOT NULL, annotator TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL,
+                PRIMARY KEY (sentence_id, annotator))""",
+            "INSERT INTO drafts7 SELECT sentence_id, tags, cursor, annotator, updated FROM drafts",
+            "DROP TABLE drafts",
+            "ALTER TABLE drafts7 RENAME TO drafts",
+            f"""CREATE TABLE annotations7 (id INTEGER PRIMARY KEY,
+                sentence_id INTEGER NOT NULL REFERENCES sentences(id), tags TEXT NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ({sources})), annotator TEXT NOT NULL DEFAULT '',
+                model_id INTEGER REFERENCES models(id), created TEXT NOT NULL)""",
+            "INSERT INTO annotations7 SELECT id, sentence_id, tags, source, annotator, model_id, created FROM annotations",
+            "DROP TRIGGER annotations_no_update",
+            "DROP TRIGGER annotations_no_delete",
+            "DROP TABLE annotations",
+            "ALTER TABLE annotations7 RENAME TO annotations",
+            """CREATE TRIGGER annotations_no_update BEFORE UPDATE ON annotations
+                BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END""",
+            """CREATE TRIGGER annotations_no_delete BEFORE DELETE ON annotations
+                BEGIN SELECT RAISE(ABORT, 'annotations are append-only'); END""",
+            "CREATE INDEX idx_annotations_sentence ON annotations(sentence_id, id)",
+            "CREATE INDEX idx_annotations_model ON annotations(model_id)"):
+        db.execute(sql)  # no executescript: it would commit the open transaction
+
+
 def _m9(db: sqlite_utils.Database) -> None:
     """Entity patterns of a project (core/store/patterns.py); ids never reused, so (count, max id) stamps them.
-    Numbered 9: migrations 6 to 8 come from concurrent work; merge as [..., _m8, _m9]."""
+    Numbered 9: migrations 6 and 8 come from concurrent work; merge as [..., _m7, _m8, _m9]."""
     db.execute("""CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT,
         project_id INTEGER NOT NULL REFERENCES projects(id), label TEXT NOT NULL, pattern TEXT NOT NULL,
         created TEXT NOT NULL, UNIQUE (project_id, label, pattern))""")  # no executescript: it would commit
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m9]
+# _m6 (the audit table) and _m8 come from concurrent work; merge as [..., _m5, _m6, _m7, _m8, _m9]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m7, _m9]
 
 
 def _read_only(path: Path) -> str | None:

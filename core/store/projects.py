@@ -9,7 +9,7 @@ from typing import Any
 
 from core.formats import FormatError
 from core.labels import LabelSet, check_labels
-from core.store.base import (_EFFECTIVE_ID, _FLAGGED, NEW_LABEL_HINT, SOURCES, SPLITS,
+from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
                              StoreBase, _check, _check_sentence, now, sentence_hash)
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
@@ -206,7 +206,7 @@ class ProjectRows(StoreBase):
         ids = self._rows("SELECT s.id, s.hash FROM sentences s WHERE s.project_id = ? AND s.split = 'unlabeled' "
                          "AND s.hash IN (SELECT value FROM json_each(?)) AND s.id NOT IN "
                          "(SELECT sentence_id FROM hidden_gold) AND NOT EXISTS (SELECT 1 FROM annotations a "
-                         "WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))",
+                         "WHERE a.sentence_id = s.id AND a.source IN (" + LABEL_SOURCES + "))",
                          [project_id, json.dumps(list(tags))])
         self.db.conn.executemany("INSERT INTO hidden_gold (sentence_id, tags, created) VALUES (?, ?, ?)",
                                  [(r["id"], json.dumps(list(tags[r["hash"]])), created) for r in ids])
@@ -269,7 +269,7 @@ class ProjectRows(StoreBase):
         sql = """SELECT COUNT(DISTINCT a.sentence_id) AS n FROM annotations a
             JOIN sentences s ON s.id = a.sentence_id WHERE s.project_id = ? AND a.source IN ({})"""
         human = self._rows(sql.format("'human'"), [project_id])[0]["n"]
-        labelled = self._rows(sql.format("'human', 'gold'"), [project_id])[0]["n"]
+        labelled = self._rows(sql.format(LABEL_SOURCES), [project_id])[0]["n"]
         return {"by_split": by_split, "human": human, "labelled": labelled, "flagged": len(self.flagged(project_id))}
 
     def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "",
@@ -293,9 +293,9 @@ class ProjectRows(StoreBase):
         loading words or tags."""
         with self._lock:
             rows = self.db.execute(
-                """SELECT s.id,
+                f"""SELECT s.id,
                     EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source = 'human'),
-                    EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ('human', 'gold'))
+                    EXISTS(SELECT 1 FROM annotations a WHERE a.sentence_id = s.id AND a.source IN ({LABEL_SOURCES}))
                 FROM sentences s WHERE s.project_id = ? ORDER BY s.id""", [project_id]).fetchall()
         return [(i, bool(human), bool(labelled)) for i, human, labelled in rows]
 
