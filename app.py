@@ -10,20 +10,25 @@ import streamlit as st
 from streamlit.errors import FragmentHandledException
 
 from core import paths
-from pages import home, ui
+from core.access import Actor
+from pages import home, login, ui
 
 st.set_page_config(page_title="nerloop", page_icon=":material/autorenew:", layout="wide")
 
+# Each page with the action (core.access) a role needs to see it; core refuses the writes of the others anyway.
 PAGES = [
-    st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path="home"),
-    st.Page("pages/upload.py", title="Upload", icon=":material/upload:"),
-    st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/bar_chart:"),
-    st.Page("pages/agreement.py", title="Agreement", icon=":material/group:"),
-    st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
-    st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    (st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path="home"), "annotate"),
+    (st.Page("pages/upload.py", title="Upload", icon=":material/upload:"), "import"),
+    (st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"), "annotate"),
+    (st.Page("pages/train.py", title="Train", icon=":material/model_training:"), "train"),
+    (st.Page("pages/evaluate.py", title="Evaluate", icon=":material/bar_chart:"), "review"),
+    (st.Page("pages/agreement.py", title="Agreement", icon=":material/groups:"), "review"),
+    (st.Page("pages/review.py", title="Review", icon=":material/rate_review:"), "review"),
+    (st.Page("pages/export.py", title="Export", icon=":material/download:"), "export"),
+    (st.Page("pages/users.py", title="Users", icon=":material/group:"), "users"),
 ]
+GATES = {"refuse": st.Page(login.render_refusal, title="nerloop", url_path="refused", default=True),
+         "login": st.Page(login.render_login, title="Log in", url_path="signin", default=True)}
 LOG = logging.getLogger("nerloop.app")
 # An absolute path (not a URL's or a relative one's tail), to be shown by its last name only.
 _PATH = re.compile(r"(?<![\w.~/:-])(?:[A-Za-z]:\\|~?/)[^\s'\",;:()]*")
@@ -57,16 +62,33 @@ def short(message: str) -> str:
     return ui.md_escape(_PATH.sub(lambda m: Path(m.group()).name or "/", first).rstrip("."))
 
 
+def gate() -> tuple[str | None, Actor | None]:
+    """("refuse", None) when this server must serve nothing, ("login", None) before a login, else (None, actor)."""
+    try:
+        store = ui.store()
+    except Exception:  # no pages then: the error boundary below shows the error
+        return "login", None
+    if login.address_refusal(store):
+        return "refuse", None
+    actor = login.current(store)
+    return ("login", None) if actor is None else (None, actor)
+
+
 log_name = open_log()
-page = st.navigation(PAGES)
+closed, actor = gate()
+page = st.navigation([GATES[closed]] if closed else [p for p, action in PAGES if actor.may(action)],
+                     position="hidden" if closed else "sidebar")
 try:  # one error boundary: st.rerun, st.stop and st.switch_page raise BaseException subclasses, which pass
     store = ui.store()
-    if problem := store.file_problem():
-        st.error(short(problem))
-    if note := ui.start_note():
-        st.sidebar.warning(short(note))
-    home.ensure_demo(store)
-    ui.render_project_picker()
+    if closed is None:
+        if problem := store.file_problem():
+            st.error(short(problem))
+        if note := ui.start_note():
+            st.sidebar.warning(short(note))
+        if actor.may("project"):
+            home.ensure_demo(store, actor=actor)
+        login.render_account(actor=actor)
+        ui.render_project_picker()
     page.run()
 except FragmentHandledException as e:  # a fragment's error, already shown in its place by Streamlit
     LOG.error("a fragment failed on page %s", page.title, exc_info=e.__context__)

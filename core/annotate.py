@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from core import formats
+from core.access import OWNER, Actor
 from core.store import Store
 
 ORDERS = ("in order", "random", "least confident")
@@ -345,10 +346,10 @@ def ranked_queue(pool: Sequence[int], ranked: Sequence[int]) -> list[int]:
     return head + [i for i in pool if i not in taken]
 
 
-def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str) -> int:
-    """A human annotation of a sentence; one from the unlabeled split moves to train, so the next training
+def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str, actor: Actor = OWNER) -> int:
+    """A human annotation of a sentence by `actor`; one from the unlabeled split moves to train, so the next training
     learns from it (one transaction). Returns the annotation id."""
-    return store.save_human(sentence_id, tags, annotator=annotator)
+    return store.save_human(sentence_id, tags, annotator=annotator, actor=actor)
 
 
 def human_since_last_job(store: Store, project_id: int) -> int:

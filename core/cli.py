@@ -18,6 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core import formats, hf_datasets, paths, versions, vocab
+from core.access import OWNER, Actor, require
 from core.config import TrainConfig, out_of_range
 from core.export import EXPORT_FORMATS
 from core.formats import FormatError, Sentence
@@ -130,6 +131,19 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     return Store(path)  # StoreError (damaged, read-only, unopenable): exit code 1, see main
 
 
+def _actor(args: argparse.Namespace, store: Store) -> Actor:
+    """Who the command acts as: the account named by --as (its role is checked by core), else the local owner."""
+    name = getattr(args, "as_user", None)
+    if name is None:
+        return OWNER
+    from core import users
+
+    try:
+        return users.actor(store, name)
+    except KeyError:
+        raise CliError(f"--as {name}: no such account (see `nerloop users list`)") from None
+
+
 @contextlib.contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Store, dict]]:
     """The store and the project named by args.project (KeyError when there is none); closed on the way out."""
@@ -225,7 +239,7 @@ def add_hyperparameters(group: argparse._ArgumentGroup) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     try:
-        project_id = store.create_project(args.name, args.labels)
+        project_id = store.create_project(args.name, args.labels, actor=_actor(args, store))
     finally:
         store.close()
     print(f"created project {args.name!r} (id {project_id}) with labels: {', '.join(args.labels) or '(none yet)'}")
@@ -255,7 +269,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project["id"], batches, new_labels=args.new_labels,
-                                        hidden_gold=args.hidden_gold, **human)
+                                        hidden_gold=args.hidden_gold, actor=_actor(args, store), **human)
         except OSError as e:
             raise CliError(f"{e.filename}: {e.strerror or e}") from None
         except FormatError as e:
@@ -310,10 +324,11 @@ def cmd_team(args: argparse.Namespace) -> int:
         if args.overlap is not None or args.copies is not None:
             conf = team.settings(store, pid)
             store.set_overlap(pid, conf["overlap"] if args.overlap is None else args.overlap,
-                              conf["copies"] if args.copies is None else args.copies)
+                              conf["copies"] if args.copies is None else args.copies, actor=_actor(args, store))
         if args.assign:
             names = [n.strip() for n in (args.annotators or "").split(",") if n.strip()] or None
-            added = team.extend(store, pid, team.pool_order(store, pid, args.strategy), names)
+            added = team.extend(store, pid, team.pool_order(store, pid, args.strategy), names,
+                                actor=_actor(args, store))
             print("assigned: " + ", ".join(f"{a} +{n}" for a, n in added.items()))
         conf, progress = team.settings(store, pid), team.progress(store, pid)
     if args.json:
@@ -347,9 +362,10 @@ def cmd_review(args: argparse.Namespace) -> int:
             return 0
         try:
             if args.accept is not None:
-                review.accept(store, args.sentence, args.accept, reviewer=args.reviewer)
+                review.accept(store, args.sentence, args.accept, reviewer=args.reviewer, actor=_actor(args, store))
             else:
-                review.adjudicate(store, args.sentence, args.tags.split(), reviewer=args.reviewer)
+                review.adjudicate(store, args.sentence, args.tags.split(), reviewer=args.reviewer,
+                                  actor=_actor(args, store))
         except KeyError as e:
             raise CliError(str(e.args[0])) from None
     print(f"sentence {args.sentence}: reviewed label stored (source review) by {args.reviewer}")
@@ -367,7 +383,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
         missing = sorted(set(args.ids) - found)
         if missing:
             raise CliError(f"project {project['name']!r} has no sentence with id {', '.join(map(str, missing))}")
-        changed = store.flag(args.ids, not args.restore, annotator=args.annotator)
+        changed = store.flag(args.ids, not args.restore, annotator=args.annotator, actor=_actor(args, store))
     what = "restored" if args.restore else "flagged as junk"
     unchanged = len(set(args.ids)) - len(changed)
     print(f"{len(changed)} sentence(s) {what}" + (f", {unchanged} already were" if unchanged else ""))
@@ -434,10 +450,10 @@ def _train_project(args: argparse.Namespace) -> int:
                 k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
                                   ("max_pseudo", args.max_pseudo)) if v is not None})
         if args.background:
-            job_id = jobs.start(store, project["id"], params)
+            job_id = jobs.start(store, project["id"], params, actor=_actor(args, store))
             print(f"started job {job_id} (follow it with `nerloop jobs status {job_id}`)")
             return 0
-        job_id = jobs.create(store, project["id"], params)
+        job_id = jobs.create(store, project["id"], params, actor=_actor(args, store))
         print(f"job {job_id}: training {project['name']!r} in this process", file=sys.stderr)
         _quiet_transformers()
         try:
@@ -599,7 +615,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
     with _opened(args) as (store, project):
         out = export.export_annotations(store, project["id"], splits=[args.split] if args.split else vocab.SPLITS,
-                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled)
+                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled,
+                                        actor=_actor(args, store))
     if not out.written:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
@@ -616,7 +633,10 @@ def _export_hf(args: argparse.Namespace) -> int:
     if args.scheme != "iob2":
         raise CliError("export: the hf format writes IOB2 tags (ner_tags names); --scheme does not apply")
     with _opened(args) as (store, project):
+        actor = _actor(args, store)
+        require(actor, "export")
         every = store.sentences(project["id"], split=args.split)
+        store.add_audit(actor, "export", project_id=project["id"], format="hf", split=args.split)
     rows = [r for r in every if args.unlabeled or r["tags"] is not None]
     if not rows:
         raise CliError(f"nothing to export: project {project['name']!r} has no "
@@ -640,7 +660,10 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     store = _store(args)
     try:
+        actor = _actor(args, store)
+        require(actor, "export")
         model = _version(store, store.project(args.project) if args.project else None, args.version)
+        store.add_audit(actor, "export", project_id=model.project_id, model_id=model.id, format="onnx")
     finally:
         store.close()
     folder = _model_dir(model.folder)
@@ -678,10 +701,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = _project_model(store, project, args.id)
-            store.promote(model.id)
+            store.promote(model.id, actor=_actor(args, store))
             print(f"now serving {model.name} (id {model.id}) for {project['name']!r}")
         elif args.action == "rollback":
-            model = store.model(store.rollback(project["id"]))
+            model = store.model(store.rollback(project["id"], actor=_actor(args, store)))
             print(f"rolled back: now serving {model.name} (id {model.id}) for {project['name']!r}")
         else:
             serving = project["serving_model_id"]
@@ -704,7 +727,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         if action == "cancel":
-            jobs.cancel(store, int(words[1]))
+            jobs.cancel(store, int(words[1]), actor=_actor(args, store))
             print(f"job {words[1]}: {store.job(int(words[1]))['status']}")
         elif action == "status":
             job = jobs.status(store, int(words[1]))
@@ -856,21 +879,41 @@ def cmd_users(args: argparse.Namespace) -> int:
             print(_table(["name", "role", "created"], [[u["name"], u["role"], _time(u["created"])] for u in rows])
                   if rows else "no accounts: the app is single-user and listens on 127.0.0.1 only")
         elif args.action == "add":
-            users.add(store, args.name, args.role, _password(args))
+            users.add(store, args.name, args.role, _password(args), actor=_actor(args, store))
             print(f"added {args.role} {args.name!r}")
         elif args.action == "passwd":
             if store.user(args.name) is None:
                 raise KeyError(f"no user {args.name!r}")
-            users.passwd(store, args.name, _password(args))
+            users.passwd(store, args.name, _password(args), actor=_actor(args, store))
             print(f"changed the password of {args.name!r}")
         elif args.action == "role":
-            users.set_role(store, args.name, args.role)
+            users.set_role(store, args.name, args.role, actor=_actor(args, store))
             print(f"{args.name!r} is now {args.role}")
         else:
-            users.remove(store, args.name)
+            users.remove(store, args.name, actor=_actor(args, store))
             print(f"removed {args.name!r} (their annotations stay, attributed to them)")
     finally:
         store.close()
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if (args.project is None) == (not args.all):
+        raise CliError("audit: name a PROJECT or pass --all")
+    store = _store(args)
+    try:
+        project_id = None if args.all else store.project(args.project)["id"]
+        names = {p["id"]: p["name"] for p in store.projects()}
+        rows = store.audit(project_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(_table(["id", "when", "user", "role", "action", "project", "detail"],
+                 [[r["id"], _time(r["created"]), r["actor"], r["role"], r["action"],
+                   names.get(r["project_id"], "-"), json.dumps(r["detail"], ensure_ascii=False)] for r in rows])
+          if rows else "nothing recorded yet")
     return 0
 
 
@@ -887,12 +930,16 @@ def build_parser() -> argparse.ArgumentParser:
                f"$NERLOOP_HOME/{paths.DB_NAME}; NERLOOP_HOME defaults to ~/.nerloop)")
     parser = argparse.ArgumentParser(prog="nerloop", description="Human-in-the-loop NER: import, train, "
                                      "evaluate, predict and manage model versions.")
+    as_help = ("act as this account: its role decides what the command may do, and the audit trail names it "
+               "(default: the local owner, an admin)")
     verbose_help = "log what happens (training plan, evaluations, saves, promotion); -vv: debug details"
     parser.add_argument("--db", metavar="PATH", help=db_help)
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
+    parser.add_argument("--as", dest="as_user", metavar="NAME", help=as_help)
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=db_help)
     db.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help)
+    db.add_argument("--as", dest="as_user", metavar="NAME", default=argparse.SUPPRESS, help=as_help)
     hp = argparse.ArgumentParser(add_help=False)
     add_hyperparameters(hp.add_argument_group("hyperparameters (default: the trainer's)"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -1042,6 +1089,12 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
     a.add_argument("name", metavar="NAME")
 
+    p = add("audit", cmd_audit, "who did what and when: imports, training, promotions, exports, user and project "
+            "changes")
+    p.add_argument("project", nargs="?", metavar="PROJECT")
+    p.add_argument("--all", action="store_true", help="every project's rows, and those of no project (users)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     strategy_help = vocab.STRATEGY_HELP
     p = add("suggest", cmd_suggest, "active learning: the unlabelled sentences to label next, by the serving "
             "version's stored uncertainty scores")
@@ -1100,7 +1153,7 @@ def cmd_patterns(args: argparse.Namespace) -> int:
                 text = Path(args.file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise CliError(f"{args.file}: {getattr(e, 'strerror', None) or e}") from None
-            r = patterns.add_to_project(store, project["id"], text, name=args.file)
+            r = patterns.add_to_project(store, project["id"], text, name=args.file, actor=_actor(args, store))
             print(f"{args.file}: {r['added']} added, {r['duplicates']} duplicates skipped; {project['name']!r} has "
                   f"{store.patterns_stamp(project['id'])[0]} patterns")
         elif args.action == "list":
@@ -1108,7 +1161,8 @@ def cmd_patterns(args: argparse.Namespace) -> int:
             rows = [[r.label, json.dumps(r.to_json()["pattern"], ensure_ascii=False)] for r in rules]
             print(_table(["label", "pattern"], rows) if rows else "no patterns")
         elif args.action == "clear":
-            print(f"removed {store.clear_patterns(project['id'])} patterns from {project['name']!r}")
+            removed = store.clear_patterns(project["id"], actor=_actor(args, store))
+            print(f"removed {removed} patterns from {project['name']!r}")
         else:
             sys.stdout.write(patterns.dumps(store.patterns(project["id"])))
     return 0
@@ -1143,7 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
         message, code = str(e), e.code
     except FormatError as e:
         message, code = str(e), 2
-    except StoreError as e:
+    except (StoreError, PermissionError) as e:
         message, code = str(e), 1
     except (KeyError, ValueError) as e:
         message, code = _first_line(e), 2

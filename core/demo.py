@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core import formats, vocab
+from core.access import OWNER, Actor
 from core.store import ModelVersion, Store
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -12,17 +13,17 @@ DEMO_LABELS = ("PER", "LOC", "ORG", "MISC")
 DEMO_FILES = (("demo_train.conll", "train"), ("demo_dev.conll", "dev"), ("demo_unlabeled.txt", "unlabeled"))
 
 
-def create_demo(store: Store, assets: Path = ASSETS) -> int | None:
+def create_demo(store: Store, assets: Path = ASSETS, *, actor: Actor = OWNER) -> int | None:
     """If the database has no project, create the demo project from `assets`; returns its id, else None."""
     if store.projects():
         return None
     corpora = [(formats.read(Path(assets) / name), split, name) for name, split in DEMO_FILES]
     try:
-        project_id = store.create_project(DEMO_NAME, list(DEMO_LABELS))
+        project_id = store.create_project(DEMO_NAME, list(DEMO_LABELS), actor=actor)
     except ValueError:  # another session created it a moment ago
         return None
     for corpus, split, name in corpora:
-        store.import_sentences(project_id, corpus.sentences, split=split, source_name=name)
+        store.import_sentences(project_id, corpus.sentences, split=split, source_name=name, actor=actor)
     return project_id
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import formats
+from core.access import OWNER, Actor, require
 from core.store import Store
 from core.vocab import SPLITS
 
@@ -47,11 +48,13 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
 
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
                        scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
-                       batch_size: int = 32, unlabeled: bool = False) -> Export:
+                       batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
     """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`). With a
     tagger, CoNLL and JSONL sentences without an annotation get its predictions, marked: CoNLL rows get a middle
     column with the sentence's source; without one, `unlabeled` writes them untagged. JSONL records carry "source"
-    (gold, human or model) and "model" where they have tags. Other formats hold human and gold annotations only."""
+    (gold, human or model) and "model" where they have tags. Other formats hold human and gold annotations only.
+    Admins only (`actor`); audited."""
+    require(actor, "export")
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
@@ -82,9 +85,20 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                    **({"model": model_name} if src == "model" else {})}, ensure_ascii=False) + "\n"
                        for rec, src in zip(records, sources))
     untagged = sum(src is None for src in sources)
+    store.add_audit(actor, "export", project_id=project_id, format=fmt, splits=list(splits), sentences=len(chosen),
+                    predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
                   len(rows) - len(chosen))
+
+
+def export_model(store: Store, model_id: int, root: str, *, actor: Actor = OWNER) -> bytes:
+    """A model version's folder as a zip under the top folder `root` (admins only; audited)."""
+    require(actor, "export")
+    model = store.model(model_id)
+    data = zip_folder(model.folder, root)
+    store.add_audit(actor, "export", project_id=model.project_id, model_id=model_id, model=model.name)
+    return data
 
 
 def zip_folder(folder: str | Path, root: str) -> bytes:

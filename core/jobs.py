@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from core import active, procs, selftrain, versions, vocab
+from core.access import OWNER, Actor, require
 from core.store import ModelVersion, Store
 from core.train import Event, TrainConfig, train
 
@@ -27,11 +28,12 @@ def config_from(params: dict) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in params.items() if k in names})
 
 
-def create(store: Store, project_id: int, params: dict) -> int:
+def create(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER) -> int:
     """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`, and
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
-    learning before the job ends, so the Annotate page finds the scores stored)."""
+    learning before the job ends, so the Annotate page finds the scores stored). Admins only (`actor`); audited."""
+    require(actor, "train")
     if params.get("promote", "better") not in vocab.PROMOTE_POLICIES:
         raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
@@ -39,12 +41,15 @@ def create(store: Store, project_id: int, params: dict) -> int:
         selftrain.options(params)
         if not versions.training_data(store, project_id)[1]:
             raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
-    return store.create_job(project_id, "train", params)
+    job_id = store.create_job(project_id, "train", params)
+    store.add_audit(actor, "train", project_id=project_id, job_id=job_id)
+    return job_id
 
 
-def start(store: Store, project_id: int, params: dict) -> int:
-    """Create a job and run it in a detached subprocess (`python -m core.jobs`); returns the job id."""
-    job_id = create(store, project_id, params)
+def start(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER) -> int:
+    """Create a job and run it in a detached subprocess (`python -m core.jobs`); admins only (`actor`), audited;
+    returns the job id."""
+    job_id = create(store, project_id, params, actor=actor)
     log_file = store.path.resolve().parent / "logs" / store.uuid / f"job-{job_id}.log"  # by database: ids repeat
     log_file.parent.mkdir(parents=True, exist_ok=True)
     proc = procs.spawn([sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--job-id", str(job_id)],
@@ -122,13 +127,15 @@ def status(store: Store, job_id: int) -> dict:
     return job
 
 
-def cancel(store: Store, job_id: int) -> None:
+def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
     """Stop a running job: its process and all their children (when it is still the process that started the job)
-    are terminated, and killed after a grace period; it is marked cancelled."""
+    are terminated, and killed after a grace period; it is marked cancelled (admins only, audited)."""
+    require(actor, "cancel")
     job = store.job(job_id)
     if job["status"] not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")
+    store.add_audit(actor, "cancel", project_id=job["project_id"], job_id=job_id)
     log.info("job %s cancelled", job_id)
     if job.get("pid"):
         procs.stop(job["pid"], job.get("pid_started"))

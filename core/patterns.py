@@ -8,6 +8,7 @@ from functools import lru_cache, partial
 from typing import Any
 
 from core import formats
+from core.access import OWNER, Actor
 from core.formats import FormatError
 from core.labels import LabelSet
 
@@ -100,16 +101,16 @@ def parse(text: str, *, name: str, labels: Sequence[str] = ()) -> list[Pattern]:
     return out
 
 
-def add_to_project(store: Any, project_id: int, text: str, *, name: str) -> dict:
+def add_to_project(store: Any, project_id: int, text: str, *, name: str, actor: Actor = OWNER) -> dict:
     """Parse EntityRuler JSONL against the project's labels, then store every pattern in one transaction (a bad line
-    raises FormatError and nothing is added); returns {"added", "duplicates"}."""
+    raises FormatError and nothing is added); returns {"added", "duplicates"}. `actor`: who adds them (admins only)."""
     labels = store.project(project_id)["labels"]
     if not labels:
         raise ValueError(f"{name}: the project has no entity labels yet: add them before its patterns")
     rules = parse(text, name=name, labels=labels)
     if not rules:
         raise ValueError(f"{name}: no patterns in the file")
-    return store.add_patterns(project_id, rules)
+    return store.add_patterns(project_id, rules, actor=actor)
 
 
 def dumps(patterns: Iterable[Pattern]) -> str:

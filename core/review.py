@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from core.access import OWNER, Actor
 from core.store import Store
 
 
@@ -47,17 +48,17 @@ def model_disagreements(store: Store, project_id: int, predicted: Mapping[int, S
             for r in rows if r["source"] in ("human", "review") and differing([r["tags"], predicted[r["id"]]])]
 
 
-def adjudicate(store: Store, sentence_id: int, tags: Sequence[str], *, reviewer: str) -> int:
+def adjudicate(store: Store, sentence_id: int, tags: Sequence[str], *, reviewer: str, actor: Actor = OWNER) -> int:
     """Store the reviewer's tags as the sentence's label (source review); returns the annotation id."""
     if not isinstance(reviewer, str) or not reviewer.strip():
         raise ValueError("a review needs the reviewer's name")
-    return store.save_human(sentence_id, list(tags), annotator=reviewer.strip(), source="review")
+    return store.save_human(sentence_id, list(tags), annotator=reviewer.strip(), source="review", actor=actor)
 
 
-def accept(store: Store, sentence_id: int, annotator: str, *, reviewer: str) -> int:
+def accept(store: Store, sentence_id: int, annotator: str, *, reviewer: str, actor: Actor = OWNER) -> int:
     """Adopt one annotator's latest version as the sentence's label (a review annotation)."""
     seen = versions(store, sentence_id)
     if annotator not in seen:
         names = ", ".join(sorted(seen)) or "nobody"
         raise KeyError(f"sentence {sentence_id} has no human label by {annotator!r} (labelled by {names})")
-    return adjudicate(store, sentence_id, seen[annotator], reviewer=reviewer)
+    return adjudicate(store, sentence_id, seen[annotator], reviewer=reviewer, actor=actor)

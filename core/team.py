@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core import active
+from core.access import OWNER, Actor
 from core.assign import assign, visible
 from core.store import Store
 
@@ -32,7 +33,8 @@ def pool_order(store: Store, project_id: int, strategy: str | None = None) -> li
     return [r["id"] for r in active.pool_rows(store, project_id, None)]
 
 
-def extend(store: Store, project_id: int, order: Sequence[int], team: Sequence[str] | None = None) -> dict[str, int]:
+def extend(store: Store, project_id: int, order: Sequence[int], team: Sequence[str] | None = None, *,
+           actor: Actor = OWNER) -> dict[str, int]:
     """Assign the sentences of `order` not assigned to anyone yet, with the project's overlap setting, after what
     each annotator holds (the queues stay stable: nothing is reassigned). Returns sentences added per annotator."""
     team = list(team) if team is not None else annotators(store, project_id)
@@ -43,7 +45,7 @@ def extend(store: Store, project_id: int, order: Sequence[int], team: Sequence[s
     conf = settings(store, project_id)
     queues = assign(fresh, team, conf["overlap"], min(conf["copies"], len(team))) if fresh and len(team) > 1 \
         else {a: list(fresh) if a == team[0] else [] for a in team}
-    store.add_assignments(project_id, queues)
+    store.add_assignments(project_id, queues, actor=actor)
     return {a: len(q) for a, q in queues.items()}
 
 

@@ -6,6 +6,7 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.access import OWNER, Actor, require
 from core.store import ROLES, Store
 
 MIN_PASSWORD = 8
@@ -31,11 +32,17 @@ def _keeps_an_admin(store: Store, name: str) -> None:
         raise ValueError(f"{name!r} is the last admin: add another admin first")
 
 
-def add(store: Store, name: str, role: str, password: str) -> int:
-    """Create an account; returns its id."""
+def add(store: Store, name: str, role: str, password: str, *, actor: Actor = OWNER) -> int:
+    """Create an account (admins only; audited without the password); returns its id."""
+    require(actor, "users")
     if role not in ROLES:
         raise ValueError(f"invalid role {role!r}: expected one of {', '.join(ROLES)}")
-    return store.add_user(_name(name), role, _hash(password))
+    if role != "admin" and not has_admin(store):
+        raise ValueError(f"add an admin account before {name!r}: once an account exists, everybody logs in, and "
+                         "only an admin can manage projects and accounts")
+    user_id = store.add_user(_name(name), role, _hash(password))
+    store.add_audit(actor, "users", op="add", name=name, role=role)
+    return user_id
 
 
 def listing(store: Store) -> list[dict]:
@@ -43,20 +50,42 @@ def listing(store: Store) -> list[dict]:
     return [{k: u[k] for k in ("name", "role", "created", "updated")} for u in store.users()]
 
 
-def passwd(store: Store, name: str, password: str) -> None:
+def passwd(store: Store, name: str, password: str, *, actor: Actor = OWNER) -> None:
+    """Set an account's password (admins only; audited without the password)."""
+    require(actor, "users")
     store.update_user(name, password_hash=_hash(password))
+    store.add_audit(actor, "users", op="passwd", name=name)
 
 
-def set_role(store: Store, name: str, role: str) -> None:
+def set_role(store: Store, name: str, role: str, *, actor: Actor = OWNER) -> None:
+    """Change an account's role (admins only; audited); the last admin stays one."""
+    require(actor, "users")
     if role != "admin":
         _keeps_an_admin(store, name)
     store.update_user(name, role=role)
+    store.add_audit(actor, "users", op="role", name=name, role=role)
 
 
-def remove(store: Store, name: str) -> None:
-    """Remove an account: it can no longer log in; its annotations stay, attributed to its name."""
+def remove(store: Store, name: str, *, actor: Actor = OWNER) -> None:
+    """Remove an account: it can no longer log in; its annotations stay, attributed to its name (admins only;
+    audited)."""
+    require(actor, "users")
     _keeps_an_admin(store, name)
     store.update_user(name, removed=True)
+    store.add_audit(actor, "users", op="remove", name=name)
+
+
+def has_admin(store: Store) -> bool:
+    """True when an admin account exists (serving beyond this machine needs one)."""
+    return any(u["role"] == "admin" for u in store.users())
+
+
+def actor(store: Store, name: str) -> Actor:
+    """The acting user of an existing account (KeyError naming it when there is none or it was removed)."""
+    user = store.user(name)
+    if user is None:
+        raise KeyError(f"no user {name!r}")
+    return Actor(user["name"], user["role"])
 
 
 def authenticate(store: Store, name: str, password: str) -> dict | None:

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 SPLITS = ("train", "dev", "test", "unlabeled")
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}  # as the pages say them
 
+ROLES = ("admin", "reviewer", "annotator")  # account roles, most rights first (core.access)
+
 SOURCES = ("gold", "human", "model", "review")  # an annotation's origin; all but model are labels
 # review: a reviewer's adjudication, the sentence's label ahead of every human one (then human, then gold)
 

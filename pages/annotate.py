@@ -122,7 +122,7 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ann.save(ui.store(), sid, tags, annotator=_who(annotator))  # drops their stored draft too
+    ann.save(ui.store(), sid, tags, annotator=_who(annotator), actor=ui.actor())  # drops their stored draft too
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."
@@ -144,7 +144,7 @@ def _maybe_retrain(project_id: int) -> None:
         st.session_state[RETRAIN_FLASH] = f"Not retraining: {reason}"
         return
     try:
-        job_id = jobs.start(store, project_id, report.retrain_params(store, project_id))
+        job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
     except ValueError as exc:
         st.session_state[RETRAIN_FLASH] = f"Could not start retraining: {exc}"
         return
@@ -153,7 +153,9 @@ def _maybe_retrain(project_id: int) -> None:
 
 
 def _who(annotator: str) -> str:
-    """The name saves and drafts are kept under."""
+    """The name saves and drafts are kept under: the logged-in account's, else the Annotator box's."""
+    if user := st.session_state.get(ui.USER):
+        return user["name"]
     return annotator.strip() or "anonymous"
 
 
@@ -168,7 +170,7 @@ def _flag(project_id: int, sid: int, annotator: str) -> None:
     restored instead."""
     store = ui.store()
     restore = bool(store.sentences(project_id, ids=[sid])[0]["flagged"])
-    store.flag([sid], flagged=not restore, annotator=_who(annotator))
+    store.flag([sid], flagged=not restore, annotator=_who(annotator), actor=ui.actor())
     st.session_state[FLASH] = (f"Restored sentence #{sid}: it is back in the queue." if restore else
                                f"Flagged sentence #{sid} as junk: it left the queue (the 'flagged' filter lists it).")
     _go(sid, 1)

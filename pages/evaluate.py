@@ -41,7 +41,7 @@ def _flash(kind: str, text: str) -> None:
 
 def _promote(model_id: int) -> None:
     try:
-        ui.store().promote(model_id)
+        ui.store().promote(model_id, actor=ui.actor())
     except ValueError as exc:
         _flash("error", str(exc))
         return
@@ -50,7 +50,7 @@ def _promote(model_id: int) -> None:
 
 def _rollback(project_id: int) -> None:
     try:
-        model_id = ui.store().rollback(project_id)
+        model_id = ui.store().rollback(project_id, actor=ui.actor())
     except ValueError as exc:
         _flash("error", str(exc))
         return
@@ -71,11 +71,12 @@ def render_versions(*, store: Store, project_id: int, models: list[ModelVersion]
         return text + (" · serving" if serving and serving.id == model_id else "")
 
     pick, promote, rollback = st.columns([4, 1, 1], vertical_alignment="bottom")
+    admin = ui.actor().may("promote")
     chosen = pick.selectbox("Version", ids, format_func=label, key="evaluate_version")
     promote.button("Promote", key="evaluate_promote", icon=":material/publish:", on_click=_promote, args=(chosen,),
-                   disabled=serving is not None and serving.id == chosen, width="stretch")
+                   disabled=not admin or (serving is not None and serving.id == chosen), width="stretch")
     rollback.button("Rollback", key="evaluate_rollback", icon=":material/undo:", on_click=_rollback, args=(project_id,),
-                    disabled=serving is None, width="stretch")
+                    disabled=not admin or serving is None, width="stretch")
     flash = st.session_state.pop("evaluate_flash", None)
     if flash:
         getattr(st, flash[0])(flash[1])

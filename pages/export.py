@@ -58,7 +58,7 @@ def render_annotations(*, project: dict) -> None:
             st.caption(f"Tagging {waiting} unlabelled sentences takes about {waiting // PREDICT_RATE} s "
                        "after you click Download.")
     data = partial(_annotation_bytes, store=store, project_id=project["id"], splits=list(splits), fmt=fmt,
-                   scheme=scheme, tagger=tagger, model_name=serving.name if serving else "")
+                   scheme=scheme, tagger=tagger, model_name=serving.name if serving else "", actor=ui.actor())
     name = (_file_name(f"{project['name']}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
             + formats.get(fmt).extensions[0])
     st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
@@ -80,7 +80,8 @@ def render_model(*, project: dict) -> None:
         st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
     root = _file_name(f"{project['name']}-{serving.name}")
-    st.download_button(f"Download {root}.zip", data=partial(export.zip_folder, serving.folder, root),
+    st.download_button(f"Download {root}.zip", data=partial(export.export_model, ui.store(), serving.id, root,
+                                                                    actor=ui.actor()),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",
                        icon=":material/folder_zip:", on_click="ignore")
 

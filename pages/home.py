@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
+from core.access import Actor
 from core.store import ModelVersion, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
 from pages import ui
@@ -14,9 +15,9 @@ from pages.team import render_team
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:"}
 
 
-def ensure_demo(store: Store) -> None:
+def ensure_demo(store: Store, *, actor: Actor) -> None:
     """First run (no project at all): create the demo project from assets/ and select it."""
-    project_id = demo.create_demo(store)
+    project_id = demo.create_demo(store, actor=actor)
     if project_id is not None:
         st.session_state["project_id"] = project_id
 
@@ -32,7 +33,7 @@ def _create() -> None:
     name = st.session_state.get("home_new_name", "").strip()
     labels = [lab.strip() for lab in st.session_state.get("home_new_labels", "").split(",") if lab.strip()]
     try:
-        project_id = ui.store().create_project(name, labels)
+        project_id = ui.store().create_project(name, labels, actor=ui.actor())
     except ValueError as e:
         st.session_state["home_create_error"] = str(e)
         return
@@ -78,7 +79,8 @@ def render_dashboard(*, project: dict) -> None:
     with right:
         render_curve(models=models, serving=serving)
     render_team(project_id=pid)
-    render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
+    if ui.actor().may("import"):
+        render_demo_mode(project_id=pid, running=job is not None and job["status"] in JOB_UNFINISHED)
 
 
 def render_serving(*, serving: ModelVersion | None, models: list[ModelVersion]) -> None:
@@ -155,6 +157,8 @@ def render_projects(*, current: dict | None) -> None:
             is_current = current is not None and current["id"] == proj["id"]
             button_col.button("Current" if is_current else "Open", key=f"home_open_{proj['id']}",
                               disabled=is_current, on_click=_select, args=(proj["id"],))
+    if not ui.actor().may("project"):
+        return
     with right:
         st.subheader("New project")
         with st.form("home_create_form"):
@@ -182,7 +186,8 @@ def render_demo_mode(*, project_id: int, running: bool) -> None:
         if upload is not None and st.button("Import as pool with hidden gold", key="home_hidden_import"):
             try:
                 corpus = formats.loads(upload.getvalue(), name=upload.name)
-                result = ui.store().import_hidden_gold(project_id, corpus.sentences, source_name=upload.name)
+                result = ui.store().import_hidden_gold(project_id, corpus.sentences, source_name=upload.name,
+                                                       actor=ui.actor())
             except ValueError as exc:  # formats.FormatError included: file, line, problem
                 st.error(ui.md_escape(str(exc)))
                 return
@@ -222,7 +227,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
         try:
             reason = report.why_not_train(store, project_id)
             if reason is None:
-                job_id = jobs.start(store, project_id, report.retrain_params(store, project_id))
+                job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
                 text += f" Training job {job_id} started."
         except ValueError as exc:
             reason = str(exc)

@@ -39,10 +39,10 @@ def render_matches(*, words: Sequence[str], matched: Sequence[str], predicted: S
 
 def _add(project_id: int, data: bytes, name: str) -> None:
     try:
-        r = patterns.add_to_project(ui.store(), project_id, data.decode("utf-8"), name=name)
+        r = patterns.add_to_project(ui.store(), project_id, data.decode("utf-8"), name=name, actor=ui.actor())
     except UnicodeDecodeError:
         st.session_state[REPORT] = [("error", f"{name}: not UTF-8 text")]
-    except ValueError as e:  # FormatError included: nothing was added
+    except (ValueError, PermissionError) as e:  # FormatError included: nothing was added
         st.session_state[REPORT] = [("error", str(e))]
     else:
         st.session_state[REPORT] = [("success", f"{name}: {r['added']} patterns added, {r['duplicates']} "
@@ -50,7 +50,11 @@ def _add(project_id: int, data: bytes, name: str) -> None:
 
 
 def _clear(project_id: int) -> None:
-    st.session_state[REPORT] = [("success", f"Removed {ui.store().clear_patterns(project_id)} patterns.")]
+    try:
+        st.session_state[REPORT] = [("success", f"Removed {ui.store().clear_patterns(project_id, actor=ui.actor())} "
+                                                "patterns.")]
+    except PermissionError as e:
+        st.session_state[REPORT] = [("error", str(e))]
 
 
 def render_upload(*, project: dict) -> None:

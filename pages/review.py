@@ -24,6 +24,8 @@ MODEL_CHECK = 200  # human-labelled sentences the serving model re-tags when its
 
 
 def _reviewer() -> str:
+    if user := st.session_state.get(ui.USER):
+        return user["name"]
     return (st.session_state.get(REVIEWER) or st.session_state.get("annotate_annotator") or "").strip() or "reviewer"
 
 
@@ -33,7 +35,7 @@ def _decide(sid: int, tags: list[str] | None, who: str) -> None:
     tags = tags if tags is not None else (held[1].tags if held and held[0] == sid else None)
     if tags is None:
         return
-    review.adjudicate(ui.store(), sid, tags, reviewer=_reviewer())
+    review.adjudicate(ui.store(), sid, tags, reviewer=_reviewer(), actor=ui.actor())
     st.session_state.pop(DRAFT, None)
     st.session_state[FLASH] = f"Sentence #{sid}: {who} stored as the reviewed label."
 

@@ -16,10 +16,11 @@ def _assign(project_id: int) -> None:
     store = ui.store()
     names = [n.strip() for n in st.session_state.get(NAMES, "").split(",") if n.strip()]
     try:
-        store.set_overlap(project_id, st.session_state["team_overlap"] / 100, int(st.session_state["team_copies"]))
+        store.set_overlap(project_id, st.session_state["team_overlap"] / 100, int(st.session_state["team_copies"]),
+                          actor=ui.actor())
         order = team.pool_order(store, project_id, "entropy" if st.session_state.get("team_active") else None)
-        added = team.extend(store, project_id, order, names or None)
-    except (ValueError, KeyError) as e:
+        added = team.extend(store, project_id, order, names or None, actor=ui.actor())
+    except (ValueError, KeyError, PermissionError) as e:
         st.session_state["team_flash"] = f"Not assigned: {e}"
         return
     st.session_state["team_flash"] = ("Assigned: " + ", ".join(f"{a} +{n}" for a, n in added.items())

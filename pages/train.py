@@ -82,7 +82,7 @@ def _live_panel(*, job_id: int) -> None:
             else:
                 st.caption("(no points yet)")
     if st.button("Cancel", key="train_cancel", icon=":material/stop:"):
-        jobs.cancel(store, job_id)
+        jobs.cancel(store, job_id, actor=ui.actor())
         st.rerun()
 
 
@@ -183,7 +183,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
             st.warning(reason)
             return
         try:
-            jobs.start(store, project_id, params)
+            jobs.start(store, project_id, params, actor=ui.actor())
         except ValueError as exc:
             st.error(f"Cannot start: {exc}")
             return

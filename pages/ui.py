@@ -13,6 +13,7 @@ from typing import Collection, Sequence
 import streamlit as st
 
 from core import formats, paths, versions
+from core.access import OWNER, Actor
 from core.model import Tagger
 from core.store import ModelVersion, Store
 
@@ -21,6 +22,7 @@ PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#C
            "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#1F77B4"]
 LOW_CONFIDENCE = 0.6
 ANNOTATE_SENTENCE = "annotate_sentence_id"  # the Annotate page's current sentence (session state)
+USER = "auth_user"  # the logged-in account, {"name", "role"} (session state; pages/login.py sets it)
 
 
 def release_memory() -> None:
@@ -56,6 +58,16 @@ def store() -> Store:
 def start_note() -> str | None:
     """Why the database this server opened is new although its folder shows earlier use (see paths.earlier_use)."""
     return _store(db_path())[1]
+
+
+def actor() -> Actor:
+    """Who this session acts as: the logged-in account, else the local owner while no account exists (a session
+    without a login on a database with accounts gets PermissionError: app.py shows it only the login form)."""
+    if user := st.session_state.get(USER):
+        return Actor(user["name"], user["role"])
+    if store().users():
+        raise PermissionError("not logged in")
+    return OWNER
 
 
 @st.cache_resource(max_entries=2)

@@ -182,7 +182,7 @@ def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool)
     """Import every parsed input into its split in one transaction (all of them, or none), each read again a chunk
     at a time; one report line each."""
     results = ui.store().import_many(project_id, [(item.stream(), split, item.name) for item, split in chosen],
-                                     new_labels=new_labels)
+                                     new_labels=new_labels, actor=ui.actor())
     ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
     return [f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {r['added']} added, {r['duplicates']} duplicates "
             f"skipped, {r['annotated']} with tags" for (item, split), r in zip(chosen, results)]

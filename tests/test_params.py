@@ -95,7 +95,7 @@ def test_every_field_is_a_widget_of_the_train_page_with_its_declaration(monkeypa
     from core import jobs, report
 
     params = {}
-    monkeypatch.setattr(jobs, "start", lambda store, project_id, p: params.update(p) or 1)
+    monkeypatch.setattr(jobs, "start", lambda store, project_id, p, actor: params.update(p) or 1)
     monkeypatch.setattr(report, "why_not_train", lambda store, project_id: None)
     at.button(key="train_start").click().run()
     cfg = jobs.config_from(params)

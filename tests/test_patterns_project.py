@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core import patterns
+from core.access import Actor
 from core.cli import main
 from core.formats import FormatError
 from core.store import Store
@@ -59,6 +60,19 @@ def test_a_bad_file_adds_nothing(project):
     empty = store.create_project("empty", [])
     with pytest.raises(ValueError, match="no entity labels"):
         patterns.add_to_project(store, empty, JSONL, name="p.jsonl")
+
+
+def test_only_admins_change_patterns_and_it_is_audited(project):
+    store, pid = project
+    annotator = Actor("ann", "annotator")
+    with pytest.raises(PermissionError, match="import refused"):
+        patterns.add_to_project(store, pid, JSONL, name="p.jsonl", actor=annotator)
+    assert store.patterns(pid) == []
+    patterns.add_to_project(store, pid, JSONL, name="p.jsonl", actor=Actor("boss", "admin"))
+    with pytest.raises(PermissionError):
+        store.clear_patterns(pid, actor=annotator)
+    assert len(store.patterns(pid)) == 3
+    assert [(a["actor"], a["action"]) for a in store.audit(pid)][-1] == ("boss", "import")
 
 
 def test_cli_adds_lists_exports_and_clears(tmp_path: Path):

@@ -181,6 +181,7 @@ def test_counts_and_set_split(store, pid):
 def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch):
     path = tmp_path / "v2.db"
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS[:2])  # the schema as the code before flags wrote it
+    monkeypatch.setattr(Store, "add_audit", lambda *a, **k: 0)  # and before the audit trail
     old = Store(path)
     pid = old.create_project("old", ["PER"])
     old.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER"), sent("it rained")], split="train")
@@ -189,8 +190,9 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     assert old.schema_version == 2 and "flags" not in old.db.table_names()
     old.close()
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
+    monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS)
+    assert new.schema_version == len(MIGRATIONS) == 7
     assert {"flags", "drafts"} <= set(new.db.table_names())
     assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a["source"] for a in new.history(sid)] == ["gold", "model"]
@@ -374,14 +376,16 @@ def test_concurrent_writers_in_two_processes_lose_nothing(store, pid):
 def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     path = tmp_path / "v3.db"
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS[:3])  # the schema before model folders by database
+    monkeypatch.setattr(Store, "add_audit", lambda *a, **k: 0)  # and before the audit trail
     old = Store(path)
     pid = old.create_project("old", ["PER"])
     job_id = old.create_job(pid, "train", {"epochs": 1})
     assert "meta" not in old.db.table_names()
     old.close()
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
+    monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS)
+    assert new.schema_version == len(MIGRATIONS) == 7
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
     assert new.job(job_id)["pid_started"] is None and new.job(job_id)["params"] == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)

@@ -9,6 +9,7 @@ import pytest
 import sqlite_utils
 
 from core import review, team, versions
+from core.access import Actor
 from core.store import MIGRATIONS, Store, base
 
 from apptest import raw
@@ -89,6 +90,14 @@ def test_review_becomes_the_training_label_and_history_stays(store):
     assert [r["tags"] for r in versions.training_data(store, pid)[0] if r["id"] == sid] == [["B-PER", "O", "O"]]
     with pytest.raises(KeyError, match="no human label by 'zed'"):
         review.accept(store, sid, "zed", reviewer="rita")
+    ann = Actor("ann", "annotator")
+    before = len(store.history(sid))
+    with pytest.raises(PermissionError, match="'ann' is annotator"):
+        review.accept(store, sid, "bob", reviewer="ann", actor=ann)
+    with pytest.raises(PermissionError, match="'ann' is annotator"):
+        team.extend(store, pid, [sid], ["ann", "bob"], actor=ann)
+    assert len(store.history(sid)) == before
+    review.accept(store, sid, "bob", reviewer="rita", actor=Actor("rita", "reviewer"))
 
 
 def test_drafts_are_per_annotator(store):

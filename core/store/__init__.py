@@ -1,9 +1,10 @@
 """SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs,
-patterns.
+accounts, the audit trail and patterns.
 
 Single source of truth of the app, and the only code that runs SQL. WAL mode, every write in a short BEGIN IMMEDIATE
 transaction. One module per kind of row; `Store` joins them."""
 from core.store.annotations import AnnotationRows
+from core.store.audit import AuditRows
 from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL_HINT, ROLES, SOURCES, SPLITS,
                              StoreError, now, sentence_hash)
 from core.store.jobs import JobRows
@@ -18,5 +19,5 @@ __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "RO
            "Store", "StoreError", "now", "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, TeamRows, PatternRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, AuditRows, TeamRows, PatternRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

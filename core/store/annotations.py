@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from core.access import OWNER, Actor, require
 from core.store.base import _EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels, now
 
 
@@ -40,11 +41,14 @@ class AnnotationRows(StoreBase):
                                     [sentence_id, annotator])
         return ids
 
-    def save_human(self, sentence_id: int, tags: Sequence[str], *, annotator: str, source: str = "human") -> int:
+    def save_human(self, sentence_id: int, tags: Sequence[str], *, annotator: str, source: str = "human",
+                   actor: Actor = OWNER) -> int:
         """A human (or review) annotation of a sentence, in one transaction with its move from the unlabeled split to
-        train (so the next training learns from it). Returns the annotation id."""
+        train (so the next training learns from it); every role may annotate, reviewers and admins review (`actor`).
+        Returns the annotation id."""
         if source not in ("human", "review"):
             raise ValueError(f"a saved label has source human or review, not {source!r}")
+        require(actor, "review" if source == "review" else "annotate")
         with self._write():
             annotation_id = self.annotate(sentence_id, tags, source=source, annotator=annotator)
             self.db.execute("UPDATE sentences SET split = 'train' WHERE id = ? AND split = 'unlabeled'", [sentence_id])
@@ -87,8 +91,11 @@ class AnnotationRows(StoreBase):
                           [sentence_id])
         return rows[0] if rows else None
 
-    def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "") -> list[int]:
-        """Flag sentences as junk (False: restore them), keeping the history; returns the ids whose state changed."""
+    def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "",
+             actor: Actor = OWNER) -> list[int]:
+        """Flag sentences as junk (False: restore them), keeping the history; every role may (`actor`); returns the ids
+        whose state changed."""
+        require(actor, "flag")
         ids = sorted({int(i) for i in sentence_ids})
         created = now()
         with self._write():

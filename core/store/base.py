@@ -18,9 +18,8 @@ import sqlite_utils
 
 from core.labels import label_problem, text_problem, words_problem
 
-from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS  # noqa: F401 (re-exported)
-ROLES = ("admin", "reviewer", "annotator")
-JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data")
+from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail")
 LABEL_SOURCES = "'review', 'human', 'gold'"  # the sources that are labels (SQL list), strongest first
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('review', 'human', 'gold') ORDER BY e.source = 'review' DESC, e.source = 'human' DESC,
@@ -201,10 +200,19 @@ def _m5(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL, removed TEXT)""")
 
 
+def _m6(db: sqlite_utils.Database) -> None:
+    """The audit trail (core/store/audit.py): who did what, when, in which project; append-only, no secrets."""
+    db.execute("""CREATE TABLE audit (id INTEGER PRIMARY KEY, created TEXT NOT NULL, actor TEXT NOT NULL,
+        role TEXT NOT NULL, action TEXT NOT NULL, project_id INTEGER REFERENCES projects(id), detail TEXT NOT NULL)""")
+    db.execute("CREATE INDEX idx_audit_project ON audit(project_id, id)")
+    for op in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER audit_no_{op.lower()} BEFORE {op} ON audit "
+                   "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
+
+
 def _m7(db: sqlite_utils.Database) -> None:
     """Shared work: a project's overlap share and copies, stored per-annotator queues; drafts per (sentence,
-    annotator); annotation source `review` (the annotations table is rebuilt for its CHECK, history kept).
-    Numbered 7: migration 6 (the audit table) comes from the accounts work."""
+    annotator); annotation source `review` (the annotations table is rebuilt for its CHECK, history kept)."""
     sources = ", ".join(f"'{v}'" for v in SOURCES)
     for sql in (
             "ALTER TABLE projects ADD COLUMN overlap REAL NOT NULL DEFAULT 0",
@@ -239,14 +247,14 @@ def _m7(db: sqlite_utils.Database) -> None:
 
 def _m9(db: sqlite_utils.Database) -> None:
     """Entity patterns of a project (core/store/patterns.py); ids never reused, so (count, max id) stamps them.
-    Numbered 9: migrations 6 and 8 come from concurrent work; merge as [..., _m7, _m8, _m9]."""
+    Numbered 9: migration 8 comes from concurrent work; merge as [..., _m7, _m8, _m9]."""
     db.execute("""CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT,
         project_id INTEGER NOT NULL REFERENCES projects(id), label TEXT NOT NULL, pattern TEXT NOT NULL,
         created TEXT NOT NULL, UNIQUE (project_id, label, pattern))""")  # no executescript: it would commit
 
 
-# _m6 (the audit table) and _m8 come from concurrent work; merge as [..., _m5, _m6, _m7, _m8, _m9]
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m7, _m9]
+# _m8 comes from concurrent work; merge as [..., _m7, _m8, _m9]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m9]
 
 
 def _read_only(path: Path) -> str | None:

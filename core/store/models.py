@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.access import OWNER, Actor, require
 from core.store.base import MODEL_STATUSES, StoreBase, _check, now
 from core.store.records import ModelVersion
 
@@ -37,13 +38,15 @@ class ModelRows(StoreBase):
         return [ModelVersion.from_row(r) for r in self._rows("SELECT * FROM models WHERE project_id = ? ORDER BY id",
                                                              [project_id])]
 
-    def promote(self, model_id: int) -> None:
-        """Serve `model_id` for its project (it must be ready) and record it in promotions."""
+    def promote(self, model_id: int, *, actor: Actor = OWNER) -> None:
+        """Serve `model_id` for its project (it must be ready) and record it in promotions (admins only; audited)."""
+        require(actor, "promote")
         with self._write():
             model = self.model(model_id)
             if model.status != "ready":
                 raise ValueError(f"model {model_id} is {model.status}, only ready models can be promoted")
             self._serve(model.project_id, model_id, "promote")
+            self.add_audit(actor, "promote", project_id=model.project_id, model_id=model_id, model=model.name)
 
     def _serve(self, project_id: int, model_id: int, action: str) -> None:
         self.db["projects"].update(project_id, {"serving_model_id": model_id})
@@ -61,14 +64,16 @@ class ModelRows(StoreBase):
                 stack.append(r["model_id"])
         return stack
 
-    def rollback(self, project_id: int) -> int:
-        """Serve the version served before the current one again; returns its model id."""
+    def rollback(self, project_id: int, *, actor: Actor = OWNER) -> int:
+        """Serve the version served before the current one again (admins only; audited); returns its model id."""
+        require(actor, "rollback")
         with self._write():
             stack = self._serving_stack(project_id)
             if len(stack) < 2:
                 raise ValueError(f"project {project_id} has no earlier served model to roll "
                                  "back to")
             self._serve(project_id, stack[-2], "rollback")
+            self.add_audit(actor, "rollback", project_id=project_id, model_id=stack[-2], replaced=stack[-1])
             return stack[-2]
 
     def serving(self, project_id: int) -> ModelVersion | None:

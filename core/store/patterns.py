@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from core.access import OWNER, Actor, require
 from core.patterns import Pattern
 from core.store.base import StoreBase, now
 
@@ -16,9 +17,10 @@ def _key(rule: Pattern) -> str:
 class PatternRows(StoreBase):
     """Entity patterns per project, which pre-tag its sentences before the first model."""
 
-    def add_patterns(self, project_id: int, rules: Sequence[Pattern]) -> dict:
+    def add_patterns(self, project_id: int, rules: Sequence[Pattern], *, actor: Actor = OWNER) -> dict:
         """Store the rules in one transaction (those the project holds already, or repeated, are skipped); returns
-        {"added", "duplicates"}."""
+        {"added", "duplicates"}. Admins only (`actor`, as imports); audited."""
+        require(actor, "import")
         created, added = now(), 0
         with self._write():
             self.project(project_id)
@@ -26,6 +28,7 @@ class PatternRows(StoreBase):
                 added += self.db.execute(
                     "INSERT OR IGNORE INTO patterns (project_id, label, pattern, created) VALUES (?, ?, ?, ?)",
                     [project_id, rule.label, _key(rule), created]).rowcount
+            self.add_audit(actor, "import", project_id=project_id, op="patterns", added=added)
         return {"added": added, "duplicates": len(rules) - added}
 
     def patterns(self, project_id: int) -> list[Pattern]:
@@ -39,13 +42,19 @@ class PatternRows(StoreBase):
             return tuple(self.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM patterns WHERE project_id = ?",
                                          [project_id]).fetchone())
 
-    def remove_patterns(self, project_id: int, rules: Sequence[Pattern]) -> int:
-        """Remove these rules from the project; returns how many it held."""
+    def remove_patterns(self, project_id: int, rules: Sequence[Pattern], *, actor: Actor = OWNER) -> int:
+        """Remove these rules from the project; returns how many it held. Admins only; audited."""
+        require(actor, "project")
         with self._write():
-            return sum(self.db.execute("DELETE FROM patterns WHERE project_id = ? AND label = ? AND pattern = ?",
-                                       [project_id, rule.label, _key(rule)]).rowcount for rule in rules)
+            removed = sum(self.db.execute("DELETE FROM patterns WHERE project_id = ? AND label = ? AND pattern = ?",
+                                          [project_id, rule.label, _key(rule)]).rowcount for rule in rules)
+            self.add_audit(actor, "project", project_id=project_id, op="patterns removed", removed=removed)
+        return removed
 
-    def clear_patterns(self, project_id: int) -> int:
-        """Remove every rule of the project; returns how many there were."""
+    def clear_patterns(self, project_id: int, *, actor: Actor = OWNER) -> int:
+        """Remove every rule of the project; returns how many there were. Admins only; audited."""
+        require(actor, "project")
         with self._write():
-            return self.db.execute("DELETE FROM patterns WHERE project_id = ?", [project_id]).rowcount
+            removed = self.db.execute("DELETE FROM patterns WHERE project_id = ?", [project_id]).rowcount
+            self.add_audit(actor, "project", project_id=project_id, op="patterns removed", removed=removed)
+        return removed

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
+from core.access import OWNER, Actor, require
 from core.formats import FormatError
 from core.labels import LabelSet, check_labels
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
@@ -20,15 +21,19 @@ _CHUNK = 2000  # sentences checked and written at a time by an import
 class ProjectRows(StoreBase):
     """Projects and their sentences."""
 
-    def create_project(self, name: str, labels: Sequence[str]) -> int:
+    def create_project(self, name: str, labels: Sequence[str], *, actor: Actor = OWNER) -> int:
+        """A new project (admins only; audited); returns its id."""
+        require(actor, "project")
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"invalid project name {name!r}")
         labels = check_labels(labels)
         with self._write():
             if self._rows("SELECT id FROM projects WHERE name = ?", [name]):
                 raise ValueError(f"project {name!r} already exists")
-            return self._insert("projects", {"name": name, "labels": json.dumps(labels),
-                                             "created": now(), "serving_model_id": None})
+            project_id = self._insert("projects", {"name": name, "labels": json.dumps(labels),
+                                                   "created": now(), "serving_model_id": None})
+            self.add_audit(actor, "project", project_id=project_id, op="create", name=name, labels=labels)
+            return project_id
 
     def project(self, name_or_id: str | int) -> dict:
         column = "name" if isinstance(name_or_id, str) else "id"
@@ -40,11 +45,14 @@ class ProjectRows(StoreBase):
     def projects(self) -> list[dict]:
         return self._rows("SELECT * FROM projects ORDER BY id")
 
-    def set_labels(self, project_id: int, labels: Sequence[str]) -> None:
+    def set_labels(self, project_id: int, labels: Sequence[str], *, actor: Actor = OWNER) -> None:
+        """Replace a project's entity types (admins only; audited)."""
+        require(actor, "project")
         labels = check_labels(labels)
         with self._write():
             self.project(project_id)
             self.db["projects"].update(project_id, {"labels": json.dumps(labels)})
+            self.add_audit(actor, "project", project_id=project_id, op="labels", labels=labels)
 
     def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
         """Add the labels of `found` the project lacks (a case twin of a label it has raises fail(problem))."""
@@ -58,14 +66,14 @@ class ProjectRows(StoreBase):
 
     def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
                          source_name: str = "", source: str = "gold", annotator: str = "import",
-                         new_labels: bool = False) -> dict:
+                         new_labels: bool = False, actor: Actor = OWNER) -> dict:
         """Import Sentence-like objects in one transaction (see `import_many`); returns the counts."""
         return self.import_many(project_id, [(sentences, split, source_name)], source=source, annotator=annotator,
-                                new_labels=new_labels)[0]
+                                new_labels=new_labels, actor=actor)[0]
 
     def import_many(self, project_id: int, batches: Sequence[tuple[Iterable, str | None, str]], *,
                     source: str = "gold", annotator: str = "import", new_labels: bool = False,
-                    hidden_gold: bool = False) -> list[dict]:
+                    hidden_gold: bool = False, actor: Actor = OWNER) -> list[dict]:
         """Import (sentences, split, source name) batches, e.g. every file of one import, in ONE transaction: all of
         them, or nothing when one is refused (a FormatError naming source and line, for sentences, words and labels
         as core.labels checks them). Sentences may be a list or a formats.Stream: each batch is read once, checked
@@ -79,7 +87,8 @@ class ProjectRows(StoreBase):
         annotator's, unless their latest by that annotator are the same); a sentence repeated inside one batch is
         kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
         nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
-        tags kept hidden until revealed."""
+        tags kept hidden until revealed. Admins only (`actor`); audited with the counts."""
+        require(actor, "import")
         _check(source, SOURCES, "annotation source")
         for _, split, _ in batches:
             if split is not None:
@@ -95,6 +104,9 @@ class ProjectRows(StoreBase):
                        for sentences, split, source_name in batches]
             if known.new:
                 self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+            self.add_audit(actor, "import", project_id=project_id, source=source, annotator=annotator,
+                           files=[name for _, _, name in batches], added=sum(r["added"] for r in results),
+                           new_labels=sorted(known.new))
         return results
 
     def _import_batch(self, project_id: int, sentences: Iterable, split: str | None, source_name: str, *,
@@ -273,12 +285,12 @@ class ProjectRows(StoreBase):
         return {"by_split": by_split, "human": human, "labelled": labelled, "flagged": len(self.flagged(project_id))}
 
     def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "",
-                           new_labels: bool = False) -> dict:
+                           new_labels: bool = False, actor: Actor = OWNER) -> dict:
         """Import labelled sentences as unlabeled ones whose tags are kept hidden (demo mode's pool with gold).
 
         Returns import_sentences' counts plus "hidden": sentences whose gold was recorded now."""
         return self.import_many(project_id, [(sentences, "unlabeled", source_name)], new_labels=new_labels,
-                                hidden_gold=True)[0]
+                                hidden_gold=True, actor=actor)[0]
 
     def stamp(self, project_id: int) -> tuple[int, int, int, int]:
         """Cheap fingerprint that changes when sentences, annotations or flags are added: (count, max sentence id,

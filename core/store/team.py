@@ -4,14 +4,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
+from core.access import OWNER, Actor, require
 from core.store.base import _FLAGGED, StoreBase, now
 
 
 class TeamRows(StoreBase):
     """The overlap share and copies of a project, and the queues, stored once made so they stay stable."""
 
-    def set_overlap(self, project_id: int, overlap: float, copies: int) -> None:
-        """Store the share of sentences that go to several annotators, and to how many."""
+    def set_overlap(self, project_id: int, overlap: float, copies: int, *, actor: Actor = OWNER) -> None:
+        """Store the share of sentences that go to several annotators, and to how many (an admin's setting)."""
+        require(actor, "project")
         if not 0 <= overlap <= 1:
             raise ValueError(f"overlap share must be between 0 and 1, not {overlap}")
         if not isinstance(copies, int) or copies < 2:
@@ -20,9 +22,10 @@ class TeamRows(StoreBase):
             self._one("projects", project_id)
             self.db["projects"].update(project_id, {"overlap": float(overlap), "copies": copies})
 
-    def add_assignments(self, project_id: int, queues: Mapping[str, Sequence[int]]) -> int:
+    def add_assignments(self, project_id: int, queues: Mapping[str, Sequence[int]], *, actor: Actor = OWNER) -> int:
         """Append queues (annotator -> sentence ids, in order) after what each annotator holds; a sentence already
-        assigned to that annotator is skipped. Returns how many rows were added."""
+        assigned to that annotator is skipped (an admin's action). Returns how many rows were added."""
+        require(actor, "project")
         created, added = now(), 0
         with self._write():
             for annotator, ids in queues.items():

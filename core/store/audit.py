@@ -1,0 +1,28 @@
+"""The audit trail: who did what and when (imports, training, promotions, exports, user and project changes)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.store.base import StoreBase, now
+
+
+class AuditRows(StoreBase):
+    """Append-only audit rows; a detail names what was acted on, never a password or token."""
+
+    def add_audit(self, actor: Any, action: str, *, project_id: int | None = None, **detail: Any) -> int:
+        """Append one row for `actor` (an access.Actor) doing `action`; inside a caller's write it joins that
+        transaction, so the row is written with the action or not at all. A read-only database records nothing (it
+        can only be read, exported, or refuse writes); returns the row id, or 0 then."""
+        if self.read_only:
+            return 0
+        with self._write():  # plain SQL: sqlite-utils' insert would make a missing table instead of failing
+            return self.db.execute(
+                "INSERT INTO audit (created, actor, role, action, project_id, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                [now(), actor.name, actor.role, action, project_id,
+                 json.dumps(detail, ensure_ascii=False, default=str)]).lastrowid
+
+    def audit(self, project_id: int | None = None) -> list[dict]:
+        """Audit rows, oldest first: one project's, or every row when project_id is None."""
+        where = "" if project_id is None else " WHERE project_id = ?"
+        return self._rows("SELECT * FROM audit" + where + " ORDER BY id", [] if project_id is None else [project_id])

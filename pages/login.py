@@ -1,0 +1,164 @@
+"""Logging in: the form (local accounts, or an identity provider through st.login), failed-login slow-down, expiry
+after inactivity, the account line with Log out, and the refusal to serve beyond this machine without an admin."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+
+import streamlit as st
+
+from core import access, users
+from core.access import OWNER, Actor, LoginThrottle
+from core.store import Store
+from pages import ui
+
+SEEN = "auth_seen"  # time of the session's last run (session state)
+EXPIRED = "auth_expired"
+DEFAULT_MINUTES = 30.0
+LOG = logging.getLogger("nerloop.auth")
+
+
+def session_minutes() -> float:
+    """Minutes without activity after which a session must log in again: $NERLOOP_SESSION_MINUTES, default 30."""
+    try:
+        minutes = float(os.environ.get("NERLOOP_SESSION_MINUTES", DEFAULT_MINUTES))
+    except ValueError:
+        return DEFAULT_MINUTES
+    return minutes if minutes > 0 else DEFAULT_MINUTES
+
+
+@st.cache_resource
+def throttle() -> LoginThrottle:
+    """Failed logins per name, shared by the sessions of this server process (kept in memory, not in the database)."""
+    return LoginThrottle()
+
+
+@st.cache_resource
+def _announce(message: str) -> None:
+    """Say once per server process, on its output and in the log, why it serves nothing."""
+    print(f"nerloop: {message}", file=sys.stderr, flush=True)
+    LOG.error(message)
+
+
+def address_refusal(store: Store) -> str | None:
+    """Why this server must not serve (an address beyond this machine and no admin account), or None."""
+    address = st.get_option("server.address")
+    if access.local_address(address) or users.has_admin(store):
+        return None
+    message = (f"refusing to serve on {address or 'every network interface'}: a server reachable from other machines "
+               "needs at least one admin account (`nerloop users add NAME --role admin`); without accounts nerloop "
+               "listens on 127.0.0.1 only")
+    _announce(message)
+    return message
+
+
+def render_refusal() -> None:
+    st.title("nerloop")
+    st.error(ui.md_escape(address_refusal(ui.store()) or "Reload the page."))
+
+
+def logout(*, expired: bool = False) -> None:
+    """End this session's login (and the identity provider's, where it was used)."""
+    st.session_state.pop(ui.USER, None)
+    st.session_state.pop(SEEN, None)
+    if expired:
+        st.session_state[EXPIRED] = True
+    if _sso_configured() and st.user.is_logged_in:
+        st.logout()
+
+
+def current(store: Store) -> Actor | None:
+    """The session's acting user: the local owner while no account exists, the logged-in account (its role read
+    anew, so a change or removal counts at once), or None when the login form must show (also after inactivity)."""
+    if not store.users():
+        st.session_state.pop(ui.USER, None)
+        return OWNER
+    user = st.session_state.get(ui.USER)
+    if user is None:
+        return None
+    now = time.time()
+    account = store.user(user["name"])
+    if account is None or now - st.session_state.get(SEEN, now) > session_minutes() * 60:
+        logout(expired=account is not None)
+        return None
+    st.session_state[ui.USER] = {"name": account["name"], "role": account["role"]}
+    st.session_state[SEEN] = now
+    return Actor(account["name"], account["role"])
+
+
+def _sso_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section (OpenID Connect through st.login)."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file, or one that does not parse: Streamlit's own errors, no SSO either way
+        return False
+
+
+def _log_in(name: str, role: str) -> None:
+    st.session_state[ui.USER] = {"name": name, "role": role}
+    st.session_state[SEEN] = time.time()
+    LOG.info("%s logged in (%s)", name, role)
+
+
+def _attempt(store: Store, name: str, password: str) -> None:
+    """Check a name and password; a failure slows that name's next attempts down."""
+    if (wait := throttle().wait(name)) > 0:
+        st.error(f"Too many failed logins for this name: try again in {math.ceil(wait)} s.")
+        return
+    account = users.authenticate(store, name, password)
+    if account is None:
+        throttle().failed(name)
+        LOG.warning("failed login for %s", repr(name) if store.user(name) else "an unknown name")  # a password typed
+        st.error("Wrong name or password.")  # into the name box is never logged
+        return
+    throttle().succeeded(name)
+    _log_in(account["name"], account["role"])
+    st.rerun()
+
+
+def _sso(store: Store) -> None:
+    """After the identity provider's login: the account named by its e-mail address, or a refusal."""
+    email = st.user.get("email")
+    account = store.user(email) if isinstance(email, str) else None
+    if account is None:
+        st.error(f"No nerloop account for {ui.md_escape(str(email))}: ask an admin to add it "
+                 "(`nerloop users add EMAIL --role ...`).")
+        st.button("Log out of the identity provider", key="login_sso_out", on_click=st.logout)
+        return
+    _log_in(account["name"], account["role"])
+    st.rerun()
+
+
+def render_login() -> None:
+    """The only page a visitor sees before logging in: no project, no sidebar pages."""
+    store = ui.store()
+    st.title("nerloop")
+    if st.session_state.pop(EXPIRED, False):
+        st.info(f"Your session ended after {session_minutes():g} minutes without activity: log in again.")
+    sso = _sso_configured()
+    if sso and st.user.is_logged_in:
+        _sso(store)
+        return
+    with st.form("login_form", clear_on_submit=True):
+        name = st.text_input("Name", key="login_name", autocomplete="username")
+        password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", type="primary", key="login_submit")
+    if submitted:
+        _attempt(store, name.strip(), password)
+    if sso:
+        st.button("Log in with your organisation's account", key="login_sso", on_click=st.login)
+
+
+def render_account(*, actor: Actor) -> None:
+    """Sidebar: who is logged in, and Log out (nothing in a single-user app)."""
+    if actor == OWNER and ui.USER not in st.session_state:
+        return
+    st.sidebar.caption(f"Logged in as **{ui.md_escape(actor.name)}** ({actor.role})")
+    st.sidebar.button("Log out", key="login_logout", icon=":material/logout:", on_click=logout)
+
+
+if __name__ == "__main__":  # run alone by Streamlit's older pages/ routing (a first request for /login)
+    ui.ensure_navigation()

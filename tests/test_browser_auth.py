@@ -1,0 +1,137 @@
+"""Logins in a real browser: a visitor sees only the login form, a wrong password is refused, an annotator cannot
+reach Train, Export, Upload or Users, and the app serves nothing on 0.0.0.0 until an admin account exists."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import users
+from core.formats import Sentence
+from core.store import Store
+from tests.test_browser import ARGS, CHROMIUM, ROOT, free_port
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after test_browser's chromium check)
+
+SECRET = "Zanzibar"  # a word of the project's text: never on the page before a login
+PASSWORD = "correct horse 42"
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, db: Path, address: str) -> Iterator[tuple[str, Path]]:
+    """`streamlit run app.py` on `address` and a free port; yields the URL to open and the server's output file."""
+    port = free_port()
+    env = {**os.environ, "NERLOOP_DB": str(db), "NERLOOP_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    output = tmp_path / f"streamlit-{port}.log"
+    with open(output, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            time.sleep(0.3)
+        else:
+            pytest.fail(f"streamlit did not start: {output.read_text()[-2000:]}")
+        yield url, output
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def nav(page) -> list[str]:
+    return [t.split("\n")[-1].strip() for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+
+
+def log_in(page, name: str, password: str) -> None:
+    page.get_by_role("textbox", name="Name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_login_form_wrong_password_and_annotator_pages(tmp_path):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    pid = store.create_project("treaties", ["LOC"])
+    store.import_sentences(pid, [Sentence([SECRET, "signed"], None, f"{SECRET} signed", [(0, 8), (9, 15)])],
+                           split="unlabeled")
+    users.add(store, "ada", "admin", PASSWORD)
+    users.add(store, "ann", "annotator", PASSWORD)
+    store.close()
+    with serving(tmp_path, db, "127.0.0.1") as (url, output), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+        body = page.locator("body").inner_text()
+        assert SECRET not in body and "treaties" not in body and nav(page) == []
+        for deep in ("annotate", "train"):  # a deep link shows the login form too (and "page not found"), never
+            page.goto(f"{url}/{deep}")  # the page
+            expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(500)
+            assert "treaties" not in page.locator("body").inner_text() and not page.locator("h1", has_text=deep).count()
+        page.goto(url)  # a reload is a new session: logged out, as before
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+
+        log_in(page, "ann", "not the password")
+        expect(page.get_by_text("Wrong name or password.")).to_be_visible(timeout=30_000)
+        assert nav(page) == [] and "treaties" not in page.locator("body").inner_text()
+        page.wait_for_timeout(1100)  # the slow-down after one failure: a second
+        log_in(page, "ann", PASSWORD)
+        expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
+        expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible(timeout=30_000)
+        assert nav(page) == ["Home", "Annotate"]  # no Upload, Train, Evaluate, Export or Users to reach
+        assert "New project" not in page.locator("body").inner_text()  # nor the form that creates one
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=30_000)
+
+        log_in(page, "ada", PASSWORD)
+        expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
+        expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible(timeout=30_000)
+        assert nav(page) == ["Home", "Upload", "Annotate", "Train", "Evaluate", "Export", "Users"]
+        browser.close()
+    secret = PASSWORD.encode()
+    files = [db, *db.parent.glob("nerloop.db-*"), output, *(tmp_path / "home").rglob("*")]
+    assert any(f.name == "app.log" for f in files)  # the logins were logged (names only)
+    assert "failed login for 'ann'" in (tmp_path / "home" / "logs" / "app.log").read_text()
+    for f in files:
+        if f.is_file():
+            assert secret not in f.read_bytes(), f
+
+
+def test_refuses_every_interface_until_an_admin_exists(tmp_path):
+    db = tmp_path / "nerloop.db"
+    Store(db).close()
+    with serving(tmp_path, db, "0.0.0.0") as (url, output), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        expect(page.get_by_text(re.compile("refusing to serve on 0.0.0.0"))).to_be_visible(timeout=60_000)
+        assert nav(page) == [] and not page.get_by_role("textbox", name="Password").count()
+        assert Store(db).projects() == []  # not even the demo project was made
+        assert "refusing to serve on 0.0.0.0" in output.read_text()  # said on the server's output too
+        store = Store(db)
+        users.add(store, "ada", "admin", PASSWORD)
+        store.close()
+        page.reload()
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+        log_in(page, "ada", PASSWORD)
+        expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
+        browser.close()
