@@ -444,7 +444,7 @@ def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
             page.locator('[data-testid="stSidebarNav"] a', has_text="Upload").first.click()
             expect(page.locator("h1", has_text="Upload")).to_be_visible(timeout=60_000)
             started = time.time()
-            page.locator('input[type="file"]').set_input_files(str(big))
+            page.locator('input[type="file"]').first.set_input_files(str(big))  # the corpus uploader
             button = page.get_by_role("button", name=re.compile(r"^Import \d+ new sentences"))
             while time.time() - started < timeout_s and not (button.count() and button.is_enabled()):
                 sample(page, 1000)

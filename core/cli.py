@@ -1140,7 +1140,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train every round from --model again instead of warm-starting from the round before")
     p.add_argument("--mc-passes", type=_count, default=8, metavar="N", help="dropout passes for bald (default 8)")
     p.add_argument("--out", metavar="FILE", help="write the curves as JSON")
+
+    p = add("patterns", cmd_patterns, "entity patterns (spaCy EntityRuler JSONL) that pre-tag a project's sentences "
+            "before its first model: add a file, list, clear, export")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("add", help="add a file's patterns (all of them, or none when a line is bad)", parents=[db])
+    a.add_argument("project", metavar="PROJECT")
+    a.add_argument("file", metavar="FILE", help='JSONL: {"label": LABEL, "pattern": TEXT or [token objects]}')
+    for action, help in (("list", "list the patterns"), ("clear", "remove every pattern"),
+                         ("export", "print the patterns as EntityRuler JSONL")):
+        actions.add_parser(action, help=help, parents=[db]).add_argument("project", metavar="PROJECT")
     return parser
+
+
+def cmd_patterns(args: argparse.Namespace) -> int:
+    from core import patterns
+
+    with _opened(args) as (store, project):
+        if args.action == "add":
+            try:
+                text = Path(args.file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise CliError(f"{args.file}: {getattr(e, 'strerror', None) or e}") from None
+            r = patterns.add_to_project(store, project.id, text, name=args.file, actor=_actor(args, store))
+            print(f"{args.file}: {r['added']} added, {r['duplicates']} duplicates skipped; {project.name!r} has "
+                  f"{store.patterns_stamp(project.id)[0]} patterns")
+        elif args.action == "list":
+            rules = store.patterns(project.id)
+            rows = [[r.label, json.dumps(r.to_json()["pattern"], ensure_ascii=False)] for r in rules]
+            print(_table(["label", "pattern"], rows) if rows else "no patterns")
+        elif args.action == "clear":
+            removed = store.clear_patterns(project.id, actor=_actor(args, store))
+            print(f"removed {removed} patterns from {project.name!r}")
+        else:
+            sys.stdout.write(patterns.dumps(store.patterns(project.id)))
+    return 0
 
 
 def _log_to_stderr(level: int) -> None:

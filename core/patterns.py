@@ -5,8 +5,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from typing import Any
 
 from core import formats
+from core.access import OWNER, Actor
 from core.formats import FormatError
 from core.labels import LabelSet
 
@@ -30,6 +32,13 @@ class Pattern:
         """The EntityRuler record: `{"label", "pattern"}` with a string or a list of token dicts."""
         pattern = " ".join(self.phrase) if self.phrase else [json.loads(t) for t in self.tokens]
         return {"label": self.label, "pattern": pattern}
+
+    @classmethod
+    def of(cls, label: str, pattern: str | list[dict]) -> Pattern:
+        """The rule of an EntityRuler pattern already checked (a phrase is split into words as text is)."""
+        if isinstance(pattern, str):
+            return cls(label, phrase=tuple(w for w, _, _ in formats.tokenize(pattern)))
+        return cls(label, tokens=tuple(json.dumps(s, sort_keys=True) for s in pattern))
 
 
 def _token_problem(spec: object) -> str | None:
@@ -77,20 +86,31 @@ def parse(text: str, *, name: str, labels: Sequence[str] = ()) -> list[Pattern]:
             raise fail(f"label {label!r} is not one of the project's labels ({', '.join(labels)})")
         pattern = obj["pattern"]
         if isinstance(pattern, str):
-            words = tuple(w for w, _, _ in formats.tokenize(pattern))
-            if not words:
+            if not (rule := Pattern.of(label, pattern)).phrase:
                 raise fail("empty phrase pattern")
-            out.append(Pattern(label, phrase=words))
+            out.append(rule)
         elif isinstance(pattern, list) and pattern:
             for spec in pattern:
                 if problem := _token_problem(spec):
                     raise fail(problem)
             if all(spec.get("OP") in ("?", "*", "!") for spec in pattern):
                 raise fail("a token pattern must match at least one word (every token is optional)")
-            out.append(Pattern(label, tokens=tuple(json.dumps(s, sort_keys=True) for s in pattern)))
+            out.append(Pattern.of(label, pattern))
         else:
             raise fail("pattern is a non-empty string or a non-empty list of token objects")
     return out
+
+
+def add_to_project(store: Any, project_id: int, text: str, *, name: str, actor: Actor = OWNER) -> dict:
+    """Parse EntityRuler JSONL against the project's labels, then store every pattern in one transaction (a bad line
+    raises FormatError and nothing is added); returns {"added", "duplicates"}. `actor`: who adds them (admins only)."""
+    labels = store.project(project_id).labels
+    if not labels:
+        raise ValueError(f"{name}: the project has no entity labels yet: add them before its patterns")
+    rules = parse(text, name=name, labels=labels)
+    if not rules:
+        raise ValueError(f"{name}: no patterns in the file")
+    return store.add_patterns(project_id, rules, actor=actor)
 
 
 def dumps(patterns: Iterable[Pattern]) -> str:

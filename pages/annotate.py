@@ -12,7 +12,7 @@ from core import active, jobs, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import Annotation, ModelVersion
-from pages import ui
+from pages import pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -508,9 +508,10 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         pred = cache[sid]
     row = store.sentences(project_id, ids=[sid])[0]
     words = row["words"]
+    matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
     opened, basis = team.opening(store, sid, _who(annotator))  # never another's labels on a shared sentence first
-    start = opened or (pred[0] if pred else ["O"] * len(words))
+    start = opened or (pred[0] if pred else matched)
     if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
         drafts[sid] = _open_draft(store, sid, start, basis, annotator)  # untouched: follow a prediction or a save
     draft = drafts[sid]
@@ -536,6 +537,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         if pred is not None and pred[0] != draft.tags:
             st.caption(f"Model {ui.md_escape(model.name)} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
+        pattern_panel.render_matches(words=words, matched=matched, predicted=pred[0] if pred else None)
     if not labels:
         st.info("This project has no entity labels yet: add some on the Home page.")
     ui.render_legend(labels)

@@ -1,4 +1,5 @@
-"""Upload: files or pasted text, parsed and previewed with their tags, then imported all together."""
+"""Upload: files or pasted text, parsed and previewed with their tags, then imported all together; the project's
+entity patterns (pages/pattern_panel.py)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -11,7 +12,7 @@ import streamlit as st
 from core import formats
 from core.labels import LabelSet
 from core.vocab import SPLIT_TITLES, SPLITS
-from pages import ui
+from pages import pattern_panel, ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
@@ -213,3 +214,4 @@ if items:
             st.error(ui.md_escape(str(e)))
         else:
             st.rerun()
+pattern_panel.render_upload(project=proj)

@@ -100,7 +100,7 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         before = sum(store.counts(pid)["by_split"].values())
 
         go(page, "Upload")
-        page.locator('input[type="file"]').set_input_files(str(DATA / "sample_dev.conll"))
+        page.locator('input[type="file"]').first.set_input_files(str(DATA / "sample_dev.conll"))  # Patterns has its own
         button = page.get_by_role("button", name=re.compile(r"^Import \d+ new sentences"))
         expect(button).to_be_enabled(timeout=30_000)
         page.screenshot(path=str(shots / "upload.png"), full_page=True)

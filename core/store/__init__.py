@@ -1,5 +1,5 @@
 """SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs,
-accounts and the audit trail.
+accounts, the audit trail and patterns.
 
 Single source of truth of the app, and the only code that runs SQL. WAL mode, every write in a short BEGIN IMMEDIATE
 transaction. One module per kind of row; `Store` joins them."""
@@ -9,6 +9,7 @@ from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL
                              StoreError, now, sentence_hash)
 from core.store.jobs import JobRows
 from core.store.models import ModelRows
+from core.store.patterns import PatternRows
 from core.store.projects import ProjectRows
 from core.store.records import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow
 from core.store.team import TeamRows
@@ -19,5 +20,5 @@ __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "RO
            "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, AuditRows, TeamRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, AuditRows, TeamRows, PatternRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

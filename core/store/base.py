@@ -258,7 +258,14 @@ def _m8(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sentences ADD COLUMN meta TEXT")  # JSON object
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8]
+def _m9(db: sqlite_utils.Database) -> None:
+    """Entity patterns of a project (core/store/patterns.py); ids never reused, so (count, max id) stamps them."""
+    db.execute("""CREATE TABLE patterns (id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_id INTEGER NOT NULL REFERENCES projects(id), label TEXT NOT NULL, pattern TEXT NOT NULL,
+        created TEXT NOT NULL, UNIQUE (project_id, label, pattern))""")  # no executescript: it would commit
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9]
 
 
 def _read_only(path: Path) -> str | None:
