@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from core.model import Tagger
-from core.store import ModelVersion, Store
+from core.store import ModelVersion, SentenceRow, Store
 from core.vocab import AGGREGATES, MEASURES, STRATEGIES
 
 log = logging.getLogger(__name__)
@@ -315,28 +315,28 @@ def select(scores: PoolScores | None, sentences: Sequence[Sequence[str]], k: int
     return chosen
 
 
-def stored_scores(store: Store, model: ModelVersion, rows: Sequence[dict], *, tagger: Tagger | None = None,
+def stored_scores(store: Store, model: ModelVersion, rows: Sequence[SentenceRow], *, tagger: Tagger | None = None,
                   mc_passes: int = 8, seed: int = 0, batch_size: int = 128) -> PoolScores:
     """Scores of store sentences `rows` under model version `model`: the stored ones, the missing ones computed
     (loading the version's folder unless `tagger` is given) and stored, so each version scores a sentence once."""
-    have = store.pool_scores(model.id, [r["id"] for r in rows])
-    missing = [r for r in rows if r["id"] not in have]
+    have = store.pool_scores(model.id, [r.id for r in rows])
+    missing = [r for r in rows if r.id not in have]
     if missing:
         tagger = tagger or Tagger.load(model.folder)
-        fresh = score_pool(tagger, [r["words"] for r in missing], mc_passes=mc_passes, seed=seed,
+        fresh = score_pool(tagger, [r.words for r in missing], mc_passes=mc_passes, seed=seed,
                            batch_size=batch_size)
-        new = [(r["id"], fresh.row(i), fresh.embeddings[i].astype(np.float16).tobytes())
+        new = [(r.id, fresh.row(i), fresh.embeddings[i].astype(np.float16).tobytes())
                for i, r in enumerate(missing)]
         store.save_pool_scores(model.id, new)
         log.info("version %s scored %d pool sentences (%d stored already)", model.id, len(missing), len(have))
         have.update({sid: {"data": data, "embedding": emb} for sid, data, emb in new})
-    return PoolScores.from_rows([have[r["id"]] for r in rows])
+    return PoolScores.from_rows([have[r.id] for r in rows])
 
 
-def pool_rows(store: Store, project_id: int, ids: Sequence[int] | None = None) -> list[dict]:
+def pool_rows(store: Store, project_id: int, ids: Sequence[int] | None = None) -> list[SentenceRow]:
     """The pool active learning picks from: the project's unlabeled sentences (or `ids` among them) with no human
     or gold label and not flagged as junk."""
-    return [r for r in store.sentences(project_id, split="unlabeled", ids=ids, flagged=False) if r["tags"] is None]
+    return [r for r in store.sentences(project_id, split="unlabeled", ids=ids, flagged=False) if r.tags is None]
 
 
 def suggest(store: Store, project_id: int, k: int | None = None, *, strategy: str | Strategy = "entropy",
@@ -351,6 +351,6 @@ def suggest(store: Store, project_id: int, k: int | None = None, *, strategy: st
     scores = None
     if serving is not None and (strat.uncertain or strat.diverse):
         scores = stored_scores(store, serving, rows, seed=seed)
-    picked = select(scores, [r["words"] for r in rows], k, strategy=strat, seed=seed, token_budget=token_budget,
+    picked = select(scores, [r.words for r in rows], k, strategy=strat, seed=seed, token_budget=token_budget,
                     min_words=min_words)
-    return [rows[i]["id"] for i in picked]
+    return [rows[i].id for i in picked]

@@ -22,7 +22,7 @@ from core.access import OWNER, Actor, require
 from core.config import TrainConfig, out_of_range
 from core.export import EXPORT_FORMATS
 from core.formats import FormatError, Sentence
-from core.store import NEW_LABEL_HINT, ROLES, ModelVersion, Project, Store, StoreError
+from core.store import NEW_LABEL_HINT, ROLES, ModelVersion, Project, SentenceRow, Store, StoreError
 
 
 class CliError(Exception):
@@ -154,9 +154,9 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Store, Project]]:
         store.close()
 
 
-def _sentence(row: dict) -> Sentence:
-    doc = row.get("document_id")
-    return Sentence(list(row["words"]), row.get("tags"), row["text"], list(row["offsets"]),
+def _sentence(row: SentenceRow) -> Sentence:
+    doc = row.document_id
+    return Sentence(list(row.words), row.tags, row.text, list(row.offsets),
                     None if doc is None else str(doc))
 
 
@@ -376,10 +376,10 @@ def cmd_flag(args: argparse.Namespace) -> int:
     with _opened(args) as (store, project):
         if not args.ids:
             rows = store.sentences(project.id, flagged=True)
-            print(_table(["id", "split", "tokens", "text"], [[r["id"], r["split"], len(r["words"]), r["text"][:100]]
+            print(_table(["id", "split", "tokens", "text"], [[r.id, r.split, len(r.words), r.text[:100]]
                                                              for r in rows]) if rows else "no flagged sentences")
             return 0
-        found = {r["id"] for r in store.sentences(project.id, ids=args.ids)}
+        found = {r.id for r in store.sentences(project.id, ids=args.ids)}
         missing = sorted(set(args.ids) - found)
         if missing:
             raise CliError(f"project {project.name!r} has no sentence with id {', '.join(map(str, missing))}")
@@ -502,7 +502,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CliError("evaluate: --data goes with --model, not --project")
         with _opened(args) as (store, project):
             split = args.split or "test"
-            sentences = [_sentence(r) for r in store.sentences(project.id, split=split) if r["tags"] is not None]
+            sentences = [_sentence(r) for r in store.sentences(project.id, split=split) if r.tags is not None]
             if not sentences:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project.name!r} has no labelled {split} sentences (try --split {other})")
@@ -554,7 +554,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CliError("predict: give --json or --format, not both")
     if not (args.text or args.file or args.project):
         raise CliError("predict: give TEXT, --file FILE, or --project NAME")
-    rows: list[dict] = []
+    rows: list[SentenceRow] = []
     model_id = None
     if args.project:
         with _opened(args) as (store, project):
@@ -590,12 +590,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_predictions(args: argparse.Namespace, rows: list[dict], preds: list, model_id: int) -> int:
+def _store_predictions(args: argparse.Namespace, rows: list[SentenceRow], preds: list, model_id: int) -> int:
     """Append the predictions as source=model annotations, skipping sentences this model already tagged."""
     store = _store(args)
     try:
-        done = store.tagged_by(model_id, [r["id"] for r in rows])
-        new = [(row["id"], p.tags) for row, p in zip(rows, preds) if row["id"] not in done]
+        done = store.tagged_by(model_id, [r.id for r in rows])
+        new = [(row.id, p.tags) for row, p in zip(rows, preds) if row.id not in done]
         store.annotate_many(new, source="model", model_id=model_id, annotator="nerloop predict")
     finally:
         store.close()
@@ -643,13 +643,13 @@ def _export_hf(args: argparse.Namespace) -> int:
         require(actor, "export")
         every = store.sentences(project.id, split=args.split)
         store.add_audit(actor, "export", project_id=project.id, format="hf", split=args.split)
-    rows = [r for r in every if args.unlabeled or r["tags"] is not None]
+    rows = [r for r in every if args.unlabeled or r.tags is not None]
     if not rows:
         raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
     by_split: dict[str, list[Sentence]] = {}
     for row in rows:
-        by_split.setdefault(row["split"], []).append(_sentence(row))
+        by_split.setdefault(row.split, []).append(_sentence(row))
     _writable(args.out)
     try:
         hf_datasets.write(by_split, vocab.label_set(project.labels), args.out)
@@ -827,16 +827,16 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         serving = store.serving(project.id)
         ids = active.suggest(store, project.id, None if args.tokens and not args.k else args.k or 10,
                              strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
-        rows = {r["id"]: r for r in store.sentences(project.id, ids=ids)}
+        rows = {r.id: r for r in store.sentences(project.id, ids=ids)}
     picked = [rows[i] for i in ids]
     if args.json:
         for r in picked:
-            print(json.dumps({"id": r["id"], "tokens": len(r["words"]), "text": r["text"]}, ensure_ascii=False))
+            print(json.dumps({"id": r.id, "tokens": len(r.words), "text": r.text}, ensure_ascii=False))
         return 0
     by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
-    print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
+    print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r.words) for r in picked)} tokens):",
           file=sys.stderr)
-    print(_table(["id", "tokens", "text"], [[r["id"], len(r["words"]), r["text"][:100]] for r in picked])
+    print(_table(["id", "tokens", "text"], [[r.id, len(r.words), r.text[:100]] for r in picked])
           if picked else "nothing left to label in the unlabeled split")
     return 0
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from core import formats
 from core.access import OWNER, Actor, require
 from core.formats import labelstudio
-from core.store import Store
+from core.store import SentenceRow, Store
 from core.vocab import SPLITS
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
     return fmt
 
 
-def _columns(row: dict, width: int, source: str | None) -> list[list[str]] | None:
+def _columns(row: SentenceRow, width: int, source: str | None) -> list[list[str]] | None:
     """A row's middle CoNLL columns as imported, padded with "_" to `width`, then its `source` when given."""
-    stored = row["columns"] or [[] for _ in row["words"]]
+    stored = row.columns or [[] for _ in row.words]
     tail = [source] if source is not None else []
     columns = [list(c) + ["_"] * (width - len(c)) + tail for c in stored]
     return columns if width or tail else None
@@ -73,20 +73,20 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
             raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
     if fmt not in PREDICTING:
         tagger = None
-    rows = [r for r in store.sentences(project_id) if r["split"] in splits]
-    todo = [r for r in rows if r["tags"] is None] if tagger is not None else []
-    preds = tagger.predict([r["words"] for r in todo], batch_size=batch_size) if todo else []
-    predicted = {r["id"]: p for r, p in zip(todo, preds)}
-    width = max((len(r["columns"][0]) for r in rows if r["columns"]), default=0)
+    rows = [r for r in store.sentences(project_id) if r.split in splits]
+    todo = [r for r in rows if r.tags is None] if tagger is not None else []
+    preds = tagger.predict([r.words for r in todo], batch_size=batch_size) if todo else []
+    predicted = {r.id: p for r, p in zip(todo, preds)}
+    width = max((len(r.columns[0]) for r in rows if r.columns), default=0)
     chosen, sources, preds_of = [], [], []
     for r in rows:
-        pred = predicted.get(r["id"])
-        tags, source = (r["tags"], r["source"]) if pred is None else (pred.tags, "model")
+        pred = predicted.get(r.id)
+        tags, source = (r.tags, r.source) if pred is None else (pred.tags, "model")
         if tags is None and not unlabeled:
             continue
-        chosen.append(formats.Sentence(list(r["words"]), None if tags is None else list(tags), r["text"],
-                                       list(r["offsets"]), r["document"],
-                                       _columns(r, width, source if tagger is not None else None), meta=r["meta"]))
+        chosen.append(formats.Sentence(list(r.words), None if tags is None else list(tags), r.text,
+                                       list(r.offsets), r.document,
+                                       _columns(r, width, source if tagger is not None else None), meta=r.meta))
         sources.append(source if tags is not None else None)
         preds_of.append(pred)
     if fmt == "jsonl":

@@ -16,7 +16,7 @@ import psutil
 
 from core import active, procs, selftrain, versions, vocab
 from core.access import OWNER, Actor, require
-from core.store import Job, ModelVersion, Project, Store
+from core.store import Job, ModelVersion, Project, SentenceRow, Store
 from core.train import Event, TrainConfig, train
 
 log = logging.getLogger(__spec__.name)  # "core.jobs" also when run as `python -m core.jobs` (__name__: "__main__")
@@ -251,12 +251,12 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
 
 def _about(store: Store, project: Project, job_id: int, params: dict) -> dict:
     """Model-card facts of a job's version: what started it and the size of the project's labelled test split."""
-    test = [s for s in store.sentences(project.id, split="test", flagged=False) if s["tags"] is not None]
+    test = [s for s in store.sentences(project.id, split="test", flagged=False) if s.tags is not None]
     return {"job": f"training job {job_id} of project {project.name!r}", "command": params.get("command"),
-            "test_sentences": len(test), "test_tokens": sum(len(s["words"]) for s in test)}
+            "test_sentences": len(test), "test_tokens": sum(len(s.words) for s in test)}
 
 
-def _score_pool(store: Store, model: ModelVersion, pool: list[dict]) -> dict:
+def _score_pool(store: Store, model: ModelVersion, pool: list[SentenceRow]) -> dict:
     """Store the version's active-learning scores of the pool; a failure is reported, the version stays good."""
     started = time.perf_counter()
     try:

@@ -31,12 +31,12 @@ class Labelled:
 
 def labelled(store: Store, project_id: int, split: str, *, limit: int | None = None) -> Labelled:
     """Labelled sentences of `split`, ordered by id; with `limit`, only the newest `limit` of them."""
-    rows = [r for r in store.sentences(project_id, split=split) if r["tags"] is not None]
+    rows = [r for r in store.sentences(project_id, split=split) if r.tags is not None]
     if limit is not None:
         rows = rows[-limit:] if limit > 0 else []
-    ids, words, tags = [r["id"] for r in rows], [r["words"] for r in rows], [r["tags"] for r in rows]
+    ids, words, tags = [r.id for r in rows], [r.words for r in rows], [r.tags for r in rows]
     digest = hashlib.sha1(json.dumps([ids, words, tags]).encode("utf-8")).hexdigest()
-    return Labelled(ids, words, tags, [r["source"] for r in rows], digest)
+    return Labelled(ids, words, tags, [r.source for r in rows], digest)
 
 
 def active_job(store: Store, project_id: int) -> Job | None:
@@ -59,7 +59,7 @@ def why_not_train(store: Store, project_id: int) -> str | None:
     job = active_job(store, project_id)
     if job is not None:
         return f"Job {job.id} is in progress: wait for it to end or cancel it before starting another."
-    if not any(r["tags"] is not None for r in store.sentences(project_id, split="train")):
+    if not any(r.tags is not None for r in store.sentences(project_id, split="train")):
         return ("No labelled sentences in the train split yet: import labelled data as train on the Upload "
                 "page, or correct sentences on the Annotate page.")
     return None

@@ -44,8 +44,8 @@ def model_disagreements(store: Store, project_id: int, predicted: Mapping[int, S
     """Human-labelled sentences among `predicted` (id -> the serving model's tags) whose label the model
     contradicts: {"sentence_id", "tokens", "source"} of the label."""
     rows = store.sentences(project_id, ids=list(predicted), flagged=False)
-    return [{"sentence_id": r["id"], "tokens": sorted(differing([r["tags"], predicted[r["id"]]])), "source": r["source"]}
-            for r in rows if r["source"] in ("human", "review") and differing([r["tags"], predicted[r["id"]]])]
+    return [{"sentence_id": r.id, "tokens": sorted(differing([r.tags, predicted[r.id]])), "source": r.source}
+            for r in rows if r.source in ("human", "review") and differing([r.tags, predicted[r.id]])]
 
 
 def adjudicate(store: Store, sentence_id: int, tags: Sequence[str], *, reviewer: str, actor: Actor = OWNER) -> int:

@@ -191,24 +191,24 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     _dev(dev_rows)
     cfg = replace(cfg or TrainConfig(), model=base.folder, labels=vocab.label_set(project.labels))
     pool = [r for split in ("train", "unlabeled") for r in store.sentences(project_id, split=split, flagged=False)
-            if r["tags"] is None]
+            if r.tags is None]
     reserved = versions.reserve(versions.model_root(store, project_id), f"self-{base.name}") if out is None else None
     out = Path(out) if out is not None else reserved
 
     def keep(items: list[Pseudo]) -> list[Pseudo]:
         """Store the pseudo-labels (in one transaction, once per base version); skip sentences a human labelled
         meanwhile, and tags outside the label set."""
-        free = {r["id"] for r in store.sentences(project_id, ids=[pool[p.index]["id"] for p in items])
-                if r["tags"] is None}
-        items = [p for p in items if pool[p.index]["id"] in free and set(p.tags) <= set(cfg.labels)]
-        stored = store.tagged_by(base.id, [pool[p.index]["id"] for p in items])  # by an earlier run: kept once
-        store.annotate_many([(pool[p.index]["id"], p.tags) for p in items if pool[p.index]["id"] not in stored],
+        free = {r.id for r in store.sentences(project_id, ids=[pool[p.index].id for p in items])
+                if r.tags is None}
+        items = [p for p in items if pool[p.index].id in free and set(p.tags) <= set(cfg.labels)]
+        stored = store.tagged_by(base.id, [pool[p.index].id for p in items])  # by an earlier run: kept once
+        store.annotate_many([(pool[p.index].id, p.tags) for p in items if pool[p.index].id not in stored],
                             source="model", annotator=ANNOTATOR, model_id=base.id)
         return items
 
     try:
         tagger = Tagger.load(base.folder, device=cfg.device)
-        r = _round(cfg, tagger, train_rows, [row["words"] for row in pool], dev_rows, out, threshold=threshold,
+        r = _round(cfg, tagger, train_rows, [row.words for row in pool], dev_rows, out, threshold=threshold,
                    weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
     finally:
         versions.release(reserved)  # when nothing was saved into it
@@ -216,7 +216,7 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         return SelfTrainResult(False, r.base_f1, r.base_f1, 0, base.folder)
     accepted = r.new_f1 >= r.base_f1
     metrics = {k: v for k, v in r.final.info.items() if k != "config"}
-    metrics.update(train_sentences=len(train_rows), train_tokens=sum(len(row["words"]) for row in train_rows),
+    metrics.update(train_sentences=len(train_rows), train_tokens=sum(len(row.words) for row in train_rows),
                    pseudo_sentences=len(r.pseudo), self_training={
         "accepted": accepted, "base_model_id": base.id, "base_f1": r.base_f1, "new_f1": r.new_f1,
         "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})

@@ -170,10 +170,10 @@ def reveal(store: Store, project_id: int, sentence_ids: Sequence[int]) -> int:
     rows = store.sentences(project_id, ids=ids)
     revealed = 0
     for row in rows:
-        if row["tags"] is None:
-            store.annotate(row["id"], gold[row["id"]], source="gold", annotator=ANNOTATOR)
+        if row.tags is None:
+            store.annotate(row.id, gold[row.id], source="gold", annotator=ANNOTATOR)
             revealed += 1
-    unlabeled = [r["id"] for r in rows if r["split"] == "unlabeled"]
+    unlabeled = [r.id for r in rows if r.split == "unlabeled"]
     if unlabeled:
         store.set_split(unlabeled, "train")
     return revealed

@@ -30,7 +30,7 @@ def pool_order(store: Store, project_id: int, strategy: str | None = None) -> li
     serving version's stored scores) when given, else in order."""
     if strategy:
         return active.suggest(store, project_id, None, strategy=strategy)
-    return [r["id"] for r in active.pool_rows(store, project_id, None)]
+    return [r.id for r in active.pool_rows(store, project_id, None)]
 
 
 def extend(store: Store, project_id: int, order: Sequence[int], team: Sequence[str] | None = None, *,

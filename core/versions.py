@@ -11,18 +11,18 @@ from pathlib import Path
 
 from core import vocab
 from core.procs import SLACK_S, alive, start_time
-from core.store import Job, ModelVersion, Store
+from core.store import Job, ModelVersion, SentenceRow, Store
 
 log = logging.getLogger(__name__)
 _TEMP = re.compile(r"^\..+\.(?:tmp|old)-(?P<pid>\d+)$")  # save_atomic's folders beside the one it writes
 _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: folders of job N
 
 
-def training_data(store: Store, project_id: int) -> tuple[list[dict], list[dict]]:
+def training_data(store: Store, project_id: int) -> tuple[list[SentenceRow], list[SentenceRow]]:
     """Every labelled train sentence (gold and human corrections) and the labelled dev sentences, none flagged as
     junk."""
-    train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s["tags"] is not None]
-    dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s["tags"] is not None]
+    train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s.tags is not None]
+    dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s.tags is not None]
     return train_rows, dev_rows
 
 
@@ -56,7 +56,7 @@ def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: floa
     from core.train import evaluate
 
     tagger = Tagger.load(serving.folder)
-    return evaluate(tagger, [r["words"] for r in dev_rows], [r["tags"] for r in dev_rows]).f1
+    return evaluate(tagger, [r.words for r in dev_rows], [r.tags for r in dev_rows]).f1
 
 
 def models_root(store: Store) -> Path:

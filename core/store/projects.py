@@ -12,7 +12,7 @@ from core.formats import FormatError
 from core.labels import LabelSet, check_labels
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
                              StoreBase, _check, _check_sentence, now, sentence_hash)
-from core.store.records import Project
+from core.store.records import Project, SentenceRow
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 
@@ -230,10 +230,10 @@ class ProjectRows(StoreBase):
         return len(ids)
 
     def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
-                  flagged: bool | None = None) -> list[dict]:
-        """Sentences ordered by id, each with its effective "tags", their "source" and "annotation_id" (or None), its
-        document's name ("document", or None) and what its import kept ("columns", "meta", or None); `flagged` False
-        leaves out the sentences flagged as junk, True keeps only them."""
+                  flagged: bool | None = None) -> list[SentenceRow]:
+        """Sentences ordered by id, each with its effective tags, their source and annotation id (or None), its
+        document's name (or None) and what its import kept (columns, meta, or None); `flagged` False leaves out the
+        sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position, s.columns, s.meta,
             (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
             a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
@@ -249,9 +249,10 @@ class ProjectRows(StoreBase):
         if flagged is not None:
             sql += f" AND {_FLAGGED.format(sid='s.id')} = ?"
             params.append(int(flagged))
-        return self._rows(sql + " ORDER BY s.id", params)
+        return [SentenceRow.from_row(r) for r in self._rows(sql + " ORDER BY s.id", params)]
 
-    def neighbours(self, sentence_id: int, before: int = 2, after: int = 2) -> tuple[list[dict], list[dict]]:
+    def neighbours(self, sentence_id: int, before: int = 2, after: int = 2
+                   ) -> tuple[list[SentenceRow], list[SentenceRow]]:
         """The sentences just before and just after one, in reading order: of its document by position, or, for a
         sentence imported without a document, of the same import by id."""
         if before < 0 or after < 0:
@@ -268,7 +269,7 @@ class ProjectRows(StoreBase):
         sql = f"SELECT {_CONTEXT_COLUMNS} FROM sentences WHERE {where} AND {{}} ORDER BY {{}} LIMIT ?"
         head = self._rows(sql.format(earlier, key.format(d="DESC")), [*params, *at, before])
         tail = self._rows(sql.format(later, key.format(d="ASC")), [*params, *at, after])
-        return head[::-1], tail
+        return [SentenceRow.from_row(r) for r in head[::-1]], [SentenceRow.from_row(r) for r in tail]
 
     def set_split(self, sentence_ids: Sequence[int], split: str) -> None:
         _check(split, SPLITS, "split")
