@@ -245,7 +245,7 @@ def label_more(db: Path, n: int) -> int:
     store = Store(db)
     pid = store.project("conll").id
     gold = store.hidden_gold(pid)
-    ids = [r["id"] for r in store.sentences(pid, split="unlabeled") if r["tags"] is None and r["id"] in gold][:n]
+    ids = [r.id for r in store.sentences(pid, split="unlabeled") if r.tags is None and r.id in gold][:n]
     for sid in ids:
         annotate.save(store, sid, gold[sid], annotator="bench")
     store.close()
@@ -497,10 +497,10 @@ def dev_actions(db: Path) -> dict:
     model = store.serving(pid)
     store.close()
     if model is None:
-        preds = [["O"] * len(r["words"]) for r in rows]
+        preds = [["O"] * len(r.words) for r in rows]
     else:
-        preds = [p.tags for p in Tagger.load(model.folder, device="cpu").predict([r["words"] for r in rows])]
-    out = actions_per_sentence([(p, r["tags"]) for p, r in zip(preds, rows)])
+        preds = [p.tags for p in Tagger.load(model.folder, device="cpu").predict([r.words for r in rows])]
+    out = actions_per_sentence([(p, r.tags) for p, r in zip(preds, rows)])
     return {**out, "prediction": model.name if model else "none (labelling from blank)", "dev": len(rows)}
 
 

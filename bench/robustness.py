@@ -283,7 +283,7 @@ from core import annotate
 from core.store import Store
 store = Store(sys.argv[1])
 ids = [int(i) for i in sys.argv[3].split(",")]
-words = {r["id"]: r["words"] for r in store.sentences(1)}
+words = {r.id: r.words for r in store.sentences(1)}
 for k in range(int(sys.argv[2])):
     sid = ids[k % len(ids)]
     aid = annotate.save(store, sid, ["O"] * len(words[sid]), annotator=sys.argv[4])

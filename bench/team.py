@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     store.import_sentences(pid, [formats.Sentence(s.words, None, s.text, s.offsets, s.doc_id) for s in pool],
                            split="unlabeled")
     by_hash = {sentence_hash(s.words): list(s.tags) for s in pool}
-    gold = {r["id"]: by_hash[sentence_hash(r["words"])] for r in store.sentences(pid, split="unlabeled")}
+    gold = {r.id: by_hash[sentence_hash(r.words)] for r in store.sentences(pid, split="unlabeled")}
     store.set_overlap(pid, args.overlap, 2)
     names = [f"annotator{i + 1:02d}" for i in range(args.annotators)]
     team.extend(store, pid, team.pool_order(store, pid), names)

@@ -11,7 +11,7 @@ import streamlit as st
 from core import active, jobs, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
-from core.store import Annotation, ModelVersion
+from core.store import Annotation, ModelVersion, SentenceRow
 from pages import pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -81,8 +81,8 @@ def _predict(tagger: Tagger, folder: str, project_id: int, ids: list[int]) -> di
     missing = [i for i in ids if i not in cache]
     if missing:
         rows = ui.store().sentences(project_id, ids=missing)
-        for row, pred in zip(rows, tagger.predict([r["words"] for r in rows])):
-            cache[row["id"]] = (list(pred.tags), [float(s) for s in pred.scores])
+        for row, pred in zip(rows, tagger.predict([r.words for r in rows])):
+            cache[row.id] = (list(pred.tags), [float(s) for s in pred.scores])
     return cache
 
 
@@ -169,7 +169,7 @@ def _flag(project_id: int, sid: int, annotator: str) -> None:
     """Flag the sentence as junk (it leaves the queue, training and active learning) and go on; a flagged one is
     restored instead."""
     store = ui.store()
-    restore = bool(store.sentences(project_id, ids=[sid])[0]["flagged"])
+    restore = store.sentences(project_id, ids=[sid])[0].flagged
     store.flag([sid], flagged=not restore, annotator=_who(annotator), actor=ui.actor())
     st.session_state[FLASH] = (f"Restored sentence #{sid}: it is back in the queue." if restore else
                                f"Flagged sentence #{sid} as junk: it left the queue (the 'flagged' filter lists it).")
@@ -422,10 +422,10 @@ def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Dr
         st.rerun()
 
 
-def render_context(rows: list[dict]) -> None:
+def render_context(rows: list[SentenceRow]) -> None:
     """Neighbouring sentences of the same document, greyed (escaped text)."""
     if rows:
-        text = " ".join(html.escape(r["text"]) for r in rows)
+        text = " ".join(html.escape(r.text) for r in rows)
         st.markdown(f'<div class="nl-context" style="color:#8a8a8a;font-size:0.95rem">{text}</div>',
                     unsafe_allow_html=True)
 
@@ -507,7 +507,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
             cache = _predict(tagger, model.folder, project_id, [sid] + ahead)
         pred = cache[sid]
     row = store.sentences(project_id, ids=[sid])[0]
-    words = row["words"]
+    words = row.words
     matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
     opened, basis = team.opening(store, sid, _who(annotator))  # never another's labels on a shared sentence first
@@ -520,9 +520,9 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
 
     where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
     status = " · <b style='color:#D55E00'>unsaved changes</b>" if draft.dirty else ""
-    source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row["source"],
+    source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row.source,
                                                                                            "no labels yet")
-    st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row['split'])} · {source} · {where}{status} · "
+    st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row.split)} · {source} · {where}{status} · "
                 f"{_model_note(model)}", unsafe_allow_html=True)
     if basis is not None and basis != draft.basis:
         st.info("This sentence was saved elsewhere since you opened it.")
@@ -542,7 +542,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         st.info("This project has no entity labels yet: add some on the Home page.")
     ui.render_legend(labels)
     render_buttons(project_id=project_id, sid=sid, labels=labels, draft=draft, suggestion=suggestion,
-                   annotator=annotator, has_model=pred is not None, flagged=bool(row["flagged"]))
+                   annotator=annotator, has_model=pred is not None, flagged=row.flagged)
     st.caption(HELP)
     if table_view:
         render_table(sid=sid, words=words, labels=labels, draft=draft, pred=pred)

@@ -64,8 +64,8 @@ def _model_items(project_id: int) -> list[dict]:
         st.caption("No serving model: only the annotators' disagreements are listed.")
         return []
     rows = [r for r in ui.store().sentences(project_id, flagged=False)
-            if r["source"] in ("human", "review")][:MODEL_CHECK]
-    predicted = {r["id"]: list(p.tags) for r, p in zip(rows, tagger.predict([r["words"] for r in rows]))}
+            if r.source in ("human", "review")][:MODEL_CHECK]
+    predicted = {r.id: list(p.tags) for r, p in zip(rows, tagger.predict([r.words for r in rows]))}
     return [d | {"annotators": ["model"], "reviewed": False} for d in
             review.model_disagreements(ui.store(), project_id, predicted)]
 
@@ -114,10 +114,10 @@ def render() -> None:
         return
     sid = render_list(items=items)
     sentence = store.sentences(pid, ids=[sid])[0]
-    words = sentence["words"]
+    words = sentence.words
     seen = review.versions(store, sid)
-    if with_model and len(seen) < 2 and sentence["tags"] is not None:
-        seen = {f"label ({sentence['source']})": sentence["tags"]}
+    if with_model and len(seen) < 2 and sentence.tags is not None:
+        seen = {f"label ({sentence.source})": sentence.tags}
         tagger, _ = ui.serving_tagger(pid)
         seen["model"] = list(tagger.predict([words])[0].tags)
     if (decided := review.decision(store, sid)) is not None:
