@@ -29,7 +29,7 @@ def test_an_annotator_is_refused_by_every_admin_function(store):
     ann, ada = users.actor(store, "ann"), users.actor(store, "ada")
     pid = store.create_project("p", ["PER"], actor=ada)
     store.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER")], split="train", actor=ada)
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     refused = [
         lambda: store.create_project("q", ["PER"], actor=ann),
         lambda: store.set_labels(pid, ["PER", "LOC"], actor=ann),

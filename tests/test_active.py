@@ -273,9 +273,9 @@ def test_stored_scores_are_computed_once_per_model_version(project, monkeypatch)
 def test_suggest_uses_the_serving_version_and_skips_annotated(project):
     store, pid, model = project
     rows = store.sentences(pid, split="unlabeled")
-    store.annotate(rows[0]["id"], ["O"] * len(rows[0]["words"]))
+    store.annotate(rows[0].id, ["O"] * len(rows[0].words))
     cold = active.suggest(store, pid, 5, strategy="entropy", seed=1)
-    assert len(cold) == 5 and rows[0]["id"] not in cold
+    assert len(cold) == 5 and rows[0].id not in cold
     assert cold == active.suggest(store, pid, 5, strategy="random", seed=1)
     store.promote(model.id)
     warm = active.suggest(store, pid, 5, strategy="entropy")
@@ -283,10 +283,10 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
     assert len(scores) == 19  # the annotated sentence is not scored
     best = sorted(scores, key=lambda sid: -scores[sid]["data"]["values"]["entropy:mnlp"])
     assert warm[0] == best[0]
-    only = [r["id"] for r in rows[5:8]]
+    only = [r.id for r in rows[5:8]]
     assert set(active.suggest(store, pid, 10, strategy="entropy", ids=only)) == set(only)
     for row in rows[1:]:  # the pool used up: nothing to suggest, whatever the strategy
-        store.annotate(row["id"], ["O"] * len(row["words"]))
+        store.annotate(row.id, ["O"] * len(row.words))
     for strategy in ("entropy", "bald+diverse", "random"):
         assert active.suggest(store, pid, 5, strategy=strategy) == []
     assert active.select(active.PoolScores.from_probs([]), [], 5, strategy="entropy") == []
@@ -297,11 +297,11 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
 
     store, pid, model = project
     store.promote(model.id)
-    ids = [r["id"] for r in store.sentences(pid)]
+    ids = [r.id for r in store.sentences(pid)]
     store.set_split(ids[:4], "train")
     store.set_split(ids[4:6], "dev")
     for sid in ids[:6]:
-        store.annotate(sid, ["O"] * len(store.sentences(pid, ids=[sid])[0]["words"]))
+        store.annotate(sid, ["O"] * len(store.sentences(pid, ids=[sid])[0].words))
     junk = [ids[0], ids[4], ids[10], ids[11]]  # train, dev and two of the pool
     before = active.suggest(store, pid, 20, strategy="entropy")
     assert set(ids[10:12]) <= set(before)
@@ -315,8 +315,8 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     assert index.pool("all") == [i for i in ids if i not in junk]
     assert not set(annotate.queue(index, "all", "random", seed=3)) & set(junk)
     train_rows, dev_rows = versions.training_data(store, pid)
-    assert [r["id"] for r in train_rows] == ids[1:4] and [r["id"] for r in dev_rows] == [ids[5]]
-    assert {r["id"] for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
+    assert [r.id for r in train_rows] == ids[1:4] and [r.id for r in dev_rows] == [ids[5]]
+    assert {r.id for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
     after = active.suggest(store, pid, 20, strategy="entropy")
     assert after == [i for i in before if i not in junk]
     assert not set(active.suggest(store, pid, 20, strategy="random")) & set(junk)
@@ -334,13 +334,13 @@ def test_suggest_ranks_fragments_last(project):
                            split="unlabeled")
     store.promote(model.id)
     rows = store.sentences(pid, split="unlabeled")
-    fragments = {r["id"] for r in rows if len(r["words"]) < active.MIN_WORDS}
+    fragments = {r.id for r in rows if len(r.words) < active.MIN_WORDS}
     assert len(fragments) == 3
     for strategy in ("entropy", "bald", "least_confidence:max"):
         ranked = active.suggest(store, pid, len(rows), strategy=strategy)
         assert set(ranked[-3:]) == fragments
     anywhere = active.suggest(store, pid, len(rows), strategy="entropy", min_words=0)
-    assert set(anywhere) == {r["id"] for r in rows}
+    assert set(anywhere) == {r.id for r in rows}
 
 
 def test_v1_database_migrates_to_pool_scores(tmp_path):

@@ -143,7 +143,7 @@ def test_store_queries(tmp_path):
                                  _sentence(["Bob", "Lee", "sat"], None),
                                  _sentence(["in", "Rome"], None)], split="train")
     store.import_sentences(other, [_sentence(["Zed"], ["B-PER"])], split="train")
-    a, b, c = [s["id"] for s in store.sentences(pid)]
+    a, b, c = [s.id for s in store.sentences(pid)]
     before = ann.stamp(store, pid)
     assert before[:2] == (3, c)
     index = ann.index(store, pid)
@@ -165,24 +165,24 @@ def test_a_save_is_one_transaction_that_moves_an_unlabeled_sentence_to_train(tmp
     store = Store(tmp_path / "a.db")
     pid = store.create_project("p", ["PER"])
     store.import_sentences(pid, [_sentence(["Ann", "ran"], None)], split="unlabeled")
-    (sid,) = [s["id"] for s in store.sentences(pid)]
+    (sid,) = [s.id for s in store.sentences(pid)]
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
     ann.save(store, sid, ["B-PER", O], annotator="x")
     store.db.conn.set_trace_callback(None)
     assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
-    assert store.sentences(pid)[0]["split"] == "train" and store.sentences(pid)[0]["tags"] == ["B-PER", O]
+    assert store.sentences(pid)[0].split == "train" and store.sentences(pid)[0].tags == ["B-PER", O]
 
     def refuse() -> None:
         raise RuntimeError("refused at commit")
 
     store.import_sentences(pid, [_sentence(["Bo", "sat"], None)], split="unlabeled")
-    other = store.sentences(pid, split="unlabeled")[0]["id"]
+    other = store.sentences(pid, split="unlabeled")[0].id
     store._check_file = refuse  # the commit of the save fails: neither the annotation nor the move is kept
     with pytest.raises(RuntimeError):
         ann.save(store, other, ["B-PER", O], annotator="x")
     del store._check_file
-    assert store.history(other) == [] and store.sentences(pid, ids=[other])[0]["split"] == "unlabeled"
+    assert store.history(other) == [] and store.sentences(pid, ids=[other])[0].split == "unlabeled"
     store.close()
 
 

@@ -89,7 +89,7 @@ def test_a_strategy_changes_the_order_of_suggestions_and_scores_once_per_version
     monkeypatch.setattr(active, "suggest", counting)
     at = open_app(pid, "pages/annotate.py")
     in_order = list(at.session_state["annotate_queue"])
-    pool = [s["id"] for s in store.sentences(pid, split="unlabeled")]
+    pool = [s.id for s in store.sentences(pid, split="unlabeled")]
     assert in_order == pool and at.session_state["annotate_sentence_id"] == pool[0]
     assert not calls  # nothing is scored for the plain orders
 
@@ -139,7 +139,7 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
         at.segmented_control(key="annotate_order").set_value("active learning").run()
         assert not at.exception, at.exception
         assert any(f"Job {job_id} is scoring the unlabelled pool" in c.value for c in at.caption)
-        pool = [s["id"] for s in store.sentences(pid, split="unlabeled")]
+        pool = [s.id for s in store.sentences(pid, split="unlabeled")]
         assert sorted(at.session_state["annotate_queue"]) == pool and not calls  # random order, nothing scored
         store.add_event(job_id, "pool_scored", {"model_id": store.serving(pid).id, "sentences": len(pool)})
         store.update_job(job_id, status="done")
@@ -168,7 +168,7 @@ def test_retrain_every_n_starts_a_warm_started_job_after_n_saves(env):
         if n == 1:
             assert [j.id for j in store.jobs(pid)] == before
             assert ann.human_since_last_job(store, pid) == 1
-    assert {r["id"]: r["split"] for r in store.sentences(pid, ids=saved)} == dict.fromkeys(saved, "train")
+    assert {r.id: r.split for r in store.sentences(pid, ids=saved)} == dict.fromkeys(saved, "train")
     new = [j for j in store.jobs(pid) if j.id not in before]
     assert len(new) == 1
     job = new[0]
@@ -207,16 +207,16 @@ def test_demo_mode_imports_a_pool_with_hidden_gold_and_reveals_batches(env):
     assert any("10 sentences in the pool with hidden gold" in s.value for s in at.success)
     gold = store.hidden_gold(pid)
     assert len(gold) == 10 and report.hidden_gold_left(store, pid) == (10, 10)
-    assert all(store.sentences(pid, ids=[i])[0]["tags"] is None for i in gold)  # hidden: the app sees no tags
+    assert all(store.sentences(pid, ids=[i])[0].tags is None for i in gold)  # hidden: the app sees no tags
     assert any(s.value == "Simulated annotator" for s in at.subheader)
 
     at.number_input(key="home_sim_batch").set_value(3).run()
     at.checkbox(key="home_sim_train").uncheck().run()
     jobs_before = len(store.jobs(pid))
     press(at, "home_sim_reveal")
-    revealed = [r for r in store.sentences(pid, ids=list(gold)) if r["tags"] is not None]
+    revealed = [r for r in store.sentences(pid, ids=list(gold)) if r.tags is not None]
     assert len(revealed) == 3
-    assert all(r["split"] == "train" and r["source"] == "gold" and r["tags"] == gold[r["id"]] for r in revealed)
+    assert all(r.split == "train" and r.source == "gold" and r.tags == gold[r.id] for r in revealed)
     assert report.hidden_gold_left(store, pid) == (7, 10)
     assert any("Revealed the gold tags of 3 sentences" in s.value for s in at.success)
     assert any("7 of 10 sentences still hide their gold tags" in c.value for c in at.caption)
@@ -277,8 +277,8 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     other = store.create_project("q", ["PER"])
     store.import_sentences(pid, [_raw(["a", "b"]), _raw(["c"])], split="unlabeled")
     store.import_sentences(other, [_raw(["z"])], split="unlabeled")
-    a, c = [s["id"] for s in store.sentences(pid)]
-    z = store.sentences(other)[0]["id"]
+    a, c = [s.id for s in store.sentences(pid)]
+    z = store.sentences(other)[0].id
     assert ann.human_since_last_job(store, pid) == 0
     ann.save(store, a, ["B-PER", "O"], annotator="x")
     store.annotate(c, ["O"], source="gold")  # not a human label
@@ -291,11 +291,11 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     assert ann.human_since_last_job(store, other) == 1  # its own jobs only
     ann.save(store, c, ["B-PER"], annotator="x")
     assert ann.human_since_last_job(store, pid) == 1
-    assert {s["id"]: s["split"] for s in store.sentences(pid)} == {a: "train", c: "train"}
+    assert {s.id: s.split for s in store.sentences(pid)} == {a: "train", c: "train"}
     store.import_sentences(pid, [_raw(["d"])], split="dev")
-    d = store.sentences(pid, split="dev")[0]["id"]
+    d = store.sentences(pid, split="dev")[0].id
     ann.save(store, d, ["O"], annotator="x")
-    assert store.sentences(pid, ids=[d])[0]["split"] == "dev"  # only the unlabelled pool moves to train
+    assert store.sentences(pid, ids=[d])[0].split == "dev"  # only the unlabelled pool moves to train
     store.close()
 
 

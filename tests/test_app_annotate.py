@@ -103,8 +103,8 @@ def test_label_move_save_writes_a_human_annotation(env):
     assert at.segmented_control(key="annotate_filter").value == "unlabeled"
     sid = current(at)
     unlabeled = [s for s in store.sentences(pid, split="unlabeled")]
-    assert sid == unlabeled[0]["id"]  # "in order": the first sentence without labels
-    words = unlabeled[0]["words"]
+    assert sid == unlabeled[0].id  # "in order": the first sentence without labels
+    words = unlabeled[0].words
     assert words[:3] == ["Maria", "Okonkwo", "visited"]
     assert (editor(at)["sid"], editor(at)["words"], editor(at)["tags"]) == (sid, words, draft(at).tags)
     for _ in range(len(words)):  # clear every word, walking right with 0
@@ -127,7 +127,7 @@ def test_label_move_save_writes_a_human_annotation(env):
     saved = store.history(sid)
     assert len(saved) == history + 1
     assert (saved[-1].tags, saved[-1].source, saved[-1].annotator) == (expected, "human", "ada")
-    assert current(at) == unlabeled[1]["id"]  # went on to the next sentence
+    assert current(at) == unlabeled[1].id  # went on to the next sentence
     assert sid not in at.session_state["annotate_queue"]  # done: it left the "unlabeled" view
     assert any("1</b> done" in m.value for m in at.markdown)
 
@@ -137,9 +137,9 @@ def test_accept_saves_the_model_prediction(env):
     at = open_page(pid)
     sid = current(at)
     row = store.sentences(pid, ids=[sid])[0]
-    predicted = jobs_tagger(store, pid).predict([row["words"]])[0].tags
+    predicted = jobs_tagger(store, pid).predict([row.words])[0].tags
     assert draft(at).tags == predicted  # an unlabelled sentence opens with the model's tags
-    assert len(editor(at)["scores"]) == len(row["words"])  # scores shown, low ones marked
+    assert len(editor(at)["scores"]) == len(row.words)  # scores shown, low ones marked
     assert not any("predicted:" in c.value for c in at.caption) and not sentence_markdown(at)
     relabel(at)  # an edit that accepting the model discards
     assert any(c.value == "Model v1 predicted:" for c in at.caption)
@@ -181,8 +181,8 @@ def test_least_confident_order(env):
     ranked = list(at.session_state["annotate_queue"])
     assert sorted(ranked) == in_order and ranked != in_order
     rows = store.sentences(pid, ids=ranked)
-    preds = jobs_tagger(store, pid).predict([r["words"] for r in rows])
-    conf = {r["id"]: ann.sentence_confidence(p.scores) for r, p in zip(rows, preds)}
+    preds = jobs_tagger(store, pid).predict([r.words for r in rows])
+    conf = {r.id: ann.sentence_confidence(p.scores) for r, p in zip(rows, preds)}
     assert [round(conf[i], 4) for i in ranked] == sorted(round(conf[i], 4) for i in ranked)
     assert current(at) == ranked[0]  # the least confident sentence is shown first
     assert any("Least confident ranks" in c.value for c in at.caption)
@@ -202,7 +202,7 @@ def test_table_view_edit_saves_through_the_same_path(env):
     at.toggle(key="annotate_table_view").set_value(True).run()
     sid, d = current(at), draft(at)
     key = f"annotate_table_{sid}_{d.version}"
-    assert at.data_editor(key=key).value["word"].tolist() == store.sentences(pid, ids=[sid])[0]["words"]
+    assert at.data_editor(key=key).value["word"].tolist() == store.sentences(pid, ids=[sid])[0].words
     n = len(d.tags)
     at.session_state[key] = {"edited_rows": {0: {"tag": "I-ORG"}, 1: {"tag": "I-ORG"}, 2: {"tag": "O"}},
                              "added_rows": [], "deleted_rows": []}
@@ -216,7 +216,7 @@ def test_table_view_edit_saves_through_the_same_path(env):
 
 def test_html_in_a_sentence_is_escaped(env):
     store, pid, _ = env
-    sid = next(s["id"] for s in store.sentences(pid) if SCRIPT in s["words"])
+    sid = next(s.id for s in store.sentences(pid) if SCRIPT in s.words)
     at = open_page(pid, annotate_sentence_id=sid)
     assert current(at) == sid
     relabel(at)  # the model's prediction (markdown) appears under the edited sentence
@@ -229,13 +229,13 @@ def test_html_in_a_sentence_is_escaped(env):
 
 def test_sid_query_parameter_opens_that_sentence(env):
     store, pid, _ = env
-    sid = store.sentences(pid, split="dev")[2]["id"]
+    sid = store.sentences(pid, split="dev")[2].id
     at = open_app(pid, "pages/annotate.py", query={"sid": str(sid)})
     assert current(at) == sid
     assert any("not in this view" in m.value for m in at.markdown)  # dev sentences have gold labels
     assert at.query_params["sid"] == str(sid) and at.query_params["project"] == str(pid)  # a reload opens it again
     press(at, "annotate_next")  # from outside the view: the first sentence of the view after it
-    assert current(at) == store.sentences(pid, split="unlabeled")[0]["id"]
+    assert current(at) == store.sentences(pid, split="unlabeled")[0].id
     assert at.query_params["sid"] == str(current(at))  # the URL follows the sentence shown
     at.query_params["sid"] = "999999"
     at.run()
@@ -364,10 +364,10 @@ def test_neighbouring_sentences_of_the_document_are_shown_greyed(env):
     store, pid, plain = env
     rows = store.sentences(pid, split="dev")
     middle = rows[2]
-    at = open_page(pid, annotate_sentence_id=middle["id"])
+    at = open_page(pid, annotate_sentence_id=middle.id)
     context = "".join(m.value for m in at.markdown if "nl-context" in m.value)
-    before, after = store.neighbours(middle["id"], 2, 2)
+    before, after = store.neighbours(middle.id, 2, 2)
     assert before and after
     for row in before + after:
-        assert html.escape(row["text"]) in context
-    assert middle["text"] not in context
+        assert html.escape(row.text) in context
+    assert middle.text not in context

@@ -50,9 +50,9 @@ def test_create_demo_once_from_assets(tmp_path):
     assert store.counts(pid)["by_split"] == {"train": 42, "dev": 15, "test": 0, "unlabeled": 40}
     for split in ("train", "dev"):
         rows = store.sentences(pid, split=split)
-        assert all(r["tags"] is not None and r["source"] == "gold" for r in rows)
-        assert sum(len(formats.spans(r["tags"])) for r in rows) >= 2 * len(rows)  # every sentence has entities
-    assert all(r["tags"] is None for r in store.sentences(pid, split="unlabeled"))
+        assert all(r.tags is not None and r.source == "gold" for r in rows)
+        assert sum(len(formats.spans(r.tags)) for r in rows) >= 2 * len(rows)  # every sentence has entities
+    assert all(r.tags is None for r in store.sentences(pid, split="unlabeled"))
     assert len(store.projects()) == 1
 
 
@@ -154,8 +154,8 @@ def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, 
     pid = demo.create_demo(store)
     v1 = train_version(store, pid, tiny_model)
     row = store.sentences(pid, split="unlabeled")[0]
-    store.annotate(row["id"], ["O"] * len(row["words"]), source="human")
-    store.set_split([row["id"]], "train")
+    store.annotate(row.id, ["O"] * len(row.words), source="human")
+    store.set_split([row.id], "train")
     v2 = train_version(store, pid, tiny_model)
     at = open_app(monkeypatch, db, pid)
     f1 = v2.metrics["dev"]["micro"]["f1"]

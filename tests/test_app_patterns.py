@@ -56,11 +56,11 @@ def test_annotate_opens_an_unlabelled_sentence_with_the_pattern_tags(plain):
     patterns.add_to_project(store, pid, RULES.decode(), name="rules.jsonl")
     at = open_app(pid, "pages/annotate.py")
     sid = at.session_state["annotate_sentence_id"]
-    assert store.sentences(pid, ids=[sid])[0]["words"] == ["Ann", "lives", "in", "Rome"]
+    assert store.sentences(pid, ids=[sid])[0].words == ["Ann", "lives", "in", "Rome"]
     assert at.session_state["annotate_drafts"][sid].tags == ["B-PER", "O", "O", "B-LOC"]
     assert "Patterns matched: Ann (PER), Rome (LOC)" in shown(at.caption)
     at.button(key="annotate_accept").click().run()  # "Accept as opened": the pattern tags become a human save
-    assert store.sentences(pid, ids=[sid])[0]["tags"] == ["B-PER", "O", "O", "B-LOC"]
+    assert store.sentences(pid, ids=[sid])[0].tags == ["B-PER", "O", "O", "B-LOC"]
 
 
 def test_matches_a_serving_model_missed_are_listed_apart(tmp_path, monkeypatch, tiny_model):
@@ -73,7 +73,7 @@ def test_matches_a_serving_model_missed_are_listed_apart(tmp_path, monkeypatch, 
                                                  "promote": "always"}))
     store.set_labels(pid, ["PER", "LOC", "ORG", "MISC", "DRUG"])  # a type the model cannot predict
     patterns.add_to_project(store, pid, json.dumps({"label": "DRUG", "pattern": "Paris"}), name="drugs.jsonl")
-    sid = next(r["id"] for r in store.sentences(pid, split="unlabeled") if "Paris" in r["words"])
+    sid = next(r.id for r in store.sentences(pid, split="unlabeled") if "Paris" in r.words)
     at = open_app(pid, "pages/annotate.py", monkeypatch=monkeypatch, db=db, query={"sid": str(sid)})
     assert at.session_state["annotate_sentence_id"] == sid
     assert "B-DRUG" not in at.session_state["annotate_drafts"][sid].tags  # the model's suggestion opens it

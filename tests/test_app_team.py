@@ -22,7 +22,7 @@ def env(tmp_path, monkeypatch):
     pid = store.create_project("crew", LABELS)
     store.import_sentences(pid, [raw(["Ann", "in", "Rome"]), raw(["Bob", SCRIPT, "Oslo"])]
                            + [raw([f"w{i}", "x"]) for i in range(4)], split="unlabeled")
-    yield store, pid, [r["id"] for r in store.sentences(pid)]
+    yield store, pid, [r.id for r in store.sentences(pid)]
     store.close()
 
 
@@ -58,7 +58,7 @@ def test_review_page_accepts_a_version_as_the_training_label(env):
     assert not at.exception
     assert [(h.source, h.annotator) for h in store.history(b)] == [("human", "ann"), ("human", "bob"),
                                                                          ("review", "rita")]
-    train = {r["id"]: r["tags"] for r in versions.training_data(store, pid)[0]}
+    train = {r.id: r.tags for r in versions.training_data(store, pid)[0]}
     assert train[b] == ["B-PER", "B-PER", "B-LOC"]
     assert "Nothing to review" in at.success[0].value
 

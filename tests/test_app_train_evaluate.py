@@ -245,8 +245,8 @@ def trained(tmp_path_factory, tiny_model) -> tuple[Path, int, int, int, int]:
     store.import_sentences(pid, formats.read(DATA / "sample.conll").sentences, split="train")
     v2 = jobs.execute(store, jobs.create(store, pid, {**INLINE, "model": tiny_model, "seed": 7}))["model_id"]
     store.import_sentences(pid, formats.loads(INJECTED, name="x.conll").sentences, split="dev", source="human")
-    sid = max(s["id"] for s in store.sentences(pid, split="dev"))
-    words = store.sentences(pid, ids=[sid])[0]["words"]
+    sid = max(s.id for s in store.sentences(pid, split="dev"))
+    words = store.sentences(pid, ids=[sid])[0].words
     pred = Tagger.load(store.model(v2).folder).predict([words])[0].tags
     wrong = ["B-PER"] + ["O"] * (len(words) - 1)
     store.annotate(sid, wrong if pred != wrong else ["O"] * len(words))
@@ -285,11 +285,11 @@ def charts(at: AppTest) -> dict[str, dict]:
 
 def dev_scores(db: Path, pid: int, model_id: int) -> tuple[list, list, dict]:
     store = Store(db)
-    rows = [r for r in store.sentences(pid, split="dev") if r["tags"] is not None]
+    rows = [r for r in store.sentences(pid, split="dev") if r.tags is not None]
     folder = store.model(model_id).folder
     store.close()
-    gold = [r["tags"] for r in rows]
-    pred = [p.tags for p in Tagger.load(folder).predict([r["words"] for r in rows])]
+    gold = [r.tags for r in rows]
+    pred = [p.tags for p in Tagger.load(folder).predict([r.words for r in rows])]
     return gold, pred, metrics.score(gold, pred)
 
 

@@ -71,7 +71,7 @@ def trained(tmp_path_factory, tiny_model) -> tuple[Path, int]:
     store.import_sentences(pid, formats.loads(TEXT + b"Maria Okonkwo visited Port Alder.\n", name="t.txt").sentences,
                            split="unlabeled")
     first = store.sentences(pid, split="train")[0]
-    store.annotate(first["id"], ["B-ORG"] + ["O"] * (len(first["words"]) - 1), source="human")
+    store.annotate(first.id, ["B-ORG"] + ["O"] * (len(first.words) - 1), source="human")
     params = {"model": tiny_model, "min_steps": 30, "epochs": 2, "batch_size": 16, "device": "cpu",
               "promote": "always"}
     jobs.execute(store, jobs.create(store, pid, params))
@@ -100,7 +100,7 @@ def test_upload_preview_then_import_then_duplicates(monkeypatch, tmp_path):
     at.button(key="upload_import").click().run()
     assert [s.value for s in at.success] == [r"sample\.conll → train: 50 added, 0 duplicates skipped, 50 with tags"]
     rows = store.sentences(pid, split="train")
-    assert [r["tags"] for r in rows] == [s.tags for s in formats.loads(SAMPLE, name="s.conll").sentences]
+    assert [r.tags for r in rows] == [s.tags for s in formats.loads(SAMPLE, name="s.conll").sentences]
     assert any("50 already in the project" in m for m in markdown(at))
     assert at.button(key="upload_import").label == "Import 0 new sentences (50 already in the project)"
 
@@ -126,7 +126,7 @@ def test_upload_several_files_each_to_its_split(monkeypatch, tmp_path):
     assert not at.exception and len(at.success) == 3
     assert store.counts(pid)["by_split"] == {"train": 0, "dev": 15, "test": 1, "unlabeled": 2}
     [row] = store.sentences(pid, split="test")
-    assert row["tags"] == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]
+    assert row.tags == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]
 
 
 def test_bad_file_names_file_and_line_and_nothing_is_imported(monkeypatch, tmp_path):
@@ -148,7 +148,7 @@ def test_pasted_text_goes_to_the_unlabelled_pool(monkeypatch, tmp_path):
     assert any("2 sentences · 0 labelled" in m for m in markdown(at))
     at.button(key="upload_import").click().run()
     rows = store.sentences(pid, split="unlabeled")
-    assert [r["text"] for r in rows] == TEXT.decode().splitlines() and all(r["tags"] is None for r in rows)
+    assert [r.text for r in rows] == TEXT.decode().splitlines() and all(r.tags is None for r in rows)
     at.segmented_control(key="upload_paste_fmt").set_value("conll").run()  # the same text read as CoNLL fails
     assert at.error[0].value.startswith("pasted text:1: ") and at.button(key="upload_import").disabled
 
@@ -177,7 +177,7 @@ def test_plain_text_one_sentence_per_line_or_split(monkeypatch, tmp_path):
     assert at.button(key="upload_import").label == "Import 21 new sentences"
     at.button(key="upload_import").click().run()
     assert not at.exception
-    texts = [r["text"] for r in store.sentences(pid, split="unlabeled")]
+    texts = [r.text for r in store.sentences(pid, split="unlabeled")]
     assert texts == BIO_LINES.decode().splitlines() + PROSE.decode().splitlines()
 
 
@@ -203,10 +203,10 @@ def test_export_conll_round_trips_the_effective_tags(monkeypatch, trained, downl
     assert name == "news-train-dev.conll"
     store = Store(db)
     expected = store.sentences(pid, split="train") + store.sentences(pid, split="dev")
-    assert expected[0]["source"] == "human"
+    assert expected[0].source == "human"
     back = formats.loads(data, name="export.conll")
-    assert [s.words for s in back.sentences] == [r["words"] for r in expected]
-    assert [s.tags for s in back.sentences] == [r["tags"] for r in expected]
+    assert [s.words for s in back.sentences] == [r.words for r in expected]
+    assert [s.tags for s in back.sentences] == [r.tags for r in expected]
     assert back.scheme == "iob1" and not any(line.startswith("B-") for line in data.decode().split())
 
 
@@ -227,10 +227,10 @@ def test_export_jsonl_marks_model_predictions(monkeypatch, trained, downloads):
     assert [r["source"] for r in records] == ["gold"] * 15 + ["model"] * 3
     assert {r.get("model") for r in records[15:]} == {store.serving(pid).name}
     back = formats.loads(data, name="export.jsonl").sentences
-    assert [s.tags for s in back[:15]] == [r["tags"] for r in store.sentences(pid, split="dev")]
-    predicted = Tagger.load(store.serving(pid).folder).predict([r["words"] for r in unlabelled])
+    assert [s.tags for s in back[:15]] == [r.tags for r in store.sentences(pid, split="dev")]
+    predicted = Tagger.load(store.serving(pid).folder).predict([r.words for r in unlabelled])
     assert [s.tags for s in back[15:]] == [p.tags for p in predicted]
-    assert [s.text for s in back[15:]] == [r["text"] for r in unlabelled]
+    assert [s.text for s in back[15:]] == [r.text for r in unlabelled]
 
 
 def test_export_model_zip_holds_the_serving_folder(monkeypatch, trained, downloads):
@@ -267,7 +267,7 @@ def test_export_annotations_bioes_and_counts(tmp_path):
     assert (result.labelled, result.predicted, result.left_out) == (15, 0, 2)
     back = formats.loads(result.data, name="x.conll")
     assert back.scheme == "bioes"
-    assert [s.tags for s in back.sentences] == [r["tags"] for r in store.sentences(pid, split="dev")[:15]]
+    assert [s.tags for s in back.sentences] == [r.tags for r in store.sentences(pid, split="dev")[:15]]
     with pytest.raises(ValueError, match="export format"):
         export.export_annotations(store, pid, splits=["dev"], fmt="text")
     with pytest.raises(ValueError, match="invalid split"):

@@ -57,7 +57,7 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
     store = Store(db)
     pid = demo.create_demo(store)
     store.import_sentences(pid, [raw(["Hello", SCRIPT, "and", IMG, "Paris"])], split="dev")
-    hostile = store.sentences(pid, split="dev")[-1]["id"]
+    hostile = store.sentences(pid, split="dev")[-1].id
     rows = store.sentences(pid, split="unlabeled")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -66,7 +66,7 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         expect(page.get_by_text("demo").first).to_be_visible(timeout=60_000)
         go(page, "Annotate")
         box = page.locator(".nl-editor")
-        expect(box).to_have_attribute("data-sid", str(rows[0]["id"]), timeout=60_000)
+        expect(box).to_have_attribute("data-sid", str(rows[0].id), timeout=60_000)
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "annotate-1280.png"), full_page=True)
 
@@ -84,12 +84,12 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         n = human_count(store)
         page.keyboard.press("Control+Enter")
         wait_saved(page, store, n + 1)
-        tags = store.history(rows[0]["id"])[-1].tags
+        tags = store.history(rows[0].id)[-1].tags
         assert tags[:4] == ["O", "B-LOC", "I-LOC", "O"] and set(tags[4:]) == {"O"}
-        expect(box).to_have_attribute("data-sid", str(rows[1]["id"]), timeout=30_000)
+        expect(box).to_have_attribute("data-sid", str(rows[1].id), timeout=30_000)
 
         # 20 keys sent slowly, then the same keys 50 ms apart after clearing: the same tags, those of core's rules
-        words = len(rows[1]["words"])
+        words = len(rows[1].words)
         for key in BURST:
             page.keyboard.press(key)
             page.wait_for_timeout(400)
@@ -109,22 +109,22 @@ def test_span_editor_mouse_keys_and_sentence_guard(server, tmp_path):  # noqa: F
         n = human_count(store)
         page.keyboard.press("Control+Enter")
         wait_saved(page, store, n + 1)
-        assert store.history(rows[1]["id"])[-1].tags == slow
+        assert store.history(rows[1].id)[-1].tags == slow
 
         # save, then a label key and A while the next sentence loads: one sentence saved, the one shown
-        expect(box).to_have_attribute("data-sid", str(rows[2]["id"]), timeout=30_000)
+        expect(box).to_have_attribute("data-sid", str(rows[2].id), timeout=30_000)
         synced(page, box)
         n = human_count(store)
         page.keyboard.press("1")
         page.keyboard.press("Control+Enter")
         page.keyboard.press("2")
         page.keyboard.press("a")
-        expect(box).to_have_attribute("data-sid", str(rows[3]["id"]), timeout=30_000)
+        expect(box).to_have_attribute("data-sid", str(rows[3].id), timeout=30_000)
         synced(page, box)
         page.wait_for_timeout(1000)
         assert human_count(store) == n + 1
-        assert store.history(rows[2]["id"])[-1].tags[0] == "B-PER"
-        assert not store.history(rows[3]["id"])
+        assert store.history(rows[2].id)[-1].tags[0] == "B-PER"
+        assert not store.history(rows[3].id)
         assert set(box.get_attribute("data-tags").split(" ")) == {"O"}  # the refused keys left it alone
         expect(page.get_by_text("key(s) ignored").first).to_be_visible()
 
@@ -146,7 +146,7 @@ def test_a_deep_link_and_a_reload_keep_project_sentence_and_draft(server):  # no
     bio = store.create_project("bio", ["Chemical", "Disease"])
     store.import_sentences(bio, [raw(["Aspirin", "eases", "headache", "."]), raw(["Fever", "returned", "."])],
                            split="unlabeled")
-    sid = store.sentences(bio)[1]["id"]
+    sid = store.sentences(bio)[1].id
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})

@@ -155,7 +155,7 @@ def test_import_text_one_sentence_per_line_or_split(db, tmp_path, capsys):
         assert main(["--db", db2, "init", "bio"]) == 0
         assert main(["--db", db2, "import", "bio", str(path), *([flag] if flag else [])]) == 0
         assert "3 added, 0 duplicates, 0 annotated -> unlabeled" in capsys.readouterr().out
-        assert [r["text"] for r in Store(db2).sentences(1)] == LINES.splitlines()
+        assert [r.text for r in Store(db2).sentences(1)] == LINES.splitlines()
     assert main(["--db", db, "import", "bio", str(path), "--lines", "--split-sentences"]) == 2
     assert "not allowed with" in capsys.readouterr().err
     empty = tmp_path / "empty.txt"
@@ -323,7 +323,7 @@ def test_evaluate_project_model(project):
 def test_export_round_trip(tmp_path):
     project = new_project(tmp_path)
     store = Store(project)
-    expected = [(s["words"], s["tags"]) for s in store.sentences(1) if s["tags"] is not None]
+    expected = [(s.words, s.tags) for s in store.sentences(1) if s.tags is not None]
     for scheme in ("iob2", "bioes"):
         out = tmp_path / f"export-{scheme}.conll"
         assert f"wrote {len(expected)} sentences" in ok("--db", project, "export", "news", "--out", str(out),
@@ -367,9 +367,9 @@ def test_predict_project_store(project, tmp_path):
     store = Store(project)
     serving = store.serving(1).id
     for s in store.sentences(1, split="unlabeled"):
-        [ann] = store.history(s["id"])
-        assert ann.source == "model" and ann.model_id == serving and len(ann.tags) == len(s["words"])
-        assert s["tags"] is None  # model annotations are suggestions, not effective labels
+        [ann] = store.history(s.id)
+        assert ann.source == "model" and ann.model_id == serving and len(ann.tags) == len(s.words)
+        assert s.tags is None  # model annotations are suggestions, not effective labels
 
 
 def test_background_job_and_cancel(tmp_path, monkeypatch, tiny_model):
@@ -411,7 +411,7 @@ def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model
     assert "revealed the gold tags of 12 sentences (random), now in train; 38 of 50 still hidden" in out
     store = Store(db)
     train = store.sentences(1, split="train")
-    assert len(train) == 12 and all(r["tags"] is not None for r in train)  # the hidden gold, now gold
+    assert len(train) == 12 and all(r.tags is not None for r in train)  # the hidden gold, now gold
     store.close()
 
     out = ok("--db", db, "train", "--project", "news", "--model", tiny_model, *FAST, "--promote", "always",
@@ -424,7 +424,7 @@ def test_demo_mode_suggest_and_self_training_from_the_shell(tmp_path, tiny_model
     serving = store.serving(1)
     store.close()
     warm = [json.loads(line)["id"] for line in ok("--db", db, "suggest", "news", "-k", "4", "--json").splitlines()]
-    assert len(warm) == 4 and warm[0] in [r["id"] for r in Store(db).sentences(1, split="unlabeled")]
+    assert len(warm) == 4 and warm[0] in [r.id for r in Store(db).sentences(1, split="unlabeled")]
     assert len(Store(db).pool_scores(serving.id)) >= 38 - 5  # scored once, by the job, for this version
     out = ok("--db", db, "reveal", "news", "--tokens", "40")
     assert re.search(r"revealed the gold tags of \d+ sentences \(entropy\)", out)

@@ -30,8 +30,8 @@ def imported(store, path, fmt=None):
     pid = store.create_project(Path(path).name, [])
     store.import_many(pid, [(formats.iter_read(path, fmt=fmt), None, str(path))])
     rows = store.sentences(pid)
-    return pid, [(r["words"], r["tags"], r["source"],
-                  store.history(r["id"])[-1].annotator if r["tags"] is not None else None) for r in rows]
+    return pid, [(r.words, r.tags, r.source,
+                  store.history(r.id)[-1].annotator if r.tags is not None else None) for r in rows]
 
 
 def test_prodigy_keeps_accepted_records_and_their_annotators(store):

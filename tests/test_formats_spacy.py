@@ -39,7 +39,7 @@ def test_a_docbin_goes_through_a_project_with_its_words_entities_and_documents(t
     ok("--db", db, "export", "trips", "--out", str(out), "--unlabeled")
     store = Store(db)
     rows = store.sentences(store.project("trips").id)
-    assert [r["document"] for r in rows] == ["trip-1", "trip-1", "hr-2", None]
+    assert [r.document for r in rows] == ["trip-1", "trip-1", "hr-2", None]
     store.close()
     before = list(DocBin().from_bytes(src.read_bytes()).get_docs(nlp.vocab))
     after = list(DocBin().from_bytes(out.read_bytes()).get_docs(nlp.vocab))

@@ -123,12 +123,12 @@ def readable(store: Store) -> None:
             if not out.labelled + out.predicted:  # nothing written (a zip still has its directory)
                 continue
             back = formats.loads(out.data, name=f"export{formats.get(fmt).extensions[0]}", fmt=fmt).sentences
-            held = [r for r in rows if r["tags"] is not None]
+            held = [r for r in rows if r.tags is not None]
             if fmt in ("conll", "jsonl", "prodigy"):  # formats that keep our words
-                assert sorted(s.words for s in back) == sorted(r["words"] for r in held)
+                assert sorted(s.words for s in back) == sorted(r.words for r in held)
             else:  # text and spans only: the same characters come back, tokenised and split anew
                 assert sorted(c for s in back for c in s.text if not c.isspace()) == sorted(
-                    c for r in held for c in r["text"] if not c.isspace())
+                    c for r in held for c in r.text if not c.isspace())
 
 
 def import_all_or_nothing(store: Store, sentences: list[Sentence], name: str, project: str, new_labels: bool) -> None:

@@ -228,8 +228,8 @@ def test_a_byte_order_mark_is_an_encoding_mark_dropped_by_every_reader(tmp_path)
     for fmt in ("conll", "jsonl"):
         out = export.export_annotations(store, pid, splits=["train"], fmt=fmt)
         back = formats.loads(out.data, name=f"out.{fmt}").sentences
-        assert [(s.words, s.tags) for s in back] == [(r["words"], r["tags"]) for r in store.sentences(pid)]
-    assert store.sentences(pid)[0]["words"] == ["Ada", "met"]
+        assert [(s.words, s.tags) for s in back] == [(r.words, r.tags) for r in store.sentences(pid)]
+    assert store.sentences(pid)[0].words == ["Ada", "met"]
 
 
 def test_a_multi_file_import_is_one_transaction(tmp_path, capsys):
@@ -314,7 +314,7 @@ def test_a_database_deleted_or_replaced_under_a_running_app_refuses_saves(monkey
     db = tmp_path / "nerloop.db"
     pid = sample_db(db)
     store = Store(db)
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     store.annotate(sid, ["O", "O", "B-PER"])
     db.unlink()
     with pytest.raises(StoreError, match=f"^{db} was deleted or replaced while nerloop had it open"):
@@ -370,11 +370,11 @@ def test_a_read_only_folder_opens_the_database_read_only(monkeypatch, tmp_path, 
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: access(path, mode, **kw) and not (
         mode & os.W_OK and Path(path).resolve().is_relative_to(folder)))
     store = Store(db)
-    assert store.sentences(pid)[0]["tags"] == ["B-PER", "O", "B-PER"]
+    assert store.sentences(pid)[0].tags == ["B-PER", "O", "B-PER"]
     with pytest.raises(sqlite3.OperationalError, match="readonly"):  # read-only in SQLite itself, not only here
         store.db.execute("CREATE TABLE t (x)")
     with pytest.raises(StoreError, match=f"^{db} is read-only \\(the folder {folder} is not writable\\)"):
-        store.annotate(store.sentences(pid)[0]["id"], ["O", "O", "O"])
+        store.annotate(store.sentences(pid)[0].id, ["O", "O", "O"])
     store.close()
 
     assert cli.main(["--db", str(db), "projects"]) == 0 and "news" in capsys.readouterr().out

@@ -45,10 +45,10 @@ def test_model_card_in_the_version_folder(project, version):
     assert "base_model:" not in card
     assert "tags (IOB2): O, B-LOC, I-LOC, B-MISC, I-MISC, B-ORG, I-ORG, B-PER, I-PER" in card
     store = Store(project)
-    train_n = sum(1 for s in store.sentences(1, split="train") if s["tags"] is not None)
-    dev_rows = [s for s in store.sentences(1, split="dev") if s["tags"] is not None]
+    train_n = sum(1 for s in store.sentences(1, split="train") if s.tags is not None)
+    dev_rows = [s for s in store.sentences(1, split="dev") if s.tags is not None]
     assert f"| train | {train_n} | {metrics['train_tokens']} |" in card
-    assert f"| dev | {len(dev_rows)} | {sum(len(s['words']) for s in dev_rows)} |" in card
+    assert f"| dev | {len(dev_rows)} | {sum(len(s.words) for s in dev_rows)} |" in card
     assert "| test | 0 | 0 |" in card
     for label, row in metrics["dev"]["per_class"].items():
         assert f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |" in card
@@ -150,9 +150,9 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
     for name, split in (("train", "train"), ("validation", "dev"), ("test", "test")):
         names = loaded[name].features["ner_tags"].feature.names
         assert names == project_tags
-        rows = [r for r in store.sentences(1, split=split) if r["tags"] is not None]
-        assert loaded[name]["tokens"] == [r["words"] for r in rows]
-        assert [[names[i] for i in tags] for tags in loaded[name]["ner_tags"]] == [r["tags"] for r in rows]
+        rows = [r for r in store.sentences(1, split=split) if r.tags is not None]
+        assert loaded[name]["tokens"] == [r.words for r in rows]
+        assert [[names[i] for i in tags] for tags in loaded[name]["ner_tags"]] == [r.tags for r in rows]
 
     db2 = str(tmp_path / "copy.db")
     ok("--db", db2, "init", "copy", "--labels", "PER,LOC,ORG,MISC")
@@ -160,8 +160,8 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
     assert f"{out} [dev]: " in printed and "-> dev" in printed
     copy = Store(db2)
     for split in ("train", "dev", "test"):
-        want = [(r["words"], r["tags"]) for r in store.sentences(1, split=split) if r["tags"] is not None]
-        assert [(r["words"], r["tags"]) for r in copy.sentences(1, split=split)] == want
+        want = [(r.words, r.tags) for r in store.sentences(1, split=split) if r.tags is not None]
+        assert [(r.words, r.tags) for r in copy.sentences(1, split=split)] == want
 
 
 def test_hf_unlabelled_sentences_round_trip(tmp_path):

@@ -33,8 +33,8 @@ def test_conll_with_columns_and_documents_round_trips_byte_for_byte(tmp_path):
     assert out.read_bytes() == CONLL.read_bytes()
     store = Store(db)
     rows = store.sentences(store.project("news").id)
-    assert [r["document"] for r in rows] == ["doc-1", "doc-1", "doc-2", "doc-2", "doc-2"]
-    assert rows[0]["columns"][0] == ["NNP", "B-NP"] and rows[0]["meta"] is None
+    assert [r.document for r in rows] == ["doc-1", "doc-1", "doc-2", "doc-2", "doc-2"]
+    assert rows[0].columns[0] == ["NNP", "B-NP"] and rows[0].meta is None
     store.close()
 
 
@@ -84,7 +84,7 @@ def test_a_database_from_before_the_columns_migrates_and_exports(tmp_path, monke
     store = Store(path)
     assert store.schema_version == len(MIGRATIONS)
     [row] = store.sentences(pid)
-    assert (row["document"], row["columns"], row["meta"], row["tags"]) == ("memo-1", None, None, ["B-PER", "O"])
+    assert (row.document, row.columns, row.meta, row.tags) == ("memo-1", None, None, ["B-PER", "O"])
     store.import_sentences(pid, formats.loads("Bo NNP B-NP B-PER\nsat VBD B-VP O\n", name="b.conll").sentences,
                            split="train")
     data = export.export_annotations(store, pid, fmt="conll").data.decode()

@@ -97,7 +97,7 @@ def test_a_newly_serving_version_scores_the_pool_before_the_job_ends(project, ti
     store, pid = project
     text = "\n".join(f"Smith visited Paris on day {i}." for i in range(5))
     store.import_sentences(pid, formats.loads(text, name="pool.txt").sentences, split="unlabeled")
-    pool = [r["id"] for r in store.sentences(pid, split="unlabeled")]
+    pool = [r.id for r in store.sentences(pid, split="unlabeled")]
     result = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert result["promoted"] and result["pool_scored"]["sentences"] == 5
     assert jobs.status(store, result["job_id"]).progress["registered"]

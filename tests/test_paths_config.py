@@ -159,7 +159,7 @@ def test_legacy_database_in_current_folder_is_used_and_kept(defaults, capsys):
     assert legacy.read_bytes() == before and not (home / "nerloop.db").exists()
     again = Store(legacy)
     [row] = again.sentences(pid)
-    assert row["words"] == ["Anna", "lives", "in", "Rome"] and row["tags"] == ["B-PER", "O", "O", "B-LOC"]
+    assert row.words == ["Anna", "lives", "in", "Rome"] and row.tags == ["B-PER", "O", "O", "B-LOC"]
 
 
 def test_app_and_background_job_write_only_into_the_data_folder(defaults, tiny_model, capsys):

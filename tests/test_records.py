@@ -7,7 +7,7 @@ import pytest
 
 from core import jobs
 from core.formats import Sentence
-from core.store import Annotation, Job, JobEvent, ModelVersion, Project, Store
+from core.store import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow, Store
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_annotation_methods_return_annotations_that_round_trip(store):
     pid = store.create_project("p", ["PER"])
     store.import_sentences(pid, [Sentence(words=["Ada", "came"], text="Ada came", offsets=[(0, 3), (4, 8)],
                                           tags=["B-PER", "O"])], split="train")
-    [sid] = [r["id"] for r in store.sentences(pid)]
+    [sid] = [r.id for r in store.sentences(pid)]
     model_id = store.add_model(pid, folder="a", base_model="bert")
     store.annotate(sid, ["O", "O"], source="model", model_id=model_id)
     human = store.save_human(sid, ["B-PER", "B-PER"], annotator="ada")
@@ -97,3 +97,33 @@ def test_annotation_methods_return_annotations_that_round_trip(store):
     assert store.effective(sid) == last and last.created >= gold.created and store.human_versions(sid) == {"ada": last}
     for record in history:
         round_trips(record)
+
+
+def test_sentences_and_neighbours_return_sentence_rows(store):
+    pid = store.create_project("p", ["PER"])
+    store.import_sentences(pid, [
+        Sentence(["Ada", "came"], ["B-PER", "O"], "Ada came", [(0, 3), (4, 8)], doc_id="memo",
+                 columns=[["NNP"], ["VBD"]]),
+        Sentence(["Bo", "sat"], None, "Bo sat", [(0, 2), (3, 6)], doc_id="memo", meta={"score": 0.5}),
+        Sentence(["Cy", "ran"], None, "Cy ran", [(0, 2), (3, 6)], doc_id="memo")], split="train")
+    a, b, c = store.sentences(pid)
+    assert all(type(r) is SentenceRow for r in (a, b, c))
+    human = store.save_human(b.id, ["B-PER", "O"], annotator="ann")
+    store.flag([c.id])
+    a, b, c = store.sentences(pid)
+    assert (a.text, a.words, a.offsets, a.split, a.position) == (
+        "Ada came", ["Ada", "came"], [(0, 3), (4, 8)], "train", 0)
+    assert (a.tags, a.source, a.document, a.columns, a.meta, a.flagged) == (
+        ["B-PER", "O"], "gold", "memo", [["NNP"], ["VBD"]], None, False)
+    assert a.annotation_id == store.effective(a.id).id and a.document_id == b.document_id == c.document_id is not None
+    assert (b.tags, b.source, b.annotation_id, b.meta, b.columns, b.position) == (
+        ["B-PER", "O"], "human", human, {"score": 0.5}, None, 1)
+    assert (c.tags, c.source, c.annotation_id, c.flagged) == (None, None, None, True)
+    assert store.sentences(pid, flagged=False) == [a, b] and store.sentences(pid, ids=[c.id]) == [c]
+    before, after = store.neighbours(b.id, 1, 1)
+    assert all(type(r) is SentenceRow for r in before + after)
+    assert [(r.id, r.text, r.words, r.offsets, r.position) for r in before + after] == [
+        (a.id, a.text, a.words, a.offsets, 0), (c.id, c.text, c.words, c.offsets, 2)]
+    assert (before[0].tags, before[0].source, before[0].document, before[0].flagged) == (None, None, None, False)
+    round_trips(a)
+    round_trips(b)

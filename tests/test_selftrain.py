@@ -193,14 +193,14 @@ def project(tmp_path, memorised, tiny_model) -> tuple[Store, int, dict]:
     store.import_sentences(pid, [sentence(w) for w in POOL], split="unlabeled")
     store.import_sentences(pid, [sentence("Mary told the bank .".split())], split="train")  # train, not labelled yet
     store.import_sentences(pid, [sentence("John won .".split(), "B-PER O O".split())], split="unlabeled")  # gold
-    rows = {" ".join(r["words"]): r for r in store.sentences(pid)}
-    human = rows["the bank told police ."]["id"]
+    rows = {" ".join(r.words): r for r in store.sentences(pid)}
+    human = rows["the bank told police ."].id
     store.annotate(human, ["O", "B-ORG", "O", "O", "O"], annotator="ann")
     base = store.add_model(pid, folder=memorised, base_model=tiny_model, metrics={"dev": None})
     store.promote(base)
-    pool = [rows[" ".join(w)]["id"] for w in POOL if rows[" ".join(w)]["id"] != human]
-    pool.append(rows["Mary told the bank ."]["id"])
-    yield store, pid, {"human": human, "gold": rows["John won ."]["id"], "base": base, "pool": pool}
+    pool = [rows[" ".join(w)].id for w in POOL if rows[" ".join(w)].id != human]
+    pool.append(rows["Mary told the bank ."].id)
+    yield store, pid, {"human": human, "gold": rows["John won ."].id, "base": base, "pool": pool}
     store.close()
 
 
@@ -218,7 +218,7 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     assert human.source == "human" and store.effective(ids["human"]).id == human.id
     assert [a.source for a in store.history(ids["gold"])] == ["gold"]
     assert store.counts(pid)["human"] == 1 and store.counts(pid)["labelled"] == len(WORDS) + 2 + 2
-    assert all(r["tags"] is None for r in store.sentences(pid, ids=pseudo))
+    assert all(r.tags is None for r in store.sentences(pid, ids=pseudo))
 
     model = store.model(result.model_id)
     assert model.parent_id == ids["base"] and model.folder == str(tmp_path / "self")
@@ -240,7 +240,7 @@ def test_a_sentence_labelled_meanwhile_gets_no_pseudo_label(project, tiny_model,
 
     def then_a_human_labels(*args, **kwargs):
         found = original(*args, **kwargs)
-        store.annotate(late, ["O"] * len(store.sentences(pid, ids=[late])[0]["words"]), annotator="ann")
+        store.annotate(late, ["O"] * len(store.sentences(pid, ids=[late])[0].words), annotator="ann")
         return found
 
     monkeypatch.setattr(selftrain, "pseudo_label", then_a_human_labels)

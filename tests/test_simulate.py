@@ -138,19 +138,19 @@ def test_hidden_gold_stays_hidden_until_revealed(demo):
     store, pid, corpus, counts = demo
     assert counts["added"] == counts["hidden"] == 50
     assert store.counts(pid)["labelled"] == 0
-    assert all(r["tags"] is None for r in store.sentences(pid, split="unlabeled"))
+    assert all(r.tags is None for r in store.sentences(pid, split="unlabeled"))
     assert set(store.project(pid).labels) == {"PER", "LOC", "ORG", "MISC"}
     assert store.import_hidden_gold(pid, corpus)["hidden"] == 0  # re-import adds nothing
     rows = store.sentences(pid)
     human = rows[1]
-    store.annotate(human["id"], ["O"] * len(human["words"]), annotator="expert")
-    assert simulate.reveal(store, pid, [rows[0]["id"], human["id"], rows[2]["id"]]) == 2
-    shown = store.sentences(pid, ids=[rows[0]["id"], human["id"], rows[2]["id"]])
-    assert [r["split"] for r in shown] == ["train"] * 3
-    assert shown[0]["tags"] == corpus[0].tags and shown[0]["source"] == "gold"
-    assert shown[1]["tags"] == ["O"] * len(human["words"]) and shown[1]["source"] == "human"
-    assert store.history(rows[0]["id"])[0].annotator == simulate.ANNOTATOR
-    assert simulate.reveal(store, pid, [rows[0]["id"]]) == 0  # revealed once
+    store.annotate(human.id, ["O"] * len(human.words), annotator="expert")
+    assert simulate.reveal(store, pid, [rows[0].id, human.id, rows[2].id]) == 2
+    shown = store.sentences(pid, ids=[rows[0].id, human.id, rows[2].id])
+    assert [r.split for r in shown] == ["train"] * 3
+    assert shown[0].tags == corpus[0].tags and shown[0].source == "gold"
+    assert shown[1].tags == ["O"] * len(human.words) and shown[1].source == "human"
+    assert store.history(rows[0].id)[0].annotator == simulate.ANNOTATOR
+    assert simulate.reveal(store, pid, [rows[0].id]) == 0  # revealed once
 
 
 def test_reveal_refuses_sentences_without_hidden_gold(demo):
@@ -159,7 +159,7 @@ def test_reveal_refuses_sentences_without_hidden_gold(demo):
     sentence = formats.read(DEV).sentences[0]
     store.import_sentences(other, [formats.Sentence(sentence.words, None, sentence.text, sentence.offsets)],
                            split="unlabeled")
-    plain = store.sentences(other)[0]["id"]
+    plain = store.sentences(other)[0].id
     with pytest.raises(KeyError, match=f"sentence\\(s\\) {plain} have no hidden gold"):
         simulate.reveal(store, pid, [plain])
 

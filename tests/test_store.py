@@ -92,12 +92,12 @@ def test_import_dedup_documents_and_new_labels(store, pid):
         "added": 4, "duplicates": 0, "annotated": 3}
     assert store.project(pid).labels == ["PER", "ORG"]
     rows = store.sentences(pid)
-    assert [r["words"] for r in rows] == [b.words for b in batch]
-    assert rows[0]["offsets"] == [(0, 4), (5, 10), (11, 15)]
-    assert [r["position"] for r in rows] == [0, 1, 0, 1]
-    assert rows[0]["document_id"] == rows[1]["document_id"] != rows[2]["document_id"]
-    assert (rows[1]["tags"], rows[1]["source"]) == (["B-ORG", "I-ORG", "O"], "gold")
-    assert rows[2]["tags"] is None and rows[2]["source"] is None
+    assert [r.words for r in rows] == [b.words for b in batch]
+    assert rows[0].offsets == [(0, 4), (5, 10), (11, 15)]
+    assert [r.position for r in rows] == [0, 1, 0, 1]
+    assert rows[0].document_id == rows[1].document_id != rows[2].document_id
+    assert (rows[1].tags, rows[1].source) == (["B-ORG", "I-ORG", "O"], "gold")
+    assert rows[2].tags is None and rows[2].source is None
     docs = store.db.execute("SELECT name, source FROM documents ORDER BY id").fetchall()
     assert docs == [("d1", "a.conll"), ("d2", "a.conll")]
     again = store.import_sentences(pid, batch, split="dev")
@@ -121,7 +121,7 @@ def test_import_rejects_bad_input_naming_line(store, pid):
 
 def test_annotation_history_and_effective(store, pid):
     store.import_sentences(pid, [sent("Ann met Bob", "B-PER O B-PER")], split="train")
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     first = store.annotate(sid, ["B-PER", "O", "O"], annotator="amy")
     second = store.annotate(sid, ["O", "O", "B-PER"], annotator="bob")
     assert [h.source for h in store.history(sid)] == ["gold", "human", "human"]
@@ -132,7 +132,7 @@ def test_annotation_history_and_effective(store, pid):
     assert len(store.history(sid)) == 4
     assert store.effective(sid).tags == ["O", "O", "B-PER"]
     row = store.sentences(pid, ids=[sid])[0]
-    assert (row["tags"], row["source"]) == (["O", "O", "B-PER"], "human")
+    assert (row.tags, row.source) == (["O", "O", "B-PER"], "human")
     with pytest.raises(ValueError, match="2 tags for 3 words"):
         store.annotate(sid, ["O", "O"])
     assert store.tagged_by(model_id, [sid]) == {sid} and store.tagged_by(model_id + 1, [sid]) == set()
@@ -140,7 +140,7 @@ def test_annotation_history_and_effective(store, pid):
 
 def test_annotate_many_is_one_transaction(store, pid):
     store.import_sentences(pid, [sent("a b"), sent("c d e")], split="unlabeled")
-    a, b = (r["id"] for r in store.sentences(pid))
+    a, b = (r.id for r in store.sentences(pid))
     model_id = store.add_model(pid, folder="m1", base_model="base")
     with pytest.raises(ValueError, match=f"sentence {b}: 2 tags for 3 words"):
         store.annotate_many([(a, ["B-PER", "O"]), (b, ["O", "O"])], source="model", model_id=model_id)
@@ -156,7 +156,7 @@ def test_annotate_many_is_one_transaction(store, pid):
 
 def test_effective_falls_back_to_gold_and_model_alone_is_unlabelled(store, pid):
     store.import_sentences(pid, [sent("a b", "O O"), sent("c d")], split="unlabeled")
-    gold_sid, bare_sid = (r["id"] for r in store.sentences(pid))
+    gold_sid, bare_sid = (r.id for r in store.sentences(pid))
     assert store.effective(gold_sid).source == "gold"
     store.annotate(bare_sid, ["B-PER", "O"], source="model")
     assert store.effective(bare_sid) is None
@@ -165,7 +165,7 @@ def test_effective_falls_back_to_gold_and_model_alone_is_unlabelled(store, pid):
 def test_counts_and_set_split(store, pid):
     store.import_sentences(pid, [sent("a b", "O O"), sent("c d", "O O")], split="train")
     store.import_sentences(pid, [sent("e f"), sent("g h")], split="unlabeled")
-    ids = [r["id"] for r in store.sentences(pid)]
+    ids = [r.id for r in store.sentences(pid)]
     store.annotate(ids[0], ["O", "B-PER"])
     store.annotate(ids[2], ["O", "O"])
     store.annotate(ids[3], ["O", "O"], source="model")
@@ -174,7 +174,7 @@ def test_counts_and_set_split(store, pid):
                                  "human": 2, "labelled": 3, "flagged": 0}
     store.flag([ids[2]])
     assert store.counts(pid)["flagged"] == 1
-    assert [r["id"] for r in store.sentences(pid, split="test")] == [ids[1]]
+    assert [r.id for r in store.sentences(pid, split="test")] == [ids[1]]
     with pytest.raises(KeyError):
         store.set_split([999], "dev")
 
@@ -202,7 +202,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     new = Store(path)
     assert new.schema_version == len(MIGRATIONS) == 9
     assert {"flags", "drafts"} <= set(new.db.table_names())
-    assert [r["words"] for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
+    assert [r.words for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a.source for a in new.history(sid)] == ["gold", "model"]
     assert new.flagged(pid) == set() and new.draft(sid) is None
     assert new.flag([sid]) == [sid] and new.flagged(pid) == {sid}
@@ -213,15 +213,15 @@ def test_flags_keep_history_and_filter_sentences(store, pid):
     store.import_sentences(pid, [sent("a b"), sent("c d"), sent("e f")], split="unlabeled")
     other = store.create_project("other", [])
     store.import_sentences(other, [sent("x y")], split="unlabeled")
-    a, b, c = (r["id"] for r in store.sentences(pid))
+    a, b, c = (r.id for r in store.sentences(pid))
     assert store.flag([a, b], annotator="ann") == [a, b]
     assert store.flag([a]) == []  # already flagged: no new history row
     assert store.flagged(pid) == {a, b} and store.flagged(other) == set()
-    assert [r["id"] for r in store.sentences(pid, flagged=False)] == [c]
-    assert [r["id"] for r in store.sentences(pid, flagged=True)] == [a, b]
+    assert [r.id for r in store.sentences(pid, flagged=False)] == [c]
+    assert [r.id for r in store.sentences(pid, flagged=True)] == [a, b]
     assert store.flag([a], flagged=False, annotator="bo") == [a]
     assert store.flagged(pid) == {b}
-    assert [r["id"] for r in store.sentences(pid, split="unlabeled", flagged=False)] == [a, c]
+    assert [r.id for r in store.sentences(pid, split="unlabeled", flagged=False)] == [a, c]
     assert [(h["flagged"], h["annotator"]) for h in store.flag_history(a)] == [(1, "ann"), (0, "bo")]
     assert store.flag([a]) == [a] and store.flagged(pid) == {a, b}
     assert [h["flagged"] for h in store.flag_history(a)] == [1, 0, 1]
@@ -234,7 +234,7 @@ def test_flags_keep_history_and_filter_sentences(store, pid):
 
 def test_drafts_round_trip_and_a_human_save_drops_them(store, pid):
     store.import_sentences(pid, [sent("Ann met Bo"), sent("c d")], split="unlabeled")
-    a, b = (r["id"] for r in store.sentences(pid))
+    a, b = (r.id for r in store.sentences(pid))
     assert store.draft(a, "ann") is None
     store.save_draft(a, ["B-PER", "O", "O"], 1, annotator="ann")
     d = store.draft(a, "ann")
@@ -264,11 +264,11 @@ def test_neighbours_by_document_position_or_import(store, pid):
                            + [sent(f"d2 s{i}", doc_id="d2") for i in range(2)], split="unlabeled")
     store.import_sentences(pid, [sent(f"free s{i}") for i in range(4)], split="unlabeled")
     store.import_sentences(pid, [sent("later s0")], split="unlabeled")
-    rows = {r["text"]: r["id"] for r in store.sentences(pid)}
+    rows = {r.text: r.id for r in store.sentences(pid)}
 
     def texts(sid, before=2, after=2):
         head, tail = store.neighbours(sid, before, after)
-        return [r["text"] for r in head], [r["text"] for r in tail]
+        return [r.text for r in head], [r.text for r in tail]
 
     assert texts(rows["d1 s2"]) == (["d1 s0", "d1 s1"], ["d1 s3", "d1 s4"])
     assert texts(rows["d1 s0"]) == ([], ["d1 s1", "d1 s2"])
@@ -278,7 +278,7 @@ def test_neighbours_by_document_position_or_import(store, pid):
     assert texts(rows["free s3"]) == (["free s1", "free s2"], [])  # never into another import
     assert texts(rows["later s0"]) == ([], [])
     head, _ = store.neighbours(rows["d1 s1"], 1, 0)
-    assert head[0]["words"] == ["d1", "s0"] and head[0]["document_id"] is not None
+    assert head[0].words == ["d1", "s0"] and head[0].document_id is not None
     with pytest.raises(KeyError):
         store.neighbours(999)
 
@@ -289,7 +289,7 @@ def test_invalid_split_source_and_status_raise(store, pid):
     with pytest.raises(ValueError, match="invalid annotation source 'robot'"):
         store.import_sentences(pid, [sent("a", "O")], split="train", source="robot")
     store.import_sentences(pid, [sent("a")], split="train")
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     with pytest.raises(ValueError, match="invalid annotation source"):
         store.annotate(sid, ["O"], source="auto")
     with pytest.raises(ValueError, match="invalid split"):
@@ -364,7 +364,7 @@ def _writer(path: str, sid: int, job_id: int, name: str, n: int, barrier) -> Non
 
 def test_concurrent_writers_in_two_processes_lose_nothing(store, pid):
     store.import_sentences(pid, [sent("x")], split="train")
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     job_id = store.create_job(pid, "train", {})
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)

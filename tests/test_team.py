@@ -72,22 +72,22 @@ def test_nobody_opens_another_annotators_labels_first(store):
 
 def test_review_becomes_the_training_label_and_history_stays(store):
     pid = project(store, 3)
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     store.save_human(sid, ["B-PER", "O", "B-LOC"], annotator="ann")
     store.save_human(sid, ["O", "O", "B-LOC"], annotator="bob")
     listed = review.disagreements(store, pid)
     assert [(d["sentence_id"], d["annotators"], d["tokens"]) for d in listed] == [(sid, ["ann", "bob"], [0])]
     review.accept(store, sid, "ann", reviewer="rita")
     train, _ = versions.training_data(store, pid)
-    assert [r["tags"] for r in train if r["id"] == sid] == [["B-PER", "O", "B-LOC"]]
-    assert [r["source"] for r in train if r["id"] == sid] == ["review"]
+    assert [r.tags for r in train if r.id == sid] == [["B-PER", "O", "B-LOC"]]
+    assert [r.source for r in train if r.id == sid] == ["review"]
     history = store.history(sid)
     assert [(h.source, h.annotator) for h in history] == [("human", "ann"), ("human", "bob"), ("review", "rita")]
     assert review.disagreements(store, pid) == [] and len(review.disagreements(store, pid, reviewed=True)) == 1
     store.save_human(sid, ["O", "O", "O"], annotator="bob")  # a later human save does not outrank the review
     assert store.effective(sid).source == "review"
     review.adjudicate(store, sid, ["B-PER", "O", "O"], reviewer="rita")
-    assert [r["tags"] for r in versions.training_data(store, pid)[0] if r["id"] == sid] == [["B-PER", "O", "O"]]
+    assert [r.tags for r in versions.training_data(store, pid)[0] if r.id == sid] == [["B-PER", "O", "O"]]
     with pytest.raises(KeyError, match="no human label by 'zed'"):
         review.accept(store, sid, "zed", reviewer="rita")
     ann = Actor("ann", "annotator")
@@ -102,7 +102,7 @@ def test_review_becomes_the_training_label_and_history_stays(store):
 
 def test_drafts_are_per_annotator(store):
     pid = project(store, 1)
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     store.save_draft(sid, ["B-PER", "O", "O"], 1, annotator="ann")
     store.save_draft(sid, ["O", "O", "B-LOC"], 2, annotator="bob")
     assert store.draft(sid, "ann")["tags"] == ["B-PER", "O", "O"] and store.draft(sid, "bob")["cursor"] == 2
@@ -146,7 +146,7 @@ def test_cli_team_and_review(tmp_path, capsys):
     db = tmp_path / "cli.db"
     store = Store(db)
     pid = project(store, 10)
-    sid = store.sentences(pid)[0]["id"]
+    sid = store.sentences(pid)[0].id
     store.close()
     assert main(["team", "shared", "--db", str(db), "--overlap", "0.2", "--assign", "--annotators", "ann,bob",
                  "--json"]) == 0

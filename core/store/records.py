@@ -34,7 +34,7 @@ class Project(Record):
 class SentenceRow(Record):
     """A stored sentence with its effective tags (latest human, else gold; None when unlabelled), their source and
     annotation id, whether it is flagged as junk, and what its import kept. `neighbours` returns them without the
-    fields after `position` (None)."""
+    fields after `position` (None, flagged False)."""
 
     id: int
     text: str
