@@ -124,7 +124,9 @@ def test_labelstudio_export_holds_model_tags_as_predictions_never_as_annotations
         assert span["value"]["labels"] == ["PER"] and span["score"] == 0.9 and span["type"] == "labels"
     back = formats.loads(out.data, name="ls.json", fmt="labelstudio")
     assert [s.tags for s in back.sentences] == [["B-PER", "O", "B-LOC"], None, None]
-    assert back.notes["predictions skipped (never gold)"] == 2
+    assert back.notes["predictions kept as model suggestions (never gold)"] == 2
+    assert [s.suggestion for s in back.sentences] == [None, ["B-PER", "O", "O", "O"], ["B-PER", "O"]]
+    assert {s.suggested_by for s in back.sentences[1:]} == {"Label Studio v3"}
     without = json.loads(export.export_annotations(store, pid, fmt="labelstudio", unlabeled=True).data)
     assert [("annotations" in t, "predictions" in t) for t in without] == [(True, False), (False, False),
                                                                           (False, False)]
