@@ -283,7 +283,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             else:
                 into = [f"{k} {n}" for k, n in r.get("splits", {}).items()]  # the file's own splits (hf)
                 into += [r.get("split", split)] if not into or "split" in r else []
-                suggested = f", {r['suggested']} with model suggestions" if r["suggested"] else ""
+                suggested = f", {r['suggested']} with model suggestions" if r.get("suggested") else ""
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated"
                       f"{suggested} -> {', '.join(into)}")
         new = [label for label in store.project(project.id).labels if label not in project.labels]

@@ -205,7 +205,7 @@ def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool)
                                      new_labels=new_labels, actor=ui.actor())
     ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
     return [f"{ui.md_escape(item.name)} → {_split_title(split)}: {r['added']} added, {r['duplicates']} duplicates "
-            f"skipped, {r['annotated']} with tags" + (f", {r['suggested']} with model suggestions" if r["suggested"]
+            f"skipped, {r['annotated']} with tags" + (f", {r['suggested']} with model suggestions" if r.get("suggested")
                                                      else "") for (item, split), r in zip(chosen, results)]
 
 

@@ -83,7 +83,8 @@ class ProjectRows(StoreBase):
         (one the file gives it, as hf does), else train when a sentence of the batch is labelled, else unlabeled.
         A sentence's `suggestion` (a model's tags, e.g. Label Studio predictions) is stored as a source=model
         annotation by `suggested_by`: shown to annotators, never a label. Returns per batch {"added", "duplicates",
-        "annotated", "suggested"} (+ "hidden"; + "split" when it was None, "splits" {split: n} for own splits).
+        "annotated"} (+ "suggested" when some were; + "hidden"; + "split" when it was None, "splits" {split: n} for
+        own splits).
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
@@ -122,7 +123,7 @@ class ProjectRows(StoreBase):
         next_sid = self._max_id("sentences") + 1
         next_did = self._max_id("documents") + 1
         documents: dict[str, int] = {}
-        counts = {"added": 0, "duplicates": 0, "annotated": 0, "suggested": 0} | ({"hidden": 0} if hidden_gold else {})
+        counts = {"added": 0, "duplicates": 0, "annotated": 0} | ({"hidden": 0} if hidden_gold else {})
         labelled = False
         defaulted: list[int] = []  # sentences whose split is the batch's default (train or unlabeled, decided last)
         own_splits: Counter[str] = Counter()  # sentences the file itself puts in a split (hf), by split
@@ -168,7 +169,7 @@ class ProjectRows(StoreBase):
                 if getattr(s, "suggestion", None) is not None:  # a model's tags: shown to annotators, never a label
                     annotations.append((next_sid, json.dumps(list(s.suggestion)), "model",
                                         getattr(s, "suggested_by", None) or annotator, created))
-                    counts["suggested"] += 1
+                    counts["suggested"] = counts.get("suggested", 0) + 1
                 if s.tags is not None and not hidden_gold:
                     annotations.append((next_sid, json.dumps(list(s.tags)), source,
                                         getattr(s, "annotator", None) or annotator, created))
