@@ -318,6 +318,21 @@ def index(store: Store, project_id: int) -> Index:
                  store.flagged(project_id))
 
 
+def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None, predicted: Sequence[str] | None,
+                 matched: Sequence[str]) -> tuple[list[str], str]:
+    """(tags, where from) a sentence opens with: the annotator's own or visible label (`opened`, core.team.opening),
+    else the serving model's prediction, else a stored model suggestion (an import's predictions), else the pattern
+    matches; where from: "label", "model", the suggester's name, or "patterns"."""
+    if opened is not None:
+        return list(opened), "label"
+    if predicted is not None:
+        return list(predicted), "model"
+    stored = store.suggestion(sentence_id)
+    if stored is not None and len(stored.tags) == len(matched):
+        return list(stored.tags), stored.annotator or "model"
+    return list(matched), "patterns"
+
+
 def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:
     """Entities per type in the latest human annotation of each sentence of a project."""
     return store.human_entity_counts(project_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core import formats, hf_datasets, paths, versions, vocab
+from core import formats, paths, versions, vocab
 from core.access import OWNER, Actor, require
 from core.config import TrainConfig, out_of_range
 from core.export import EXPORT_FORMATS
@@ -261,12 +261,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("import: --annotator needs a name" if not args.hidden_gold
                        else "import: --annotator and --hidden-gold cannot be used together")
     human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
+    _available(args.format)
     with _opened(args) as (store, project):
-        if args.format == hf_datasets.NAME:  # folders: one batch per dataset split, into that split unless --split
-            batches = [(s, split or part, f"{path} [{part}]") for path in args.files
-                       for part, s in hf_datasets.read(path).items()]
-        else:
-            batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
+        batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project.id, batches, new_labels=args.new_labels,
                                         hidden_gold=args.hidden_gold, actor=_actor(args, store), **human)
@@ -278,14 +275,17 @@ def cmd_import(args: argparse.Namespace) -> int:
                                   + "; --new-labels adds it") from None
             raise
         for (s, split, path), r in zip(batches, results):
-            if notes := formats.notes_text(getattr(s, "notes", {})):  # a formats stream's notes (hf: a list)
+            if notes := formats.notes_text(s.notes):
                 print(f"{path}: {notes}")
             if args.hidden_gold:
                 print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['hidden']} with hidden gold "
                       "-> unlabeled")
             else:
-                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated -> "
-                      f"{r.get('split', split)}")
+                into = [f"{k} {n}" for k, n in r.get("splits", {}).items()]  # the file's own splits (hf)
+                into += [r.get("split", split)] if not into or "split" in r else []
+                suggested = f", {r['suggested']} with model suggestions" if r.get("suggested") else ""
+                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated"
+                      f"{suggested} -> {', '.join(into)}")
         new = [label for label in store.project(project.id).labels if label not in project.labels]
         if new:
             print(f"new labels added to {project.name!r}: {', '.join(new)}")
@@ -609,12 +609,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.predictions and args.format not in (None, *export.PREDICTING):
         raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {args.format}")
-    if args.format == hf_datasets.NAME:
-        return _export_hf(args)
     try:
         fmt = export.export_format(args.out, args.format)
     except ValueError as e:
         raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
+    _available(fmt)
     if args.predictions and fmt not in export.PREDICTING:
         raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
     with _opened(args) as (store, project):
@@ -626,38 +625,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not out.written:
         raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
+    unpack = formats.get(fmt).folder and not args.out.lower().endswith(".zip")  # hf: a save_to_disk folder
     try:
-        formats.write_atomic(args.out, out.data)
+        if unpack:
+            _writable(args.out)
+            formats.write_folder(args.out, out.data, fmt)
+        else:
+            formats.write_atomic(args.out, out.data)
     except OSError as e:
         raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
-    print(f"wrote {out.written} sentences to {args.out} ({out.left_out} without annotations left out)")
-    return 0
-
-
-def _export_hf(args: argparse.Namespace) -> int:
-    """`export --format hf`: a DatasetDict folder, one dataset split per project split (dev as validation)."""
-    if args.scheme != "iob2":
-        raise CliError("export: the hf format writes IOB2 tags (ner_tags names); --scheme does not apply")
-    with _opened(args) as (store, project):
-        actor = _actor(args, store)
-        require(actor, "export")
-        every = store.sentences(project.id, split=args.split)
-        store.add_audit(actor, "export", project_id=project.id, format="hf", split=args.split)
-    rows = [r for r in every if args.unlabeled or r.tags is not None]
-    if not rows:
-        raise CliError(f"nothing to export: project {project.name!r} has no "
-                       f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
-    by_split: dict[str, list[Sentence]] = {}
-    for row in rows:
-        by_split.setdefault(row.split, []).append(_sentence(row))
-    _writable(args.out)
-    try:
-        hf_datasets.write(by_split, vocab.label_set(project.labels), args.out)
-    except OSError as e:
-        raise CliError(f"{args.out}: {e.strerror or e}", 1) from None
-    sizes = ", ".join(f"{hf_datasets.SPLIT_NAMES.get(k, k)} {len(v)}" for k, v in by_split.items())
-    print(f"wrote {len(rows)} sentences to {args.out} as a Hugging Face DatasetDict ({sizes}; "
-          f"{len(every) - len(rows)} without annotations left out)")
+    print(f"wrote {out.written} sentences to {args.out}{f' (a {fmt} folder)' if unpack else ''} "
+          f"({out.left_out} without annotations left out)")
     return 0
 
 
@@ -923,6 +901,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _available(fmt: str | None) -> None:
+    """Exit 2 with what to install when format `fmt` needs a module that is missing."""
+    if fmt is not None and (missing := formats.get(fmt).missing_dependency):
+        raise CliError(missing)
+
+
 def _writable(path: str) -> None:
     folder = Path(path).resolve().parent
     if not folder.is_dir():
@@ -963,8 +947,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--split", choices=vocab.SPLITS, help="default: train for labelled files, else unlabeled")
-    p.add_argument("--format", choices=(*formats.FORMATS, hf_datasets.NAME),
-                   help="default: from the extension and content; hf: a Hugging Face datasets folder")
+    p.add_argument("--format", choices=formats.FORMATS,
+                   help="default: from the extension and content; hf: a Hugging Face datasets folder or a zip of one")
     p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
                    help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
     p.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an unlabeled pool "
@@ -1053,8 +1037,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("--out", required=True, metavar="FILE")
-    p.add_argument("--format", choices=(*EXPORT_FORMATS, hf_datasets.NAME),
-                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk)")
+    p.add_argument("--format", choices=EXPORT_FORMATS,
+                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk), or a zip "
+                        "of one when FILE ends in .zip")
     p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")

@@ -14,7 +14,7 @@ from core import formats
 from core.access import OWNER, Actor, require
 from core.formats import labelstudio
 from core.store import SentenceRow, Store
-from core.vocab import SPLITS
+from core.vocab import SPLITS, label_set
 
 if TYPE_CHECKING:
     from core.model import Tagger
@@ -61,7 +61,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                        batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
     """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`), with
     what their import kept: document names, the middle CoNLL columns (a sentence without them gets "_"), JSONL
-    `meta`. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
+    `meta`; hf names its classes after the project's labels. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
     CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
     "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
     writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""
@@ -86,7 +86,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
             continue
         chosen.append(formats.Sentence(list(r.words), None if tags is None else list(tags), r.text,
                                        list(r.offsets), r.document,
-                                       _columns(r, width, source if tagger is not None else None), meta=r.meta))
+                                       _columns(r, width, source if tagger is not None else None), meta=r.meta,
+                                       split=r.split, document=r.document_id))
         sources.append(source if tags is not None else None)
         preds_of.append(pred)
     if fmt == "jsonl":
@@ -100,11 +101,11 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                                  labelstudio.predicted_task(s, k, p.scores, model_name)
                                  for k, (s, p) in enumerate(zip(chosen, preds_of))])
     else:
-        text = formats.dumps(chosen, fmt, scheme=scheme)
+        text = formats.dumps(chosen, fmt, scheme=scheme, labels=label_set(store.project(project_id).labels))
     untagged = sum(src is None for src in sources)
     store.add_audit(actor, "export", project_id=project_id, format=fmt, splits=list(splits), sentences=len(chosen),
                     predicted=bool(tagger))
-    data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT) is bytes already
+    data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT, hf) or a DocBin is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
                   len(rows) - len(chosen))
 

@@ -511,7 +511,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
     opened, basis = team.opening(store, sid, _who(annotator))  # never another's labels on a shared sentence first
-    start = opened or (pred[0] if pred else matched)
+    start, origin = ann.opening_tags(store, sid, opened=opened, predicted=pred[0] if pred else None, matched=matched)
     if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
         drafts[sid] = _open_draft(store, sid, start, basis, annotator)  # untouched: follow a prediction or a save
     draft = drafts[sid]
@@ -537,6 +537,8 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
         if pred is not None and pred[0] != draft.tags:
             st.caption(f"Model {ui.md_escape(model.name)} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
+        if origin not in ("label", "model", "patterns"):
+            st.caption(f"Opened with the imported suggestion of {ui.md_escape(origin)} (a model's, not a label)")
         pattern_panel.render_matches(words=words, matched=matched, predicted=pred[0] if pred else None)
     if not labels:
         st.info("This project has no entity labels yet: add some on the Home page.")

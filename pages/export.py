@@ -22,6 +22,11 @@ def _file_name(text: str) -> str:
     return re.sub(r"[^\w.-]+", "_", text).strip("._") or "export"
 
 
+def _format_title(fmt: str) -> str:
+    """A format's name as the page shows it, marked when its optional dependency is missing."""
+    return fmt.upper() + (" (not installed)" if not formats.get(fmt).available() else "")
+
+
 def _annotation_bytes(**kwargs) -> bytes:
     """Deferred download: the export is written when the button is clicked, so it is never stale."""
     return export.export_annotations(**kwargs).data
@@ -36,8 +41,11 @@ def render_annotations(*, project: Project) -> None:
                             format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
     fmt_col, scheme_col = st.columns(2)
     with fmt_col:
-        fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=str.upper,
+        fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=_format_title,
                                    key="export_format", required=True)
+    missing = formats.get(fmt).missing_dependency
+    if missing:
+        st.info(f"{fmt} is not available: {ui.md_escape(missing)}")
     with scheme_col:
         scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
                                       required=True, disabled=fmt != "conll")
@@ -65,7 +73,7 @@ def render_annotations(*, project: Project) -> None:
             + formats.get(fmt).extensions[0])
     st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
                        key="export_download",
-                       type="primary", icon="⬇️", disabled=not splits, on_click="ignore")
+                       type="primary", icon="⬇️", disabled=not splits or bool(missing), on_click="ignore")
 
 
 def render_model(*, project: Project) -> None:

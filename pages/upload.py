@@ -20,6 +20,7 @@ TYPES = formats.extensions()
 PASTE_FORMATS = ["auto", *(name for name, f in formats.REGISTRY.items() if not f.binary)]
 LINE_MODES = {"one sentence per line": True, "split into sentences": False}
 PREVIEW = 5
+AS_IN_FILE = "as in the file"  # the split chooser's choice for a file that gives each sentence its split (hf)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Preview:
     first: list[formats.Sentence]
     already: int
     notes: str  # what the reader skipped or changed
+    splits: Counter[str]  # sentences by the split the file gives them (hf), empty when it gives none
 
 
 @dataclass
@@ -50,32 +52,37 @@ class Item:
     preview: Preview | None
     error: str | None
 
+    language: str
+
     @classmethod
     def parsed(cls, name: str, key: str, data: bytes | BinaryIO, fmt: str | None, lines: bool | None,
-               project_id: int, size: int) -> Item:
+               project_id: int, size: int, language: str) -> Item:
         """The input previewed (see parse)."""
         raw = data if isinstance(data, bytes) else data.getvalue()
-        fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size)
-        return cls(name, key, data, fmt, Preview(**fields) if fields else None, error)
+        fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size, language)
+        return cls(name, key, data, fmt, Preview(**fields) if fields else None, error, language)
 
     def stream(self) -> formats.Stream:
         """The input's sentences, parsed again while they are imported."""
-        return formats.iter_read(self.data, name=self.name, fmt=self.fmt, lines=self.preview.lines)
+        return formats.iter_read(self.data, name=self.name, fmt=self.fmt, lines=self.preview.lines,
+                                 language=self.language)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, project_id: int,
-          size: int) -> tuple[dict | None, str | None]:
+          size: int, language: str = "en") -> tuple[dict | None, str | None]:
     """The input's Preview fields, read once as a stream (memory of a chunk, not of the file; only the preview is
-    cached, by content and project size); a FormatError comes back as its "file:line: problem" text."""
-    stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines)
+    cached, by content, project size and language); a FormatError comes back as its "file:line: problem" text."""
     first: list[formats.Sentence] = []
     entities: Counter[str] = Counter()
+    splits: Counter[str] = Counter()
     counts = {"sentences": 0, "labelled": 0}
 
     def counted() -> Iterator[formats.Sentence]:
         for s in stream:
             counts["sentences"] += 1
+            if s.split is not None:
+                splits[s.split] += 1
             if s.tags is not None:
                 counts["labelled"] += 1
                 entities.update(label for _, _, label in formats.spans(s.tags))
@@ -84,6 +91,7 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
             yield s
 
     try:
+        stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines, language=language)
         already = ui.store().duplicates(project_id, counted())
     except formats.FormatError as e:
         return None, str(e)
@@ -91,7 +99,7 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
         ui.release_memory()
     return {"fmt": stream.fmt, "scheme": stream.scheme, "lines": stream.lines if stream.fmt == "text" else None,
             "entities": entities, "first": first, "already": already, "notes": formats.notes_text(stream.notes),
-            **counts}, None
+            "splits": splits, **counts}, None
 
 
 def _lines(key: str) -> bool | None:
@@ -102,14 +110,15 @@ def _lines(key: str) -> bool | None:
 def collect(project_id: int) -> list[Item]:
     """The uploader's files and the pasted text, each previewed."""
     items, size = [], sum(ui.store().counts(project_id)["by_split"].values())
+    language = st.session_state.get("upload_language") or "en"
     for i, f in enumerate(st.session_state.get("upload_files") or []):
         key = f"{i}_{f.name}"
-        items.append(Item.parsed(f.name, key, f, None, _lines(key), project_id, size))
+        items.append(Item.parsed(f.name, key, f, None, _lines(key), project_id, size, language))
     text = st.session_state.get("upload_paste") or ""
     if text.strip():
         choice = st.session_state.get("upload_paste_fmt") or "auto"
         fmt, data = None if choice == "auto" else choice, text.encode("utf-8")
-        items.append(Item.parsed("pasted text", "paste", data, fmt, _lines("paste"), project_id, size))
+        items.append(Item.parsed("pasted text", "paste", data, fmt, _lines("paste"), project_id, size, language))
     return items
 
 
@@ -121,6 +130,9 @@ def render_inputs() -> None:
         st.text_area("Text", key="upload_paste", height=140,
                      placeholder="Plain text (one sentence per line or running text), CoNLL rows, or JSONL records")
         st.segmented_control("Format", PASTE_FORMATS, default="auto", key="upload_paste_fmt")
+    st.selectbox("Language of plain text", formats.LANGUAGES, index=formats.LANGUAGES.index("en"),
+                 key="upload_language", help="whose sentence rules split running text into sentences (plain text "
+                                             "and BRAT documents)")
 
 
 def render_item(item: Item, *, labels: list[str]) -> str | None:
@@ -138,8 +150,11 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
             f"{p.sentences} sentences · {p.labelled} labelled · {p.already} already in the project · "
             f"format **{p.fmt}** · scheme **{p.scheme or 'none'}**  \n"
             + (" · ".join(f"{ui.md_escape(lab)} {n}" for lab, n in p.entities.most_common()) or "no entities"))
-        split = choose.selectbox("Split", SPLITS, index=SPLITS.index("train" if p.labelled else "unlabeled"),
-                                 format_func=SPLIT_TITLES.get, key=f"upload_split_{item.key}")
+        if p.splits:
+            st.caption("Splits in the file: " + ", ".join(f"{SPLIT_TITLES[k]} {n}" for k, n in p.splits.items()))
+        options = [AS_IN_FILE, *SPLITS] if p.splits else list(SPLITS)
+        split = choose.selectbox("Split", options, key=f"upload_split_{item.key}", format_func=_split_title,
+                                 index=0 if p.splits else SPLITS.index("train" if p.labelled else "unlabeled"))
         if p.lines is not None:
             st.segmented_control(
                 "Sentences", list(LINE_MODES), default=next(m for m, v in LINE_MODES.items() if v == p.lines),
@@ -155,6 +170,10 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
         if p.sentences > PREVIEW:
             st.caption(f"… and {p.sentences - PREVIEW} more")
         return split
+
+
+def _split_title(split: str) -> str:
+    return SPLIT_TITLES.get(split, split)
 
 
 def render_new_labels(*, known: list[str], new: list[str]) -> bool:
@@ -181,11 +200,13 @@ def render_new_labels(*, known: list[str], new: list[str]) -> bool:
 def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool) -> list[str]:
     """Import every parsed input into its split in one transaction (all of them, or none), each read again a chunk
     at a time; one report line each."""
-    results = ui.store().import_many(project_id, [(item.stream(), split, item.name) for item, split in chosen],
+    results = ui.store().import_many(project_id, [(item.stream(), None if split == AS_IN_FILE else split, item.name)
+                                                  for item, split in chosen],
                                      new_labels=new_labels, actor=ui.actor())
     ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
-    return [f"{ui.md_escape(item.name)} → {SPLIT_TITLES[split]}: {r['added']} added, {r['duplicates']} duplicates "
-            f"skipped, {r['annotated']} with tags" for (item, split), r in zip(chosen, results)]
+    return [f"{ui.md_escape(item.name)} → {_split_title(split)}: {r['added']} added, {r['duplicates']} duplicates "
+            f"skipped, {r['annotated']} with tags" + (f", {r['suggested']} with model suggestions" if r.get("suggested")
+                                                     else "") for (item, split), r in zip(chosen, results)]
 
 
 proj = ui.require_project()

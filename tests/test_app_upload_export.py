@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -181,6 +182,41 @@ def test_plain_text_one_sentence_per_line_or_split(monkeypatch, tmp_path):
     assert texts == BIO_LINES.decode().splitlines() + PROSE.decode().splitlines()
 
 
+GERMAN = "Der Vertrag wurde am 3. Mai unterzeichnet. Dann ging er nach Hause, z. B. zu Fuß.\n".encode()
+
+
+def test_upload_language_reaches_the_sentence_splitter(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").upload("vertrag.txt", GERMAN, "text/plain").run()
+    assert at.selectbox(key="upload_language").value == "en"
+    assert any(m.startswith("3 sentences · 0 labelled") for m in markdown(at))  # English rules cut after "3."
+    at.selectbox(key="upload_language").set_value("de").run()
+    assert any(m.startswith("2 sentences · 0 labelled") for m in markdown(at))
+    at.button(key="upload_import").click().run()
+    assert not at.exception
+    assert [r["text"] for r in store.sentences(pid)] == ["Der Vertrag wurde am 3. Mai unterzeichnet.",
+                                                         "Dann ging er nach Hause, z. B. zu Fuß."]
+
+
+def test_upload_hf_zip_into_the_splits_it_holds(monkeypatch, tmp_path):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    sentences = formats.loads(SAMPLE_DEV, name="d.conll").sentences[:3]
+    for s, split in zip(sentences, ("train", "dev", "test")):
+        s.split = split
+    data = formats.dumps(sentences, "hf", labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG",
+                                                  "B-MISC", "I-MISC"])
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
+    at.file_uploader(key="upload_files").upload("corpus_hf.zip", data, "application/zip").run()
+    assert not at.exception
+    assert any("3 sentences · 3 labelled" in m and "format **hf**" in m for m in markdown(at))
+    assert at.selectbox(key="upload_split_0_corpus_hf.zip").value == "as in the file"
+    at.button(key="upload_import").click().run()
+    assert not at.exception
+    assert store.counts(pid)["by_split"] == {"train": 1, "dev": 1, "test": 1, "unlabeled": 0}
+    assert [r["tags"] for r in store.sentences(pid)] == [s.tags for s in sentences]
+
+
 def test_preview_escapes_html_in_words_labels_and_file_names(monkeypatch, tmp_path):
     store, pid = new_project(tmp_path / "nerloop.db")
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
@@ -253,6 +289,33 @@ def test_export_without_a_model(monkeypatch, tmp_path, downloads):
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
     assert at.toggle(key="export_predictions").disabled and not at.get("download_button")[1:]
     assert at.multiselect(key="export_splits").value == []
+    assert at.download_button(key="export_download").disabled
+
+
+def test_export_offers_hf_as_a_zip_and_spacy_only_when_installed(monkeypatch, trained, downloads):
+    import datasets
+
+    db, pid = trained
+    at = open_page(monkeypatch, db, pid, "pages/export.py")
+    at.segmented_control(key="export_format").set_value("hf").run()
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train-dev.zip"
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert "dataset_dict.json" in zf.namelist()
+        zf.extractall(Path(db).parent / "hf")
+    loaded = datasets.load_from_disk(str(Path(db).parent / "hf"))
+    labels = Store(db).project(pid).labels
+    assert loaded["train"].features["ner_tags"].feature.names == ["O"] + [f"{p}-{t}" for t in sorted(labels)
+                                                                         for p in "BI"]
+    assert set(loaded) == {"train", "validation"} and len(loaded["validation"]) == 15
+    assert not at.download_button(key="export_download").disabled
+    monkeypatch.setitem(sys.modules, "spacy", None)  # as if spaCy were not installed
+    at = open_page(monkeypatch, db, pid, "pages/export.py")
+    assert [o.content for o in at.segmented_control(key="export_format").proto.options
+            if "not installed" in o.content] == ["SPACY (not installed)"]
+    at.segmented_control(key="export_format").set_value("spacy").run()
+    assert [i.value for i in at.info] == [r"spacy is not available: the spacy format needs spacy: pip install "
+                                          r"nerloop\[spacy\]"]
     assert at.download_button(key="export_download").disabled
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, export, formats
+from core import annotate, cli, export, formats, versions
 from core.formats import FormatError, loads, read, split_sentences
 from core.store import Store
 
@@ -63,13 +63,29 @@ def test_doccano_both_variants():
 
 def test_label_studio_latest_annotation_and_predictions_not_gold(store):
     c = read(DATA / "labelstudio.json")
-    assert c.fmt == "labelstudio" and c.notes["predictions skipped (never gold)"] == 2
-    _, rows = imported(store, DATA / "labelstudio.json")
+    assert c.fmt == "labelstudio" and c.notes["predictions kept as model suggestions (never gold)"] == 2
+    pid, rows = imported(store, DATA / "labelstudio.json")
     # the latest non-cancelled annotation (user 3) wins over the earlier one and the later cancelled one
     assert rows[0] == (["Maria", "Okonkwo", "visited", "Port", "Alder", "."],
                        ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"], "gold", "3")
     assert rows[1] == (["The", "ferry", "left", "at", "dawn", "."], None, None, None)  # a prediction only: no gold
     assert c.sentences[0].line == 2 and c.sentences[1].line == 25
+    # the predictions are kept as model suggestions: what Annotate opens an unlabelled sentence with, never a label
+    first, second = (r["id"] for r in store.sentences(pid))
+    blank = ["O"] * 6
+    assert annotate.opening_tags(store, second, opened=None, predicted=None, matched=blank) == (
+        ["O", "B-ORG", "O", "O", "O", "O"], "Label Studio ner-v1")
+    suggested = store.suggestion(first)
+    assert (suggested.source, suggested.tags) == ("model", ["O", "O", "O", "B-ORG", "I-ORG", "O"])
+    assert annotate.opening_tags(store, first, opened=store.effective(first).tags, predicted=None,
+                                 matched=blank)[1] == "label"
+    assert store.project(pid).labels == ["LOC", "ORG", "PER"]  # a suggestion's label joins the project's
+    train, _ = versions.training_data(store, pid)
+    assert [r["id"] for r in train] == [first] and train[0]["tags"][3] == "B-LOC"  # the annotation, not the ORG
+    pid2 = store.create_project("only predictions", ["ORG"])
+    store.import_many(pid2, [([c.sentences[1]], None, "ls.json")])  # predictions only: an unlabelled sentence
+    assert [(r["split"], r["tags"]) for r in store.sentences(pid2)] == [("unlabeled", None)]
+    assert versions.training_data(store, pid2) == ([], [])
     jl = read(DATA / "labelstudio.jsonl")
     assert jl.fmt == "labelstudio" and jl.sentences[0].annotator == "5"
     assert tagged(jl) == [(["Lee", "joined", "Acme", "."], ["B-PER", "O", "B-ORG", "O"])]

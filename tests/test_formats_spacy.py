@@ -91,7 +91,10 @@ def test_without_spacy_the_message_names_the_install_command(tmp_path, monkeypat
     ok("--db", db, "init", "p", "--labels", "PER")
     ok("--db", db, "import", "p", "--format", "conll", "--split", "train", str(_write(tmp_path, "a.conll")))
     code, _, err = run("--db", db, "export", "p", "--out", str(tmp_path / "o.spacy"))
-    assert code == 1 and "pip install nerloop[spacy]" in err and not (tmp_path / "o.spacy").exists()
+    assert code == 2 and "pip install nerloop[spacy]" in err and not (tmp_path / "o.spacy").exists()
+    code, _, err = run("--db", db, "import", "p", "--format", "spacy", str(tmp_path / "x.spacy"))
+    assert code == 2 and err.strip().endswith("the spacy format needs spacy: pip install nerloop[spacy]")
+    assert not formats.get("spacy").available() and formats.get("conll").available()
 
 
 def _write(folder, name: str):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import formats, hf_datasets, onnx_model
+from core import formats, onnx_model
 from core.formats import FormatError, Sentence
 from core.model import Tagger
 from core.store import ModelVersion, Store
@@ -143,7 +143,7 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
     store = Store(project)
     out = tmp_path / "news_hf"
     printed = ok("--db", project, "export", "news", "--format", "hf", "--out", str(out))
-    assert "as a Hugging Face DatasetDict" in printed
+    assert "news_hf (a hf folder)" in printed
     loaded = datasets.load_from_disk(str(out))
     project_tags = ["O"] + [f"{p}-{t}" for t in sorted(store.project(1).labels) for p in ("B", "I")]
     assert set(loaded) == {"train", "validation", "test"}
@@ -156,8 +156,8 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
 
     db2 = str(tmp_path / "copy.db")
     ok("--db", db2, "init", "copy", "--labels", "PER,LOC,ORG,MISC")
-    printed = ok("--db", db2, "import", "copy", str(out), "--format", "hf")
-    assert f"{out} [dev]: " in printed and "-> dev" in printed
+    printed = ok("--db", db2, "import", "copy", str(out))  # a folder the sniffer knows as hf
+    assert f"{out}: 67 added, 0 duplicates, 67 annotated -> train 50, dev 15, test 2" in printed
     copy = Store(db2)
     for split in ("train", "dev", "test"):
         want = [(r.words, r.tags) for r in store.sentences(1, split=split) if r.tags is not None]
@@ -165,14 +165,20 @@ def test_hf_export_loads_with_datasets_and_imports_back(project, tmp_path):
 
 
 def test_hf_unlabelled_sentences_round_trip(tmp_path):
-    labelled = Sentence(["John", "went"], ["B-PER", "O"], "John went", [(0, 4), (5, 9)], "doc-1")
-    bare = Sentence(["no", "tags"], None, "no tags", [(0, 2), (3, 7)])
-    hf_datasets.write({"train": [labelled], "unlabeled": [bare]}, ["O", "B-PER", "I-PER"], tmp_path / "d")
-    back = hf_datasets.read(tmp_path / "d")
-    assert [(s.words, s.tags, s.doc_id) for s in back["train"]] == [(["John", "went"], ["B-PER", "O"], "doc-1")]
-    assert [(s.words, s.tags) for s in back["unlabeled"]] == [(["no", "tags"], None)]
+    labelled = Sentence(["John", "went"], ["B-PER", "O"], "John went", [(0, 4), (5, 9)], "doc-1", split="train")
+    bare = Sentence(["no", "tags"], None, "no tags", [(0, 2), (3, 7)], split="unlabeled")
+    data = formats.dumps([labelled, bare], "hf", labels=["O", "B-PER", "I-PER"])
+    formats.write_folder(tmp_path / "d", data, "hf")
+    for back in (formats.read(tmp_path / "d").sentences, formats.loads(data, name="d.zip").sentences):
+        assert [(s.words, s.tags, s.doc_id, s.split) for s in back] == [
+            (["John", "went"], ["B-PER", "O"], "doc-1", "train"), (["no", "tags"], None, None, "unlabeled")]
     with pytest.raises(ValueError, match=r"tags \['B-LOC'\] are not in the label set"):
-        hf_datasets.write({"train": [Sentence(["Paris"], ["B-LOC"], "Paris", [(0, 5)])]}, ["O"], tmp_path / "e")
+        formats.dumps([Sentence(["Paris"], ["B-LOC"], "Paris", [(0, 5)])], "hf", labels=["O"])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not a hf folder"):
+        formats.write_folder(tmp_path / "other", data, "hf")
+    assert (tmp_path / "other" / "mine.txt").read_text() == "keep"
 
 
 def test_hf_import_of_a_bad_folder_names_split_and_row(project, tmp_path):
@@ -182,7 +188,7 @@ def test_hf_import_of_a_bad_folder_names_split_and_row(project, tmp_path):
         {"tokens": [["John"], ["a", "b"]], "ner_tags": [["B-PER"], ["O"]]})})
     bad.save_to_disk(str(tmp_path / "bad"))
     with pytest.raises(FormatError, match=r"bad \[train\]:2: 2 tokens but 1 ner_tags"):
-        hf_datasets.read(tmp_path / "bad")
+        formats.read(tmp_path / "bad")
     before = len(Store(project).sentences(1))
     code, _, err = run("--db", project, "import", "news", str(tmp_path / "bad"), "--format", "hf")
     assert code == 2 and "[train]:2: 2 tokens but 1 ner_tags" in err

@@ -124,8 +124,28 @@ def test_labelstudio_export_holds_model_tags_as_predictions_never_as_annotations
         assert span["value"]["labels"] == ["PER"] and span["score"] == 0.9 and span["type"] == "labels"
     back = formats.loads(out.data, name="ls.json", fmt="labelstudio")
     assert [s.tags for s in back.sentences] == [["B-PER", "O", "B-LOC"], None, None]
-    assert back.notes["predictions skipped (never gold)"] == 2
+    assert back.notes["predictions kept as model suggestions (never gold)"] == 2
+    assert [s.suggestion for s in back.sentences] == [None, ["B-PER", "O", "O", "O"], ["B-PER", "O"]]
+    assert {s.suggested_by for s in back.sentences[1:]} == {"Label Studio v3"}
     without = json.loads(export.export_annotations(store, pid, fmt="labelstudio", unlabeled=True).data)
     assert [("annotations" in t, "predictions" in t) for t in without] == [(True, False), (False, False),
                                                                           (False, False)]
+    store.close()
+
+
+def test_documents_of_one_name_from_two_files_stay_apart_on_export(tmp_path):
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("p", ["PER", "LOC"])
+    first = "-DOCSTART- -X- -X- O\n\nAnn NNP B-NP B-PER\nran VBD B-VP O\n\nShe PRP B-NP O\nwon VBD B-VP O\n"
+    second = "-DOCSTART- -X- -X- O\n\nBo NNP B-NP B-PER\nswam VBD B-VP O\n"
+    for name, text in (("a.conll", first), ("b.conll", second)):
+        store.import_many(pid, [(formats.loads(text, name=name).sentences, "train", name)])
+    rows = store.sentences(pid)
+    assert [r["document"] for r in rows] == ["doc-1"] * 3 and len({r["document_id"] for r in rows}) == 2
+    assert export.export_annotations(store, pid, fmt="conll").data.decode() == first + "\n" + second
+    brat = formats.loads(export.export_annotations(store, pid, fmt="brat").data, name="x.zip")
+    assert [s.doc_id for s in brat.sentences] == ["doc-1", "doc-1", "doc-1-2"]
+    text = formats.dumps([formats.Sentence(r["words"], None, r["text"], r["offsets"], r["document"],
+                                           document=r["document_id"]) for r in rows], "text")
+    assert text == "Ann ran\nShe won\n\nBo swam\n"
     store.close()

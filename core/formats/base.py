@@ -2,6 +2,7 @@
 at a time, the Format record each format module declares, and the Stream a reader reads from."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 from collections import Counter
@@ -36,7 +37,8 @@ class FormatError(ValueError):
 @dataclass
 class Sentence:
     """One sentence: words, IOB2 tags (None = unlabelled), its text and each word's char offsets in it; its document's
-    name, the middle CoNLL columns of each word, the reader's line, annotator, and a JSON record's `meta` object."""
+    name, the middle CoNLL columns of each word, the reader's line, annotator, a JSON record's `meta` object, the
+    split its file gives it, and a model's suggested tags."""
 
     words: list[str]
     tags: list[str] | None
@@ -47,6 +49,14 @@ class Sentence:
     line: int = 0
     annotator: str | None = None
     meta: dict | None = None
+    split: str | None = None  # the project split the file puts it in (hf: the dataset split)
+    suggestion: list[str] | None = None  # a model's IOB2 tags to suggest, never gold (Label Studio predictions)
+    suggested_by: str | None = None  # the model that made `suggestion`
+    document: int | None = None  # what tells two documents of one name apart (the store's document id)
+
+    def same_document(self, other: Sentence) -> bool:
+        """Whether this sentence is of `other`'s document (same name and same document id)."""
+        return (self.doc_id, self.document) == (other.doc_id, other.document)
 
 
 @dataclass
@@ -271,7 +281,22 @@ class Format:
     order: int = 50  # the first format for an extension is its default when nothing sniffs
     mime: str = "text/plain"
     label: str = ""  # what the Upload page calls it
-    binary: bool = False  # reads the raw input (a zip or a folder), not its text lines
+    binary: bool = False  # reads the raw input (a zip or a folder), not its text lines; sniffs its file names
+    requires: str | None = None  # the module it reads and writes with, when that is an optional dependency
+    install: str = ""  # how to install that module
+    folder: bool = False  # writes a zip of a folder, which a path without .zip receives unpacked
+    takes_labels: bool = False  # its writer takes the project's IOB2 tags (`labels=`) as its label names
+
+    @property
+    def missing_dependency(self) -> str | None:
+        """What to install before this format can be used, or None when it can."""
+        if self.requires is None or importlib.util.find_spec(self.requires) is not None:
+            return None
+        return f"the {self.name} format needs {self.requires}: {self.install or 'pip install ' + self.requires}"
+
+    def available(self) -> bool:
+        """Whether the modules it needs are installed."""
+        return self.missing_dependency is None
 
 
 class Stream:

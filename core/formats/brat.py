@@ -104,7 +104,7 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
     """A zip with a .txt (a sentence a line) and an .ann per document (names from the document ids, made safe)."""
     docs: list[tuple[str | None, list[Sentence]]] = []
     for s in sentences:
-        if not docs or docs[-1][0] != s.doc_id:
+        if not docs or not s.same_document(docs[-1][1][-1]):
             docs.append((s.doc_id, []))
         docs[-1][1].append(s)
     buf, used = io.BytesIO(), set()
@@ -125,5 +125,10 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
     return buf.getvalue()
 
 
-FORMAT = Format("brat", (".zip",), lambda head: 0, read, write, order=70, mime="application/zip",
+def sniff(names: str) -> int:
+    """3 for a folder or zip listing an .ann file."""
+    return 3 if any(n.endswith(".ann") for n in names.split("\n")) else 0
+
+
+FORMAT = Format("brat", (".zip",), sniff, read, write, order=70, mime="application/zip",
                 label="BRAT standoff (zip of .txt + .ann)", binary=True)

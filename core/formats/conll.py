@@ -135,12 +135,10 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
         raise ValueError(f"sentences have different numbers of middle CoNLL columns: {sorted(widths)}")
     ncols = (widths.pop() if widths else 0) + 2
     out: list[str] = []
-    doc_id = None
     for k, s in enumerate(sentences):
-        if s.doc_id is not None and s.doc_id != doc_id:
+        if s.doc_id is not None and (k == 0 or not s.same_document(sentences[k - 1])):
             out.append(sep.join([_DOCSTART] + ["-X-"] * (ncols - 2) + ["O"]))
             out.append("")
-        doc_id = s.doc_id
         tags = from_iob2(s.tags, scheme) if s.tags is not None else ["O"] * len(s.words)
         for j, word in enumerate(s.words):
             line = sep.join([word, *(s.columns[j] if s.columns else ()), tags[j]])

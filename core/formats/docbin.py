@@ -120,4 +120,4 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
 
 
 FORMAT = Format("spacy", (".spacy",), lambda head: 0, read, write, order=80, mime="application/octet-stream",
-                label="spaCy DocBin (.spacy)", binary=True)
+                label="spaCy DocBin (.spacy)", binary=True, requires="spacy", install="pip install nerloop[spacy]")

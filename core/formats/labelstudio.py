@@ -1,11 +1,12 @@
 """Label Studio tasks, as a JSON list (its JSON export) or one a line: `data.text`, `annotations[].result[]` items
-of type `labels`. The latest annotation that was not cancelled is gold, its `completed_by` the annotator;
-`predictions` are never gold: they are skipped and counted (a model suggestion in the store needs a model of the
-project). Export writes human and gold tags as `annotations`, a model's as `predictions` with scores."""
+of type `labels`. The latest annotation that was not cancelled is gold, its `completed_by` the annotator; the
+latest of `predictions` is a model suggestion (its `model_version` the suggester), never gold. Export writes human
+and gold tags as `annotations`, a model's as `predictions` with scores."""
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from collections import Counter
 from dataclasses import replace
 from statistics import fmean
 
@@ -13,7 +14,7 @@ from core.formats.base import Format, FormatError, Sentence, Stream, is_int, spa
 from core.formats.records import char_sentence, checked_text, head_objects, json_lines, parse_json
 from core.labels import LabelSet
 
-PREDICTIONS_NOTE = "predictions skipped (never gold)"
+PREDICTIONS_NOTE = "predictions kept as model suggestions (never gold)"
 
 
 def sniff(head: str) -> int:
@@ -77,8 +78,28 @@ def _result_spans(result: object, fail) -> list[tuple[int, int, str]]:
     return out
 
 
+def _latest(items: list[dict]) -> dict | None:
+    """The item updated or created last (of undated ones, the last listed)."""
+    return max(reversed(items), key=lambda a: str(a.get("updated_at") or a.get("created_at") or ""), default=None)
+
+
+def _suggested(s: Sentence, text: str, prediction: dict, fail, seen: LabelSet, notes: Counter[str]) -> Sentence:
+    """Sentence `s` with the prediction's spans as its suggestion (words split at their edges too)."""
+    found = _result_spans(prediction.get("result"), fail)
+    pred = char_sentence(text, found, fail=fail, seen=seen, notes=notes,
+                         tokens=[(w, a, b) for w, (a, b) in zip(s.words, s.offsets)])
+    if pred.words != s.words and s.tags is not None:  # the prediction split words: tag the gold on them again
+        gold = [(s.offsets[a][0], s.offsets[b - 1][1], label) for a, b, label in spans(s.tags)]
+        tokens = [(w, a, b) for w, (a, b) in zip(pred.words, pred.offsets)]
+        s = replace(s, tags=char_sentence(text, gold, fail=fail, seen=seen, notes=Counter(), tokens=tokens).tags)
+    version = prediction.get("model_version")
+    return replace(s, words=pred.words, offsets=pred.offsets, suggestion=pred.tags,
+                   suggested_by=f"Label Studio {version}" if version not in (None, "") else "Label Studio")
+
+
 def read(stream: Stream) -> Iterator[Sentence]:
-    """A sentence a task, tagged by its latest non-cancelled annotation (untagged without one)."""
+    """A sentence a task, tagged by its latest non-cancelled annotation (untagged without one), suggested its latest
+    prediction."""
     seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
     for i, task in _tasks(stream):
         def fail(problem: str, i: int = i) -> FormatError:
@@ -90,16 +111,21 @@ def read(stream: Stream) -> Iterator[Sentence]:
         annotations = task.get("annotations") or []
         if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
             raise fail("'annotations' must be a list of objects")
-        done = [a for a in annotations if not a.get("was_cancelled")]
-        latest = max(done, key=lambda a: str(a.get("updated_at") or a.get("created_at") or ""), default=None)
-        stream.notes[PREDICTIONS_NOTE] += len(task.get("predictions") or [])
+        predictions = task.get("predictions") or []
+        if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
+            raise fail("'predictions' must be a list of objects")
+        latest = _latest([a for a in annotations if not a.get("was_cancelled")])
         found = None if latest is None else _result_spans(latest.get("result"), fail)
         if found is not None:
             stream.scheme = "iob2"
         doc_id = task["data"].get("doc_id")
-        yield char_sentence(text, found, fail=fail, seen=seen, notes=stream.notes, line=i,
-                            doc_id=None if doc_id is None else str(doc_id),
-                            annotator=None if latest is None else _annotator(latest.get("completed_by")))
+        s = char_sentence(text, found, fail=fail, seen=seen, notes=stream.notes, line=i,
+                          doc_id=None if doc_id is None else str(doc_id),
+                          annotator=None if latest is None else _annotator(latest.get("completed_by")))
+        if predictions:
+            stream.notes[PREDICTIONS_NOTE] += 1
+            s = _suggested(s, text, _latest(predictions), fail, seen, stream.notes)
+        yield s
 
 
 def _results(s: Sentence, k: int, scores: Sequence[float] | None = None) -> list[dict]:

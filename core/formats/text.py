@@ -133,7 +133,7 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
     """A sentence a line, a blank line between documents (tags dropped)."""
     out: list[str] = []
     for k, s in enumerate(sentences):
-        if k and s.doc_id != sentences[k - 1].doc_id:
+        if k and not s.same_document(sentences[k - 1]):
             out.append("\n")
         out.append(s.text.replace("\r", " ").replace("\n", " ") + "\n")
     return "".join(out)

@@ -94,6 +94,12 @@ class AnnotationRows(StoreBase):
                           [sentence_id])
         return Annotation.from_row(rows[0]) if rows else None
 
+    def suggestion(self, sentence_id: int) -> Annotation | None:
+        """The latest model annotation of a sentence (an import's predictions, `nerloop predict`'s), else None."""
+        rows = self._rows("SELECT * FROM annotations WHERE sentence_id = ? AND source = 'model' ORDER BY id DESC "
+                          "LIMIT 1", [sentence_id])
+        return Annotation.from_row(rows[0]) if rows else None
+
     def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "",
              actor: Actor = OWNER) -> list[int]:
         """Flag sentences as junk (False: restore them), keeping the history; every role may (`actor`); returns the ids

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -11,7 +12,7 @@ from core.access import OWNER, Actor, require
 from core.formats import FormatError
 from core.labels import LabelSet, check_labels
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
-                             StoreBase, _check, _check_sentence, now, sentence_hash)
+                             StoreBase, _check, _check_sentence, _tag_labels, now, sentence_hash)
 from core.store.records import Project, SentenceRow
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
@@ -78,9 +79,12 @@ class ProjectRows(StoreBase):
         """Import (sentences, split, source name) batches, e.g. every file of one import, in ONE transaction: all of
         them, or nothing when one is refused (a FormatError naming source and line, for sentences, words and labels
         as core.labels checks them). Sentences may be a list or a formats.Stream: each batch is read once, checked
-        and written a chunk at a time, so memory holds a chunk, not the file. Split None: train when a sentence of
-        the batch is labelled, else unlabeled. Returns per batch {"added", "duplicates", "annotated"} (+ "hidden",
-        + "split" when it was None).
+        and written a chunk at a time, so memory holds a chunk, not the file. Split None: a sentence's own `split`
+        (one the file gives it, as hf does), else train when a sentence of the batch is labelled, else unlabeled.
+        A sentence's `suggestion` (a model's tags, e.g. Label Studio predictions) is stored as a source=model
+        annotation by `suggested_by`: shown to annotators, never a label. Returns per batch {"added", "duplicates",
+        "annotated"} (+ "suggested" when some were; + "hidden"; + "split" when it was None, "splits" {split: n} for
+        own splits).
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
@@ -116,21 +120,29 @@ class ProjectRows(StoreBase):
         looked up in the table (earlier chunks included), copies inside the batch counted by 20-byte digest."""
         where = source_name or "import"
         source_name = source_name.encode("utf-8", "backslashreplace").decode("utf-8")
-        first_sid = next_sid = self._max_id("sentences") + 1
+        next_sid = self._max_id("sentences") + 1
         next_did = self._max_id("documents") + 1
         documents: dict[str, int] = {}
         counts = {"added": 0, "duplicates": 0, "annotated": 0} | ({"hidden": 0} if hidden_gold else {})
         labelled = False
+        defaulted: list[int] = []  # sentences whose split is the batch's default (train or unlabeled, decided last)
+        own_splits: Counter[str] = Counter()  # sentences the file itself puts in a split (hf), by split
 
         def check(s: Any, index: int) -> None:
             nonlocal labelled
             fail = partial(FormatError, where, getattr(s, "line", 0) or index)
             if hidden_gold and s.tags is None:
                 raise fail("sentence has no tags (a pool with hidden gold must be labelled)")
-            for label in _check_sentence(s, fail):
+            own = getattr(s, "split", None)
+            if own is not None and own not in SPLITS:
+                raise fail(f"invalid split {own!r}: expected one of {', '.join(SPLITS)}")
+            suggestion = getattr(s, "suggestion", None)
+            if suggestion is not None and len(suggestion) != len(s.words):
+                raise fail(f"{len(s.words)} words but {len(suggestion)} suggested tags")
+            for label in _check_sentence(s, fail) + (_tag_labels(suggestion, fail) if suggestion else []):
                 if problem := known.check(label):
                     raise fail(problem)
-            labelled = labelled or s.tags is not None
+            labelled = labelled or (s.tags is not None and (split or own) is None)
 
         for pending, held in self._chunks(project_id, sentences, check):
             docs, rows, annotations, relabel = [], [], [], {}
@@ -144,11 +156,20 @@ class ProjectRows(StoreBase):
                     documents[s.doc_id] = next_did + len(documents)
                     docs.append((documents[s.doc_id], project_id, s.doc_id, source_name, created))
                 columns, meta = getattr(s, "columns", None), getattr(s, "meta", None)
+                own = None if hidden_gold else getattr(s, "split", None)
+                if split is None and own is not None:
+                    own_splits[own] += 1
+                elif split is None:
+                    defaulted.append(next_sid)
                 rows.append((next_sid, project_id, documents.get(s.doc_id), position, s.text,
                              json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
-                             split or "unlabeled", digest, created,
+                             split or own or "unlabeled", digest, created,
                              json.dumps([list(c) for c in columns]) if columns else None,
                              None if meta is None else json.dumps(meta)))
+                if getattr(s, "suggestion", None) is not None:  # a model's tags: shown to annotators, never a label
+                    annotations.append((next_sid, json.dumps(list(s.suggestion)), "model",
+                                        getattr(s, "suggested_by", None) or annotator, created))
+                    counts["suggested"] = counts.get("suggested", 0) + 1
                 if s.tags is not None and not hidden_gold:
                     annotations.append((next_sid, json.dumps(list(s.tags)), source,
                                         getattr(s, "annotator", None) or annotator, created))
@@ -163,13 +184,16 @@ class ProjectRows(StoreBase):
             self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
                                      "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
             counts["added"] += len(rows)
-            counts["annotated"] += len(annotations)
+            counts["annotated"] += sum(a[2] != "model" for a in annotations)
             if hidden_gold:
                 counts["hidden"] += self._hide_gold(project_id, {d: s.tags for s, _, d in pending}, created)
-        if split is None and not hidden_gold:
+        if own_splits:
+            counts["splits"] = dict(own_splits)
+        if split is None and not hidden_gold and (defaulted or not own_splits):
             counts["split"] = split = "train" if labelled else "unlabeled"
             if split == "train":
-                self.db.execute("UPDATE sentences SET split = 'train' WHERE id >= ? AND id < ?", [first_sid, next_sid])
+                self.db.execute("UPDATE sentences SET split = 'train' WHERE id IN (SELECT value FROM json_each(?))",
+                                [json.dumps(defaulted)])
         return counts
 
     # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
