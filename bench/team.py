@@ -161,7 +161,7 @@ async def annotate(browser, url: str, session: Session, password: str, ready: as
         return
     t0, period, end = start[0], 1.0 / args.rate, start[0] + args.minutes * 60
     tick = 0
-    while (due := t0 + tick * period) < end:
+    while (due := t0 + tick * period) < end and time.monotonic() < end:  # behind schedule: at once, not past end
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         session.late.append(time.monotonic() - due)
         session.attempted += 1
@@ -192,8 +192,10 @@ async def save_one(page, session: Session) -> None:
             pass
 
 
-async def drive(url: str, passwords: dict[str, str], sessions: list[Session], trainer: Trainer, args) -> float:
-    """One Chromium, a context per annotator; returns the seconds from the first scheduled tick to the last ack."""
+async def drive(url: str, passwords: dict[str, str], sessions: list[Session], trainer: Trainer, args,
+                skip: set[int]) -> tuple[float, float]:
+    """One Chromium, a context per annotator; returns (seconds from the first scheduled tick to the last ack, CPU
+    seconds of the browser and Playwright's driver: this process's children but the pids in `skip` and the jobs)."""
     from playwright.async_api import async_playwright
 
     ready, start = asyncio.Barrier(len(sessions) + 1), [0.0]
@@ -206,8 +208,10 @@ async def drive(url: str, passwords: dict[str, str], sessions: list[Session], tr
         trainer.stop_at = start[0] + args.minutes * 60
         await asyncio.gather(*tasks)
         wall = time.monotonic() - start[0]
+        browser_cpu = cpu_of([c for c in psutil.Process().children(recursive=True)
+                              if c.pid not in skip | set(trainer.cpu)])
         await browser.close()
-    return wall
+    return wall, browser_cpu
 
 
 # ---------------------------------------------------------------- the run
@@ -253,7 +257,9 @@ def run(args) -> dict:
             trainer = Trainer(folder / "nerloop.db", pid, params)
             trainer.start()
             t_run = time.monotonic()
-            wall = asyncio.run(drive(url, passwords, sessions, trainer, args))
+            own0 = cpu_of([psutil.Process()])
+            wall, browser_cpu = asyncio.run(drive(url, passwords, sessions, trainer, args, {spid}))
+            own_cpu = cpu_of([psutil.Process()]) - own0
             run_s = time.monotonic() - t_run
             srv_cpu = cpu_of([srv]) - srv_cpu0
             trainer.done.set()
@@ -277,7 +283,8 @@ def run(args) -> dict:
         store.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return report(args, sessions, on_disk, statuses, trainer, wall=wall, run_s=run_s, srv_cpu=srv_cpu,
+    return report(args, sessions, on_disk, statuses, trainer, wall=wall, run_s=run_s,
+                  cpu={"server": srv_cpu, "browser": browser_cpu, "driver": own_cpu},
                   busy=(busy_start, busy_end), load=(load_start, os.getloadavg()), promoted=promoted_rows)
 
 
@@ -300,7 +307,8 @@ def _busy_share(a, b) -> float:
 
 
 def report(args, sessions: list[Session], on_disk: dict, statuses: list[dict], trainer: Trainer, *, wall: float,
-           run_s: float, srv_cpu: float, busy, load, promoted: list[dict]) -> dict:
+           run_s: float, cpu: dict[str, float], busy, load, promoted: list[dict]) -> dict:
+    """The results: counts, rates, latencies, errors, jobs and CPU (seconds of CPU in `cpu`, over `run_s`)."""
     seconds = args.minutes * 60
     latency = [x for s in sessions for x in s.latency]
     per = {s.name: {"attempted": s.attempted, "acknowledged": len(s.acked), "stored_rows": on_disk[s.name]["rows"],
@@ -323,6 +331,7 @@ def report(args, sessions: list[Session], on_disk: dict, statuses: list[dict], t
         "rate_per_s": {"target": args.annotators * args.rate, "attempted": round(sum(s.attempted for s in sessions)
                                                                                    / seconds, 2),
                        "acknowledged": round(acked / wall, 2) if wall > 0 else None},
+        "missed_ticks": int(args.annotators * args.rate * seconds) - sum(s.attempted for s in sessions),
         "wall_seconds": round(wall, 1), "run_seconds_with_logins": round(run_s, 1),
         "latency_ms": {"p50": _ms(_pct(latency, 0.5)), "p95": _ms(_pct(latency, 0.95)),
                        "max": _ms(max(latency) if latency else None),
@@ -339,8 +348,10 @@ def report(args, sessions: list[Session], on_disk: dict, statuses: list[dict], t
                      "promotions_audited_as": sorted({r["actor"] for r in promoted})},
         "cpu": {"cores": cores, "load_start": [round(x, 2) for x in load[0]], "load_end": [round(x, 2) for x in load[1]],
                 "machine_busy_pct": round(100 * _busy_share(*busy), 1),
-                "server_pct_of_a_core": round(100 * srv_cpu / run_s, 1),
-                "training_pct_of_a_core": round(100 * trainer_cpu / run_s, 1)},
+                **{f"{k}_pct_of_a_core": round(100 * v / run_s, 1) for k, v in cpu.items()},
+                "training_pct_of_a_core": round(100 * trainer_cpu / run_s, 1),
+                "over_seconds": round(run_s, 1), "note": "CPU from the first login to the last acknowledgement; "
+                "browser: Chromium and Playwright's driver; driver: this script's asyncio loop"},
     }
 
 
@@ -353,8 +364,9 @@ def markdown(r: dict) -> str:
         f"{s['annotators']} annotators ({r['browser']}), each logged in and saving on Annotate with the keyboard "
         f"(1, Ctrl+Enter) on a schedule of {s['saves_per_s_each']:g} a second for {s['minutes']:g} min, "
         f"{s['overlap']:.0%} overlap; training throughout: {jobs_run}. {cpu['cores']} CPUs, machine "
-        f"{cpu['machine_busy_pct']} % busy (load {cpu['load_start'][0]} -> {cpu['load_end'][0]}); server "
-        f"{cpu['server_pct_of_a_core']} % of a core, training {cpu['training_pct_of_a_core']} %.", "",
+        f"{cpu['machine_busy_pct']} % busy (load {cpu['load_start'][0]} -> {cpu['load_end'][0]}); % of a core: "
+        f"server {cpu['server_pct_of_a_core']}, browser {cpu['browser_pct_of_a_core']}, bench driver "
+        f"{cpu['driver_pct_of_a_core']}, training {cpu['training_pct_of_a_core']}.", "",
         "| saves/s target | attempted/s | acknowledged/s | scheduled | attempted | acknowledged | stored | equal "
         "| p50 ms | p95 ms | max ms | errors |", "|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {rate['target']:g} | {rate['attempted']} | {rate['acknowledged']} | {r['scheduled']} | {r['attempted']} "
