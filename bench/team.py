@@ -57,7 +57,8 @@ class Session:
     name: str
     attempted: int = 0
     acked: list[int] = field(default_factory=list)  # sentence ids whose save the page acknowledged
-    latency: list[float] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)  # Ctrl+Enter to the next sentence shown
+    cycle: list[float] = field(default_factory=list)  # the whole save: the label key, Ctrl+Enter, the next sentence
     late: list[float] = field(default_factory=list)  # seconds each attempt started after its scheduled tick
     errors: list[str] = field(default_factory=list)
     page_errors: int = 0
@@ -143,9 +144,9 @@ class Trainer(threading.Thread):
 
 # ---------------------------------------------------------------- one annotator in the browser
 
-async def annotate(browser, url: str, session: Session, password: str, ready: asyncio.Barrier, start: list[float],
-                   args) -> None:
-    """Log in, open Annotate, wait for every session, then save on the schedule until the end."""
+async def annotate(browser, url: str, session: Session, password: str, ready: asyncio.Barrier, go: asyncio.Event,
+                   start: list[float], args) -> None:
+    """Log in, open Annotate, wait for every session and the start time, then save on the schedule until the end."""
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     try:
@@ -156,6 +157,7 @@ async def annotate(browser, url: str, session: Session, password: str, ready: as
     except Exception as e:
         session.errors.append(f"setup: {type(e).__name__}: {str(e)[:300]}")
     await ready.wait()
+    await go.wait()  # start[0] is set
     if session.errors:
         await context.close()
         return
@@ -174,6 +176,7 @@ async def annotate(browser, url: str, session: Session, password: str, ready: as
 async def save_one(page, session: Session) -> None:
     """Label the cursor's word with the first label and save with Ctrl+Enter; acknowledged once the next sentence
     shows."""
+    t0 = time.perf_counter()
     sid = await page.evaluate(SID_JS)
     try:
         if sid is None:
@@ -183,6 +186,7 @@ async def save_one(page, session: Session) -> None:
         await page.keyboard.press("Control+Enter")
         await page.wait_for_function(MOVED_JS, arg=sid, timeout=ACK_TIMEOUT_MS)
         session.latency.append(time.perf_counter() - t)
+        session.cycle.append(time.perf_counter() - t0)
         session.acked.append(int(sid))
     except Exception as e:  # counted and reported; the next tick goes on from what the page shows
         session.errors.append(f"save of #{sid}: {type(e).__name__}: {str(e)[:300]}")
@@ -198,14 +202,15 @@ async def drive(url: str, passwords: dict[str, str], sessions: list[Session], tr
     seconds of the browser and Playwright's driver: this process's children but the pids in `skip` and the jobs)."""
     from playwright.async_api import async_playwright
 
-    ready, start = asyncio.Barrier(len(sessions) + 1), [0.0]
+    ready, go, start = asyncio.Barrier(len(sessions) + 1), asyncio.Event(), [0.0]
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tasks = [asyncio.create_task(annotate(browser, url, s, passwords[s.name], ready, start, args))
+        tasks = [asyncio.create_task(annotate(browser, url, s, passwords[s.name], ready, go, start, args))
                  for s in sessions]
         await ready.wait()  # every session logged in and on Annotate (or failed to)
         start[0] = time.monotonic() + 1.0
         trainer.stop_at = start[0] + args.minutes * 60
+        go.set()
         await asyncio.gather(*tasks)
         wall = time.monotonic() - start[0]
         browser_cpu = cpu_of([c for c in psutil.Process().children(recursive=True)
@@ -295,6 +300,10 @@ def _pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
 def _ms(x: float | None) -> float | None:
     return None if x is None else round(x * 1000, 1)
 
@@ -311,6 +320,7 @@ def report(args, sessions: list[Session], on_disk: dict, statuses: list[dict], t
     """The results: counts, rates, latencies, errors, jobs and CPU (seconds of CPU in `cpu`, over `run_s`)."""
     seconds = args.minutes * 60
     latency = [x for s in sessions for x in s.latency]
+    cycle = [x for s in sessions for x in s.cycle]
     per = {s.name: {"attempted": s.attempted, "acknowledged": len(s.acked), "stored_rows": on_disk[s.name]["rows"],
                     "equal": sorted(s.acked) == sorted(on_disk[s.name]["sentences"])
                     and len(s.acked) == on_disk[s.name]["rows"],
@@ -336,8 +346,10 @@ def report(args, sessions: list[Session], on_disk: dict, statuses: list[dict], t
         "latency_ms": {"p50": _ms(_pct(latency, 0.5)), "p95": _ms(_pct(latency, 0.95)),
                        "max": _ms(max(latency) if latency else None),
                        "mean": _ms(statistics.fmean(latency) if latency else None)},
-        "late_s": {"p50": _pct([x for s in sessions for x in s.late], 0.5),
-                   "max": max((x for s in sessions for x in s.late), default=None)},
+        "cycle_ms": {"p50": _ms(_pct(cycle, 0.5)), "p95": _ms(_pct(cycle, 0.95)),
+                     "max": _ms(max(cycle) if cycle else None)},
+        "late_s": {"p50": _round(_pct([x for s in sessions for x in s.late], 0.5)),
+                   "max": _round(max((x for s in sessions for x in s.late), default=None))},
         "errors": sum(len(s.errors) for s in sessions) + (trainer.error is not None),
         "error_examples": [e for s in sessions for e in s.errors][:10] + ([trainer.error] if trainer.error else []),
         "page_errors": sum(s.page_errors for s in sessions),
@@ -371,7 +383,10 @@ def markdown(r: dict) -> str:
         "| p50 ms | p95 ms | max ms | errors |", "|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {rate['target']:g} | {rate['attempted']} | {rate['acknowledged']} | {r['scheduled']} | {r['attempted']} "
         f"| {r['acknowledged']} | {r['stored']} | {r['equal']} | {lat['p50']} | {lat['p95']} | {lat['max']} "
-        f"| {r['errors']} |", ""])
+        f"| {r['errors']} |", "",
+        f"Latency: Ctrl+Enter to the next sentence shown. A whole save (the label key, Ctrl+Enter, the next "
+        f"sentence) took p50 {r['cycle_ms']['p50']} ms, p95 {r['cycle_ms']['p95']} ms; {r['missed_ticks']} scheduled "
+        "ticks fell after the end of the run (a session behind schedule saves again at once).", ""])
 
 
 def summary(r: dict) -> str:
