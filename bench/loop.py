@@ -25,60 +25,31 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._app import (CHROMIUM, CHROMIUM_ARGS, DEEP_JS, VIEWPORT, env_for, open_page, server,  # noqa: E402
+                        wait_idle)
+
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1280, "height": 900}
 LABELS = ["PER", "LOC", "ORG", "MISC"]
 
 
 # ---------------------------------------------------------------- the pages: every selector and interaction
 
 SENTENCE = ".nl-editor"  # the span editor of Annotate (inside the component's shadow root)
-# the first element matching a selector, looking into open shadow roots too (the span editor lives in one)
-DEEP_JS = """const deep = (sel) => {
-  const todo = [document];
-  while (todo.length) {
-    const root = todo.shift(), hit = root.querySelector(sel);
-    if (hit) return hit;
-    for (const n of root.querySelectorAll('*')) if (n.shadowRoot) todo.push(n.shadowRoot);
-  }
-  return null;
-};"""
 KEY_CYCLE = ("1", "ArrowLeft", "0", "ArrowLeft")  # from a word: label it, back, clear it, back; each changes the DOM
-
-
-def open_page(page, name: str) -> None:
-    """Click a page in the sidebar and wait for its title."""
-    from playwright.sync_api import expect
-
-    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
-    expect(page.locator("h1", has_text=name)).to_be_visible(timeout=60_000)
-    wait_idle(page)
-
-
-def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the script run of the page has finished (no rerun in flight)."""
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'",
-        timeout=timeout_ms)
 
 
 def focus_sentence(page) -> None:
@@ -250,48 +221,6 @@ def label_more(db: Path, n: int) -> int:
         annotate.save(store, sid, gold[sid], annotator="bench")
     store.close()
     return len(ids)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def env_for(folder: Path) -> dict:
-    return {**os.environ, "NERLOOP_HOME": str(folder), "NERLOOP_DB": str(folder / "nerloop.db"),
-            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-
-
-@contextmanager
-def server(folder: Path) -> Iterator[tuple[str, int]]:
-    """`streamlit run app.py` from the repository root as the README says, on a free port; yields (url, pid)."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("streamlit")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "streamlit"]
-    log = open(folder / "streamlit.log", "wb")
-    proc = subprocess.Popen(cmd + ["run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-                            cwd=ROOT, env=env_for(folder), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-                time.sleep(0.3)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def cpu_seconds(pid: int) -> float:

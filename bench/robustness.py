@@ -18,7 +18,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+from bench._app import CHROMIUM_ARGS, free_port  # noqa: E402
+
 CONLL2003 = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
 SAMPLE = ROOT / "tests" / "data" / "sample.conll"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -393,12 +394,6 @@ def cli_memory(work: Path, big: Path) -> dict:
             "output": proc.stdout.read().strip()[-200:] + proc.stderr.read().strip()[-300:]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
     """The server's RSS through an upload of the large file on the Upload page (Playwright, Debian chromium):
     at start (bare, and once the first page loaded the app's modules), its peak while the file is previewed and
@@ -434,9 +429,7 @@ def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
                 page.wait_for_timeout(200)
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             expect(page.locator('[data-testid="stMetric"]').first).to_be_visible(timeout=120_000)

@@ -208,7 +208,9 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
-        promoted = versions.maybe_promote(store, project.id, model_id, params.get("promote", "better"))
+        starter = store.job_starter(job_id) or OWNER  # a promotion by policy is the act of who started the job
+        promoted = versions.maybe_promote(store, project.id, model_id, params.get("promote", "better"),
+                                          actor=starter, job_id=job_id)
         version = store.model(model_id)
         log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
                  version.dev_f1, "promoted" if promoted else "not promoted", params.get("promote", "better"),
@@ -218,7 +220,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         if params.get("self_training"):
             st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
                                               promote=params.get("promote", "better"), out=self_out,
-                                              on_event=record, **selftrain.options(params))
+                                              on_event=record, actor=starter, job_id=job_id,
+                                              **selftrain.options(params))
             store.add_event(job_id, "self_training", st.to_dict())
             log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
                      "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)

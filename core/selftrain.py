@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from core import versions, vocab
+from core.access import OWNER, Actor
 from core.model import Tagger
 from core.store import Store
 from core.train import Event, TrainConfig, _pairs, evaluate, train
@@ -174,12 +175,12 @@ def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: 
 def self_train_project(store: Store, project_id: int, *, base_model_id: int | None = None,
                        cfg: TrainConfig | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
                        max_pseudo: int | None = None, balance: bool = BALANCE, promote: str = "better",
-                       out: str | Path | None = None, on_event: Callable[[Event], None] | None = None
-                       ) -> SelfTrainResult:
+                       out: str | Path | None = None, on_event: Callable[[Event], None] | None = None,
+                       actor: Actor = OWNER, job_id: int | None = None) -> SelfTrainResult:
     """Pseudo-label the project's train/unlabeled sentences that have no human or gold label and are not flagged as
     junk with a version (default: the serving one), store them (source `model`, that version's id), train and register
     a new version warm-started from it; promoted by `promote` only when accepted, otherwise marked rejected in its
-    metrics."""
+    metrics; a promotion is audited as `actor` (who started training job `job_id`)."""
     check(threshold, weight, max_pseudo, balance)
     if promote not in vocab.PROMOTE_POLICIES:
         raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
@@ -222,6 +223,7 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})
     model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base.id,
                                params=asdict(cfg), metrics=metrics, status="ready")
-    promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote)
+    promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote, actor=actor,
+                                                   job_id=job_id)
     return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out) if accepted else base.folder,
                            str(out), model_id, promoted)

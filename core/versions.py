@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from core import vocab
+from core.access import OWNER, Actor
 from core.procs import SLACK_S, alive, start_time
 from core.store import Job, ModelVersion, SentenceRow, Store
 
@@ -26,9 +27,11 @@ def training_data(store: Store, project_id: int) -> tuple[list[SentenceRow], lis
     return train_rows, dev_rows
 
 
-def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> bool:
+def maybe_promote(store: Store, project_id: int, model_id: int, policy: str, *, actor: Actor = OWNER,
+                  job_id: int | None = None) -> bool:
     """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's (rescored on
-    today's dev set when its folder is there). Returns whether it was promoted."""
+    today's dev set when its folder is there), audited as `actor` (who started training job `job_id`). Returns
+    whether it was promoted."""
     serving = store.serving(project_id)
     if policy == "never":
         return False
@@ -38,7 +41,7 @@ def maybe_promote(store: Store, project_id: int, model_id: int, policy: str) -> 
             current = rescore(store, project_id, serving, current)
         if _recorded_f1(store.model(model_id)) <= current:
             return False
-    store.promote(model_id)
+    store.promote(model_id, actor=actor, job_id=job_id)
     return True
 
 

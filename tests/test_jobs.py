@@ -196,3 +196,22 @@ def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_pat
     root = versions.model_root(store, pid)
     assert root == tmp_path / "models" / store.uuid / str(pid) and root.is_dir() and not any(root.iterdir())
     assert versions.reserve(root, "job-1") == root / "job-1" and versions.reserve(root, "job-1") == root / "job-1-2"
+
+
+def test_a_promotion_by_policy_is_audited_as_who_started_the_job(project, tiny_model):
+    from core import users
+
+    store, pid = project
+    users.add(store, "ada", "admin", "pw for ada 12")
+    ada = users.actor(store, "ada")
+    job_id = jobs.create(store, pid, {**FAST, "model": tiny_model, "score_pool": False}, actor=ada)
+    users.add(store, "bo", "admin", "pw for bo 1234")  # someone else acting meanwhile takes nothing over
+    result = jobs.execute(store, job_id)
+    assert result["promoted"]
+    rows = [(r["actor"], r["role"], r["action"], r["detail"]) for r in store.audit(pid)
+            if r["action"] in ("train", "promote")]
+    assert rows == [("ada", "admin", "train", {"job_id": job_id}),
+                    ("ada", "admin", "promote", {"model_id": result["model_id"], "model": "v1", "job_id": job_id})]
+    unaudited = jobs.execute(store, store.create_job(pid, "train", {**FAST, "model": tiny_model,
+                                                                     "score_pool": False}))
+    assert store.audit(pid)[-1]["actor"] == "owner" and unaudited["promoted"]  # no train row: the local owner

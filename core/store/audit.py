@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.access import Actor
 from core.store.base import StoreBase, now
 
 
@@ -26,3 +27,9 @@ class AuditRows(StoreBase):
         """Audit rows, oldest first: one project's, or every row when project_id is None."""
         where = "" if project_id is None else " WHERE project_id = ?"
         return self._rows("SELECT * FROM audit" + where + " ORDER BY id", [] if project_id is None else [project_id])
+
+    def job_starter(self, job_id: int) -> Actor | None:
+        """Who created training job `job_id`, with the role they had then (its "train" audit row), or None."""
+        row = self.db.execute("SELECT actor, role FROM audit WHERE action = 'train' AND "
+                              "json_extract(detail, '$.job_id') = ? ORDER BY id LIMIT 1", [job_id]).fetchone()
+        return None if row is None else Actor(row[0], row[1])

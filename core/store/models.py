@@ -38,15 +38,18 @@ class ModelRows(StoreBase):
         return [ModelVersion.from_row(r) for r in self._rows("SELECT * FROM models WHERE project_id = ? ORDER BY id",
                                                              [project_id])]
 
-    def promote(self, model_id: int, *, actor: Actor = OWNER) -> None:
-        """Serve `model_id` for its project (it must be ready) and record it in promotions (admins only; audited)."""
+    def promote(self, model_id: int, *, actor: Actor = OWNER, job_id: int | None = None) -> None:
+        """Serve `model_id` for its project (it must be ready) and record it in promotions (admins only; audited,
+        with the training job that promoted it by policy, when one did)."""
         require(actor, "promote")
         with self._write():
             model = self.model(model_id)
             if model.status != "ready":
                 raise ValueError(f"model {model_id} is {model.status}, only ready models can be promoted")
             self._serve(model.project_id, model_id, "promote")
-            self.add_audit(actor, "promote", project_id=model.project_id, model_id=model_id, model=model.name)
+            by_job = {} if job_id is None else {"job_id": job_id}
+            self.add_audit(actor, "promote", project_id=model.project_id, model_id=model_id, model=model.name,
+                           **by_job)
 
     def _serve(self, project_id: int, model_id: int, action: str) -> None:
         self.db["projects"].update(project_id, {"serving_model_id": model_id})
