@@ -48,10 +48,10 @@ def build(folder: Path) -> dict[str, str]:
     for name, role in (("ada", "admin"), ("rita", "reviewer"), ("ana", "annotator"), ("ben", "annotator")):
         users.add(store, name, role, password if name == "rita" else secrets.token_urlsafe(12))
     pid = demo.create_demo(store, actor=users.actor(store, "ada"))
-    rows = [r for r in store.sentences(pid, split="train") if r["tags"] is not None]
+    rows = [r for r in store.sentences(pid, split="train") if r.tags is not None]
     for k, row in enumerate(rows):
-        annotate.save(store, row["id"], row["tags"], annotator="ana", actor=users.actor(store, "ana"))
-        annotate.save(store, row["id"], disagree(row["tags"], k), annotator="ben", actor=users.actor(store, "ben"))
+        annotate.save(store, row.id, row.tags, annotator="ana", actor=users.actor(store, "ana"))
+        annotate.save(store, row.id, disagree(row.tags, k), annotator="ben", actor=users.actor(store, "ben"))
     store.close()
     return {"rita": password}
 

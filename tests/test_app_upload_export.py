@@ -195,7 +195,7 @@ def test_upload_language_reaches_the_sentence_splitter(monkeypatch, tmp_path):
     assert any(m.startswith("2 sentences · 0 labelled") for m in markdown(at))
     at.button(key="upload_import").click().run()
     assert not at.exception
-    assert [r["text"] for r in store.sentences(pid)] == ["Der Vertrag wurde am 3. Mai unterzeichnet.",
+    assert [r.text for r in store.sentences(pid)] == ["Der Vertrag wurde am 3. Mai unterzeichnet.",
                                                          "Dann ging er nach Hause, z. B. zu Fuß."]
 
 
@@ -214,7 +214,7 @@ def test_upload_hf_zip_into_the_splits_it_holds(monkeypatch, tmp_path):
     at.button(key="upload_import").click().run()
     assert not at.exception
     assert store.counts(pid)["by_split"] == {"train": 1, "dev": 1, "test": 1, "unlabeled": 0}
-    assert [r["tags"] for r in store.sentences(pid)] == [s.tags for s in sentences]
+    assert [r.tags for r in store.sentences(pid)] == [s.tags for s in sentences]
 
 
 def test_preview_escapes_html_in_words_labels_and_file_names(monkeypatch, tmp_path):

@@ -71,7 +71,7 @@ def test_label_studio_latest_annotation_and_predictions_not_gold(store):
     assert rows[1] == (["The", "ferry", "left", "at", "dawn", "."], None, None, None)  # a prediction only: no gold
     assert c.sentences[0].line == 2 and c.sentences[1].line == 25
     # the predictions are kept as model suggestions: what Annotate opens an unlabelled sentence with, never a label
-    first, second = (r["id"] for r in store.sentences(pid))
+    first, second = (r.id for r in store.sentences(pid))
     blank = ["O"] * 6
     assert annotate.opening_tags(store, second, opened=None, predicted=None, matched=blank) == (
         ["O", "B-ORG", "O", "O", "O", "O"], "Label Studio ner-v1")
@@ -81,10 +81,10 @@ def test_label_studio_latest_annotation_and_predictions_not_gold(store):
                                  matched=blank)[1] == "label"
     assert store.project(pid).labels == ["LOC", "ORG", "PER"]  # a suggestion's label joins the project's
     train, _ = versions.training_data(store, pid)
-    assert [r["id"] for r in train] == [first] and train[0]["tags"][3] == "B-LOC"  # the annotation, not the ORG
+    assert [r.id for r in train] == [first] and train[0].tags[3] == "B-LOC"  # the annotation, not the ORG
     pid2 = store.create_project("only predictions", ["ORG"])
     store.import_many(pid2, [([c.sentences[1]], None, "ls.json")])  # predictions only: an unlabelled sentence
-    assert [(r["split"], r["tags"]) for r in store.sentences(pid2)] == [("unlabeled", None)]
+    assert [(r.split, r.tags) for r in store.sentences(pid2)] == [("unlabeled", None)]
     assert versions.training_data(store, pid2) == ([], [])
     jl = read(DATA / "labelstudio.jsonl")
     assert jl.fmt == "labelstudio" and jl.sentences[0].annotator == "5"

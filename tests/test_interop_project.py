@@ -141,11 +141,11 @@ def test_documents_of_one_name_from_two_files_stay_apart_on_export(tmp_path):
     for name, text in (("a.conll", first), ("b.conll", second)):
         store.import_many(pid, [(formats.loads(text, name=name).sentences, "train", name)])
     rows = store.sentences(pid)
-    assert [r["document"] for r in rows] == ["doc-1"] * 3 and len({r["document_id"] for r in rows}) == 2
+    assert [r.document for r in rows] == ["doc-1"] * 3 and len({r.document_id for r in rows}) == 2
     assert export.export_annotations(store, pid, fmt="conll").data.decode() == first + "\n" + second
     brat = formats.loads(export.export_annotations(store, pid, fmt="brat").data, name="x.zip")
     assert [s.doc_id for s in brat.sentences] == ["doc-1", "doc-1", "doc-1-2"]
-    text = formats.dumps([formats.Sentence(r["words"], None, r["text"], r["offsets"], r["document"],
-                                           document=r["document_id"]) for r in rows], "text")
+    text = formats.dumps([formats.Sentence(r.words, None, r.text, r.offsets, r.document,
+                                           document=r.document_id) for r in rows], "text")
     assert text == "Ann ran\nShe won\n\nBo swam\n"
     store.close()
