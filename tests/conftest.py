@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random BERT built offline."""
+"""Shared fixtures: a tiny random BERT built offline, and an empty store."""
 from __future__ import annotations
 
 import sys
@@ -92,3 +92,13 @@ def tiny_model(tmp_path_factory) -> str:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty nerloop database in the test's own folder, closed afterwards."""
+    from core.store import Store
+
+    s = Store(tmp_path / "nerloop.db")
+    yield s
+    s.close()

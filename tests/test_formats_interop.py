@@ -9,20 +9,12 @@ import pytest
 
 from core import annotate, cli, export, formats, versions
 from core.formats import FormatError, loads, read, split_sentences
-from core.store import Store
 
 DATA = Path(__file__).parent / "data" / "formats"
 
 
 def tagged(corpus):
     return [(s.words, s.tags) for s in corpus.sentences]
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
 
 
 def imported(store, path, fmt=None):

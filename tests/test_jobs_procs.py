@@ -10,7 +10,6 @@ import psutil
 import pytest
 
 from core import jobs, procs
-from core.store import Store
 
 
 class FakeProcess:
@@ -97,13 +96,6 @@ class FakePsutil:
 
     def cpu_count(self) -> int:
         return 7
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "nerloop.db")
-    yield store
-    store.close()
 
 
 @pytest.fixture

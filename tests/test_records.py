@@ -7,14 +7,7 @@ import pytest
 
 from core import jobs
 from core.formats import Sentence
-from core.store import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow, Store
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "r.db")
-    yield s
-    s.close()
+from core.store import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow
 
 
 def test_model_methods_return_model_versions_that_round_trip(store):

@@ -6,19 +6,11 @@ from types import SimpleNamespace
 import pytest
 
 from core import formats, metrics, report
-from core.store import Store
 from core.train import evaluate
 
 TRAIN = b"Anna B-PER\nlives O\nin O\nOslo B-LOC\n\nBo B-PER\nleft O\n\n"
 DEV = b"Carl B-PER\nmet O\nDora B-PER\n\nin O\nRome B-LOC\n\nLima B-LOC\nrocks O\n\n"
 PRED = [["B-PER", "O", "O"], ["O", "B-PER"], ["B-LOC", "O"]]  # Dora missed, Rome as PER, Lima right
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "r.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -37,13 +37,6 @@ def sent(words: str, tags: str | None = None, doc_id: str | None = None, line: i
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def pid(store):
     return store.create_project("demo", ["PER"])
 

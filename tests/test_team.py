@@ -17,13 +17,6 @@ from apptest import raw
 TEAM = ["ann", "bob", "cy"]
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "team.db")
-    yield s
-    s.close()
-
-
 def project(store: Store, n: int = 50) -> int:
     pid = store.create_project("shared", ["PER", "LOC"])
     store.import_sentences(pid, [raw([f"w{i}", "in", "Paris"]) for i in range(n)], split="unlabeled")

@@ -6,15 +6,7 @@ import sqlite3
 import pytest
 
 from core import users
-from core.store import Store
 from tests.test_cli import ok, run
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "db.sqlite")
-    yield s
-    s.close()
 
 
 def test_accounts_hash_roles_and_removal(store):
