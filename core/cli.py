@@ -842,17 +842,17 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_reveal(args: argparse.Namespace) -> int:
-    from core import report, simulate
+    from core import simulate
 
     with _opened(args) as (store, project):
-        left, total = report.hidden_gold_left(store, project.id)
+        left, total = store.hidden_gold_left(project.id)
         if not total:
             raise CliError(f"project {project.name!r} has no hidden gold "
                            "(import a labelled pool with `nerloop import PROJECT FILE --hidden-gold`)")
         ids = simulate.demo_round(store, project.id, None if args.tokens and not args.batch else args.batch or 50,
                                   strategy=args.strategy, seed=args.seed if args.seed is not None else total - left,
                                   token_budget=args.tokens)
-        left, _ = report.hidden_gold_left(store, project.id)
+        left, _ = store.hidden_gold_left(project.id)
     print(f"revealed the gold tags of {len(ids)} sentences ({args.strategy}), now in train; {left} of {total} still "
           f"hidden. Next: `nerloop train --project {project.name} --warm-start`")
     return 0
