@@ -14,20 +14,11 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     add = adder(sub, parents)
     p = add("suggest", cmd_suggest, "active learning: the unlabelled sentences to label next, by the serving "
             "version's stored uncertainty scores")
-    p.add_argument("project", metavar="PROJECT")
-    _strategy_option(p)
-    p.add_argument("-k", type=positive(int), metavar="N", help="how many sentences (default 10)")
-    p.add_argument("--tokens", type=positive(int), metavar="N", help="at most N words in all")
-    p.add_argument("--seed", type=whole, default=0, metavar="N")
+    _selection(p, "-k", "how many sentences (default 10)", seed=0)
     p.add_argument("--json", action="store_true", help="JSONL: id, tokens, text")
-
-    p = add("reveal", cmd_reveal, "demo mode: the simulated annotator reveals the hidden gold of the next batch "
-            "(chosen by strategy) and moves it to train")
-    p.add_argument("project", metavar="PROJECT")
-    _strategy_option(p)
-    p.add_argument("--batch", type=positive(int), metavar="N", help="sentences to reveal (default 50)")
-    p.add_argument("--tokens", type=positive(int), metavar="N", help="at most N words in all")
-    p.add_argument("--seed", type=whole, metavar="N")
+    _selection(add("reveal", cmd_reveal, "demo mode: the simulated annotator reveals the hidden gold of the next "
+                   "batch (chosen by strategy) and moves it to train"),
+               "--batch", "sentences to reveal (default 50)", seed=None)
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -68,7 +59,11 @@ def cmd_reveal(args: argparse.Namespace) -> int:
     return 0
 
 
-def _strategy_option(p: argparse.ArgumentParser) -> None:
-    """--strategy: one active-learning strategy, checked (default: entropy)."""
+def _selection(p: argparse.ArgumentParser, size: str, size_help: str, *, seed: int | None) -> None:
+    """PROJECT and how to pick its sentences: --strategy (checked), how many (`size`), --tokens, --seed."""
+    p.add_argument("project", metavar="PROJECT")
     p.add_argument("--strategy", type=lambda t: strategies(t)[0], default="entropy", metavar="S",
                    help=vocab.STRATEGY_HELP + " (default: entropy)")
+    p.add_argument(size, type=positive(int), metavar="N", help=size_help)
+    p.add_argument("--tokens", type=positive(int), metavar="N", help="at most N words in all")
+    p.add_argument("--seed", type=whole, default=seed, metavar="N")

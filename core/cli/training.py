@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from tqdm import tqdm
@@ -206,8 +207,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     from core import jobs
 
-    store = open_store(args)
-    try:
+    with closing(open_store(args)) as store:
         project_id = store.project(args.project).id if args.project is not None else None
         names = {p.id: p.name for p in store.projects()}
         rows = []
@@ -217,8 +217,6 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
             rows.append([job.id, names[job.project_id], job.status, when(job.created),
                          f"{p['step']}/{p['total_steps']}", figure(p["loss"]), figure(p["dev_f1"]),
                          job.model_id or "-"])
-    finally:
-        store.close()
     print(table(["id", "project", "status", "created", "steps", "loss", "dev F1", "model"], rows)
           if rows else "no jobs")
     return 0
@@ -227,8 +225,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 def cmd_job_status(args: argparse.Namespace) -> int:
     from core import jobs
 
-    store = open_store(args)
-    try:
+    with closing(open_store(args)) as store:
         job = jobs.status(store, args.id)
         p = job.progress
         lines = [("job", job.id), ("project", store.project(job.project_id).name),
@@ -238,8 +235,6 @@ def cmd_job_status(args: argparse.Namespace) -> int:
                  ("loss", figure(p["loss"])), ("dev F1", figure(p["dev_f1"])),
                  ("model id", job.model_id or "-"), ("log", job.log_path or "-"),
                  ("error", job.error or "-")]
-    finally:
-        store.close()
     print("\n".join(f"{k:<9} {v}" for k, v in lines))
     return 0
 
@@ -247,10 +242,7 @@ def cmd_job_status(args: argparse.Namespace) -> int:
 def cmd_job_cancel(args: argparse.Namespace) -> int:
     from core import jobs
 
-    store = open_store(args)
-    try:
+    with closing(open_store(args)) as store:
         jobs.cancel(store, args.id, actor=actor_of(args, store))
         print(f"job {args.id}: {store.job(args.id).status}")
-    finally:
-        store.close()
     return 0
