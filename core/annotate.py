@@ -306,11 +306,6 @@ class Index:
         raise ValueError(f"filter must be one of {FILTERS}, not {which!r}")
 
 
-def stamp(store: Store, project_id: int) -> tuple[int, int, int, int]:
-    """Cheap fingerprint that changes when sentences, annotations or flags are added (see Store.stamp)."""
-    return store.stamp(project_id)
-
-
 def index(store: Store, project_id: int) -> Index:
     """Ids, label flags and junk flags of a project's sentences, without loading words or tags."""
     rows = store.label_index(project_id)
@@ -331,11 +326,6 @@ def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None
     if stored is not None and len(stored.tags) == len(matched):
         return list(stored.tags), stored.annotator or "model"
     return list(matched), "patterns"
-
-
-def human_entity_counts(store: Store, project_id: int) -> dict[str, int]:
-    """Entities per type in the latest human annotation of each sentence of a project."""
-    return store.human_entity_counts(project_id)
 
 
 # ---------------------------------------------------------------- the active-learning loop of the page
@@ -365,9 +355,3 @@ def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str,
     """A human annotation of a sentence by `actor`; one from the unlabeled split moves to train, so the next training
     learns from it (one transaction). Returns the annotation id."""
     return store.save_human(sentence_id, tags, annotator=annotator, actor=actor)
-
-
-def human_since_last_job(store: Store, project_id: int) -> int:
-    """Sentences given a human annotation in the project since its latest training job was created (all when none
-    was); saving one sentence twice counts once."""
-    return store.human_since_last_job(project_id)

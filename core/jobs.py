@@ -16,33 +16,25 @@ import psutil
 
 from core import active, procs, selftrain, versions, vocab
 from core.access import OWNER, Actor, require
+from core.job_params import JobParams
 from core.store import Job, ModelVersion, Project, SentenceRow, Store
-from core.train import Event, TrainConfig, train
+from core.train import Event, train
 
 log = logging.getLogger(__spec__.name)  # "core.jobs" also when run as `python -m core.jobs` (__name__: "__main__")
 _procs: dict[tuple[str, int], psutil.Popen] = {}  # (database, job id) -> child started here
-
-
-def config_from(params: dict) -> TrainConfig:
-    """A TrainConfig from job parameters, ignoring keys that are not hyperparameters."""
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in params.items() if k in names})
 
 
 def create(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER) -> int:
     """Record a queued training job. params: TrainConfig fields, plus `warm_start` (bool) and `promote`, and
     `self_training` (bool) with `pseudo_threshold`, `pseudo_weight`, `max_pseudo`, `pseudo_balance` (see
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
-    learning before the job ends, so the Annotate page finds the scores stored). Admins only (`actor`); audited."""
+    learning before the job ends, so the Annotate page finds the scores stored); checked now (JobParams.parse), not
+    in the subprocess. Admins only (`actor`); audited."""
     require(actor, "train")
-    if params.get("promote", "better") not in vocab.PROMOTE_POLICIES:
-        raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
-    config_from(params)  # fail now on a bad hyperparameter, not in the subprocess
-    if params.get("self_training"):
-        selftrain.options(params)
-        if not versions.training_data(store, project_id)[1]:
-            raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
-    job_id = store.create_job(project_id, "train", params)
+    checked = JobParams.parse(params)
+    if checked.self_training and not versions.training_data(store, project_id)[1]:
+        raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
+    job_id = store.create_job(project_id, "train", checked.to_dict())
     store.add_audit(actor, "train", project_id=project_id, job_id=job_id)
     return job_id
 
@@ -154,17 +146,14 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
     """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
     job = store.job(job_id)
-    params = job.params or {}
+    params = JobParams.parse(job.params or {})
     project = store.project(job.project_id)
     serving = store.serving(project.id)
-    cfg = config_from(params)
-    if params.get("warm_start") and serving:
-        cfg.model = serving.folder
-    cfg.labels = cfg.labels or vocab.label_set(project.labels)
+    cfg = params.train_config(serving_folder=serving.folder if serving else None, project_labels=project.labels)
     train_rows, dev_rows = versions.training_data(store, project.id)
     store.update_job(job_id, status="running", pid=os.getpid(), pid_started=procs.start_time())
     log.info("job %s: project %s, %d labelled train and %d dev sentences, parameters %s", job_id, project.id,
-             len(train_rows), len(dev_rows), params)
+             len(train_rows), len(dev_rows), params.to_dict())
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
     stopping = {"flag": False}
@@ -196,7 +185,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
         root = versions.model_root(store, project.id)
         out = versions.reserve(root, f"job-{job_id}")
-        self_out = versions.reserve(root, f"job-{job_id}-self") if params.get("self_training") else None
+        self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
         for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params)):
             record(ev)
             if ev.kind == "saved":
@@ -204,24 +193,23 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         metrics = dict(final.info)
         metrics.pop("config", None)
         model_id = store.add_model(
-            project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.get("warm_start") else None,
+            project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.warm_start else None,
             params=asdict(cfg), metrics=metrics, status="ready",
         )
         store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
         starter = store.job_starter(job_id) or OWNER  # a promotion by policy is the act of who started the job
-        promoted = versions.maybe_promote(store, project.id, model_id, params.get("promote", "better"),
+        promoted = versions.maybe_promote(store, project.id, model_id, params.promote,
                                           actor=starter, job_id=job_id)
         version = store.model(model_id)
         log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
-                 version.dev_f1, "promoted" if promoted else "not promoted", params.get("promote", "better"),
+                 version.dev_f1, "promoted" if promoted else "not promoted", params.promote,
                  serving.name if serving else "none")
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
-        if params.get("self_training"):
+        if params.self_training:
             st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
-                                              promote=params.get("promote", "better"), out=self_out,
-                                              on_event=record, actor=starter, job_id=job_id,
-                                              **selftrain.options(params))
+                                              options=params.self_training, promote=params.promote, out=self_out,
+                                              on_event=record, actor=starter, job_id=job_id)
             store.add_event(job_id, "self_training", st.to_dict())
             log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
                      "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
@@ -229,7 +217,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         now_serving = store.serving(project.id)
         changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
         pool = active.pool_rows(store, project.id) if changed else []
-        if params.get("score_pool", True) and pool and not stopping["flag"]:
+        if params.score_pool and pool and not stopping["flag"]:
             store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
             result["pool_scored"] = _score_pool(store, now_serving, pool)
             store.add_event(job_id, "pool_scored", result["pool_scored"])
@@ -252,10 +240,10 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _about(store: Store, project: Project, job_id: int, params: dict) -> dict:
+def _about(store: Store, project: Project, job_id: int, params: JobParams) -> dict:
     """Model-card facts of a job's version: what started it and the size of the project's labelled test split."""
     test = [s for s in store.sentences(project.id, split="test", flagged=False) if s.tags is not None]
-    return {"job": f"training job {job_id} of project {project.name!r}", "command": params.get("command"),
+    return {"job": f"training job {job_id} of project {project.name!r}", "command": params.command,
             "test_sentences": len(test), "test_tokens": sum(len(s.words) for s in test)}
 
 

@@ -243,11 +243,6 @@ def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
     return "number", True
 
 
-def hidden_gold_left(store: Store, project_id: int) -> tuple[int, int]:
-    """Demo mode: (sentences whose hidden gold is still hidden; sentences with hidden gold in all)."""
-    return store.hidden_gold_left(project_id)
-
-
 def retrain_params(store: Store, project_id: int) -> dict:
     """Job parameters of an automatic retraining (the Annotate loop, demo mode): a warm start from the serving
     version, or the default base model before the first one; promoted when its dev F1 is better."""

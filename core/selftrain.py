@@ -58,13 +58,18 @@ def check(threshold: float, weight: float, max_pseudo: int | None, balance: bool
         raise ValueError(f"max_pseudo must be a whole number >= 0 or None, not {max_pseudo!r}")
 
 
-def options(params: dict) -> dict[str, Any]:
-    """threshold, weight, max_pseudo and balance from job parameters (pseudo_threshold, pseudo_weight, max_pseudo,
-    pseudo_balance), checked."""
-    opts = {"threshold": params.get("pseudo_threshold", THRESHOLD), "weight": params.get("pseudo_weight", WEIGHT),
-            "max_pseudo": params.get("max_pseudo"), "balance": params.get("pseudo_balance", BALANCE)}
-    check(**opts)
-    return opts
+@dataclass(frozen=True)
+class SelfTraining:
+    """The options of a self-training round, checked when made: every word's tag at least `threshold` probable, the
+    loss weight of a pseudo-label, at most `max_pseudo` of them (None: no cap), entity-free ones `balance`d."""
+
+    threshold: float = THRESHOLD
+    weight: float = WEIGHT
+    max_pseudo: int | None = None
+    balance: bool = BALANCE
+
+    def __post_init__(self) -> None:
+        check(self.threshold, self.weight, self.max_pseudo, self.balance)
 
 
 def pseudo_label(tagger: Tagger, sentences: Sequence[Sequence[str]], *, threshold: float = THRESHOLD,
@@ -173,15 +178,14 @@ def self_train(cfg: TrainConfig, labelled: Sequence, unlabelled: Sequence, dev: 
 
 
 def self_train_project(store: Store, project_id: int, *, base_model_id: int | None = None,
-                       cfg: TrainConfig | None = None, threshold: float = THRESHOLD, weight: float = WEIGHT,
-                       max_pseudo: int | None = None, balance: bool = BALANCE, promote: str = "better",
-                       out: str | Path | None = None, on_event: Callable[[Event], None] | None = None,
-                       actor: Actor = OWNER, job_id: int | None = None) -> SelfTrainResult:
+                       cfg: TrainConfig | None = None, options: SelfTraining = SelfTraining(),
+                       promote: str = "better", out: str | Path | None = None,
+                       on_event: Callable[[Event], None] | None = None, actor: Actor = OWNER,
+                       job_id: int | None = None) -> SelfTrainResult:
     """Pseudo-label the project's train/unlabeled sentences that have no human or gold label and are not flagged as
     junk with a version (default: the serving one), store them (source `model`, that version's id), train and register
     a new version warm-started from it; promoted by `promote` only when accepted, otherwise marked rejected in its
     metrics; a promotion is audited as `actor` (who started training job `job_id`)."""
-    check(threshold, weight, max_pseudo, balance)
     if promote not in vocab.PROMOTE_POLICIES:
         raise ValueError(f"promote must be one of {vocab.PROMOTE_POLICIES}")
     project = store.project(project_id)
@@ -209,8 +213,8 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
 
     try:
         tagger = Tagger.load(base.folder, device=cfg.device)
-        r = _round(cfg, tagger, train_rows, [row.words for row in pool], dev_rows, out, threshold=threshold,
-                   weight=weight, max_pseudo=max_pseudo, balance=balance, on_event=on_event, keep=keep)
+        r = _round(cfg, tagger, train_rows, [row.words for row in pool], dev_rows, out, **asdict(options),
+                   on_event=on_event, keep=keep)
     finally:
         versions.release(reserved)  # when nothing was saved into it
     if r.new_f1 is None:
@@ -220,7 +224,7 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
     metrics.update(train_sentences=len(train_rows), train_tokens=sum(len(row.words) for row in train_rows),
                    pseudo_sentences=len(r.pseudo), self_training={
         "accepted": accepted, "base_model_id": base.id, "base_f1": r.base_f1, "new_f1": r.new_f1,
-        "threshold": threshold, "weight": weight, "max_pseudo": max_pseudo, "balance": balance})
+        **asdict(options)})
     model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base.id,
                                params=asdict(cfg), metrics=metrics, status="ready")
     promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote, actor=actor,

@@ -72,7 +72,7 @@ def _ranked(db: str, project_id: int, model_id: int, strategy: str, size: int, s
 @st.cache_resource(max_entries=8)
 def _class_counts(db: str, project_id: int, stamp: tuple[int, int, int]) -> dict[str, int]:
     """Human-labelled entities per type, recomputed only when the stamp changes."""
-    return ann.human_entity_counts(ui.store(), project_id)
+    return ui.store().human_entity_counts(project_id)
 
 
 def _predict(tagger: Tagger, folder: str, project_id: int, ids: list[int]) -> dict[int, tuple[list[str], list[float]]]:
@@ -135,7 +135,7 @@ def _maybe_retrain(project_id: int) -> None:
     was created, unless one is still in progress (the labels then count towards the next one)."""
     every = int(st.session_state.get(RETRAIN) or 0)
     store = ui.store()
-    if every <= 0 or (fresh := ann.human_since_last_job(store, project_id)) < every:
+    if every <= 0 or (fresh := store.human_since_last_job(project_id)) < every:
         return
     jobs.reap(store, project_id)
     if report.active_job(store, project_id) is not None:
@@ -351,7 +351,7 @@ def render_retrain_status(*, project_id: int) -> None:
     """One line on the retraining loop: labels since the last job, the job in progress."""
     store = ui.store()
     job = report.active_job(store, project_id)
-    fresh = ann.human_since_last_job(store, project_id)
+    fresh = store.human_since_last_job(project_id)
     text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
     st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))
 
@@ -461,7 +461,7 @@ def render() -> None:
                    f"{ui.md_escape(model.folder)}: no predictions.")
     if tagger is None:
         model = None
-    stamp = ann.stamp(store, pid)
+    stamp = store.stamp(pid)
     if stamp[0] == 0:
         st.info("No sentences yet: bring some text in on the Upload page.")
         return

@@ -175,7 +175,7 @@ def render_demo_mode(*, project_id: int, running: bool) -> None:
     """The simulated annotator when the project has a pool with hidden gold, and the import that makes one."""
     if (msg := st.session_state.pop("home_demo_flash", None)) is not None:
         st.success(msg)
-    left, total = report.hidden_gold_left(ui.store(), project_id)
+    left, total = ui.store().hidden_gold_left(project_id)
     if total:
         render_simulator(project_id=project_id, left=left, total=total, running=running)
     with st.expander("Demo mode: import a labelled file as a pool with hidden gold"):

@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import jobs, report, selftrain, versions, vocab
 from core.config import TrainConfig
+from core.job_params import JobParams
 from core.store import Store
 from pages import ui
 
@@ -197,7 +198,7 @@ def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     if not sentences:
         return
     try:
-        cfg = jobs.config_from(params)
+        cfg = JobParams.parse(params).config
     except ValueError as exc:
         st.error(f"Settings: {exc}")
         return

@@ -305,9 +305,9 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     junk = [ids[0], ids[4], ids[10], ids[11]]  # train, dev and two of the pool
     before = active.suggest(store, pid, 20, strategy="entropy")
     assert set(ids[10:12]) <= set(before)
-    stamp = annotate.stamp(store, pid)
+    stamp = store.stamp(pid)
     assert store.flag(junk, annotator="ann") == sorted(junk)
-    assert annotate.stamp(store, pid) != stamp  # the page's cached index notices a flag
+    assert store.stamp(pid) != stamp  # the page's cached index notices a flag
     index = annotate.index(store, pid)
     assert index.flagged == set(junk) and index.pool("flagged") == sorted(junk)
     for which in ("unlabeled", "not human-checked", "all"):

@@ -144,7 +144,7 @@ def test_store_queries(tmp_path):
                                  _sentence(["in", "Rome"], None)], split="train")
     store.import_sentences(other, [_sentence(["Zed"], ["B-PER"])], split="train")
     a, b, c = [s.id for s in store.sentences(pid)]
-    before = ann.stamp(store, pid)
+    before = store.stamp(pid)
     assert before[:2] == (3, c)
     index = ann.index(store, pid)
     assert (index.ids, index.human, index.labelled) == ([a, b, c], set(), {a})
@@ -152,12 +152,12 @@ def test_store_queries(tmp_path):
     store.annotate(b, ["B-PER", "I-PER", O], annotator="x")
     store.annotate(b, ["B-PER", "B-PER", O], annotator="y")  # latest human annotation counts
     store.annotate(c, [O, "B-LOC"], annotator="x")
-    after = ann.stamp(store, pid)
+    after = store.stamp(pid)
     assert after[:2] == before[:2] and after[2] > before[2]
     index = ann.index(store, pid)
     assert (index.human, index.labelled) == ({b, c}, {a, b, c})
-    assert ann.human_entity_counts(store, pid) == {"LOC": 1, "PER": 2}
-    assert ann.human_entity_counts(store, other) == {}
+    assert store.human_entity_counts(pid) == {"LOC": 1, "PER": 2}
+    assert store.human_entity_counts(other) == {}
     store.close()
 
 

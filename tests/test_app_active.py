@@ -167,14 +167,14 @@ def test_retrain_every_n_starts_a_warm_started_job_after_n_saves(env):
         assert store.history(saved[-1])[-1].source == "human"
         if n == 1:
             assert [j.id for j in store.jobs(pid)] == before
-            assert ann.human_since_last_job(store, pid) == 1
+            assert store.human_since_last_job(pid) == 1
     assert {r.id: r.split for r in store.sentences(pid, ids=saved)} == dict.fromkeys(saved, "train")
     new = [j for j in store.jobs(pid) if j.id not in before]
     assert len(new) == 1
     job = new[0]
     assert job.params == {"warm_start": True, "promote": "better"} and job.status in ("queued", "running")
     assert any(f"job {job.id}" in t.value for t in at.toast)
-    assert ann.human_since_last_job(store, pid) == 0
+    assert store.human_since_last_job(pid) == 0
     assert any(f"job {job.id}" in c.value for c in at.caption if "Retraining every 2" in c.value)
     press(at, "annotate_label_1")
     press(at, "annotate_save")
@@ -206,7 +206,7 @@ def test_demo_mode_imports_a_pool_with_hidden_gold_and_reveals_batches(env):
     press(at, "home_hidden_import")
     assert any("10 sentences in the pool with hidden gold" in s.value for s in at.success)
     gold = store.hidden_gold(pid)
-    assert len(gold) == 10 and report.hidden_gold_left(store, pid) == (10, 10)
+    assert len(gold) == 10 and store.hidden_gold_left(pid) == (10, 10)
     assert all(store.sentences(pid, ids=[i])[0].tags is None for i in gold)  # hidden: the app sees no tags
     assert any(s.value == "Simulated annotator" for s in at.subheader)
 
@@ -217,14 +217,14 @@ def test_demo_mode_imports_a_pool_with_hidden_gold_and_reveals_batches(env):
     revealed = [r for r in store.sentences(pid, ids=list(gold)) if r.tags is not None]
     assert len(revealed) == 3
     assert all(r.split == "train" and r.source == "gold" and r.tags == gold[r.id] for r in revealed)
-    assert report.hidden_gold_left(store, pid) == (7, 10)
+    assert store.hidden_gold_left(pid) == (7, 10)
     assert any("Revealed the gold tags of 3 sentences" in s.value for s in at.success)
     assert any("7 of 10 sentences still hide their gold tags" in c.value for c in at.caption)
     assert len(store.jobs(pid)) == jobs_before
 
     at.checkbox(key="home_sim_train").check().run()
     press(at, "home_sim_reveal")
-    assert report.hidden_gold_left(store, pid) == (4, 10)
+    assert store.hidden_gold_left(pid) == (4, 10)
     job = store.jobs(pid)[0]
     assert len(store.jobs(pid)) == jobs_before + 1 and job.params == {"warm_start": True, "promote": "better"}
     assert any(f"Training job {job.id} started" in s.value for s in at.success)
@@ -279,18 +279,18 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     store.import_sentences(other, [_raw(["z"])], split="unlabeled")
     a, c = [s.id for s in store.sentences(pid)]
     z = store.sentences(other)[0].id
-    assert ann.human_since_last_job(store, pid) == 0
+    assert store.human_since_last_job(pid) == 0
     ann.save(store, a, ["B-PER", "O"], annotator="x")
     store.annotate(c, ["O"], source="gold")  # not a human label
     store.annotate(z, ["B-PER"])  # another project
-    assert ann.human_since_last_job(store, pid) == 1
+    assert store.human_since_last_job(pid) == 1
     ann.save(store, a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
-    assert ann.human_since_last_job(store, pid) == 1
+    assert store.human_since_last_job(pid) == 1
     store.create_job(pid, "train", {})
-    assert ann.human_since_last_job(store, pid) == 0
-    assert ann.human_since_last_job(store, other) == 1  # its own jobs only
+    assert store.human_since_last_job(pid) == 0
+    assert store.human_since_last_job(other) == 1  # its own jobs only
     ann.save(store, c, ["B-PER"], annotator="x")
-    assert ann.human_since_last_job(store, pid) == 1
+    assert store.human_since_last_job(pid) == 1
     assert {s.id: s.split for s in store.sentences(pid)} == {a: "train", c: "train"}
     store.import_sentences(pid, [_raw(["d"])], split="dev")
     d = store.sentences(pid, split="dev")[0].id
@@ -329,5 +329,5 @@ def test_curve_x_falls_back_and_retrain_params(tmp_path):
     assert report.retrain_params(store, pid) == {"model": "default", "promote": "better"}
     store.promote(store.add_model(pid, folder="f", base_model="b", status="ready"))
     assert report.retrain_params(store, pid) == {"warm_start": True, "promote": "better"}
-    assert report.hidden_gold_left(store, pid) == (0, 0)
+    assert store.hidden_gold_left(pid) == (0, 0)
     store.close()

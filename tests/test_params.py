@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from core import cli, formats
+from core.cli.hyperparameters import overrides
 from core.config import TrainConfig
+from core.job_params import JobParams
 from core.store import Store
 
 from apptest import open_app
@@ -39,7 +41,7 @@ def test_options_reach_the_config_and_ranges_are_enforced(capsys):
     args = parser.parse_args(["train", "--train", "x", "--out", "y", "--head-lr", "0.002", "--warm-min-steps", "7",
                               "--patience", "0", "--no-shape", "--dropout", "0.2", "--labels", "O,B-PER,I-PER",
                               "--device", "cpu", "--freeze", "top-30"])
-    cfg = TrainConfig(**cli._overrides(args))
+    cfg = TrainConfig(**overrides(args))
     assert (cfg.head_lr, cfg.warm_min_steps, cfg.patience, cfg.shape, cfg.dropout, cfg.labels, cfg.device,
             cfg.freeze) == (0.002, 7, 0, False, 0.2, ["O", "B-PER", "I-PER"], "cpu", "top-30")
     assert cfg.epochs == TrainConfig().epochs  # not given: the declared default
@@ -98,6 +100,6 @@ def test_every_field_is_a_widget_of_the_train_page_with_its_declaration(monkeypa
     monkeypatch.setattr(jobs, "start", lambda store, project_id, p, actor: params.update(p) or 1)
     monkeypatch.setattr(report, "why_not_train", lambda store, project_id: None)
     at.button(key="train_start").click().run()
-    cfg = jobs.config_from(params)
+    cfg = JobParams.parse(params).config
     assert (cfg.head_lr, cfg.warm_min_steps, cfg.patience, cfg.time_budget, cfg.shape, cfg.device, cfg.labels) \
         == (0.002, 7, 1, 120.0, False, "cpu", ["O", "B-PER", "I-PER"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from core import jobs, selftrain
+from core.job_params import JobParams
 from core.formats import Sentence
 from core.model import Prediction, Tagger
 from core.store import Store
@@ -18,6 +19,7 @@ from core.vocab import label_set, seen_types
 from small_data import DATASET, TAGS, WORDS
 
 LABELS = label_set(seen_types(TAGS))
+ZERO = selftrain.SelfTraining(threshold=0.0)  # every prediction is confident enough
 POOL = [s.split() for s in ("Mary visited London .", "John met Smith in Paris .", "the bank told police .",
                             "He went to Paris on Monday .", "Berlin lost the report .")]
 
@@ -131,15 +133,18 @@ def test_pseudo_labels_of_a_real_model_respect_the_threshold(memorised):
 
 
 def test_job_options_are_checked():
-    assert selftrain.options({}) == {"threshold": 0.95, "weight": 0.3, "max_pseudo": None, "balance": False}
-    assert selftrain.options({"pseudo_balance": True})["balance"] is True
-    assert selftrain.options({"pseudo_threshold": 0.8, "pseudo_weight": 0.5, "max_pseudo": 10})["weight"] == 0.5
+    def options(params: dict) -> selftrain.SelfTraining:
+        return JobParams.parse({"self_training": True, **params}).self_training
+
+    assert options({}) == selftrain.SelfTraining(threshold=0.95, weight=0.3, max_pseudo=None, balance=False)
+    assert options({"pseudo_balance": True}).balance is True
+    assert options({"pseudo_threshold": 0.8, "pseudo_weight": 0.5, "max_pseudo": 10}).weight == 0.5
     for bad, message in (({"pseudo_weight": 0}, "pseudo_weight must be a positive number"),
                          ({"pseudo_threshold": "high"}, "pseudo_threshold must be a number"),
                          ({"max_pseudo": -1}, "max_pseudo must be a whole number"),
                          ({"pseudo_balance": "yes"}, "pseudo_balance must be true or false")):
         with pytest.raises(ValueError, match=message):
-            selftrain.options(bad)
+            options(bad)
 
 
 # -- accept or reject ------------------------------------------------------------------------------
@@ -206,7 +211,7 @@ def project(tmp_path, memorised, tiny_model) -> tuple[Store, int, dict]:
 
 def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_path):
     store, pid, ids = project
-    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, promote="never",
+    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), options=ZERO, promote="never",
                                           out=tmp_path / "self")
     pseudo = ids["pool"]
     assert result.n_pseudo == len(pseudo) == 5  # four unlabeled + the unlabelled train sentence
@@ -227,7 +232,7 @@ def test_self_training_never_overwrites_a_human_label(project, tiny_model, tmp_p
     assert model.metrics["self_training"]["accepted"] == result.accepted
 
     again = selftrain.self_train_project(store, pid, base_model_id=ids["base"], cfg=config(tiny_model),
-                                         threshold=0.0, promote="never", out=tmp_path / "self-again")
+                                         options=ZERO, promote="never", out=tmp_path / "self-again")
     assert again.n_pseudo == 5  # trained on the same pseudo-labels, stored once per base version
     assert all(len(store.history(sid)) == 1 for sid in pseudo)
     assert store.serving(pid).id == ids["base"] and not result.promoted
@@ -244,7 +249,7 @@ def test_a_sentence_labelled_meanwhile_gets_no_pseudo_label(project, tiny_model,
         return found
 
     monkeypatch.setattr(selftrain, "pseudo_label", then_a_human_labels)
-    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, promote="never",
+    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), options=ZERO, promote="never",
                                           out=tmp_path / "self")
     assert result.n_pseudo == 4 and [a.source for a in store.history(late)] == ["human"]
     assert all([a.source for a in store.history(sid)] == ["model"] for sid in ids["pool"][1:])
@@ -258,7 +263,7 @@ def scripted_f1(monkeypatch, base: float, new: float) -> None:
 def test_a_rejected_version_is_not_promoted(project, tiny_model, tmp_path, monkeypatch):
     store, pid, ids = project
     scripted_f1(monkeypatch, 0.8, 0.79)
-    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, promote="always",
+    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), options=ZERO, promote="always",
                                           out=tmp_path / "self")
     assert not result.accepted and not result.promoted and result.folder == store.model(ids["base"]).folder
     meta = store.model(result.model_id).metrics["self_training"]
@@ -270,7 +275,8 @@ def test_a_rejected_version_is_not_promoted(project, tiny_model, tmp_path, monke
 def test_an_accepted_version_is_promoted_by_policy(project, tiny_model, tmp_path, monkeypatch):
     store, pid, ids = project
     scripted_f1(monkeypatch, 0.8, 0.8)  # equal: dev F1 did not drop
-    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model), threshold=0.0, max_pseudo=2,
+    result = selftrain.self_train_project(store, pid, cfg=config(tiny_model),
+                                          options=selftrain.SelfTraining(threshold=0.0, max_pseudo=2),
                                           promote="always", out=tmp_path / "self")
     assert result.accepted and result.promoted and result.n_pseudo == 2
     assert store.serving(pid).id == result.model_id and result.folder == str(tmp_path / "self")

@@ -1,0 +1,110 @@
+"""Export commands: a project's annotations in a registry format (a file, or a folder such as hf's), a model version
+to ONNX."""
+from __future__ import annotations
+
+import argparse
+
+from core import formats, vocab
+from core.access import require
+from core.cli.common import (CliError, Parents, actor_of, adder, available, load_tagger, model_dir, open_store,
+                             opened, project_model, quiet_transformers, writable)
+from core.export import EXPORT_FORMATS
+from core.store import ModelVersion, Project, Store
+
+
+def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
+    """Add export and export-model to the parser."""
+    add = adder(sub, parents)
+    p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
+    p.add_argument("project", metavar="PROJECT")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--format", choices=EXPORT_FORMATS,
+                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk), or a zip "
+                        "of one when FILE ends in .zip")
+    p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
+    p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
+    p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
+    p.add_argument("--predictions", action="store_true",
+                   help="give sentences without an annotation the serving model's tags, marked as the model's "
+                        "(CoNLL: a source column; JSONL: source and model; Label Studio: predictions with scores)")
+
+    p = add("export-model", cmd_export_model, "write a model version as an ONNX file that onnxruntime runs "
+            "(needs nerloop[onnx])")
+    p.add_argument("version", metavar="VERSION", help="model id (as `nerloop models PROJECT` lists it), or a version "
+                   "name such as v2 with --project")
+    p.add_argument("--project", metavar="NAME", help="the project the version belongs to")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="ONNX file to write")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core import export
+
+    if args.predictions and args.format not in (None, *export.PREDICTING):
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {args.format}")
+    try:
+        fmt = export.export_format(args.out, args.format)
+    except ValueError as e:
+        raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
+    available(fmt)
+    if args.predictions and fmt not in export.PREDICTING:
+        raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
+    with opened(args) as (store, project):
+        model = project_model(store, project, None) if args.predictions else None
+        tagger = load_tagger(model_dir(model.folder)) if model else None
+        out = export.export_annotations(store, project.id, splits=[args.split] if args.split else vocab.SPLITS,
+                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled, tagger=tagger,
+                                        model_name=model.name if model else "", actor=actor_of(args, store))
+    if not out.written:
+        raise CliError(f"nothing to export: project {project.name!r} has no "
+                       f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
+    unpack = formats.get(fmt).folder and not args.out.lower().endswith(".zip")  # hf: a save_to_disk folder
+    try:
+        if unpack:
+            writable(args.out)
+            formats.write_folder(args.out, out.data, fmt)
+        else:
+            formats.write_atomic(args.out, out.data)
+    except OSError as e:
+        raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
+    print(f"wrote {out.written} sentences to {args.out}{f' (a {fmt} folder)' if unpack else ''} "
+          f"({out.left_out} without annotations left out)")
+    return 0
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from core import onnx_model
+
+    store = open_store(args)
+    try:
+        actor = actor_of(args, store)
+        require(actor, "export")
+        model = _version(store, store.project(args.project) if args.project else None, args.version)
+        store.add_audit(actor, "export", project_id=model.project_id, model_id=model.id, format="onnx")
+    finally:
+        store.close()
+    folder = model_dir(model.folder)
+    writable(args.onnx)
+    quiet_transformers()
+    try:
+        onnx_model.export(folder, args.onnx)
+    except RuntimeError as e:
+        raise CliError(str(e), 1) from None
+    print(f"wrote {args.onnx}: model {model.name} (id {model.id}) as ONNX; its tokenizer and labels are in "
+          f"{folder}")
+    return 0
+
+
+def _version(store: Store, project: Project | None, version: str) -> ModelVersion:
+    """A model version by id, or by name (v2) within --project."""
+    if version.isdigit():
+        model = store.model(int(version))
+        if project is not None and model.project_id != project.id:
+            raise CliError(f"model {version} belongs to another project")
+        return model
+    if project is None:
+        raise CliError(f"export-model: {version!r} is not a model id; a version name (v2) needs --project")
+    found = [m for m in store.models(project.id) if m.name == version]
+    if not found:
+        raise CliError(f"project {project.name!r} has no model version {version!r} (see `nerloop models "
+                       f"{project.name}`)")
+    return found[0]
