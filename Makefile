@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 
 # Settings in .streamlit/config.toml (127.0.0.1 only, no file watcher); flags win: make run ARGS="--server.port 8502"
 run: setup
-	$(VENV)/bin/streamlit run app.py $(ARGS)
+	$(PY) -m core.cli serve -- $(ARGS)
 
 test: setup chromium
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q

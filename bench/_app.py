@@ -1,4 +1,4 @@
-"""What the browser benchmarks share: `streamlit run app.py` on a free port (as `make run` starts it), Debian
+"""What the browser benchmarks and tests share: the app on a free port (as `make run` starts it), Debian
 chromium's launch flags, and the page steps every run needs (wait for a script run, open a page, log in)."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,35 +43,38 @@ def env_for(folder: Path) -> dict:
 
 
 @contextmanager
-def server(folder: Path, args: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
-    """`streamlit run app.py` from the repository root (its .streamlit/config.toml, as `make run`) on a free port,
-    data in `folder`, output in folder/streamlit.log; yields (url, server pid)."""
+def server(folder: Path, args: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
+           direct: bool = False) -> Iterator[tuple[str, int, Path]]:
+    """The app as `make run` starts it (`nerloop serve`: its check of the address, then `streamlit run app.py` with the
+    app's .streamlit/config.toml) on a free port, headless, data in `folder` unless `env` (the whole environment) says
+    otherwise; `direct`: `streamlit run app.py` itself, without the check. Output in folder/streamlit-PORT.log.
+    Yields (url, server pid, output file); RuntimeError with the output's tail when it does not start."""
     port = free_port()
-    exe = Path(sys.executable).with_name("streamlit")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "streamlit"]
-    log = open(folder / "streamlit.log", "wb")
-    proc = subprocess.Popen(cmd + ["run", "app.py", "--server.port", str(port), "--server.headless", "true", *args],
-                            cwd=ROOT, env=env_for(folder), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    options = ["--server.port", str(port), "--server.headless", "true", *args]
+    cmd = ([sys.executable, "-m", "streamlit", "run", "app.py", *options] if direct
+           else [sys.executable, "-m", "core.cli", "serve", "--", *options])
+    output = folder / f"streamlit-{port}.log"
+    with open(output, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(env_for(folder) if env is None else env), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 120
         while True:
             try:
                 if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
                     break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"streamlit did not start: {output.read_text()[-2000:]}") from None
                 time.sleep(0.3)
-        yield url, proc.pid
+        yield url, proc.pid, output
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:

@@ -478,7 +478,7 @@ def run(args, work: Path) -> dict:
         print(f"[{labelled} labelled] building the project in {folder}", flush=True)
         db = build_project(folder, train, dev, labelled=labelled, args=args)
         cli_copy = copy_db(db, work / f"cli-{labelled}") if n == 0 and not args.skip_training else None
-        with server(folder) as (url, spid), browser_page(url) as page:
+        with server(folder) as (url, spid, _), browser_page(url) as page:
             print(f"  server {url} (pid {spid}) is up", flush=True)
             if n == 0:
                 res["key_latency_no_model"] = timed_keys(page, args, "no model yet")

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -31,7 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from bench._app import CHROMIUM_ARGS, free_port  # noqa: E402
+from bench._app import CHROMIUM_ARGS, server  # noqa: E402
 
 CONLL2003 = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
 SAMPLE = ROOT / "tests" / "data" / "sample.conll"
@@ -402,24 +401,9 @@ def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
 
     home = work / "app-home"
     home.mkdir()
-    port = free_port()
-    log = open(work / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none", "--server.maxUploadSize", "1000"],
-        cwd=ROOT, env={**ENV, "NERLOOP_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    url, ps = f"http://127.0.0.1:{port}", psutil.Process(server.pid)
     out: dict = {}
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with server(work, ["--server.maxUploadSize", "1000"], env={**ENV, "NERLOOP_HOME": str(home)}) as (url, pid, _):
+        ps = psutil.Process(pid)
         out["start_rss_mb"] = round(ps.memory_info().rss / 2**20)
         peak = {"rss": ps.memory_info().rss}
 
@@ -458,12 +442,6 @@ def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
         out["after_close_30s_rss_mb"] = round(after[29] / 2**20)
         out["after_close_rss_mb"] = round(after[-1] / 2**20)
         out["back_within_100_mb_of_start"] = after[-1] / 2**20 - out["after_first_page_rss_mb"] <= 100
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
     return out
 
 

@@ -85,7 +85,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="nerloop-shots-"))
     try:
         account = build(folder)
-        with server(folder) as (url, _):
+        with server(folder) as (url, _, _):
             args.out.mkdir(parents=True, exist_ok=True)
             shoot(url, account, args.out)
     finally:

@@ -256,7 +256,7 @@ def run(args) -> dict:
         sessions = [Session(n) for n in names]
         params = {"model": args.model, "epochs": args.epochs, "promote": "always"}
         load_start, busy_start = os.getloadavg(), psutil.cpu_times()
-        with server(folder) as (url, spid):
+        with server(folder) as (url, spid, _):
             srv = psutil.Process(spid)
             srv_cpu0 = cpu_of([srv])
             trainer = Trainer(folder / "nerloop.db", pid, params)

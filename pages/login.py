@@ -10,7 +10,7 @@ import time
 
 import streamlit as st
 
-from core import access, users
+from core import serve, users
 from core.access import OWNER, Actor, LoginThrottle
 from core.store import Store
 from pages import ui
@@ -44,14 +44,11 @@ def _announce(message: str) -> None:
 
 
 def address_refusal(store: Store) -> str | None:
-    """Why this server must not serve (an address beyond this machine and no admin account), or None."""
-    address = st.get_option("server.address")
-    if access.local_address(address) or users.has_admin(store):
-        return None
-    message = (f"refusing to serve on {address or 'every network interface'}: a server reachable from other machines "
-               "needs at least one admin account (`nerloop users add NAME --role admin`); without accounts nerloop "
-               "listens on 127.0.0.1 only")
-    _announce(message)
+    """Why this server must not serve (an address beyond this machine and no admin account), or None; for a server
+    started as `streamlit run app.py`, which `nerloop serve`'s check before start did not guard."""
+    message = serve.refusal(st.get_option("server.address"), store)
+    if message:
+        _announce(message)
     return message
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests share bench/_app.py's server
 _EXTRA_WORDS = """the a an of in on at to for from by with and or but is was were be been has have had
 will would said says say new year years day week month today yesterday Monday Tuesday Wednesday Thursday
 Friday Saturday Sunday city town country government company bank team party minister president people

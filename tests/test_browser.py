@@ -1,4 +1,4 @@
-"""The whole loop in a real browser: Debian chromium driven by Playwright against `streamlit run app.py`.
+"""The whole loop in a real browser: Debian chromium driven by Playwright against the app as `make run` starts it.
 
 Upload a CoNLL file, correct one sentence with the keyboard, train with the tiny model, wait for the
 Evaluate chart; a screenshot of each page goes to $NERLOOP_SHOTS (default: a temporary folder).
@@ -8,22 +8,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench._app import CHROMIUM_ARGS as ARGS, env_for, server as app_server
 from core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+
 DATA = Path(__file__).parent / "data"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -33,42 +29,12 @@ if not Path(CHROMIUM).exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
-    """`streamlit run app.py` on a free port with an empty database (the demo project appears)."""
-    port = free_port()
+    """The app as `make run` starts it, on a free port with an empty database (the demo project appears)."""
     db = tmp_path / "nerloop.db"
-    env = {**os.environ, "NERLOOP_DB": str(db), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OMP_NUM_THREADS": "1"}
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-    yield url, db
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with app_server(tmp_path, env={**env_for(tmp_path), "OMP_NUM_THREADS": "1"}) as (url, _, _):
+        yield url, db
     store = Store(db)
     for job in store.jobs(status=["queued", "running"]):
         try:

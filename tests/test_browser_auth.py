@@ -3,21 +3,17 @@ reach Train, Export, Upload or Users, and the app serves nothing on 0.0.0.0 unti
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from bench._app import env_for, server as app_server
 from core import users
 from core.formats import Sentence
 from core.store import Store
-from tests.test_browser import ARGS, CHROMIUM, ROOT, free_port
+from tests.test_browser import ARGS, CHROMIUM, ROOT
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after test_browser's chromium check)
 
@@ -26,34 +22,12 @@ PASSWORD = "correct horse 42"
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, db: Path, address: str) -> Iterator[tuple[str, Path]]:
-    """`streamlit run app.py` on `address` and a free port; yields the URL to open and the server's output file."""
-    port = free_port()
-    env = {**os.environ, "NERLOOP_DB": str(db), "NERLOOP_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    output = tmp_path / f"streamlit-{port}.log"
-    with open(output, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {output.read_text()[-2000:]}")
+def serving(tmp_path: Path, db: Path, address: str, *, direct: bool = False) -> Iterator[tuple[str, Path]]:
+    """The app on `address` and a free port, as `make run` starts it (`direct`: `streamlit run app.py` itself, without
+    the check before start); yields the URL to open and the server's output file."""
+    env = {**env_for(tmp_path / "home"), "NERLOOP_DB": str(db), "OMP_NUM_THREADS": "1"}
+    with app_server(tmp_path, ["--server.address", address], env=env, direct=direct) as (url, _, output):
         yield url, output
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def nav(page) -> list[str]:
@@ -118,9 +92,16 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
 
 
 def test_refuses_every_interface_until_an_admin_exists(tmp_path):
+    """`make run` (nerloop serve) refuses 0.0.0.0 before Streamlit starts; `streamlit run app.py` itself serves only
+    the refusal; with an admin account, both serve the login form."""
     db = tmp_path / "nerloop.db"
     Store(db).close()
-    with serving(tmp_path, db, "0.0.0.0") as (url, output), sync_playwright() as p:
+    refused = subprocess.run([sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--", "--server.address",
+                              "0.0.0.0", "--server.headless", "true"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode == 2 and "refusing to serve on 0.0.0.0" in refused.stderr
+    assert "needs at least one admin account" in refused.stderr and "You can now view" not in refused.stdout
+    with serving(tmp_path, db, "0.0.0.0", direct=True) as (url, output), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page()
         page.goto(url)
@@ -135,4 +116,11 @@ def test_refuses_every_interface_until_an_admin_exists(tmp_path):
         expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
         log_in(page, "ada", PASSWORD)
         expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
+        browser.close()
+    with serving(tmp_path, db, "0.0.0.0") as (url, output), sync_playwright() as p:  # make run, now that an admin exists
+        assert "reachable from other machines: 1 account, log in required" in output.read_text()
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
         browser.close()

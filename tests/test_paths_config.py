@@ -4,11 +4,8 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -23,6 +20,7 @@ from core.cli import main
 from core.formats import Sentence
 from core.store import Store
 from apptest import open_app
+from bench._app import server as app_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / ".streamlit" / "config.toml"
@@ -67,28 +65,16 @@ def test_shipped_config_names_real_options():
 
 
 def test_make_run_serves_on_loopback_only_without_file_watcher(tmp_path):
-    """`streamlit run app.py` from the repository root, as `make run` does (plus a port and headless): the server
-    listens on 127.0.0.1 only and, with a session open, holds no inotify watch; its WebSocket refuses a foreign Host
+    """The app as `make run` starts it (`nerloop serve`, then `streamlit run app.py` from the repository root; plus a
+    port and headless): it says where it serves, listens on 127.0.0.1 only and, with a session open, holds no inotify watch; its WebSocket refuses a foreign Host
     even with a matching Origin (DNS rebinding, defect 11 of issue 14)."""
-    assert "streamlit run app.py $(ARGS)" in (ROOT / "Makefile").read_text()
-    port = free_port()
+    assert "-m core.cli serve -- $(ARGS)" in (ROOT / "Makefile").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_") and k != "NERLOOP_DB"}
     env["NERLOOP_HOME"] = str(tmp_path / "home")
-    log = tmp_path / "streamlit.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.headless", "true"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.3)
-        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet") if c.status == "LISTEN"]
+    with app_server(tmp_path, env=env) as (url, pid, output):
+        port = int(url.rsplit(":", 1)[1])
+        assert "serving on 127.0.0.1 (this machine only); single-user, no login" in output.read_text()
+        listening = [c.laddr for c in psutil.Process(pid).net_connections("inet") if c.status == "LISTEN"]
         assert listening and {a.ip for a in listening} == {"127.0.0.1"} and {a.port for a in listening} == {port}
         # A session (where Streamlit starts its watchers) answers a request once it exists; the app itself is not run.
         with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"]) as ws:
@@ -100,7 +86,7 @@ def test_make_run_serves_on_loopback_only_without_file_watcher(tmp_path):
                 msg.ParseFromString(ws.recv(timeout=60))
                 if msg.WhichOneof("type") == "file_urls_response":
                     break
-            fds = {os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")}
+            fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
         assert fds and "anon_inode:inotify" not in fds
         for host, allowed in ((f"evil.example:{port}", False), (f"localhost:{port}", True)):
             with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -113,9 +99,6 @@ def test_make_run_serves_on_loopback_only_without_file_watcher(tmp_path):
                 except (InvalidStatus, ConnectionClosed):
                     accepted = False
             assert accepted == allowed, host
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_fresh_home_is_created_and_holds_the_database(defaults, capsys):
