@@ -67,10 +67,10 @@ def integrity(db: Path) -> str:
         return f"error: {e}"
 
 
-def generate_conll(path: Path, n_bytes: int) -> int:
-    """CoNLL-2003 train repeated up to about n_bytes, each copy's first words varied so its sentences are new;
-    returns the number of sentences."""
-    lines = CONLL2003.read_text().split("\n")
+def generate_conll(path: Path, n_bytes: int, source: Path = CONLL2003) -> int:
+    """A CoNLL file of about n_bytes at `path`: `source` (CoNLL-2003 train) repeated, each copy's first words varied
+    so its sentences are new; returns the number of sentences."""
+    lines = source.read_text().split("\n")
     size, copy, sentences = 0, 0, 0
     with open(path, "w") as f:
         while size < n_bytes:

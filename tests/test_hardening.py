@@ -21,6 +21,7 @@ from core.store import NEW_LABEL_HINT, Store, StoreError
 from core.train import save_atomic
 
 from apptest import open_app
+from bench.robustness import CONLL2003, generate_conll
 
 
 def test_jsonl_export_keeps_texts_with_unicode_line_separators(tmp_path):
@@ -577,32 +578,12 @@ def test_a_reused_pid_is_not_the_job(tmp_path):
 
 # ---------------------------------------------------------------- large inputs (defect 9)
 
-CONLL2003 = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003" / "train.txt"
-
-
 def big_conll(folder: Path, n_bytes: int) -> Path:
-    """A CoNLL file of about n_bytes: CoNLL-2003's train (the tests' sample where it is absent) repeated, each copy's
-    first words varied so that its sentences are new; written to a temporary folder, never to the repository."""
+    """A CoNLL file of about n_bytes in `folder` (never the repository): CoNLL-2003's train where it lies beside the
+    repository, else the tests' sample, repeated with new sentences (the robustness benchmark's generator)."""
     source = CONLL2003 if CONLL2003.is_file() else Path(__file__).parent / "data" / "sample.conll"
-    lines, out, size, copy = source.read_text().split("\n"), [], 0, 0
-    while size < n_bytes:
-        start = True
-        for line in lines:
-            if line.strip() and not line.startswith("-DOCSTART-"):
-                if start and copy:
-                    word, rest = line.split(" ", 1)
-                    line = f"{word}{copy} {rest}"
-                start = False
-            elif size >= n_bytes:
-                break
-            else:
-                start = True
-            out.append(line)
-            size += len(line) + 1
-        copy += 1
-    path = folder / "big.conll"
-    path.write_text("\n".join(out) + "\n")
-    return path
+    generate_conll(folder / "big.conll", n_bytes, source)
+    return folder / "big.conll"
 
 
 def test_a_streamed_import_matches_the_in_memory_one_and_stays_atomic(tmp_path, monkeypatch):
