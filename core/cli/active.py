@@ -35,7 +35,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             print(json.dumps({"id": r.id, "tokens": len(r.words), "text": r.text}, ensure_ascii=False))
         return 0
     by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
-    print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r['words']) for r in picked)} tokens):",
+    print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r.words) for r in picked)} tokens):",
           file=sys.stderr)
     print(table(["id", "tokens", "text"], [[r.id, len(r.words), r.text[:100]] for r in picked])
           if picked else "nothing left to label in the unlabeled split")
