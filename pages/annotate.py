@@ -31,8 +31,9 @@ MINE = "assigned to me"  # the annotator's stored queue (core.team), what they h
 DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
 EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
 APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
+NOTICE = "annotate_editor_notice"  # why the editor's last keys were not applied, shown in the editor once
 SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence last rendered in the editor
-URL_SID = "annotate_url_sid"  # the `?sid=` this session has already followed or written
+URL_SIDS = "annotate_url_sids"  # every `?sid=` this session has followed or written
 STORED = "annotate_stored_drafts"  # {sentence id: draft version} last written to the database
 CONTEXT = 2  # neighbouring sentences of the same document shown greyed above and below
 HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
@@ -201,22 +202,28 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
                 ann.apply(_draft(sid), action, labels=labels)
             except ValueError as exc:
                 problems.append(str(exc))
+    notes = []
     if refused:
-        st.session_state[FLASH] = (f"{refused} key(s) ignored: made on a sentence that is no longer shown "
-                                   f"(now #{st.session_state.get(SID)}).")
+        notes.append(f"{refused} key(s) ignored: made on a sentence that is no longer shown "
+                     f"(now #{st.session_state.get(SID)}).")
     if problems:
-        st.session_state[FLASH] = "Ignored: " + "; ".join(problems)
+        notes.append("Ignored: " + "; ".join(problems))
+    if notes:
+        st.session_state[FLASH] = st.session_state[NOTICE] = " ".join(notes)  # a toast, and in the editor itself
 
 
 # ---------------------------------------------------------------- page parts
 
 def _requested_sentence(index: ann.Index) -> None:
-    """`?sid=ID` in the URL that this session has not followed yet (a reload, a new tab, a shared link) opens that
-    sentence; the page then keeps the current sentence in the URL."""
+    """`?sid=ID` in the URL that this session has never followed or written (a reload, a new tab, a shared link) opens
+    that sentence; the page then keeps the current sentence in the URL. One it wrote before is the URL of a request
+    the browser sent before the newer one reached it (a key batch while a save's reply was on its way): ignored, or the
+    session would go back to a sentence it has left."""
     sid = st.query_params.get("sid")
-    if sid is None or st.session_state.get(URL_SID) == sid:
+    seen = st.session_state.setdefault(URL_SIDS, set())
+    if sid is None or sid in seen:
         return
-    st.session_state[URL_SID] = sid
+    seen.add(sid)
     if sid.isdigit() and int(sid) in index:
         st.session_state[SID] = int(sid)
     else:
@@ -227,7 +234,7 @@ def _keep_in_url(sid: int) -> None:
     """The current sentence in the URL (`?sid=`), so that a reload or a copied link opens it again."""
     if st.query_params.get("sid") != str(sid):
         st.query_params["sid"] = str(sid)
-    st.session_state[URL_SID] = str(sid)
+    st.session_state.setdefault(URL_SIDS, set()).add(str(sid))
 
 
 def _open_draft(store, sid: int, start: list[str], basis: int | None, annotator: str) -> ann.Draft:
@@ -532,7 +539,8 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     with st.container(border=True):
         render_context(before)
         render_span_editor(key=EDITOR, sid=sid, words=words, draft=draft, labels=labels,
-                           scores=pred[1] if pred else None, acked=st.session_state.get(APPLIED, 0))
+                           scores=pred[1] if pred else None, acked=st.session_state.get(APPLIED, 0),
+                           notice=st.session_state.pop(NOTICE, None))
         render_context(after)
         if pred is not None and pred[0] != draft.tags:
             st.caption(f"Model {ui.md_escape(model.name)} predicted:")

@@ -25,11 +25,13 @@ def actions(key: str) -> object:
 
 
 def render_span_editor(*, key: str, sid: int, words: Sequence[str], draft: ann.Draft, labels: Sequence[str],
-                       scores: Sequence[float] | None, acked: int) -> None:
+                       scores: Sequence[float] | None, acked: int, notice: str | None = None) -> None:
     """Mount the editor on sentence `sid` with the draft's tags, cursor and undo steps; `acked` is the sequence
-    number of the last action Python has applied, so the browser drops those and replays the rest."""
+    number of the last action Python has applied, so the browser drops those and replays the rest; `notice` says in
+    the editor why keys were not applied (refused)."""
     _component(key=key, default={"actions": []}, on_actions_change=lambda: None, data={
         "sid": sid, "words": list(words), "tags": list(draft.tags), "cursor": draft.cursor,
         "undo": [[list(t), c] for t, c in draft.undo_stack[-UNDO_SENT:]],
         "scores": [round(float(s), 4) for s in scores] if scores is not None else None,
-        "low": ui.LOW_CONFIDENCE, "labels": list(labels), "colours": ui.colours(labels), "acked": acked})
+        "low": ui.LOW_CONFIDENCE, "labels": list(labels), "colours": ui.colours(labels), "acked": acked,
+        "notice": notice})

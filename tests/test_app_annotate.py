@@ -323,11 +323,33 @@ def test_editor_actions_on_a_sentence_not_shown_are_refused(env):
     assert store.history(first)[-1].tags == ["B-PER", "O", "O", "O"]
     assert draft(at).tags == ["O", "O"] and not store.history(second)
     assert any("2 key(s) ignored" in t.value for t in at.toast)
+    assert "2 key(s) ignored" in editor(at)["notice"]  # said in the editor too, where the keys were pressed
     send(at, {"kind": "accept", "sid": first + 1000, "seq": 5})  # a sentence id that is not the current one
-    assert humans() == 1 and current(at) == second
+    assert humans() == 1 and current(at) == second and "1 key(s) ignored" in editor(at)["notice"]
+    send(at, {"kind": "move", "step": 1, "sid": second, "seq": 6})
+    assert editor(at)["notice"] is None  # once: the next reply has none
     at.segmented_control(key="annotate_filter").set_value("all").run()
-    send(at, {"kind": "prev", "sid": second, "seq": 6}, {"kind": "accept", "sid": second, "seq": 7})
+    send(at, {"kind": "prev", "sid": second, "seq": 7}, {"kind": "accept", "sid": second, "seq": 8})
     assert humans() == 1 and current(at) == first  # "prev" left `second`: the accept made on it is refused
+
+
+def test_a_batch_sent_before_the_browser_had_the_new_url_stays_on_the_sentence_shown(env):
+    """The browser sends the page's URL with every batch: one sent while the reply to a save was on its way (a resend)
+    still names the saved sentence. The page must not go back to it; the keys made on the next one then apply."""
+    store, pid, plain = env
+    at = open_page(plain)
+    first = current(at)
+    send(at, {"kind": "label", "label": "PER", "at": 0, "sid": first, "seq": 1},
+         {"kind": "save", "sid": first, "seq": 2})
+    second = current(at)
+    assert second != first and at.query_params["sid"] == str(second)
+    at.query_params["sid"] = str(first)  # the URL the browser had when it sent the batch again
+    send(at)
+    assert current(at) == second and editor(at)["sid"] == second and at.query_params["sid"] == str(second)
+    send(at, {"kind": "label", "label": "LOC", "at": 0, "sid": second, "seq": 3},
+         {"kind": "save", "sid": second, "seq": 4})
+    assert store.history(second)[-1].tags[0] == "B-LOC" and len(store.history(first)) == 1
+    assert editor(at)["notice"] is None
 
 
 def test_a_reload_keeps_the_project_the_sentence_and_the_draft(env):

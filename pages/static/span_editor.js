@@ -185,6 +185,7 @@ function render() {
   line.appendChild(el("code", null, v.tags[c]));
   if (s.scores) line.appendChild(document.createTextNode(` · model confidence ${s.scores[c].toFixed(2)}`));
   if (S.sel) line.appendChild(document.createTextNode(` · selected words ${S.sel[0] + 1}-${S.sel[1]}: a number labels them, 0 clears`));
+  if (s.notice) line.appendChild(el("span", "nl-note", " · " + s.notice));
   if (v.leaving) line.appendChild(el("span", "nl-wait", v.leaving === "save" || v.leaving === "accept" ? " · saving, loading the next sentence…" : " · loading the sentence…"));
   S.box.replaceChildren(sentence, line);
   S.box.classList.toggle("nl-leaving", Boolean(v.leaving));
