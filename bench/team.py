@@ -47,6 +47,8 @@ EDITOR = ".nl-editor"
 # true once the span editor shows another sentence than `old` (the save's acknowledgement)
 MOVED_JS = "(old) => {" + DEEP_JS + " const b = deep('" + EDITOR + "'); return !!b && b.dataset.sid !== old; }"
 SID_JS = "() => {" + DEEP_JS + " const b = deep('" + EDITOR + "'); return b ? b.dataset.sid : null; }"
+# what the editor says when Python refused keys (made on a sentence no longer current): not an acknowledgement
+NOTE_JS = "() => {" + DEEP_JS + " const n = deep('" + EDITOR + " .nl-note'); return n ? n.textContent : null; }"
 ACK_TIMEOUT_MS = 60_000
 
 
@@ -185,6 +187,8 @@ async def save_one(page, session: Session) -> None:
         t = time.perf_counter()
         await page.keyboard.press("Control+Enter")
         await page.wait_for_function(MOVED_JS, arg=sid, timeout=ACK_TIMEOUT_MS)
+        if note := await page.evaluate(NOTE_JS):
+            raise RuntimeError(f"the page moved on but refused keys:{note}")
         session.latency.append(time.perf_counter() - t)
         session.cycle.append(time.perf_counter() - t0)
         session.acked.append(int(sid))
