@@ -3,6 +3,7 @@
     python bench/conll.py                                  # full training set, 3 epochs
     python bench/conll.py --train-fraction 0.05 --seed 1   # small-data run (5% of training tokens)
     python bench/conll.py --small-data 50,200,500 --max-eval 1000 --threads 1   # first-model schedules compared
+    python bench/conll.py --only ours --max-train 500 --max-eval 500 --onnx    # and its version through ONNX Runtime
 
 Each system runs in its own subprocess (so peak RSS is its own); results go to bench/results/ as JSON
 and a markdown table. CoNLL-2003 is read from ../shared/data/conll2003 and never copied.
@@ -98,7 +99,8 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
 
     test_scores = metrics.score([s.tags for s in test], [p.tags for p in preds])
     p50, p95 = latency(lambda w: tagger.predict([w]), words)
-    return {
+    onnx = onnx_latency(out, tagger, words, workdir) if args.onnx else {}
+    return {**onnx,
         "dev_f1": dev_scores["micro"]["f1"], "test_f1": test_scores["micro"]["f1"],
         "per_class": test_scores["per_class"], "dev_per_class": dev_scores["per_class"],
         "train_sent_per_s": info["train_windows_seen"] / info["train_seconds"],
@@ -107,6 +109,20 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
         "predict_sent_per_s": len(words) / secs, "latency_ms_p50": p50, "latency_ms_p95": p95,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def onnx_latency(folder: Path, tagger, words: list[list[str]], workdir: Path) -> dict:
+    """The trained version exported with `nerloop export-model --onnx`'s code and run by onnxruntime: its single-sentence
+    latency on the same sentences, measured the same way, and whether it predicts the same tags."""
+    import torch
+
+    from core import onnx_model
+
+    onnx = onnx_model.load(onnx_model.export(folder, workdir / "ours.onnx"), folder, threads=torch.get_num_threads())
+    p50, p95 = latency(lambda w: onnx.predict([w]), words)
+    sample = words[:200]
+    same = sum(a.tags == b.tags for a, b in zip(tagger.predict(sample), onnx.predict(sample)))
+    return {"onnx_latency_ms_p50": p50, "onnx_latency_ms_p95": p95, "onnx_same_tags": f"{same}/{len(sample)}"}
 
 
 def run_baseline(args, train, dev, test, workdir: Path) -> dict:
@@ -193,6 +209,10 @@ def table(res: dict) -> str:
         if key.endswith("f1") and b:
             ratio = f"{(ov - bv) * 100:+.2f} pt"
         lines.append(f"| {name} | {fmt.format(ov)} | {fmt.format(bv) if bv is not None else '-'} | {ratio} |")
+    if "onnx_latency_ms_p50" in o:
+        lines.append(f"| single-sentence latency p50 (ms), nerloop's version through ONNX Runtime | "
+                     f"{o['onnx_latency_ms_p50']:.1f} | - | {o['onnx_latency_ms_p50'] / o['latency_ms_p50']:.2f}x "
+                     f"PyTorch's; same tags on {o['onnx_same_tags']} |")
     if b:
         pp = b["pipeline_predict_sent_per_s"]
         lines.append(f"| prediction via `pipeline(\"token-classification\")` sentences/s | - | {pp:.1f} | "
@@ -287,6 +307,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--pipeline-sentences", type=int, default=1000)
     ap.add_argument("--only", choices=["ours", "baseline"], help="run one system only")
+    ap.add_argument("--onnx", action="store_true", help="also export nerloop's version to ONNX and time it the same "
+                    "way (needs nerloop[onnx])")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--system", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -327,6 +349,8 @@ def main() -> None:
         suffix += f"-n{args.max_train}-e{args.max_eval}"
     if args.only:
         suffix += f"-{args.only}"
+    if args.onnx:
+        suffix += "-onnx"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"conll-{res['date']}{suffix}"

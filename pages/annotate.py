@@ -281,8 +281,8 @@ def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str
                                      "about first, by the strategy chosen below")
     table = row.toggle("Table view", key="annotate_table_view", persist_state="session",
                        help="Edit the tags in a table: handy for long sentences")
-    who = row.text_input("Annotator", key="annotate_annotator", persist_state="session",
-                         placeholder="your name", width=180)
+    who = "" if st.session_state.get(ui.USER) else row.text_input(  # logged in: the account's name is used
+        "Annotator", key="annotate_annotator", persist_state="session", placeholder="your name", width=180)
     row.number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
                      width=220, persist_state="session",
                      help="0: off. After N sentences labelled since the last training job, a warm-started job starts "

@@ -99,7 +99,8 @@ def render() -> None:
     store = ui.store()
     st.title("Review")
     row = st.container(horizontal=True, vertical_alignment="bottom")
-    row.text_input("Reviewer", key=REVIEWER, placeholder="your name", width=180)
+    if not st.session_state.get(ui.USER):  # logged in: the account's name is the reviewer's
+        row.text_input("Reviewer", key=REVIEWER, placeholder="your name", width=180)
     done = row.toggle("Show reviewed ones", key="review_done")
     with_model = row.toggle("Also where the model disagrees", key="review_model",
                             help=f"Re-tag up to {MODEL_CHECK} human-labelled sentences with the serving version")

@@ -2,9 +2,11 @@
 another's labels first on the Annotate page."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from core import team, versions
+from core import team, users, versions
 from core.store import Store
 
 from apptest import open_app, raw
@@ -92,3 +94,19 @@ def test_annotate_opens_a_shared_sentence_without_the_other_annotators_labels(en
     progress = home.dataframe[0].value
     assert dict(zip(progress["annotator"], progress["done"])) == {"ann": 1, "bob": 0}
     assert dict(zip(progress["annotator"], progress["assigned"])) == {"ann": 6, "bob": 6}
+
+
+def test_logged_in_reviewer_and_annotator_are_their_accounts(env):
+    """With a login, Review and Annotate show no name box: decisions and saves are the account's."""
+    store, pid, (a, b, *_) = env
+    users.add(store, "ada", "admin", "correct horse")
+    users.add(store, "rita", "reviewer", "battery staple")
+    store.save_human(b, ["B-PER", "O", "B-LOC"], annotator="ann")
+    store.save_human(b, ["B-PER", "B-PER", "B-LOC"], annotator="bob")
+    logged_in = {"auth_user": {"name": "rita", "role": "reviewer"}, "auth_seen": time.time()}
+    at = open_app(pid, "pages/review.py", review_reviewer="someone else", **logged_in)
+    assert not at.exception and not [t for t in at.text_input if t.key == "review_reviewer"]
+    at.button(key=f"review_accept_{b}_bob").click().run()
+    assert [(h.source, h.annotator) for h in store.history(b)][-1] == ("review", "rita")
+    at = open_app(pid, "pages/annotate.py", annotate_annotator="someone else", **logged_in)
+    assert not at.exception and not [t for t in at.text_input if t.key == "annotate_annotator"]
