@@ -7,7 +7,7 @@
 const UNDO_DEPTH = 200;
 const RESEND_MS = 3000;
 const LEAVE = new Set(["save", "accept", "next", "prev", "flag"]);
-const S = {root: null, box: null, server: null, view: null, pending: [], seq: 0, sentUpTo: 0, sentAt: 0,
+const S = {mounts: 0, root: null, box: null, server: null, view: null, pending: [], seq: 0, sentUpTo: 0, sentAt: 0,
            sel: null, drag: null, setState: null, timer: null, listening: false};
 
 // ------------------------------------------------------------------ tag rules (as core/annotate.py)
@@ -321,9 +321,9 @@ export default function (component) {
   S.view = replay();
   render();
   flush();
-  const root = parentElement;
-  return () => {
-    if (S.root !== root) return;
+  const mount = ++S.mounts;
+  return () => {  // only the latest mount's cleanup stops the keys: a superseded one may run after it
+    if (S.mounts !== mount) return;
     document.removeEventListener("keydown", onKey);
     document.removeEventListener("mouseup", onUp);
     S.listening = false;
