@@ -418,14 +418,16 @@ def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Dr
     frame = pd.DataFrame({"word": words, "tag": draft.tags})
     if pred is not None:
         frame["model"], frame["confidence"] = pred
+    key = f"annotate_table_{sid}_{draft.version}"
     edited = st.data_editor(
-        frame, key=f"annotate_table_{sid}_{draft.version}", num_rows="fixed", width="stretch",
+        frame, key=key, num_rows="fixed", width="stretch",
         height=min(35 * (len(words) + 1) + 3, 1200), disabled=["word", "model", "confidence"],
         column_config={"tag": st.column_config.SelectboxColumn("tag", options=options, required=True),
                        "confidence": st.column_config.NumberColumn(format="%.2f")})
     tags = [t if isinstance(t, str) else None for t in edited["tag"]]
     if tags != draft.tags:
         draft.replace(tags)
+        del st.session_state[key]  # the edit is in the draft now: a table under this key again starts from it
         st.rerun()
 
 

@@ -27,7 +27,7 @@ def open_app(project_id: int | None = None, page: str | None = None, *, monkeypa
     with the `query` parameters in its URL from the start, then switched to `page`; no exception on the way."""
     if db is not None:
         monkeypatch.setenv("NERLOOP_DB", str(db))
-    at = AppTest.from_file(APP, default_timeout=60)
+    at = AppTest.from_file(APP, default_timeout=120)  # a hang guard, generous for a busy CI machine
     if project_id is not None:
         at.session_state["project_id"] = project_id
     for key, value in state.items():
