@@ -243,7 +243,7 @@ class Tagger:
     # -- prediction -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def _per_word(self, sentences: Sequence[Sequence[str]], forward, width: int, batch_size: int) -> list[np.ndarray]:
+    def per_word(self, sentences: Sequence[Sequence[str]], forward, width: int, batch_size: int) -> list[np.ndarray]:
         """Run `forward(batch)` over length-sorted windows; gather its row at each word's first subword."""
         out = [np.zeros((len(s), width), dtype=np.float32) for s in sentences]
         nonempty = [i for i, s in enumerate(sentences) if s]
@@ -270,21 +270,22 @@ class Tagger:
     def predict(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> list[Prediction]:
         """Tag word-tokenised sentences: length-sorted batches, constrained IOB2 decoding."""
         sentences = [list(s) for s in sentences]
-        probs = self._per_word(sentences, lambda b: torch.softmax(self.model(**b).logits.float(), -1),
+        probs = self.per_word(sentences, lambda b: torch.softmax(self.model(**b).logits.float(), -1),
                                len(self.labels), batch_size)
-        return [self._decode(p) for p in probs]
+        return [self.decode(p) for p in probs]
 
     def encode(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
         """Last-layer states at each word's first subword (the classifier's input), float32 (words, hidden) per
         sentence, and the sentences' mean-pooled word states (sentences, hidden); one encoder pass."""
         sentences = [list(s) for s in sentences]
         width = self.model.config.hidden_size
-        states = self._per_word(sentences, lambda b: self.model.base_model(**b)[0], width, batch_size)
+        states = self.per_word(sentences, lambda b: self.model.base_model(**b)[0], width, batch_size)
         pooled = np.stack([s.mean(0) if len(s) else np.zeros(width, np.float32) for s in states]) if states \
             else np.zeros((0, width), np.float32)
         return states, pooled
 
-    def _decode(self, probs: np.ndarray) -> Prediction:
+    def decode(self, probs: np.ndarray) -> Prediction:
+        """The best IOB2-valid tags of one sentence's (words, labels) probabilities."""
         if len(probs) == 0:
             return Prediction([], [], probs)
         path = viterbi(np.log(probs + 1e-12), self._start, self._trans)

@@ -8,17 +8,18 @@ from core.store.audit import AuditRows
 from core.store.base import (JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, NEW_LABEL_HINT, ROLES, SOURCES, SPLITS,
                              StoreError, now, sentence_hash)
 from core.store.jobs import JobRows
+from core.store.live import LiveRows
 from core.store.models import ModelRows
 from core.store.patterns import PatternRows
 from core.store.projects import ProjectRows
-from core.store.records import Annotation, Job, JobEvent, ModelVersion, Project, SentenceRow
+from core.store.records import Annotation, Job, JobEvent, LiveHead, ModelVersion, Project, SentenceRow
 from core.store.team import TeamRows
 from core.store.users import UserRows
 
 __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "ROLES", "SOURCES", "SPLITS",
-           "Annotation", "Job", "JobEvent", "ModelVersion", "Project", "SentenceRow", "Store", "StoreError", "now",
+           "Annotation", "Job", "JobEvent", "LiveHead", "ModelVersion", "Project", "SentenceRow", "Store", "StoreError", "now",
            "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, UserRows, AuditRows, TeamRows, PatternRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, LiveRows, UserRows, AuditRows, TeamRows, PatternRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

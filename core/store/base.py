@@ -265,7 +265,18 @@ def _m9(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, UNIQUE (project_id, label, pattern))""")  # no executescript: it would commit
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9]
+def _m10(db: sqlite_utils.Database) -> None:
+    """Live heads (core/store/live.py): each refit of a project's live head, on the version it sits on, with its
+    dev F1, the version's on the same sentences, and the file of its predictions."""
+    db.execute("""CREATE TABLE live_heads (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id),
+        model_id INTEGER REFERENCES models(id), encoder TEXT NOT NULL, annotation_id INTEGER NOT NULL,
+        train_sentences INTEGER NOT NULL, dev_sentences INTEGER NOT NULL, held_out INTEGER NOT NULL,
+        dev_f1 REAL, base_f1 REAL, fit_seconds REAL NOT NULL, predicted INTEGER NOT NULL, file TEXT NOT NULL,
+        created TEXT NOT NULL)""")
+    db.execute("CREATE INDEX live_heads_project ON live_heads (project_id, id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9, _m10]
 
 
 def _read_only(path: Path) -> str | None:

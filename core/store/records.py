@@ -118,3 +118,32 @@ class JobEvent(Record):
     created: str
     kind: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LiveHead(Record):
+    """One refit of a project's live head (core.live): the version whose encoder it reads (None: the base encoder),
+    the last annotation it has seen, how many labelled sentences it was fitted on, its dev F1 and the version's on the
+    same sentences (a held-out share of the labels when there is no dev split), and its predictions file."""
+
+    id: int
+    project_id: int
+    model_id: int | None
+    encoder: str
+    annotation_id: int
+    train_sentences: int
+    dev_sentences: int
+    held_out: bool
+    dev_f1: float | None
+    base_f1: float | None
+    fit_seconds: float
+    predicted: int
+    file: str
+    created: str
+
+    @property
+    def better(self) -> bool:
+        """Whether it may pre-tag: its dev F1 is at least the version's (always, on a plain encoder)."""
+        if self.base_f1 is None:
+            return True
+        return self.dev_f1 is not None and self.dev_f1 >= self.base_f1

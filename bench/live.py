@@ -1,0 +1,137 @@
+"""The live head chosen by measurement: dev F1 of heads on frozen encoder states at few labels, and refit times.
+
+    python bench/live.py                       # CoNLL-2003: 25/50/100/200 labels, dev = first 1000 dev sentences
+    python bench/live.py --sizes 25,50 --dev 300 --variants l2=1e-3
+
+Reads ../shared/data/conll2003 (never copied). Train sentences are a seeded random sample; a size's set holds the
+smaller ones. Each variant is a head setting (core.live); dev F1 is entity-level micro F1 (core.metrics). Refit
+times: a cold fit and warm-started refits after one more sentence, at `--refit` labelled sentences.
+Writes bench/results/live-<date>.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data" / "conll2003"
+
+
+def parse_variant(text: str) -> dict:
+    """`l2=1e-3,iter=60` -> {"l2": 0.001, "iter": 60}."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        out[key] = float(value) if key == "l2" else int(value)  # l2, iter, dims
+    return out
+
+
+def run(args) -> dict:
+    import torch
+
+    from core import formats, live, metrics
+    from core.model import Tagger
+    from core.vocab import label_set
+
+    torch.set_num_threads(args.threads)
+    train = [s for s in formats.read(Path(args.data) / "train.txt").sentences if s.words]
+    dev = [s for s in formats.read(Path(args.data) / "dev.txt").sentences if s.words][: args.dev]
+    sizes = sorted(int(x) for x in args.sizes.split(","))
+    rng = random.Random(args.seed)
+    picked = rng.sample(range(len(train)), max(max(sizes), args.refit + 10))
+    labels = label_set(["PER", "LOC", "ORG", "MISC"])
+    lab = {t: i for i, t in enumerate(labels)}
+    tagger = Tagger.load(args.model, labels=labels, device="cpu")
+    t0 = time.perf_counter()
+    dev_enc = live.encode(tagger, [s.words for s in dev])
+    encode_s = time.perf_counter() - t0
+    train_rows = [train[i] for i in picked]
+    train_enc = live.encode(tagger, [s.words for s in train_rows])
+    dev_x = [live.features(st, c) for st, c in zip(dev_enc.states, dev_enc.cases)]
+    dev_flat = np.concatenate(dev_x)
+    dev_len = [len(s.words) for s in dev]
+    train_x = [live.features(st, c) for st, c in zip(train_enc.states, train_enc.cases)]
+    sample = np.concatenate(dev_x[:200] + train_x[:200])
+
+    def fit(n: int, **kw) -> tuple[live.Head, float]:
+        x = np.concatenate(train_x[:n])
+        y = np.concatenate([[lab[t] for t in s.tags] for s in train_rows[:n]])
+        head = live.Head.standardised_on(labels, sample, dims=kw.get("dims", live.DIMS))
+        started = time.perf_counter()
+        head.fit(x, y, l2=kw.get("l2", live.L2), max_iter=kw.get("iter"))
+        return head, time.perf_counter() - started
+
+    def dev_f1(head: live.Head) -> float:
+        paths = head.decode(head.log_probs(dev_flat), dev_len)
+        return metrics.score([s.tags for s in dev], [[labels[j] for j in p] for p in paths])["micro"]["f1"]
+
+    rows = []
+    for spec in args.variants:
+        kw = parse_variant(spec)
+        for n in sizes:
+            head, seconds = fit(n, **kw)
+            rows.append({"variant": spec or "default", "labels": n, "dev_f1": round(dev_f1(head), 4),
+                         "fit_s": round(seconds, 3)})
+            print(rows[-1], flush=True)
+    # refit times at --refit labelled sentences: cold, then warm refits each after one more sentence
+    head, cold = fit(args.refit, **parse_variant(args.variants[0]))
+    warm = []
+    for k in range(1, 6):
+        x = np.concatenate(train_x[: args.refit + k])
+        y = np.concatenate([[lab[t] for t in s.tags] for s in train_rows[: args.refit + k]])
+        started = time.perf_counter()
+        head.fit(x, y)
+        warm.append(time.perf_counter() - started)
+    return {"date": dt.date.today().isoformat(), "model": args.model, "dev_sentences": len(dev), "seed": args.seed,
+            "threads": args.threads, "features": int(dev_flat.shape[1]), "encode_dev_s": round(encode_s, 2),
+            "rows": rows, "refit_at": args.refit, "refit_words": int(sum(len(s.words) for s in train_rows[:args.refit])),
+            "cold_fit_s": round(cold, 3), "warm_refit_s": [round(w, 3) for w in warm],
+            "warm_refit_s_median": round(statistics.median(warm), 3),
+            "refit_dev_f1": round(dev_f1(head), 4)}
+
+
+def markdown(res: dict) -> str:
+    lines = [f"Live head on frozen `{res['model']}` states, CoNLL-2003 ({res['date']}, {res['threads']} threads): "
+             f"dev = first {res['dev_sentences']} dev sentences, train sample seed {res['seed']}, "
+             f"{res['features']} features per word",
+             "", "| variant | labels | dev F1 | fit s |", "|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['labels']} | {r['dev_f1']:.3f} | {r['fit_s']:.2f} |" for r in res["rows"]]
+    lines += ["", f"At {res['refit_at']} labelled sentences ({res['refit_words']} words): cold fit "
+                  f"{res['cold_fit_s']:.2f} s, warm refits after one more sentence {res['warm_refit_s']} s "
+                  f"(median {res['warm_refit_s_median']:.2f} s), dev F1 {res['refit_dev_f1']:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default")
+    ap.add_argument("--data", default=str(DATA))
+    ap.add_argument("--sizes", default="25,50,100,200")
+    ap.add_argument("--dev", type=int, default=1000)
+    ap.add_argument("--refit", type=int, default=1000, help="labelled sentences for the refit timing")
+    ap.add_argument("--variants", nargs="+", default=[""], help="head settings, e.g. l2=1e-3,iter=60")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args(argv)
+    res = run(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"live-{res['date']}" + (f"-{args.tag}" if args.tag else "")
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+    (out / f"{stem}.md").write_text(md := markdown(res))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Live heads: each refit of a project's live head (core.learner writes them, the Annotate page reads them), and the
+learner process's claim on the database (meta key `learner`)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.store.base import StoreBase, now
+from core.store.records import LiveHead
+
+KEEP = 3  # live heads of a project whose predictions file is kept (older rows stay, their files go)
+
+
+class LiveRows(StoreBase):
+    """Live heads and the learner's claim."""
+
+    def add_live_head(self, project_id: int, **fields: Any) -> tuple[int, list[str]]:
+        """Record a refit; returns its id and the predictions files of older refits that may now be deleted."""
+        with self._write():
+            head_id = self._insert("live_heads", {"project_id": project_id, "created": now(), **fields})
+            old = self._rows("SELECT file FROM live_heads WHERE project_id = ? AND id <= ? ORDER BY id DESC "
+                             "LIMIT -1 OFFSET ?", [project_id, head_id, KEEP])
+        return head_id, [r["file"] for r in old]
+
+    def live_head(self, project_id: int) -> LiveHead | None:
+        """The project's latest live head."""
+        rows = self._rows("SELECT * FROM live_heads WHERE project_id = ? ORDER BY id DESC LIMIT 1", [project_id])
+        return LiveHead.from_row({**rows[0], "held_out": bool(rows[0]["held_out"])}) if rows else None
+
+    def live_curve(self, project_id: int, model_id: int | None, *, limit: int = 200) -> list[tuple[int, float]]:
+        """(labelled sentences, dev F1) of the latest refits on version `model_id` (None: the base encoder), oldest
+        first."""
+        sql = ("SELECT train_sentences, dev_f1 FROM live_heads WHERE project_id = ? AND model_id IS ? AND dev_f1 "
+               "IS NOT NULL ORDER BY id DESC LIMIT ?")
+        return [(r["train_sentences"], r["dev_f1"]) for r in self._rows(sql, [project_id, model_id, limit])][::-1]
+
+    def learner_claim(self) -> dict | None:
+        """The learner process that claimed this database ({"pid", "started"}), or None."""
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'learner'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def claim_learner(self, pid: int, started: float | None, *, free) -> bool:
+        """Claim the database for learner `pid` unless `free(claim)` says the current claim's process still runs;
+        one transaction, so two learners starting at once cannot both win."""
+        with self._write():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'learner'").fetchone()
+            if row is not None and not free(json.loads(row[0])):
+                return False
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('learner', ?)",
+                            [json.dumps({"pid": pid, "started": started})])
+        return True
+
+    def release_learner(self, pid: int) -> None:
+        """Drop learner `pid`'s claim (not another's)."""
+        with self._write():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'learner'").fetchone()
+            if row is not None and json.loads(row[0]).get("pid") == pid:
+                self.db.execute("DELETE FROM meta WHERE key = 'learner'")

@@ -1,0 +1,190 @@
+"""The live head (core.live) and its learner (core.learner): states cached once per version and sentence, a refit
+after every save, a killed learner restarted with nothing lost, the head used only while it beats its version."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from core import annotate, formats, learner, live, procs, versions
+from core.config import DEFAULT
+from core.model import Tagger, viterbi, _allowed_transitions
+from core.store import Store
+from core.train import TrainConfig, run
+
+DATA = Path(__file__).parent / "data"
+LABELS = ["PER", "LOC", "ORG", "MISC"]
+
+
+@pytest.fixture
+def project(tmp_path) -> tuple[Store, int]:
+    """Project `news`: 10 labelled train sentences of sample.conll, sample_dev.conll as dev, the rest unlabelled."""
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("news", LABELS)
+    sentences = formats.read(DATA / "sample.conll").sentences
+    store.import_sentences(pid, sentences[:10], split="train")
+    store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
+    store.import_sentences(pid, sentences[10:], split="unlabeled")
+    yield store, pid
+    store.close()
+
+
+@pytest.fixture
+def load(tiny_model):
+    """The learner's loader with the tiny model as the base encoder."""
+    return lambda name, labels: Tagger.load(tiny_model if name == DEFAULT else name, labels=labels, device="cpu")
+
+
+def settle(pl: learner.ProjectLearner) -> list[str]:
+    """Step until there is nothing left to do; the steps taken."""
+    steps = []
+    while (step := pl.step()) != "idle":
+        steps.append(step)
+        assert len(steps) < 100
+    return steps
+
+
+def serve_version(store: Store, pid: int, tiny_model: str, tmp_path: Path) -> int:
+    """Train a version on the project's labels with the tiny model, register and promote it."""
+    train, dev = versions.training_data(store, pid)
+    out = tmp_path / "v"
+    run(TrainConfig(model=tiny_model, min_steps=10, floor_low=10, device="cpu", time_budget=0, lr=1e-3,
+                    labels=None), [(r.words, r.tags) for r in train], [(r.words, r.tags) for r in dev], out)
+    model_id = store.add_model(pid, folder=str(out), base_model=tiny_model, metrics={})
+    store.promote(model_id)
+    return model_id
+
+
+def test_viterbi_many_agrees_with_the_one_sentence_viterbi():
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    start, trans = _allowed_transitions(labels)
+    rng = np.random.default_rng(0)
+    lengths = [5, 1, 0, 9, 3]
+    logp = np.log(rng.dirichlet(np.ones(len(labels)), size=sum(lengths)))
+    many = live.viterbi_many(logp, lengths, start, trans)
+    at = 0
+    for n, path in zip(lengths, many):
+        assert path == (viterbi(logp[at:at + n], start, trans) if n else [])
+        at += n
+
+
+def test_the_head_reads_states_without_building_features():
+    rng = np.random.default_rng(1)
+    states = [rng.normal(size=(n, 8)).astype(np.float16) for n in (4, 1, 6)]
+    cases = [rng.integers(0, 2, size=(len(s), 6)).astype(np.float32) for s in states]
+    x = np.concatenate([live.features(s, c) for s, c in zip(states, cases)])
+    head = live.Head.standardised_on(["O", "B-X", "I-X"], x, dims=5)
+    head.fit(x, rng.integers(0, 3, size=len(x)))
+    assert np.allclose(head.log_probs_many(states, cases), head.log_probs(x), atol=1e-4)
+
+
+def test_states_are_computed_once_per_version_and_sentence(project, load, tiny_model, tmp_path):
+    store, pid = project
+    n = len(store.label_index(pid))
+    pl = learner.ProjectLearner(store, pid, load=load)
+    assert settle(pl)[0] == "fitted"
+    assert pl.cache.computed == n and len(pl.cache.states) == n
+    annotate.save(store, store.sentences(pid, split="unlabeled")[0].id, ["O"] * len(
+        store.sentences(pid, split="unlabeled")[0].words), annotator="ann")
+    assert settle(pl) == ["fitted"]
+    assert pl.cache.computed == n  # the refit read cached states: nothing encoded again
+    again = learner.ProjectLearner(store, pid, load=load)  # a new process: the states come from disk
+    settle(again)
+    assert again.cache.computed == 0 and len(again.cache.states) == n
+    serve_version(store, pid, tiny_model, tmp_path)  # a new encoder: every sentence once more, for it
+    settle(again)
+    assert again.encoder.startswith("v") and again.cache.computed == n
+
+
+def test_a_refit_after_a_save_changes_the_next_predictions(project, load):
+    store, pid = project
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)
+    before = store.live_head(pid)
+    pool = store.sentences(pid, split="unlabeled")
+    first = live.Predictions.read(before.file)
+    target = pool[0]
+    tags = ["B-ORG"] * len(target.words)  # a surprising label: every word an organisation
+    saved = annotate.save(store, target.id, annotate.repair(tags), annotator="ann")
+    assert settle(pl) == ["fitted"]
+    after = store.live_head(pid)
+    assert after.id > before.id and after.annotation_id >= saved and after.train_sentences == 11
+    second = live.Predictions.read(after.file)
+    neighbours = [r.id for r in pool[1:]]
+    changed = [i for i in neighbours if first.get(i) != second.get(i)]
+    assert changed  # the sentences shown next are pre-tagged by a head that has seen the save
+    orgs = lambda p: sum(t.endswith("ORG") for i in neighbours for t in p.get(i)[0])  # noqa: E731
+    assert orgs(second) > orgs(first)
+
+
+def test_without_a_dev_split_a_share_of_the_labels_scores_the_head(project, load):
+    store, pid = project
+    store.set_split([r.id for r in store.sentences(pid, split="dev")], "test")
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)
+    head = store.live_head(pid)
+    assert head.held_out and head.dev_sentences == 2 and head.train_sentences == 8  # every 5th of 10
+
+
+def test_the_live_head_serves_only_while_it_beats_its_version(project, load, tiny_model, tmp_path):
+    store, pid = project
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)
+    head = store.live_head(pid)
+    assert head.model_id is None and head.base_f1 is None
+    assert learner.serving_head(store, pid) == head  # nothing else serves: the head does
+    worse = dataclasses.replace(head, dev_f1=0.3, base_f1=0.5)
+    assert not worse.better and dataclasses.replace(head, dev_f1=0.5, base_f1=0.5).better
+    model_id = serve_version(store, pid, tiny_model, tmp_path)
+    assert learner.serving_head(store, pid) is None  # the head sits on the base encoder, not on the new version
+    settle(pl)
+    on_version = store.live_head(pid)
+    assert on_version.model_id == model_id and on_version.base_f1 is not None
+    expected = on_version if on_version.dev_f1 >= on_version.base_f1 else None
+    assert learner.serving_head(store, pid) == expected
+    store.add_live_head(pid, **{**{k: getattr(on_version, k) for k in (
+        "model_id", "encoder", "annotation_id", "train_sentences", "dev_sentences", "fit_seconds", "predicted",
+        "file")}, "held_out": 0, "dev_f1": 0.1, "base_f1": 0.9})
+    assert learner.serving_head(store, pid) is None  # below its version: the version pre-tags
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_a_killed_learner_is_restarted_and_nothing_is_lost(project, tiny_model, tmp_path):
+    store, pid = project
+    serve_version(store, pid, tiny_model, tmp_path)  # the learner process reads the version's encoder
+    first = learner.ensure(store, parent=os.getpid())
+    try:
+        wait_for(lambda: (h := store.live_head(pid)) and h.predicted == len(store.label_index(pid)), 120,
+                 "the first learner's head")
+        assert learner.running(store) == first
+        psutil.Process(first).kill()
+        wait_for(lambda: learner.running(store) is None, 30, "the learner to be gone")
+        row = store.sentences(pid, split="unlabeled")[0]
+        saved = annotate.save(store, row.id, ["O"] * len(row.words), annotator="ann")  # saved while none runs
+        second = learner.ensure(store, parent=os.getpid())
+        assert second != first
+        head = wait_for(lambda: (h := store.live_head(pid)) and h.annotation_id >= saved and h, 120,
+                        "a head that has seen the save")
+        assert head.train_sentences == 11
+        assert learner.ensure(store, parent=os.getpid()) == second  # one learner per database
+        chunks = sorted((learner.states_root(store) / str(pid)).glob("*/chunk-*.npz"))
+        ids = np.concatenate([np.load(c)["ids"] for c in chunks])
+        assert len(ids) == len(set(ids.tolist())) == len(store.label_index(pid))  # nothing encoded twice
+        assert not [c for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE
+                    and c.pid == first]  # the killed one was waited for
+    finally:
+        learner.stop(store)
+    assert learner.running(store) is None
