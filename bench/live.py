@@ -89,7 +89,7 @@ def run(args) -> dict:
         x = np.concatenate(train_x[: args.refit + k])
         y = np.concatenate([[lab[t] for t in s.tags] for s in train_rows[: args.refit + k]])
         started = time.perf_counter()
-        head.fit(x, y)
+        head.fit(x, y, seconds=live.FIT_S)  # as the learner refits after a save
         warm.append(time.perf_counter() - started)
     return {"date": dt.date.today().isoformat(), "model": args.model, "dev_sentences": len(dev), "seed": args.seed,
             "threads": args.threads, "features": int(dev_flat.shape[1]), "encode_dev_s": round(encode_s, 2),

@@ -26,9 +26,9 @@ log = logging.getLogger(__spec__.name)  # "core.learner" also when run as `pytho
 POLL_S = 0.2  # seconds between two looks at the database when there is nothing to do
 CHUNK = 64  # pool sentences encoded between two looks for new saves
 PUBLISH_S = 5.0  # while the pool is being encoded, predictions are republished at most this often
-FIT_S = 1.0  # a warm-started refit stops after this many seconds (the next save resumes it)
 HOLD_OUT = 5  # without a dev split, every 5th labelled sentence scores the head instead of training it
 SAMPLE = 400  # sentences whose features fix a new head's scaling and projection
+THREADS = 1  # torch threads of the learner: beside the app and a fine-tune, more threads wait on each other
 OFF = "NERLOOP_LIVE"  # "0": the app starts no learner (no live head)
 _children: list[psutil.Popen] = []  # learners started by this process, waited for once they end
 
@@ -130,7 +130,7 @@ class ProjectLearner:
             self.head = live.Head.standardised_on(labels, sample)
         x = self._projected([r.id for r in train])
         y = torch.from_numpy(np.concatenate([_tag_ids(r.tags, index) for r in train]))
-        self.head.fit_projected(x, y, seconds=FIT_S if self.head.weight is not None else None)
+        self.head.fit_projected(x, y, seconds=live.FIT_S if self.head.weight is not None else None)
         dev_f1 = base_f1 = None
         if dev:
             logp = self.head.log_probs_many([self.cache.states[r.id] for r in dev],
@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     procs.lower_priority()
+    torch.set_num_threads(THREADS)
     return serve(args.db, project=args.project, parent=args.parent, once=args.once)
 
 

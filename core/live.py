@@ -21,6 +21,7 @@ LAYERS = 4  # hidden layers concatenated per word (the last ones)
 L2 = 1e-3  # weight decay of the head (mean cross-entropy + L2 * |W|^2)
 MAX_ITER = 60  # L-BFGS iterations of a cold fit
 WARM_ITER = 15  # and of a warm-started refit
+FIT_S = 1.0  # a warm-started refit stops after this many seconds (the next save resumes it)
 DIMS = 512  # principal axes of the standardised features the head reads (0: all of them)
 _CASE = 6  # casing features: shape classes 1-4, first word of the sentence, has a digit
 

@@ -3,15 +3,16 @@ the span editor (pages/span_editor.py); the buttons below it do the same for mou
 from __future__ import annotations
 
 import html
+import os
 import random
 
 import pandas as pd
 import streamlit as st
 
-from core import active, jobs, report, team, vocab
+from core import active, jobs, learner, live, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
-from core.store import Annotation, ModelVersion, SentenceRow
+from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
 from pages import pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -36,6 +37,8 @@ SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence l
 URL_SIDS = "annotate_url_sids"  # every `?sid=` this session has followed or written
 STORED = "annotate_stored_drafts"  # {sentence id: draft version} last written to the database
 CONTEXT = 2  # neighbouring sentences of the same document shown greyed above and below
+LIVE_POLL_S = 1.0  # how often the page looks for a newer live head (core.learner refits it after every save)
+LEARNER = "annotate_learner_pid"  # the learner process this session last saw
 HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
        "select words · click an entity: select it · **←/→** move (**Shift** selects) · **Home**/**End** first/last " \
        "word · **]**/**[** next/previous entity · **Backspace** remove the entity · **X** clear all · **U** undo · " \
@@ -49,6 +52,12 @@ HELP = "**1-9** label the word or the selected words · **0** clear · click a w
 def _predictions(folder: str) -> dict[int, tuple[list[str], list[float]]]:
     """(tags, scores) per sentence id predicted by one model version; a promoted version gets a new dict."""
     return {}
+
+
+@st.cache_resource(max_entries=4)
+def _live_predictions(file: str) -> live.Predictions:
+    """A live head's predictions file (core.learner writes a new one after every refit), read once."""
+    return live.Predictions.read(file)
 
 
 @st.cache_resource(max_entries=8)
@@ -307,18 +316,27 @@ def render_strategy() -> str:
 
 
 def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
-           tagger: Tagger | None, model: ModelVersion | None, annotator: str) -> tuple[list[int], str]:
+           tagger: Tagger | None, model: ModelVersion | None, head: LiveHead | None,
+           annotator: str) -> tuple[list[int], str]:
     """The view's sentence ids in the chosen order (kept in session state until something changes)."""
     seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
     folder = model.folder if tagger is not None else None
-    key = (project_id, stamp, which, how, strategy, folder, seed)
+    ranking = head if how == ACTIVE_LEARNING else None  # active learning follows the live head after every save
+    key = (project_id, stamp, which, how, strategy, folder, seed, ranking.id if ranking else None)
     note = ""
-    if how == ACTIVE_LEARNING:
+    if ranking is not None:
+        spec = active.parse_strategy(strategy)
+        note = (f"Active learning (`{spec.key}`) ranks the unlabelled pool by the uncertainty of the live head, "
+                f"refitted after every save ({ranking.train_sentences} labelled sentences); the rest of this view "
+                "follows in order." + (" BALD and diverse batches need a fine-tuned version: entropy is used."
+                                       if spec.name == "bald" or spec.diverse else ""))
+    elif how == ACTIVE_LEARNING:
         note = "No serving model yet: active learning starts cold, in random order."
         if tagger is not None:
             note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
                     f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
-    busy = report.scoring_job(ui.store(), project_id) if how == ACTIVE_LEARNING and tagger is not None else None
+    busy = report.scoring_job(ui.store(), project_id) \
+        if how == ACTIVE_LEARNING and tagger is not None and ranking is None else None
     if busy is not None:
         note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
                 "its scores once the job ends (random order until then).")
@@ -344,7 +362,12 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
             with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model.name)}…"):
                 cache = _predict(tagger, folder, project_id, window)
             confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        if how == ACTIVE_LEARNING and tagger is not None and busy is None:
+        if ranking is not None:
+            spec = active.parse_strategy(strategy)
+            column = "entropy:mnlp" if spec.name == "bald" else spec.key
+            preds = _live_predictions(ranking.file)
+            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), preds.ranked(column, index.pool(which)))
+        elif how == ACTIVE_LEARNING and tagger is not None and busy is None:
             ranked = _ranked(str(ui.store().path), project_id, model.id, strategy, stamp[0], seed)
             st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
         else:
@@ -449,11 +472,59 @@ def render_history(*, sid: int, history: list[Annotation]) -> None:
     st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 
 
-def _model_note(model: ModelVersion | None) -> str:
+def _model_note(model: ModelVersion | None, head: LiveHead | None = None) -> str:
+    """Which model pre-tagged the sentence: the live head (on which version, after how many labels), or a version."""
+    if head is not None:
+        on = html.escape(model.name) if model is not None else "the base encoder"
+        f1 = "" if head.dev_f1 is None else f", {'held-out' if head.held_out else 'dev'} F1 {head.dev_f1:.2f}"
+        return f"pre-tagged by the live head on {on} ({head.train_sentences} labels seen{f1})"
     if model is None:
         return "no serving model yet: train one on the Train page"
     f1 = model.dev_f1
     return f"pre-tagged by {html.escape(model.name)}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
+
+
+def _serving_head(store, project_id: int) -> LiveHead | None:
+    """The live head that pre-tags now, after making sure the learner runs (it is started again if it ended: the
+    labels are all in the database, so it loses nothing)."""
+    if not learner.enabled():
+        return None
+    pid = learner.ensure(store, parent=os.getpid())
+    seen = st.session_state.get(LEARNER)
+    if seen is not None and seen != pid:
+        st.toast("The live learner had stopped and was started again; no label is lost: it refits on every saved "
+                 "label.", icon=":material/restart_alt:")
+    st.session_state[LEARNER] = pid
+    return learner.serving_head(store, project_id)
+
+
+def render_live(*, project_id: int, sid: int, shown: int | None, model: ModelVersion | None) -> None:
+    """The live head after each save: its dev F1 against the labels it has seen (the improvement to watch); when a
+    newer head serves and the sentence is untouched, the page reruns so that its pre-tags come from it."""
+    store = ui.store()
+    head = learner.serving_head(store, project_id)
+    now = head.id if head is not None else None
+    if now != shown and ((draft := _draft(sid)) is None or not draft.dirty):
+        st.rerun()
+    latest = store.live_head(project_id)
+    if latest is None:
+        st.caption("Live head: learning starts with the first saved label." if learner.running(store) else
+                   "Live head: the learner is starting…")
+        return
+    on = model.name if model is not None else "the base encoder"
+    base = model.name if model is not None else "no version"
+    if latest.model_id != (model.id if model is not None else None):
+        st.caption(f"Live head: catching up with {ui.md_escape(on)} (states of the new encoder, then a refit).")
+        return
+    f1 = "-" if latest.dev_f1 is None else f"{latest.dev_f1:.3f}"
+    versus = "" if latest.base_f1 is None else f" against {ui.md_escape(base)}'s {latest.base_f1:.3f}"
+    use = "" if latest.better else f"; {ui.md_escape(base)} pre-tags while it is better"
+    st.caption(f"Live head on {ui.md_escape(on)}: {'held-out' if latest.held_out else 'dev'} F1 {f1}{versus} after "
+               f"{latest.train_sentences} labels, refitted in {latest.fit_seconds:.1f} s{use}")
+    curve = store.live_curve(project_id, latest.model_id)
+    if len(curve) > 1:
+        frame = pd.DataFrame(curve, columns=["labels seen", "live head dev F1"])
+        st.line_chart(frame, x="labels seen", y="live head dev F1", height=120)
 
 
 # ---------------------------------------------------------------- the page
@@ -470,6 +541,7 @@ def render() -> None:
                    f"{ui.md_escape(model.folder)}: no predictions.")
     if tagger is None:
         model = None
+    head = _serving_head(store, pid)
     stamp = store.stamp(pid)
     if stamp[0] == 0:
         st.info("No sentences yet: bring some text in on the Upload page.")
@@ -479,7 +551,7 @@ def render() -> None:
     has_queue = bool(store.assignments(pid, _who(st.session_state.get("annotate_annotator") or "")))
     which, how, strategy, table_view, annotator = render_controls(index=index, has_queue=has_queue)
     queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
-                         tagger=tagger, model=model, annotator=annotator)
+                         tagger=tagger, model=model, head=head, annotator=annotator)
     render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
     if note:
         st.caption(note)
@@ -499,16 +571,22 @@ def render() -> None:
     st.session_state[SID] = sid
     _keep_in_url(sid)
     render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
-                           table_view=table_view, annotator=annotator)
+                           head=head, table_view=table_view, annotator=annotator)
+    if learner.enabled():
+        st.fragment(render_live, run_every=LIVE_POLL_S)(project_id=pid, sid=sid, shown=head.id if head else None,
+                                                        model=model)
 
 
 def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,
-                           model: ModelVersion | None, table_view: bool, annotator: str) -> None:
+                           model: ModelVersion | None, head: LiveHead | None, table_view: bool,
+                           annotator: str) -> None:
     """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
     store = ui.store()
     pos = queue.index(sid) if sid in queue else None
-    pred = None
-    if tagger is not None:
+    pred = _live_predictions(head.file).get(sid) if head is not None else None
+    if pred is None:
+        head = None  # not predicted by the live head yet (a sentence it has not encoded): the version's
+    if pred is None and tagger is not None:
         cache = _predictions(model.folder)
         start = pos + 1 if pos is not None else 0
         ahead = queue[start:start + AHEAD]
@@ -532,7 +610,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row.source,
                                                                                            "no labels yet")
     st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row.split)} · {source} · {where}{status} · "
-                f"{_model_note(model)}", unsafe_allow_html=True)
+                f"{_model_note(model, head)}", unsafe_allow_html=True)
     if basis is not None and basis != draft.basis:
         st.info("This sentence was saved elsewhere since you opened it.")
         st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid, annotator))
@@ -545,7 +623,8 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
                            notice=st.session_state.pop(NOTICE, None))
         render_context(after)
         if pred is not None and pred[0] != draft.tags:
-            st.caption(f"Model {ui.md_escape(model.name)} predicted:")
+            st.caption("The live head predicted:" if head is not None else
+                       f"Model {ui.md_escape(model.name)} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
         if origin not in ("label", "model", "patterns"):
             st.caption(f"Opened with the imported suggestion of {ui.md_escape(origin)} (a model's, not a label)")

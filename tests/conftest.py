@@ -40,7 +40,8 @@ def nerloop_home(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Subprocesses (jobs, servers, torchrun) inherit the environment: one thread each, offline."""
-    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+    for name, value in {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                        "NERLOOP_LIVE": "0"}.items():  # a test that wants the live learner says so
         monkeypatch.setenv(name, value)
 
 

@@ -29,7 +29,7 @@ def project(tmp_path) -> tuple[Store, int]:
     sentences = formats.read(DATA / "sample.conll").sentences
     store.import_sentences(pid, sentences[:10], split="train")
     store.import_sentences(pid, formats.read(DATA / "sample_dev.conll").sentences, split="dev")
-    store.import_sentences(pid, sentences[10:], split="unlabeled")
+    store.import_sentences(pid, [dataclasses.replace(s, tags=None) for s in sentences[10:]], split="unlabeled")
     yield store, pid
     store.close()
 
@@ -188,3 +188,31 @@ def test_a_killed_learner_is_restarted_and_nothing_is_lost(project, tiny_model, 
     finally:
         learner.stop(store)
     assert learner.running(store) is None
+
+
+def test_annotate_is_pre_tagged_by_the_live_head_and_follows_each_save(project, load, monkeypatch):
+    """The page says the live head pre-tagged the sentence and after how many labels; a save, a refit, and the page
+    shows the newer head (this test process holds the learner's claim and steps it itself)."""
+    from apptest import open_app
+
+    store, pid = project
+    monkeypatch.setenv(learner.OFF, "1")
+    assert store.claim_learner(os.getpid(), procs.start_time(), free=lambda claim: True)
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)
+    at = open_app(pid, "pages/annotate.py", monkeypatch=monkeypatch, db=store.path, annotate_filter="unlabeled")
+    text = " ".join(m.value for m in at.markdown)
+    assert "pre-tagged by the live head on the base encoder (10 labels seen, dev F1" in text
+    sid = at.session_state["annotate_sentence_id"]
+    shown = live.Predictions.read(store.live_head(pid).file).get(sid)[0]
+    assert at.session_state["annotate_drafts"][sid].tags == shown  # it opened with the head's tags
+    captions = " ".join(c.value for c in at.caption)
+    assert "Live head on the base encoder: dev F1" in captions and "after 10 labels" in captions
+    at.button(key="annotate_save").click().run()
+    assert settle(pl) == ["fitted"]
+    at.run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "(11 labels seen" in text and at.session_state["annotate_sentence_id"] != sid
+    assert len(at.get("vega_lite_chart")) == 1  # the dev F1 after each save, as a line
+    store.release_learner(os.getpid())
