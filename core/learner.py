@@ -68,6 +68,7 @@ class ProjectLearner:
     fitted: tuple | None = None  # the project's stamp at the last refit
     published: float = 0.0
     base_f1: dict = field(default_factory=dict)  # dev sentence ids -> the version's F1 on them
+    rows: dict = field(default_factory=dict)  # sentence id -> its rows as the current head reads them
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -81,7 +82,7 @@ class ProjectLearner:
             return False
         labels = label_set(self.store.project(self.project_id).labels)
         self.tagger = self.load(serving.folder, None) if serving is not None else self.load(DEFAULT, labels)
-        self.encoder, self.model, self.head, self.fitted, self.base_f1 = key, serving, None, None, {}
+        self.encoder, self.model, self.head, self.fitted, self.base_f1, self.rows = key, serving, None, None, {}, {}
         self.cache = live.StateCache(states_root(self.store) / str(self.project_id) / key)
         log.info("project %s: live head on %s (%d sentences' states cached)", self.project_id,
                  serving.name if serving else "the base encoder", len(self.cache.states))
@@ -103,7 +104,7 @@ class ProjectLearner:
             if train:
                 self.refit(train, dev)
                 return "fitted"
-        ids = [i for i, _, _ in self.store.label_index(self.project_id)]
+        ids = self._to_tag()
         missing = self.cache.missing(ids)[:CHUNK]
         if missing:
             self.cache.ensure(self.tagger, missing, self._words)
@@ -112,6 +113,10 @@ class ProjectLearner:
                 self.publish(ids)
             return "encoded"
         return "idle"
+
+    def _to_tag(self) -> list[int]:
+        """The sentences the head pre-tags: the unlabelled pool first, then train (dev and test are for scoring)."""
+        return self.store.sentence_ids(self.project_id, ("unlabeled", "train"))
 
     def refit(self, train, dev) -> LiveHead:
         """Refit the head on every labelled train sentence (warm-started), score it, publish its predictions."""
@@ -128,6 +133,7 @@ class ProjectLearner:
             ids = list(dict.fromkeys(need + list(self.cache.states)))[:SAMPLE]
             sample = np.concatenate([live.features(self.cache.states[i], self.cache.cases[i]) for i in ids])
             self.head = live.Head.standardised_on(labels, sample)
+            self.rows = {}
         x = self._projected([r.id for r in train])
         y = torch.from_numpy(np.concatenate([_tag_ids(r.tags, index) for r in train]))
         self.head.fit_projected(x, y, seconds=live.FIT_S if self.head.weight is not None else None)
@@ -139,8 +145,7 @@ class ProjectLearner:
             dev_f1 = metrics.score([r.tags for r in dev], [[labels[j] for j in p] for p in paths])["micro"]["f1"]
             base_f1 = self._base_f1(dev)
         fit_s = time.perf_counter() - started
-        ids = [i for i, _, _ in self.store.label_index(self.project_id)]
-        file, predicted = self.publish(ids, write_row=False)
+        file, predicted = self.publish(self._to_tag(), write_row=False)
         head_id, old = self.store.add_live_head(
             self.project_id, model_id=self.model.id if self.model else None, encoder=self.encoder,
             annotation_id=self.fitted[2], train_sentences=len(train), dev_sentences=len(dev), held_out=int(held_out),
@@ -154,9 +159,12 @@ class ProjectLearner:
         return self.store.live_head(self.project_id)
 
     def _projected(self, ids: list[int]) -> torch.Tensor:
-        """The head's input rows of sentences (features standardised and projected)."""
-        return self.head.project(np.concatenate([live.features(self.cache.states[i], self.cache.cases[i])
-                                                 for i in ids]))
+        """The head's input rows of sentences (features standardised and projected), each sentence's computed once
+        per head."""
+        for i in ids:
+            if i not in self.rows:
+                self.rows[i] = self.head.project(live.features(self.cache.states[i], self.cache.cases[i]))
+        return torch.cat([self.rows[i] for i in ids])
 
     def _base_f1(self, dev) -> float | None:
         """The serving version's own F1 on the same sentences (from the probabilities cached with their states);

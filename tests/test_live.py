@@ -167,8 +167,8 @@ def test_a_killed_learner_is_restarted_and_nothing_is_lost(project, tiny_model, 
     serve_version(store, pid, tiny_model, tmp_path)  # the learner process reads the version's encoder
     first = learner.ensure(store, parent=os.getpid())
     try:
-        wait_for(lambda: (h := store.live_head(pid)) and h.predicted == len(store.label_index(pid)), 120,
-                 "the first learner's head")
+        tagged = len(store.sentence_ids(pid, ("unlabeled", "train")))
+        wait_for(lambda: (h := store.live_head(pid)) and h.predicted == tagged, 120, "the first learner's head")
         assert learner.running(store) == first
         psutil.Process(first).kill()
         wait_for(lambda: learner.running(store) is None, 30, "the learner to be gone")
@@ -215,4 +215,20 @@ def test_annotate_is_pre_tagged_by_the_live_head_and_follows_each_save(project, 
     text = " ".join(m.value for m in at.markdown)
     assert "(11 labels seen" in text and at.session_state["annotate_sentence_id"] != sid
     assert len(at.get("vega_lite_chart")) == 1  # the dev F1 after each save, as a line
+    store.release_learner(os.getpid())
+
+
+def test_nerloop_learn_runs_the_learner_headless(project, tiny_model, tmp_path, capsys):
+    from core.cli import main
+
+    store, pid = project
+    model_id = serve_version(store, pid, tiny_model, tmp_path)
+    assert main(["--db", str(store.path), "learn", "news", "--once"]) == 0
+    head = store.live_head(pid)
+    assert head.model_id == model_id and head.train_sentences == 10
+    assert head.predicted == len(store.sentence_ids(pid, ("unlabeled", "train")))  # dev is for scoring
+    assert store.learner_claim() is None  # released on the way out
+    assert store.claim_learner(os.getpid(), procs.start_time(), free=lambda claim: True)
+    assert main(["--db", str(store.path), "learn", "--once"]) == 2
+    assert f"a learner already serves {store.path} (process {os.getpid()})" in capsys.readouterr().err
     store.release_learner(os.getpid())

@@ -1,4 +1,5 @@
-"""The serve command: the app as `make run` starts it, refused before it starts where it must not serve."""
+"""The serve command: the app as `make run` starts it, refused before it starts where it must not serve; the learn
+command: the live learner the app starts, in the foreground."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import os
 import sys
 
 from core import serve
-from core.cli.common import CliError, Parents, adder, open_store
+from core.cli.common import CliError, Parents, adder, open_store, opened
 
 
 def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
@@ -16,6 +17,32 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
             "beyond this machine only when an admin account exists")
     p.add_argument("streamlit", nargs=argparse.REMAINDER, metavar="-- STREAMLIT_OPTION",
                    help="options for Streamlit after --, e.g. `-- --server.port 8502` or `-- --server.address 0.0.0.0`")
+
+
+    p = add("learn", cmd_learn, "run the live learner in the foreground (the app starts one itself): after every "
+            "saved label, refit the project's live head on cached encoder states and publish its predictions")
+    p.add_argument("project", nargs="?", help="only this project (default: every project)")
+    p.add_argument("--once", action="store_true",
+                   help="stop once every sentence is encoded and the head has seen every label")
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    from core import learner, procs
+
+    project = None
+    if args.project is not None:
+        with opened(args) as (_, proj):
+            project = proj.id
+    store = open_store(args)
+    try:
+        path, claim = store.path, store.learner_claim()
+    finally:
+        store.close()
+    if claim and procs.alive(claim.get("pid"), claim.get("started")):
+        raise CliError(f"learn: a learner already serves {path} (process {claim['pid']}); stop it first")
+    if learner.serve(str(path), project=project, once=args.once) != 0:
+        raise CliError(f"learn: another learner started on {path} meanwhile")
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

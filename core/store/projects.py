@@ -332,6 +332,14 @@ class ProjectRows(StoreBase):
                                      [project_id]).fetchone()
             return n, top, self._max_id("annotations"), self._max_id("flags")
 
+    def sentence_ids(self, project_id: int, splits: Sequence[str]) -> list[int]:
+        """Ids of the project's sentences in `splits`, in that order of splits, each by id; no words loaded."""
+        for split in splits:
+            _check(split, SPLITS, "split")
+        with self._lock:
+            return [i for split in splits for (i,) in self.db.execute(
+                "SELECT id FROM sentences WHERE project_id = ? AND split = ? ORDER BY id", [project_id, split])]
+
     def label_index(self, project_id: int) -> list[tuple[int, bool, bool]]:
         """(id, has a human annotation, has a human or gold one) of each of the project's sentences by id, without
         loading words or tags."""
