@@ -2,6 +2,7 @@
 
     python bench/live.py                       # CoNLL-2003: 25/50/100/200 labels, dev = first 1000 dev sentences
     python bench/live.py --sizes 25,50 --dev 300 --variants l2=1e-3
+    python bench/live.py --scale 9000 --refit 1000   # the learner: save -> published head in a 10,000-sentence project
 
 Reads ../shared/data/conll2003 (never copied). Train sentences are a seeded random sample; a size's set holds the
 smaller ones. Each variant is a head setting (core.live); dev F1 is entity-level micro F1 (core.metrics). Refit
@@ -99,7 +100,61 @@ def run(args) -> dict:
             "refit_dev_f1": round(dev_f1(head), 4)}
 
 
+def run_scale(args) -> dict:
+    """The learner itself (core.learner, one thread as in its process) on a project of `--scale` CoNLL train
+    sentences and `--dev` dev sentences with `--refit` of them labelled: the time to encode them all, then
+    save -> published head for `--saves` more labels, one at a time."""
+    import tempfile
+
+    import torch
+
+    from core import annotate, formats, learner
+    from core.store import Store
+
+    torch.set_num_threads(learner.THREADS)
+    train = [s for s in formats.read(Path(args.data) / "train.txt").sentences if s.words]
+    dev = [s for s in formats.read(Path(args.data) / "dev.txt").sentences if s.words][: args.dev]
+    rng = random.Random(args.seed)
+    picked = [train[i] for i in rng.sample(range(len(train)), args.scale)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "nerloop.db")
+        pid = store.create_project("conll", ["PER", "LOC", "ORG", "MISC"])
+        store.import_sentences(pid, dev, split="dev")
+        store.import_hidden_gold(pid, picked, source_name="train.txt")
+        gold = store.hidden_gold(pid)
+        pool = store.sentence_ids(pid, ("unlabeled",))
+        for sid in pool[: args.refit]:
+            annotate.save(store, sid, gold[sid], annotator="bench")
+        pl = learner.ProjectLearner(store, pid)
+        started = time.perf_counter()
+        while pl.step() != "idle":
+            pass
+        settle_s = time.perf_counter() - started
+        updates, fits = [], []
+        for sid in pool[args.refit: args.refit + args.saves]:
+            t0 = time.perf_counter()
+            annotate.save(store, sid, gold[sid], annotator="bench")
+            assert pl.step() == "fitted"
+            updates.append(time.perf_counter() - t0)
+            fits.append(store.live_head(pid).fit_seconds)
+        head = store.live_head(pid)
+        store.close()
+    q = np.quantile(updates, [0.5, 0.95])
+    return {"scale_sentences": args.scale + len(dev), "scale_labelled": args.refit, "scale_settle_s": round(settle_s, 1),
+            "scale_update_s": [round(u, 3) for u in updates], "scale_update_s_p50": round(float(q[0]), 3),
+            "scale_update_s_p95": round(float(q[1]), 3), "scale_fit_s_p50": round(float(np.median(fits)), 3),
+            "scale_dev_f1": round(head.dev_f1, 4), "scale_threads": learner.THREADS}
+
+
 def markdown(res: dict) -> str:
+    if "rows" not in res:
+        return (f"The learner on a project of {res['scale_sentences']} CoNLL-2003 sentences ({res['date']}, "
+                f"{res['scale_threads']} thread, as in its process), {res['scale_labelled']} of them labelled: all "
+                f"encoded and a first fit in {res['scale_settle_s']} s; then save -> published head (refit on every "
+                f"label, dev F1 on {res['dev_sentences']} dev sentences, predictions of the pool written): p50 "
+                f"{res['scale_update_s_p50']:.2f} s, p95 {res['scale_update_s_p95']:.2f} s over "
+                f"{len(res['scale_update_s'])} saves (fit alone p50 {res['scale_fit_s_p50']:.2f} s); dev F1 "
+                f"{res['scale_dev_f1']:.3f}.\n")
     lines = [f"Live head on frozen `{res['model']}` states, CoNLL-2003 ({res['date']}, {res['threads']} threads): "
              f"dev = first {res['dev_sentences']} dev sentences, train sample seed {res['seed']}, "
              f"{res['features']} features per word",
@@ -123,8 +178,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tag", default="")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--scale", type=int, help="the learner on a project of this many train sentences (see run_scale)")
+    ap.add_argument("--saves", type=int, default=20, help="--scale: saves timed")
     args = ap.parse_args(argv)
-    res = run(args)
+    if args.scale:
+        res = {"date": dt.date.today().isoformat(), "model": args.model, "dev_sentences": args.dev,
+               **run_scale(args)}
+        args.tag = args.tag or f"scale{args.scale}"
+    else:
+        res = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"live-{res['date']}" + (f"-{args.tag}" if args.tag else "")

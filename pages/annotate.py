@@ -7,6 +7,7 @@ import os
 import random
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from core import active, jobs, learner, live, report, team, vocab
@@ -519,12 +520,18 @@ def render_live(*, project_id: int, sid: int, shown: int | None, model: ModelVer
     f1 = "-" if latest.dev_f1 is None else f"{latest.dev_f1:.3f}"
     versus = "" if latest.base_f1 is None else f" against {ui.md_escape(base)}'s {latest.base_f1:.3f}"
     use = "" if latest.better else f"; {ui.md_escape(base)} pre-tags while it is better"
-    st.caption(f"Live head on {ui.md_escape(on)}: {'held-out' if latest.held_out else 'dev'} F1 {f1}{versus} after "
-               f"{latest.train_sentences} labels, refitted in {latest.fit_seconds:.1f} s{use}")
+    text, chart = st.columns([3, 2], vertical_alignment="center")
+    text.caption(f"Live head on {ui.md_escape(on)}, refitted after every save: {'held-out' if latest.held_out else 'dev'}"
+                 f" F1 **{f1}**{versus} after {latest.train_sentences} labels (refit {latest.fit_seconds:.1f} s){use}")
     curve = store.live_curve(project_id, latest.model_id)
     if len(curve) > 1:
-        frame = pd.DataFrame(curve, columns=["labels seen", "live head dev F1"])
-        st.line_chart(frame, x="labels seen", y="live head dev F1", height=120)
+        seen, f1s = zip(*curve)
+        fig = go.Figure(go.Scatter(x=seen, y=f1s, mode="lines+markers", marker={"size": 4},
+                                   hovertemplate="%{x} labels: dev F1 %{y:.3f}<extra></extra>"))
+        fig.update_layout(height=120, margin={"l": 36, "r": 8, "t": 6, "b": 30}, showlegend=False,
+                          xaxis={"title": {"text": "labels seen", "standoff": 2}},
+                          yaxis={"range": [0, 1], "title": {"text": "dev F1", "standoff": 2}, "dtick": 0.5})
+        chart.plotly_chart(fig, config={"displayModeBar": False}, key="annotate_live_curve")
 
 
 # ---------------------------------------------------------------- the page
@@ -570,11 +577,11 @@ def render() -> None:
         sid = queue[0]
     st.session_state[SID] = sid
     _keep_in_url(sid)
-    render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
-                           head=head, table_view=table_view, annotator=annotator)
     if learner.enabled():
         st.fragment(render_live, run_every=LIVE_POLL_S)(project_id=pid, sid=sid, shown=head.id if head else None,
                                                         model=model)
+    render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
+                           head=head, table_view=table_view, annotator=annotator)
 
 
 def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,

@@ -207,14 +207,14 @@ def test_annotate_is_pre_tagged_by_the_live_head_and_follows_each_save(project, 
     shown = live.Predictions.read(store.live_head(pid).file).get(sid)[0]
     assert at.session_state["annotate_drafts"][sid].tags == shown  # it opened with the head's tags
     captions = " ".join(c.value for c in at.caption)
-    assert "Live head on the base encoder: dev F1" in captions and "after 10 labels" in captions
+    assert "Live head on the base encoder, refitted after every save: dev F1" in captions and "after 10 labels" in captions
     at.button(key="annotate_save").click().run()
     assert settle(pl) == ["fitted"]
     at.run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "(11 labels seen" in text and at.session_state["annotate_sentence_id"] != sid
-    assert len(at.get("vega_lite_chart")) == 1  # the dev F1 after each save, as a line
+    assert len(at.get("plotly_chart")) == 1  # the dev F1 after each save, as a line
     store.release_learner(os.getpid())
 
 
