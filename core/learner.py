@@ -69,6 +69,7 @@ class ProjectLearner:
     published: float = 0.0
     base_f1: dict = field(default_factory=dict)  # dev sentence ids -> the version's F1 on them
     rows: dict = field(default_factory=dict)  # sentence id -> its rows as the current head reads them
+    tagged: tuple = ((), ())  # (stamp, the sentences the head pre-tags at that stamp)
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -115,8 +116,12 @@ class ProjectLearner:
         return "idle"
 
     def _to_tag(self) -> list[int]:
-        """The sentences the head pre-tags: the unlabelled pool first, then train (dev and test are for scoring)."""
-        return self.store.sentence_ids(self.project_id, ("unlabeled", "train"))
+        """The sentences the head pre-tags: the unlabelled pool first, then train (dev and test are for scoring);
+        looked up again only when the project's stamp changed."""
+        stamp = self.store.stamp(self.project_id)
+        if self.tagged[0] != stamp:
+            self.tagged = (stamp, self.store.sentence_ids(self.project_id, ("unlabeled", "train")))
+        return list(self.tagged[1])
 
     def refit(self, train, dev) -> LiveHead:
         """Refit the head on every labelled train sentence (warm-started), score it, publish its predictions."""
