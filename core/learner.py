@@ -24,7 +24,8 @@ from core.vocab import label_set
 
 log = logging.getLogger(__spec__.name)  # "core.learner" also when run as `python -m core.learner`
 POLL_S = 0.2  # seconds between two looks at the database when there is nothing to do
-CHUNK = 64  # pool sentences encoded between two looks for new saves
+CHUNK = 16  # pool sentences encoded between two looks for new saves (about 0.4 s on one thread)
+RETRY_S = 30.0  # a project whose refit failed is left alone this long
 PUBLISH_S = 5.0  # while the pool is being encoded, predictions are republished at most this often
 HOLD_OUT = 5  # without a dev split, every 5th labelled sentence scores the head instead of training it
 SAMPLE = 400  # sentences whose features fix a new head's scaling and projection
@@ -217,19 +218,22 @@ def run(store: Store, *, project: int | None = None, parent: int | None = None, 
     """Serve every project (or one) until the parent process ends (or, with `once`, until nothing is left to do);
     returns the number of refits."""
     learners: dict[int, ProjectLearner] = {}
+    failed: dict[int, float] = {}  # project id -> when it may be tried again
     refits = 0
     while parent is None or procs.alive(parent):
         busy = False
         for p in store.projects():
-            if project is not None and p.id != project:
+            if (project is not None and p.id != project) or failed.get(p.id, 0.0) > time.monotonic():
                 continue
             if p.id not in learners:
                 learners[p.id] = ProjectLearner(store, p.id, **({"load": load} if load else {}))
             try:
                 done = learners[p.id].step()
             except Exception:  # one project's trouble stops neither the others nor the process
-                log.exception("project %s: the live head could not be refitted", p.id)
+                log.exception("project %s: the live head could not be refitted; trying again in %.0f s", p.id,
+                              RETRY_S)
                 learners.pop(p.id, None)
+                failed[p.id] = time.monotonic() + RETRY_S
                 done = "failed"
             refits += done == "fitted"
             busy = busy or done in ("fitted", "encoded")
