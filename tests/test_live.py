@@ -215,6 +215,12 @@ def test_annotate_is_pre_tagged_by_the_live_head_and_follows_each_save(project, 
     text = " ".join(m.value for m in at.markdown)
     assert "(11 labels seen" in text and at.session_state["annotate_sentence_id"] != sid
     assert len(at.get("plotly_chart")) == 1  # the dev F1 after each save, as a line
+    at.segmented_control(key="annotate_order").set_value("active learning").run()
+    head = store.live_head(pid)
+    pool = store.sentence_ids(pid, ("unlabeled",))
+    ranked = live.Predictions.read(head.file).ranked("entropy:mnlp", pool)
+    assert len(ranked) == len(pool) and at.session_state["annotate_queue"] == ranked  # the head's uncertainty
+    assert "ranks the unlabelled pool by the uncertainty of the live head" in " ".join(c.value for c in at.caption)
     store.release_learner(os.getpid())
 
 
