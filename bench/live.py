@@ -32,7 +32,7 @@ def parse_variant(text: str) -> dict:
     out = {}
     for part in filter(None, text.split(",")):
         key, _, value = part.partition("=")
-        out[key] = float(value) if key == "l2" else int(value)  # l2, iter, dims
+        out[key] = float(value) if key == "l2" else int(value)  # l2, iter, dims (of the projected states)
     return out
 
 
@@ -57,34 +57,41 @@ def run(args) -> dict:
     encode_s = time.perf_counter() - t0
     train_rows = [train[i] for i in picked]
     train_enc = live.encode(tagger, [s.words for s in train_rows])
-    dev_x = [live.features(st, c) for st, c in zip(dev_enc.states, dev_enc.cases)]
-    dev_flat = np.concatenate(dev_x)
     dev_len = [len(s.words) for s in dev]
-    train_x = [live.features(st, c) for st, c in zip(train_enc.states, train_enc.cases)]
-    sample = np.concatenate(dev_x[:200] + train_x[:200])
+    basis_sample = np.concatenate(dev_enc.states[:200] + train_enc.states[:200])  # as StateCache: 400 sentences
 
-    def fit(n: int, **kw) -> tuple[live.Head, float]:
+    def features(dims: int) -> tuple[list, list]:
+        """Dev and train feature rows with states projected on `dims` axes."""
+        basis = live.Basis.fit(basis_sample, dims)
+        return ([live.features(basis(st), c) for st, c in zip(dev_enc.states, dev_enc.cases)],
+                [live.features(basis(st), c) for st, c in zip(train_enc.states, train_enc.cases)])
+
+    def fit(n: int, train_x: list, sample: np.ndarray, **kw) -> tuple[live.Head, float]:
         x = np.concatenate(train_x[:n])
         y = np.concatenate([[lab[t] for t in s.tags] for s in train_rows[:n]])
-        head = live.Head.standardised_on(labels, sample, dims=kw.get("dims", live.DIMS))
+        head = live.Head.standardised_on(labels, sample)
         started = time.perf_counter()
         head.fit(x, y, l2=kw.get("l2", live.L2), max_iter=kw.get("iter"))
         return head, time.perf_counter() - started
 
-    def dev_f1(head: live.Head) -> float:
-        paths = head.decode(head.log_probs(dev_flat), dev_len)
+    def dev_f1(head: live.Head, dev_x: list) -> float:
+        paths = head.decode(head.log_probs(np.concatenate(dev_x)), dev_len)
         return metrics.score([s.tags for s in dev], [[labels[j] for j in p] for p in paths])["micro"]["f1"]
 
     rows = []
     for spec in args.variants:
         kw = parse_variant(spec)
+        dev_x, train_x = features(kw.get("dims", live.STATE_DIMS))
+        sample = np.concatenate(dev_x[:200] + train_x[:200])
         for n in sizes:
-            head, seconds = fit(n, **kw)
-            rows.append({"variant": spec or "default", "labels": n, "dev_f1": round(dev_f1(head), 4),
+            head, seconds = fit(n, train_x, sample, **kw)
+            rows.append({"variant": spec or "default", "labels": n, "dev_f1": round(dev_f1(head, dev_x), 4),
                          "fit_s": round(seconds, 3)})
             print(rows[-1], flush=True)
     # refit times at --refit labelled sentences: cold, then warm refits each after one more sentence
-    head, cold = fit(args.refit, **parse_variant(args.variants[0]))
+    kw = parse_variant(args.variants[0])
+    dev_x, train_x = features(kw.get("dims", live.STATE_DIMS))
+    head, cold = fit(args.refit, train_x, np.concatenate(dev_x[:200] + train_x[:200]), **kw)
     warm = []
     for k in range(1, 6):
         x = np.concatenate(train_x[: args.refit + k])
@@ -93,11 +100,11 @@ def run(args) -> dict:
         head.fit(x, y, seconds=live.FIT_S)  # as the learner refits after a save
         warm.append(time.perf_counter() - started)
     return {"date": dt.date.today().isoformat(), "model": args.model, "dev_sentences": len(dev), "seed": args.seed,
-            "threads": args.threads, "features": int(dev_flat.shape[1]), "encode_dev_s": round(encode_s, 2),
+            "threads": args.threads, "features": int(dev_x[0].shape[1]), "encode_dev_s": round(encode_s, 2),
             "rows": rows, "refit_at": args.refit, "refit_words": int(sum(len(s.words) for s in train_rows[:args.refit])),
             "cold_fit_s": round(cold, 3), "warm_refit_s": [round(w, 3) for w in warm],
             "warm_refit_s_median": round(statistics.median(warm), 3),
-            "refit_dev_f1": round(dev_f1(head), 4)}
+            "refit_dev_f1": round(dev_f1(head, dev_x), 4)}
 
 
 def run_scale(args) -> dict:

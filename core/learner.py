@@ -134,7 +134,10 @@ class ProjectLearner:
             dev = [r for k, r in enumerate(train) if k % HOLD_OUT == HOLD_OUT - 1]
             train = [r for k, r in enumerate(train) if k % HOLD_OUT != HOLD_OUT - 1] or train
         need = [r.id for r in train] + [r.id for r in dev]
-        self.cache.ensure(self.tagger, need, self._words)
+        todo = need
+        if self.cache.basis is None:  # the first sentences encoded fix the basis: a full sample of them
+            todo = list(dict.fromkeys(need + self._to_tag()))[:max(len(need), live.BASIS_SAMPLE)]
+        self.cache.ensure(self.tagger, todo, self._words)
         if self.head is None or self.head.labels != labels:
             ids = list(dict.fromkeys(need + list(self.cache.states)))[:SAMPLE]
             sample = np.concatenate([live.features(self.cache.states[i], self.cache.cases[i]) for i in ids])

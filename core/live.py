@@ -1,8 +1,9 @@
 """The live head: a light classifier on cached encoder states, refitted after every save (core.learner runs it).
 
-Each word is described by the encoder's last `LAYERS` hidden layers at its first subword, its neighbours' states and
-its casing (the default encoder is uncased); a multinomial logistic regression on those features is warm-started from
-the previous fit, and decoded with the constrained IOB2 Viterbi of core.model."""
+Each word's state is the encoder's last `LAYERS` hidden layers at its first subword, standardised and projected on
+`STATE_DIMS` principal axes fixed once per encoder version (`Basis`); a word is described by its state, the mean of
+its neighbours' and its casing (the default encoder is uncased). A multinomial logistic regression on those features
+is warm-started from the previous fit, and decoded with the constrained IOB2 Viterbi of core.model."""
 from __future__ import annotations
 
 import json
@@ -22,14 +23,15 @@ L2 = 1e-3  # weight decay of the head (mean cross-entropy + L2 * |W|^2)
 MAX_ITER = 60  # L-BFGS iterations of a cold fit
 WARM_ITER = 15  # and of a warm-started refit
 FIT_S = 1.0  # a warm-started refit stops after this many seconds (the next save resumes it)
-DIMS = 512  # principal axes of the standardised features the head reads (0: all of them)
+STATE_DIMS = 256  # a word state's size once projected (Basis)
+BASIS_SAMPLE = 400  # sentences whose states fix an encoder's Basis
 _CASE = 6  # casing features: shape classes 1-4, first word of the sentence, has a digit
 
 
 @dataclass
 class Encoded:
-    """Per sentence: word states (words, LAYERS x hidden) as float16, casing bits, and the tagger's own label
-    probabilities when its head is trained (None for a plain encoder)."""
+    """Per sentence: word states (words, LAYERS x hidden), casing bits, and the tagger's own label probabilities when
+    its head is trained (None for a plain encoder)."""
 
     states: list[np.ndarray]
     cases: list[np.ndarray]
@@ -52,7 +54,7 @@ def encode(tagger: Tagger, sentences: Sequence[Sequence[str]], *, batch_size: in
         return torch.cat([p.float() for p in parts], -1)
 
     rows = tagger.per_word(sentences, forward, width, batch_size)
-    states = [r[:, :cut].astype(np.float16) for r in rows]
+    states = [r[:, :cut] for r in rows]
     return Encoded(states, [case_bits(s) for s in sentences], [r[:, cut:] for r in rows] if tagger.trained else None)
 
 
@@ -89,13 +91,52 @@ def _neighbours(s: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
 
 
 @dataclass
+class Basis:
+    """The projection of one encoder's word states: standardised, then onto their principal axes (completed by
+    random orthogonal ones when the sample has fewer rows than `STATE_DIMS`)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    axes: np.ndarray  # (hidden x layers, dims)
+
+    @classmethod
+    def fit(cls, sample: np.ndarray, dims: int = STATE_DIMS, *, seed: int = 0) -> "Basis":
+        sample = np.asarray(sample, np.float32)
+        mean, scale = sample.mean(0), sample.std(0)
+        scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
+        dims = min(dims, sample.shape[1])
+        z = torch.from_numpy((sample - mean) / scale)
+        _, _, v = torch.linalg.svd(z, full_matrices=False)
+        axes = v[:dims].T
+        if axes.shape[1] < dims:  # too few rows: random directions orthogonal to the found ones
+            extra = torch.randn(axes.shape[0], dims - axes.shape[1], generator=torch.Generator().manual_seed(seed))
+            axes = torch.linalg.qr(torch.cat([axes, extra], 1))[0]
+        return cls(mean.astype(np.float32), scale, axes.contiguous().numpy())
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        """(words, dims) float32 projected states."""
+        z = (torch.from_numpy(np.asarray(states, np.float32)) - torch.from_numpy(self.mean)) / torch.from_numpy(
+            self.scale)
+        return (z @ torch.from_numpy(self.axes)).numpy()
+
+    def save(self, path: Path) -> None:
+        tmp = path.parent / f".{path.name}.tmp.npz"
+        np.savez(tmp, mean=self.mean, scale=self.scale, axes=self.axes)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Basis":
+        with np.load(path) as data:
+            return cls(data["mean"], data["scale"], data["axes"])
+
+
+@dataclass
 class Head:
     """Multinomial logistic regression over standardised word features, for one label set."""
 
     labels: list[str]
     mean: np.ndarray
     scale: np.ndarray
-    basis: np.ndarray | None = None  # (F, DIMS): principal axes of the standardised features
     weight: torch.Tensor | None = None  # (F, C)
     bias: torch.Tensor | None = None  # (C,)
     fits: int = 0
@@ -105,23 +146,16 @@ class Head:
         self._masks = _allowed_transitions(self.labels)
 
     @classmethod
-    def standardised_on(cls, labels: Sequence[str], sample: np.ndarray, *, dims: int = DIMS) -> "Head":
-        """A head whose feature scaling and projection (the first `dims` principal axes; 0: none) are fixed from
-        `sample` (rows of features), so that warm starts stay comparable."""
+    def standardised_on(cls, labels: Sequence[str], sample: np.ndarray) -> "Head":
+        """A head whose feature scaling is fixed from `sample` (rows of features), so that warm starts stay
+        comparable."""
         sample = np.asarray(sample, np.float32)
-        mean = sample.mean(0)
         scale = sample.std(0)
-        scale = np.where(scale > 1e-6, scale, 1.0).astype(np.float32)
-        basis = None
-        if dims and dims < sample.shape[1]:
-            z = torch.from_numpy((sample - mean) / scale)
-            _, _, v = torch.linalg.svd(z, full_matrices=False)
-            basis = v[:dims].T.contiguous().numpy()
-        return cls(list(labels), mean.astype(np.float32), scale, basis)
+        return cls(list(labels), sample.mean(0).astype(np.float32),
+                   np.where(scale > 1e-6, scale, 1.0).astype(np.float32))
 
     def _x(self, x: np.ndarray) -> torch.Tensor:
-        z = torch.from_numpy((np.asarray(x, np.float32) - self.mean) / self.scale)
-        return z if self.basis is None else z @ torch.from_numpy(self.basis)
+        return torch.from_numpy((np.asarray(x, np.float32) - self.mean) / self.scale)
 
     def fit(self, x: np.ndarray, y: np.ndarray, *, l2: float = L2, max_iter: int | None = None,
             seconds: float | None = None) -> "Head":
@@ -132,7 +166,7 @@ class Head:
 
     def fit_projected(self, xt: torch.Tensor, yt: torch.Tensor, *, l2: float = L2, max_iter: int | None = None,
                       seconds: float | None = None) -> "Head":
-        """`fit` on rows already standardised and projected (`project`)."""
+        """`fit` on rows already standardised (`project`)."""
         c = len(self.labels)
         warm = self.weight is not None
         w = (self.weight.clone() if warm else torch.zeros(xt.shape[1], c)).requires_grad_(True)
@@ -159,9 +193,8 @@ class Head:
         return self
 
     def raw(self) -> tuple[np.ndarray, np.ndarray]:
-        """The fitted head as weights on unscaled, unprojected features: logits = features @ W + b."""
-        w = self.weight.numpy() if self.basis is None else self.basis @ self.weight.numpy()
-        w = w / self.scale[:, None]
+        """The fitted head as weights on unscaled features: logits = features @ W + b."""
+        w = self.weight.numpy() / self.scale[:, None]
         return w.astype(np.float32), (self.bias.numpy() - self.mean @ w).astype(np.float32)
 
     def log_probs_many(self, states: Sequence[np.ndarray], cases: Sequence[np.ndarray], *,
@@ -170,21 +203,20 @@ class Head:
         their feature rows: the features are linear in the states."""
         w, b = self.raw()
         d = states[0].shape[1] if len(states) else 0
-        both = np.concatenate([w[:d], w[d:2 * d]], 1)  # the word's own states, its neighbours' mean
+        both = torch.from_numpy(np.concatenate([w[:d], w[d:2 * d]], 1))  # the word's own states, its neighbours'
         c = len(self.labels)
         out = []
         for k in range(0, len(states), chunk):
             part = states[k:k + chunk]
             lengths = np.array([len(x) for x in part])
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
-            flat = np.concatenate(part).astype(np.float32) if lengths.sum() else np.zeros((0, d), np.float32)
-            uv = flat @ both
+            uv = (torch.from_numpy(np.concatenate(part)).float() @ both).numpy()
             logits = uv[:, :c] + _neighbours(uv[:, c:], starts) + np.concatenate(cases[k:k + chunk]) @ w[2 * d:] + b
             out.append(torch.log_softmax(torch.from_numpy(logits), -1).numpy())
         return np.concatenate(out) if out else np.zeros((0, c), np.float32)
 
     def project(self, x: np.ndarray) -> torch.Tensor:
-        """Feature rows standardised and projected as the head reads them."""
+        """Feature rows standardised as the head reads them."""
         return self._x(x)
 
     def log_probs(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -222,28 +254,30 @@ def viterbi_many(logp: np.ndarray, lengths: Sequence[int], start: np.ndarray, tr
         live = valid[:, t]
         score = np.where(live[:, None], new, score)
         back[:, t] = best
-    last = score.argmax(1)
     paths = np.zeros((n, t_max), np.int64)
-    for k in range(n):
-        length = lengths[k]
-        if length == 0:
-            continue
-        j = last[k]
-        paths[k, length - 1] = j
-        for t in range(length - 1, 0, -1):
-            j = back[k, t, j]
-            paths[k, t - 1] = j
-        out[k] = paths[k, :length].tolist()
-    return out
+    cur = score.argmax(1)  # each sentence's best last label; followed back from its own end
+    rows = np.arange(n)
+    for t in range(t_max - 1, -1, -1):
+        inside = t < lengths - 1  # this position is before the sentence's end: step back from t + 1
+        if t + 1 < t_max:
+            cur = np.where(inside, back[rows, t + 1, cur], cur)
+        paths[:, t] = cur
+    return [paths[k, :length].tolist() for k, length in enumerate(lengths)]
 
 
 class StateCache:
-    """Word states of one encoder version, on disk (chunk files written atomically) and in memory, by sentence id;
-    each sentence is encoded once per version. `computed` counts the sentences this instance encoded."""
+    """Projected word states of one encoder version, on disk (chunk files written atomically, the Basis beside them)
+    and in memory, by sentence id; each sentence is encoded once per version. The first sentences encoded (up to
+    `BASIS_SAMPLE`) fix the Basis. `computed` counts the sentences this instance encoded."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        basis = self.folder / "basis.npz"
+        self.basis = Basis.load(basis) if basis.is_file() else None
+        if self.basis is None:  # states are only kept with the basis that projected them
+            for stale in self.folder.glob("chunk-*.npz"):
+                stale.unlink()
         self.states: dict[int, np.ndarray] = {}
         self.cases: dict[int, np.ndarray] = {}
         self.probs: dict[int, np.ndarray] = {}
@@ -256,7 +290,8 @@ class StateCache:
 
     def _load(self, chunk: Path) -> None:
         with np.load(chunk) as data:
-            ids, offsets, states, cases = data["ids"], data["offsets"], data["states"], data["cases"]
+            ids, offsets, cases = data["ids"], data["offsets"], data["cases"]
+            states = data["states"].astype(np.float32)
             probs = data["probs"] if "probs" in data.files else None
         for k, sid in enumerate(ids.tolist()):
             self.states[sid] = states[offsets[k]:offsets[k + 1]]
@@ -271,14 +306,20 @@ class StateCache:
         return [i for i in ids if i not in self.states]
 
     def add(self, ids: Sequence[int], encoded: Encoded) -> None:
-        """Keep freshly encoded sentences, in memory and in a new chunk file (temp file, then rename)."""
+        """Keep freshly encoded sentences, projected, in memory and in a new chunk file (temp file, then rename); the
+        first ones fix the basis."""
         if not ids:
             return
+        if self.basis is None:
+            self.basis = Basis.fit(np.concatenate(encoded.states))
+            self.basis.save(self.folder / "basis.npz")
+        encoded = Encoded([self.basis(s) for s in encoded.states], encoded.cases, encoded.probs)
         lengths = [len(s) for s in encoded.states]
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         width = encoded.states[0].shape[1] if encoded.states else 0
         arrays = {"ids": np.asarray(ids, np.int64), "offsets": offsets,
-                  "states": np.concatenate(encoded.states) if sum(lengths) else np.zeros((0, width), np.float16),
+                  "states": np.concatenate(encoded.states).astype(np.float16) if sum(lengths) else
+                  np.zeros((0, width), np.float16),
                   "cases": np.concatenate(encoded.cases) if sum(lengths) else np.zeros((0, _CASE), np.float32)}
         if encoded.probs is not None:
             arrays["probs"] = np.concatenate(encoded.probs).astype(np.float32) if sum(lengths) else \
@@ -295,18 +336,17 @@ class StateCache:
         self.computed += len(ids)
 
     def ensure(self, tagger: Tagger, ids: Sequence[int], words: Callable[[list[int]], list[list[str]]], *,
-               batch: int = 64, stop: Callable[[], bool] = lambda: False) -> int:
-        """Encode the sentences of `ids` not cached yet, `batch` at a time (until `stop()` says so); returns how many
-        were encoded."""
+               batch: int = 64) -> int:
+        """Encode the sentences of `ids` not cached yet, `batch` at a time (the first `BASIS_SAMPLE` at once while
+        there is no basis); returns how many were encoded."""
         todo = self.missing(ids)
-        done = 0
-        for k in range(0, len(todo), batch):
-            if stop():
-                break
-            chunk = todo[k:k + batch]
+        k = 0
+        while k < len(todo):
+            size = BASIS_SAMPLE if self.basis is None else batch
+            chunk = todo[k:k + size]
             self.add(chunk, encode(tagger, words(chunk)))
-            done += len(chunk)
-        return done
+            k += len(chunk)
+        return len(todo)
 
 
 @dataclass

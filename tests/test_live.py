@@ -75,12 +75,22 @@ def test_viterbi_many_agrees_with_the_one_sentence_viterbi():
 
 def test_the_head_reads_states_without_building_features():
     rng = np.random.default_rng(1)
-    states = [rng.normal(size=(n, 8)).astype(np.float16) for n in (4, 1, 6)]
+    states = [rng.normal(size=(n, 8)).astype(np.float32) for n in (4, 1, 6)]
     cases = [rng.integers(0, 2, size=(len(s), 6)).astype(np.float32) for s in states]
     x = np.concatenate([live.features(s, c) for s, c in zip(states, cases)])
-    head = live.Head.standardised_on(["O", "B-X", "I-X"], x, dims=5)
+    head = live.Head.standardised_on(["O", "B-X", "I-X"], x)
     head.fit(x, rng.integers(0, 3, size=len(x)))
     assert np.allclose(head.log_probs_many(states, cases), head.log_probs(x), atol=1e-4)
+
+
+def test_the_basis_projects_states_on_principal_axes_completed_when_the_sample_is_small():
+    rng = np.random.default_rng(2)
+    sample = rng.normal(size=(300, 40)).astype(np.float32) * np.linspace(0.1, 5, 40)
+    basis = live.Basis.fit(sample, 8)
+    assert basis.axes.shape == (40, 8) and np.allclose(basis.axes.T @ basis.axes, np.eye(8), atol=1e-5)
+    assert basis(sample).shape == (300, 8)
+    small = live.Basis.fit(sample[:3], 8)  # rank 3: the other five axes random, all orthonormal
+    assert np.allclose(small.axes.T @ small.axes, np.eye(8), atol=1e-5)
 
 
 def test_states_are_computed_once_per_version_and_sentence(project, load, tiny_model, tmp_path):
