@@ -687,14 +687,16 @@ class CpuSampler(threading.Thread):
 
     def __init__(self, db: Path) -> None:
         super().__init__(daemon=True)
-        self.db, self.stop, self.learner = db, threading.Event(), {}
+        self.db, self.stop, self.learner, self.wall = db, threading.Event(), {}, 0.0
 
     def run(self) -> None:
         import psutil
         from core.store import Store
 
         store = Store(self.db)
+        t0 = time.perf_counter()
         while not self.stop.is_set():
+            self.wall = time.perf_counter() - t0
             claim = store.learner_claim()
             if claim and claim.get("pid"):
                 try:
@@ -886,6 +888,12 @@ def run_live(args, work: Path) -> dict:
         page.locator("h1", has_text="Annotate").click()  # the focus on the page, not in a field
         sampler = CpuSampler(db)
         sampler.start()
+        res["learner_ready_s"] = wait_learner(store, folder, 600)
+        print(f"  learner ready (encoder loaded) {res['learner_ready_s']:.1f} s after Annotate opened", flush=True)
+        if args.settle:
+            res["learner_settle_s"] = wait_settled(store, 1800)
+            print(f"  learner idle (every sentence's states cached) {res['learner_settle_s']:.1f} s later",
+                  flush=True)
         print(f"  server {url} (pid {spid}); order {args.order!r}, one save every {args.pace:g} s, head window "
               f"{window:.1f} s", flush=True)
         c0, w0 = cpu_seconds(spid), time.perf_counter()
@@ -947,6 +955,15 @@ def run_live(args, work: Path) -> dict:
                 saves += 1
             labelling_s = time.perf_counter() - w0
             res["server_cpu_pct_labelling"] = 100 * (cpu_seconds(spid) - c0) / labelling_s
+            if args.warm_at and not warm_done and first_watch is not None:  # the first job outlasted the labelling
+                first_watch.served.wait(args.job_timeout)
+                if first_watch.result.get("serving_s") is not None:
+                    if first_watch.job_id in tabs:
+                        tabs.pop(first_watch.job_id).close()
+                    tab, watch = start_training(context, url, db, pid, spid, model=None, min_steps=args.min_steps,
+                                                labels=saves, timeout_s=args.job_timeout)
+                    jobs_.append(watch)
+                    tabs[watch.job_id] = tab
             for watch in jobs_:
                 print(f"  waiting for job {watch.job_id} to end", flush=True)
                 watch.join(args.job_timeout)
@@ -957,18 +974,46 @@ def run_live(args, work: Path) -> dict:
             sampler.join(5)
             claim = store.learner_claim()
             res["learner_pid"] = claim and claim.get("pid")
-            res["learner_log"] = _tail(folder / "logs" / store.uuid / "learner.log", 30)
+            learner_log = folder / "logs" / store.uuid / "learner.log"
+            res["learner_log"] = _tail(learner_log, 30)
+            res["learner_starts_refused"] = (learner_log.read_text(errors="replace").count("another learner serves")
+                                             if learner_log.is_file() else None)
             browser.close()
     _stop_learner(res.get("learner_pid"))
     store.close()
     res.update(_live_figures(records, jobs_, args))
     res["learner_cpu_s"] = sum(sampler.learner.values())
     res["learner_processes"] = len(sampler.learner)
-    res["learner_cpu_pct"] = 100 * res["learner_cpu_s"] / labelling_s
+    res["learner_cpu_pct"] = 100 * res["learner_cpu_s"] / sampler.wall
     res["labelling_s"] = labelling_s
     res["head_window_s"] = window
     res["saves"] = records
     return res
+
+
+def wait_learner(store, folder: Path, timeout_s: float) -> float:
+    """Seconds until the learner that the Annotate page started has claimed the database and loaded its encoder (its
+    log says so): the annotator starts then, as the first head needs it."""
+    log = folder / "logs" / store.uuid / "learner.log"
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if store.learner_claim() and log.is_file() and ": live head on " in log.read_text(errors="replace"):
+            return time.perf_counter() - t0
+        time.sleep(0.25)
+    raise RuntimeError(f"the learner was not ready {timeout_s:.0f} s after Annotate opened: {_tail(log, 20)}")
+
+
+def wait_settled(store, timeout_s: float) -> float:
+    """Seconds until the learner is idle (under 5 % of a core for 2 s: the states of every sentence cached)."""
+    pid = store.learner_claim()["pid"]
+    t0, quiet, last = time.perf_counter(), 0, cpu_seconds(pid)
+    while time.perf_counter() - t0 < timeout_s:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        quiet, last = (quiet + 1 if now - last < 0.05 else 0), now
+        if quiet >= 2:
+            return time.perf_counter() - t0
+    raise RuntimeError(f"the learner was still busy {timeout_s:.0f} s after it loaded its encoder")
 
 
 def _tail(path: Path, lines: int) -> list[str]:
@@ -1000,7 +1045,7 @@ def _live_figures(records: list[dict], jobs_: list[JobWatch], args) -> dict:
            "live_update_s": updates, "live_update_missed": sum(u is None for u in updates)}
     for n in (25, 50, 100, 200):
         out[f"served_dev_f1_{n}"] = records[n]["served_dev_f1"] if n < len(records) else None
-    window = records[10:100]
+    window = [r for r in records[10:100] if "keys" in r]  # sentences 11-100 that were labelled
     out["actions_sentences"] = [11, 10 + len(window)] if window else None
     out["actions_per_sentence_live"] = statistics.mean(r["actions_live"] for r in window) if window else None
     out["actions_per_sentence_cold"] = statistics.mean(r["actions_cold"] for r in window) if window else None
@@ -1062,8 +1107,12 @@ def markdown_live(res: dict) -> str:
              f"{res.get('head_window_s', 0):.1f} s (counted as slower than any). Saved annotations equal to gold: "
              f"{ok} of {n}.",
              f"Server CPU during the first job with Annotate in use in the other tab; the learner used "
-             f"{_fmt(res.get('learner_cpu_s'))} CPU s over {_fmt(res.get('labelling_s'))} s "
-             f"({_fmt(res.get('learner_cpu_pct'))} % of a core, {res.get('learner_processes')} process(es))."]
+             f"{_fmt(res.get('learner_cpu_s'))} CPU s over the run "
+             f"({_fmt(res.get('learner_cpu_pct'))} % of a core, {res.get('learner_processes')} process(es)); it was "
+             f"ready (encoder loaded) {_fmt(res.get('learner_ready_s'))} s after Annotate opened"
+             + (f" and idle (every sentence encoded) {_fmt(res['learner_settle_s'])} s later, before the first save"
+                if res.get("learner_settle_s") is not None else "") + ", and the page "
+             f"started {_fmt(res.get('learner_starts_refused'))} more learner(s) that found it running and exited."]
     if res.get("actions_sentences"):
         notes.append(f"Actions: span-editor model (`span_actions`) over sentences {res['actions_sentences'][0]}-"
                      f"{res['actions_sentences'][1]}, with the pre-tags shown against none.")
@@ -1096,6 +1145,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                     help="--live: labels at which Start is clicked on the Train page (default 50; 0: never)")
     ap.add_argument("--warm-at", type=int, default=None,
                     help="--live: labels at which a warm start is clicked (default 150; 0: never)")
+    ap.add_argument("--no-settle", dest="settle", action="store_false",
+                    help="--live: the first save as soon as the learner has loaded its encoder, not once it has "
+                         "encoded every sentence")
     ap.add_argument("--job-timeout", type=float, default=None, help="--live: seconds a job may take (default 900)")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
