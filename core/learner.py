@@ -264,13 +264,16 @@ def running(store: Store) -> int | None:
 
 
 def ensure(store: Store, *, parent: int | None = None) -> int:
-    """Start the database's learner unless one runs (its log: <db folder>/logs/<UUID>/learner.log); returns its PID.
-    A learner that ended is waited for here, so none stays a zombie."""
+    """Start the database's learner unless one runs, or one started here is still starting (it claims the database
+    once it has loaded); its log: <db folder>/logs/<UUID>/learner.log. Returns its PID. A learner that ended is
+    waited for here, so none stays a zombie."""
     for child in list(_children):
         if procs.exit_code(child) is not None:
             _children.remove(child)
     if (pid := running(store)) is not None:
         return pid
+    if _children:  # started by this process, not claimed yet: still importing and loading
+        return _children[-1].pid
     log_file = store.path.resolve().parent / "logs" / store.uuid / "learner.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "core.learner", "--db", str(store.path.resolve())]
@@ -320,8 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    procs.lower_priority()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(THREADS)  # at the app's priority: a refit is what the annotator waits for
     return serve(args.db, project=args.project, parent=args.parent, once=args.once)
 
 

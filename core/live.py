@@ -147,10 +147,13 @@ class Head:
 
     @classmethod
     def standardised_on(cls, labels: Sequence[str], sample: np.ndarray) -> "Head":
-        """A head whose feature scaling is fixed from `sample` (rows of features), so that warm starts stay
-        comparable."""
+        """A head whose feature scaling is fixed from `sample` (rows of `features`), so that warm starts stay
+        comparable: centred; the projected states share one scale (their principal axes keep their variances, so
+        the L2 penalty shrinks the weak ones most), each casing bit its own."""
         sample = np.asarray(sample, np.float32)
         scale = sample.std(0)
+        states = sample.shape[1] - _CASE
+        scale[:states] = np.sqrt(np.mean(scale[:states] ** 2))
         return cls(list(labels), sample.mean(0).astype(np.float32),
                    np.where(scale > 1e-6, scale, 1.0).astype(np.float32))
 

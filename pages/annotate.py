@@ -38,7 +38,7 @@ SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence l
 URL_SIDS = "annotate_url_sids"  # every `?sid=` this session has followed or written
 STORED = "annotate_stored_drafts"  # {sentence id: draft version} last written to the database
 CONTEXT = 2  # neighbouring sentences of the same document shown greyed above and below
-LIVE_POLL_S = 1.0  # how often the page looks for a newer live head (core.learner refits it after every save)
+LIVE_POLL_S = 0.5  # how often the page looks for a newer live head (core.learner refits it after every save)
 LEARNER = "annotate_learner_pid"  # the learner process this session last saw
 HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
        "select words · click an entity: select it · **←/→** move (**Shift** selects) · **Home**/**End** first/last " \
@@ -503,6 +503,7 @@ def render_live(*, project_id: int, sid: int, shown: int | None, model: ModelVer
     """The live head after each save: its dev F1 against the labels it has seen (the improvement to watch); when a
     newer head serves and the sentence is untouched, the page reruns so that its pre-tags come from it."""
     store = ui.store()
+    jobs.reap(store, project_id)  # a finished training job's process is waited for, even with Train closed
     head = learner.serving_head(store, project_id)
     now = head.id if head is not None else None
     if now != shown and ((draft := _draft(sid)) is None or not draft.dirty):
