@@ -60,10 +60,13 @@ class TrainConfig:
                              "data", low=0, label="Evaluations of a small-data run")
     patience: int = param(3, "dev evaluations without improvement before stopping (never in the first half of a "
                           "run)", low=0, label="Patience (evaluations)")
-    time_budget: float = param(300.0, "seconds of training (dev evaluation not counted): once the first steps are "
-                               "timed, the floor's extra steps are cut to fit (never below `epochs` nor "
-                               "100 steps); 0: no budget", low=0.0, page="main", label="Time budget",
+    time_budget: float = param(300.0, "seconds of training (dev evaluation not counted): the step time is measured "
+                               "after warm-up and again at every dev evaluation, and the floor's extra steps are "
+                               "re-aimed at what fits (never below `epochs` nor `budget_min_steps`, never above the "
+                               "plan); 0: no budget", low=0.0, page="main", label="Time budget",
                                scale=60.0, unit="minutes")
+    budget_min_steps: int = param(100, "the time budget never cuts a run below this many steps (nor below `epochs`)",
+                                  low=0, label="Budget floor (steps)")
     freeze: str = param("none", "none | embeddings | top-K (train only the top K layers and the head)",
                         choices=FREEZE_CHOICES, page="main", label="Freeze")
     shape: bool = param(True, "word-shape (casing) feature through token types, where the model has them",

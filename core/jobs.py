@@ -62,16 +62,37 @@ def threads() -> int:
 
 
 def eta_seconds(step: dict | None) -> float | None:
-    """Seconds left, from a job's last step event: steps left x measured seconds per training step, plus the dev
-    evaluations left x their mean duration so far; None before the first step."""
+    """Seconds left, from a job's last step event (or its start event before the first step): the steps left of the
+    plan that will run (the event's total) x the seconds per training step, plus the dev evaluations left x the
+    seconds per evaluation, as the trainer measured them (core.train.train: this run's after its first step, the
+    last run's before); None while unknown."""
     info = (step or {}).get("info") or {}
     done, total = (step or {}).get("step", 0), (step or {}).get("total_steps", 0)
-    if not done or "train_s" not in info:
+    if "s_per_step" in info:
+        if info["s_per_step"] is None:
+            return None
+        return max(0, total - done) * info["s_per_step"] + info.get("evals_left", 0) * (info.get("s_per_eval") or 0.0)
+    if not done or "train_s" not in info:  # an event written before the trainer carried its pace
         return None
     left = max(0, total - done) * info["train_s"] / done
     if info.get("evals"):
         left += info.get("evals_left", 0) * info["eval_s"] / info["evals"]
     return left
+
+
+def last_rates(store: Store, *, look_back: int = 5) -> dict | None:
+    """The pace of the newest finished training job of this data folder that trained (its `saved` event): seconds of
+    training per sentence and of dev evaluation per dev sentence (core.train.train's `prior`); None without one."""
+    for job in store.jobs(status="done")[:look_back]:
+        saved = store.last_event(job.id, "saved")
+        info = (saved.data.get("info") if saved else None) or {}
+        if not info.get("train_windows_seen") or not info.get("train_seconds"):
+            continue
+        out = {"train_s_per_sentence": info["train_seconds"] / info["train_windows_seen"], "job_id": job.id}
+        if info.get("evals") and info.get("dev_sentences") and info.get("eval_seconds"):
+            out["eval_s_per_sentence"] = info["eval_seconds"] / (info["evals"] * info["dev_sentences"])
+        return out
+    return None
 
 
 def _alive(job: Job) -> bool:
@@ -80,7 +101,9 @@ def _alive(job: Job) -> bool:
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
-    """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
+    """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids. Every ended
+    child process this server started for this database is waited for (no zombie) and forgotten once its job is
+    finished."""
     dead = []
     for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
         proc = _procs.get((str(store.path.resolve()), job.id))
@@ -102,6 +125,16 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         store.update_job(job.id, status="failed", error=reason)
         log.warning("job %s failed: %s", job.id, reason)
         dead.append(job.id)
+    db = str(store.path.resolve())
+    for key, proc in list(_procs.items()):
+        if key[0] != db or procs.exit_code(proc) is None:  # exit_code waits: an ended child is reaped here
+            continue
+        try:
+            finished = store.job(key[1]).status not in vocab.JOB_UNFINISHED
+        except KeyError:
+            finished = True
+        if finished:  # else the next reap marks its job failed, with the exit code
+            _procs.pop(key, None)
     return dead
 
 
@@ -118,10 +151,11 @@ def status(store: Store, job_id: int) -> JobStatus:
     job = store.job(job_id)
     step, ev = store.last_event(job_id, "step"), store.last_event(job_id, "eval")
     last = step.data if step else {}
+    start = store.last_event(job_id, "start") if not step else None
     scores = ev.data.get("scores") if ev else None
     return JobStatus(**{f.name: getattr(job, f.name) for f in fields(Job)}, progress={
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
-        "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last),
+        "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last or (start.data if start else None)),
         "registered": store.last_event(job_id, "registered") is not None,  # training over: self-training / scoring
     })
 
@@ -186,7 +220,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         root = versions.model_root(store, project.id)
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
-        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params)):
+        prior = last_rates(store)
+        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params), prior=prior):
             record(ev)
             if ev.kind == "saved":
                 final = ev
