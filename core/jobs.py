@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -179,6 +180,7 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
 
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
     """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
+    began = time.time()
     job = store.job(job_id)
     params = JobParams.parse(job.params or {})
     project = store.project(job.project_id)
@@ -221,12 +223,15 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
         prior = last_rates(store)
+        marks = {}  # wall-clock time of the phases (time.time(): the process's start time is on the same clock)
         for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params), prior=prior):
             record(ev)
+            marks["loaded" if ev.kind == "start" else "saved" if ev.kind == "saved" else "trained"] = time.time()
             if ev.kind == "saved":
                 final = ev
         metrics = dict(final.info)
         metrics.pop("config", None)
+        metrics["dev_digest"] = versions.dev_digest(dev_rows)  # a promotion by policy needs no rescoring on it
         model_id = store.add_model(
             project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.warm_start else None,
             params=asdict(cfg), metrics=metrics, status="ready",
@@ -240,6 +245,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
                  version.dev_f1, "promoted" if promoted else "not promoted", params.promote,
                  serving.name if serving else "none")
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
+        marks["registered"] = time.time()
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.self_training:
             st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
@@ -258,6 +264,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
             raise KeyboardInterrupt("cancelled")
+        result["phases"] = _phases(began, marks, metrics)
+        log.info("job %s phases (s): %s", job_id, json.dumps(result["phases"]))
         store.update_job(job_id, status="done")
         log.info("job %s done", job_id)
         return result
@@ -273,6 +281,20 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         versions.release(self_out)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _phases(began: float, marks: dict[str, float], metrics: dict) -> dict[str, float]:
+    """Where a job's time went, in seconds: `process` (this process's start to the job's: interpreter, imports),
+    `load` (data, encoder), `train` and `eval` (the trainer's steps and dev evaluations), `save` (the best state
+    saved), `register` (recorded and promoted by policy), `serving_after_process_start` (the version is registered
+    this long after the process started), `after` (self-training, pool scoring)."""
+    started = procs.start_time() or began
+    out = {"process": began - started, "load": marks["loaded"] - began,
+           "train": metrics.get("train_seconds", 0.0), "eval": metrics.get("eval_seconds", 0.0),
+           "save": marks["saved"] - marks.get("trained", marks["loaded"]),
+           "register": marks["registered"] - marks["saved"],
+           "serving_after_process_start": marks["registered"] - started, "after": time.time() - marks["registered"]}
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def _about(store: Store, project: Project, job_id: int, params: JobParams) -> dict:
