@@ -472,7 +472,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 window.append((step, train_s))
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
                             info={"elapsed": elapsed, "train_s": train_s, "eval_s": eval_seconds, "evals": evals,
-                                  "evals_left": schedule.evals_left(step), **pace(step, seen)})
+                                  "evals_left": schedule.evals_left(step - 1),  # this step's own evaluation is to come
+                                  **pace(step, seen)})
                 if step % schedule.eval_every == 0 or step == total:
                     yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience and step >= schedule.stop_after:
