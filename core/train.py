@@ -439,7 +439,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
 
     try:
         stop = False
-        while not stop:
+        for _ in range(schedule.epochs):  # the full plan's epochs: a re-aimed budget stays within them
             model.train()
             for batch in loader:
                 if cfg.shape_dropout and "token_type_ids" in batch:
@@ -485,6 +485,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 if step >= total:
                     stop = True
                     break
+            if stop:
+                break
         if last_eval != step:  # the loader ended before `total` (e.g. uneven shards): judge the last state too
             yield check()
         if best_state is not None:

@@ -12,7 +12,7 @@ from core.train import MEASURE_STEPS, LinearDecay, TrainConfig, plan, train
 
 from small_data import DATASET
 
-CFG = TrainConfig()  # the app's defaults: batch 16, 3 epochs, floor of 25 epochs within [400, 1200] steps
+CFG = TrainConfig()  # the app's defaults: batch 16, 3 epochs, floor of 25 epochs within [250, 1200] steps
 
 
 def per_epoch(sentences: int, batch: int = CFG.batch_size) -> int:
@@ -52,7 +52,7 @@ def timed_run(cfg: TrainConfig, monkeypatch, step_s, *, eval_s: float = 0.0, pri
 
 
 @pytest.mark.parametrize("sentences, cold, warm", [
-    (50, (400, 100, 67, 200), (152, 38, 38, 0)),  # tiny: the 400-step lower bound, 6 dev evaluations
+    (50, (252, 63, 42, 126), (152, 38, 38, 0)),  # tiny: the 250-step lower bound, 6 dev evaluations
     (500, (800, 25, 134, 400), (160, 5, 40, 0)),  # 25 epochs
     (5000, (1252, 4, 209, 626), (939, 3, 235, 0)),  # the 1,200-step upper bound; warm: the 3 epochs asked for
 ])
@@ -84,7 +84,7 @@ def test_a_dev_evaluation_at_least_every_quarter_of_a_run(cfg):
 
 
 def test_the_time_budget_cuts_only_the_floor():
-    cfg = TrainConfig(budget_min_steps=100)
+    cfg = TrainConfig(budget_min_steps=100, floor_low=400)
     slow = plan(cfg, 50, 4, False, seconds_per_step=6.0)  # 300 s fit 50 steps: cut to the lowest a budget allows
     assert slow.budget_cut and slow.total_steps == 100 and slow.stop_after == 50
     assert plan(cfg, 50, 4, False, seconds_per_step=2.0).total_steps == 150
@@ -92,11 +92,11 @@ def test_the_time_budget_cuts_only_the_floor():
     big = plan(cfg, 5000, 313, False, seconds_per_step=1.0)  # never below the 3 epochs asked for
     assert big.budget_cut and big.total_steps == 939
     assert not plan(TrainConfig(time_budget=0), 50, 4, False, seconds_per_step=60.0).budget_cut
-    assert plan(TrainConfig(budget_min_steps=250), 50, 4, False, seconds_per_step=6.0).total_steps == 250
+    assert plan(TrainConfig(budget_min_steps=200, floor_low=400), 50, 4, False, seconds_per_step=6.0).total_steps == 200
 
 
 def test_the_time_budget_counts_the_time_spent_and_may_give_steps_back():
-    cfg = TrainConfig(budget_min_steps=100)
+    cfg = TrainConfig(budget_min_steps=100, floor_low=400)
     # 60 steps took 240 s (a slow start); at 0.5 s a step the 60 s left fit 120 more: 180 in all
     assert plan(cfg, 50, 4, False, seconds_per_step=0.5, done_steps=60, spent_s=240.0).total_steps == 180
     # faster now: the whole plan fits again, never more
