@@ -231,8 +231,27 @@ SCHEDULES = {  # the cold-start schedule before issue 10 (a flat 1,200-step floo
 }
 
 
+def variants(args) -> dict[str, dict]:
+    """The schedules to run: `--schedules` among SCHEDULES, then each `--variant name:key=value,...` (TrainConfig
+    fields over today's defaults, no time budget unless given)."""
+    from dataclasses import fields
+
+    from core.config import TrainConfig
+
+    kinds = {f.name: f.metadata["kind"] for f in fields(TrainConfig)}
+    out = {k: v for k, v in SCHEDULES.items() if k in args.schedules.split(",")}
+    for text in args.variant or []:
+        name, _, body = text.partition(":")
+        over = {"time_budget": 0}
+        for item in filter(None, body.split(",")):
+            key, _, value = item.partition("=")
+            over[key] = kinds[key](value)
+        out[name] = over
+    return out
+
+
 def run_small(args) -> dict:
-    """Both first-model schedules on the same random N labelled sentences (nested samples), for each N."""
+    """The first-model schedules on the same random N labelled sentences (nested samples), for each N."""
     import torch
 
     from core.train import TrainConfig
@@ -246,11 +265,11 @@ def run_small(args) -> dict:
     runs = []
     for n in sorted(int(x) for x in args.small_data.split(",")):
         sample = [full[i] for i in sorted(order[:n])]
-        for name, over in ((k, v) for k, v in SCHEDULES.items() if k in args.schedules.split(",")):
+        for name, over in variants(args).items():
             if args.budget is not None and name == "now":
                 over = {**over, "time_budget": args.budget}
-            cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, seed=args.seed, **over)
-            started, evals = time.perf_counter(), []
+            cfg = TrainConfig(**{"lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, **over})
+            started, evals, load_before = time.perf_counter(), [], os.getloadavg()[0]
             for ev in train_stream(cfg, sample, dev):
                 if ev.kind == "eval":
                     evals.append({"step": ev.step, "dev_f1": ev.scores["micro"]["f1"]})
@@ -260,25 +279,35 @@ def run_small(args) -> dict:
             runs.append({"sentences": n, "schedule": name, "config": over, "dev_f1": info["dev"]["micro"]["f1"],
                          "steps": info["steps"], "planned_steps": last.total_steps, "best_step": info["best_step"],
                          "train_seconds": info["train_seconds"], "eval_seconds": info["eval_seconds"],
-                         "wall_seconds": time.perf_counter() - started, "evals": evals})
+                         "seconds_per_step": info["train_seconds"] / max(1, info["steps"]),
+                         "seconds_per_eval": info["eval_seconds"] / max(1, len(evals)),
+                         "wall_seconds": time.perf_counter() - started, "evals": evals,
+                         "load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)})
             print(f"n={n} {name}: dev F1 {runs[-1]['dev_f1']:.4f}, {info['steps']} steps, "
                   f"{info['train_seconds']:.0f} s training", flush=True)
     return {"runs": runs}
 
 
 def small_table(res: dict) -> str:
-    lines = [f"CoNLL-2003 first model from the base encoder: the schedule before issue 10 (flat 1,200-step floor, dev "
-             f"every 250 steps) against today's, on the same random N train sentences (seed {res['seed']}), dev = "
-             f"first {res['max_eval'] or 'all'} dev sentences ({res['date']}, {res['device']})", "",
-             "| sentences | schedule | dev F1 | steps run (planned) | best step | training s | dev eval s | "
-             "F1 change | time |", "|---|---|---|---|---|---|---|---|---|"]
-    base = {r["sentences"]: r for r in res["runs"] if r["schedule"] == "before"}
+    ref = "before" if any(r["schedule"] == "before" for r in res["runs"]) else res["runs"][0]["schedule"]
+    lines = [f"CoNLL-2003 first model from the base encoder: first-model schedules against `{ref}` (`before`: the "
+             f"flat 1,200-step floor and dev every 250 steps before issue 10; `now`: TrainConfig's defaults), on the "
+             f"same random N train sentences (seed {res['seed']}), dev = first {res['max_eval'] or 'all'} dev sentences "
+             f"({res['date']}, {res['device']}{', ' + res['load'] if res.get('load') else ''})", "",
+             "| sentences | schedule | settings | dev F1 | steps run (planned) | best step | training s | s/step | "
+             "dev eval s (each) | F1 change | time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    base = {r["sentences"]: r for r in res["runs"] if r["schedule"] == ref}
     for r in res["runs"]:
         b = base.get(r["sentences"], r)
         change = f"{(r['dev_f1'] - b['dev_f1']) * 100:+.2f} pt" if r is not b else ""
         speed = f"{r['train_seconds'] / b['train_seconds']:.2f}x" if r is not b else ""
-        lines.append(f"| {r['sentences']} | {r['schedule']} | {r['dev_f1']:.2%} | {r['steps']} ({r['planned_steps']}) | "
-                     f"{r['best_step']} | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} | {change} | {speed} |")
+        settings = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["config"].items()
+                             if k != "time_budget" or v)
+        per_step = r.get("seconds_per_step", r["train_seconds"] / max(1, r["steps"]))
+        per_eval = r.get("seconds_per_eval", r["eval_seconds"] / max(1, len(r["evals"])))
+        lines.append(f"| {r['sentences']} | {r['schedule']} | {settings} | {r['dev_f1']:.2%} | {r['steps']} "
+                     f"({r['planned_steps']}) | {r['best_step']} | {r['train_seconds']:.0f} | {per_step:.3f} | "
+                     f"{r['eval_seconds']:.0f} ({per_eval:.1f}) | {change} | {speed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -304,6 +333,10 @@ def main() -> None:
     ap.add_argument("--small-data", help="comma-separated N: first-model schedules (before/now) on N sentences")
     ap.add_argument("--schedules", default="before,now", help="--small-data: which of before,now to run")
     ap.add_argument("--budget", type=float, help="--small-data: today's schedule with this time budget (s)")
+    ap.add_argument("--variant", action="append", help="--small-data: also this schedule, `name:key=value,...` "
+                    "(TrainConfig fields over the defaults, no time budget unless given), e.g. "
+                    "`b8:batch_size=8`; repeatable")
+    ap.add_argument("--tag", default="", help="--small-data: a suffix for the result files")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--pipeline-sentences", type=int, default=1000)
     ap.add_argument("--only", choices=["ours", "baseline"], help="run one system only")
@@ -325,13 +358,16 @@ def main() -> None:
            "max_train": args.max_train, "max_eval": args.max_eval,
            "device": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"}
     if args.small_data:
+        res["load"] = "load average %.2f at the start" % os.getloadavg()[0]
+        res["command"] = "python bench/conll.py " + " ".join(sys.argv[1:])
         res.update(run_small(args))
         res["device"] = f"cpu, {args.threads or torch.get_num_threads()} threads" if not torch.cuda.is_available() \
             else "cuda"
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = f"conll-small-{res['date']}-seed{args.seed}" + (f"-budget{args.budget:g}" if args.budget is not None else "")
-        stem += "" if args.schedules == "before,now" else f"-{args.schedules.replace(',', '-')}"
+        stem += "" if args.schedules == "before,now" else f"-{args.schedules.replace(',', '-')}" if args.schedules else ""
+        stem += f"-{args.tag}" if args.tag else ""
         (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
         (out / f"{stem}.md").write_text(md := small_table(res))
         print(md)

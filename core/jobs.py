@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -62,16 +63,37 @@ def threads() -> int:
 
 
 def eta_seconds(step: dict | None) -> float | None:
-    """Seconds left, from a job's last step event: steps left x measured seconds per training step, plus the dev
-    evaluations left x their mean duration so far; None before the first step."""
+    """Seconds left, from a job's last step event (or its start event before the first step): the steps left of the
+    plan that will run (the event's total) x the seconds per training step, plus the dev evaluations left x the
+    seconds per evaluation, as the trainer measured them (core.train.train: this run's after its first step, the
+    last run's before); None while unknown."""
     info = (step or {}).get("info") or {}
     done, total = (step or {}).get("step", 0), (step or {}).get("total_steps", 0)
-    if not done or "train_s" not in info:
+    if "s_per_step" in info:
+        if info["s_per_step"] is None:
+            return None
+        return max(0, total - done) * info["s_per_step"] + info.get("evals_left", 0) * (info.get("s_per_eval") or 0.0)
+    if not done or "train_s" not in info:  # an event written before the trainer carried its pace
         return None
     left = max(0, total - done) * info["train_s"] / done
     if info.get("evals"):
         left += info.get("evals_left", 0) * info["eval_s"] / info["evals"]
     return left
+
+
+def last_rates(store: Store, *, look_back: int = 5) -> dict | None:
+    """The pace of the newest finished training job of this data folder that trained (its `saved` event): seconds of
+    training per sentence and of dev evaluation per dev sentence (core.train.train's `prior`); None without one."""
+    for job in store.jobs(status="done")[:look_back]:
+        saved = store.last_event(job.id, "saved")
+        info = (saved.data.get("info") if saved else None) or {}
+        if not info.get("train_windows_seen") or not info.get("train_seconds"):
+            continue
+        out = {"train_s_per_sentence": info["train_seconds"] / info["train_windows_seen"], "job_id": job.id}
+        if info.get("evals") and info.get("dev_sentences") and info.get("eval_seconds"):
+            out["eval_s_per_sentence"] = info["eval_seconds"] / (info["evals"] * info["dev_sentences"])
+        return out
+    return None
 
 
 def _alive(job: Job) -> bool:
@@ -80,7 +102,9 @@ def _alive(job: Job) -> bool:
 
 
 def reap(store: Store, project_id: int | None = None) -> list[int]:
-    """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids."""
+    """Mark queued/running jobs whose process is gone as failed, with the reason; returns their ids. Every ended
+    child process this server started for this database is waited for (no zombie) and forgotten once its job is
+    finished."""
     dead = []
     for job in store.jobs(project_id, status=list(vocab.JOB_UNFINISHED)):
         proc = _procs.get((str(store.path.resolve()), job.id))
@@ -102,6 +126,16 @@ def reap(store: Store, project_id: int | None = None) -> list[int]:
         store.update_job(job.id, status="failed", error=reason)
         log.warning("job %s failed: %s", job.id, reason)
         dead.append(job.id)
+    db = str(store.path.resolve())
+    for key, proc in list(_procs.items()):
+        if key[0] != db or procs.exit_code(proc) is None:  # exit_code waits: an ended child is reaped here
+            continue
+        try:
+            finished = store.job(key[1]).status not in vocab.JOB_UNFINISHED
+        except KeyError:
+            finished = True
+        if finished:  # else the next reap marks its job failed, with the exit code
+            _procs.pop(key, None)
     return dead
 
 
@@ -118,10 +152,11 @@ def status(store: Store, job_id: int) -> JobStatus:
     job = store.job(job_id)
     step, ev = store.last_event(job_id, "step"), store.last_event(job_id, "eval")
     last = step.data if step else {}
+    start = store.last_event(job_id, "start") if not step else None
     scores = ev.data.get("scores") if ev else None
     return JobStatus(**{f.name: getattr(job, f.name) for f in fields(Job)}, progress={
         "step": last.get("step", 0), "total_steps": last.get("total_steps", 0), "epoch": last.get("epoch", 0.0),
-        "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last),
+        "loss": last.get("loss"), "dev_f1": scores["micro"]["f1"] if scores else None, "eta_s": eta_seconds(last or (start.data if start else None)),
         "registered": store.last_event(job_id, "registered") is not None,  # training over: self-training / scoring
     })
 
@@ -145,6 +180,7 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
 
 def execute(store: Store, job_id: int, *, progress=None) -> dict:
     """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
+    began = time.time()
     job = store.job(job_id)
     params = JobParams.parse(job.params or {})
     project = store.project(job.project_id)
@@ -186,12 +222,16 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         root = versions.model_root(store, project.id)
         out = versions.reserve(root, f"job-{job_id}")
         self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
-        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params)):
+        prior = last_rates(store)
+        marks = {}  # wall-clock time of the phases (time.time(): the process's start time is on the same clock)
+        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params), prior=prior):
             record(ev)
+            marks["loaded" if ev.kind == "start" else "saved" if ev.kind == "saved" else "trained"] = time.time()
             if ev.kind == "saved":
                 final = ev
         metrics = dict(final.info)
         metrics.pop("config", None)
+        metrics["dev_digest"] = versions.dev_digest(dev_rows)  # a promotion by policy needs no rescoring on it
         model_id = store.add_model(
             project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.warm_start else None,
             params=asdict(cfg), metrics=metrics, status="ready",
@@ -205,6 +245,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
                  version.dev_f1, "promoted" if promoted else "not promoted", params.promote,
                  serving.name if serving else "none")
         store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
+        marks["registered"] = time.time()
         result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
         if params.self_training:
             st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
@@ -223,6 +264,8 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
             raise KeyboardInterrupt("cancelled")
+        result["phases"] = _phases(began, marks, metrics)
+        log.info("job %s phases (s): %s", job_id, json.dumps(result["phases"]))
         store.update_job(job_id, status="done")
         log.info("job %s done", job_id)
         return result
@@ -238,6 +281,20 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
         versions.release(self_out)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _phases(began: float, marks: dict[str, float], metrics: dict) -> dict[str, float]:
+    """Where a job's time went, in seconds: `process` (this process's start to the job's: interpreter, imports),
+    `load` (data, encoder), `train` and `eval` (the trainer's steps and dev evaluations), `save` (the best state
+    saved), `register` (recorded and promoted by policy), `serving_after_process_start` (the version is registered
+    this long after the process started), `after` (self-training, pool scoring)."""
+    started = procs.start_time() or began
+    out = {"process": began - started, "load": marks["loaded"] - began,
+           "train": metrics.get("train_seconds", 0.0), "eval": metrics.get("eval_seconds", 0.0),
+           "save": marks["saved"] - marks.get("trained", marks["loaded"]),
+           "register": marks["registered"] - marks["saved"],
+           "serving_after_process_start": marks["registered"] - started, "after": time.time() - marks["registered"]}
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def _about(store: Store, project: Project, job_id: int, params: JobParams) -> dict:

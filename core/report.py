@@ -124,6 +124,7 @@ class Live:
     loss: list = field(default_factory=list)  # [step, smoothed loss]
     f1: list = field(default_factory=list)  # [step, dev micro F1]
     step: dict | None = None  # the last step event's data
+    start: dict | None = None  # the start event's data (the plan, and the last run's pace for the time left)
     dev_f1: float | None = None
     registered: bool = False  # training over: self-training / scoring the pool
     version: int = 0  # bumped whenever a series changed
@@ -133,7 +134,9 @@ class Live:
         rows = store.events(self.job_id, after_id=self.after)
         for row in rows:
             data = row.data
-            if row.kind == "step":
+            if row.kind == "start":
+                self.start = data
+            elif row.kind == "step":
                 self.step = data
                 self.loss.append([data["step"], data["loss"]])
                 if len(self.loss) > MAX_POINTS:

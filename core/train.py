@@ -1,6 +1,7 @@
 """The one trainer: a generator of events shared by the CLI, background jobs and the benchmark."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -44,8 +45,9 @@ class Event:
         return asdict(self)
 
 
-BUDGET_MIN_STEPS = 100  # a time budget never cuts a run below this many steps (nor below the epochs asked for)
-MEASURE_STEPS = 10  # steps timed (after the first) before a time budget is applied
+MEASURE_STEPS = 10  # steps timed after the first (warm-up) before a time budget is first applied
+RATE_WINDOW = 50  # the ETA's seconds per step: the mean over the last this many steps (never the first)
+EVAL_SPEEDUP = 3.5  # a dev sentence predicted costs about this fraction of a trained one (bench/conll.py --small-data)
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,12 @@ class Plan:
 
 
 def plan(cfg: TrainConfig, n_train_sentences: int, steps_per_epoch: int, warm: bool, *,
-         seconds_per_step: float | None = None) -> Plan:
+         seconds_per_step: float | None = None, done_steps: int = 0, spent_s: float = 0.0) -> Plan:
     """The schedule of a run. Cold start: at least `floor_epochs` epochs, within [floor_low, min_steps] steps, and
-    `small_evals` dev evaluations when that floor added epochs; warm start: at least `warm_min_steps`. With the
-    measured `seconds_per_step`, steps beyond the epochs asked for are cut to fit `time_budget`."""
+    `small_evals` dev evaluations when that floor added epochs; warm start: at least `warm_min_steps`. A dev evaluation
+    at least every quarter of the run. With the measured `seconds_per_step` (after `done_steps` steps that took
+    `spent_s` seconds of training), the steps beyond the epochs asked for are aimed at what fits `time_budget`: never
+    below `budget_min_steps` (nor the epochs asked for, nor the steps done), never above the plan without a budget."""
     per = max(1, steps_per_epoch)
     asked = cfg.epochs * per
     if warm:
@@ -83,21 +87,23 @@ def plan(cfg: TrainConfig, n_train_sentences: int, steps_per_epoch: int, warm: b
     total = per * max(cfg.epochs, math.ceil(floor / per)) if floor else asked
     full, cut = total, False
     if seconds_per_step and cfg.time_budget:
-        fits = int(cfg.time_budget / seconds_per_step)
-        if fits < total:
-            total = max(min(total, max(asked, BUDGET_MIN_STEPS)), fits)
+        fits = done_steps + int(max(0.0, cfg.time_budget - spent_s) / seconds_per_step)
+        if fits < full:
+            total = max(min(full, max(asked, cfg.budget_min_steps, done_steps)), fits)
             cut = total < full
     small = not warm and cfg.small_evals and full > asked
     if small:
         eval_every = max(1, math.ceil(total / cfg.small_evals))
     else:
         eval_every = max(per // max(1, cfg.evals_per_epoch), min(cfg.min_eval_interval, total))
+    eval_every = min(eval_every, math.ceil(total / 4))  # at least every quarter of the run
     return Plan(epochs=math.ceil(total / per), total_steps=total, eval_every=max(1, eval_every), steps_per_epoch=per,
                 train_sentences=n_train_sentences, warm=warm, stop_after=total // 2 if small else 0, budget_cut=cut)
 
 
 class LinearDecay:
-    """LR factor: linear warm-up, then linear decay to 0 at `total`; `shorten` re-aims the decay at a new total."""
+    """LR factor: linear warm-up, then linear decay to 0 at `total`; `shorten` re-aims the decay at a new total
+    (shorter or longer)."""
 
     def __init__(self, total: int, warmup: float):
         self.warmup, self.total, self.warm = warmup, total, int(warmup * total)
@@ -110,7 +116,8 @@ class LinearDecay:
         return max(0.0, factor * (self.total - step) / max(1, self.total - start))
 
     def shorten(self, total: int, step: int) -> None:
-        """From `step` on, reach 0 at `total` instead (a shorter warm-up still running is kept proportional)."""
+        """From `step` on, reach 0 at `total` instead, sooner or later (a warm-up still running is kept
+        proportional)."""
         warm = int(self.warmup * total)
         if step < warm:
             self.warm, self.anchor = warm, (warm, 1.0)
@@ -308,9 +315,15 @@ def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequ
 
 
 def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
-          about: dict | None = None) -> Iterator[Event]:
+          about: dict | None = None, prior: dict | None = None, clock=time.perf_counter) -> Iterator[Event]:
     """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process.
-    `about`: facts for the model card the trainer cannot know (`command`, `job`, `test_sentences`, `test_tokens`)."""
+    `about`: facts for the model card the trainer cannot know (`command`, `job`, `test_sentences`, `test_tokens`).
+    `prior`: the last run's `train_s_per_sentence` and `eval_s_per_sentence` on this machine (see `rates`), for the
+    time left until this run's own are measured. `clock`: seconds (time.perf_counter; a fake one in tests).
+
+    Each start and step event's `info` carries what the time left needs: `s_per_step` (measured seconds of training
+    per step, None until known), `s_per_eval` (seconds per dev evaluation: measured, else estimated), `evals_left`;
+    with the event's `total_steps` (the plan that will run): see `eta`."""
     from accelerate import Accelerator
     from transformers import set_seed
 
@@ -345,27 +358,72 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, decay)
     gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
 
+    rows_per_step = len(windows) / per_epoch  # the last batch of an epoch may be short
+    prior = prior or {}
+
+    def prior_step_s() -> float | None:
+        return prior["train_s_per_sentence"] * rows_per_step if prior.get("train_s_per_sentence") else None
+
+    def eval_estimate(per_step: float | None, rows: float) -> float | None:
+        """Seconds of one dev evaluation before one was timed: the last run's per dev sentence, else this run's
+        training speed per sentence / EVAL_SPEEDUP."""
+        if not dev_words:
+            return 0.0
+        if prior.get("eval_s_per_sentence"):
+            return prior["eval_s_per_sentence"] * len(dev_words)
+        return None if per_step is None else per_step / max(1.0, rows) * len(dev_words) / EVAL_SPEEDUP
+
+    first = prior_step_s()
     info = {"labels": labels, "train_sentences": len(words), "train_tokens": sum(map(len, words)),
             "dev_sentences": len(dev_words), "warm_start": tagger.trained, "epochs": schedule.epochs,
             "steps_per_epoch": per_epoch, "processes": acc.num_processes, "eval_every": schedule.eval_every,
-            "time_budget": cfg.time_budget}
+            "time_budget": cfg.time_budget, "s_per_step": first, "s_per_eval": eval_estimate(first, rows_per_step),
+            "evals_left": schedule.evals_left(0), "rate": "last run" if first else None}
     log.info("training %s (%s) on %d sentences (%d tokens), %d dev sentences, %d labels; plan: %d steps (%d epochs of "
              "%d), dev evaluation every %d steps, %d process(es)", cfg.model,
              "warm start" if tagger.trained else "new head", len(words), info["train_tokens"], len(dev_words), len(labels), total, schedule.epochs, per_epoch,
              schedule.eval_every, acc.num_processes)
     yield Event("start", 0, total, 0.0, info=info)
     best_f1, best_state, best_scores, best_step, bad_evals = -1.0, None, None, 0, 0
-    step, smooth, started, seen, eval_seconds, evals = 0, None, time.perf_counter(), 0, 0.0, 0
-    saved, last_eval, first_step_s = False, -1, 0.0
+    step, smooth, started, seen, eval_seconds, evals = 0, None, clock(), 0, 0.0, 0
+    saved, last_eval = False, -1
+    window: collections.deque = collections.deque(maxlen=RATE_WINDOW + 1)  # (step, training seconds) from step 1
+    mark = (1, 0.0)  # where the step time for the budget was last measured from (after the first step: warm-up)
+
+    def aim(train_s: float) -> None:
+        """Re-aim the schedule at what fits the time budget, at the step time measured since `mark`."""
+        nonlocal schedule, total, mark
+        rate = (train_s - mark[1]) / (step - mark[0])
+        mark = (step, train_s)
+        new = plan(cfg, len(words), per_epoch, tagger.trained, seconds_per_step=rate, done_steps=step,
+                   spent_s=train_s)
+        if new.total_steps != total:
+            log.info("time budget of %s s: %d steps instead of %d (%.3f s each measured, %.0f s spent at step %d)",
+                     cfg.time_budget, new.total_steps, total, rate, train_s, step)
+            total = max(step, new.total_steps)
+            decay.shorten(total, step)
+        schedule = new
+
+    def pace(step: int, seen: int) -> dict:
+        """The ETA's figures after `step`: measured seconds per training step (over the last RATE_WINDOW steps,
+        never the first: warm-up; the last run's until three are timed, when known) and per dev evaluation."""
+        start_step, start_s = window[0]
+        per_step, source = None, None
+        if step - start_step >= 3 or (step > start_step and prior_step_s() is None):
+            per_step, source = (window[-1][1] - start_s) / (step - start_step), "run"
+        elif prior_step_s() is not None:
+            per_step, source = prior_step_s(), "last run"
+        per_eval = eval_seconds / evals if evals and dev_words else eval_estimate(per_step, seen / max(1, step))
+        return {"s_per_step": per_step, "s_per_eval": per_eval, "rate": source}
 
     def check() -> Event:
         """Score the current weights on dev and keep them when they are the best so far."""
         nonlocal best_f1, best_scores, best_step, bad_evals, best_state, eval_seconds, last_eval, evals
         last_eval, evals = step, evals + 1
         if dev_words:
-            t_eval = time.perf_counter()
+            t_eval = clock()
             scores = evaluate(tagger, dev_words, dev_tags).scores
-            eval_seconds += time.perf_counter() - t_eval
+            eval_seconds += clock() - t_eval
             f1 = scores["micro"]["f1"]
         else:
             scores, f1 = None, float(step)  # no dev set: the last model is the best
@@ -381,7 +439,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
 
     try:
         stop = False
-        for epoch in range(schedule.epochs):
+        for _ in range(schedule.epochs):  # the full plan's epochs: a re-aimed budget stays within them
             model.train()
             for batch in loader:
                 if cfg.shape_dropout and "token_type_ids" in batch:
@@ -405,25 +463,25 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                 seen += n_rows
                 value = float(loss.detach())
                 smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-                elapsed = time.perf_counter() - started
+                elapsed = clock() - started
+                train_s = elapsed - eval_seconds
                 if step == 1:
-                    first_step_s = elapsed
-                elif step == 1 + MEASURE_STEPS and cfg.time_budget:  # the speed is known: fit the budget
-                    rate = (elapsed - eval_seconds - first_step_s) / MEASURE_STEPS
-                    shorter = plan(cfg, len(words), per_epoch, tagger.trained, seconds_per_step=rate)
-                    if shorter.total_steps < total:
-                        schedule, total = shorter, max(step, shorter.total_steps)
-                        decay.shorten(total, step)
-                        log.info("time budget of %s s: %d steps at %.3f s each", cfg.time_budget, total, rate)
+                    mark = (1, train_s)
+                elif step == 1 + MEASURE_STEPS and cfg.time_budget:  # the speed after warm-up is known
+                    aim(train_s)
+                window.append((step, train_s))
                 yield Event("step", step, total, step / per_epoch, loss=smooth, lr=scheduler.get_last_lr()[0],
-                            info={"elapsed": elapsed, "train_s": elapsed - eval_seconds, "eval_s": eval_seconds,
-                                  "evals": evals, "evals_left": schedule.evals_left(step)})
+                            info={"elapsed": elapsed, "train_s": train_s, "eval_s": eval_seconds, "evals": evals,
+                                  "evals_left": schedule.evals_left(step - 1),  # this step's own evaluation is to come
+                                  **pace(step, seen)})
                 if step % schedule.eval_every == 0 or step == total:
                     yield check()
                     if dev_words and cfg.patience and bad_evals >= cfg.patience and step >= schedule.stop_after:
                         log.info("stopped early at step %d: %d evaluations without a better dev F1", step, bad_evals)
                         stop = True
                         break
+                    if cfg.time_budget and step < total and step - mark[0] >= MEASURE_STEPS:
+                        aim(train_s)  # measured again at every evaluation: shorter or longer, within the plan
                 if step >= total:
                     stop = True
                     break
@@ -439,7 +497,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
                  "config": asdict(cfg),
                  "steps_per_epoch": per_epoch, "processes": acc.num_processes,
                  "train_windows_seen": seen * acc.num_processes,
-                 "train_seconds": time.perf_counter() - started - eval_seconds, "eval_seconds": eval_seconds}
+                 "train_seconds": clock() - started - eval_seconds, "eval_seconds": eval_seconds, "evals": evals}
         if out is not None and acc.is_main_process:
             save_atomic(tagger, out, extra)
             saved = True

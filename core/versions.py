@@ -2,6 +2,7 @@
 the database's UUID and the project id, never by user text; reserved before a save; tidied after a crash)."""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -27,22 +28,37 @@ def training_data(store: Store, project_id: int) -> tuple[list[SentenceRow], lis
     return train_rows, dev_rows
 
 
+def dev_digest(rows: list[SentenceRow]) -> str:
+    """A fingerprint of a dev set (each sentence's id, words and tags), recorded with the F1 a version scored on it."""
+    digest = hashlib.sha1()
+    for row in sorted(rows, key=lambda r: r.id):
+        digest.update(json.dumps([row.id, row.words, row.tags]).encode())
+    return digest.hexdigest()
+
+
 def maybe_promote(store: Store, project_id: int, model_id: int, policy: str, *, actor: Actor = OWNER,
                   job_id: int | None = None) -> bool:
     """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's (rescored on
-    today's dev set when its folder is there), audited as `actor` (who started training job `job_id`). Returns
-    whether it was promoted."""
+    today's dev set when its folder is there and its recorded F1 is of another dev set: see `dev_digest`), audited
+    as `actor` (who started training job `job_id`). Returns whether it was promoted."""
     serving = store.serving(project_id)
     if policy == "never":
         return False
     if policy == "better" and serving is not None:
         current = _recorded_f1(serving)
-        if serving.folder and Path(serving.folder).exists():
+        if serving.folder and Path(serving.folder).exists() and not _scored_on_todays_dev(store, project_id, serving):
             current = rescore(store, project_id, serving, current)
         if _recorded_f1(store.model(model_id)) <= current:
             return False
     store.promote(model_id, actor=actor, job_id=job_id)
     return True
+
+
+def _scored_on_todays_dev(store: Store, project_id: int, model: ModelVersion) -> bool:
+    """Whether the version's recorded dev F1 is of today's dev set (same sentences, same tags)."""
+    recorded = (model.metrics or {}).get("dev_digest")
+    return recorded is not None and model.dev_f1 is not None and \
+        recorded == dev_digest(training_data(store, project_id)[1])
 
 
 def _recorded_f1(model: ModelVersion) -> float:

@@ -60,10 +60,10 @@ def _live_panel(*, job_id: int) -> None:
     if every != st.session_state.get("train_live_every", FAST):
         st.session_state["train_live_every"] = every
         st.rerun()
-    step = live.step or {}
+    step = live.step or live.start or {}  # before the first step: the plan and the last run's pace
     if step.get("total_steps"):
         progress = {"step": step["step"], "total_steps": step["total_steps"], "epoch": step["epoch"],
-                    "loss": step["loss"], "dev_f1": live.dev_f1, "eta_s": jobs.eta_seconds(step)}
+                    "loss": step.get("loss"), "dev_f1": live.dev_f1, "eta_s": jobs.eta_seconds(step)}
         text = f"Job {job_id} {job.status}: " + report.progress_text(progress)
         if live.registered:
             text += " · version saved, finishing (self-training, scoring the pool for active learning)…"
@@ -208,7 +208,10 @@ def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     if p.stop_after:
         text += f", stopping early from step {p.stop_after} if dev F1 stops improving"
     if params["time_budget"]:
-        text += f"; fewer if {report.duration(params['time_budget'])} of training cannot fit them"
+        lowest = min(p.total_steps, max(cfg.budget_min_steps, cfg.epochs * p.steps_per_epoch))
+        if lowest < p.total_steps:
+            text += (f"; fewer (never below {lowest}) if {report.duration(params['time_budget'])} of training "
+                     f"cannot fit them")
     st.caption(text + ".")
 
 

@@ -206,7 +206,8 @@ def test_the_page_shows_the_steps_that_will_really_run(monkeypatch, tmp_path, tr
     p = report.run_plan(TrainConfig(), n, warm=False)
     assert p.epochs > 3 and shown().startswith(f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {n} "
                                                f"labelled sentences, dev evaluation every {p.eval_every} steps")
-    assert "fewer if 5 min of training cannot fit them" in shown()
+    lowest = max(TrainConfig().budget_min_steps, 3 * p.steps_per_epoch)
+    assert f"fewer (never below {lowest}) if 5 min of training cannot fit them" in shown()
     at.number_input(key="train_min_steps").set_value(0).run()  # no floor: the 3 epochs asked for
     p = report.run_plan(TrainConfig(min_steps=0), n, warm=False)
     assert p.epochs == 3 and shown().startswith(f"This run: **{p.total_steps} steps**, 3 epochs")

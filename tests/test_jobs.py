@@ -172,6 +172,12 @@ def test_a_started_job_runs_below_normal_priority_on_every_core(project, tiny_mo
 def test_eta_counts_steps_and_evaluations_left():
     assert jobs.eta_seconds(None) is None
     assert jobs.eta_seconds({"step": 0, "total_steps": 100, "info": {}}) is None
+    # the trainer's pace: steps left of the plan that will run x seconds per step + evaluations left x their time
+    step = {"step": 10, "total_steps": 110, "info": {"train_s": 25.0, "s_per_step": 0.5, "s_per_eval": 4.0,
+                                                     "evals_left": 3}}
+    assert jobs.eta_seconds(step) == 50.0 + 3 * 4.0  # not 25 s / 10 steps: the first step's warm-up is not the pace
+    assert jobs.eta_seconds({"step": 1, "total_steps": 110, "info": {"s_per_step": None}}) is None  # not known yet
+    # events recorded before the trainer carried its pace
     step = {"step": 10, "total_steps": 110, "info": {"elapsed": 13.0, "train_s": 5.0, "eval_s": 0.0, "evals": 0}}
     assert jobs.eta_seconds(step) == 50.0  # 100 steps at 0.5 s; no evaluation timed yet
     step["info"].update(eval_s=8.0, evals=2, evals_left=3)  # evaluation time is not step time
@@ -182,9 +188,62 @@ def test_status_reports_the_eta_of_the_last_step(project):
     store, pid = project
     job_id = store.create_job(pid, "train", {})
     assert jobs.status(store, job_id).progress["eta_s"] is None
+    store.add_event(job_id, "start", {"step": 0, "total_steps": 20, "epoch": 0.0,
+                                      "info": {"s_per_step": 0.4, "s_per_eval": 1.0, "evals_left": 4}})
+    assert jobs.status(store, job_id).progress["eta_s"] == 20 * 0.4 + 4 * 1.0  # before the first step: the last run's
     store.add_event(job_id, "step", {"step": 4, "total_steps": 20, "epoch": 1.0, "loss": 1.0,
-                                     "info": {"train_s": 2.0, "eval_s": 1.0, "evals": 1, "evals_left": 2}})
+                                     "info": {"train_s": 2.0, "eval_s": 1.0, "evals": 1, "evals_left": 2,
+                                              "s_per_step": 0.5, "s_per_eval": 1.0}})
     assert jobs.status(store, job_id).progress["eta_s"] == 16 * 0.5 + 2 * 1.0
+
+
+def test_the_last_finished_run_gives_its_pace_to_the_next(project, tiny_model):
+    store, pid = project
+    assert jobs.last_rates(store) is None
+    first = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
+    info = store.last_event(first["job_id"], "saved").data["info"]
+    rates = jobs.last_rates(store)
+    assert rates["job_id"] == first["job_id"]
+    assert rates["train_s_per_sentence"] == pytest.approx(info["train_seconds"] / info["train_windows_seen"])
+    assert rates["eval_s_per_sentence"] == pytest.approx(
+        info["eval_seconds"] / (info["evals"] * info["dev_sentences"]))
+    second = jobs.create(store, pid, {**FAST, "model": tiny_model})
+    jobs.execute(store, second)
+    start = store.events(second, kind="start")[0].data["info"]  # before its first step: the first job's pace
+    rows = start["train_sentences"] / start["steps_per_epoch"]  # sentences (windows) per step
+    assert start["rate"] == "last run"
+    assert start["s_per_step"] == pytest.approx(rates["train_s_per_sentence"] * rows, rel=0.2)
+    assert start["s_per_eval"] == pytest.approx(rates["eval_s_per_sentence"] * info["dev_sentences"])
+    assert jobs.eta_seconds(store.events(second, kind="start")[0].data) > 0
+
+
+def test_a_better_version_is_promoted_without_rescoring_the_serving_one_on_the_same_dev_set(project, tiny_model,
+                                                                                              monkeypatch):
+    store, pid = project
+    first = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
+    assert store.model(first["model_id"]).metrics["dev_digest"] == versions.dev_digest(
+        versions.training_data(store, pid)[1])
+    rescored, real = [], versions.rescore
+    monkeypatch.setattr(versions, "rescore", lambda *a, **k: rescored.append(a[2].id) or real(*a, **k))
+    better = {**FAST, "warm_start": True, "promote": "better"}
+    jobs.execute(store, jobs.create(store, pid, better))
+    assert rescored == []  # the serving version's recorded F1 is of today's dev set: nothing reloaded
+    serving = store.serving(pid).id
+    store.flag([versions.training_data(store, pid)[1][0].id])  # the dev set changed: its F1 is rescored on it
+    jobs.execute(store, jobs.create(store, pid, better))
+    assert rescored == [serving]
+
+
+def test_a_finished_jobs_process_is_reaped(project, tiny_model):
+    store, pid = project
+    job_id = jobs.start(store, pid, {**FAST, "model": tiny_model})
+    key = (str(store.path.resolve()), job_id)
+    proc = jobs._procs[key]
+    wait_for(lambda: jobs.status(store, job_id).status == "done", 120, "the job to finish")
+    wait_for(lambda: jobs.reap(store) == [] and key not in jobs._procs, 30, "the page's polling to reap the process")
+    assert proc.returncode == 0
+    zombies = [p.pid for p in psutil.Process().children() if p.status() == psutil.STATUS_ZOMBIE]
+    assert store.job(job_id).pid not in zombies and not psutil.pid_exists(store.job(job_id).pid)
 
 
 def test_a_failed_job_leaves_no_folder_reserved_for_its_version(project, tmp_path):

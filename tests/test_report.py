@@ -102,6 +102,8 @@ def test_job_history_progress_and_log(store, pid, tmp_path):
     assert live.feed(store) == 0 and live.version == 1  # nothing new: nothing changed
     store.add_event(done, "step", {"step": 5, "total_steps": 8, "loss": 1.0})
     assert live.feed(store) == 1 and live.loss == [[1, 2.0], [5, 1.0]] and live.version == 2
+    store.add_event(done, "start", {"step": 0, "total_steps": 8, "info": {"s_per_step": 0.5, "evals_left": 1}})
+    assert live.feed(store) == 1 and live.start["total_steps"] == 8  # the plan and pace before the first step
     tail = report.log_tail(store.job(failed), chars=100)
     assert len(tail) == 100 and tail.endswith("Traceback: boom\n")
     assert report.log_tail(store.job(done)) == ""

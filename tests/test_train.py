@@ -267,5 +267,6 @@ def test_a_loader_that_ends_early_still_ends_with_an_evaluation(tiny_model, tmp_
     monkeypatch.setattr(trainer.LengthGroupedBatches, "__iter__", one_short)
     events = list(train(config(tiny_model, epochs=2, min_steps=0, min_eval_interval=1000), DATASET, DATASET[:8],
                         tmp_path / "m"))
-    assert [e.step for e in events if e.kind == "eval"] == [7] and events[0].total_steps == 8
-    assert events[-1].kind == "saved" and events[-1].info["best_step"] == 7 and events[-1].scores is not None
+    # every 2 steps (a quarter of 8), and at step 7, where the loader ended
+    assert [e.step for e in events if e.kind == "eval"] == [2, 4, 6, 7] and events[0].total_steps == 8
+    assert events[-1].kind == "saved" and events[-1].info["steps"] == 7 and events[-1].scores is not None
