@@ -26,6 +26,7 @@ log = logging.getLogger(__spec__.name)  # "core.learner" also when run as `pytho
 POLL_S = 0.2  # seconds between two looks at the database when there is nothing to do
 CHUNK = 16  # pool sentences encoded between two looks for new saves (about 0.4 s on one thread)
 RETRY_S = 30.0  # a project whose refit failed is left alone this long
+SHORT, REPEAT = -1e3, -2e3  # added to the uncertainty of a fragment and of a repeated sentence: ranked last
 PUBLISH_S = 5.0  # while the pool is being encoded, predictions are republished at most this often
 HOLD_OUT = 5  # without a dev split, every 5th labelled sentence scores the head instead of training it
 SAMPLE = 400  # sentences whose features fix a new head's scaling and projection
@@ -70,7 +71,7 @@ class ProjectLearner:
     published: float = 0.0
     base_f1: dict = field(default_factory=dict)  # dev sentence ids -> the version's F1 on them
     rows: dict = field(default_factory=dict)  # sentence id -> its rows as the current head reads them
-    tagged: tuple = ((), ())  # (stamp, the sentences the head pre-tags at that stamp)
+    tagged: tuple = ((), (), set())  # (stamp, the sentences the head pre-tags, the repeats among them) at that stamp
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -121,7 +122,8 @@ class ProjectLearner:
         looked up again only when the project's stamp changed."""
         stamp = self.store.stamp(self.project_id)
         if self.tagged[0] != stamp:
-            self.tagged = (stamp, self.store.sentence_ids(self.project_id, ("unlabeled", "train")))
+            self.tagged = (stamp, self.store.sentence_ids(self.project_id, ("unlabeled", "train")),
+                           self.store.repeats(self.project_id))
         return list(self.tagged[1])
 
     def refit(self, train, dev) -> LiveHead:
@@ -189,7 +191,7 @@ class ProjectLearner:
     def publish(self, ids: list[int], *, write_row: bool = True) -> tuple[Path, int]:
         """Write the head's predictions of every cached sentence of `ids` (tags, probabilities, uncertainty) to a
         new file; with `write_row`, also record it as a live head like the last one (same fit, more sentences)."""
-        from core.active import PoolScores
+        from core.active import MIN_WORDS, PoolScores
 
         done = [i for i in ids if i in self.cache]
         states = [self.cache.states[i] for i in done]
@@ -199,9 +201,13 @@ class ProjectLearner:
         probs = np.exp(logp)
         cuts = np.cumsum(lengths)[:-1]
         scores = PoolScores.from_probs(np.split(probs, cuts) if done else [])
+        # as core.active.suggest: fragments after every longer sentence, repeated words after everything
+        self._to_tag()
+        behind = np.array([REPEAT if i in self.tagged[2] else SHORT if n < MIN_WORDS else 0.0
+                           for i, n in zip(done, lengths)])
         folder = heads_root(self.store) / str(self.project_id)
         file = live.write_predictions(folder / f"head-{time.time_ns()}.npz", done, paths, probs, self.head.labels,
-                                      scores.values)
+                                      {k: v + behind for k, v in scores.values.items()})
         self.published = time.monotonic()
         if write_row and (last := self.store.live_head(self.project_id)) is not None and \
                 last.encoder == self.encoder:

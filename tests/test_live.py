@@ -132,6 +132,28 @@ def test_a_refit_after_a_save_changes_the_next_predictions(project, load):
     assert orgs(second) > orgs(first)
 
 
+def test_active_learning_ranks_fragments_and_repeated_sentences_last(project, load):
+    store, pid = project
+    words = ["London", "said", "on", "Monday", "that", "prices", "rose"]
+    store.import_sentences(pid, [formats.Sentence(words, None, " ".join(words), [(0, 0)] * 7, doc_id=f"d{k}")
+                                 for k in range(3)] + [formats.Sentence(["Paris"], None, "Paris", [(0, 5)])],
+                           split="unlabeled")
+    copies = store.sentence_ids(pid, ("unlabeled",))[-4:-1]
+    fragment = store.sentence_ids(pid, ("unlabeled",))[-1]
+    assert store.repeats(pid) == set(copies[1:])  # the first copy is worth labelling once
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)
+    pool = store.sentence_ids(pid, ("unlabeled",))
+    ranked = live.Predictions.read(store.live_head(pid).file).ranked("entropy:mnlp", pool)
+    assert ranked[-2:] == copies[1:] and ranked[-3] == fragment and copies[0] in ranked[:-3]
+    annotate.save(store, copies[0], ["O"] * 7, annotator="ann")  # labelled: every copy repeats it now
+    assert store.repeats(pid) == set(copies[1:])
+    settle(pl)
+    ranked = live.Predictions.read(store.live_head(pid).file).ranked("entropy:mnlp",
+                                                                     store.sentence_ids(pid, ("unlabeled",)))
+    assert ranked[-2:] == copies[1:] and ranked[-3] == fragment
+
+
 def test_without_a_dev_split_a_share_of_the_labels_scores_the_head(project, load):
     store, pid = project
     store.set_split([r.id for r in store.sentences(pid, split="dev")], "test")

@@ -340,6 +340,26 @@ class ProjectRows(StoreBase):
             return [i for split in splits for (i,) in self.db.execute(
                 "SELECT id FROM sentences WHERE project_id = ? AND split = ? ORDER BY id", [project_id, split])]
 
+    def repeats(self, project_id: int) -> set[int]:
+        """Ids of sentences whose words another sentence of the project repeats (other documents keep copies) and
+        that add nothing to label: every copy of a labelled sentence, and all but the first copy of an unlabelled
+        one."""
+        with self._lock:
+            rows = self.db.execute("SELECT id, hash FROM sentences WHERE project_id = ? ORDER BY id",
+                                   [project_id]).fetchall()
+        groups: dict[str, list[int]] = {}
+        for sid, digest in rows:
+            groups.setdefault(digest.split("#")[0], []).append(sid)
+        copies = [ids for ids in groups.values() if len(ids) > 1]
+        if not copies:
+            return set()
+        labelled = {i for i, _, any_ in self.label_index(project_id) if any_}
+        out: set[int] = set()
+        for ids in copies:
+            keep = None if any(i in labelled for i in ids) else ids[0]
+            out.update(i for i in ids if i != keep and i not in labelled)
+        return out
+
     def label_index(self, project_id: int) -> list[tuple[int, bool, bool]]:
         """(id, has a human annotation, has a human or gold one) of each of the project's sentences by id, without
         loading words or tags."""
