@@ -276,7 +276,10 @@ def run_small(args) -> dict:
                     print(f"  n={n} {name} step {ev.step}/{ev.total_steps} dev F1 {evals[-1]['dev_f1']:.4f}", flush=True)
                 last = ev
             info = last.info
-            runs.append({"sentences": n, "schedule": name, "config": over, "dev_f1": info["dev"]["micro"]["f1"],
+            effective = {k: getattr(cfg, k) for k in ("lr", "batch_size", "floor_low", "floor_epochs", "min_steps",
+                                                      "small_evals", "time_budget", "budget_min_steps")}
+            runs.append({"sentences": n, "schedule": name, "config": over, "effective": effective,
+                         "dev_f1": info["dev"]["micro"]["f1"],
                          "steps": info["steps"], "planned_steps": last.total_steps, "best_step": info["best_step"],
                          "train_seconds": info["train_seconds"], "eval_seconds": info["eval_seconds"],
                          "seconds_per_step": info["train_seconds"] / max(1, info["steps"]),
@@ -291,7 +294,8 @@ def run_small(args) -> dict:
 def small_table(res: dict) -> str:
     ref = "before" if any(r["schedule"] == "before" for r in res["runs"]) else res["runs"][0]["schedule"]
     lines = [f"CoNLL-2003 first model from the base encoder: first-model schedules against `{ref}` (`before`: the "
-             f"flat 1,200-step floor and dev every 250 steps before issue 10; `now`: TrainConfig's defaults), on the "
+             f"flat 1,200-step floor and dev every 250 steps before issue 10; `now`: TrainConfig's defaults of the day: "
+             f"each run's `effective` settings are in the JSON), on the "
              f"same random N train sentences (seed {res['seed']}), dev = first {res['max_eval'] or 'all'} dev sentences "
              f"({res['date']}, {res['device']}{', ' + res['load'] if res.get('load') else ''})", "",
              "| sentences | schedule | settings | dev F1 | steps run (planned) | best step | training s | s/step | "

@@ -152,7 +152,7 @@ def main() -> None:
                        + "".join(f", {k} {v}" for k, v in first_params.items() if k != "promote"))
         res["jobs"].append(cold)
         cli(db, "import", "conll", str(home / "more.conll"), "--split", "train")
-        for steps in (int(x) for x in args.warm_steps.split(",")):
+        for steps in (int(x) for x in args.warm_steps.split(",") if x):
             store.promote(cold["model_id"])  # each warm job from the first version
             res["jobs"].append(run_job(store, pid, {"warm_start": True, "promote": "better", "warm_min_steps": steps},
                                        label=f"warm, {args.first + args.more} labels, warm_min_steps {steps}"))

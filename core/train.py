@@ -47,6 +47,7 @@ class Event:
 
 MEASURE_STEPS = 10  # steps timed after the first (warm-up) before a time budget is first applied
 RATE_WINDOW = 50  # the ETA's seconds per step: the mean over the last this many steps (never the first)
+RATE_MIN_STEPS = 5  # ... once this many are timed after the first; before, the last run's pace when there is one
 EVAL_SPEEDUP = 3.5  # a dev sentence predicted costs about this fraction of a trained one (bench/conll.py --small-data)
 
 
@@ -406,10 +407,11 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
 
     def pace(step: int, seen: int) -> dict:
         """The ETA's figures after `step`: measured seconds per training step (over the last RATE_WINDOW steps,
-        never the first: warm-up; the last run's until three are timed, when known) and per dev evaluation."""
+        never the first: warm-up; the last run's until RATE_MIN_STEPS are timed, when known) and per dev
+        evaluation."""
         start_step, start_s = window[0]
         per_step, source = None, None
-        if step - start_step >= 3 or (step > start_step and prior_step_s() is None):
+        if step - start_step >= RATE_MIN_STEPS or (step > start_step and prior_step_s() is None):
             per_step, source = (window[-1][1] - start_s) / (step - start_step), "run"
         elif prior_step_s() is not None:
             per_step, source = prior_step_s(), "last run"
