@@ -273,13 +273,11 @@ def ensure(store: Store, *, parent: int | None = None) -> int:
     """Start the database's learner unless one runs, or one started here is still starting (it claims the database
     once it has loaded); its log: <db folder>/logs/<UUID>/learner.log. Returns its PID. A learner that ended is
     waited for here, so none stays a zombie."""
-    for child in list(_children):
-        if procs.exit_code(child) is not None:
-            _children.remove(child)
+    starting = _reap()
     if (pid := running(store)) is not None:
         return pid
-    if _children:  # started by this process, not claimed yet: still importing and loading
-        return _children[-1].pid
+    if starting:  # started by this process, not claimed yet: still importing and loading
+        return starting[-1].pid
     log_file = store.path.resolve().parent / "logs" / store.uuid / "learner.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "core.learner", "--db", str(store.path.resolve())]
@@ -292,15 +290,22 @@ def ensure(store: Store, *, parent: int | None = None) -> int:
     return proc.pid
 
 
+def _reap() -> list[psutil.Popen]:
+    """Wait for the learners started here that ended (a killed one may take a moment to be reapable: it is tried
+    again next time); returns those still running."""
+    for child in list(_children):
+        if procs.exit_code(child) is not None:
+            _children.remove(child)
+    return [child for child in _children if procs.alive(child.pid)]
+
+
 def stop(store: Store) -> bool:
     """Stop the database's learner; whether one was running."""
     claim = store.learner_claim()
     if not claim:
         return False
     stopped = procs.stop(claim["pid"], claim.get("started"))
-    for child in list(_children):
-        if procs.exit_code(child) is not None:
-            _children.remove(child)
+    _reap()
     return stopped
 
 
