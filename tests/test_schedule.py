@@ -52,8 +52,8 @@ def timed_run(cfg: TrainConfig, monkeypatch, step_s, *, eval_s: float = 0.0, pri
 
 
 @pytest.mark.parametrize("sentences, cold, warm", [
-    (50, (252, 63, 42, 126), (152, 38, 38, 0)),  # tiny: the 250-step lower bound, 6 dev evaluations
-    (500, (800, 25, 134, 400), (160, 5, 40, 0)),  # 25 epochs
+    (50, (252, 63, 42, 126), (60, 15, 15, 0)),  # tiny: the 250-step lower bound, 6 dev evaluations; warm: 60
+    (500, (800, 25, 134, 400), (96, 3, 24, 0)),  # 25 epochs; warm: the 3 epochs asked for, evaluated every quarter
     (5000, (1252, 4, 209, 626), (939, 3, 235, 0)),  # the 1,200-step upper bound; warm: the 3 epochs asked for
 ])
 def test_steps_chosen_by_data_size(sentences, cold, warm):
