@@ -26,6 +26,7 @@ log = logging.getLogger(__spec__.name)  # "core.learner" also when run as `pytho
 POLL_S = 0.2  # seconds between two looks at the database when there is nothing to do
 CHUNK = 16  # pool sentences encoded between two looks for new saves (about 0.4 s on one thread)
 RETRY_S = 30.0  # a project whose refit failed is left alone this long
+ENCODE_ORDER = "entropy:mnlp"  # after a new version, the pool is encoded again in this ranking's order
 SHORT, REPEAT = -1e3, -2e3  # added to the uncertainty of a fragment and of a repeated sentence: ranked last
 PUBLISH_S = 5.0  # while the pool is being encoded, predictions are republished at most this often
 HOLD_OUT = 5  # without a dev split, every 5th labelled sentence scores the head instead of training it
@@ -72,6 +73,7 @@ class ProjectLearner:
     base_f1: dict = field(default_factory=dict)  # dev sentence ids -> the version's F1 on them
     rows: dict = field(default_factory=dict)  # sentence id -> its rows as the current head reads them
     tagged: tuple = ((), (), set())  # (stamp, the sentences the head pre-tags, the repeats among them) at that stamp
+    first: list = field(default_factory=list)  # pool sentences to encode before the others (the last ranking's)
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -84,12 +86,22 @@ class ProjectLearner:
         if key == self.encoder:
             return False
         labels = label_set(self.store.project(self.project_id).labels)
+        self.first = self._last_ranking()
         self.tagger = self.load(serving.folder, None) if serving is not None else self.load(DEFAULT, labels)
         self.encoder, self.model, self.head, self.fitted, self.base_f1, self.rows = key, serving, None, None, {}, {}
         self.cache = live.StateCache(states_root(self.store) / str(self.project_id) / key)
         log.info("project %s: live head on %s (%d sentences' states cached)", self.project_id,
                  serving.name if serving else "the base encoder", len(self.cache.states))
         return True
+
+    def _last_ranking(self) -> list[int]:
+        """The pool as the latest head ranked it (most uncertain first), so that a new encoder's states come first
+        for the sentences active learning serves next; empty without a head."""
+        head = self.store.live_head(self.project_id)
+        if head is None or not Path(head.file).is_file():
+            return []
+        return live.Predictions.read(head.file).ranked(ENCODE_ORDER, self.store.sentence_ids(self.project_id,
+                                                                                           ("unlabeled",)))
 
     def _words(self, ids: list[int]) -> list[list[str]]:
         rows = {r.id: r.words for r in self.store.sentences(self.project_id, ids=ids)}
@@ -108,7 +120,7 @@ class ProjectLearner:
                 self.refit(train, dev)
                 return "fitted"
         ids = self._to_tag()
-        missing = self.cache.missing(ids)[:CHUNK]
+        missing = self.cache.missing(list(dict.fromkeys(self.first + ids)))[:CHUNK]
         if missing:
             self.cache.ensure(self.tagger, missing, self._words)
             if self.head is not None and (time.monotonic() - self.published > PUBLISH_S
@@ -138,7 +150,7 @@ class ProjectLearner:
         need = [r.id for r in train] + [r.id for r in dev]
         todo = need
         if self.cache.basis is None:  # the first sentences encoded fix the basis: a full sample of them
-            todo = list(dict.fromkeys(need + self._to_tag()))[:max(len(need), live.BASIS_SAMPLE)]
+            todo = list(dict.fromkeys(need + self.first + self._to_tag()))[:max(len(need), live.BASIS_SAMPLE)]
         self.cache.ensure(self.tagger, todo, self._words)
         if self.head is None or self.head.labels != labels:
             ids = list(dict.fromkeys(need + list(self.cache.states)))[:SAMPLE]

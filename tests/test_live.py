@@ -106,7 +106,10 @@ def test_states_are_computed_once_per_version_and_sentence(project, load, tiny_m
     again = learner.ProjectLearner(store, pid, load=load)  # a new process: the states come from disk
     settle(again)
     assert again.cache.computed == 0 and len(again.cache.states) == n
+    ranked = live.Predictions.read(store.live_head(pid).file).ranked(learner.ENCODE_ORDER,
+                                                                      store.sentence_ids(pid, ("unlabeled",)))
     serve_version(store, pid, tiny_model, tmp_path)  # a new encoder: every sentence once more, for it
+    assert again._sync_encoder() and again.first == ranked  # active learning's next sentences are encoded first
     settle(again)
     assert again.encoder.startswith("v") and again.cache.computed == n
 
