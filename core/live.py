@@ -222,13 +222,12 @@ class Head:
         """Feature rows standardised as the head reads them."""
         return self._x(x)
 
-    def log_probs(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
-        """(rows, C) log-probabilities of feature rows (or of rows already projected, as a tensor)."""
+    def log_probs(self, x: np.ndarray) -> np.ndarray:
+        """(rows, C) log-probabilities of feature rows."""
         if self.weight is None:
             return np.full((len(x), len(self.labels)), -np.log(len(self.labels)), np.float32)
-        xt = x if isinstance(x, torch.Tensor) else self._x(x)
         with torch.no_grad():
-            return torch.log_softmax(xt @ self.weight + self.bias, -1).numpy()
+            return torch.log_softmax(self._x(x) @ self.weight + self.bias, -1).numpy()
 
     def decode(self, logp: np.ndarray, lengths: Sequence[int]) -> list[list[int]]:
         """Best IOB2-valid label ids per sentence of flat (rows, C) log-probabilities, all sentences at once."""
