@@ -44,18 +44,21 @@ def env_for(folder: Path) -> dict:
 
 @contextmanager
 def server(folder: Path, args: Sequence[str] = (), *, env: Mapping[str, str] | None = None,
-           direct: bool = False) -> Iterator[tuple[str, int, Path]]:
+           direct: bool = False, nerloop: Sequence[str] | None = None,
+           cwd: Path = ROOT) -> Iterator[tuple[str, int, Path]]:
     """The app as `make run` starts it (`nerloop serve`: its check of the address, then `streamlit run app.py` with the
     app's .streamlit/config.toml) on a free port, headless, data in `folder` unless `env` (the whole environment) says
-    otherwise; `direct`: `streamlit run app.py` itself, without the check. Output in folder/streamlit-PORT.log.
+    otherwise; `direct`: `streamlit run app.py` itself, without the check; `nerloop`: the command that runs the CLI
+    (an installed `nerloop` script), started in `cwd`. Output in folder/streamlit-PORT.log.
     Yields (url, server pid, output file); RuntimeError with the output's tail when it does not start."""
     port = free_port()
     options = ["--server.port", str(port), "--server.headless", "true", *args]
+    cli = list(nerloop or [sys.executable, "-m", "core.cli"])
     cmd = ([sys.executable, "-m", "streamlit", "run", "app.py", *options] if direct
-           else [sys.executable, "-m", "core.cli", "serve", "--", *options])
+           else [*cli, "serve", "--", *options])
     output = folder / f"streamlit-{port}.log"
     with open(output, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(env_for(folder) if env is None else env), stdout=log,
+        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env_for(folder) if env is None else env), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

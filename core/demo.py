@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import formats, vocab
+from core import formats, paths, vocab
 from core.access import OWNER, Actor
 from core.store import Job, ModelVersion, Store
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = paths.APP_DIR / "assets"
 DEMO_NAME = "demo"
 DEMO_LABELS = ("PER", "LOC", "ORG", "MISC")
 DEMO_FILES = (("demo_train.conll", "train"), ("demo_dev.conll", "dev"), ("demo_unlabeled.txt", "unlabeled"))

@@ -10,6 +10,16 @@ from pathlib import Path
 DB_NAME = "nerloop.db"
 
 
+def _app_dir() -> Path:
+    """The folder holding app.py, pages/, .streamlit/ and assets/: core/_app/ in an installed wheel, else the
+    checkout (see pyproject.toml's package-dir)."""
+    installed = Path(__file__).resolve().parent / "_app"
+    return installed if (installed / "app.py").is_file() else Path(__file__).resolve().parents[1]
+
+
+APP_DIR = _app_dir()
+
+
 def home() -> Path:
     """The data folder: $NERLOOP_HOME, else ~/.nerloop; created on first use."""
     folder = Path(os.environ.get("NERLOOP_HOME") or Path.home() / ".nerloop").expanduser().resolve()

@@ -12,10 +12,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from core import access, users
+from core import access, paths, users
 from core.store import Store
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = paths.APP_DIR / "app.py"
 FLAG = "--server.address"
 ENV = "STREAMLIT_SERVER_ADDRESS"
 
@@ -73,6 +73,10 @@ def start_note(address: str | None, store: Store) -> str:
 
 
 def run(args: Sequence[str]) -> None:
-    """Replace this process with `streamlit run app.py ARGS` (the app's own .streamlit/config.toml applies)."""
+    """Replace this process with `streamlit run app.py ARGS` from the app's folder, so that its own
+    .streamlit/config.toml applies wherever nerloop was started; a relative data folder or database keeps its meaning."""
+    for name in ("NERLOOP_HOME", "NERLOOP_DB"):
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
     os.chdir(APP.parent)
     os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP), *args])
