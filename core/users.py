@@ -1,7 +1,10 @@
 """Local accounts: names, roles (admin, reviewer, annotator) and argon2id password hashes; no password is stored."""
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -10,6 +13,8 @@ from core.access import OWNER, Actor, require
 from core.store import ROLES, Store
 
 MIN_PASSWORD = 8
+SESSION_HOURS = 12.0  # a login lasts at most this long (the browser's cookie too), however active
+_TOUCH_S = 60.0  # a session's last use is written at most this often
 _NAME = re.compile(r"[\w.@+-]{1,64}")
 _HASHER = PasswordHasher()  # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile)
 _DUMMY = _HASHER.hash("no such user")  # checked against for an unknown name, so it takes as long as a known one
@@ -100,3 +105,39 @@ def authenticate(store: Store, name: str, password: str) -> dict | None:
     if _HASHER.check_needs_rehash(user["password_hash"]):
         store.update_user(name, password_hash=_HASHER.hash(password))
     return {"name": user["name"], "role": user["role"]}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(store: Store, name: str, *, hours: float = SESSION_HOURS) -> str:
+    """Start a login session of the account `name`: the random token a browser keeps in its cookie (the database
+    keeps only its hash); it ends after `hours` at most."""
+    token = secrets.token_urlsafe(32)
+    started = time.time()
+    store.add_session(name, _token_hash(token), seen=started, expires=started + hours * 3600)
+    return token
+
+
+def resume(store: Store, token: str, *, idle_minutes: float) -> dict | None:
+    """The account (name, role) of a live session named by `token`, its last use moved to now; None (and the session
+    ended) when it is unknown, past its end, unused for more than `idle_minutes`, or its account was removed."""
+    if not isinstance(token, str) or not token:
+        return None
+    key = _token_hash(token)
+    session = store.session(key)
+    if session is None:
+        return None
+    now = time.time()
+    if now > session["expires"] or now - session["seen"] > idle_minutes * 60:
+        store.end_session(key)
+        return None
+    if now - session["seen"] > _TOUCH_S:
+        store.touch_session(key, now)
+    return {"name": session["name"], "role": session["role"]}
+
+
+def close_session(store: Store, token: str) -> None:
+    """End a login session (log out): its cookie no longer logs anyone in."""
+    store.end_session(_token_hash(token))

@@ -2,6 +2,7 @@
 after inactivity, the account line with Log out, and the refusal to serve beyond this machine without an admin."""
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -17,6 +18,8 @@ from pages import ui
 
 SEEN = "auth_seen"  # time of the session's last run (session state)
 EXPIRED = "auth_expired"
+TOKEN = "auth_token"  # the login session's token (session state), also kept by the browser in the cookie COOKIE
+COOKIE = "nerloop_session"
 DEFAULT_MINUTES = 30.0
 LOG = logging.getLogger("nerloop.auth")
 
@@ -58,27 +61,49 @@ def render_refusal() -> None:
 
 
 def logout(*, expired: bool = False) -> None:
-    """End this session's login (and the identity provider's, where it was used)."""
+    """End this session's login (and the identity provider's, where it was used): the cookie no longer logs in."""
     st.session_state.pop(ui.USER, None)
     st.session_state.pop(SEEN, None)
+    if token := st.session_state.pop(TOKEN, None):
+        users.close_session(ui.store(), token)
     if expired:
         st.session_state[EXPIRED] = True
     if _sso_configured() and st.user.is_logged_in:
         st.logout()
 
 
+def _cookie() -> str | None:
+    """The login cookie the browser sent when this session connected, or None."""
+    try:
+        return st.context.cookies.get(COOKIE)
+    except Exception:  # no browser connection (a script run under AppTest)
+        return None
+
+
+def _resume(store: Store) -> None:
+    """A reload is a new Streamlit session: log it in from the browser's cookie while that login session lives."""
+    token = _cookie()
+    if token and (account := users.resume(store, token, idle_minutes=session_minutes())):
+        _log_in(account["name"], account["role"], token=token)
+
+
 def current(store: Store) -> Actor | None:
     """The session's acting user: the local owner while no account exists, the logged-in account (its role read
-    anew, so a change or removal counts at once), or None when the login form must show (also after inactivity)."""
+    anew, so a change or removal counts at once), or None when the login form must show (also after inactivity, or
+    when its login session ended: logged out elsewhere, a new password, past its end)."""
     if not store.users():
         st.session_state.pop(ui.USER, None)
         return OWNER
+    if ui.USER not in st.session_state:
+        _resume(store)
     user = st.session_state.get(ui.USER)
     if user is None:
         return None
     now = time.time()
     account = store.user(user["name"])
-    if account is None or now - st.session_state.get(SEEN, now) > session_minutes() * 60:
+    idle = now - st.session_state.get(SEEN, now) > session_minutes() * 60
+    token = st.session_state.get(TOKEN)
+    if account is None or idle or (token and not users.resume(store, token, idle_minutes=session_minutes())):
         logout(expired=account is not None)
         return None
     st.session_state[ui.USER] = {"name": account["name"], "role": account["role"]}
@@ -94,10 +119,21 @@ def _sso_configured() -> bool:
         return False
 
 
-def _log_in(name: str, role: str) -> None:
+def _log_in(name: str, role: str, *, token: str | None = None) -> None:
+    """Log this session in; a new login opens a login session (`token`: one resumed from the cookie)."""
     st.session_state[ui.USER] = {"name": name, "role": role}
     st.session_state[SEEN] = time.time()
-    LOG.info("%s logged in (%s)", name, role)
+    st.session_state[TOKEN] = token or users.open_session(ui.store(), name)
+    LOG.info("%s %s (%s)", name, "resumed a login" if token else "logged in", role)
+
+
+def _set_cookie(token: str | None) -> None:
+    """Give the browser the login cookie (None: delete it): this path, same site only, HTTPS only where the page
+    is; it ends with the login session (users.SESSION_HOURS)."""
+    value, age = (token, round(users.SESSION_HOURS * 3600)) if token else ("", 0)
+    cookie = json.dumps(f"{COOKIE}={value}; Max-Age={age}; Path=/; SameSite=Strict")  # the token is URL-safe base64
+    st.html(f"<script>document.cookie = {cookie} + (location.protocol === 'https:' ? '; Secure' : '');</script>",
+            unsafe_allow_javascript=True)
 
 
 def _attempt(store: Store, name: str, password: str) -> None:
@@ -133,6 +169,8 @@ def render_login() -> None:
     """The only page a visitor sees before logging in: no project, no sidebar pages."""
     store = ui.store()
     st.title("nerloop")
+    if _cookie():  # a login that ended (logged out, expired): the browser forgets it
+        _set_cookie(None)
     if st.session_state.pop(EXPIRED, False):
         st.info(f"Your session ended after {session_minutes():g} minutes without activity: log in again.")
     sso = _sso_configured()
@@ -155,6 +193,9 @@ def render_account(*, actor: Actor) -> None:
         return
     st.sidebar.caption(f"Logged in as **{ui.md_escape(actor.name)}** ({actor.role})")
     st.sidebar.button("Log out", key="login_logout", icon=":material/logout:", on_click=logout)
+    if (token := st.session_state.get(TOKEN)) and _cookie() != token:
+        with st.sidebar:
+            _set_cookie(token)
 
 
 if __name__ == "__main__":  # run alone by Streamlit's older pages/ routing (a first request for /login)

@@ -73,8 +73,26 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
         expect(page.locator('[data-testid="stSidebarNav"]')).to_be_visible(timeout=30_000)
         assert nav(page) == ["Home", "Annotate"]  # no Upload, Train, Evaluate, Export or Users to reach
         assert "New project" not in page.locator("body").inner_text()  # nor the form that creates one
+        page.wait_for_function("document.cookie.includes('nerloop_session=')", timeout=30_000)
+        page.goto(f"{url}/annotate")  # a link, then a reload: still logged in, on the same page
+        expect(page.locator("h1", has_text="Annotate")).to_be_visible(timeout=60_000)
+        page.reload()
+        expect(page.locator("h1", has_text="Annotate")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Logged in as")).to_be_visible(timeout=30_000)
+        cookie = next(c for c in page.context.cookies() if c["name"] == "nerloop_session")
+        assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0 and len(cookie["value"]) >= 40
+        token = cookie["value"].encode()
         page.get_by_role("button", name="Log out").click()
         expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(500)
+        assert not [c for c in page.context.cookies() if c["name"] == "nerloop_session" and c["value"]]
+        page.reload()  # logged out stays logged out
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+        page.context.add_cookies([{**cookie}])  # the old cookie, kept by an attacker, logs nobody in any more
+        page.reload()
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert nav(page) == [] and "Logged in as" not in page.locator("body").inner_text()
 
         log_in(page, "ada", PASSWORD)
         expect(page.get_by_text("Logged in as")).to_be_visible(timeout=60_000)
@@ -88,7 +106,7 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
     assert "failed login for 'ann'" in (tmp_path / "home" / "logs" / "app.log").read_text()
     for f in files:
         if f.is_file():
-            assert secret not in f.read_bytes(), f
+            assert secret not in f.read_bytes() and token not in f.read_bytes(), f  # the database keeps hashes only
 
 
 def test_refuses_every_interface_until_an_admin_exists(tmp_path):

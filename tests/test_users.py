@@ -34,6 +34,41 @@ def test_accounts_hash_roles_and_removal(store):
         users.add(store, "ada", "annotator", "another one")
 
 
+def test_login_sessions_expire_end_and_keep_only_hashes(store, monkeypatch):
+    users.add(store, "ada", "admin", "correct horse")
+    users.add(store, "bo", "annotator", "battery staple")
+    clock = [1000.0]
+    monkeypatch.setattr(users.time, "time", lambda: clock[0])
+    token = users.open_session(store, "bo")
+    assert len(token) >= 40 and token not in str(store.db.execute("SELECT * FROM sessions").fetchall())
+    assert users.resume(store, token, idle_minutes=30) == {"name": "bo", "role": "annotator"}
+    assert users.resume(store, token + "x", idle_minutes=30) is None and users.resume(store, "", idle_minutes=30) is None
+    clock[0] += 29 * 60  # used within the idle limit: alive, and its last use moves on
+    assert users.resume(store, token, idle_minutes=30) is not None
+    clock[0] += 29 * 60
+    assert users.resume(store, token, idle_minutes=30) is not None
+    clock[0] += 31 * 60  # idle too long: ended for good
+    assert users.resume(store, token, idle_minutes=30) is None
+    clock[0] -= 31 * 60
+    assert users.resume(store, token, idle_minutes=30) is None
+    busy = users.open_session(store, "bo", hours=1)
+    for _ in range(4):  # active all along, but a session lasts `hours` at most
+        clock[0] += 20 * 60
+        alive = users.resume(store, busy, idle_minutes=30)
+    assert alive is None
+    one, two = users.open_session(store, "bo"), users.open_session(store, "ada")
+    users.close_session(store, one)  # log out ends that session only
+    assert users.resume(store, one, idle_minutes=30) is None and users.resume(store, two, idle_minutes=30)
+    three = users.open_session(store, "bo")
+    users.passwd(store, "bo", "new password")  # a new password ends the account's sessions
+    assert users.resume(store, three, idle_minutes=30) is None and users.resume(store, two, idle_minutes=30)
+    users.set_role(store, "bo", "admin")
+    users.remove(store, "ada")  # so does a removal
+    assert users.resume(store, two, idle_minutes=30) is None
+    with pytest.raises(KeyError):
+        users.open_session(store, "ada")
+
+
 @pytest.mark.parametrize("name, role, password, problem", [
     ("a b", "admin", "long enough", "invalid user name"), ("", "admin", "long enough", "invalid user name"),
     ("x" * 65, "admin", "long enough", "invalid user name"), ("ok", "boss", "long enough", "invalid role"),

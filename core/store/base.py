@@ -276,7 +276,15 @@ def _m10(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX live_heads_project ON live_heads (project_id, id)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9, _m10]
+def _m11(db: sqlite_utils.Database) -> None:
+    """Login sessions (core/users.py): a browser's cookie names one by a random token, kept here only as its
+    SHA-256, with its account, the time of its last use and its end (epoch seconds)."""
+    db.execute("""CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
+        created TEXT NOT NULL, seen REAL NOT NULL, expires REAL NOT NULL)""")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9, _m10,
+                                                              _m11]
 
 
 def _read_only(path: Path) -> str | None:

@@ -36,3 +36,29 @@ class UserRows(StoreBase):
             if not (user := self.user(name)):
                 raise KeyError(f"no user {name!r}")
             self.db["users"].update(user["id"], values)
+            if password_hash is not None or removed:  # a new password or a removal ends every login of the account
+                self.db.execute("DELETE FROM sessions WHERE user_id = ?", [user["id"]])
+
+    def add_session(self, name: str, token_hash: str, *, seen: float, expires: float) -> None:
+        """Record a login session of the account `name` (KeyError when there is none)."""
+        with self._write():
+            if not (user := self.user(name)):
+                raise KeyError(f"no user {name!r}")
+            self.db.execute("DELETE FROM sessions WHERE expires < ?", [seen])  # ended ones go as new ones come
+            self._insert("sessions", {"token_hash": token_hash, "user_id": user["id"], "created": now(),
+                                      "seen": seen, "expires": expires})
+
+    def session(self, token_hash: str) -> dict | None:
+        """A login session (seen, expires) with its account's name and role, or None (unknown, or the account
+        removed)."""
+        rows = self._rows("""SELECT s.seen, s.expires, u.name, u.role FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = ? AND u.removed IS NULL""", [token_hash])
+        return rows[0] if rows else None
+
+    def touch_session(self, token_hash: str, seen: float) -> None:
+        with self._write():
+            self.db.execute("UPDATE sessions SET seen = ? WHERE token_hash = ?", [seen, token_hash])
+
+    def end_session(self, token_hash: str) -> None:
+        with self._write():
+            self.db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash])
