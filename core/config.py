@@ -32,7 +32,7 @@ class TrainConfig:
     epochs: int = param(3, "epochs at least (small data gets more: see min_steps)", low=1, page="main",
                         label="Epochs (at least)")
     # lr: 1e-4 against 5e-5 on CoNLL-2003 (bench/conll.py --small-data, bench/results/conll-small-2026-12-07-*):
-    # 50 sentences in 252 steps +0.28 / +0.57 pt (seeds 42 / 1) over 400 steps at 5e-5; see the README
+    # 50 sentences in 252 steps +0.28 / +0.57 pt (seeds 42 / 1) over 400 steps at 5e-5; see docs/benchmarks.md
     lr: float = param(1e-4, "encoder learning rate", low=0.0, page="main", label="Learning rate",
                       fmt="%.1e", step=1e-5)
     head_lr: float = param(1e-3, "learning rate of the classifier head and word-shape embedding (freshly "

@@ -69,7 +69,7 @@ def start_note(address: str | None, store: Store) -> str:
         return (f"serving on {where} (this machine only); "
                 + (f"{accounts}, log in required" if count else "single-user, no login"))
     return (f"serving on {where}, reachable from other machines: {accounts}, log in required; put it behind "
-            "a reverse proxy with TLS (README, 'A team deployment')")
+            "a reverse proxy with TLS (docs/teams.md, 'A team deployment')")
 
 
 def run(args: Sequence[str]) -> None:

@@ -153,8 +153,8 @@ def test_malformed_labels_are_refused_by_every_reader_and_the_store(tmp_path, ta
 
 
 def test_unknown_labels_stop_an_import_into_a_labelled_project(tmp_path, capsys):
-    """Defect 6: `B-P` from a truncated file was added to a project that has PER, and `per` beside `PER`; the README
-    says an unknown tag stops the import. A project with labels takes a new type only when asked to."""
+    """Defect 6: `B-P` from a truncated file was added to a project that has PER, and `per` beside `PER`;
+    docs/formats.md says an unknown tag stops the import. A project with labels takes a new type only when asked to."""
     store = Store(tmp_path / "n.db")
     pid = store.create_project("news", ["PER", "LOC"])
     cut = formats.loads("Ada B-PER\nLovelace I-PER\n\nBob B-P\n", name="cut.conll").sentences  # P is a sane name
