@@ -12,9 +12,13 @@ from core.vocab import ROLES
 # What each role may do; an admin may do everything. Actions are also the audit table's words.
 ANNOTATOR_ACTIONS = frozenset({"annotate", "flag"})
 REVIEWER_ACTIONS = ANNOTATOR_ACTIONS | {"review"}
-ADMIN_ACTIONS = REVIEWER_ACTIONS | {"project", "import", "train", "cancel", "promote", "rollback", "export", "users"}
+ADMIN_ACTIONS = REVIEWER_ACTIONS | {"project", "import", "train", "cancel", "promote", "rollback", "export", "users",
+                                    "audit"}
 PERMISSIONS = {"annotator": ANNOTATOR_ACTIONS, "reviewer": REVIEWER_ACTIONS, "admin": ADMIN_ACTIONS}
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+# The kinds of audit rows: the actions above that change something, and "team" (members, queues) and "login".
+AUDIT_KINDS = ("project", "team", "import", "annotate", "review", "flag", "train", "cancel", "promote", "rollback",
+               "export", "users", "login")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ def require(actor: Actor, action: str) -> None:
     if not actor.may(action):
         raise PermissionError(f"{action} refused: user {actor.name!r} is {actor.role}, and only "
                               f"{' or '.join(r for r in ROLES if action in PERMISSIONS[r])} may {action}")
+
+
+def narrower(role: str, other: str) -> str:
+    """The role with fewer rights of two (a project role narrows an account's role, never widens it)."""
+    return max(role, other, key=ROLES.index)
 
 
 def local_address(address: str | None) -> bool:

@@ -65,7 +65,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
     CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
     "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
     writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""
-    require(actor, "export")
+    store.authorize(actor, "export", project_id)
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     for split in splits:
@@ -114,6 +114,7 @@ def export_model(store: Store, model_id: int, root: str, *, actor: Actor = OWNER
     """A model version's folder as a zip under the top folder `root` (admins only; audited)."""
     require(actor, "export")
     model = store.model(model_id)
+    store.authorize(actor, "export", model.project_id)
     data = zip_folder(model.folder, root)
     store.add_audit(actor, "export", project_id=model.project_id, model_id=model_id, model=model.name)
     return data

@@ -31,7 +31,7 @@ def create(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER)
     core.selftrain), and `score_pool` (default true: a newly serving version scores the unlabelled pool for active
     learning before the job ends, so the Annotate page finds the scores stored); checked now (JobParams.parse), not
     in the subprocess. Admins only (`actor`); audited."""
-    require(actor, "train")
+    store.authorize(actor, "train", project_id)
     checked = JobParams.parse(params)
     if checked.self_training and not versions.training_data(store, project_id)[1]:
         raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
@@ -166,6 +166,7 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
     are terminated, and killed after a grace period; it is marked cancelled (admins only, audited)."""
     require(actor, "cancel")
     job = store.job(job_id)
+    store.authorize(actor, "cancel", job.project_id)
     if job.status not in vocab.JOB_UNFINISHED:
         return
     store.update_job(job_id, status="cancelled", error="cancelled by user")

@@ -11,9 +11,9 @@ from core.store import Annotation, Store
 
 
 def annotators(store: Store, project_id: int) -> list[str]:
-    """The team: the accounts with role annotator, or, with no such account, the names that saved human labels in
-    the project (imports under a name included)."""
-    named = [u["name"] for u in store.users() if u["role"] == "annotator"]
+    """The team: the project's members who annotate there, or, with none, the names that saved human labels in the
+    project (imports under a name included)."""
+    named = [m["name"] for m in store.members(project_id) if m["role"] == "annotator"]
     if named:
         return named
     return store.human_annotators(project_id)

@@ -30,6 +30,8 @@ def test_an_annotator_is_refused_by_every_admin_function(store):
     pid = store.create_project("p", ["PER"], actor=ada)
     store.import_sentences(pid, [sent("Ann met Bo", "B-PER O B-PER")], split="train", actor=ada)
     sid = store.sentences(pid)[0].id
+    store.set_member(pid, "ann", actor=ada)
+    store.set_member(pid, "rev", "reviewer", actor=ada)
     refused = [
         lambda: store.create_project("q", ["PER"], actor=ann),
         lambda: store.set_labels(pid, ["PER", "LOC"], actor=ann),
@@ -89,7 +91,7 @@ def test_the_cli_acts_as_a_named_account(tmp_path):
     ok("--db", db, "users", "add", "ada", "--role", "admin", "--password-file", str(tmp_path / "pw"))
     ok("--db", db, "users", "add", "ann", "--role", "annotator", "--password-file", str(tmp_path / "pw"))
     code, _, err = run("--db", db, "--as", "ann", "init", "p")
-    assert code == 1 and "project refused: user 'ann' is annotator" in err
+    assert code == 3 and "project refused: user 'ann' is annotator" in err
     code, _, err = run("--db", db, "init", "p", "--as", "nobody")
     assert code == 2 and "--as nobody: no such account" in err
     ok("--db", db, "init", "p", "--as", "ada")

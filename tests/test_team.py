@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from core import review, team, versions
+from core import review, team, users, versions
 from core.access import Actor
 from core.store import MIGRATIONS, Store, base
 
@@ -90,7 +90,13 @@ def test_review_becomes_the_training_label_and_history_stays(store):
     with pytest.raises(PermissionError, match="'ann' is annotator"):
         team.extend(store, pid, [sid], ["ann", "bob"], actor=ann)
     assert len(store.history(sid)) == before
-    review.accept(store, sid, "bob", reviewer="rita", actor=Actor("rita", "reviewer"))
+    users.add(store, "ada", "admin", "correct horse")
+    users.add(store, "rita", "reviewer", "battery staple")
+    rita = users.actor(store, "rita")
+    with pytest.raises(PermissionError, match="'rita' .reviewer. is not a member of project 'shared'"):
+        review.accept(store, sid, "bob", reviewer="rita", actor=rita)
+    store.set_member(pid, "rita", "reviewer", actor=users.actor(store, "ada"))
+    review.accept(store, sid, "bob", reviewer="rita", actor=rita)
 
 
 def test_drafts_are_per_annotator(store):

@@ -50,8 +50,12 @@ def _log_to_stderr(level: int) -> None:
         root.addHandler(handler)
 
 
+MESSAGE_CHARS = 400
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 ok, 1 runtime failure, 2 usage or bad input)."""
+    """Run one command; returns the exit code (0 ok, 1 runtime failure, 2 usage or bad input, 3 refused: the acting
+    user's role or project membership does not allow it)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -69,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         message, code = str(e), e.code
     except FormatError as e:
         message, code = str(e), 2
-    except (StoreError, PermissionError) as e:
+    except PermissionError as e:
+        message, code = str(e), 3
+    except StoreError as e:
         message, code = str(e), 1
     except (KeyError, ValueError) as e:
         message, code = first_line(e), 2
@@ -77,5 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         message, code = "interrupted", 130
     except Exception as e:
         message, code = f"{type(e).__name__}: {first_line(e)}", 1
-    print(f"nerloop: error: {message}", file=sys.stderr)
+    print(f"nerloop: error: {clip(message)}", file=sys.stderr)
     return code
+
+
+def clip(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """A message cut to `limit` characters (a 20,000-character name typed in is not printed back whole)."""
+    return message if len(message) <= limit else message[:limit - 1] + "…"

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
 def cmd_suggest(args: argparse.Namespace) -> int:
     from core import active
 
-    with opened(args) as (store, project):
+    with opened(args, "annotate") as (store, project):
         serving = store.serving(project.id)
         ids = active.suggest(store, project.id, None if args.tokens and not args.k else args.k or 10,
                              strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
@@ -45,7 +45,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_reveal(args: argparse.Namespace) -> int:
     from core import simulate
 
-    with opened(args) as (store, project):
+    with opened(args, "import") as (store, project):
         left, total = store.hidden_gold_left(project.id)
         if not total:
             raise CliError(f"project {project.name!r} has no hidden gold "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core import formats, paths
-from core.access import OWNER, Actor
+from core.access import OWNER, Actor, require
 from core.formats import FormatError, Sentence
 from core.store import ModelVersion, Project, SentenceRow, Store
 
@@ -141,11 +141,17 @@ def actor_of(args: argparse.Namespace, store: Store) -> Actor:
 
 
 @contextlib.contextmanager
-def opened(args: argparse.Namespace) -> Iterator[tuple[Store, Project]]:
-    """The store and the project named by args.project (KeyError when there is none); closed on the way out."""
+def opened(args: argparse.Namespace, action: str) -> Iterator[tuple[Store, Project]]:
+    """The store and the project named by args.project, once the acting user (--as) may do `action` there: its role
+    first, then its membership (KeyError when there is no such project, PermissionError naming why not); closed on
+    the way out."""
     store = open_store(args)
     try:
-        yield store, store.project(args.project)
+        actor = actor_of(args, store)
+        require(actor, action)
+        project = store.project(args.project)
+        store.authorize(actor, action, project.id)
+        yield store, project
     finally:
         store.close()
 

@@ -48,7 +48,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     available(fmt)
     if args.predictions and fmt not in export.PREDICTING:
         raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
-    with opened(args) as (store, project):
+    with opened(args, "export") as (store, project):
         model = project_model(store, project, None) if args.predictions else None
         tagger = load_tagger(model_dir(model.folder)) if model else None
         out = export.export_annotations(store, project.id, splits=[args.split] if args.split else vocab.SPLITS,
@@ -78,7 +78,8 @@ def cmd_export_model(args: argparse.Namespace) -> int:
     try:
         actor = actor_of(args, store)
         require(actor, "export")
-        model = _version(store, store.project(args.project) if args.project else None, args.version)
+        model = _version(store, store.open_project(args.project, actor) if args.project else None, args.version)
+        store.authorize(actor, "export", model.project_id)
         store.add_audit(actor, "export", project_id=model.project_id, model_id=model.id, format="onnx")
     finally:
         store.close()

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     if (args.action == "promote") != (args.id is not None):
         raise CliError("models: use `models PROJECT`, `models PROJECT promote ID` or `models PROJECT rollback`")
-    with opened(args) as (store, project):
+    with opened(args, "review") as (store, project):
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
             model = project_model(store, project, args.id)
@@ -77,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         if args.data:
             raise CliError("evaluate: --data goes with --model, not --project")
-        with opened(args) as (store, project):
+        with opened(args, "review") as (store, project):
             split = args.split or "test"
             sentences = [as_sentence(r) for r in store.sentences(project.id, split=split) if r.tags is not None]
             if not sentences:
@@ -121,7 +121,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     rows: list[SentenceRow] = []
     model_id = None
     if args.project:
-        with opened(args) as (store, project):
+        with opened(args, "train" if args.store else "annotate") as (store, project):
             model = project_model(store, project, None)
             model_id = model.id
             if not (args.text or args.file):

@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.add_argument("project", metavar="PROJECT")
     p.add_argument("ids", nargs="*", type=int, metavar="ID", help="sentence ids (as `suggest` and exports show them)")
     p.add_argument("--restore", action="store_true", help="unflag: the sentences come back")
-    p.add_argument("--annotator", default="", metavar="NAME", help="who flags (kept in the history)")
+    p.add_argument("--annotator", default="", metavar="NAME", help="who flags (kept in the history; default: the "
+                   "acting user, --as; another name only for an admin)")
 
     p = add("patterns", cmd_patterns, "entity patterns (spaCy EntityRuler JSONL) that pre-tag a project's sentences "
             "before its first model: add a file, list, clear, export")
@@ -85,7 +86,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError("import: --annotator needs a name")
     human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     available(args.format)
-    with opened(args) as (store, project):
+    with opened(args, "import") as (store, project):
         batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project.id, batches, new_labels=args.new_labels,
@@ -119,7 +120,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
     store = open_store(args)
     try:
         rows = []
-        for p in store.projects():
+        for p in store.projects(actor_of(args, store)):  # those the acting user may open
             c = store.counts(p.id)
             serving = store.serving(p.id)
             rows.append([p.id, p.name, ",".join(p.labels) or "-", *(c["by_split"][s] for s in vocab.SPLITS),
@@ -132,7 +133,7 @@ def cmd_projects(args: argparse.Namespace) -> int:
 
 
 def cmd_flag(args: argparse.Namespace) -> int:
-    with opened(args) as (store, project):
+    with opened(args, "flag") as (store, project):
         if not args.ids:
             rows = store.sentences(project.id, flagged=True)
             print(table(["id", "split", "tokens", "text"], [[r.id, r.split, len(r.words), r.text[:100]]
@@ -152,7 +153,7 @@ def cmd_flag(args: argparse.Namespace) -> int:
 def cmd_patterns(args: argparse.Namespace) -> int:
     from core import patterns
 
-    with opened(args) as (store, project):
+    with opened(args, "annotate") as (store, project):
         if args.action == "add":
             try:
                 text = Path(args.file).read_text(encoding="utf-8")

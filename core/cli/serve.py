@@ -31,7 +31,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     project = None
     if args.project is not None:
-        with opened(args) as (_, proj):
+        with opened(args, "train") as (_, proj):
             project = proj.id
     store = open_store(args)
     try:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from core import vocab
+from core.access import AUDIT_KINDS, require
 from core.cli.common import CliError, Parents, actor_of, adder, figure, open_store, opened, table, when
 from core.store import ROLES
 
@@ -24,6 +25,10 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
                    "names that saved labels")
     p.add_argument("--strategy", metavar="S", help="queue order by active learning (" + vocab.STRATEGY_HELP +
                    "); default: in order")
+    p.add_argument("--add-member", action="append", default=[], metavar="NAME[:ROLE]",
+                   help="let an account open the project, as annotator (the default) or reviewer there; repeatable")
+    p.add_argument("--remove-member", action="append", default=[], metavar="NAME",
+                   help="the account no longer opens the project (its work stays); repeatable")
     p.add_argument("--json", action="store_true")
 
     p = add("review", cmd_review, "review: list the sentences where annotators disagree, show one's versions, or "
@@ -35,7 +40,8 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--accept", metavar="ANNOTATOR", help="adopt this annotator's version")
     g.add_argument("--tags", metavar="'B-PER O ...'", help="the reviewed tags, space-separated (IOB2)")
-    p.add_argument("--reviewer", default="owner", metavar="NAME", help="who reviews (default: owner)")
+    p.add_argument("--reviewer", metavar="NAME", help="who reviews (default: the acting user, --as; another name only "
+                   "for an admin, and then both are recorded)")
     p.add_argument("--json", action="store_true")
 
     p = add("agreement", cmd_agreement, "inter-annotator agreement: pairwise entity F1 and token kappa on the "
@@ -61,18 +67,29 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     a = actions.add_parser("remove", help="remove an account (its annotations stay)", parents=[db])
     a.add_argument("name", metavar="NAME")
 
-    p = add("audit", cmd_audit, "who did what and when: imports, training, promotions, exports, user and project "
-            "changes")
+    p = add("audit", cmd_audit, "who did what and when: imports, training, promotions, exports, project, team, "
+            "review and flag changes, accounts and logins (admins only)")
     p.add_argument("project", nargs="?", metavar="PROJECT")
-    p.add_argument("--all", action="store_true", help="every project's rows, and those of no project (users)")
+    p.add_argument("--all", action="store_true", help="every project's rows, and those of no project (users, logins)")
+    p.add_argument("--actor", metavar="NAME", help="only the rows of this user")
+    p.add_argument("--kind", metavar="ACTION", help="only rows of this kind (" + ", ".join(AUDIT_KINDS) + ")")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
 def cmd_team(args: argparse.Namespace) -> int:
     from core import team
 
-    with opened(args) as (store, project):
-        pid = project.id
+    with opened(args, "review") as (store, project):
+        pid, actor = project.id, actor_of(args, store)
+        if args.add_member or args.remove_member:
+            require(actor, "project")  # the role before any lookup
+        for spec in args.add_member:
+            name, _, role = spec.partition(":")
+            store.set_member(pid, name.strip(), role.strip() or "annotator", actor=actor)
+        for name in args.remove_member:
+            if not store.remove_member(pid, name.strip(), actor=actor):
+                raise CliError(f"team: {name.strip()[:64]!r} is no member of {project.name!r}")
+        members = store.members(pid)
         if args.overlap is not None or args.copies is not None:
             conf = team.settings(store, pid)
             store.set_overlap(pid, conf["overlap"] if args.overlap is None else args.overlap,
@@ -82,10 +99,12 @@ def cmd_team(args: argparse.Namespace) -> int:
             added = team.extend(store, pid, team.pool_order(store, pid, args.strategy), names,
                                 actor=actor_of(args, store))
             print("assigned: " + ", ".join(f"{a} +{n}" for a, n in added.items()))
-        conf, progress = team.settings(store, pid), team.progress(store, pid)
+        conf, progress, members = team.settings(store, pid), team.progress(store, pid), store.members(pid)
     if args.json:
-        print(json.dumps({"settings": conf, "progress": progress}, indent=2))
+        print(json.dumps({"settings": conf, "members": members, "progress": progress}, indent=2))
         return 0
+    print("members (admins open every project): " + (", ".join(f"{m['name']} ({m['role']})" for m in members)
+                                                     or "none"))
     print(f"overlap {conf['overlap']:.0%}, copies {conf['copies']}")
     print(table(["annotator", "done", "assigned", "overlapped"],
                 [[p["annotator"], p["done"], p["assigned"], p["overlapped"]] for p in progress])
@@ -96,7 +115,7 @@ def cmd_team(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from core import review
 
-    with opened(args) as (store, project):
+    with opened(args, "review") as (store, project):
         if args.sentence is None:
             items = review.disagreements(store, project.id, reviewed=args.all)
             if args.json:
@@ -112,22 +131,23 @@ def cmd_review(args: argparse.Namespace) -> int:
             for name, tags in review.versions(store, args.sentence).items():
                 print(f"{name}\t{' '.join(tags)}")
             return 0
+        actor = actor_of(args, store)
+        reviewer = args.reviewer or actor.name
         try:
             if args.accept is not None:
-                review.accept(store, args.sentence, args.accept, reviewer=args.reviewer, actor=actor_of(args, store))
+                review.accept(store, args.sentence, args.accept, reviewer=reviewer, actor=actor)
             else:
-                review.adjudicate(store, args.sentence, args.tags.split(), reviewer=args.reviewer,
-                                  actor=actor_of(args, store))
+                review.adjudicate(store, args.sentence, args.tags.split(), reviewer=reviewer, actor=actor)
         except KeyError as e:
             raise CliError(str(e.args[0])) from None
-    print(f"sentence {args.sentence}: reviewed label stored (source review) by {args.reviewer}")
+    print(f"sentence {args.sentence}: reviewed label stored (source review) by {reviewer}")
     return 0
 
 
 def cmd_agreement(args: argparse.Namespace) -> int:
     from core import agreement
 
-    with opened(args) as (store, project):
+    with opened(args, "review") as (store, project):
         result = agreement.project_agreement(store, project.id)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -175,9 +195,11 @@ def cmd_users(args: argparse.Namespace) -> int:
             print(table(["name", "role", "created"], [[u["name"], u["role"], when(u["created"])] for u in rows])
                   if rows else "no accounts: the app is single-user and listens on 127.0.0.1 only")
         elif args.action == "add":
+            require(actor_of(args, store), "users")  # the role before the password prompt
             users.add(store, args.name, args.role, _password(args), actor=actor_of(args, store))
             print(f"added {args.role} {args.name!r}")
         elif args.action == "passwd":
+            require(actor_of(args, store), "users")  # the role before any lookup or prompt
             if store.user(args.name) is None:
                 raise KeyError(f"no user {args.name!r}")
             users.passwd(store, args.name, _password(args), actor=actor_of(args, store))
@@ -198,9 +220,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise CliError("audit: name a PROJECT or pass --all")
     store = open_store(args)
     try:
-        project_id = None if args.all else store.project(args.project).id
+        actor = actor_of(args, store)
+        require(actor, "audit")
+        project_id = None if args.all else store.open_project(args.project, actor).id
         names = {p.id: p.name for p in store.projects()}
-        rows = store.audit(project_id)
+        rows = store.audit(project_id, actor=args.actor, action=args.kind)
     finally:
         store.close()
     if args.json:

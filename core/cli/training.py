@@ -141,7 +141,7 @@ def _train_files(args: argparse.Namespace) -> int:
 def _train_project(args: argparse.Namespace) -> int:
     from core import jobs
 
-    with opened(args) as (store, project):
+    with opened(args, "train") as (store, project):
         train_rows, _ = versions.training_data(store, project.id)
         if not train_rows:
             raise CliError(f"project {project.name!r} has no labelled train sentences "
@@ -208,10 +208,11 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     from core import jobs
 
     with closing(open_store(args)) as store:
-        project_id = store.project(args.project).id if args.project is not None else None
-        names = {p.id: p.name for p in store.projects()}
+        actor = actor_of(args, store)
+        project_id = store.open_project(args.project, actor).id if args.project is not None else None
+        names = {p.id: p.name for p in store.projects(actor)}
         rows = []
-        for job in store.jobs(project_id):
+        for job in (j for j in store.jobs(project_id) if j.project_id in names):
             job = jobs.status(store, job.id)
             p = job.progress
             rows.append([job.id, names[job.project_id], job.status, when(job.created),

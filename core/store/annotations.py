@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from core.access import OWNER, Actor, require
+from core.access import OWNER, Actor
 from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels,
                              now)
 from core.store.records import Annotation
@@ -46,15 +46,41 @@ class AnnotationRows(StoreBase):
     def save_human(self, sentence_id: int, tags: Sequence[str], *, annotator: str, source: str = "human",
                    actor: Actor = OWNER) -> int:
         """A human (or review) annotation of a sentence, in one transaction with its move from the unlabeled split to
-        train (so the next training learns from it); every role may annotate, reviewers and admins review (`actor`).
-        Returns the annotation id."""
+        train (so the next training learns from it); every member of the project may annotate, its reviewers and
+        admins review (`actor`). Recorded under the actor's own name: only an admin records work under another
+        (audited with both names, as every review is). Returns the annotation id."""
         if source not in ("human", "review"):
             raise ValueError(f"a saved label has source human or review, not {source!r}")
-        require(actor, "review" if source == "review" else "annotate")
+        project_id = self._project_of([sentence_id])[0]
+        action = "review" if source == "review" else "annotate"
+        name = self._acting_name(actor, annotator, self.authorize(actor, action, project_id), action)
         with self._write():
-            annotation_id = self.annotate(sentence_id, tags, source=source, annotator=annotator)
+            annotation_id = self.annotate(sentence_id, tags, source=source, annotator=name)
             self.db.execute("UPDATE sentences SET split = 'train' WHERE id = ? AND split = 'unlabeled'", [sentence_id])
+            if source == "review" or (name != actor.name and actor != OWNER):
+                self.add_audit(actor, action, project_id=project_id, sentence_id=sentence_id, annotation_id=annotation_id,
+                               annotator=name)
         return annotation_id
+
+    def _project_of(self, sentence_ids: Sequence[int]) -> list[int]:
+        """The distinct projects of these sentences (KeyError naming the ids that do not exist)."""
+        ids = sorted({int(i) for i in sentence_ids})
+        rows = self._rows("SELECT id, project_id FROM sentences WHERE id IN (SELECT value FROM json_each(?))",
+                          [json.dumps(ids)])
+        if len(rows) != len(ids):
+            missing = sorted(set(ids) - {r["id"] for r in rows})
+            raise KeyError(f"no sentence with id {', '.join(map(str, missing))}")
+        return sorted({r["project_id"] for r in rows})
+
+    @staticmethod
+    def _acting_name(actor: Actor, name: str, scoped: Actor, action: str) -> str:
+        """The name to record an action under: `name`, or the actor's own when none is given (the local owner may
+        leave it blank); a name other than the actor's needs an admin (PermissionError)."""
+        name = (name or "").strip() or ("" if actor == OWNER else actor.name)
+        if name and name != actor.name and scoped.role != "admin":
+            raise PermissionError(f"{action} refused: user {actor.name!r} ({scoped.role}) cannot record it under "
+                                  f"the name {name[:64]!r}; only an admin records work for someone else")
+        return name
 
     def human_entity_counts(self, project_id: int) -> dict[str, int]:
         """Entities per type in the latest human annotation of each sentence of a project."""
@@ -102,21 +128,23 @@ class AnnotationRows(StoreBase):
 
     def flag(self, sentence_ids: Sequence[int], flagged: bool = True, *, annotator: str = "",
              actor: Actor = OWNER) -> list[int]:
-        """Flag sentences as junk (False: restore them), keeping the history; every role may (`actor`); returns the ids
-        whose state changed."""
-        require(actor, "flag")
+        """Flag sentences as junk (False: restore them), keeping the history; every member of their project may
+        (`actor`), under its own name (see save_human); audited. Returns the ids whose state changed."""
         ids = sorted({int(i) for i in sentence_ids})
+        projects = self._project_of(ids)
+        names = {self._acting_name(actor, annotator, self.authorize(actor, "flag", pid), "flag") for pid in projects}
+        name = names.pop() if names else ""
         created = now()
         with self._write():
-            rows = self._rows(f"SELECT s.id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s "
-                              "WHERE s.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])
-            if len(rows) != len(ids):
-                missing = sorted(set(ids) - {r["id"] for r in rows})
-                raise KeyError(f"no sentence with id {', '.join(map(str, missing))}")
-            changed = [r["id"] for r in rows if bool(r["flagged"]) != flagged]
-            self.db["flags"].insert_all(({"sentence_id": i, "flagged": int(flagged), "annotator": annotator,
-                                          "created": created} for i in changed), batch_size=500)
-        return changed
+            rows = self._rows(f"SELECT s.id, s.project_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s "
+                              "WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id", [json.dumps(ids)])
+            changed = [r for r in rows if bool(r["flagged"]) != flagged]
+            self.db["flags"].insert_all(({"sentence_id": r["id"], "flagged": int(flagged), "annotator": name,
+                                          "created": created} for r in changed), batch_size=500)
+            for pid in sorted({r["project_id"] for r in changed}):
+                self.add_audit(actor, "flag", project_id=pid, flagged=flagged, annotator=name,
+                               sentence_ids=[r["id"] for r in changed if r["project_id"] == pid])
+        return [r["id"] for r in changed]
 
     def flagged(self, project_id: int) -> set[int]:
         """Ids of the project's sentences flagged as junk now."""

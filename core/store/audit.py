@@ -23,10 +23,13 @@ class AuditRows(StoreBase):
                 [now(), actor.name, actor.role, action, project_id,
                  json.dumps(detail, ensure_ascii=False, default=str)]).lastrowid
 
-    def audit(self, project_id: int | None = None) -> list[dict]:
-        """Audit rows, oldest first: one project's, or every row when project_id is None."""
-        where = "" if project_id is None else " WHERE project_id = ?"
-        return self._rows("SELECT * FROM audit" + where + " ORDER BY id", [] if project_id is None else [project_id])
+    def audit(self, project_id: int | None = None, *, actor: str | None = None,
+              action: str | None = None) -> list[dict]:
+        """Audit rows, oldest first: one project's (every row when project_id is None), of one user, of one kind."""
+        filters = {"project_id": project_id, "actor": actor, "action": action}
+        where = [f"{column} = ?" for column, value in filters.items() if value is not None]
+        return self._rows("SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id",
+                          [value for value in filters.values() if value is not None])
 
     def job_starter(self, job_id: int) -> Actor | None:
         """Who created training job `job_id`, with the role they had then (its "train" audit row), or None."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from core.access import Actor, narrower, require
 from core.labels import label_problem, text_problem, words_problem
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
@@ -283,8 +284,19 @@ def _m11(db: sqlite_utils.Database) -> None:
         created TEXT NOT NULL, seen REAL NOT NULL, expires REAL NOT NULL)""")
 
 
+def _m12(db: sqlite_utils.Database) -> None:
+    """Project membership (core/store/team.py): an account other than an admin opens only the projects it is a
+    member of, with a role there that may narrow its account's. Until now every account opened every project, so
+    every such account becomes a member of every project, with its account's role; an admin narrows from there."""
+    db.execute("""CREATE TABLE members (project_id INTEGER NOT NULL REFERENCES projects(id),
+        user_id INTEGER NOT NULL REFERENCES users(id), role TEXT NOT NULL CHECK (role IN ('reviewer', 'annotator')),
+        created TEXT NOT NULL, PRIMARY KEY (project_id, user_id))""")
+    db.execute("""INSERT INTO members (project_id, user_id, role, created) SELECT p.id, u.id, u.role, ? FROM projects p,
+        users u WHERE u.removed IS NULL AND u.role != 'admin'""", [now()])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9, _m10,
-                                                              _m11]
+                                                              _m11, _m12]
 
 
 def _read_only(path: Path) -> str | None:
@@ -432,6 +444,31 @@ class StoreBase:
     def _check_file(self) -> None:
         if problem := self.file_problem():
             raise StoreError(problem)
+
+    def scoped(self, actor: Actor, project_id: int) -> Actor:
+        """The actor as it acts in a project: an admin everywhere, any other account with its role there (narrowed
+        by its membership); PermissionError naming why when it is not a member (KeyError: no such project)."""
+        if not isinstance(actor, Actor) or actor.role not in ROLES:
+            raise PermissionError(f"refused: {actor!r} is not a known user")
+        rows = self._rows("SELECT name FROM projects WHERE id = ?", [project_id])
+        if not rows:
+            raise KeyError(f"project {project_id!r} not found")
+        if actor.role == "admin":
+            return actor
+        member = self._rows("SELECT m.role FROM members m JOIN users u ON u.id = m.user_id WHERE m.project_id = ? "
+                            "AND u.name = ? AND u.removed IS NULL", [project_id, actor.name])
+        if not member:
+            raise PermissionError(f"user {actor.name!r} ({actor.role}) is not a member of project {rows[0]['name']!r}: "
+                                  "an admin adds members (`nerloop team PROJECT --add-member NAME`)")
+        return Actor(actor.name, narrower(actor.role, member[0]["role"]))
+
+    def authorize(self, actor: Actor, action: str, project_id: int) -> Actor:
+        """The actor as scoped to the project, once its role there allows `action` (PermissionError naming user,
+        role and action, or the missing membership); the account's role is checked before any lookup."""
+        require(actor, action)
+        scoped = self.scoped(actor, project_id)
+        require(scoped, action)
+        return scoped
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
         with self._lock:

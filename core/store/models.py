@@ -41,7 +41,8 @@ class ModelRows(StoreBase):
     def promote(self, model_id: int, *, actor: Actor = OWNER, job_id: int | None = None) -> None:
         """Serve `model_id` for its project (it must be ready) and record it in promotions (admins only; audited,
         with the training job that promoted it by policy, when one did)."""
-        require(actor, "promote")
+        require(actor, "promote")  # the role before any lookup
+        self.authorize(actor, "promote", self.model(model_id).project_id)
         with self._write():
             model = self.model(model_id)
             if model.status != "ready":
@@ -69,7 +70,7 @@ class ModelRows(StoreBase):
 
     def rollback(self, project_id: int, *, actor: Actor = OWNER) -> int:
         """Serve the version served before the current one again (admins only; audited); returns its model id."""
-        require(actor, "rollback")
+        self.authorize(actor, "rollback", project_id)
         with self._write():
             stack = self._serving_stack(project_id)
             if len(stack) < 2:

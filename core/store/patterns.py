@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from core.access import OWNER, Actor, require
+from core.access import OWNER, Actor
 from core.patterns import Pattern
 from core.store.base import StoreBase, now
 
@@ -20,7 +20,7 @@ class PatternRows(StoreBase):
     def add_patterns(self, project_id: int, rules: Sequence[Pattern], *, actor: Actor = OWNER) -> dict:
         """Store the rules in one transaction (those the project holds already, or repeated, are skipped); returns
         {"added", "duplicates"}. Admins only (`actor`, as imports); audited."""
-        require(actor, "import")
+        self.authorize(actor, "import", project_id)
         created, added = now(), 0
         with self._write():
             self.project(project_id)
@@ -44,7 +44,7 @@ class PatternRows(StoreBase):
 
     def remove_patterns(self, project_id: int, rules: Sequence[Pattern], *, actor: Actor = OWNER) -> int:
         """Remove these rules from the project; returns how many it held. Admins only; audited."""
-        require(actor, "project")
+        self.authorize(actor, "project", project_id)
         with self._write():
             removed = sum(self.db.execute("DELETE FROM patterns WHERE project_id = ? AND label = ? AND pattern = ?",
                                           [project_id, rule.label, _key(rule)]).rowcount for rule in rules)
@@ -53,7 +53,7 @@ class PatternRows(StoreBase):
 
     def clear_patterns(self, project_id: int, *, actor: Actor = OWNER) -> int:
         """Remove every rule of the project; returns how many there were. Admins only; audited."""
-        require(actor, "project")
+        self.authorize(actor, "project", project_id)
         with self._write():
             removed = self.db.execute("DELETE FROM patterns WHERE project_id = ?", [project_id]).rowcount
             self.add_audit(actor, "project", project_id=project_id, op="patterns removed", removed=removed)

@@ -44,12 +44,23 @@ class ProjectRows(StoreBase):
             raise KeyError(f"project {name_or_id!r} not found")
         return Project.from_row(rows[0])
 
-    def projects(self) -> list[Project]:
-        return [Project.from_row(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
+    def projects(self, actor: Actor | None = None) -> list[Project]:
+        """Every project, or those `actor` may open (an admin: all; another account: those it is a member of)."""
+        if actor is None or actor.role == "admin":
+            return [Project.from_row(r) for r in self._rows("SELECT * FROM projects ORDER BY id")]
+        return [Project.from_row(r) for r in self._rows(
+            "SELECT p.* FROM projects p JOIN members m ON m.project_id = p.id JOIN users u ON u.id = m.user_id "
+            "WHERE u.name = ? AND u.removed IS NULL ORDER BY p.id", [actor.name])]
+
+    def open_project(self, name_or_id: str | int, actor: Actor) -> Project:
+        """The project, once `actor` may open it (KeyError: none such; PermissionError naming why)."""
+        project = self.project(name_or_id)
+        self.scoped(actor, project.id)
+        return project
 
     def set_labels(self, project_id: int, labels: Sequence[str], *, actor: Actor = OWNER) -> None:
         """Replace a project's entity types (admins only; audited)."""
-        require(actor, "project")
+        self.authorize(actor, "project", project_id)
         labels = check_labels(labels)
         with self._write():
             self.project(project_id)
@@ -93,7 +104,7 @@ class ProjectRows(StoreBase):
         kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
         nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
         tags kept hidden until revealed. Admins only (`actor`); audited with the counts."""
-        require(actor, "import")
+        self.authorize(actor, "import", project_id)
         _check(source, SOURCES, "annotation source")
         for _, split, _ in batches:
             if split is not None:
