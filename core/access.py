@@ -16,6 +16,7 @@ ADMIN_ACTIONS = REVIEWER_ACTIONS | {"project", "import", "train", "cancel", "pro
                                     "audit"}
 PERMISSIONS = {"annotator": ANNOTATOR_ACTIONS, "reviewer": REVIEWER_ACTIONS, "admin": ADMIN_ACTIONS}
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
+SERVER_ACTIONS = frozenset({"users", "audit"})  # not about one project: the others are checked per project too
 # The kinds of audit rows: the actions above that change something, and "team" (members, queues) and "login".
 AUDIT_KINDS = ("project", "team", "import", "annotate", "review", "flag", "train", "cancel", "promote", "rollback",
                "export", "users", "login")

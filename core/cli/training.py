@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core import versions, vocab
+from core.access import require
 from core.cli.common import (CliError, Parents, actor_of, adder, command_line, figure, first_line, labelled, open_store,
                              opened, positive, quiet_transformers, strategies, table, when, whole, writable)
 from core.cli.hyperparameters import overrides
@@ -209,7 +210,10 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
     with closing(open_store(args)) as store:
         actor = actor_of(args, store)
-        project_id = store.open_project(args.project, actor).id if args.project is not None else None
+        require(actor, "train")
+        project_id = store.project(args.project).id if args.project is not None else None
+        if project_id is not None:
+            store.authorize(actor, "train", project_id)
         names = {p.id: p.name for p in store.projects(actor)}
         rows = []
         for job in (j for j in store.jobs(project_id) if j.project_id in names):
@@ -227,6 +231,9 @@ def cmd_job_status(args: argparse.Namespace) -> int:
     from core import jobs
 
     with closing(open_store(args)) as store:
+        actor = actor_of(args, store)
+        require(actor, "train")
+        store.authorize(actor, "train", store.job(args.id).project_id)
         job = jobs.status(store, args.id)
         p = job.progress
         lines = [("job", job.id), ("project", store.project(job.project_id).name),

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from core.access import Actor, narrower, require
+from core.access import SERVER_ACTIONS, Actor, narrower, require
 from core.labels import label_problem, text_problem, words_problem
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
@@ -465,6 +465,8 @@ class StoreBase:
     def authorize(self, actor: Actor, action: str, project_id: int) -> Actor:
         """The actor as scoped to the project, once its role there allows `action` (PermissionError naming user,
         role and action, or the missing membership); the account's role is checked before any lookup."""
+        if action in SERVER_ACTIONS:
+            raise ValueError(f"{action} is not about one project")
         require(actor, action)
         scoped = self.scoped(actor, project_id)
         require(scoped, action)
