@@ -16,8 +16,9 @@ from pages import home, login, ui
 st.set_page_config(page_title="nerloop", page_icon=":material/autorenew:", layout="wide")
 
 # Each page with the action (core.access) a role needs to see it; core refuses the writes of the others anyway.
+HOME = "home"  # the default page's url_path, which Streamlit knows it by
 PAGES = [
-    (st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path="home"), "annotate"),
+    (st.Page(home.render, title="Home", icon=":material/home:", default=True, url_path=HOME), "annotate"),
     (st.Page("pages/upload.py", title="Upload", icon=":material/upload:"), "import"),
     (st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_note:"), "annotate"),
     (st.Page("pages/train.py", title="Train", icon=":material/model_training:"), "train"),
@@ -27,8 +28,11 @@ PAGES = [
     (st.Page("pages/export.py", title="Export", icon=":material/download:"), "export"),
     (st.Page("pages/users.py", title="Users", icon=":material/group:"), "users"),
 ]
-GATES = {"refuse": st.Page(login.render_refusal, title="nerloop", url_path="refused", default=True),
-         "login": st.Page(login.render_login, title="Log in", url_path="signin", default=True)}
+# The login form at every page's address: a link to a page (its query too) shows the form, and the login's rerun then
+# runs that page, which has the same url_path, so the same page hash, as the form it replaces.
+GATES = {"refuse": [st.Page(login.render_refusal, title="nerloop", url_path="refused", default=True)],
+         "login": [st.Page(login.render_login, title="Log in", url_path=p.url_path or HOME, default=not p.url_path)
+                   for p, _ in PAGES]}
 LOG = logging.getLogger("nerloop.app")
 # An absolute path (not a URL's or a relative one's tail), to be shown by its last name only.
 _PATH = re.compile(r"(?<![\w.~/:-])(?:[A-Za-z]:\\|~?/)[^\s'\",;:()]*")
@@ -76,7 +80,7 @@ def gate() -> tuple[str | None, Actor | None]:
 
 log_name = open_log()
 closed, actor = gate()
-page = st.navigation([GATES[closed]] if closed else [p for p, action in PAGES if actor.may(action)],
+page = st.navigation(GATES[closed] if closed else [p for p, action in PAGES if actor.may(action)],
                      position="hidden" if closed else "sidebar")
 try:  # one error boundary: st.rerun, st.stop and st.switch_page raise BaseException subclasses, which pass
     store = ui.store()

@@ -34,6 +34,7 @@ class Actor:
 
 
 OWNER = Actor("owner", "admin")  # the single user of an app without accounts, and the CLI without --as
+NOBODY = Actor("(unknown)", "none")  # a refused login for a name that is no account's: no account can be so named
 
 
 def require(actor: Actor, action: str) -> None:
@@ -57,28 +58,65 @@ def local_address(address: str | None) -> bool:
     return bool(address) and address.strip("[]") in LOCAL_ADDRESSES
 
 
-class LoginThrottle:
-    """Failed logins per name, in this process's memory: after n failures in a row the next attempt for that name
-    waits base * 2**(n-1) seconds (capped); a success clears the name. Restarting the server forgets them."""
+def client(address: str | None, forwarded: str | None, *, trust_proxy: bool) -> str | None:
+    """The client's address: the connection's (None: unknown, e.g. this machine); with `trust_proxy`, a connection from
+    this machine (a reverse proxy) counts as the last address of its X-Forwarded-For header, the one the proxy wrote."""
+    if address is None and trust_proxy and forwarded:
+        return forwarded.rsplit(",", 1)[-1].strip() or None
+    return address
 
-    def __init__(self, base: float = 1.0, cap: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.base, self.cap, self.clock = base, cap, clock
-        self._failures: dict[str, tuple[int, float]] = {}  # name -> (failures in a row, time of the last one)
+
+class LoginThrottle:
+    """Failed logins in this process's memory, per client address (None: one unknown client) and per (address, name),
+    so that a client's failures slow that client down and never another; a restart forgets them."""
+
+    # After n failures in a row for a name, the client's next try for it waits base * 2**(n-1) s; after m > budget
+    # failures for any names, its next try for any name waits base * 2**(m-budget-1) s; both at most `cap`. A success
+    # clears the client's failures for that name (from its total too); a count with no failure for `forget` s (more
+    # than `cap`) starts again.
+    def __init__(self, base: float = 1.0, cap: float = 300.0, budget: int = 5, forget: float = 900.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.base, self.cap, self.budget, self.forget, self.clock = base, cap, budget, forget, clock
+        self._clients: dict[str | None, tuple[int, float]] = {}  # address -> (failures, time of the last one)
+        self._pairs: dict[tuple[str | None, str], tuple[int, float]] = {}  # (address, name) -> (failures in a row, last)
+        self._swept = clock()
         self._lock = threading.Lock()
 
-    def wait(self, name: str) -> float:
-        """Seconds left before `name` may try again (0: now)."""
-        with self._lock:
-            failures, last = self._failures.get(name, (0, 0.0))
-        if not failures:
+    def _count(self, table: dict, key: object, now: float) -> tuple[int, float]:
+        failures, last = table.get(key, (0, 0.0))
+        return (failures, last) if failures and now - last <= self.forget else (0, 0.0)
+
+    def _left(self, failures: int, last: float, now: float) -> float:
+        if failures <= 0:
             return 0.0
-        return max(0.0, last + min(self.cap, self.base * 2 ** (failures - 1)) - self.clock())
+        return max(0.0, last + min(self.cap, self.base * 2 ** min(failures - 1, 64)) - now)
 
-    def failed(self, name: str) -> None:
+    def wait(self, address: str | None, name: str) -> float:
+        """Seconds before this client may try `name` again (0: now): the longer of its wait for the name and its own."""
         with self._lock:
-            failures, _ = self._failures.get(name, (0, 0.0))
-            self._failures[name] = (failures + 1, self.clock())
+            now = self.clock()
+            pair = self._count(self._pairs, (address, name), now)
+            failures, last = self._count(self._clients, address, now)
+        return max(self._left(*pair, now), self._left(failures - self.budget, last, now))
 
-    def succeeded(self, name: str) -> None:
+    def failed(self, address: str | None, name: str) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            now = self.clock()
+            if now - self._swept > self.forget:  # drop what is forgotten anyway, so that memory stays bounded
+                for table in (self._clients, self._pairs):
+                    for key in [k for k, (_, last) in table.items() if now - last > self.forget]:
+                        del table[key]
+                self._swept = now
+            for table, key in ((self._clients, address), (self._pairs, (address, name))):
+                table[key] = (self._count(table, key, now)[0] + 1, now)
+
+    def succeeded(self, address: str | None, name: str) -> None:
+        with self._lock:
+            now = self.clock()
+            failures, _ = self._count(self._pairs, (address, name), now)
+            self._pairs.pop((address, name), None)
+            total, last = self._count(self._clients, address, now)
+            if total - failures > 0:
+                self._clients[address] = (total - failures, last)
+            else:
+                self._clients.pop(address, None)

@@ -1,5 +1,6 @@
-"""Logging in: the form (local accounts, or an identity provider through st.login), failed-login slow-down, expiry
-after inactivity, the account line with Log out, and the refusal to serve beyond this machine without an admin."""
+"""Logging in: the form (local accounts, or an identity provider through st.login), failed-login slow-down per client,
+logins in the audit trail, expiry after inactivity, the account line with Log out, and the refusal to serve beyond this
+machine without an admin."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import time
 
 import streamlit as st
 
-from core import serve, users
-from core.access import OWNER, Actor, LoginThrottle
+from core import access, serve, users
+from core.access import NOBODY, OWNER, Actor, LoginThrottle
 from core.store import Store
 from pages import ui
 
@@ -21,6 +22,7 @@ EXPIRED = "auth_expired"
 TOKEN = "auth_token"  # the login session's token (session state), also kept by the browser in the cookie COOKIE
 COOKIE = "nerloop_session"
 DEFAULT_MINUTES = 30.0
+TRUST_PROXY = "NERLOOP_TRUST_PROXY"  # "1": served through a reverse proxy on this machine that sets X-Forwarded-For
 LOG = logging.getLogger("nerloop.auth")
 
 
@@ -35,7 +37,8 @@ def session_minutes() -> float:
 
 @st.cache_resource
 def throttle() -> LoginThrottle:
-    """Failed logins per name, shared by the sessions of this server process (kept in memory, not in the database)."""
+    """Failed logins per client and name, shared by the sessions of this server process (in memory, not in the
+    database)."""
     return LoginThrottle()
 
 
@@ -58,6 +61,28 @@ def address_refusal(store: Store) -> str | None:
 def render_refusal() -> None:
     st.title("nerloop")
     st.error(ui.md_escape(address_refusal(ui.store()) or "Reload the page."))
+
+
+def client_address() -> str | None:
+    """This session's client address, or None when unknown (a browser on this machine, or a proxy not trusted)."""
+    address, forwarded = st.context.ip_address, st.context.headers.get("X-Forwarded-For")
+    text = [v if isinstance(v, str) else None for v in (address, forwarded)]  # not text under AppTest (mock objects)
+    return access.client(*text, trust_proxy=os.environ.get(TRUST_PROXY) == "1")
+
+
+def _audit(store: Store, name: str, op: str) -> None:
+    """A "login" row of the audit trail: the account's when `name` is one, else NOBODY's without the name typed."""
+    account = store.user(name)
+    actor = Actor(account["name"], account["role"]) if account else NOBODY
+    store.add_audit(actor, "login", op=op, name=actor.name if account else "an unknown name", address=client_address())
+
+
+def _log_out() -> None:
+    """Log out (the sidebar's button), recorded in the audit trail."""
+    if user := st.session_state.get(ui.USER):
+        _audit(ui.store(), user["name"], "logout")
+        LOG.info("%s logged out", user["name"])
+    logout()
 
 
 def logout(*, expired: bool = False) -> None:
@@ -84,7 +109,7 @@ def _resume(store: Store) -> None:
     """A reload is a new Streamlit session: log it in from the browser's cookie while that login session lives."""
     token = _cookie()
     if token and (account := users.resume(store, token, idle_minutes=session_minutes())):
-        _log_in(account["name"], account["role"], token=token)
+        _log_in(store, account["name"], account["role"], token=token)
 
 
 def current(store: Store) -> Actor | None:
@@ -119,12 +144,14 @@ def _sso_configured() -> bool:
         return False
 
 
-def _log_in(name: str, role: str, *, token: str | None = None) -> None:
-    """Log this session in; a new login opens a login session (`token`: one resumed from the cookie)."""
+def _log_in(store: Store, name: str, role: str, *, token: str | None = None) -> None:
+    """Log this session in, audited; a new login opens a login session (`token`: one resumed from the cookie)."""
     st.session_state[ui.USER] = {"name": name, "role": role}
     st.session_state[SEEN] = time.time()
-    st.session_state[TOKEN] = token or users.open_session(ui.store(), name)
-    LOG.info("%s %s (%s)", name, "resumed a login" if token else "logged in", role)
+    st.session_state[TOKEN] = token or users.open_session(store, name)
+    _audit(store, name, "resumed" if token else "ok")
+    LOG.info("%s %s (%s) from %s", name, "resumed a login" if token else "logged in", role,
+             client_address() or "an unknown address")
 
 
 def _set_cookie(token: str | None) -> None:
@@ -137,18 +164,26 @@ def _set_cookie(token: str | None) -> None:
 
 
 def _attempt(store: Store, name: str, password: str) -> None:
-    """Check a name and password; a failure slows that name's next attempts down."""
-    if (wait := throttle().wait(name)) > 0:
-        st.error(f"Too many failed logins for this name: try again in {math.ceil(wait)} s.")
+    """Check a name and password from this client, unless its own failures make it wait (then no check at all);
+    each refusal is logged and audited, naming the account only when there is one (never a password typed as a
+    name)."""
+    address = client_address()
+    who = repr(name) if store.user(name) else "an unknown name"
+    where = address or "an unknown address"
+    if (wait := math.ceil(throttle().wait(address, name))) > 0:
+        LOG.warning("login refused for %s from %s: too many failed logins, %d s to wait", who, where, wait)
+        _audit(store, name, "throttled")
+        st.error(f"Too many failed logins from here: try again in {wait} s.")
         return
     account = users.authenticate(store, name, password)
     if account is None:
-        throttle().failed(name)
-        LOG.warning("failed login for %s", repr(name) if store.user(name) else "an unknown name")  # a password typed
-        st.error("Wrong name or password.")  # into the name box is never logged
+        throttle().failed(address, name)
+        LOG.warning("failed login for %s from %s", who, where)
+        _audit(store, name, "wrong password")
+        st.error("Wrong name or password.")
         return
-    throttle().succeeded(name)
-    _log_in(account["name"], account["role"])
+    throttle().succeeded(address, name)
+    _log_in(store, account["name"], account["role"])
     st.rerun()
 
 
@@ -161,12 +196,13 @@ def _sso(store: Store) -> None:
                  "(`nerloop users add EMAIL --role ...`).")
         st.button("Log out of the identity provider", key="login_sso_out", on_click=st.logout)
         return
-    _log_in(account["name"], account["role"])
+    _log_in(store, account["name"], account["role"])
     st.rerun()
 
 
 def render_login() -> None:
-    """The only page a visitor sees before logging in: no project, no sidebar pages."""
+    """The only page a visitor sees before logging in (at every page's address: app.py): no project, no sidebar
+    pages."""
     store = ui.store()
     st.title("nerloop")
     if _cookie():  # a login that ended (logged out, expired): the browser forgets it
@@ -192,7 +228,7 @@ def render_account(*, actor: Actor) -> None:
     if actor == OWNER and ui.USER not in st.session_state:
         return
     st.sidebar.caption(f"Logged in as **{ui.md_escape(actor.name)}** ({actor.role})")
-    st.sidebar.button("Log out", key="login_logout", icon=":material/logout:", on_click=logout)
+    st.sidebar.button("Log out", key="login_logout", icon=":material/logout:", on_click=_log_out)
     if (token := st.session_state.get(TOKEN)) and _cookie() != token:
         with st.sidebar:
             _set_cookie(token)

@@ -1,12 +1,15 @@
 """The app's login in AppTest: the form alone, a session ending after inactivity, a removed account logged out,
-the Users page managing accounts as the logged-in admin."""
+the Users page managing accounts as the logged-in admin, a deep link kept through the login, logins audited."""
 from __future__ import annotations
 
 import time
 
+from streamlit.testing.v1 import AppTest
+
 from core import users
 from core.store import Store
-from tests.apptest import open_app
+from pages import login
+from tests.apptest import APP, open_app, raw
 
 
 def log_in(at, name: str, password: str):
@@ -47,3 +50,56 @@ def test_login_expiry_and_removal(tmp_path, monkeypatch):
     users.remove(store, "ada")  # removed while logged in: the next run shows the login form
     at.run()
     assert "auth_user" not in at.session_state and at.text_input(key="login_password") is not None
+
+
+def test_a_deep_link_survives_the_login(tmp_path, monkeypatch):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    users.add(store, "ada", "admin", "correct horse")
+    pid = store.create_project("plain", ["PER", "LOC"])
+    store.import_sentences(pid, [raw(["Ann", "lives", "in", "Rome"]), raw(["Bob", "too"])], split="unlabeled")
+    sid = store.sentences(pid, split="unlabeled")[1].id
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(project=str(pid), sid=str(sid))
+    at.switch_page("pages/annotate.py").run()  # a first request for /annotate?project=..&sid=.., logged out
+    assert not at.exception and [t.value for t in at.title] == ["nerloop"]
+    assert "annotate_sentence_id" not in at.session_state
+    log_in(at, "ada", "correct horse")
+    assert not at.exception and [t.value for t in at.title] == ["Annotate"]
+    assert at.session_state["annotate_sentence_id"] == sid and at.session_state["project_id"] == pid
+    assert at.query_params["sid"] == str(sid) and at.query_params["project"] == str(pid)
+
+
+def test_logins_are_audited_and_refusals_logged(tmp_path, monkeypatch, caplog):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    users.add(store, "ada", "admin", "correct horse")
+    login.throttle.clear()  # the throttle lives as long as the process: no failures of other tests
+    at = open_app(monkeypatch=monkeypatch, db=db)
+    log_in(at, "ada", "wrong horse")
+    for _ in range(8):  # more failures of this client (None: unknown) for ada, so that the wait outlasts a slow run
+        login.throttle().failed(None, "ada")
+    log_in(at, "ada", "correct horse")  # this client must wait: its password is not checked
+    assert "Too many failed logins" in at.error[0].value and "auth_user" not in at.session_state
+    login.throttle.clear()
+    log_in(at, "my secret pw", "correct horse")  # a password typed as a name: no account, not recorded
+    log_in(at, "ada", "correct horse")  # one failure of this client, for another name: ada's password is checked
+    assert at.session_state["auth_user"]["name"] == "ada"
+    at.sidebar.button(key="login_logout").click().run()
+    assert "auth_user" not in at.session_state
+    token = users.open_session(store, "ada")  # a reload: a new session that brings the login cookie
+    monkeypatch.setattr(login, "_cookie", lambda: token)
+    resumed = open_app(monkeypatch=monkeypatch, db=db)
+    assert resumed.session_state["auth_user"]["name"] == "ada"
+    rows = [(r["actor"], r["role"], r["detail"]) for r in store.audit() if r["action"] == "login"]
+    assert rows == [("ada", "admin", {"op": op, "name": "ada", "address": None})
+                    for op in ("wrong password", "throttled")] + [
+        ("(unknown)", "none", {"op": "wrong password", "name": "an unknown name", "address": None})] + [
+        ("ada", "admin", {"op": op, "name": "ada", "address": None}) for op in ("ok", "logout", "resumed")]
+    assert all(r["project_id"] is None for r in store.audit() if r["action"] == "login")
+    logged = [r.getMessage() for r in caplog.records if r.name == "nerloop.auth"]
+    assert logged[:3] == ["failed login for 'ada' from an unknown address",
+                          "login refused for 'ada' from an unknown address: too many failed logins, 256 s to wait",
+                          "failed login for an unknown name from an unknown address"]
+    assert not [m for m in logged if "secret" in m]

@@ -1,5 +1,6 @@
 """Logins in a real browser: a visitor sees only the login form, a wrong password is refused, an annotator cannot
-reach Train, Export, Upload or Users, and the app serves nothing on 0.0.0.0 until an admin account exists."""
+reach Train, Export, Upload or Users, logins are audited, a link to a sentence opens it after the login, and the app
+serves nothing on 0.0.0.0 until an admin account exists."""
 from __future__ import annotations
 
 import contextlib
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench._app import env_for, server as app_server
+from bench._app import env_for, server as app_server, wait_idle
 from core import users
 from core.formats import Sentence
 from core.store import Store
@@ -56,8 +57,8 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
         expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
         body = page.locator("body").inner_text()
         assert SECRET not in body and "treaties" not in body and nav(page) == []
-        for deep in ("annotate", "train"):  # a deep link shows the login form too (and "page not found"), never
-            page.goto(f"{url}/{deep}")  # the page
+        for deep in ("annotate", "train"):  # a deep link shows the login form too, never the page
+            page.goto(f"{url}/{deep}")
             expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
             page.wait_for_timeout(500)
             assert "treaties" not in page.locator("body").inner_text() and not page.locator("h1", has_text=deep).count()
@@ -104,9 +105,37 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
     files = [db, *db.parent.glob("nerloop.db-*"), output, *(tmp_path / "home").rglob("*")]
     assert any(f.name == "app.log" for f in files)  # the logins were logged (names only)
     assert "failed login for 'ann'" in (tmp_path / "home" / "logs" / "app.log").read_text()
+    logins = [(r["actor"], r["detail"]["op"], r["detail"]["address"]) for r in Store(db).audit()
+              if r["action"] == "login"]
+    assert logins == [("ann", "wrong password", None), ("ann", "ok", None), ("ann", "resumed", None),
+                      ("ann", "resumed", None), ("ann", "logout", None), ("ada", "ok", None)]  # None: this machine
     for f in files:
         if f.is_file():
             assert secret not in f.read_bytes() and token not in f.read_bytes(), f  # the database keeps hashes only
+
+
+def test_a_link_to_a_sentence_opens_it_after_the_login(tmp_path):
+    db = tmp_path / "nerloop.db"
+    store = Store(db)
+    pid = store.create_project("treaties", ["LOC"])
+    for text in ("Alpha came", "Bravo went", f"{SECRET} signed"):
+        store.import_sentences(pid, [Sentence(text.split(), None, text, [(0, 0), (0, 0)])], split="unlabeled")
+    sid = store.sentences(pid, split="unlabeled")[2].id
+    users.add(store, "ada", "admin", PASSWORD)
+    store.close()
+    with serving(tmp_path, db, "127.0.0.1") as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{url}/annotate?project={pid}&sid={sid}")  # a link sent by a colleague, opened logged out
+        expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=60_000)
+        assert SECRET not in page.locator("body").inner_text()
+        log_in(page, "ada", PASSWORD)
+        expect(page.locator("h1", has_text="Annotate")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(SECRET).first).to_be_visible(timeout=60_000)
+        wait_idle(page)
+        assert page.url == f"{url}/annotate?project={pid}&sid={sid}"  # the page keeps the sentence it shows there
+        assert "Page not found" not in page.locator("body").inner_text()
+        browser.close()
 
 
 def test_refuses_every_interface_until_an_admin_exists(tmp_path):
