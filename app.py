@@ -80,7 +80,8 @@ def gate() -> tuple[str | None, Actor | None]:
 
 log_name = open_log()
 closed, actor = gate()
-page = st.navigation(GATES[closed] if closed else [p for p, action in PAGES if actor.may(action)],
+page = st.navigation(GATES[closed] if closed else [p if actor.may(action) else login.role_refusal(p, action, actor=actor)
+                                                  for p, action in PAGES],
                      position="hidden" if closed else "sidebar")
 try:  # one error boundary: st.rerun, st.stop and st.switch_page raise BaseException subclasses, which pass
     store = ui.store()

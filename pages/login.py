@@ -13,8 +13,9 @@ import time
 import streamlit as st
 
 from core import access, serve, users
-from core.access import NOBODY, OWNER, Actor, LoginThrottle
+from core.access import NOBODY, OWNER, PERMISSIONS, Actor, LoginThrottle
 from core.store import Store
+from core.vocab import ROLES
 from pages import ui
 
 SEEN = "auth_seen"  # time of the session's last run (session state)
@@ -61,6 +62,16 @@ def address_refusal(store: Store) -> str | None:
 def render_refusal() -> None:
     st.title("nerloop")
     st.error(ui.md_escape(address_refusal(ui.store()) or "Reload the page."))
+
+
+def role_refusal(page: st.Page, action: str, *, actor: Actor) -> st.Page:
+    """A page the actor's role may not open, kept at its address but not in the menu: a link to it says why."""
+    def render() -> None:
+        st.title(page.title)
+        allowed = " and ".join(f"{role}s" for role in ROLES if action in PERMISSIONS[role])
+        st.error(f"{actor.role.capitalize()}s cannot open {page.title}: only {allowed} may {action}. Ask an admin "
+                 "if you need it.")
+    return st.Page(render, title=page.title, icon=page.icon, url_path=page.url_path, visibility="hidden")
 
 
 def client_address() -> str | None:

@@ -107,8 +107,8 @@ def project() -> Project | None:
     if pid is None:
         return None
     try:
-        return store().project(int(pid))
-    except KeyError:
+        return store().open_project(int(pid), actor())
+    except (KeyError, PermissionError):
         st.session_state.pop("project_id", None)
         return None
 
@@ -125,7 +125,8 @@ def require_project() -> Project:
 def render_project_picker(*, key: str = "sidebar_project") -> None:
     """Sidebar select box of projects; sets `st.session_state.project_id` and keeps it in the URL (`?project=ID`),
     so a reload, a new tab or a shared link opens the same project."""
-    projects = store().projects()
+    projects = store().projects(actor())  # those this user may open
+    _refuse_url_project({p.id for p in projects})
     if not projects:
         return
     ids = [p.id for p in projects]
@@ -138,6 +139,20 @@ def render_project_picker(*, key: str = "sidebar_project") -> None:
     st.session_state["project_id"] = choice
     if st.query_params.get("project") != str(choice):
         st.query_params["project"] = str(choice)
+
+
+def _refuse_url_project(ids: set[int]) -> None:
+    """Say why `?project=ID` in the URL is not opened when it names a project this user may not open."""
+    wanted = st.query_params.get("project", "")
+    if not wanted.isdigit() or int(wanted) in ids or st.session_state.get("project_id") in ids:
+        return
+    try:
+        store().scoped(actor(), int(wanted))
+    except PermissionError:
+        st.error(f"Project {wanted} is not open to you: you are not a member of it. Ask an admin to add you "
+                 "(Home, Team; or `nerloop team PROJECT --add-member NAME`).")
+    except KeyError:
+        st.warning(f"There is no project {wanted}.")
 
 
 def url_project(ids: Sequence[int]) -> int | None:

@@ -49,6 +49,7 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
                            split="unlabeled")
     users.add(store, "ada", "admin", PASSWORD)
     users.add(store, "ann", "annotator", PASSWORD)
+    store.set_member(pid, "ann")  # the project is open to ann
     store.close()
     with serving(tmp_path, db, "127.0.0.1") as (url, output), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -80,6 +81,9 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
         page.reload()
         expect(page.locator("h1", has_text="Annotate")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("Logged in as")).to_be_visible(timeout=30_000)
+        page.goto(f"{url}/export")  # a page the role cannot open: it says why, and the menu does not grow
+        expect(page.get_by_text("Annotators cannot open Export: only admins may export")).to_be_visible(timeout=60_000)
+        assert nav(page) == ["Home", "Annotate"]
         cookie = next(c for c in page.context.cookies() if c["name"] == "nerloop_session")
         assert cookie["sameSite"] == "Strict" and cookie["expires"] > 0 and len(cookie["value"]) >= 40
         token = cookie["value"].encode()
@@ -107,8 +111,8 @@ def test_login_form_wrong_password_and_annotator_pages(tmp_path):
     assert "failed login for 'ann'" in (tmp_path / "home" / "logs" / "app.log").read_text()
     logins = [(r["actor"], r["detail"]["op"], r["detail"]["address"]) for r in Store(db).audit()
               if r["action"] == "login"]
-    assert logins == [("ann", "wrong password", None), ("ann", "ok", None), ("ann", "resumed", None),
-                      ("ann", "resumed", None), ("ann", "logout", None), ("ada", "ok", None)]  # None: this machine
+    assert logins == [("ann", "wrong password", None), ("ann", "ok", None), *[("ann", "resumed", None)] * 3,
+                      ("ann", "logout", None), ("ada", "ok", None)]  # None: this machine
     for f in files:
         if f.is_file():
             assert secret not in f.read_bytes() and token not in f.read_bytes(), f  # the database keeps hashes only

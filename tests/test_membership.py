@@ -203,3 +203,46 @@ def test_the_docs_table_of_roles_actions_and_scope_is_the_code():
         for role, mark in (("admin", admin), ("reviewer", reviewer), ("annotator", annotator)):
             assert (mark == "✓") == (action in PERMISSIONS[role]), (action, role)
         assert scope == ("server" if action in SERVER_ACTIONS else "member"), action
+
+
+SECRET = "Zanzibar"  # a word of the project nobody but the admin opens
+
+
+def _rendered(node) -> str:
+    """Everything an AppTest tree holds, as text (the protobufs of every element)."""
+    proto = getattr(node, "proto", None)
+    return (str(proto) if proto is not None else "") + "".join(
+        _rendered(child) for child in getattr(node, "children", {}).values())
+
+
+@pytest.mark.parametrize("who, pages", [
+    ("ann", ["pages/annotate.py"]),
+    ("rev", ["pages/annotate.py", "pages/evaluate.py", "pages/agreement.py", "pages/review.py"]),
+])
+def test_every_page_opens_only_the_members_project(lab, monkeypatch, who, pages):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.apptest import APP
+
+    db, ids = lab
+    store = Store(db)
+    other_id = ids["other"][0]
+    store.import_sentences(other_id, [sent(f"{SECRET} signed")], split="unlabeled", actor=users.actor(store, "ada"))
+    role = users.actor(store, who).role
+    store.close()
+    logged_in = {"auth_user": {"name": who, "role": role}, "auth_seen": __import__("time").time()}
+    monkeypatch.setenv("NERLOOP_DB", str(db))
+    for page in [None, *pages]:  # Home, then every page the role sees, each opened by a link with ?project= of `other`
+        at = AppTest.from_file(APP, default_timeout=120)
+        for key, value in logged_in.items():
+            at.session_state[key] = value
+        at.query_params["project"] = str(other_id)
+        if page:
+            at.switch_page(page)
+        at.run()
+        assert not at.exception, at.exception
+        assert page is None or Path(page).stem.capitalize() in [t.value for t in at.title], page  # that page ran
+        shown = _rendered(at._tree)
+        assert SECRET not in shown and "other" not in at.sidebar.selectbox[0].options, page
+        assert any("not open to you: you are not a member" in e.value for e in at.error), page
+        assert at.session_state["project_id"] == ids["lab"][0]  # the project it may open instead
