@@ -202,7 +202,7 @@ def render_errors(*, store: Store, project_id: int, model: ModelVersion, dev: re
     pages = max(1, math.ceil(len(errors) / PAGE_SIZE))
     if st.session_state.get("evaluate_error_page", 1) > pages:
         st.session_state["evaluate_error_page"] = pages
-    page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="evaluate_error_page") \
+    page = st.number_input("Page", min_value=1, max_value=pages, key="evaluate_error_page") \
         if pages > 1 else 1
     for error in errors[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
         render_error(error=error, labels=labels, name=model.name)

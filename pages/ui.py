@@ -122,6 +122,11 @@ def require_project() -> Project:
     return proj
 
 
+def _picked(key: str) -> None:
+    """Selectbox callback: the project chosen in the sidebar becomes the current one."""
+    st.session_state["project_id"] = st.session_state[key]
+
+
 def render_project_picker(*, key: str = "sidebar_project") -> None:
     """Sidebar select box of projects; sets `st.session_state.project_id` and keeps it in the URL (`?project=ID`),
     so a reload, a new tab or a shared link opens the same project."""
@@ -132,12 +137,13 @@ def render_project_picker(*, key: str = "sidebar_project") -> None:
     names = {p.id: p.name for p in projects}
     current = st.session_state.get("project_id")
     if current not in ids:
-        current = url_project(ids)
-    index = ids.index(current) if current in ids else 0
-    choice = st.sidebar.selectbox("Project", ids, index=index, format_func=names.get, key=key)
-    st.session_state["project_id"] = choice
-    if st.query_params.get("project") != str(choice):
-        st.query_params["project"] = str(choice)
+        current = url_project(ids) or ids[0]
+    st.session_state["project_id"] = current
+    if st.session_state.get(key) != current:  # the box follows the current project, through its state only: a
+        st.session_state[key] = current  # default value as well would make Streamlit warn
+    st.sidebar.selectbox("Project", ids, format_func=names.get, key=key, on_change=_picked, args=(key,))
+    if st.query_params.get("project") != str(current):
+        st.query_params["project"] = str(current)
 
 
 def url_project(ids: Sequence[int]) -> int | None:

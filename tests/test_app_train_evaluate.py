@@ -20,7 +20,7 @@ from core.model import Tagger
 from core.store import Store
 from core.train import TrainConfig
 
-from apptest import open_app
+from apptest import open_app, policy_warnings
 
 DATA = Path(__file__).parent / "data"
 INJECTED = b"Hello O\n<script>alert(1)</script> O\n<img O\nsrc=x O\nonerror=alert(1)> O\nsaid O\n\n"
@@ -54,6 +54,7 @@ def train_store(tmp_path):
 
 def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, train_store, tiny_model):
     pid = new_project(train_store)
+    warnings = policy_warnings(monkeypatch)
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
     assert at.checkbox(key="train_warm").disabled and not at.checkbox(key="train_warm").value
     assert at.number_input(key="train_epochs").value == 3 and at.radio(key="train_promote").value == "better"
@@ -87,6 +88,7 @@ def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, trai
     history = at.dataframe[0].value
     assert history.loc[0, ["id", "status", "version", "promoted"]].tolist() == [job.id, "done", "v1", True]
     assert at.checkbox(key="train_warm").value, "warm start is ticked once a version serves"
+    assert warnings == []  # ticked through the checkbox's state, without a default value as well
 
 
 def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeypatch, tmp_path, train_store,
