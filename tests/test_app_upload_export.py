@@ -266,6 +266,45 @@ def test_export_conll_round_trips_the_effective_tags(monkeypatch, trained, downl
     assert back.scheme == "iob1" and not any(line.startswith("B-") for line in data.decode().split())
 
 
+def test_export_defaults_to_the_splits_with_annotations_and_names_the_file_after_them(monkeypatch, tmp_path,
+                                                                                      downloads):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences[:3], split="train")
+    store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="test")  # no annotation
+    store.import_sentences(pid, formats.loads(b"Ada went home.\nBo stayed.\n", name="u.txt").sentences,
+                           split="unlabeled")
+    ada = store.sentences(pid, split="unlabeled")[0]
+    store.annotate(ada.id, ["B-PER", "O", "O", "O"], source="human")  # a correction left in the pool
+    assert store.labelled_by_split(pid) == {"train": 3, "dev": 0, "test": 0, "unlabeled": 1}
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    assert at.multiselect(key="export_splits").value == ["train", "unlabeled"]
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train-unlabeled.conll"
+    assert [s.words for s in formats.loads(data, name="x.conll").sentences][-1] == ada.words
+    at.multiselect(key="export_splits").set_value(["train"]).run()
+    assert download(at, downloads, "export_download")[0] == "news-train.conll"
+    at.multiselect(key="export_splits").set_value(["test", "train"]).run()  # test holds nothing to write
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train.conll" and len(formats.loads(data, name="x.conll").sentences) == 3
+    at.multiselect(key="export_splits").set_value(["test"]).run()
+    assert at.download_button(key="export_download").disabled
+    assert any("Nothing to export" in c.value for c in at.caption)
+
+
+def test_export_writes_docstart_only_for_files_that_had_document_markers(monkeypatch, tmp_path, downloads):
+    plain = b"Ada B-PER\nmet O\nBob B-PER\n\nThey O\nleft O\n"
+    marked = b"-DOCSTART- O\n\nOslo B-LOC\nwas O\ncold O\n\n-DOCSTART- O\n\nRome B-LOC\nwas O\nwarm O\n"
+    store, pid = new_project(tmp_path / "nerloop.db")
+    store.import_sentences(pid, formats.loads(plain, name="plain.conll").sentences, split="train")
+    store.import_sentences(pid, formats.loads(marked, name="marked.conll").sentences, split="dev")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    at.multiselect(key="export_splits").set_value(["train"]).run()
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train.conll" and data == plain  # no -DOCSTART- line where the file had none
+    at.multiselect(key="export_splits").set_value(["dev"]).run()
+    assert download(at, downloads, "export_download")[1] == marked  # one before each document, as imported
+
+
 def test_export_jsonl_marks_model_predictions(monkeypatch, trained, downloads):
     db, pid = trained
     at = open_page(monkeypatch, db, pid, "pages/export.py")
