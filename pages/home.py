@@ -51,10 +51,7 @@ def _create() -> None:
 
 
 def render() -> None:
-    """The Home page: a confirmation after Create, the current project's dashboard, the project list and the
-    new-project fields."""
-    if (flash := st.session_state.pop("home_flash", None)) is not None:
-        st.success(flash, icon=":material/check_circle:")
+    """The Home page: the current project's dashboard, then the project list and the new-project fields."""
     proj = ui.project()
     if proj is None:
         st.title("nerloop")
@@ -161,7 +158,7 @@ def render_projects(*, current: Project | None) -> None:
         st.subheader("Projects")
         for proj in store.projects():
             counts = store.counts(proj.id)
-            name_col, button_col = st.columns([4, 1], vertical_alignment="center")
+            name_col, button_col = st.columns([3, 1], vertical_alignment="center")
             labels = ui.md_escape(", ".join(proj.labels) or "no labels yet")
             name_col.markdown(f"**{ui.md_escape(proj.name)}** · {labels} · "
                               f"{sum(counts['by_split'].values())} sentences")
@@ -176,13 +173,16 @@ def render_projects(*, current: Project | None) -> None:
         st.text_input("Entity labels (comma-separated)", key="home_new_labels", placeholder="e.g. Person, Place, Date",
                       help="Or one of the presets below. Empty: the project takes the labels of its first labelled "
                            "import.")
-        presets = st.container(horizontal=True, vertical_alignment="center")
-        presets.caption("Presets:")
+        st.caption("Presets")
+        presets = st.container(horizontal=True)
         for name, (title, labels) in LABEL_PRESETS.items():
             presets.button(title, key=f"home_preset_{name}", on_click=_preset, args=(labels,))
         st.button("Create project", key="home_create", type="primary", on_click=_create)
         if "home_create_error" in st.session_state:
             st.error(ui.md_escape(st.session_state["home_create_error"]))
+        if (flash := st.session_state.pop("home_flash", None)) is not None:  # where the eye is, and in the corner
+            st.success(flash, icon=":material/check_circle:")
+            st.toast(flash, icon=":material/check_circle:")
 
 
 # ---------------------------------------------------------------- demo mode: a simulated annotator

@@ -139,6 +139,7 @@ def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path)
     project = store.project("letters_1850s")
     assert project.labels == ["PER", "ORG"]
     assert [s.value for s in at.success] == [r"Created project “letters\_1850s” and made it current."]
+    assert [t.value for t in at.toast] == [at.success[0].value]
     assert at.text_input(key="home_new_name").value == "" and at.text_input(key="home_new_labels").value == ""
     assert at.session_state["project_id"] == project.id
     assert at.selectbox(key="sidebar_project").value == project.id
