@@ -145,9 +145,10 @@ def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) ->
         text=points["version"].tolist(), textposition="top center", line={"width": 3, "color": "#0072B2"},
         hovertemplate="%{text}: F1 %{y:.3f}<extra></extra>",
     ))
-    fig.update_layout(title="Learning curve (dev micro F1)", height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title=x_title, yaxis={"title": "F1", "range": [0, 1.05]}, showlegend=False)
-    st.plotly_chart(fig, key="home_curve")
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis_title=x_title,
+                      yaxis={"title": "F1", "range": [0, 1.05]}, showlegend=False)
+    st.markdown("**Learning curve** (dev micro F1)")  # above the figure, where no toolbar covers it
+    st.plotly_chart(fig, key="home_curve", config=ui.CHART_CONFIG)
 
 
 def render_projects(*, current: Project | None) -> None:

@@ -21,6 +21,8 @@ from core.store import ModelVersion, Project, Store
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
            "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#1F77B4"]
 LOW_CONFIDENCE = 0.6
+CHART_CONFIG = {"displayModeBar": False, "displaylogo": False}  # Plotly: no toolbar over titles and legends
+# (Streamlit's own fullscreen button stays; a drag zooms, a double click resets)
 ANNOTATE_SENTENCE = "annotate_sentence_id"  # the Annotate page's current sentence (session state)
 USER = "auth_user"  # the logged-in account, {"name", "role"} (session state; pages/login.py sets it)
 
