@@ -422,6 +422,11 @@ def app_memory(work: Path, big: Path, timeout_s: float) -> dict:
             expect(page.locator("h1", has_text="Upload")).to_be_visible(timeout=60_000)
             started = time.time()
             page.locator('input[type="file"]').first.set_input_files(str(big))  # the corpus uploader
+            split = page.locator('[data-testid="stSelectbox"]').filter(has_text="Split")  # a labelled file's: chosen
+            while time.time() - started < timeout_s and not split.count():
+                sample(page, 1000)
+            split.first.click()
+            page.get_by_role("option", name=re.compile(r"^Train")).click()
             button = page.get_by_role("button", name=re.compile(r"^Import \d+ new sentences"))
             while time.time() - started < timeout_s and not (button.count() and button.is_enabled()):
                 sample(page, 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,30 @@ def export_format(path: str | Path, fmt: str | None = None) -> str:
                          f"{', '.join(EXPORT_FORMATS)}" if fmt is None else
                          f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     return fmt
+
+
+def default_splits(store: Store, project_id: int) -> list[str]:
+    """The splits that hold annotations (gold, human or review), in SPLITS order: what an export takes by default."""
+    labelled = store.labelled_by_split(project_id)
+    return [s for s in SPLITS if labelled[s]]
+
+
+def written_splits(store: Store, project_id: int, splits: Sequence[str], *, everything: bool = False) -> list[str]:
+    """Of `splits`, in SPLITS order, those an export writes sentences of: the ones with annotations, or (`everything`:
+    with predictions or untagged sentences) with any sentence."""
+    held = store.counts(project_id)["by_split"] if everything else store.labelled_by_split(project_id)
+    return [s for s in SPLITS if s in splits and held[s]]
+
+
+def safe_name(text: str) -> str:
+    """`text` as a safe file or folder name."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "export"
+
+
+def file_name(project: str, splits: Sequence[str], fmt: str, *, predicted: bool = False) -> str:
+    """What an export of `splits` is called: `<project>-<splits in SPLITS order>[-predicted]<extension>`."""
+    parts = [project, *(s for s in SPLITS if s in splits), *(["predicted"] if predicted else [])]
+    return safe_name("-".join(parts)) + formats.get(fmt).extensions[0]
 
 
 def _columns(row: SentenceRow, width: int, source: str | None) -> list[list[str]] | None:

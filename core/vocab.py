@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 
 SPLITS = ("train", "dev", "test", "unlabeled")
 SPLIT_TITLES = {"train": "train", "dev": "dev", "test": "test", "unlabeled": "unlabelled"}  # as the pages say them
+SPLIT_PURPOSES = {"train": "the model learns from it", "dev": "held out: scores every version",
+                  "test": "held out: final figures", "unlabeled": "to annotate"}  # what each split is for
 
 ROLES = ("admin", "reviewer", "annotator")  # account roles, most rights first (core.access)
 

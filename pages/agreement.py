@@ -31,7 +31,7 @@ def render_heatmap(*, result: dict, measure: str, title: str) -> None:
                                colorscale="Blues", hoverongaps=False))
     fig.update_layout(title=title, height=120 + 60 * len(names), margin=dict(l=10, r=10, t=40, b=10),
                       yaxis=dict(autorange="reversed"))
-    st.plotly_chart(fig, key=f"agreement_heatmap_{measure}")
+    st.plotly_chart(fig, key=f"agreement_heatmap_{measure}", config=ui.CHART_CONFIG)
 
 
 def render_pairs(*, result: dict) -> None:

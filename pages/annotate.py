@@ -278,10 +278,10 @@ def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str
     filters = [*([MINE] if has_queue else []), *ann.FILTERS]
     if has_queue:
         default_filter = MINE
-    if st.session_state.get("annotate_filter") not in (None, *filters):
+    if st.session_state.get("annotate_filter") not in filters:  # its state only, no default: Streamlit would warn
         st.session_state["annotate_filter"] = default_filter
     which = row.segmented_control(
-        "Sentences", filters, default=default_filter, required=True, key="annotate_filter",
+        "Sentences", filters, required=True, key="annotate_filter",
         persist_state="session", help="assigned to me: your queue of the shared work, what you have not saved yet; "
                                       "unlabeled: no gold or human tags yet; not human-checked: no human "
                                       "annotation yet, in any split; all: every sentence")

@@ -18,7 +18,8 @@ ui.ensure_navigation()  # a first request for this page on a fresh server: run a
 GREY = "#999999"
 PAGE_SIZE = 10
 TRAIN_LIMIT = 500
-CURVE_AXES = {"sentences": "labelled sentences", "tokens": "labelled tokens (words)"}
+CURVE_AXES = {"sentences": "Sentences", "tokens": "Words"}  # the learning curve's x-axis: labelled sentences or words
+AXIS_TITLES = {"sentences": "labelled sentences", "tokens": "labelled words"}
 TITLES = {"precision": "Precision per class", "recall": "Recall per class", "f1": "F1 per class"}
 
 
@@ -99,7 +100,8 @@ def render_figures(*, current: dict, previous: dict | None, names: dict[str, str
 
 
 def bar_figure(frame: pd.DataFrame, metric: str, *, names: dict[str, str], colours: dict[str, str]) -> go.Figure:
-    """Grouped bars of one metric per class: previous version hatched and faded, chosen version solid."""
+    """Grouped bars of one metric per class: previous version hatched and faded, chosen version solid with its
+    values."""
     fig = go.Figure()
     for version in ("previous", "current"):
         rows = frame[(frame["version"] == version) & (frame["metric"] == metric)]
@@ -108,14 +110,15 @@ def bar_figure(frame: pd.DataFrame, metric: str, *, names: dict[str, str], colou
         solid = version == "current"
         fig.add_bar(
             name=names[version], x=rows["label"].tolist(), y=rows["value"].tolist(),
-            customdata=rows["support"].tolist(), text=[f"{v:.2f}" for v in rows["value"]], textposition="outside",
+            customdata=rows["support"].tolist(), textposition="outside",  # values over the chosen bars only (two
+            text=[f"{v:.2f}" for v in rows["value"]] if solid else None,  # side by side overlap on narrow charts)
             marker={"color": [colours.get(lab, GREY) for lab in rows["label"]], "opacity": 1.0 if solid else 0.5,
                     "pattern": {"shape": "" if solid else "/"}, "line": {"color": "#333333", "width": 1}},
             hovertemplate=f"<b>%{{x}}</b><br>{names[version]}<br>{metric} %{{y:.3f}}<br>support %{{customdata}}"
                           "<extra></extra>",
         )
-    fig.update_layout(title={"text": TITLES[metric]}, barmode="group", yaxis={"range": [0, 1.12]}, height=380,
-                      margin={"t": 50, "b": 30, "l": 30, "r": 10}, legend={"orientation": "h", "y": -0.12},
+    fig.update_layout(barmode="group", yaxis={"range": [0, 1.12]}, height=340,
+                      margin={"t": 10, "b": 30, "l": 30, "r": 10}, legend={"orientation": "h", "y": -0.12},
                       font={"size": 15})
     return fig
 
@@ -127,17 +130,18 @@ def render_bars(*, current: dict, previous: dict | None, names: dict[str, str], 
         return
     for metric, col in zip(report.METRICS, st.columns(len(report.METRICS))):
         with col:
-            st.plotly_chart(bar_figure(frame, metric, names=names, colours=colours), key=f"evaluate_bars_{metric}")
+            st.markdown(f"**{TITLES[metric]}**")  # above the figure, where no toolbar covers it
+            st.plotly_chart(bar_figure(frame, metric, names=names, colours=colours), key=f"evaluate_bars_{metric}",
+                            config=ui.CHART_CONFIG)
 
 
 def render_learning_curve(*, models: list[ModelVersion], colours: dict[str, str]) -> None:
     """Dev F1 per class and micro of every version, against labelled train sentences or their words."""
-    head, pick = st.columns([2, 3], vertical_alignment="bottom")
-    head.subheader("Learning curve")
-    axis = pick.segmented_control("x-axis", list(CURVE_AXES), default="sentences", required=True,
-                                  format_func=CURVE_AXES.get, key="evaluate_curve_x", persist_state="session",
-                                  help="Uncertainty sampling favours long sentences: count labelling cost in words "
-                                       "to compare strategies fairly.")
+    st.subheader("Learning curve")
+    axis = st.segmented_control("x-axis: labelled", list(CURVE_AXES), default="sentences", required=True,
+                                format_func=CURVE_AXES.get, key="evaluate_curve_x", persist_state="session",
+                                help="Uncertainty sampling favours long sentences: count labelling cost in words "
+                                     "to compare strategies fairly.")
     curve = report.learning_curve(models)
     if curve.empty:
         st.caption("No version with dev scores yet.")
@@ -152,17 +156,18 @@ def render_learning_curve(*, models: list[ModelVersion], colours: dict[str, str]
                         line={"color": "#222222" if micro else colours.get(series, GREY), "width": 4 if micro else 2},
                         marker={"size": 10 if micro else 7},
                         hovertemplate=f"{series} %{{text}}: F1 %{{y:.3f}} with %{{x}} {x}<extra></extra>")
-    title = f"{CURVE_AXES[x]} in train at training time" if x in CURVE_AXES else "version"
+    title = f"{AXIS_TITLES[x]} in train at training time" if x in AXIS_TITLES else "version"
     fig.update_layout(xaxis_title=title, yaxis={"title": "dev F1",
                       "range": [0, 1.02]}, height=400, margin={"t": 20, "b": 40}, font={"size": 15})
-    st.plotly_chart(fig, key="evaluate_curve")
+    st.plotly_chart(fig, key="evaluate_curve", config=ui.CHART_CONFIG)
     note = f" Some versions did not record their labelled {'words' if x == 'sentences' else 'sentences'}: x in " \
         f"{'sentences' if x == 'sentences' else 'versions'}." if fell_back else ""
     st.caption("Dev F1 recorded when each version was trained." + note)
 
 
 def render_confusion(*, gold: list[list[str]], pred: list[list[str]], name: str) -> None:
-    st.subheader(f"Confusion between entity types ({name}, dev)")
+    st.subheader(f"Confusion on dev ({name})", help="Spans of each gold entity type (rows) by the type the version "
+                                                    "predicted for them (columns)")
     table = metrics.confusion(gold, pred)
     if table.shape[0] <= 1:
         st.caption("No entities in the dev labels or predictions yet.")
@@ -173,7 +178,7 @@ def render_confusion(*, gold: list[list[str]], pred: list[list[str]], name: str)
         hovertemplate="gold %{y} → predicted %{x}: %{z} spans<extra></extra>"))
     fig.update_layout(xaxis_title="predicted", yaxis={"title": "gold", "autorange": "reversed"}, height=400,
                       margin={"t": 20, "b": 40}, font={"size": 15})
-    st.plotly_chart(fig, key="evaluate_confusion")
+    st.plotly_chart(fig, key="evaluate_confusion", config=ui.CHART_CONFIG)
     st.caption(f"Row {metrics.NONE}: spurious predicted spans; column {metrics.NONE}: missed gold spans.")
 
 
@@ -202,7 +207,7 @@ def render_errors(*, store: Store, project_id: int, model: ModelVersion, dev: re
     pages = max(1, math.ceil(len(errors) / PAGE_SIZE))
     if st.session_state.get("evaluate_error_page", 1) > pages:
         st.session_state["evaluate_error_page"] = pages
-    page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="evaluate_error_page") \
+    page = st.number_input("Page", min_value=1, max_value=pages, key="evaluate_error_page") \
         if pages > 1 else 1
     for error in errors[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]:
         render_error(error=error, labels=labels, name=model.name)

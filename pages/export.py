@@ -1,7 +1,6 @@
 """Export: annotations in any writable format, and the serving model as a zip of its folder."""
 from __future__ import annotations
 
-import re
 from functools import partial
 from pathlib import Path
 
@@ -17,11 +16,6 @@ ui.ensure_navigation()  # a first request for this page on a fresh server: run a
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
 
 
-def _file_name(text: str) -> str:
-    """A safe file or folder name."""
-    return re.sub(r"[^\w.-]+", "_", text).strip("._") or "export"
-
-
 def _format_title(fmt: str) -> str:
     """A format's name as the page shows it, marked when its optional dependency is missing."""
     return fmt.upper() + (" (not installed)" if not formats.get(fmt).available() else "")
@@ -33,47 +27,49 @@ def _annotation_bytes(**kwargs) -> bytes:
 
 
 def render_annotations(*, project: Project) -> None:
-    """Split, format and scheme choices, the predictions option, and the download button."""
+    """Split, format and scheme choices, the predictions option, and the download button named after its content."""
     store = ui.store()
     by_split = store.counts(project.id)["by_split"]
+    labelled = store.labelled_by_split(project.id)
     st.subheader("Annotations")
-    splits = st.multiselect("Splits", SPLITS, default=[s for s in SPLITS if s != "unlabeled" and by_split[s]],
-                            format_func=lambda s: f"{SPLIT_TITLES[s]} ({by_split[s]})", key="export_splits")
-    fmt_col, scheme_col = st.columns(2)
-    with fmt_col:
-        fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=_format_title,
-                                   key="export_format", required=True)
+    splits = st.multiselect("Splits", SPLITS, default=export.default_splits(store, project.id),
+                            format_func=lambda s: f"{SPLIT_TITLES[s]} ({labelled[s]} of {by_split[s]} labelled)",
+                            key="export_splits", help="At first: the splits that hold annotations (gold, human or "
+                                                      "review)")
+    fmt = st.segmented_control("Format", export.EXPORT_FORMATS, default="conll", format_func=_format_title,
+                               key="export_format", required=True)
     missing = formats.get(fmt).missing_dependency
     if missing:
         st.info(f"{fmt} is not available: {ui.md_escape(missing)}")
-    with scheme_col:
-        scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
-                                      required=True, disabled=fmt != "conll")
+    scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
+                                  required=True, disabled=fmt != "conll")
     serving = store.serving(project.id)
     if serving is not None and not Path(serving.folder).is_dir():
         serving = None  # its folder was removed: nothing can predict
     predict = st.toggle(
         "Include model predictions for sentences without an annotation", key="export_predictions",
-        disabled=serving is None,
+        disabled=serving is None or fmt not in export.PREDICTING,
         help="Predicted sentences are marked: JSONL records get \"source\": \"model\" and the version in "
              "\"model\"; CoNLL rows get a middle column with each sentence's source (gold, human or model); "
              "Label Studio tasks get them as scored `predictions` of the version, for review.")
     if serving is None:
         st.caption("No model yet: sentences without a human or gold annotation are left out.")
     tagger = None
-    if predict and serving is not None:
+    if predict and serving is not None and fmt in export.PREDICTING:
         tagger, _ = ui.serving_tagger(project.id)
-        waiting = sum(by_split[s] for s in splits if s == "unlabeled")
+        waiting = sum(by_split[s] - labelled[s] for s in splits)
         if waiting > 10 * PREDICT_RATE:
             st.caption(f"Tagging {waiting} unlabelled sentences takes about {waiting // PREDICT_RATE} s "
                        "after you click Download.")
+    written = export.written_splits(store, project.id, splits, everything=tagger is not None)
+    if splits and not written:
+        st.caption("Nothing to export: the chosen splits hold no annotations.")
     data = partial(_annotation_bytes, store=store, project_id=project.id, splits=list(splits), fmt=fmt,
                    scheme=scheme, tagger=tagger, model_name=serving.name if serving else "", actor=ui.actor())
-    name = (_file_name(f"{project.name}-{'-'.join(splits)}{'-predicted' if tagger else ''}")
-            + formats.get(fmt).extensions[0])
+    name = export.file_name(project.name, written, fmt, predicted=tagger is not None)
     st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
                        key="export_download",
-                       type="primary", icon="⬇️", disabled=not splits or bool(missing), on_click="ignore")
+                       type="primary", icon="⬇️", disabled=not written or bool(missing), on_click="ignore")
 
 
 def render_model(*, project: Project) -> None:
@@ -89,7 +85,7 @@ def render_model(*, project: Project) -> None:
     if not Path(serving.folder).is_dir():
         st.error(f"The folder of {serving.name} is missing: {ui.md_escape(serving.folder)}")
         return
-    root = _file_name(f"{project.name}-{serving.name}")
+    root = export.safe_name(f"{project.name}-{serving.name}")
     st.download_button(f"Download {root}.zip", data=partial(export.export_model, ui.store(), serving.id, root,
                                                                     actor=ui.actor()),
                        file_name=f"{root}.zip", mime="application/zip", key="export_model_download",

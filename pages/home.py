@@ -13,6 +13,9 @@ from pages import ui
 from pages.team import render_team
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:", "done": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/stop_circle:"}
+# one-click fillings of the new project's labels box: key, button title, labels
+LABEL_PRESETS = {"conll": ("CoNLL (PER, LOC, ORG, MISC)", "PER, LOC, ORG, MISC"),
+                 "bio": ("Biomedical (Chemical, Disease)", "Chemical, Disease"), "custom": ("Custom (empty)", "")}
 
 
 def ensure_demo(store: Store, *, actor: Actor) -> None:
@@ -23,13 +26,17 @@ def ensure_demo(store: Store, *, actor: Actor) -> None:
 
 
 def _select(project_id: int) -> None:
-    """Widget callback: make `project_id` the current project, in the sidebar picker too."""
+    """Widget callback: make `project_id` the current project (the sidebar picker follows)."""
     st.session_state["project_id"] = project_id
-    st.session_state["sidebar_project"] = project_id
+
+
+def _preset(labels: str) -> None:
+    """Button callback: fill the new project's labels box with a preset."""
+    st.session_state["home_new_labels"] = labels
 
 
 def _create() -> None:
-    """Form callback: create the project typed in the form and select it."""
+    """Button callback: create the project typed in the New project fields, select it and say so."""
     name = st.session_state.get("home_new_name", "").strip()
     labels = [lab.strip() for lab in st.session_state.get("home_new_labels", "").split(",") if lab.strip()]
     try:
@@ -38,12 +45,13 @@ def _create() -> None:
         st.session_state["home_create_error"] = str(e)
         return
     st.session_state.pop("home_create_error", None)
-    st.session_state["home_new_name"] = ""
+    st.session_state["home_new_name"] = st.session_state["home_new_labels"] = ""
+    st.session_state["home_flash"] = f"Created project “{ui.md_escape(name)}” and made it current."
     _select(project_id)
 
 
 def render() -> None:
-    """The Home page: the current project's dashboard, then the project list and the new-project form."""
+    """The Home page: the current project's dashboard, then the project list and the new-project fields."""
     proj = ui.project()
     if proj is None:
         st.title("nerloop")
@@ -137,20 +145,21 @@ def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) ->
         text=points["version"].tolist(), textposition="top center", line={"width": 3, "color": "#0072B2"},
         hovertemplate="%{text}: F1 %{y:.3f}<extra></extra>",
     ))
-    fig.update_layout(title="Learning curve (dev micro F1)", height=280, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title=x_title, yaxis={"title": "F1", "range": [0, 1.05]}, showlegend=False)
-    st.plotly_chart(fig, key="home_curve")
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 20, "b": 10}, xaxis_title=x_title,
+                      yaxis={"title": "F1", "range": [0, 1.05]}, showlegend=False)
+    st.markdown("**Learning curve** (dev micro F1)")  # above the figure, where no toolbar covers it
+    st.plotly_chart(fig, key="home_curve", config=ui.CHART_CONFIG)
 
 
 def render_projects(*, current: Project | None) -> None:
-    """Every project with an Open button, and the form that creates a new one."""
+    """Every project with an Open button, and the fields and presets that create a new one."""
     store = ui.store()
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Projects")
         for proj in store.projects():
             counts = store.counts(proj.id)
-            name_col, button_col = st.columns([4, 1], vertical_alignment="center")
+            name_col, button_col = st.columns([3, 1], vertical_alignment="center")
             labels = ui.md_escape(", ".join(proj.labels) or "no labels yet")
             name_col.markdown(f"**{ui.md_escape(proj.name)}** · {labels} · "
                               f"{sum(counts['by_split'].values())} sentences")
@@ -161,12 +170,20 @@ def render_projects(*, current: Project | None) -> None:
         return
     with right:
         st.subheader("New project")
-        with st.form("home_create_form"):
-            st.text_input("Name", key="home_new_name", placeholder="e.g. letters-1850s")
-            st.text_input("Entity labels (comma-separated)", key="home_new_labels", value="PER, LOC, ORG, MISC")
-            st.form_submit_button("Create project", key="home_create", type="primary", on_click=_create)
+        st.text_input("Name", key="home_new_name", placeholder="e.g. letters-1850s")
+        st.text_input("Entity labels (comma-separated)", key="home_new_labels", placeholder="e.g. Person, Place, Date",
+                      help="Or one of the presets below. Empty: the project takes the labels of its first labelled "
+                           "import.")
+        st.caption("Presets")
+        presets = st.container(horizontal=True)
+        for name, (title, labels) in LABEL_PRESETS.items():
+            presets.button(title, key=f"home_preset_{name}", on_click=_preset, args=(labels,))
+        st.button("Create project", key="home_create", type="primary", on_click=_create)
         if "home_create_error" in st.session_state:
-            st.error(st.session_state["home_create_error"])
+            st.error(ui.md_escape(st.session_state["home_create_error"]))
+        if (flash := st.session_state.pop("home_flash", None)) is not None:  # where the eye is, and in the corner
+            st.success(flash, icon=":material/check_circle:")
+            st.toast(flash, icon=":material/check_circle:")
 
 
 # ---------------------------------------------------------------- demo mode: a simulated annotator

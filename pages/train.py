@@ -112,9 +112,11 @@ def render_outcome(*, store: Store, project_id: int) -> None:
 
 
 def _sync_warm_start(serving: dict | None) -> None:
-    """Tick warm start when a serving version appears (a keyed checkbox ignores a changed default)."""
-    if serving is not None and not st.session_state.get("train_had_serving"):
-        st.session_state["train_warm"] = True
+    """Tick warm start at first and when a serving version appears, through the checkbox's state only (it ignores a
+    changed default, and Streamlit warns about a default set through the state too)."""
+    appeared = serving is not None and not st.session_state.get("train_had_serving")
+    if appeared or "train_warm" not in st.session_state:
+        st.session_state["train_warm"] = serving is not None
     st.session_state["train_had_serving"] = serving is not None
 
 
@@ -156,8 +158,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
     c1, *cols = st.columns(3)
     with c1:
         warm = st.checkbox(f"Warm start from the serving version ({serving.name})" if serving
-                           else "Warm start (no serving version yet)", value=serving is not None,
-                           disabled=serving is None, key="train_warm",
+                           else "Warm start (no serving version yet)", disabled=serving is None, key="train_warm",
                            help="Continue from the serving version instead of the base model.")
         policy = st.radio("Promote the new version", vocab.PROMOTE_POLICIES, index=0, key="train_promote",
                           horizontal=True, format_func=str.capitalize,

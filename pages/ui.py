@@ -21,6 +21,8 @@ from core.store import ModelVersion, Project, Store
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
            "#8C564B", "#17BECF", "#BCBD22", "#7F7F7F", "#1F77B4"]
 LOW_CONFIDENCE = 0.6
+CHART_CONFIG = {"displayModeBar": False, "displaylogo": False}  # Plotly: no toolbar over titles and legends
+# (Streamlit's own fullscreen button stays; a drag zooms, a double click resets)
 ANNOTATE_SENTENCE = "annotate_sentence_id"  # the Annotate page's current sentence (session state)
 USER = "auth_user"  # the logged-in account, {"name", "role"} (session state; pages/login.py sets it)
 
@@ -122,6 +124,11 @@ def require_project() -> Project:
     return proj
 
 
+def _picked(key: str) -> None:
+    """Selectbox callback: the project chosen in the sidebar becomes the current one."""
+    st.session_state["project_id"] = st.session_state[key]
+
+
 def render_project_picker(*, key: str = "sidebar_project") -> None:
     """Sidebar select box of projects; sets `st.session_state.project_id` and keeps it in the URL (`?project=ID`),
     so a reload, a new tab or a shared link opens the same project."""
@@ -133,12 +140,13 @@ def render_project_picker(*, key: str = "sidebar_project") -> None:
     names = {p.id: p.name for p in projects}
     current = st.session_state.get("project_id")
     if current not in ids:
-        current = url_project(ids)
-    index = ids.index(current) if current in ids else 0
-    choice = st.sidebar.selectbox("Project", ids, index=index, format_func=names.get, key=key)
-    st.session_state["project_id"] = choice
-    if st.query_params.get("project") != str(choice):
-        st.query_params["project"] = str(choice)
+        current = url_project(ids) or ids[0]
+    st.session_state["project_id"] = current
+    if st.session_state.get(key) != current:  # the box follows the current project, through its state only: a
+        st.session_state[key] = current  # default value as well would make Streamlit warn
+    st.sidebar.selectbox("Project", ids, format_func=names.get, key=key, on_change=_picked, args=(key,))
+    if st.query_params.get("project") != str(current):
+        st.query_params["project"] = str(current)
 
 
 def _refuse_url_project(ids: set[int]) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import formats
 from core.labels import LabelSet
-from core.vocab import SPLIT_TITLES, SPLITS
+from core.vocab import SPLIT_PURPOSES, SPLIT_TITLES, SPLITS
 from pages import pattern_panel, ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -145,7 +145,7 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
             return None
         p = item.preview
         new = sorted(set(p.entities) - set(labels))
-        info, choose = st.columns([3, 1], vertical_alignment="center")
+        info, choose = st.columns([3, 2], vertical_alignment="center")
         info.markdown(
             f"{p.sentences} sentences · {p.labelled} labelled · {p.already} already in the project · "
             f"format **{p.fmt}** · scheme **{p.scheme or 'none'}**  \n"
@@ -153,8 +153,13 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
         if p.splits:
             st.caption("Splits in the file: " + ", ".join(f"{SPLIT_TITLES[k]} {n}" for k, n in p.splits.items()))
         options = [AS_IN_FILE, *SPLITS] if p.splits else list(SPLITS)
-        split = choose.selectbox("Split", options, key=f"upload_split_{item.key}", format_func=_split_title,
-                                 index=0 if p.splits else SPLITS.index("train" if p.labelled else "unlabeled"))
+        # a labelled file's split is chosen, never assumed; plain text goes to the pool unless told otherwise
+        index = 0 if p.splits else None if p.labelled else SPLITS.index("unlabeled")
+        split = choose.selectbox("Split", options, index=index, key=f"upload_split_{item.key}",
+                                 format_func=_split_choice, placeholder="Choose a split (it holds labels)",
+                                 help="Train: the model learns from it. Dev: held-out gold that scores every "
+                                      "version. Test: held-out gold for the final figures. Unlabelled: the pool "
+                                      "to annotate.")
         if p.lines is not None:
             st.segmented_control(
                 "Sentences", list(LINE_MODES), default=next(m for m, v in LINE_MODES.items() if v == p.lines),
@@ -174,6 +179,11 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
 
 def _split_title(split: str) -> str:
     return SPLIT_TITLES.get(split, split)
+
+
+def _split_choice(split: str) -> str:
+    """A split as the chooser offers it: its name and what it is for."""
+    return f"{SPLIT_TITLES[split].capitalize()} ({SPLIT_PURPOSES[split]})" if split in SPLITS else split.capitalize()
 
 
 def render_new_labels(*, known: list[str], new: list[str]) -> bool:
@@ -199,35 +209,61 @@ def render_new_labels(*, known: list[str], new: list[str]) -> bool:
 
 def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool) -> list[str]:
     """Import every parsed input into its split in one transaction (all of them, or none), each read again a chunk
-    at a time; one report line each."""
+    at a time; one report line each, naming the split."""
     results = ui.store().import_many(project_id, [(item.stream(), None if split == AS_IN_FILE else split, item.name)
                                                   for item, split in chosen],
                                      new_labels=new_labels, actor=ui.actor())
     ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
-    return [f"{ui.md_escape(item.name)} → {_split_title(split)}: {r['added']} added, {r['duplicates']} duplicates "
-            f"skipped, {r['annotated']} with tags" + (f", {r['suggested']} with model suggestions" if r.get("suggested")
-                                                     else "") for (item, split), r in zip(chosen, results)]
+    return [f"{ui.md_escape(item.name)} → {_report_split(split, r)}: {r['added']} added, {r['duplicates']} "
+            f"duplicates skipped, {r['annotated']} with tags"
+            + (f", {r['suggested']} with model suggestions" if r.get("suggested") else "")
+            for (item, split), r in zip(chosen, results)]
+
+
+def _report_split(split: str, result: dict) -> str:
+    """Where an input went: its split, or the splits its file gave its sentences with their counts."""
+    if split != AS_IN_FILE:
+        return _split_title(split)
+    return ", ".join(f"{_split_title(k)} {n}" for k, n in result.get("splits", {}).items()) or "as in the file"
+
+
+def render_dev_hint(*, project_dev: int, splits: list[str | None], labelled: bool) -> None:
+    """What dev is for, while the project has none and no input goes there; a labelled input could."""
+    if project_dev or "dev" in splits:
+        return
+    st.info("**This project has no dev split yet.** Dev is the held-out gold every version is scored on (Evaluate, "
+            "promotion by dev F1); without it, trained versions get no dev score and the live head scores itself on "
+            "a slice of its train labels." + (" Choose *Dev* for one labelled file." if labelled else ""),
+            icon=":material/info:")
 
 
 proj = ui.require_project()
 st.title("Upload")
-st.caption("Labelled files go to train by default, plain text to the unlabelled pool. Nothing is imported "
-           "before you press Import, and sentences the project already holds are skipped.")
+st.caption("Choose the split of each labelled file (train, dev or test); plain text goes to the unlabelled pool. "
+           "Nothing is imported before you press Import, and sentences the project already holds are skipped.")
 for line in st.session_state.pop("upload_report", []):
     st.success(line)
 render_inputs()
 items = collect(proj.id)
+hint = st.container()  # above the previews, once their splits are chosen
+splits = [render_item(item, labels=list(proj.labels)) for item in items]
+with hint:
+    render_dev_hint(project_dev=ui.store().counts(proj.id)["by_split"]["dev"], splits=splits,
+                    labelled=any(i.preview.labelled for i in items if i.preview))
 if items:
-    splits = [render_item(item, labels=list(proj.labels)) for item in items]
     failed = [item for item in items if item.error is not None]
     if failed:
         st.error(f"Nothing can be imported while {len(failed)} input(s) fail to parse: fix or remove them.")
+    unchosen = [item.name for item, split in zip(items, splits) if item.preview is not None and split is None]
+    if unchosen:
+        st.warning(f"Choose the split of {', '.join(ui.md_escape(name) for name in unchosen)}: labelled files go "
+                   "to train, dev or test as you say, never by default.")
     found = dict.fromkeys(lab for i in items if i.preview for lab in i.preview.entities)
     labels_ok = render_new_labels(known=list(proj.labels), new=[lab for lab in found if lab not in proj.labels])
     already = [i.preview.already for i in items if i.preview]
     fresh = sum(i.preview.sentences for i in items if i.preview) - sum(already)
     label = f"Import {fresh} new sentences" + (f" ({sum(already)} already in the project)" if sum(already) else "")
-    if st.button(label, key="upload_import", type="primary", disabled=bool(failed) or not labels_ok):
+    if st.button(label, key="upload_import", type="primary", disabled=bool(failed or unchosen) or not labels_ok):
         try:
             st.session_state["upload_report"] = commit(proj.id, list(zip(items, splits)),
                                                           new_labels=bool(st.session_state.get("upload_new_labels")))

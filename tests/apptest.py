@@ -39,3 +39,17 @@ def open_app(project_id: int | None = None, page: str | None = None, *, monkeypa
         at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
+
+
+def policy_warnings(monkeypatch) -> list[str]:
+    """Records the widget-policy warnings Streamlit logs (e.g. a widget "created with a default value but also had its
+    value set via the Session State API") in the app runs that follow: AppTest has no runtime, so it skips them."""
+    from types import SimpleNamespace
+
+    from streamlit.elements.lib import policies
+
+    seen: list[str] = []
+    monkeypatch.setattr(policies, "runtime", SimpleNamespace(exists=lambda: True))
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda msg, *args, **kwargs: seen.append(msg % args))
+    return seen

@@ -120,23 +120,37 @@ def test_first_run_creates_the_demo_and_shows_its_counts(monkeypatch, tmp_path):
 
 def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path):
     db = tmp_path / "nerloop.db"
+    warnings = apptest.policy_warnings(monkeypatch)
     at = open_app(monkeypatch, db)
     store = Store(db)
     demo_id = store.project("demo").id
-    at.text_input(key="home_new_name").input("letters 1850s")
+    labels = at.text_input(key="home_new_labels")
+    assert labels.value == "" and labels.placeholder  # no silent default: a preset or typed labels
+    at.button(key="home_preset_bio").click().run()
+    assert at.text_input(key="home_new_labels").value == "Chemical, Disease"
+    at.button(key="home_preset_conll").click().run()
+    assert at.text_input(key="home_new_labels").value == "PER, LOC, ORG, MISC"
+    at.button(key="home_preset_custom").click().run()
+    assert at.text_input(key="home_new_labels").value == ""
+    at.text_input(key="home_new_name").input("letters_1850s")
     at.text_input(key="home_new_labels").input(" PER, ORG ,")
     at.button(key="home_create").click().run()
     assert not at.exception and not at.error
-    project = store.project("letters 1850s")
+    project = store.project("letters_1850s")
     assert project.labels == ["PER", "ORG"]
+    assert [s.value for s in at.success] == [r"Created project “letters\_1850s” and made it current."]
+    assert [t.value for t in at.toast] == [at.success[0].value]
+    assert at.text_input(key="home_new_name").value == "" and at.text_input(key="home_new_labels").value == ""
     assert at.session_state["project_id"] == project.id
     assert at.selectbox(key="sidebar_project").value == project.id
-    assert at.title[0].value == "letters 1850s"
+    assert at.title[0].value == "letters_1850s"
     assert shown_metrics(at)["Train"] == "0" and "Upload" in at.info[0].value
+    at.run()
+    assert not at.success  # said once
 
-    at.text_input(key="home_new_name").input("letters 1850s")
+    at.text_input(key="home_new_name").input("letters_1850s")
     at.button(key="home_create").click().run()
-    assert at.error[0].value == "project 'letters 1850s' already exists" and len(store.projects()) == 2
+    assert at.error[0].value == r"project 'letters\_1850s' already exists" and len(store.projects()) == 2
     at.text_input(key="home_new_name").input("bad")
     at.text_input(key="home_new_labels").input("B-PER")
     at.button(key="home_create").click().run()
@@ -146,6 +160,19 @@ def test_create_a_project_with_the_form_then_pick_another(monkeypatch, tmp_path)
     at.button(key=f"home_open_{demo_id}").click().run()
     assert at.session_state["project_id"] == demo_id and at.title[0].value == "demo"
     assert at.selectbox(key="sidebar_project").value == demo_id
+    at.selectbox(key="sidebar_project").set_value(project.id).run()  # the sidebar picks too
+    assert at.session_state["project_id"] == project.id and at.title[0].value == "letters_1850s"
+    assert at.button(key=f"home_open_{project.id}").disabled
+    assert warnings == []  # the picker's selection is set through its state only
+
+
+def test_a_project_created_without_labels_takes_them_from_its_first_import(monkeypatch, tmp_path):
+    db = tmp_path / "nerloop.db"
+    at = open_app(monkeypatch, db)
+    at.text_input(key="home_new_name").input("open types")
+    at.button(key="home_create").click().run()
+    assert not at.error and Store(db).project("open types").labels == []
+    assert [s.value for s in at.success] == ["Created project “open types” and made it current."]
 
 
 def test_dashboard_shows_serving_model_last_job_and_learning_curve(monkeypatch, tmp_path, tiny_model):

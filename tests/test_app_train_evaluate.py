@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.runtime.state.common import user_key_from_element_id
 from streamlit.testing.v1 import AppTest
 
 from core import formats, jobs, metrics, report, versions
@@ -20,7 +21,7 @@ from core.model import Tagger
 from core.store import Store
 from core.train import TrainConfig
 
-from apptest import open_app
+from apptest import open_app, policy_warnings
 
 DATA = Path(__file__).parent / "data"
 INJECTED = b"Hello O\n<script>alert(1)</script> O\n<img O\nsrc=x O\nonerror=alert(1)> O\nsaid O\n\n"
@@ -54,6 +55,7 @@ def train_store(tmp_path):
 
 def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, train_store, tiny_model):
     pid = new_project(train_store)
+    warnings = policy_warnings(monkeypatch)
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/train.py")
     assert at.checkbox(key="train_warm").disabled and not at.checkbox(key="train_warm").value
     assert at.number_input(key="train_epochs").value == 3 and at.radio(key="train_promote").value == "better"
@@ -87,6 +89,7 @@ def test_train_page_runs_a_background_job_to_serving(monkeypatch, tmp_path, trai
     history = at.dataframe[0].value
     assert history.loc[0, ["id", "status", "version", "promoted"]].tolist() == [job.id, "done", "v1", True]
     assert at.checkbox(key="train_warm").value, "warm start is ticked once a version serves"
+    assert warnings == []  # ticked through the checkbox's state, without a default value as well
 
 
 def test_self_training_options_reach_the_job_and_its_outcome_the_history(monkeypatch, tmp_path, train_store,
@@ -274,14 +277,9 @@ def decode(values) -> list:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
-    """Plotly specs by title (the learning curve and the heatmap have none: keyed "curve" and "confusion")."""
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    out = {}
-    for spec in specs:
-        title = spec["layout"].get("title", {}).get("text")
-        kind = spec["data"][0]["type"]
-        out[title or ("confusion" if kind == "heatmap" else "curve")] = spec
-    return out
+    """Plotly specs by widget key, without the "evaluate_" prefix (bars_f1, curve, confusion, ...)."""
+    return {user_key_from_element_id(c.proto.id).removeprefix("evaluate_"): json.loads(c.proto.spec)
+            for c in at.get("plotly_chart")}
 
 
 def dev_scores(db: Path, pid: int, model_id: int) -> tuple[list, list, dict]:
@@ -301,8 +299,16 @@ def test_evaluate_charts_hold_core_metrics_values(monkeypatch, evaluate_db):
     gold, pred, expected = dev_scores(db, pid, v2)
     _, _, before = dev_scores(db, pid, v1)
     specs = charts(at)
-    for metric, title in (("precision", "Precision per class"), ("recall", "Recall per class"), ("f1", "F1 per class")):
-        traces = {t["name"]: t for t in specs[title]["data"]}
+    assert set(specs) == {"bars_precision", "bars_recall", "bars_f1", "curve", "confusion"}
+    for chart in at.get("plotly_chart"):  # no Plotly toolbar over a title or a legend
+        assert json.loads(chart.proto.config)["displayModeBar"] is False
+    assert all("title" not in spec["layout"] for spec in specs.values())  # titles are above the figures instead
+    shown = [m.value for m in at.markdown]
+    assert all(f"**{title}**" in shown for title in ("Precision per class", "Recall per class", "F1 per class"))
+    axis = at.segmented_control(key="evaluate_curve_x")
+    assert axis.options == ["Sentences", "Words"] and axis.value == "sentences"  # short enough to show whole
+    for metric in ("precision", "recall", "f1"):
+        traces = {t["name"]: t for t in specs[f"bars_{metric}"]["data"]}
         assert set(traces) == {"v1 (previous)", "v2 (chosen)"}
         for name, result in (("v2 (chosen)", expected), ("v1 (previous)", before)):
             labels = decode(traces[name]["x"])

@@ -94,8 +94,16 @@ def test_upload_preview_then_import_then_duplicates(monkeypatch, tmp_path):
     previews = [m for m in shown if 'class="nl-sentence"' in m]
     assert len(previews) == 5 and "Maria" in previews[0] and "PER</b>" in previews[0]
     assert at.caption[-1].value == "… and 45 more"
-    assert at.selectbox(key="upload_split_0_sample.conll").value == "train"
+    split = at.selectbox(key="upload_split_0_sample.conll")
+    assert split.value is None  # a labelled file has no default split
+    assert split.options == ["Train (the model learns from it)", "Dev (held out: scores every version)",
+                             "Test (held out: final figures)", "Unlabelled (to annotate)"]
+    assert at.button(key="upload_import").disabled and r"Choose the split of sample\.conll" in at.warning[0].value
+    assert "no dev split yet" in at.info[0].value and "Choose *Dev* for one labelled file" in at.info[0].value
     assert store.counts(pid)["by_split"]["train"] == 0  # nothing before Import
+    at.selectbox(key="upload_split_0_sample.conll").set_value("train").run()
+    assert not at.warning and not at.button(key="upload_import").disabled
+    assert "no dev split yet" in at.info[0].value  # still: train is not dev
     assert at.button(key="upload_import").label == "Import 50 new sentences"
 
     at.button(key="upload_import").click().run()
@@ -107,9 +115,11 @@ def test_upload_preview_then_import_then_duplicates(monkeypatch, tmp_path):
 
     again = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/upload.py")
     again.file_uploader(key="upload_files").upload("copy.conll", SAMPLE, "text/plain").run()
+    again.selectbox(key="upload_split_0_copy.conll").set_value("dev").run()
+    assert not [i for i in again.info if "no dev split yet" in i.value]  # a file goes to dev now
     again.button(key="upload_import").click().run()
-    assert [s.value for s in again.success] == [r"copy\.conll → train: 0 added, 50 duplicates skipped, 0 with tags"]
-    assert store.counts(pid)["by_split"]["train"] == 50
+    assert [s.value for s in again.success] == [r"copy\.conll → dev: 0 added, 50 duplicates skipped, 0 with tags"]
+    assert store.counts(pid)["by_split"] == {"train": 50, "dev": 0, "test": 0, "unlabeled": 0}
 
 
 def test_upload_several_files_each_to_its_split(monkeypatch, tmp_path):
@@ -120,11 +130,18 @@ def test_upload_several_files_each_to_its_split(monkeypatch, tmp_path):
                                                     ("names.bioes.iob", BIOES, "text/plain")]).run()
     assert any("scheme **bioes**" in m for m in markdown(at))
     assert any("format **text** · scheme **none**" in m for m in markdown(at))
-    assert at.selectbox(key="upload_split_1_notes.txt").value == "unlabeled"
-    at.selectbox(key="upload_split_0_dev.conll").set_value("dev")
+    assert at.selectbox(key="upload_split_1_notes.txt").value == "unlabeled"  # plain text: the pool
+    assert at.selectbox(key="upload_split_0_dev.conll").value is None
+    assert at.button(key="upload_import").disabled
+    at.selectbox(key="upload_split_0_dev.conll").set_value("dev").run()
+    assert at.button(key="upload_import").disabled  # names.bioes.iob still has none
+    assert r"Choose the split of names\.bioes\.iob:" in at.warning[0].value
+    assert not [i for i in at.info if "no dev split yet" in i.value]
     at.selectbox(key="upload_split_2_names.bioes.iob").set_value("test").run()
     at.button(key="upload_import").click().run()
-    assert not at.exception and len(at.success) == 3
+    assert not at.exception
+    assert [s.value.split(":")[0] for s in at.success] == [r"dev\.conll → dev", r"notes\.txt → unlabelled",
+                                                           r"names\.bioes\.iob → test"]
     assert store.counts(pid)["by_split"] == {"train": 0, "dev": 15, "test": 1, "unlabeled": 2}
     [row] = store.sentences(pid, split="test")
     assert row.tags == ["B-PER", "O", "O", "B-LOC", "I-LOC", "O"]
@@ -166,6 +183,7 @@ def test_plain_text_one_sentence_per_line_or_split(monkeypatch, tmp_path):
                                                     ("prose.txt", PROSE, "text/plain"),
                                                     ("dev.conll", SAMPLE_DEV, "text/plain")]).run()
     assert not at.exception
+    at.selectbox(key="upload_split_2_dev.conll").set_value("dev")
     assert at.segmented_control(key="upload_lines_0_bio.txt").value == "one sentence per line"  # sniffed
     assert at.segmented_control(key="upload_lines_1_prose.txt").value == "split into sentences"
     assert not [c for c in at.segmented_control if c.key == "upload_lines_2_dev.conll"]  # CoNLL has no choice
@@ -213,6 +231,8 @@ def test_upload_hf_zip_into_the_splits_it_holds(monkeypatch, tmp_path):
     assert at.selectbox(key="upload_split_0_corpus_hf.zip").value == "as in the file"
     at.button(key="upload_import").click().run()
     assert not at.exception
+    assert [s.value for s in at.success] == [r"corpus\_hf\.zip → train 1, dev 1, test 1: 3 added, 0 duplicates "
+                                             "skipped, 3 with tags"]
     assert store.counts(pid)["by_split"] == {"train": 1, "dev": 1, "test": 1, "unlabeled": 0}
     assert [r.tags for r in store.sentences(pid)] == [s.tags for s in sentences]
 
@@ -244,6 +264,45 @@ def test_export_conll_round_trips_the_effective_tags(monkeypatch, trained, downl
     assert [s.words for s in back.sentences] == [r.words for r in expected]
     assert [s.tags for s in back.sentences] == [r.tags for r in expected]
     assert back.scheme == "iob1" and not any(line.startswith("B-") for line in data.decode().split())
+
+
+def test_export_defaults_to_the_splits_with_annotations_and_names_the_file_after_them(monkeypatch, tmp_path,
+                                                                                      downloads):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    store.import_sentences(pid, formats.loads(SAMPLE_DEV, name="d.conll").sentences[:3], split="train")
+    store.import_sentences(pid, formats.loads(TEXT, name="t.txt").sentences, split="test")  # no annotation
+    store.import_sentences(pid, formats.loads(b"Ada went home.\nBo stayed.\n", name="u.txt").sentences,
+                           split="unlabeled")
+    ada = store.sentences(pid, split="unlabeled")[0]
+    store.annotate(ada.id, ["B-PER", "O", "O", "O"], source="human")  # a correction left in the pool
+    assert store.labelled_by_split(pid) == {"train": 3, "dev": 0, "test": 0, "unlabeled": 1}
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    assert at.multiselect(key="export_splits").value == ["train", "unlabeled"]
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train-unlabeled.conll"
+    assert [s.words for s in formats.loads(data, name="x.conll").sentences][-1] == ada.words
+    at.multiselect(key="export_splits").set_value(["train"]).run()
+    assert download(at, downloads, "export_download")[0] == "news-train.conll"
+    at.multiselect(key="export_splits").set_value(["test", "train"]).run()  # test holds nothing to write
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train.conll" and len(formats.loads(data, name="x.conll").sentences) == 3
+    at.multiselect(key="export_splits").set_value(["test"]).run()
+    assert at.download_button(key="export_download").disabled
+    assert any("Nothing to export" in c.value for c in at.caption)
+
+
+def test_export_writes_docstart_only_for_files_that_had_document_markers(monkeypatch, tmp_path, downloads):
+    plain = b"Ada B-PER\nmet O\nBob B-PER\n\nThey O\nleft O\n"
+    marked = b"-DOCSTART- O\n\nOslo B-LOC\nwas O\ncold O\n\n-DOCSTART- O\n\nRome B-LOC\nwas O\nwarm O\n"
+    store, pid = new_project(tmp_path / "nerloop.db")
+    store.import_sentences(pid, formats.loads(plain, name="plain.conll").sentences, split="train")
+    store.import_sentences(pid, formats.loads(marked, name="marked.conll").sentences, split="dev")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    at.multiselect(key="export_splits").set_value(["train"]).run()
+    name, data = download(at, downloads, "export_download")
+    assert name == "news-train.conll" and data == plain  # no -DOCSTART- line where the file had none
+    at.multiselect(key="export_splits").set_value(["dev"]).run()
+    assert download(at, downloads, "export_download")[1] == marked  # one before each document, as imported
 
 
 def test_export_jsonl_marks_model_predictions(monkeypatch, trained, downloads):

@@ -68,6 +68,9 @@ def test_upload_correct_train_evaluate_in_a_browser(server, tiny_model, tmp_path
         go(page, "Upload")
         page.locator('input[type="file"]').first.set_input_files(str(DATA / "sample_dev.conll"))  # Patterns has its own
         button = page.get_by_role("button", name=re.compile(r"^Import \d+ new sentences"))
+        expect(button).to_be_disabled(timeout=30_000)  # a labelled file waits for its split
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Split").first.click()
+        page.get_by_role("option", name="Train (the model learns from it)").click()
         expect(button).to_be_enabled(timeout=30_000)
         page.screenshot(path=str(shots / "upload.png"), full_page=True)
         button.click()

@@ -336,6 +336,23 @@ def test_export_round_trip(tmp_path):
     assert [s.tags for s in formats.read(jsonl).sentences] == [s.tags for s in formats.read(DEV).sentences]
 
 
+def test_export_defaults_to_the_splits_with_annotations_in_a_file_named_after_them(db, tmp_path, monkeypatch):
+    ok("--db", db, "init", "news", "--labels", "PER,LOC,ORG,MISC")
+    ok("--db", db, "import", "news", DEV, "--split", "dev")
+    raw = tmp_path / "raw.txt"
+    raw.write_text("Ada went home.\nBo stayed.\n")
+    ok("--db", db, "import", "news", str(raw), "--split", "test")
+    monkeypatch.chdir(tmp_path)
+    assert ok("--db", db, "export", "news").startswith("wrote 15 sentences of dev to news-dev.conll ")
+    assert formats.read(tmp_path / "news-dev.conll").sentences == formats.read(DEV).sentences
+    printed = ok("--db", db, "export", "news", "--unlabeled", "--format", "jsonl")
+    assert printed.startswith("wrote 17 sentences of dev, test to news-dev-test.jsonl ")
+    printed = ok("--db", db, "export", "news", "--split", "test", "--split", "dev", "--out", str(tmp_path / "x.conll"))
+    assert printed.startswith(f"wrote 15 sentences of dev to {tmp_path / 'x.conll'} ")
+    code, _, err = run("--db", db, "export", "news", "--split", "test")
+    assert code == 2 and "nothing to export: project 'news' has no annotated sentences in test" in err
+
+
 def test_export_predictions_for_label_studio(project, tmp_path):
     db = str(tmp_path / "copy.db")
     with sqlite3.connect(project) as src, sqlite3.connect(db) as dst:  # the shared project stays as it is

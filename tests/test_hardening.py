@@ -264,6 +264,9 @@ def test_upload_imports_every_file_in_one_transaction(monkeypatch, tmp_path):
     at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
     at.file_uploader(key="upload_files").set_value([("a.conll", b"Ada B-PER\nmet O\n", "text/plain"),
                                                     ("b.conll", b"Bob B-PER\nran O\n", "text/plain")]).run()
+    for key in ("upload_split_0_a.conll", "upload_split_1_b.conll"):
+        at.selectbox(key=key).set_value("train")
+    at.run()
     calls = []
     batch = Store._import_batch
 
@@ -289,6 +292,7 @@ def test_upload_asks_before_adding_labels_to_a_labelled_project(monkeypatch, tmp
     pid = store.create_project("news", ["PER"])
     at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
     at.file_uploader(key="upload_files").upload("a.conll", b"Ada B-PER\nin O\nOslo B-LOC\n", "text/plain").run()
+    at.selectbox(key="upload_split_0_a.conll").set_value("train").run()
     assert at.button(key="upload_import").disabled and "not among the project's labels" in at.error[0].value
     at.checkbox(key="upload_new_labels").check().run()
     assert not at.button(key="upload_import").disabled

@@ -17,11 +17,15 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     add = adder(sub, parents)
     p = add("export", cmd_export, "write a project's effective annotations to a file (atomic)")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", metavar="FILE",
+                   help="default: PROJECT-SPLITS.EXT in the current folder, named after what is in it as the app "
+                        "names it (e.g. news-train-dev.conll; -predicted with --predictions)")
     p.add_argument("--format", choices=EXPORT_FORMATS,
-                   help="default: from the extension; hf: a Hugging Face DatasetDict folder (save_to_disk), or a zip "
-                        "of one when FILE ends in .zip")
-    p.add_argument("--split", choices=vocab.SPLITS, help="default: every split")
+                   help="default: from the extension of --out, else conll; hf: a Hugging Face DatasetDict folder "
+                        "(save_to_disk), or a zip of one when FILE ends in .zip")
+    p.add_argument("--split", choices=vocab.SPLITS, action="append",
+                   help="a split to export, repeated for several (default: the splits that hold annotations, gold or "
+                        "human; every split with --unlabeled or --predictions)")
     p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
     p.add_argument("--predictions", action="store_true",
@@ -42,32 +46,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.predictions and args.format not in (None, *export.PREDICTING):
         raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {args.format}")
     try:
-        fmt = export.export_format(args.out, args.format)
+        fmt = export.export_format(args.out, args.format) if args.out else args.format or "conll"
     except ValueError as e:
         raise CliError(f"{e}; pass --format" if args.format is None else str(e)) from None
     available(fmt)
     if args.predictions and fmt not in export.PREDICTING:
         raise CliError(f"export: --predictions needs one of {', '.join(export.PREDICTING)}, not {fmt}")
+    everything = args.unlabeled or args.predictions
     with opened(args, "export") as (store, project):
+        splits = args.split or (vocab.SPLITS if everything else export.default_splits(store, project.id))
         model = project_model(store, project, None) if args.predictions else None
         tagger = load_tagger(model_dir(model.folder)) if model else None
-        out = export.export_annotations(store, project.id, splits=[args.split] if args.split else vocab.SPLITS,
-                                        fmt=fmt, scheme=args.scheme, unlabeled=args.unlabeled, tagger=tagger,
+        out = export.export_annotations(store, project.id, splits=splits, fmt=fmt, scheme=args.scheme,
+                                        unlabeled=args.unlabeled, tagger=tagger,
                                         model_name=model.name if model else "", actor=actor_of(args, store))
+        written = export.written_splits(store, project.id, splits, everything=everything)
+        path = args.out or export.file_name(project.name, written, fmt, predicted=tagger is not None)
     if not out.written:
         raise CliError(f"nothing to export: project {project.name!r} has no "
-                       f"{'' if args.unlabeled else 'annotated '}sentences{' in ' + args.split if args.split else ''}")
-    unpack = formats.get(fmt).folder and not args.out.lower().endswith(".zip")  # hf: a save_to_disk folder
+                       f"{'' if args.unlabeled else 'annotated '}sentences"
+                       + (f" in {', '.join(args.split)}" if args.split else ""))
+    unpack = formats.get(fmt).folder and not path.lower().endswith(".zip")  # hf: a save_to_disk folder
     try:
         if unpack:
-            writable(args.out)
-            formats.write_folder(args.out, out.data, fmt)
+            writable(path)
+            formats.write_folder(path, out.data, fmt)
         else:
-            formats.write_atomic(args.out, out.data)
+            formats.write_atomic(path, out.data)
     except OSError as e:
-        raise CliError(f"{args.out}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
-    print(f"wrote {out.written} sentences to {args.out}{f' (a {fmt} folder)' if unpack else ''} "
-          f"({out.left_out} without annotations left out)")
+        raise CliError(f"{path}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
+    print(f"wrote {out.written} sentences of {', '.join(written)} to {path}"
+          f"{f' (a {fmt} folder)' if unpack else ''} ({out.left_out} without annotations left out)")
     return 0
 
 

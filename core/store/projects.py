@@ -327,6 +327,15 @@ class ProjectRows(StoreBase):
         labelled = self._rows(sql.format(LABEL_SOURCES), [project_id])[0]["n"]
         return {"by_split": by_split, "human": human, "labelled": labelled, "flagged": len(self.flagged(project_id))}
 
+    def labelled_by_split(self, project_id: int) -> dict[str, int]:
+        """Sentences with a label (a gold, human or review annotation) in each split."""
+        by_split = dict.fromkeys(SPLITS, 0)
+        sql = f"""SELECT s.split, COUNT(*) AS n FROM sentences s WHERE s.project_id = ? AND EXISTS (SELECT 1 FROM
+            annotations a WHERE a.sentence_id = s.id AND a.source IN ({LABEL_SOURCES})) GROUP BY s.split"""
+        for r in self._rows(sql, [project_id]):
+            by_split[r["split"]] = r["n"]
+        return by_split
+
     def import_hidden_gold(self, project_id: int, sentences: Sequence, *, source_name: str = "",
                            new_labels: bool = False, actor: Actor = OWNER) -> dict:
         """Import labelled sentences as unlabeled ones whose tags are kept hidden (demo mode's pool with gold).
