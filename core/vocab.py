@@ -10,6 +10,7 @@ SPLIT_PURPOSES = {"train": "the model learns from it", "dev": "held out: scores 
                   "test": "held out: final figures", "unlabeled": "to annotate"}  # what each split is for
 
 ROLES = ("admin", "reviewer", "annotator")  # account roles, most rights first (core.access)
+MEMBER_ROLES = ("annotator", "reviewer")  # what an account other than an admin may be in a project
 
 SOURCES = ("gold", "human", "model", "review")  # an annotation's origin; all but model are labels
 # review: a reviewer's adjudication, the sentence's label ahead of every human one (then human, then gold)

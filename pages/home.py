@@ -55,7 +55,8 @@ def render() -> None:
     proj = ui.project()
     if proj is None:
         st.title("nerloop")
-        st.info("Create a project below to start.")
+        st.info("Create a project below to start." if ui.actor().may("project") else
+                "No project is open to you yet: ask an admin to add you to one.")
     else:
         render_dashboard(project=proj)
     st.divider()
@@ -152,12 +153,12 @@ def render_curve(*, models: list[ModelVersion], serving: ModelVersion | None) ->
 
 
 def render_projects(*, current: Project | None) -> None:
-    """Every project with an Open button, and the fields and presets that create a new one."""
+    """Every project this user may open with an Open button, and the fields and presets that create a new one."""
     store = ui.store()
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Projects")
-        for proj in store.projects():
+        for proj in store.projects(ui.actor()):
             counts = store.counts(proj.id)
             name_col, button_col = st.columns([3, 1], vertical_alignment="center")
             labels = ui.md_escape(", ".join(proj.labels) or "no labels yet")

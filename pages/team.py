@@ -1,14 +1,16 @@
-"""Home's team section: the overlap setting, assigning the unlabelled pool to the annotators' stored queues, and
-progress per annotator (core.team)."""
+"""Home's team section: progress per annotator, and for admins the project's members, the overlap setting and
+assigning the unlabelled pool to the annotators' stored queues (core.team)."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from core import team
+from core.vocab import MEMBER_ROLES
 from pages import ui
 
 NAMES = "team_names"
+MEMBER_FLASH = "team_member_flash"
 
 
 def _assign(project_id: int) -> None:
@@ -27,6 +29,48 @@ def _assign(project_id: int) -> None:
                                       if any(added.values()) else "Nothing new to assign.")
 
 
+def _member(project_id: int, *, remove: bool) -> None:
+    """Button callback: add the chosen account to the project with the chosen role (or change it), or remove it."""
+    name = st.session_state.get("team_member_name")
+    if not name:
+        st.session_state[MEMBER_FLASH] = "Choose an account first."
+        return
+    try:
+        if remove:
+            done = ui.store().remove_member(project_id, name, actor=ui.actor())
+            message = f"{name} no longer opens this project." if done else f"{name} was no member."
+        else:
+            role = st.session_state["team_member_role"]
+            done = ui.store().set_member(project_id, name, role, actor=ui.actor())
+            message = f"{name} is a member, as {role}." if done else f"{name} was a member already, as {role}."
+    except (ValueError, KeyError, PermissionError) as e:
+        message = f"Not changed: {e}"
+    st.session_state[MEMBER_FLASH] = message
+
+
+def render_members(*, project_id: int) -> None:
+    """Who opens the project besides the admins, with their role in it, and the controls that change that."""
+    store = ui.store()
+    members = store.members(project_id)
+    with st.expander(f"Members ({len(members)})", expanded=False):
+        if members:
+            st.dataframe(pd.DataFrame(members).rename(columns={"account_role": "account role", "role": "role here"}),
+                         hide_index=True)
+        else:
+            st.caption("No member yet: only admins open this project.")
+        cols = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+        cols[0].selectbox("Account", [u["name"] for u in store.users() if u["role"] != "admin"], index=None,
+                          key="team_member_name", placeholder="an account (admins open every project)")
+        cols[1].selectbox("Role here", MEMBER_ROLES, key="team_member_role",
+                          help="A project role narrows the account's role, never widens it")
+        cols[2].button("Add or change", key="team_member_add", on_click=_member, args=(project_id,),
+                       kwargs={"remove": False})
+        cols[3].button("Remove", key="team_member_remove", on_click=_member, args=(project_id,),
+                       kwargs={"remove": True})
+        if (msg := st.session_state.pop(MEMBER_FLASH, None)) is not None:
+            st.info(ui.md_escape(msg))
+
+
 def render_team(*, project_id: int) -> None:
     """Progress per annotator (done / assigned), and the form that sets the overlap and extends the queues."""
     store = ui.store()
@@ -40,6 +84,10 @@ def render_team(*, project_id: int) -> None:
             "overlapped": st.column_config.NumberColumn(help="assigned sentences shared with another annotator")})
     else:
         st.caption("No shared work yet: assign the unlabelled pool to the annotators below.")
+    if not ui.actor().may("project"):
+        return
+    if store.users():
+        render_members(project_id=project_id)
     conf = team.settings(store, project_id)
     with st.expander("Share the work", expanded=not progress):
         cols = st.columns([2, 1, 3], vertical_alignment="bottom")
@@ -48,7 +96,8 @@ def render_team(*, project_id: int) -> None:
         cols[1].number_input("Copies", 2, 10, conf["copies"], key="team_copies",
                              help="How many annotators label an overlapped sentence")
         cols[2].text_input("Annotators", value=", ".join(team.annotators(store, project_id)), key=NAMES,
-                           help="Comma-separated names; by default the accounts with role annotator")
+                           help="Comma-separated names; by default the project's members who annotate. An account given "
+                             "work becomes a member")
         st.toggle("Active-learning order", key="team_active",
                   help="Queue the pool by the serving version's uncertainty (entropy) instead of in order")
         st.button("Assign the unassigned pool", key="team_assign", on_click=_assign, args=(project_id,),

@@ -101,6 +101,7 @@ def test_logged_in_reviewer_and_annotator_are_their_accounts(env):
     store, pid, (a, b, *_) = env
     users.add(store, "ada", "admin", "correct horse")
     users.add(store, "rita", "reviewer", "battery staple")
+    store.set_member(pid, "rita", "reviewer")  # the project is open to rita
     store.save_human(b, ["B-PER", "O", "B-LOC"], annotator="ann")
     store.save_human(b, ["B-PER", "B-PER", "B-LOC"], annotator="bob")
     logged_in = {"auth_user": {"name": "rita", "role": "reviewer"}, "auth_seen": time.time()}
@@ -110,3 +111,26 @@ def test_logged_in_reviewer_and_annotator_are_their_accounts(env):
     assert [(h.source, h.annotator) for h in store.history(b)][-1] == ("review", "rita")
     at = open_app(pid, "pages/annotate.py", annotate_annotator="someone else", **logged_in)
     assert not at.exception and not [t for t in at.text_input if t.key == "annotate_annotator"]
+
+
+def test_home_members_section_adds_narrows_and_removes(env):
+    """An admin manages who opens the project on Home; an annotator sees progress only, no team controls."""
+    store, pid, _ = env
+    users.add(store, "ada", "admin", "correct horse")
+    users.add(store, "rita", "reviewer", "battery staple")
+    users.add(store, "ann", "annotator", "battery staple")
+    admin = {"auth_user": {"name": "ada", "role": "admin"}, "auth_seen": time.time()}
+    at = open_app(pid, **admin)
+    assert at.selectbox(key="team_member_name").options == ["ann", "rita"]  # admins open every project anyway
+    at.selectbox(key="team_member_name").set_value("rita")
+    at.selectbox(key="team_member_role").set_value("annotator")
+    at.button(key="team_member_add").click().run()
+    assert store.members(pid) == [{"name": "rita", "account_role": "reviewer", "role": "annotator"}]
+    assert any("rita is a member, as annotator" in i.value for i in at.info)
+    at.selectbox(key="team_member_name").set_value("rita")
+    at.button(key="team_member_remove").click().run()
+    assert store.members(pid) == [] and [r["detail"]["op"] for r in store.audit(pid, action="team")] == [
+        "member", "member removed"]
+    store.set_member(pid, "ann")
+    at = open_app(pid, auth_user={"name": "ann", "role": "annotator"}, auth_seen=time.time())
+    assert not [b for b in at.button if b.key in ("team_member_add", "team_assign")]

@@ -7,9 +7,7 @@ from collections.abc import Mapping, Sequence
 from core.access import OWNER, Actor
 from core.store.base import _FLAGGED, StoreBase, now
 from core.store.records import Annotation
-
-
-MEMBER_ROLES = ("annotator", "reviewer")  # what an account other than an admin may be in a project
+from core.vocab import MEMBER_ROLES
 
 
 class TeamRows(StoreBase):
