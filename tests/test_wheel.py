@@ -1,5 +1,6 @@
 """The package as users install it: a wheel built from the repository, installed into a fresh virtual environment
-without the checkout on its path, `nerloop serve` started from an empty folder, every page opened in Chromium."""
+without the checkout on its path, `nerloop serve` started from an empty folder, a project created and every page
+opened in Chromium, with no warning in the server's log."""
 from __future__ import annotations
 
 import os
@@ -95,6 +96,16 @@ def test_nerloop_serve_from_an_empty_folder_opens_every_page(installed, tmp_path
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(url)
             expect(page.get_by_text("demo").first).to_be_visible(timeout=60_000)  # the demo project, from the wheel
+            wait_idle(page)
+            name = page.get_by_role("textbox", name="Name")  # a new project: Home's fields, a preset, Create
+            name.fill("trials")
+            name.press("Tab")
+            page.get_by_role("button", name="Biomedical").click()
+            expect(page.get_by_role("textbox", name="Entity labels (comma-separated)")).to_have_value(
+                "Chemical, Disease", timeout=30_000)
+            page.get_by_role("button", name="Create project").click()
+            expect(page.get_by_text("Created project “trials” and made it current.").first).to_be_visible(
+                timeout=60_000)
             wait_idle(page)
             links = page.locator('[data-testid="stSidebarNav"] a')
             names = [links.nth(i).inner_text().strip().splitlines()[-1] for i in range(links.count())]  # after the icon
