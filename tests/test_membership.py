@@ -246,3 +246,25 @@ def test_every_page_opens_only_the_members_project(lab, monkeypatch, who, pages)
         assert SECRET not in shown and "other" not in at.sidebar.selectbox[0].options, page
         assert any("not open to you: you are not a member" in e.value for e in at.error), page
         assert at.session_state["project_id"] == ids["lab"][0]  # the project it may open instead
+
+
+def test_the_cli_records_work_under_the_acting_account(lab):
+    """`--reviewer` and `--annotator` name the --as account only, unless an admin acts on purpose (both recorded)."""
+    db, ids = lab
+    sid = str(ids["lab"][1])
+    code, _, err = run("--db", str(db), "--as", "rev", "review", "lab", sid, "--tags", "B-PER O O", "--reviewer", "ada")
+    assert code == 3 and "cannot record it under the name 'ada'" in err
+    code, _, err = run("--db", str(db), "--as", "ann", "flag", "lab", sid, "--annotator", "rev")
+    assert code == 3 and "cannot record it under the name 'rev'" in err
+    store = Store(db)
+    assert store.history(int(sid)) == [] and store.flag_history(int(sid)) == []
+    store.close()
+    assert run("--db", str(db), "--as", "ann", "flag", "lab", sid)[0] == 0  # no name: the account's own
+    assert run("--db", str(db), "--as", "rev", "review", "lab", sid, "--tags", "B-PER O O")[0] == 0
+    assert run("--db", str(db), "--as", "ada", "review", "lab", sid, "--tags", "O O O", "--reviewer", "rev")[0] == 0
+    store = Store(db)
+    assert store.flag_history(int(sid))[-1]["annotator"] == "ann"
+    assert [(h.source, h.annotator) for h in store.history(int(sid))] == [("review", "rev"), ("review", "rev")]
+    assert [(r["actor"], r["detail"]["annotator"]) for r in store.audit(ids["lab"][0], action="review")] == [
+        ("rev", "rev"), ("ada", "rev")]
+    store.close()
