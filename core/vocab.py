@@ -1,5 +1,6 @@
 """The project's vocabulary, written once: splits and their titles, annotation sources, promote policies,
-active-learning strategies, model and job states, and the label set of a list of entity types."""
+active-learning strategies, model and job states, the label set of a list of entity types, and how long a message
+may be."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,7 @@ STRATEGY_HELP = (f"NAME[:AGGREGATE][+diverse]; NAME: {', '.join(STRATEGIES)}; AG
 
 MODEL_STATUSES = ("training", "ready", "failed")
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+MESSAGE_CHARS = 400  # a refusal shown or printed is cut to this (a 20,000-character name is not echoed whole)
 JOB_UNFINISHED = ("queued", "running")  # a job in one of these has not ended yet
 
 
@@ -39,3 +41,8 @@ def label_set(types: Iterable[str], *, sort: bool = True) -> list[str]:
 def seen_types(tag_seqs: Iterable[Sequence[str]]) -> set[str]:
     """The entity types used in IOB2 tag sequences."""
     return {t[2:] for tags in tag_seqs for t in tags if t != "O"}
+
+
+def clip(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """`message` cut to `limit` characters, an ellipsis marking the cut."""
+    return message if len(message) <= limit else message[:limit - 1] + "…"

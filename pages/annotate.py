@@ -14,6 +14,7 @@ from core import active, jobs, learner, live, report, team, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
+from core.vocab import clip
 from pages import pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -157,7 +158,7 @@ def _maybe_retrain(project_id: int) -> None:
     try:
         job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
     except ValueError as exc:
-        st.session_state[RETRAIN_FLASH] = f"Could not start retraining: {exc}"
+        st.session_state[RETRAIN_FLASH] = clip(f"Could not start retraining: {exc}")
         return
     st.session_state[RETRAIN_FLASH] = (f"{fresh} new labels: retraining in the background (job {job_id}). Keep "
                                        "labelling; suggestions come from the new version once it is promoted.")
@@ -211,7 +212,7 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
             try:
                 ann.apply(_draft(sid), action, labels=labels)
             except ValueError as exc:
-                problems.append(str(exc))
+                problems.append(clip(str(exc)))
     notes = []
     if refused:
         notes.append(f"{refused} key(s) ignored: made on a sentence that is no longer shown "

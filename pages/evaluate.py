@@ -11,6 +11,7 @@ import streamlit as st
 from core import metrics, report
 from core.store import ModelVersion, Store
 from core.train import evaluate
+from core.vocab import clip
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -46,7 +47,7 @@ def _promote(model_id: int) -> None:
     try:
         ui.store().promote(model_id, actor=ui.actor())
     except ValueError as exc:
-        _flash("error", str(exc))
+        _flash("error", clip(str(exc)))
         return
     _flash("success", f"{ui.store().model(model_id).name} is now serving.")
 
@@ -55,7 +56,7 @@ def _rollback(project_id: int) -> None:
     try:
         model_id = ui.store().rollback(project_id, actor=ui.actor())
     except ValueError as exc:
-        _flash("error", str(exc))
+        _flash("error", clip(str(exc)))
         return
     _flash("success", f"Rolled back: {ui.store().model(model_id).name} is serving again.")
 

@@ -8,7 +8,7 @@ from core import annotate as ann
 from core import demo, formats, jobs, report, simulate
 from core.access import Actor
 from core.store import ModelVersion, Project, Store
-from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS
+from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS, clip
 from pages import ui
 from pages.team import render_team
 
@@ -42,7 +42,7 @@ def _create() -> None:
     try:
         project_id = ui.store().create_project(name, labels, actor=ui.actor())
     except ValueError as e:
-        st.session_state["home_create_error"] = str(e)
+        st.session_state["home_create_error"] = clip(str(e))
         return
     st.session_state.pop("home_create_error", None)
     st.session_state["home_new_name"] = st.session_state["home_new_labels"] = ""
@@ -207,7 +207,7 @@ def render_demo_mode(*, project_id: int, running: bool) -> None:
                 result = ui.store().import_hidden_gold(project_id, corpus.sentences, source_name=upload.name,
                                                        actor=ui.actor())
             except ValueError as exc:  # formats.FormatError included: file, line, problem
-                st.error(ui.md_escape(str(exc)))
+                st.error(ui.md_escape(clip(str(exc))))
                 return
             st.session_state["home_demo_flash"] = (f"{ui.md_escape(upload.name)}: {result['hidden']} sentences in "
                                                    f"the pool with hidden gold, {result['duplicates']} duplicates "
@@ -248,7 +248,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
                 job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
                 text += f" Training job {job_id} started."
         except ValueError as exc:
-            reason = str(exc)
+            reason = clip(str(exc))
         if reason is not None:
             text += f" Not training: {reason}"
     st.session_state["home_demo_flash"] = text

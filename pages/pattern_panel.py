@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import formats, patterns
+from core.vocab import clip
 from pages import ui
 
 REPORT = "upload_patterns_report"  # (kind, text) lines shown once after Add or Clear
@@ -43,7 +44,7 @@ def _add(project_id: int, data: bytes, name: str) -> None:
     except UnicodeDecodeError:
         st.session_state[REPORT] = [("error", f"{name}: not UTF-8 text")]
     except (ValueError, PermissionError) as e:  # FormatError included: nothing was added
-        st.session_state[REPORT] = [("error", str(e))]
+        st.session_state[REPORT] = [("error", clip(str(e)))]
     else:
         st.session_state[REPORT] = [("success", f"{name}: {r['added']} patterns added, {r['duplicates']} "
                                                 "duplicates skipped")]
@@ -54,7 +55,7 @@ def _clear(project_id: int) -> None:
         st.session_state[REPORT] = [("success", f"Removed {ui.store().clear_patterns(project_id, actor=ui.actor())} "
                                                 "patterns.")]
     except PermissionError as e:
-        st.session_state[REPORT] = [("error", str(e))]
+        st.session_state[REPORT] = [("error", clip(str(e)))]
 
 
 def render_upload(*, project: dict) -> None:
@@ -80,7 +81,7 @@ def render_upload(*, project: dict) -> None:
             except UnicodeDecodeError:
                 st.error(f"{ui.md_escape(file.name)}: not UTF-8 text")
             except formats.FormatError as e:
-                st.error(ui.md_escape(str(e)))
+                st.error(ui.md_escape(clip(str(e))))
             else:
                 by_label = Counter(r.label for r in rules)
                 st.markdown(f"{len(rules)} patterns: " + (" · ".join(f"{ui.md_escape(lab)} {n}"

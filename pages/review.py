@@ -9,6 +9,7 @@ import streamlit as st
 
 from core import annotate as ann
 from core import review
+from core.vocab import clip
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
 
@@ -54,7 +55,7 @@ def _apply_editor_actions(labels: list[str]) -> None:
             try:
                 ann.apply(held[1], action, labels=labels)
             except ValueError as exc:
-                st.session_state[FLASH] = f"Ignored: {exc}"
+                st.session_state[FLASH] = clip(f"Ignored: {exc}")
 
 
 def _model_items(project_id: int) -> list[dict]:

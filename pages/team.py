@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core import team
-from core.vocab import MEMBER_ROLES
+from core.vocab import MEMBER_ROLES, clip
 from pages import ui
 
 NAMES = "team_names"
@@ -23,7 +23,7 @@ def _assign(project_id: int) -> None:
         order = team.pool_order(store, project_id, "entropy" if st.session_state.get("team_active") else None)
         added = team.extend(store, project_id, order, names or None, actor=ui.actor())
     except (ValueError, KeyError, PermissionError) as e:
-        st.session_state["team_flash"] = f"Not assigned: {e}"
+        st.session_state["team_flash"] = clip(f"Not assigned: {e}")
         return
     st.session_state["team_flash"] = ("Assigned: " + ", ".join(f"{a} +{n}" for a, n in added.items())
                                       if any(added.values()) else "Nothing new to assign.")
@@ -44,7 +44,7 @@ def _member(project_id: int, *, remove: bool) -> None:
             done = ui.store().set_member(project_id, name, role, actor=ui.actor())
             message = f"{name} is a member, as {role}." if done else f"{name} was a member already, as {role}."
     except (ValueError, KeyError, PermissionError) as e:
-        message = f"Not changed: {e}"
+        message = clip(f"Not changed: {e}")
     st.session_state[MEMBER_FLASH] = message
 
 

@@ -11,6 +11,7 @@ from core import jobs, report, selftrain, versions, vocab
 from core.config import TrainConfig
 from core.job_params import JobParams
 from core.store import Store
+from core.vocab import clip
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -187,7 +188,7 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
         try:
             jobs.start(store, project_id, params, actor=ui.actor())
         except ValueError as exc:
-            st.error(f"Cannot start: {exc}")
+            st.error(clip(f"Cannot start: {exc}"))
             return
         st.session_state["train_live_every"] = FAST
         st.rerun()
@@ -201,7 +202,7 @@ def render_plan(*, store: Store, project_id: int, params: dict) -> None:
     try:
         cfg = JobParams.parse(params).config
     except ValueError as exc:
-        st.error(f"Settings: {exc}")
+        st.error(clip(f"Settings: {exc}"))
         return
     p = report.run_plan(cfg, sentences, warm=params["warm_start"])
     text = (f"This run: **{p.total_steps} steps**, {p.epochs} epochs of {sentences} labelled sentences, dev "

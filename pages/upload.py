@@ -11,7 +11,7 @@ import streamlit as st
 
 from core import formats
 from core.labels import LabelSet
-from core.vocab import SPLIT_PURPOSES, SPLIT_TITLES, SPLITS
+from core.vocab import SPLIT_PURPOSES, SPLIT_TITLES, SPLITS, clip
 from pages import pattern_panel, ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -94,7 +94,7 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
         stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines, language=language)
         already = ui.store().duplicates(project_id, counted())
     except formats.FormatError as e:
-        return None, str(e)
+        return None, clip(str(e))
     finally:
         ui.release_memory()
     return {"fmt": stream.fmt, "scheme": stream.scheme, "lines": stream.lines if stream.fmt == "text" else None,
@@ -268,7 +268,7 @@ if items:
             st.session_state["upload_report"] = commit(proj.id, list(zip(items, splits)),
                                                           new_labels=bool(st.session_state.get("upload_new_labels")))
         except ValueError as e:  # formats.FormatError included: nothing was imported
-            st.error(ui.md_escape(str(e)))
+            st.error(ui.md_escape(clip(str(e))))
         else:
             st.rerun()
 pattern_panel.render_upload(project=proj)

@@ -5,6 +5,7 @@ import streamlit as st
 
 from core import users
 from core.store import ROLES, Store
+from core.vocab import clip
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
@@ -15,7 +16,7 @@ def _done(action, *args, message: str) -> None:
     try:
         action(ui.store(), *args, actor=ui.actor())
     except (ValueError, KeyError, PermissionError) as e:
-        st.session_state["users_flash"] = ("error", str(e).strip("'\""))
+        st.session_state["users_flash"] = ("error", clip(str(e).strip("'\"")))
         return
     st.session_state["users_flash"] = ("success", message)
 

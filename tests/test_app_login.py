@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import users
 from core.store import Store
+from core.vocab import MESSAGE_CHARS
 from pages import login
 from tests.apptest import APP, open_app, raw
 
@@ -37,6 +38,11 @@ def test_login_expiry_and_removal(tmp_path, monkeypatch):
     assert at.session_state["auth_user"] == {"name": "ada", "role": "admin"}
     assert [p.name for p in store.projects()] == ["demo"]  # the admin's first visit makes it
     at.switch_page("pages/users.py").run()
+    at.text_input(key="users_add_name").set_value("x" * 20_000)  # refused, and not echoed back whole
+    at.text_input(key="users_add_password").set_value("a fine secret")
+    at.text_input(key="users_add_again").set_value("a fine secret")
+    at.button(key="users_add").click().run()
+    assert "invalid user name" in at.error[0].value and len(at.error[0].value) <= MESSAGE_CHARS * 2
     at.text_input(key="users_add_name").set_value("bo")
     at.selectbox(key="users_add_role").set_value("reviewer")
     at.text_input(key="users_add_password").set_value("a fine secret")

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from core import paths
+from core.vocab import clip
 from core.cli import active, exports, models, project, serve, team, training
 from core.cli.common import CliError, Parents, Parser, first_line
 from core.cli.hyperparameters import add_hyperparameters
@@ -50,8 +51,6 @@ def _log_to_stderr(level: int) -> None:
         root.addHandler(handler)
 
 
-MESSAGE_CHARS = 400
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 runtime failure, 2 usage or bad input, 3 refused: the acting
@@ -86,7 +85,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nerloop: error: {clip(message)}", file=sys.stderr)
     return code
 
-
-def clip(message: str, limit: int = MESSAGE_CHARS) -> str:
-    """A message cut to `limit` characters (a 20,000-character name typed in is not printed back whole)."""
-    return message if len(message) <= limit else message[:limit - 1] + "…"
