@@ -6,8 +6,9 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ class Export:
     predicted: int  # unlabelled sentences written with the model's tags
     untagged: int  # unlabelled sentences written without tags (unlabeled=True)
     left_out: int  # unlabelled sentences not written
+    lost: dict[str, int] = field(default_factory=dict)  # what imports in other formats carried, not written: by kind
 
     @property
     def written(self) -> int:
@@ -112,7 +114,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
         chosen.append(formats.Sentence(list(r.words), None if tags is None else list(tags), r.text,
                                        list(r.offsets), r.document,
                                        _columns(r, width, source if tagger is not None else None), meta=r.meta,
-                                       split=r.split, document=r.document_id))
+                                       split=r.split, document=r.document_id, carry=r.carry))
         sources.append(source if tags is not None else None)
         preds_of.append(pred)
     if fmt == "jsonl":
@@ -132,7 +134,18 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                     predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT, hf) or a DocBin is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
-                  len(rows) - len(chosen))
+                  len(rows) - len(chosen), lost([s.carry for s in chosen], fmt))
+
+
+def lost(carries: Iterable[dict | None], fmt: str) -> dict[str, int]:
+    """What imports in other formats carried through (relations, notes, other layers...) and a `fmt` file cannot
+    hold, by "<kind> (<format>)": what an export to `fmt` reports as left behind."""
+    out: Counter[str] = Counter()
+    for carry in carries:
+        if carry and carry.get("format") != fmt:
+            for kind, n in carry.get("kept", {}).items():
+                out[f"{kind} ({carry.get('format')})"] += n
+    return dict(out)
 
 
 def export_model(store: Store, model_id: int, root: str, *, actor: Actor = OWNER) -> bytes:

@@ -77,6 +77,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{path}: {e.strerror or e}", 2 if isinstance(e, FileNotFoundError) else 1) from None
     print(f"wrote {out.written} sentences of {', '.join(written)} to {path}"
           f"{f' (a {fmt} folder)' if unpack else ''} ({out.left_out} without annotations left out)")
+    if out.lost:
+        print(f"not in a {fmt} file (kept in the project; export in their own format to write them back): "
+              f"{formats.kept_text(out.lost)}")
     return 0
 
 

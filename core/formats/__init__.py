@@ -21,14 +21,16 @@ from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from pathlib import Path
 
-from core.formats.base import (SCHEMES, Corpus, Format, FormatError, Sentence, Source, Stream, binary, decode,
-                               detect_scheme, from_iob2, notes_text, read_lines, spans, tags_from_spans, to_iob2)
+from core.formats.base import (SCHEMES, Corpus, Format, FormatError, Sentence, Source, Stream, binary, carried,
+                               decode, detect_scheme, from_iob2, kept_text, notes_text, read_lines, spans,
+                               tags_from_spans, to_iob2)
 from core.formats.text import LANGUAGES, looks_line_per_sentence, split_sentences, tokenize
 
 __all__ = ["FORMATS", "LANGUAGES", "REGISTRY", "SCHEMES", "WRITABLE", "Corpus", "Format", "FormatError", "Sentence",
-           "Stream", "detect_format", "detect_scheme", "dumps", "extensions", "format_of", "from_iob2", "get",
-           "iter_read", "listing", "loads", "looks_line_per_sentence", "notes_text", "read", "spans", "split_sentences",
-           "tags_from_spans", "to_iob2", "tokenize", "write", "write_atomic", "write_folder"]
+           "Stream", "carried", "detect_format", "detect_scheme", "dumps", "extensions", "format_of", "from_iob2",
+           "get", "iter_read", "kept_text", "listing", "loads", "looks_line_per_sentence", "notes_text", "read",
+           "spans", "split_sentences", "tags_from_spans", "to_iob2", "tokenize", "write", "write_atomic",
+           "write_folder"]
 
 _SNIFF_LINES = 100
 _SNIFF_NAMES = 1000

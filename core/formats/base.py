@@ -38,7 +38,7 @@ class FormatError(ValueError):
 class Sentence:
     """One sentence: words, IOB2 tags (None = unlabelled), its text and each word's char offsets in it; its document's
     name, the middle CoNLL columns of each word, the reader's line, annotator, a JSON record's `meta` object, the
-    split its file gives it, and a model's suggested tags."""
+    split its file gives it, a model's suggested tags, and what the import carries through (`carry`)."""
 
     words: list[str]
     tags: list[str] | None
@@ -53,6 +53,7 @@ class Sentence:
     suggestion: list[str] | None = None  # a model's IOB2 tags to suggest, never gold (Label Studio predictions)
     suggested_by: str | None = None  # the model that made `suggestion`
     document: int | None = None  # what tells two documents of one name apart (the store's document id)
+    carry: dict | None = None  # what nerloop keeps but does not edit, for the same format's writer (see `Carry`)
 
     def same_document(self, other: Sentence) -> bool:
         """Whether this sentence is of `other`'s document (same name and same document id)."""
@@ -334,6 +335,18 @@ class Stream:
             return "\n".join(self.open_lines()).encode("utf-8")
         self.source.seek(0)
         return self.source.read()
+
+
+def carried(s: Sentence, fmt: str) -> dict:
+    """What sentence `s` carries for format `fmt`'s writer: its `carry` when the import read it in `fmt`, else {}.
+    A carry is {"format": name, "kept": {what: count}, ...}: the writer of that format reads the rest, `kept` says
+    what is kept but not editable (for reports), and another format's writer leaves it out."""
+    return s.carry if s.carry and s.carry.get("format") == fmt else {}
+
+
+def kept_text(kept: Counter[str] | dict[str, int]) -> str:
+    """What is kept, as one line: "3 relations, 1 note"."""
+    return ", ".join(f"{n} {what}" for what, n in kept.items() if n)
 
 
 def notes_text(notes: Counter[str]) -> str:

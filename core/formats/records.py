@@ -11,6 +11,8 @@ from core.formats.text import tokenize
 from core.labels import LabelSet, text_problem, word_problem, words_problem
 
 SPLIT_NOTE = "words split at span edges"
+DUPLICATE_NOTE = "duplicate spans read as one"
+STACKED = "stacked spans"  # what a carry's `kept` calls the spans under an outer one (not editable)
 Fail = Callable[[str], FormatError]
 
 
@@ -87,10 +89,40 @@ def _split_words(toks: list[tuple[str, int, int]], cuts: set[int]) -> tuple[list
     return out, split
 
 
+def unstack(found: Sequence[tuple], key: Callable[[tuple], tuple[int, int]] = lambda x: (x[0], x[1])
+            ) -> tuple[list[tuple], list[tuple], int]:
+    """Spans as one editable layer: (kept, stacked, duplicates). An exact duplicate (same range and label) counts
+    once; of overlapping spans the outermost (longest, then first) is kept and the others are stacked under it."""
+    unique = list(dict.fromkeys(found))
+    kept: list[tuple] = []
+    stacked = []
+    for span in sorted(unique, key=lambda x: (key(x)[0] - key(x)[1], key(x)[0])):
+        a, b = key(span)
+        if any(a < key(k)[1] and key(k)[0] < b for k in kept):
+            stacked.append(span)
+        else:
+            kept.append(span)
+    order = {span: n for n, span in enumerate(unique)}
+    return (sorted(kept, key=order.__getitem__), sorted(stacked, key=order.__getitem__),
+            len(found) - len(unique))
+
+
+def with_kept(carry: dict | None, fmt: str, kind: str, n: int, **data) -> dict | None:
+    """`carry` (a new one for `fmt` when None) with `n` more of `kind` kept and `data` added; unchanged when n is 0."""
+    if not n:
+        return carry
+    carry = dict(carry or {"format": fmt})
+    carry["kept"] = {**carry.get("kept", {}), kind: carry.get("kept", {}).get(kind, 0) + n}
+    return carry | data
+
+
 def char_sentence(text: str, char_spans: Sequence[tuple[int, int, str]] | None, *, fail: Fail, seen: LabelSet,
-                  notes: Counter[str], tokens: list[tuple[str, int, int]] | None = None, **fields) -> Sentence:
+                  notes: Counter[str], tokens: list[tuple[str, int, int]] | None = None, fmt: str = "",
+                  **fields) -> Sentence:
     """A Sentence of `text` (words from `tokens`, else tokenised) tagged with character spans (None: unlabelled).
-    Whitespace at a span's edges is dropped; a word a span edge cuts is split there (counted in `notes`)."""
+    Whitespace at a span's edges is dropped; a word a span edge cuts is split there (counted in `notes`). Exact
+    duplicate spans count once; spans under an outer one go to the sentence's carry for `fmt`'s writer as
+    `stacked` [start, end, label] (both noted)."""
     if tokens is None:
         tokens = tokenize(text)
         if problem := words_problem([w for w, _, _ in tokens]):
@@ -99,6 +131,13 @@ def char_sentence(text: str, char_spans: Sequence[tuple[int, int, str]] | None, 
         raise fail("no tokens in text")
     if char_spans is None:
         return Sentence([w for w, _, _ in tokens], None, text, [(s, e) for _, s, e in tokens], **fields)
+    char_spans, stacked, duplicates = unstack([tuple(x) for x in char_spans])
+    if duplicates:
+        notes[DUPLICATE_NOTE] += duplicates
+    if stacked:
+        notes[f"kept, not editable: {STACKED}"] += len(stacked)
+        fields["carry"] = with_kept(fields.get("carry"), fmt, STACKED, len(stacked),
+                                    stacked=[list(x) for x in stacked])
     trimmed = []
     for s, e, label in char_spans:
         if not 0 <= s < e <= len(text):
@@ -110,9 +149,6 @@ def char_sentence(text: str, char_spans: Sequence[tuple[int, int, str]] | None, 
             raise fail(f"span ({s}, {e}) holds only whitespace")
         trimmed.append((a, b, label, s, e))
     trimmed.sort()
-    for (_, e1, _, s1, o1), (s2, _, _, t2, o2) in zip(trimmed, trimmed[1:]):
-        if s2 < e1:
-            raise fail(f"overlapping spans ({s1}, {o1}) and ({t2}, {o2})")
     tokens, split = _split_words(tokens, {x for a, b, *_ in trimmed for x in (a, b)})
     if split:
         notes[SPLIT_NOTE] += split

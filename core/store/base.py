@@ -20,7 +20,7 @@ from core.access import SERVER_ACTIONS, Actor, narrower, require
 from core.labels import label_problem, text_problem, words_problem
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
-JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail", "columns", "meta")
+JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail", "columns", "meta", "carry")
 LABEL_SOURCES = "'review', 'human', 'gold'"  # the sources that are labels (SQL list), strongest first
 _EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
     AND e.source IN ('review', 'human', 'gold') ORDER BY e.source = 'review' DESC, e.source = 'human' DESC,
@@ -295,8 +295,14 @@ def _m12(db: sqlite_utils.Database) -> None:
         users u WHERE u.removed IS NULL AND u.role != 'admin'""", [now()])
 
 
+def _m13(db: sqlite_utils.Database) -> None:
+    """What an import carries through without editing it (relations, notes, other layers, ids, the document's own
+    text and layout), for the writer of the same format: a JSON object per sentence (core.formats.base.Sentence)."""
+    db.execute("ALTER TABLE sentences ADD COLUMN carry TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, _m9, _m10,
-                                                              _m11, _m12]
+                                                              _m11, _m12, _m13]
 
 
 def _read_only(path: Path) -> str | None:

@@ -176,7 +176,8 @@ class ProjectRows(StoreBase):
                              json.dumps(list(s.words)), json.dumps([list(o) for o in s.offsets]),
                              split or own or "unlabeled", digest, created,
                              json.dumps([list(c) for c in columns]) if columns else None,
-                             None if meta is None else json.dumps(meta)))
+                             None if meta is None else json.dumps(meta),
+                             None if getattr(s, "carry", None) is None else json.dumps(s.carry)))
                 if getattr(s, "suggestion", None) is not None:  # a model's tags: shown to annotators, never a label
                     annotations.append((next_sid, json.dumps(list(s.suggestion)), "model",
                                         getattr(s, "suggested_by", None) or annotator, created))
@@ -190,8 +191,8 @@ class ProjectRows(StoreBase):
             self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
                                      "VALUES (?, ?, ?, ?, ?)", docs)
             self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
-                                     "offsets, split, hash, created, columns, meta) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                                     "offsets, split, hash, created, columns, meta, carry) "
+                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
                                      "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
             counts["added"] += len(rows)
@@ -267,10 +268,10 @@ class ProjectRows(StoreBase):
     def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
                   flagged: bool | None = None) -> list[SentenceRow]:
         """Sentences ordered by id, each with its effective tags, their source and annotation id (or None), its
-        document's name (or None) and what its import kept (columns, meta, or None); `flagged` False leaves out the
+        document's name (or None) and what its import kept (columns, meta, carry, or None); `flagged` False leaves out the
         sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position, s.columns, s.meta,
-            (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
+            s.carry, (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
             a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""
@@ -285,6 +286,12 @@ class ProjectRows(StoreBase):
             sql += f" AND {_FLAGGED.format(sid='s.id')} = ?"
             params.append(int(flagged))
         return [SentenceRow.from_row(r) for r in self._rows(sql + " ORDER BY s.id", params)]
+
+    def carries(self, project_id: int, splits: Sequence[str]) -> list[dict]:
+        """What the imports of these splits' sentences carry through (formats.Sentence.carry), where they do."""
+        return [r["carry"] for r in self._rows(
+            "SELECT carry FROM sentences WHERE project_id = ? AND carry IS NOT NULL AND split IN "
+            "(SELECT value FROM json_each(?))", [project_id, json.dumps([_check(s, SPLITS, "split") for s in splits])])]
 
     def neighbours(self, sentence_id: int, before: int = 2, after: int = 2
                    ) -> tuple[list[SentenceRow], list[SentenceRow]]:

@@ -50,6 +50,7 @@ class SentenceRow(Record):
     document: str | None = None  # the document's name
     columns: list[list[str]] | None = None  # each word's middle CoNLL columns, as imported
     meta: dict[str, Any] | None = None  # a JSON record's meta, as imported
+    carry: dict[str, Any] | None = None  # what the import carries through for its format's writer (formats.Carry)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flagged", bool(self.flagged))  # SQLite's 0/1
