@@ -55,8 +55,9 @@ def record_spans(obj: dict, fail) -> list[tuple[int, int, str]] | None:
 
 
 def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Counter[str],
-                    annotator: str | None = None) -> Sentence:
-    """One record -> Sentence; every problem raises FormatError at line i."""
+                    annotator: str | None = None, fmt: str = "jsonl") -> Sentence:
+    """One record -> Sentence (stacked spans carried for `fmt`'s writer); every problem raises FormatError at line
+    i."""
     def fail(problem: str) -> FormatError:
         return FormatError(name, i, problem)
 
@@ -69,7 +70,7 @@ def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Count
     if meta is not None and not isinstance(meta, dict):
         raise fail("'meta' must be an object")
     return char_sentence(text, found, fail=fail, seen=seen, notes=notes, tokens=tokens, doc_id=doc_id_of(obj, fail),
-                         line=i, annotator=annotator, meta=meta or None)
+                         line=i, fmt=fmt, annotator=annotator, meta=meta or None)
 
 
 def read(stream: Stream) -> Iterator[Sentence]:

@@ -1,0 +1,40 @@
+"""The round trips' shared part: what an import carries through is stored with its sentence, named in the import
+report, written back only by its own format, and reported as left behind by an export to another."""
+from __future__ import annotations
+
+import json
+
+from core import export, formats
+from core.store import Store
+from tests.test_cli import ok
+
+STACKED = [{"text": "Ann met Bo Smith in Paris.", "spans": [
+    {"start": 8, "end": 16, "label": "PER"}, {"start": 11, "end": 16, "label": "LOC"},
+    {"start": 20, "end": 25, "label": "LOC"}, {"start": 20, "end": 25, "label": "LOC"}]}]
+
+
+def test_stacked_spans_are_carried_and_duplicates_read_as_one(tmp_path):
+    stream = formats.iter_read("\n".join(json.dumps(r) for r in STACKED).encode(), name="s.jsonl", fmt="jsonl")
+    [s] = list(stream)
+    assert s.tags == ["O", "O", "B-PER", "I-PER", "O", "B-LOC", "O"]  # the outer span is the editable one
+    assert s.carry == {"format": "jsonl", "kept": {"stacked spans": 1}, "stacked": [[11, 16, "LOC"]]}
+    assert stream.notes == {"duplicate spans read as one": 1, "kept, not editable: stacked spans": 1}
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(stream, "train", "s.jsonl")])
+    [row] = store.sentences(pid)
+    assert row.carry == s.carry and store.carries(pid, ["train"]) == [s.carry] and store.carries(pid, ["dev"]) == []
+    assert export.export_annotations(store, pid, fmt="conll").lost == {"stacked spans (jsonl)": 1}
+    assert export.export_annotations(store, pid, fmt="jsonl").lost == {}
+    store.close()
+
+
+def test_the_cli_names_what_is_kept_and_what_an_export_leaves_behind(tmp_path):
+    db, src = str(tmp_path / "n.db"), tmp_path / "s.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in STACKED) + "\n")
+    ok("--db", db, "init", "p", "--labels", "PER,LOC")
+    assert "kept, not editable: stacked spans: 1" in ok("--db", db, "import", "p", str(src))
+    printed = ok("--db", db, "export", "p", "--out", str(tmp_path / "o.conll"))
+    assert "not in a conll file (kept in the project; export in their own format to write them back): " \
+           "1 stacked spans (jsonl)" in printed
+    assert "not in a" not in ok("--db", db, "export", "p", "--out", str(tmp_path / "o.jsonl"))
