@@ -431,3 +431,14 @@ def test_zip_folder(tmp_path):
     assert sorted(names) == ["root/config.json", "root/sub/w.bin"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export.zip_folder(tmp_path / "missing", "root")
+
+
+def test_export_names_what_another_format_leaves_behind(monkeypatch, tmp_path, downloads):
+    store, pid = new_project(tmp_path / "nerloop.db")
+    record = {"text": "Ann met Bo Smith.", "spans": [{"start": 8, "end": 16, "label": "PER"},
+                                                    {"start": 11, "end": 16, "label": "PER"}]}
+    store.import_sentences(pid, formats.loads(json.dumps(record).encode(), name="s.jsonl").sentences, split="train")
+    at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
+    assert any("Not in a CoNLL" in c.value and "1 stacked spans" in c.value for c in at.caption)
+    at.selectbox(key="export_format").set_value("jsonl").run()
+    assert not any("Not in a" in c.value for c in at.caption)
