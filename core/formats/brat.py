@@ -25,6 +25,7 @@ _KINDS = {"E": "events", "R": "relations", "A": "attributes", "M": "attributes",
           "#": "notes", "*": "equivalences"}
 TRIGGERS, DISCONTINUOUS, OTHER = "event triggers", "discontinuous spans", "other lines"
 _DELETED, _LEFT_OUT = "whose entity was deleted", "in sentences left out of the export"
+_UNLAID = "documents written a sentence a line, without their other lines (their first sentence left out)"
 
 Entity = tuple[int, int, str, int]  # start, end, label, line number in the .ann
 Line = str | dict  # a carried .ann line, or an editable entity's {"T": line, "at": [start, end] whitespace trimmed}
@@ -168,14 +169,16 @@ def _entity_line(tid: str, label: str, a: int, b: int, text: str) -> str:
 
 def _match(placeholders: list[tuple[int, dict]], spans: list[tuple[int, int, str]]
            ) -> tuple[dict[int, tuple[int, int, str]], list[tuple[int, int, str]]]:
-    """Each imported entity (by line index) paired with the entity now on the same range, else one overlapping it;
-    and the entities left over (new ones)."""
-    left, pairs = list(spans), {}
-    for same_range in (True, False):
+    """Each imported entity (by line index) paired with the entity now on its range, else with one overlapping it (of
+    its label first); and the entities left over (new ones)."""
+    now = {(a, b): (a, b, label) for a, b, label in spans}
+    pairs = {i: now.pop(tuple(entry["at"])) for i, entry in placeholders if tuple(entry["at"]) in now}
+    left = list(now.values())
+    for same_label in (True, False):
         for i, entry in placeholders:
             a, b = entry["at"]
-            found = next((x for x in left if (x[0], x[1]) == (a, b) or not same_range and x[0] < b and a < x[1]),
-                         None)
+            label = _fragments(entry["T"])[1]
+            found = next((x for x in left if x[0] < b and a < x[1] and (x[2] == label or not same_label)), None)
             if i not in pairs and found is not None:
                 pairs[i] = found
                 left.remove(found)
@@ -265,14 +268,15 @@ def _faithful(group: list[Sentence]) -> tuple[str, str, Counter[str]] | None:
             dropped[f"{_kind(line, triggers)} {_LEFT_OUT}"] += 1
             lines[k] = None
     _carried_lines(lines, gone, triggers, dropped)
-    return text, _ann(lines, new, text), dropped
+    top = max((int(m[1]) for x in doc["ann"] if (m := re.match(r"T(\d+)\t", x if isinstance(x, str) else x["T"]))),
+              default=0)
+    return text, _ann(lines, new, text, top), dropped
 
 
-def _ann(lines: list[str | None], new: list[tuple[int, int, str]], text: str) -> str:
-    """The .ann text: the lines kept, in order, then the new entities with the next free T ids."""
+def _ann(lines: list[str | None], new: list[tuple[int, int, str]], text: str, top: int) -> str:
+    """The .ann text: the lines kept, in order, then the new entities numbered from T`top + 1`."""
     trailing = bool(lines) and lines[-1] == ""
     body = [x for x in (lines[:-1] if trailing else lines) if x is not None]
-    top = max((int(x.split("\t")[0][1:]) for x in body if re.match(r"T\d+\t", x)), default=0)
     body += [_entity_line(f"T{top + n}", label, a, b, text) for n, (a, b, label) in enumerate(new, 1)]
     return "".join(x + "\n" for x in body) if trailing or not lines else "\n".join(body)
 
@@ -312,6 +316,8 @@ def _documents(sentences: Sequence[Sentence]) -> Iterator[tuple[str, str, str, C
     for k, group in enumerate(groups, 1):
         found = _faithful(group)
         txt, ann, dropped = found if found else (*_plain(group), Counter())
+        if not found and any("at" in carried(s, "brat") for s in group):
+            dropped[_UNLAID] += 1
         yield _stem(group[0].doc_id, k, used), txt, ann, dropped
 
 
