@@ -174,8 +174,8 @@ STACKED = {
     "a.txt": "Anna Berg met the Acme  board.\n\n\nBo stayed  \nin Oslo .",
     "a.ann": ("T1\tPER 0 9\tAnna Berg\nT2\tPER 0 4\tAnna\nT3\tORG 18 22\tAcme\nT4\tORG 18 22\tAcme\n\n"
               "T5\tLOC 0 9\tAnna Berg\nT9\tLOC 48 53\tOslo \nR1\tRel Arg1:T2 Arg2:T3\nX1\tsomething else"),
-    "sub/b.txt": "Nothing here.",
-    "sub/b.ann": "",
+    "sub/b.txt": "They left Ghana.  Then UNICEF came. \n",
+    "sub/b.ann": "T1\tGPE 10 15\tGhana\n",
 }
 
 
@@ -189,7 +189,7 @@ def test_stacked_duplicate_and_trimmed_spans_blank_lines_and_no_final_line_end_c
     assert [(s.doc_id, s.words, s.tags) for s in c.sentences] == [
         ("a", ["Anna", "Berg", "met", "the", "Acme", "board", "."], ["B-PER", "I-PER", "O", "O", "B-ORG", "O", "O"]),
         ("a", ["Bo", "stayed"], ["O", "O"]), ("a", ["in", "Oslo", "."], ["O", "B-LOC", "O"]),
-        ("sub/b", ["Nothing", "here", "."], ["O"] * 3)]
+        ("sub/b", ["They", "left", "Ghana", "."], ["O", "O", "B-GPE", "O"]), ("sub/b", ["Then", "UNICEF", "came", "."], ["O"] * 4)]
 
 
 def test_an_edit_in_a_file_without_a_final_line_end(tmp_path):
@@ -197,7 +197,10 @@ def test_an_edit_in_a_file_without_a_final_line_end(tmp_path):
     store, pid = imported(tmp_path, folder)
     relabel(store, pid, "Oslo", "GPE")
     relabel(store, pid, "Bo", "PER")
+    relabel(store, pid, "UNICEF", "ORG")
     files, lost = exported(store, pid)
+    assert files["sub/b.ann"].decode() == STACKED["sub/b.ann"] + "T2\tORG 23 29\tUNICEF\n"
+    assert files["sub/b.txt"].decode() == STACKED["sub/b.txt"]
     assert files["a.ann"].decode() == STACKED["a.ann"].replace("T9\tLOC", "T9\tGPE") + "\nT10\tPER 33 35\tBo"
     assert files["a.txt"].decode() == STACKED["a.txt"] and lost == {}
 

@@ -1,11 +1,7 @@
-"""BRAT standoff: a folder or zip of `NAME.txt` + `NAME.ann`. Continuous text-bound annotations (`T1<TAB>PER 0 4
-<TAB>Anna`) are the entities to edit (of stacked ones, the outermost); every other line (events and their trigger
-`T` lines, relations, attributes, normalisations, notes, equivalences, discontinuous and stacked spans) is carried
-through. A document's text is split into sentences as plain text is (an entity never straddles two: they are joined);
-the document's text and its .ann lines go into the carry of its first sentence, each sentence's offset in it into its
-own, so an export of the import writes the .txt byte for byte and the .ann with the original ids, offsets and order:
-an edited entity keeps its id and line, a new one gets the next free id at the end, and a carried line that refers to
-a deleted entity goes with it (`dropped` reports those)."""
+"""BRAT standoff: a folder or zip of `NAME.txt` + `NAME.ann`. Continuous `T` spans are the entities to edit (of
+stacked ones, the outermost); every other line (events and their triggers, relations, attributes, normalisations, notes,
+equivalences, discontinuous and stacked spans) is carried through with the document's text, so an export of the import
+writes both files as they came, each edit on its own line (`dropped`: the carried lines an edit takes along)."""
 from __future__ import annotations
 
 import io
