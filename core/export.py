@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from core import formats
 from core.access import OWNER, Actor, require
-from core.formats import labelstudio
+from core.formats import brat, labelstudio
 from core.store import SentenceRow, Store
 from core.vocab import SPLITS, label_set
 
@@ -134,7 +134,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                     predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT, hf) or a DocBin is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
-                  len(rows) - len(chosen), lost([s.carry for s in chosen], fmt))
+                  len(rows) - len(chosen), lost([s.carry for s in chosen], fmt)
+                  | (brat.dropped(chosen) if fmt == "brat" else {}))  # lines on a deleted entity
 
 
 def lost(carries: Iterable[dict | None], fmt: str) -> dict[str, int]:

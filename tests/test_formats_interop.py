@@ -115,7 +115,7 @@ def test_webanno_tsv_named_entity_layer():
     ("prodigy_bad.jsonl", 2, "'answer' must be one of accept, reject, ignore, not 'maybe'"),
     ("doccano_bad.jsonl", 2, "'label' must be a list of [start, end, \"TYPE\"] triples"),
     ("labelstudio_bad.json", 4, "a 'labels' result needs integer 'start', 'end'"),
-    ("brat_bad", 2, "discontinuous span 'ORG 0 4;18 22'"),
+    ("brat_bad", 2, "TYPE START END[;START END...]<TAB>TEXT, found 'T2\\tORG 0 4;18\\tAnna Acme'"),
     ("webanno_bad.tsv", 6, "stacked entities 'PER|LOC'"),
 ])
 def test_malformed_files_name_file_and_line_and_import_nothing(store, name, line, problem):
