@@ -439,6 +439,6 @@ def test_export_names_what_another_format_leaves_behind(monkeypatch, tmp_path, d
                                                     {"start": 11, "end": 16, "label": "PER"}]}
     store.import_sentences(pid, formats.loads(json.dumps(record).encode(), name="s.jsonl").sentences, split="train")
     at = open_page(monkeypatch, tmp_path / "nerloop.db", pid, "pages/export.py")
-    assert any("Not in a CoNLL" in c.value and "1 stacked spans" in c.value for c in at.caption)
+    assert any("Not in a CoNLL" in c.value and "1 stacked span" in c.value for c in at.caption)
     at.segmented_control(key="export_format").set_value("jsonl").run()
     assert not any("Not in a" in c.value for c in at.caption)

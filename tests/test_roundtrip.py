@@ -36,5 +36,5 @@ def test_the_cli_names_what_is_kept_and_what_an_export_leaves_behind(tmp_path):
     assert "kept, not editable: stacked spans: 1" in ok("--db", db, "import", "p", str(src))
     printed = ok("--db", db, "export", "p", "--out", str(tmp_path / "o.conll"))
     assert "not in a conll file (kept in the project; export in their own format to write them back): " \
-           "1 stacked spans (jsonl)" in printed
+           "1 stacked span (jsonl)" in printed
     assert "not in a" not in ok("--db", db, "export", "p", "--out", str(tmp_path / "o.jsonl"))

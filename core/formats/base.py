@@ -345,8 +345,14 @@ def carried(s: Sentence, fmt: str) -> dict:
 
 
 def kept_text(kept: Counter[str] | dict[str, int]) -> str:
-    """What is kept, as one line: "3 relations, 1 note"."""
-    return ", ".join(f"{n} {what}" for what, n in kept.items() if n)
+    """What is kept, as one line: "3 relations, 1 note (brat)" (kinds are plural nouns, said once in the singular)."""
+    return ", ".join(f"{n} {_one(what) if n == 1 else what}" for what, n in kept.items() if n)
+
+
+def _one(kind: str) -> str:
+    """"relations (brat)" -> "relation (brat)": a plural kind in the singular."""
+    noun, paren, rest = kind.partition(" (")
+    return noun.removesuffix("s") + paren + rest
 
 
 def notes_text(notes: Counter[str]) -> str:
