@@ -1,15 +1,16 @@
-"""Round trips of CoNLL, byte for byte: imported into a project, exported in the same format, every difference listed
-(tests/roundtrip.py)."""
+"""Round trips of CoNLL (byte for byte) and of nerloop's own JSONL, Hugging Face `datasets` and spaCy DocBin files:
+imported into a project, exported in the same format, every difference listed (tests/roundtrip.py)."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
 
 from core import export, formats
 from core.store import Store
-from tests.roundtrip import PEERS, ROOT, round_trip, text_differences
+from tests.roundtrip import PEERS, ROOT, json_differences, jsonl, round_trip, text_differences
 from tests.test_cli import ok
 
 CONLL2003 = ROOT.parent / "shared" / "data" / "conll2003"
@@ -131,3 +132,56 @@ def test_sentences_written_in_code_keep_the_writers_layout():
     s = formats.Sentence(["a", "b"], ["B-X", "I-X"], "a b", [(0, 1), (2, 3)], doc_id="d")
     assert formats.dumps([s], "conll", scheme=None) == "-DOCSTART- O\n\na B-X\nb I-X\n"
     assert formats.dumps([s], "conll", scheme="iob1", sep="\t") == "-DOCSTART-\tO\n\na\tI-X\nb\tI-X\n"
+
+
+# ---------------------------------------------------------------- nerloop's own JSONL, hf and DocBin
+
+RECORDS = [
+    {"text": "Ann  met Bo in Oslo.", "tokens": [{"text": "Ann", "start": 0, "end": 3}, {"text": "met", "start": 5,
+     "end": 8}, {"text": "Bo", "start": 9, "end": 11}, {"text": "in", "start": 12, "end": 14}, {"text": "Oslo",
+     "start": 15, "end": 19}, {"text": ".", "start": 19, "end": 20}], "spans": [{"start": 0, "end": 3, "label": "PER"},
+     {"start": 9, "end": 11, "label": "PER"}, {"start": 15, "end": 19, "label": "LOC"}], "doc_id": "letters-7",
+     "meta": {"page": 3, "tags": ["a", {"b": None}]}, "source": "gold"},
+    {"text": "No one here", "tokens": [{"text": "No", "start": 0, "end": 2}, {"text": "one", "start": 3, "end": 6},
+     {"text": "here", "start": 7, "end": 11}], "spans": [], "doc_id": "letters-7", "source": "gold"},
+    {"text": "Unlabelled text", "tokens": [{"text": "Unlabelled", "start": 0, "end": 10},
+                                           {"text": "text", "start": 11, "end": 15}]},
+    {"text": "New York City", "tokens": [{"text": "New", "start": 0, "end": 3}, {"text": "York", "start": 4, "end": 8},
+     {"text": "City", "start": 9, "end": 13}], "spans": [{"start": 0, "end": 13, "label": "LOC"},
+     {"start": 0, "end": 8, "label": "LOC"}], "id": 17, "source": "gold"},
+]
+OWN_JSONL = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS).encode()
+
+
+def content(data: bytes, fmt: str) -> list[tuple]:
+    """What a file in `fmt` holds, sentence by sentence (the parsed content, not its bytes)."""
+    return [(s.words, s.tags, s.text, s.offsets, s.doc_id, s.meta, s.split)
+            for s in formats.loads(data, name=f"x.{fmt}", fmt=fmt).sentences]
+
+
+def test_nerloop_jsonl_round_trips_with_stacked_spans_and_other_fields(tmp_path):
+    out, counts = round_trip(OWN_JSONL, "jsonl", tmp_path=tmp_path, name="own.jsonl")
+    assert json_differences(jsonl(OWN_JSONL), jsonl(out)) == []
+    assert counts["notes"] == {"kept, not editable: stacked spans": 1, "kept, not editable: fields": 1}
+    assert counts["lost"] == {}
+    assert export.lost([s.carry for s in formats.loads(OWN_JSONL, name="own.jsonl").sentences], "conll") == {
+        "stacked spans (jsonl)": 1, "fields (jsonl)": 1}
+
+
+def test_nerloop_hf_dataset_round_trips_its_splits_documents_and_tags(tmp_path):
+    sentences = formats.loads(OWN_JSONL, name="own.jsonl").sentences
+    for s, split in zip(sentences, ["train", "dev", "unlabeled", "test"]):
+        s.split = split
+    zipped = formats.dumps(sentences, "hf", labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    out, counts = round_trip(zipped, "hf", tmp_path=tmp_path, name="own.zip", split=None)
+    assert counts["splits"] == {"train": 1, "dev": 1, "unlabeled": 1, "test": 1}
+    assert content(out, "hf") == content(zipped, "hf")
+    assert [c[:2] for c in content(out, "hf")] == [(s.words, s.tags) for s in sentences]
+
+
+def test_nerloop_docbin_round_trips_text_entities_documents_and_meta(tmp_path):
+    sentences = formats.loads(OWN_JSONL, name="own.jsonl").sentences
+    docbin = formats.dumps(sentences, "spacy")
+    out, _ = round_trip(docbin, "spacy", tmp_path=tmp_path, name="own.spacy")
+    assert content(out, "spacy") == content(docbin, "spacy")
+    assert content(out, "spacy") == [(s.words, s.tags, s.text, s.offsets, s.doc_id, s.meta, None) for s in sentences]
