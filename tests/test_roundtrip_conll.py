@@ -11,6 +11,7 @@ import pytest
 from core import export, formats
 from core.store import Store
 from tests.roundtrip import PEERS, ROOT, json_differences, jsonl, round_trip, text_differences
+from tests.test_app_upload_export import download, downloads, open_page  # noqa: F401 (downloads: a fixture)
 from tests.test_cli import ok
 
 CONLL2003 = ROOT.parent / "shared" / "data" / "conll2003"
@@ -126,6 +127,17 @@ def test_nerloop_export_writes_the_imported_scheme_unless_another_is_asked(tmp_p
     assert out.read_bytes() == OWN_CONLL.read_bytes()
     ok("--db", db, "export", "news", "--out", str(out), "--scheme", "iob2")
     assert formats.read(out).scheme == "iob2" and out.read_bytes() != OWN_CONLL.read_bytes()
+
+
+def test_the_export_page_writes_the_imported_scheme_unless_another_is_chosen(monkeypatch, tmp_path, downloads):
+    source = LAYOUTS["IOB1"].replace(b" ", b"\t")
+    _, pid = imported(tmp_path, ("t.conll", source))
+    at = open_page(monkeypatch, tmp_path / "p.db", pid, "pages/export.py")
+    assert at.segmented_control(key="export_scheme").value == "as imported"
+    assert download(at, downloads, "export_download")[1] == source
+    at.segmented_control(key="export_scheme").set_value("iob2").run()
+    data = download(at, downloads, "export_download")[1]
+    assert formats.loads(data, name="x.conll").scheme == "iob2" and data.count(b"\t") == source.count(b"\t")
 
 
 def test_sentences_written_in_code_keep_the_writers_layout():
