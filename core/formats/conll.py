@@ -49,6 +49,7 @@ def _parse_tag(tag: str) -> str | None:
 
 
 def _is_docstart(line: str) -> bool:
+    """Whether `line` is a -DOCSTART- line (its first field, at the start of the line)."""
     return line.startswith(_DOCSTART) and line.split(None, 1)[0] == _DOCSTART
 
 
@@ -113,7 +114,7 @@ class _Rows:
         """Check row `line` (line `i`) and add it to `block`; sets out.sep from the first row."""
         if not self.sep:
             self.sep = self.out.sep = "\t" if "\t" in line else " "
-        parts = [p.strip() for p in line.split("\t")] if self.sep == "\t" else [p for p in line.split(" ") if p]
+        parts = _fields(line, self.sep)
         if len(parts) != self.ncols:
             if self.ncols:
                 raise FormatError(self.name, i, f"expected {self.ncols} columns, found {len(parts)}")
