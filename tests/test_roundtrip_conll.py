@@ -74,6 +74,17 @@ def test_hand_written_layouts_round_trip_byte_for_byte(tmp_path, layout):
     assert text_differences(LAYOUTS[layout], out) == []
 
 
+@pytest.mark.parametrize("block", [3, 1 << 20])  # 3 bytes: a CRLF falls across two blocks
+def test_mixed_line_ends_come_back_as_the_most_common_one_and_are_noted(tmp_path, monkeypatch, block):
+    monkeypatch.setattr("core.formats.conll._BLOCK", block)
+    source = b"Anna B-PER\r\nruns O\r\n\r\nBo B-PER\nsat O\r\n"
+    out, counts = round_trip(source, "conll", tmp_path=tmp_path, name="x.conll", scheme=None)
+    assert out == source.replace(b"B-PER\n", b"B-PER\r\n")
+    assert counts["notes"] == {"line ends other than CRLF, written back as CRLF": 1}
+    out, counts = round_trip(LAYOUTS["CRLF"], "conll", tmp_path=tmp_path, name="y.conll", scheme=None, project="y")
+    assert out == LAYOUTS["CRLF"] and counts["notes"] == {}
+
+
 def test_an_asked_scheme_converts_the_tags_and_keeps_the_layout(tmp_path):
     source = LAYOUTS["IOB1"].replace(b" ", b"\t")
     out, _ = round_trip(source, "conll", tmp_path=tmp_path, name="x.conll", scheme="iob2")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -17,8 +18,8 @@ _DOCSTART = "-DOCSTART-"
 _TAG_LIKE = re.compile(r"O|[BIESLU]-\S+")
 _SNIFF_LINES = 100
 _MAYBE_BIOES = re.compile(r"\s[ESLU]-")  # an E-/S-/L-/U- tag always follows a separator
-_LINE_END = re.compile(rb"[\r\n]")
-_PEEK = 1 << 16
+_BLOCK = 1 << 20
+_EOL_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
 
 
 def sniff(head: str) -> int:
@@ -194,19 +195,22 @@ def _file_scheme(stream: Stream) -> str:
     return "iob1" if iob1 else "iob2"
 
 
-def _line_end(source: Source | None) -> tuple[str, bool]:
-    """The line end an input's first line has ("\\n" when it has none, or for text already decoded) and whether it
-    starts with a byte-order mark."""
+def _line_ends(source: Source | None) -> tuple[Counter[str], bool]:
+    """How many lines of an input end in LF, CRLF and CR (none for text already decoded), and whether it starts with
+    a byte-order mark."""
+    found: Counter[str] = Counter()
     if source is None:
-        return "\n", False
+        return found, False
     with binary(source) as f:
-        head = f.read(_PEEK)
-        while ((found := _LINE_END.search(head)) is None or found.end() == len(head)) and (more := f.read(_PEEK)):
-            head += more
-    if found is None:
-        return "\n", head.startswith(codecs.BOM_UTF8)
-    eol = "\r\n" if head[found.start():found.start() + 2] == b"\r\n" else found.group().decode()
-    return eol, head.startswith(codecs.BOM_UTF8)
+        head = rest = f.read(_BLOCK)
+        while rest:
+            more = f.read(_BLOCK)
+            if rest.endswith(b"\r") and more:  # a CRLF across two blocks: the CR goes with the next
+                rest, more = rest[:-1], b"\r" + more
+            crlf = rest.count(b"\r\n")
+            found.update({"\r\n": crlf, "\n": rest.count(b"\n") - crlf, "\r": rest.count(b"\r") - crlf})
+            rest = more
+    return +found, head.startswith(codecs.BOM_UTF8)
 
 
 def _carry(block: _Block, tags: list[str], scheme: str, sep: str, eol: str, bom: bool, first: bool) -> dict:
@@ -228,10 +232,14 @@ def _carry(block: _Block, tags: list[str], scheme: str, sep: str, eol: str, bom:
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
-    """A CoNLL file's sentences in IOB2, each carrying its layout. A first pass finds the scheme (reading the file
-    through, checks included, only when a tag could be BIOES); the second converts."""
+    """A CoNLL file's sentences in IOB2, each carrying its layout (line ends: the file's most common one, the others
+    noted). A first pass finds the scheme (reading the file through, checks included, only when a tag could be
+    BIOES); the second converts."""
     scheme = stream.scheme = _file_scheme(stream)
-    eol, bom = _line_end(stream.source)
+    ends, bom = _line_ends(stream.source)
+    eol = max(ends, key=ends.__getitem__, default="\n")
+    if others := sum(ends.values()) - ends[eol]:
+        stream.notes[f"line ends other than {_EOL_NAMES[eol]}, written back as {_EOL_NAMES[eol]}"] = others
     for n, block in enumerate(_conll_raw(stream.open_lines(), stream.name, stream.labels, stream)):
         if scheme == "bioes" and (problem := _bioes_problem(block.tags)):
             raise FormatError(stream.name, block.rows[problem[0]], problem[1])
