@@ -84,11 +84,11 @@ def _columns(row: SentenceRow, width: int, source: str | None) -> list[list[str]
 
 
 def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] = SPLITS, fmt: str,
-                       scheme: str = "iob2", tagger: Tagger | None = None, model_name: str = "",
+                       scheme: str | None = None, tagger: Tagger | None = None, model_name: str = "",
                        batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
-    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`), with
-    what their import kept: document names, the middle CoNLL columns (a sentence without them gets "_"), JSONL
-    `meta`; hf names its classes after the project's labels. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
+    """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`, None:
+    as imported), with what their import kept: document names, the middle CoNLL columns (a sentence without them gets
+    "_"), JSONL `meta`; hf names its classes after the project's labels. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
     CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
     "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
     writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""

@@ -14,6 +14,7 @@ from pages import ui
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
 PREDICT_RATE = 80  # sentences per second, all-MiniLM-L6-v2 batched on 2 CPU cores
+AS_IMPORTED = "as imported"  # the CoNLL scheme choice: the imported files' own
 
 
 def _format_title(fmt: str) -> str:
@@ -41,8 +42,10 @@ def render_annotations(*, project: Project) -> None:
     missing = formats.get(fmt).missing_dependency
     if missing:
         st.info(f"{fmt} is not available: {ui.md_escape(missing)}")
-    scheme = st.segmented_control("Tag scheme (CoNLL)", formats.SCHEMES, default="iob2", key="export_scheme",
-                                  required=True, disabled=fmt != "conll")
+    scheme = st.segmented_control("Tag scheme (CoNLL)", (AS_IMPORTED, *formats.SCHEMES), default=AS_IMPORTED,
+                                  key="export_scheme", required=True, disabled=fmt != "conll",
+                                  help="As imported: the scheme of the imported CoNLL files (iob2 where they "
+                                       "differ, or for sentences of other formats)")
     serving = store.serving(project.id)
     if serving is not None and not Path(serving.folder).is_dir():
         serving = None  # its folder was removed: nothing can predict
@@ -65,7 +68,8 @@ def render_annotations(*, project: Project) -> None:
     if splits and not written:
         st.caption("Nothing to export: the chosen splits hold no annotations.")
     data = partial(_annotation_bytes, store=store, project_id=project.id, splits=list(splits), fmt=fmt,
-                   scheme=scheme, tagger=tagger, model_name=serving.name if serving else "", actor=ui.actor())
+                   scheme=None if scheme == AS_IMPORTED else scheme, tagger=tagger,
+                   model_name=serving.name if serving else "", actor=ui.actor())
     name = export.file_name(project.name, written, fmt, predicted=tagger is not None)
     if left := export.lost(store.carries(project.id, written), fmt):
         st.caption(f"Not in a {ui.md_escape(formats.get(fmt).label or fmt)} file (kept in the project; export in "

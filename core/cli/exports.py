@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.add_argument("--split", choices=vocab.SPLITS, action="append",
                    help="a split to export, repeated for several (default: the splits that hold annotations, gold or "
                         "human; every split with --unlabeled or --predictions)")
-    p.add_argument("--scheme", choices=formats.SCHEMES, default="iob2", help="CoNLL tag scheme (default: iob2)")
+    p.add_argument("--scheme", choices=formats.SCHEMES,
+                   help="CoNLL tag scheme (default: the imported CoNLL files' own, else iob2)")
     p.add_argument("--unlabeled", action="store_true", help="also write sentences without annotations")
     p.add_argument("--predictions", action="store_true",
                    help="give sentences without an annotation the serving model's tags, marked as the model's "

@@ -176,11 +176,11 @@ def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | 
     return loads(Path(path).read_bytes(), name=str(path), fmt=fmt, labels=labels, lines=lines, language=language)
 
 
-def dumps(sentences: Sequence[Sentence], fmt: str, *, scheme: str = "iob2", sep: str = " ",
+def dumps(sentences: Sequence[Sentence], fmt: str, *, scheme: str | None = "iob2", sep: str = " ",
           labels: Sequence[str] | None = None) -> str | bytes:
-    """Serialise sentences (bytes for a zip); CoNLL tags are written in `scheme` with columns joined by `sep`; a
-    format naming its classes (hf) takes the IOB2 `labels` (default: those the sentences use). ImportError when the
-    format's optional dependency is missing."""
+    """Serialise sentences (bytes for a zip); CoNLL tags are written in `scheme` (None: as read) with columns joined by
+    `sep`; a format naming its classes (hf) takes the IOB2 `labels` (default: those the sentences use). ImportError
+    when the format's optional dependency is missing."""
     found = get(fmt)
     if found.write is None:
         raise ValueError(f"format {fmt!r} is read only (writable: {', '.join(WRITABLE)})")

@@ -57,7 +57,16 @@ def _sentence(span: Any, k: int, stream: Stream, seen: LabelSet, labelled: bool,
     doc_id, meta = user.get("doc_id"), user.get("meta")
     return Sentence([t.text for t in tokens], tags, text, [(t.idx - base, t.idx - base + len(t)) for t in tokens],
                     None if doc_id is None else str(doc_id), line=k,
-                    meta=meta if isinstance(meta, dict) and meta else None)
+                    meta=_plain(meta) if isinstance(meta, dict) and meta else None)
+
+
+def _plain(value: Any) -> Any:
+    """A `user_data` value with msgpack's tuples read back as the JSON lists they were."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def read(stream: Stream) -> Iterator[Sentence]:

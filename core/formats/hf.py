@@ -138,10 +138,10 @@ def dataset_dict(sentences: Sequence[Sentence], labels: Sequence[str] | None = N
                                  for split, part in rows.items()})
 
 
-def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ",
+def write(sentences: Sequence[Sentence], scheme: str | None = "iob2", sep: str = " ",
           labels: Sequence[str] | None = None) -> bytes:
     """A zip of the `save_to_disk` folder of `dataset_dict(sentences, labels)`, its files at the zip's top."""
-    if scheme != "iob2":
+    if scheme not in (None, "iob2"):
         raise ValueError("the hf format writes IOB2 tags (the ner_tags names): the tag scheme does not apply")
     data = dataset_dict(sentences, labels)
     buf = io.BytesIO()

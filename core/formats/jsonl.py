@@ -1,14 +1,19 @@
 """nerloop's JSONL: a record a line with `text`, optional `tokens` ({text, start, end}), character `spans`
-({start, end, label}), `doc_id` (or `meta.doc_id`) and a `meta` object, kept as it is."""
+({start, end, label}), `doc_id` (or `meta.doc_id`) and a `meta` object, kept as it is; spans stacked under another
+and a record's other fields are carried through to the JSONL writer."""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from core.formats.base import Format, FormatError, Sentence, Stream, is_int
-from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines
+from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
+from core.formats.records import (char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines,
+                                  with_kept)
 from core.labels import LabelSet, word_problem
+
+OWN_KEYS = ("text", "tokens", "spans", "doc_id", "meta", "source", "model")  # source, model: what nerloop's export adds
+FIELDS = "fields"  # what a carry's `kept` calls a record's other fields
 
 
 def sniff(head: str) -> int:
@@ -55,9 +60,9 @@ def record_spans(obj: dict, fail) -> list[tuple[int, int, str]] | None:
 
 
 def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Counter[str],
-                    annotator: str | None = None, fmt: str = "jsonl") -> Sentence:
-    """One record -> Sentence (stacked spans carried for `fmt`'s writer); every problem raises FormatError at line
-    i."""
+                    annotator: str | None = None, fmt: str = "") -> Sentence:
+    """One record -> Sentence, spans stacked under another carried for `fmt`'s writer; every problem raises
+    FormatError at line i."""
     def fail(problem: str) -> FormatError:
         return FormatError(name, i, problem)
 
@@ -70,31 +75,38 @@ def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Count
     if meta is not None and not isinstance(meta, dict):
         raise fail("'meta' must be an object")
     return char_sentence(text, found, fail=fail, seen=seen, notes=notes, tokens=tokens, doc_id=doc_id_of(obj, fail),
-                         line=i, fmt=fmt, annotator=annotator, meta=meta or None)
+                         line=i, annotator=annotator, meta=meta or None, fmt=fmt)
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
     """A record a line; sets stream.scheme to "iob2" once a record has spans."""
     seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
     for i, obj in json_lines(stream):
-        sentence = record_sentence(obj, stream.name, i, seen, stream.notes)
+        sentence = record_sentence(obj, stream.name, i, seen, stream.notes, fmt=stream.fmt)
+        if other := {k: v for k, v in obj.items() if k not in OWN_KEYS}:
+            stream.notes[f"kept, not editable: {FIELDS}"] += len(other)
+            sentence.carry = with_kept(sentence.carry, stream.fmt, FIELDS, len(other), fields=other)
         if sentence.tags is not None:
             stream.scheme = "iob2"
         yield sentence
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
-    """A record a sentence: text, tokens, spans when tagged, doc_id and meta when known."""
+    """A record a sentence: text, tokens, spans when tagged (with those a JSONL import stacked), doc_id and meta when
+    known, and the other fields a JSONL import carried."""
     lines = []
     for s in sentences:
+        carry = carried(s, "jsonl")
         rec: dict[str, object] = {"text": s.text, "tokens": [
             {"text": w, "start": a, "end": b} for w, (a, b) in zip(s.words, s.offsets)]}
         if s.tags is not None:
-            rec["spans"] = [{"start": a, "end": b, "label": label} for a, b, label in char_spans(s)]
+            found = sorted([*char_spans(s), *map(tuple, carry.get("stacked", ()))], key=lambda x: (x[0], -x[1]))
+            rec["spans"] = [{"start": a, "end": b, "label": label} for a, b, label in found]
         if s.doc_id is not None:
             rec["doc_id"] = s.doc_id
         if s.meta:
             rec["meta"] = s.meta
+        rec |= {k: v for k, v in carry.get("fields", {}).items() if k not in rec}
         lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
     return "".join(lines)
 
