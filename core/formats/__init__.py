@@ -156,7 +156,7 @@ def iter_read(source: Source, *, name: str | None = None, fmt: str | None = None
 
 
 def loads(data: bytes | str, *, name: str, fmt: str | None = None, labels: Collection[str] | None = None,
-          lines: bool | None = None, language: str = "en") -> Corpus:
+          lines: bool | None = None, language: str = "en", layer: str | None = None) -> Corpus:
     """Parse a whole file's content; `name` is used for format detection and error messages. Plain text: `lines`
     True keeps each non-empty line as one sentence, False splits lines into sentences (by the rules of `language`),
     None sniffs which."""
@@ -167,7 +167,7 @@ def loads(data: bytes | str, *, name: str, fmt: str | None = None, labels: Colle
                            language=language).corpus()
     text = decode(data, name)
     return _stream(data if isinstance(data, bytes) else None, lambda: iter(text.split("\n")), name=name, fmt=fmt,
-                   labels=labels, lines=lines, language=language).corpus()
+                   labels=labels, lines=lines, language=language, layer=layer).corpus()
 
 
 def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None,
