@@ -22,6 +22,8 @@ PEER_FILES = {
         "no NamedEntity layer: editing its only span layer, webanno.custom.Span": 1,
         "values unset or not a label, read as Span": 5}),
 }
+TWO = ("#FORMAT=WebAnno TSV 3.3\n#T_SP=webanno.custom.A|x|y\n#T_SP=webanno.custom.B\n\n\n#Text=Hi .\n"
+       "1-1\t0-2\tHi\tP\t*\t*\t\n1-2\t3-4\t.\t_\t_\t_\t\n")  # two span layers, no NamedEntity
 
 
 @pytest.mark.parametrize("name", PEER_FILES)
@@ -114,8 +116,7 @@ def test_layer_option_takes_full_short_and_feature_forms_and_a_missing_layer_lis
 def test_span_layers_offered_and_a_file_of_several_without_named_entities_refused_with_them():
     assert webanno.span_layers(PEERS / "webanno_tsv33_ne_pos_dep.tsv") == [
         "de.tudarmstadt.ukp.dkpro.core.api.lexmorph.type.pos.POS|PosValue", f"{NE}|value"]
-    two = ("#FORMAT=WebAnno TSV 3.3\n#T_SP=webanno.custom.A|x|y\n#T_SP=webanno.custom.B\n\n\n#Text=Hi .\n"
-           "1-1\t0-2\tHi\tP\t*\t*\t\n1-2\t3-4\t.\t_\t_\t_\t\n")
+    two = TWO
     assert webanno.span_layers(two.encode()) == ["webanno.custom.A|x", "webanno.custom.A|y", "webanno.custom.B"]
     with pytest.raises(FormatError, match=r"^two.tsv:1: no named-entity layer; its span layers: webanno.custom.A\|x, "
                                           r"webanno.custom.A\|y, webanno.custom.B \(choose one"):
@@ -164,3 +165,23 @@ def test_mismatched_stacked_columns_still_name_file_and_line():
     bad = "#FORMAT=WebAnno TSV 3.3\n#T_SP=" + NE + "|identifier|value\n\n\n#Text=Anna .\n1-1\t0-4\tAnna\t*\tPER|LOC\n"
     with pytest.raises(FormatError, match=r"^b.tsv:6: stacked entities 'PER\|LOC' do not match"):
         formats.loads(bad, name="b.tsv")
+
+
+def test_upload_offers_the_span_layers_of_a_file_without_named_entities(monkeypatch, tmp_path):
+    from apptest import open_app
+    from core.store import Store
+
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("p", [])
+    at = open_app(pid, "pages/upload.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    at.file_uploader(key="upload_files").set_value([("two.tsv", TWO.encode(), "text/tab-separated-values")]).run()
+    assert at.error[0].value.startswith("two.tsv:1: no named-entity layer; its span layers: webanno.custom.A|x")
+    assert at.selectbox(key="upload_layer_0_two.tsv").options == ["webanno.custom.A|x", "webanno.custom.A|y",
+                                                                   "webanno.custom.B"]
+    at.selectbox(key="upload_layer_0_two.tsv").set_value("webanno.custom.A|y").run()
+    assert not at.error
+    at.selectbox(key="upload_split_0_two.tsv").set_value("train").run()
+    at.button(key="upload_import").click().run()
+    rows = store.sentences(pid)
+    assert [r.tags for r in rows] == [["B-A", "O"]] and rows[0].carry["kept"] == {"B spans": 1}
+    assert export.export_annotations(store, pid, fmt="webanno").data == TWO.encode()

@@ -9,6 +9,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from core.formats.base import (Format, FormatError, Sentence, Source, Stream, carried, read_lines, spans,
                                tags_from_spans)
@@ -222,15 +223,13 @@ def _local(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]] |
     return None if any(a is None or b is None for a, b in local) else local
 
 
-def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, layout: Layout, stream: Stream,
-              seen: LabelSet) -> Sentence:
-    """One sentence of a block; its carry holds the block's lines and the edited layer's entries as read."""
-    name = stream.name
-    text = "\n".join(line[len("#Text="):] for _, line in block if line.startswith("#Text="))
-    rows, subtokens, at = [], [], []
+def _rows(block: list[tuple[int, str]], width: int, name: str
+          ) -> tuple[list[tuple[int, list[str]]], list[int], list[list[str]]]:
+    """A block's word rows (line number, cells), where each is in the block, and its sub-token rows."""
+    rows, at, subtokens = [], [], []
     for j, (i, line) in enumerate(block):
         if line.strip() and not line.startswith("#"):
-            parts = _row(i, line, layout.width, name)
+            parts = _row(i, line, width, name)
             if _ROW.fullmatch(parts[0])[3]:
                 subtokens.append(parts)
                 continue
@@ -240,27 +239,41 @@ def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, 
             at.append(j)
     if not rows:
         raise FormatError(name, block[0][0], "a sentence without token rows")
-    found = _spans(rows, layout, name)
-    labelled = [(a, b, _label(v, layout, stream.notes), texts) for a, b, v, texts in found]
-    editable, stacked, duplicates = unstack([(a, b, label) for a, b, label, _ in labelled])
+    return rows, at, subtokens
+
+
+def _unstacked(labelled: list[tuple]) -> tuple[list[tuple], list[tuple], int, int]:
+    """(editable spans, carried spans, how many of those are stacked, how many duplicates): of spans on the same
+    words with the same label the first is editable; of overlapping ones the outermost."""
+    editable, stacked, duplicates = unstack([x[:3] for x in labelled])
     mine, rest, free = [], [], set(editable)
     for x in labelled:
         (mine if x[:3] in free else rest).append(x)
         free.discard(x[:3])
-    for _, _, label, _ in mine:
+    return mine, rest, len(stacked), duplicates
+
+
+def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, layout: Layout, stream: Stream,
+              seen: LabelSet) -> Sentence:
+    """One sentence of a block; its carry holds the block's lines and the edited layer's entries as read."""
+    name = stream.name
+    rows, at, subtokens = _rows(block, layout.width, name)
+    labelled = [(a, b, _label(v, layout, stream.notes), texts) for a, b, v, texts in _spans(rows, layout, name)]
+    mine, rest, stacked, duplicates = _unstacked(labelled)
+    for a, _, label, _ in mine:
         if problem := seen.check(label):
-            raise FormatError(name, rows[0][0], problem)
-    kept = _kept(layers, edited, [p for _, p in rows], layout, subtokens)
-    kept |= {STACKED: len(stacked), "duplicate spans": duplicates}
-    notes = {f"kept, not editable: {k}": n for k, n in kept.items() if k != "duplicate spans"}
-    stream.notes.update({k: n for k, n in (notes | {DUPLICATE_NOTE: duplicates}).items() if n})
+            raise FormatError(name, rows[a][0], problem)
+    kept = _kept(layers, edited, [p for _, p in rows], layout, subtokens) | {STACKED: stacked}
+    stream.notes.update({f"kept, not editable: {k}": n for k, n in kept.items() if n})
+    stream.notes.update({DUPLICATE_NOTE: duplicates} if duplicates else {})
+    kept["duplicate spans"] = duplicates
     carry = {"format": NAME, "kept": {k: n for k, n in kept.items() if n}, "lines": [line for _, line in block],
              "rows": at, "spans": [list(x) for x in mine], "stacked": [list(x) for x in rest]}
     words = [p[2] for _, p in rows]
-    tags = tags_from_spans(len(words), [(a, b, label) for a, b, label, _ in mine])
-    offsets = [tuple(map(int, p[1].split("-"))) for _, p in rows]
-    local = _local(text, offsets)
-    doc_id = stream.name.rsplit("/", 1)[-1].removesuffix(".tsv")
+    tags = tags_from_spans(len(words), [x[:3] for x in mine])
+    text = "\n".join(line[len("#Text="):] for _, line in block if line.startswith("#Text="))
+    local = _local(text, [tuple(map(int, p[1].split("-"))) for _, p in rows])
+    doc_id = PurePath(name).name.removesuffix(".tsv")
     if local is not None and all(text[a:b] == w for w, (a, b) in zip(words, local)):
         return Sentence(words, tags, text, local, doc_id, line=rows[0][0], carry=carry)
     s = joined_sentence(words, tags, doc_id=doc_id, line=rows[0][0])
@@ -268,28 +281,30 @@ def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, 
     return s
 
 
+def _layout(head: list[tuple[int, str]], stream: Stream) -> tuple[list[Layer], Layer, Layout]:
+    """The file's layers, the one edited (see _chosen) and the document's Layout."""
+    layers = _layers([(i, line) for i, line in head if line.startswith(tuple(_KINDS))])
+    edited, value = _chosen(layers, stream.layer, stream.name, stream.notes)
+    return layers, edited, Layout(tuple(line for _, line in head),
+                                  tuple(range(edited.column, edited.column + edited.width)), value,
+                                  3 + sum(x.width for x in layers), edited.short)
+
+
 def read(stream: Stream) -> Iterator[Sentence]:
     """A sentence per block of rows, tagged with the edited layer's spans: the outermost of stacked ones, the others
-    and every other layer carried (a sentence without spans has all O)."""
+    and every other layer carried (a sentence without spans has all O); the first carries the document's header."""
     seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
     stream.scheme = "iob2"
     blocks = _blocks(stream)
-    head = next(blocks)
-    header = [(i, line) for i, line in head if line.startswith(tuple(_KINDS))]
-    layers = _layers(header)
-    first = True
-    for block in blocks:
-        if first:
-            edited, value = _chosen(layers, stream.layer, stream.name, stream.notes)
-            layout = Layout(tuple(line for _, line in head), tuple(range(edited.column, edited.column + edited.width)),
-                            value, 3 + sum(x.width for x in layers), edited.short)
+    layers, edited, layout = _layout(next(blocks), stream)
+    n = -1
+    for n, block in enumerate(blocks):
         s = _sentence(block, layers, edited, layout, stream, seen)
-        if first:
-            s.carry |= {"head": list(layout.head), "columns": list(layout.columns), "value": value,
-                        "width": layout.width, "unset": layout.unset, "layer": f"{edited.name}"}
-            first = False
+        if n == 0:
+            s.carry |= {"head": list(layout.head), "columns": list(layout.columns), "value": layout.value,
+                        "width": layout.width, "unset": layout.unset}
         yield s
-    if first:
+    if n < 0:
         raise FormatError(stream.name, 1, "empty file")
 
 
