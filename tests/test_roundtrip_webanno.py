@@ -185,3 +185,32 @@ def test_upload_offers_the_span_layers_of_a_file_without_named_entities(monkeypa
     rows = store.sentences(pid)
     assert [r.tags for r in rows] == [["B-A", "O"]] and rows[0].carry["kept"] == {"B spans": 1}
     assert export.export_annotations(store, pid, fmt="webanno").data == TWO.encode()
+
+
+CHAINED = (f"#FORMAT=WebAnno TSV 3.3\n#T_SP={NE}|value\n"
+           "#T_CH=de.tudarmstadt.ukp.dkpro.core.api.coref.type.CoreferenceLink|referenceType|referenceRelation\n\n\n"
+           "#Text=New York-based Acme\n#Text=hired Anna .\n1-1\t0-3\tNew\tLOC[1]\t*->1-1\t*->1-1\t\n"
+           "1-2\t4-14\tYork-based\tLOC[1]\t*->1-1\t*->1-1\t\n1-2.1\t4-8\tYork\tGPE\t_\t_\t\n1-3\t15-19\tAcme\tORG\t_\t_\t\n"
+           "1-4\t20-25\thired\t_\t_\t_\t\n1-5\t26-30\tAnna\tPER\t*->2-1\tcoref->2-1\t\n1-6\t31-32\t.\t_\t_\t_\t\n\n"
+           "#Text=She left .\n2-1\t33-36\tShe\t_\t*->2-1\t*->2-1\t\n2-2\t37-41\tleft\t_\t_\t_\t\n2-3\t42-43\t.\t_\t_\t_\t")
+
+
+def test_sub_tokens_chains_two_text_lines_and_no_final_line_end_round_trip(store, tmp_path):
+    after, counts = round_trip(CHAINED.encode(), "webanno", tmp_path=tmp_path, name="chained.tsv")
+    assert text_differences(CHAINED.encode(), after) == []
+    assert counts["notes"] == {"kept, not editable: CoreferenceLink chain links": 4,
+                               "kept, not editable: sub-token NamedEntity spans": 1}
+    s = formats.loads(CHAINED, name="chained.tsv").sentences[0]
+    assert (s.words, s.text) == (["New", "York-based", "Acme", "hired", "Anna", "."], "New York-based Acme\nhired Anna .")
+    path = tmp_path / "chained.tsv"
+    path.write_text(CHAINED)
+    edited = _edited(store, path, {0: ["B-LOC", "I-LOC", "O", "O", "B-PER", "O"]})
+    assert _changed(CHAINED.encode(), edited) == [("1-3\t15-19\tAcme\tORG\t_\t_\t", "1-3\t15-19\tAcme\t_\t_\t_\t")]
+
+
+def test_an_export_to_another_format_names_what_it_leaves_behind(store):
+    path = PEERS / "webanno_tsv33_ne_pos_dep.tsv"
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(formats.iter_read(path), "train", str(path))])
+    out = export.export_annotations(store, pid, fmt="conll")
+    assert out.lost == {"POS spans (webanno)": 86, "Dependency relations (webanno)": 86, "stacked spans (webanno)": 1}
