@@ -214,3 +214,32 @@ def test_an_export_to_another_format_names_what_it_leaves_behind(store):
     store.import_many(pid, [(formats.iter_read(path), "train", str(path))])
     out = export.export_annotations(store, pid, fmt="conll")
     assert out.lost == {"POS spans (webanno)": 86, "Dependency relations (webanno)": 86, "stacked spans (webanno)": 1}
+
+
+def test_cli_names_an_export_of_several_documents_zip(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "n.db")
+    paths = [PEERS / "webanno_tsv33_ne_stacked.tsv", PEERS / "webanno_tsv33_ne_pos_dep.tsv"]
+    assert cli.main(["--db", db, "init", "p"]) == 0
+    assert cli.main(["--db", db, "import", "p", *map(str, paths)]) == 0
+    assert cli.main(["--db", db, "export", "p", "--out", "x.tsv"]) != 0
+    assert "x.tsv: the export holds several documents, a zip of one file each: pass --format webanno --out NAME.zip" \
+        in capsys.readouterr().err and not (tmp_path / "x.tsv").exists()
+    assert cli.main(["--db", db, "export", "p", "--format", "webanno"]) == 0
+    with zipfile.ZipFile(tmp_path / "p-train.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(f"{p.stem}.tsv" for p in paths)
+
+
+def test_export_page_offers_a_zip_for_several_documents_and_a_tsv_for_one(monkeypatch, tmp_path):
+    from apptest import open_app
+    from core.store import Store
+
+    store = Store(tmp_path / "nerloop.db")
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(formats.iter_read(PEERS / "webanno_tsv33_ne_stacked.tsv"), "train", "a.tsv"),
+                            (formats.iter_read(PEERS / "webanno_tsv33_ne_pos_dep.tsv"), "dev", "b.tsv")])
+    at = open_app(pid, "pages/export.py", monkeypatch=monkeypatch, db=tmp_path / "nerloop.db")
+    at.segmented_control(key="export_format").set_value("webanno").run()
+    assert at.download_button(key="export_download").proto.label == "Download p-train-dev.zip"
+    at.multiselect(key="export_splits").set_value(["dev"]).run()
+    assert at.download_button(key="export_download").proto.label == "Download p-dev.tsv"
