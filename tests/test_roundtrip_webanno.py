@@ -134,7 +134,8 @@ def test_a_conll_project_exports_valid_tsv_with_a_named_entity_layer(store, tmp_
     store.import_many(pid, [(formats.iter_read(path), "train", str(path))])
     out = export.export_annotations(store, pid, fmt="webanno").data.decode()
     assert out == (f"#FORMAT=WebAnno TSV 3.3\n#T_SP={NE}|value\n\n\n#Text=Anna Berg met Bob\n"
-                   "1-1\t0-4\tAnna\tPER[1]\t\n1-2\t5-9\tBerg\tPER[1]\t\n1-3\t10-13\tmet\t_\t\n1-4\t14-17\tBob\tPER\t\n\n"
+                   "1-1\t0-4\tAnna\tPER[1]\t\n1-2\t5-9\tBerg\tPER[1]\t\n1-3\t10-13\tmet\t_\t\n"
+                   "1-4\t14-17\tBob\tPER\t\n\n"
                    "#Text=Café 😀 .\n2-1\t18-22\tCafé\tLOC\t\n2-2\t23-25\t😀\t_\t\n2-3\t26-27\t.\t_\t\n")
     again = formats.loads(out.encode(), name="again.tsv").sentences
     assert [(s.words, s.tags) for s in again] == [(["Anna", "Berg", "met", "Bob"], ["B-PER", "I-PER", "O", "B-PER"]),
@@ -190,9 +191,11 @@ def test_upload_offers_the_span_layers_of_a_file_without_named_entities(monkeypa
 CHAINED = (f"#FORMAT=WebAnno TSV 3.3\n#T_SP={NE}|value\n"
            "#T_CH=de.tudarmstadt.ukp.dkpro.core.api.coref.type.CoreferenceLink|referenceType|referenceRelation\n\n\n"
            "#Text=New York-based Acme\n#Text=hired Anna .\n1-1\t0-3\tNew\tLOC[1]\t*->1-1\t*->1-1\t\n"
-           "1-2\t4-14\tYork-based\tLOC[1]\t*->1-1\t*->1-1\t\n1-2.1\t4-8\tYork\tGPE\t_\t_\t\n1-3\t15-19\tAcme\tORG\t_\t_\t\n"
+           "1-2\t4-14\tYork-based\tLOC[1]\t*->1-1\t*->1-1\t\n1-2.1\t4-8\tYork\tGPE\t_\t_\t\n"
+           "1-3\t15-19\tAcme\tORG\t_\t_\t\n"
            "1-4\t20-25\thired\t_\t_\t_\t\n1-5\t26-30\tAnna\tPER\t*->2-1\tcoref->2-1\t\n1-6\t31-32\t.\t_\t_\t_\t\n\n"
-           "#Text=She left .\n2-1\t33-36\tShe\t_\t*->2-1\t*->2-1\t\n2-2\t37-41\tleft\t_\t_\t_\t\n2-3\t42-43\t.\t_\t_\t_\t")
+           "#Text=She left .\n2-1\t33-36\tShe\t_\t*->2-1\t*->2-1\t\n2-2\t37-41\tleft\t_\t_\t_\t\n"
+           "2-3\t42-43\t.\t_\t_\t_\t")
 
 
 def test_sub_tokens_chains_two_text_lines_and_no_final_line_end_round_trip(store, tmp_path):
@@ -201,7 +204,8 @@ def test_sub_tokens_chains_two_text_lines_and_no_final_line_end_round_trip(store
     assert counts["notes"] == {"kept, not editable: CoreferenceLink chain links": 4,
                                "kept, not editable: sub-token NamedEntity spans": 1}
     s = formats.loads(CHAINED, name="chained.tsv").sentences[0]
-    assert (s.words, s.text) == (["New", "York-based", "Acme", "hired", "Anna", "."], "New York-based Acme\nhired Anna .")
+    assert s.words == ["New", "York-based", "Acme", "hired", "Anna", "."]
+    assert s.text == "New York-based Acme\nhired Anna ."
     path = tmp_path / "chained.tsv"
     path.write_text(CHAINED)
     edited = _edited(store, path, {0: ["B-LOC", "I-LOC", "O", "O", "B-PER", "O"]})
@@ -243,3 +247,20 @@ def test_export_page_offers_a_zip_for_several_documents_and_a_tsv_for_one(monkey
     assert at.download_button(key="export_download").proto.label == "Download p-train-dev.zip"
     at.multiselect(key="export_splits").set_value(["dev"]).run()
     assert at.download_button(key="export_download").proto.label == "Download p-dev.tsv"
+
+
+def test_an_export_of_some_sentences_of_a_document_keeps_its_header_and_columns(store):
+    path = PEERS / "webanno_tsv33_ne_pos_dep.tsv"
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(formats.iter_read(path), "train", str(path))])
+    rows = store.sentences(pid)
+    store.set_split([rows[3].id], "dev")
+    store.annotate(rows[3].id, ["B-ORG", "I-ORG", "O", *["O"] * 12])
+    lines = path.read_text().split("\n")
+    got = export.export_annotations(store, pid, splits=["dev"], fmt="webanno").data.decode().split("\n")
+    want = lines[:6] + lines[lines.index("#Text=BELL INDUSTRIES Inc. increased its quarterly to 10 cents from seven "
+                                         "cents a share ."):][:17]
+    want[7:10] = ["4-1\t191-195\tBELL\tNNP\tORG[9]|PER[8]\tNAME\t4-2\t",
+                  "4-2\t196-206\tINDUSTRIES\tNNP\tORG[9]\tSBJ\t4-4\t",
+                  "4-3\t207-211\tInc.\tNNP\t_\tPOSTHON\t4-2\t"]
+    assert got == want  # fresh ids: past every id of the sentences written

@@ -66,10 +66,16 @@ class Layout:
 
     @classmethod
     def of(cls, carry: dict) -> Layout:
-        """The layout a document's first sentence carries; a NamedEntity|value document when it carries none."""
-        if "head" not in carry:
+        """The layout a sentence carries; a NamedEntity|value document's when it carries none."""
+        if "layout" not in carry:
             return cls((FORMAT_LINE, f"#T_SP={NE_LAYER}|value", "", ""), (3,), 0, 4, "NamedEntity")
-        return cls(tuple(carry["head"]), tuple(carry["columns"]), carry["value"], carry["width"], carry["unset"])
+        found = carry["layout"]
+        return cls(tuple(found["head"]), tuple(found["columns"]), found["value"], found["width"], found["unset"])
+
+    def saved(self) -> dict:
+        """As a carry holds it (JSON)."""
+        return {"head": list(self.head), "columns": list(self.columns), "value": self.value, "width": self.width,
+                "unset": self.unset}
 
 
 def sniff(head: str) -> int:
@@ -282,7 +288,8 @@ def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, 
 
 
 def _layout(head: list[tuple[int, str]], stream: Stream) -> tuple[list[Layer], Layer, Layout]:
-    """The file's layers, the one edited (see _chosen) and the document's Layout."""
+    """The file's layers, the one edited (see _chosen) and the document's Layout (each sentence carries it: an export
+    of some of them still knows their columns)."""
     layers = _layers([(i, line) for i, line in head if line.startswith(tuple(_KINDS))])
     edited, value = _chosen(layers, stream.layer, stream.name, stream.notes)
     return layers, edited, Layout(tuple(line for _, line in head),
@@ -292,7 +299,7 @@ def _layout(head: list[tuple[int, str]], stream: Stream) -> tuple[list[Layer], L
 
 def read(stream: Stream) -> Iterator[Sentence]:
     """A sentence per block of rows, tagged with the edited layer's spans: the outermost of stacked ones, the others
-    and every other layer carried (a sentence without spans has all O); the first carries the document's header."""
+    and every other layer carried (a sentence without spans has all O), with the document's header and layout."""
     seen = LabelSet(stream.labels or (), fixed=stream.labels is not None)
     stream.scheme = "iob2"
     blocks = _blocks(stream)
@@ -300,9 +307,7 @@ def read(stream: Stream) -> Iterator[Sentence]:
     n = -1
     for n, block in enumerate(blocks):
         s = _sentence(block, layers, edited, layout, stream, seen)
-        if n == 0:
-            s.carry |= {"head": list(layout.head), "columns": list(layout.columns), "value": layout.value,
-                        "width": layout.width, "unset": layout.unset}
+        s.carry |= {"layout": layout.saved(), "first": n == 0}
         yield s
     if n < 0:
         raise FormatError(stream.name, 1, "empty file")
@@ -394,7 +399,7 @@ def _document(group: list[Sentence]) -> str:
 def _documents(sentences: Sequence[Sentence]) -> list[list[Sentence]]:
     docs: list[list[Sentence]] = []
     for s in sentences:
-        if not docs or not s.same_document(docs[-1][-1]) or "head" in carried(s, NAME):
+        if not docs or not s.same_document(docs[-1][-1]) or carried(s, NAME).get("first"):
             docs.append([])
         docs[-1].append(s)
     return docs
