@@ -3,6 +3,7 @@ layer, stacked and duplicate span carried) and export byte for byte; an edit cha
 a project from another format exports valid TSV 3.3."""
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +265,10 @@ def test_an_export_of_some_sentences_of_a_document_keeps_its_header_and_columns(
                   "4-2\t196-206\tINDUSTRIES\tNNP\tORG[9]\tSBJ\t4-4\t",
                   "4-3\t207-211\tInc.\tNNP\t_\tPOSTHON\t4-2\t"]
     assert got == want  # fresh ids: past every id of the sentences written
+
+
+def test_a_file_without_trailing_tabs_round_trips_and_no_sentence_is_a_bare_header(tmp_path):
+    path = Path(__file__).parent / "data" / "formats" / "webanno.tsv"  # rows without the trailing TAB
+    after, counts = round_trip(path, "webanno", tmp_path=tmp_path)
+    assert text_differences(path.read_bytes(), after) == [] and counts["notes"] == {"kept, not editable: Lemma spans": 10}
+    assert formats.dumps([], "webanno") == f"#FORMAT=WebAnno TSV 3.3\n#T_SP={NE}|value\n\n"

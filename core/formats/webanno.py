@@ -105,11 +105,14 @@ def _entries(cell: str) -> list[str]:
     return [*out, "".join(current)]
 
 
-def _layers(header: list[tuple[int, str]]) -> list[Layer]:
+def _layers(lines: list[str]) -> list[Layer]:
+    """The layers of a header's lines, in column order."""
     out, column = [], 3
-    for _, line in header:
-        kind, rest = line[:6], line[6:]
-        name, *features = rest.split("|")
+    for line in lines:
+        if not line.startswith(tuple(_KINDS)):
+            continue
+        name, *features = line[6:].split("|")
+        kind = line[:6]
         out.append(Layer(kind, name, tuple(features), column))
         column += out[-1].width
     return out
@@ -118,11 +121,10 @@ def _layers(header: list[tuple[int, str]]) -> list[Layer]:
 def span_layers(source: Source, name: str = "input") -> list[str]:
     """The span layers (and features) a TSV 3 file offers to edit, as `--layer` takes them: LAYER|feature."""
     header = []
-    for i, line in enumerate(read_lines(source, name), 1):
-        if line.startswith(tuple(_KINDS)):
-            header.append((i, line))
-        elif line.startswith("#Text=") or (line.strip() and not line.startswith("#")):
+    for line in read_lines(source, name):
+        if line.startswith("#Text=") or (line.strip() and not line.startswith("#")):
             break
+        header.append(line)
     return [x for layer in _layers(header) if layer.kind == "#T_SP=" for x in layer.offered()]
 
 
@@ -290,7 +292,7 @@ def _sentence(block: list[tuple[int, str]], layers: list[Layer], edited: Layer, 
 def _layout(head: list[tuple[int, str]], stream: Stream) -> tuple[list[Layer], Layer, Layout]:
     """The file's layers, the one edited (see _chosen) and the document's Layout (each sentence carries it: an export
     of some of them still knows their columns)."""
-    layers = _layers([(i, line) for i, line in head if line.startswith(tuple(_KINDS))])
+    layers = _layers([line for _, line in head])
     edited, value = _chosen(layers, stream.layer, stream.name, stream.notes)
     return layers, edited, Layout(tuple(line for _, line in head),
                                   tuple(range(edited.column, edited.column + edited.width)), value,
@@ -375,12 +377,13 @@ def _new_block(s: Sentence, number: int, start: int, layout: Layout, ids: Iterat
 
 
 def _end(lines: list[str], rows: list[int]) -> int:
+    """Where the last word row of carried lines ends in the document."""
     return int(lines[rows[-1]].split("\t")[1].split("-")[1])
 
 
 def _document(group: list[Sentence]) -> str:
     """One TSV 3.3 document: its header and sentences as imported, or a NamedEntity|value one for other imports."""
-    layout = Layout.of(carried(group[0], NAME))
+    layout = Layout.of(carried(group[0], NAME) if group else {})
     lines = [line for s in group for line in carried(s, NAME).get("lines", [])]
     used = [int(x) for line in lines for m in _IDS.finditer(line) for x in m.groups() if x]
     ids = itertools.count(max(used, default=0) + 1)
@@ -397,6 +400,7 @@ def _document(group: list[Sentence]) -> str:
 
 
 def _documents(sentences: Sequence[Sentence]) -> list[list[Sentence]]:
+    """The sentences by document: a new one at another document or at the first sentence of an imported file."""
     docs: list[list[Sentence]] = []
     for s in sentences:
         if not docs or not s.same_document(docs[-1][-1]) or carried(s, NAME).get("first"):
@@ -408,8 +412,8 @@ def _documents(sentences: Sequence[Sentence]) -> list[list[Sentence]]:
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str | bytes:
     """WebAnno TSV 3.3: one document as a .tsv; several as a zip of one .tsv a document (named after it)."""
     docs = _documents(sentences)
-    if len(docs) == 1:
-        return _document(docs[0])
+    if len(docs) <= 1:
+        return _document(docs[0] if docs else [])
     buf, used = io.BytesIO(), set()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for k, group in enumerate(docs, 1):
