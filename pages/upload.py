@@ -62,7 +62,7 @@ class Item:
                project_id: int, size: int, language: str) -> Item:
         """The input previewed (see parse), with the WebAnno span layer chosen for it."""
         raw = data if isinstance(data, bytes) else data.getvalue()
-        layers = webanno.span_layers(raw) if webanno.sniff(raw[:100].decode("utf-8", "ignore")) else []
+        layers = webanno.span_layers(raw) if webanno.sniff(raw[:100].decode("utf-8", "ignore").lstrip("\ufeff")) else []
         layer = st.session_state.get(f"upload_layer_{key}")
         fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size, language, layer)
         return cls(name, key, data, fmt, Preview(**fields) if fields else None, error, language, layers, layer)
