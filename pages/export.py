@@ -71,10 +71,14 @@ def render_annotations(*, project: Project) -> None:
                    scheme=None if scheme == AS_IMPORTED else scheme, tagger=tagger,
                    model_name=serving.name if serving else "", actor=ui.actor())
     name = export.file_name(project.name, written, fmt, predicted=tagger is not None)
+    if fmt == "webanno" and len({r.document_id for r in store.sentences(project.id)
+                                 if r.split in written and r.tags is not None}) > 1:
+        name = name.removesuffix(".tsv") + ".zip"  # several documents: a zip of one .tsv each
     if left := export.lost(store.carries(project.id, written), fmt):
         st.caption(f"Not in a {ui.md_escape(formats.get(fmt).label or fmt)} file (kept in the project; export in "
                    f"their own format to write them back): {ui.md_escape(formats.kept_text(left))}")
-    st.download_button(f"Download {name}", data=data, file_name=name, mime=formats.get(fmt).mime,
+    mime = "application/zip" if name.endswith(".zip") else formats.get(fmt).mime
+    st.download_button(f"Download {name}", data=data, file_name=name, mime=mime,
                        key="export_download",
                        type="primary", icon="⬇️", disabled=not written or bool(missing), on_click="ignore")
 

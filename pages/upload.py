@@ -10,6 +10,7 @@ from typing import BinaryIO
 import streamlit as st
 
 from core import formats
+from core.formats import webanno
 from core.labels import LabelSet
 from core.vocab import SPLIT_PURPOSES, SPLIT_TITLES, SPLITS, clip
 from pages import pattern_panel, ui
@@ -53,24 +54,28 @@ class Item:
     error: str | None
 
     language: str
+    layers: list[str]  # a WebAnno file's span layers (LAYER|feature), one of which is edited
+    layer: str | None  # the one chosen (None: NamedEntity, else the only one)
 
     @classmethod
     def parsed(cls, name: str, key: str, data: bytes | BinaryIO, fmt: str | None, lines: bool | None,
                project_id: int, size: int, language: str) -> Item:
-        """The input previewed (see parse)."""
+        """The input previewed (see parse), with the WebAnno span layer chosen for it."""
         raw = data if isinstance(data, bytes) else data.getvalue()
-        fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size, language)
-        return cls(name, key, data, fmt, Preview(**fields) if fields else None, error, language)
+        layers = webanno.span_layers(raw) if webanno.sniff(raw[:100].decode("utf-8", "ignore").lstrip("\ufeff")) else []
+        layer = st.session_state.get(f"upload_layer_{key}")
+        fields, error = parse(raw, name, fmt, lines, ui.db_path(), project_id, size, language, layer)
+        return cls(name, key, data, fmt, Preview(**fields) if fields else None, error, language, layers, layer)
 
     def stream(self) -> formats.Stream:
         """The input's sentences, parsed again while they are imported."""
         return formats.iter_read(self.data, name=self.name, fmt=self.fmt, lines=self.preview.lines,
-                                 language=self.language)
+                                 language=self.language, layer=self.layer)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, project_id: int,
-          size: int, language: str = "en") -> tuple[dict | None, str | None]:
+          size: int, language: str = "en", layer: str | None = None) -> tuple[dict | None, str | None]:
     """The input's Preview fields, read once as a stream (memory of a chunk, not of the file; only the preview is
     cached, by content, project size and language); a FormatError comes back as its "file:line: problem" text."""
     first: list[formats.Sentence] = []
@@ -91,7 +96,7 @@ def parse(data: bytes, name: str, fmt: str | None, lines: bool | None, db: str, 
             yield s
 
     try:
-        stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines, language=language)
+        stream = formats.iter_read(data, name=name, fmt=fmt, lines=lines, language=language, layer=layer)
         already = ui.store().duplicates(project_id, counted())
     except formats.FormatError as e:
         return None, clip(str(e))
@@ -140,6 +145,11 @@ def render_item(item: Item, *, labels: list[str]) -> str | None:
     chooser; returns the chosen split (None for an input that failed to parse)."""
     with st.container(border=True):
         st.markdown(f"**{ui.md_escape(item.name)}**")
+        if len(item.layers) > 1:
+            st.selectbox("Layer to edit", item.layers, index=None, key=f"upload_layer_{item.key}",
+                         placeholder="NamedEntity (choose another span layer)",
+                         help="the WebAnno span layer (and feature) whose spans you annotate; every other layer is "
+                              "kept as it is and written back by a WebAnno export")
         if item.error is not None:
             st.error(item.error)
             return None

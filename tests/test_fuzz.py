@@ -3,8 +3,10 @@ files either parse or raise FormatError("name:line: problem"); a refused import 
 was, an accepted one leaves every project readable and exportable."""
 from __future__ import annotations
 
+import io
 import itertools
 import re
+import zipfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,6 +115,14 @@ def store(tmp_path_factory) -> Store:
     store.close()
 
 
+def files(data: bytes, name: str, fmt: str) -> list[tuple[str, bytes]]:
+    """An export as the files it holds: itself, or for a text format's zip (webanno's several documents) each file."""
+    if formats.get(fmt).binary or not data.startswith(b"PK\x03\x04"):
+        return [(name, data)]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return [(n, zf.read(n)) for n in zf.namelist()]
+
+
 def readable(store: Store) -> None:
     """Every project lists, reads and exports in every export format, and the export reads back to the stored words
     (or, for formats without tokens, the stored characters)."""
@@ -122,7 +132,8 @@ def readable(store: Store) -> None:
             out = export.export_annotations(store, project.id, splits=list(SPLITS), fmt=fmt)
             if not out.labelled + out.predicted:  # nothing written (a zip still has its directory)
                 continue
-            back = formats.loads(out.data, name=f"export{formats.get(fmt).extensions[0]}", fmt=fmt).sentences
+            back = [s for name, data in files(out.data, f"export{formats.get(fmt).extensions[0]}", fmt)
+                    for s in formats.loads(data, name=name, fmt=fmt).sentences]
             held = [r for r in rows if r.tags is not None]
             if fmt in ("conll", "jsonl", "prodigy"):  # formats that keep our words
                 assert sorted(s.words for s in back) == sorted(r.words for r in held)

@@ -3,6 +3,7 @@ to ONNX."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core import formats, vocab
 from core.access import require
@@ -10,6 +11,8 @@ from core.cli.common import (CliError, Parents, actor_of, adder, available, load
                              opened, project_model, quiet_transformers, writable)
 from core.export import EXPORT_FORMATS
 from core.store import ModelVersion, Project, Store
+
+ZIP = b"PK\x03\x04"  # what a zip starts with: a text format's export of several documents (webanno)
 
 
 def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
@@ -67,6 +70,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences"
                        + (f" in {', '.join(args.split)}" if args.split else ""))
+    if out.data.startswith(ZIP) and not formats.get(fmt).binary and not path.lower().endswith(".zip"):
+        if args.out:  # webanno: several documents are a zip of one .tsv each
+            raise CliError(f"{path}: the export holds several documents, a zip of one file each: pass "
+                           f"--format {fmt} --out NAME.zip")
+        path = str(Path(path).with_suffix(".zip"))
     unpack = formats.get(fmt).folder and not path.lower().endswith(".zip")  # hf: a save_to_disk folder
     try:
         if unpack:

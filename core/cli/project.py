@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
                    help="default: from the extension and content; hf: a Hugging Face datasets folder or a zip of one")
     p.add_argument("--language", choices=formats.LANGUAGES, default="en", metavar="CODE",
                    help="plain text: the language whose sentence rules split it (ISO 639-1, default: en)")
+    p.add_argument("--layer", metavar="LAYER[|FEATURE]", help="webanno: the span layer (and feature) to edit, e.g. "
+                   "NamedEntity (the default, |value), webanno.custom.Span; the other layers are kept as they are")
     demo_or_person = p.add_mutually_exclusive_group()
     demo_or_person.add_argument("--hidden-gold", action="store_true", help="demo mode: labelled files become an "
                                 "unlabeled pool whose gold tags stay hidden until `nerloop reveal` picks them")
@@ -71,9 +73,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream(path: str, fmt: str | None, lines: bool | None, language: str = "en") -> formats.Stream:
+def _stream(path: str, fmt: str | None, lines: bool | None, language: str = "en",
+            layer: str | None = None) -> formats.Stream:
     try:
-        return formats.iter_read(path, fmt=fmt, lines=lines, language=language)
+        return formats.iter_read(path, fmt=fmt, lines=lines, language=language, layer=layer)
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
 
@@ -87,7 +90,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     human = {"source": "human", "annotator": args.annotator.strip()} if args.annotator is not None else {}
     available(args.format)
     with opened(args, "import") as (store, project):
-        batches = [(_stream(path, args.format, args.lines, args.language), split, path) for path in args.files]
+        batches = [(_stream(path, args.format, args.lines, args.language, args.layer), split, path)
+                   for path in args.files]
         try:  # one transaction for every file, each read a chunk at a time: all of them are imported, or none
             results = store.import_many(project.id, batches, new_labels=args.new_labels,
                                         hidden_gold=args.hidden_gold, actor=actor_of(args, store), **human)

@@ -129,7 +129,7 @@ def _head(source: Source | None, open_lines) -> Callable[[bool], str | None]:
 
 
 def _stream(source: Source | None, open_lines, *, name: str, fmt: str | None, labels: Collection[str] | None,
-            lines: bool | None, language: str, folder: bool = False) -> Stream:
+            lines: bool | None, language: str, folder: bool = False, layer: str | None = None) -> Stream:
     if fmt is None:
         fmt = _choose(name, _head(source, open_lines), folder)
     if language not in LANGUAGES:
@@ -137,24 +137,26 @@ def _stream(source: Source | None, open_lines, *, name: str, fmt: str | None, la
     found = get(fmt)
     if missing := found.missing_dependency:
         raise FormatError(name, 1, missing)
-    return Stream(source, open_lines, name=name, fmt=found, labels=labels, lines=lines, language=language)
+    return Stream(source, open_lines, name=name, fmt=found, labels=labels, lines=lines, language=language, layer=layer)
 
 
 def iter_read(source: Source, *, name: str | None = None, fmt: str | None = None,
-              labels: Collection[str] | None = None, lines: bool | None = None, language: str = "en") -> Stream:
+              labels: Collection[str] | None = None, lines: bool | None = None, language: str = "en",
+              layer: str | None = None) -> Stream:
     """A Stream of a file read a block at a time: a path (a folder for BRAT and hf), a file's bytes or a seekable binary file
-    object; `name` (default: the path, or the object's name) for format detection and errors. Sentences and problems
+    object; `name` (default: the path, or the object's name) for format detection and errors; `layer`: webanno's span
+    layer to edit. Sentences and problems
     are those of `read`, except that the first problem in reading order wins (`read` reports bad UTF-8 anywhere
     first)."""
     if name is None:
         name = str(source) if isinstance(source, (str, Path)) else str(getattr(source, "name", "") or "input")
     folder = isinstance(source, (str, Path)) and Path(source).is_dir()
     return _stream(source, partial(read_lines, source, name), name=name, fmt=fmt, labels=labels, lines=lines,
-                   language=language, folder=folder)
+                   language=language, folder=folder, layer=layer)
 
 
 def loads(data: bytes | str, *, name: str, fmt: str | None = None, labels: Collection[str] | None = None,
-          lines: bool | None = None, language: str = "en") -> Corpus:
+          lines: bool | None = None, language: str = "en", layer: str | None = None) -> Corpus:
     """Parse a whole file's content; `name` is used for format detection and error messages. Plain text: `lines`
     True keeps each non-empty line as one sentence, False splits lines into sentences (by the rules of `language`),
     None sniffs which."""
@@ -165,7 +167,7 @@ def loads(data: bytes | str, *, name: str, fmt: str | None = None, labels: Colle
                            language=language).corpus()
     text = decode(data, name)
     return _stream(data if isinstance(data, bytes) else None, lambda: iter(text.split("\n")), name=name, fmt=fmt,
-                   labels=labels, lines=lines, language=language).corpus()
+                   labels=labels, lines=lines, language=language, layer=layer).corpus()
 
 
 def read(path: str | Path, *, fmt: str | None = None, labels: Collection[str] | None = None,

@@ -306,9 +306,11 @@ class Stream:
     the reader skipped or changed, by reason) are those a Corpus of it would have."""
 
     def __init__(self, source: Source | None, open_lines: Callable[[], Iterator[str]], *, name: str, fmt: Format,
-                 labels: Collection[str] | None = None, lines: bool | None = None, language: str = "en") -> None:
+                 labels: Collection[str] | None = None, lines: bool | None = None, language: str = "en",
+                 layer: str | None = None) -> None:
         self.source, self.open_lines, self.name, self.format = source, open_lines, name, fmt
         self.fmt, self.labels, self.lines, self.language = fmt.name, labels, lines, language
+        self.layer = layer  # webanno: the span layer (LAYER or LAYER|feature) to edit
         self.scheme: str | None = None
         self.sep = " "
         self.notes: Counter[str] = Counter()
