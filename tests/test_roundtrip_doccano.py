@@ -131,3 +131,15 @@ def test_offsets_that_do_not_fit_the_text_are_ignored():
         c = formats.loads(lines([record | {"nerloop_offsets": bad}]), name="x.jsonl", fmt="doccano")
         assert c.sentences[0].words == ["47", ",", "600", "tonnes"], bad
         assert c.notes == {"nerloop_offsets that do not fit the text ignored (words re-tokenised)": 1}
+
+
+def test_a_pool_with_hidden_gold_exports_no_spans(tmp_path):
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("d", [])
+    store.import_many(pid, [(formats.iter_read(lines(DOCCANO[2:4]), name="d.jsonl", fmt="doccano"), None, "d")],
+                      hidden_gold=True)
+    records = jsonl(export.export_annotations(store, pid, fmt="doccano", unlabeled=True).data)
+    assert [list(r) for r in records] == [["id", "text", "Comments", "wikiPageID"],
+                                          ["id", "text", "relations", "Comments"]]
+    assert records[1]["relations"] == []  # they went with the entities
+    store.close()

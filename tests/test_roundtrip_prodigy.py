@@ -78,3 +78,12 @@ def test_reject_and_a_source_file_without_tokens_or_answers(tmp_path):
     assert counts["notes"] == {"records with answer reject kept unlabelled (not gold)": 1,
                                "kept, not editable: spans of rejected records": 1,
                                "kept, not editable: record fields": 1}
+
+
+def test_a_pool_with_hidden_gold_exports_no_spans_or_answers(tmp_path):
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(formats.iter_read(RELATIONS, fmt="prodigy"), None, "r")], hidden_gold=True)
+    records = jsonl(export.export_annotations(store, pid, fmt="prodigy", unlabeled=True).data)
+    assert [k for k in list(jsonl(RELATIONS.read_bytes())[0]) if k not in ("spans", "answer")] == list(records[0])
+    store.close()

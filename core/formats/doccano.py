@@ -130,25 +130,24 @@ def _spans_out(s: Sentence, carry: dict, key: str) -> list:
                   lambda x: {"id": next(ids), "label": x[2], "start_offset": x[0], "end_offset": x[1]})
 
 
-def _relations(value: object, entities: list) -> object:
-    """doccano relations whose two entities are still there (the others went with an entity)."""
-    ids = {e.get("id") for e in entities}
-    return [r for r in value if not isinstance(r, dict) or {r.get("from_id"), r.get("to_id")} <= ids] \
-        if isinstance(value, list) else value
+def _relations(value: object, originals: list, entities: list) -> object:
+    """doccano relations less those of an entity no longer written (removed in nerloop)."""
+    gone = {e.get("id") for e in originals} - {e.get("id") for e in entities}
+    return [r for r in value if not (isinstance(r, dict) and {r.get("from_id"), r.get("to_id")} & gone)] \
+        if isinstance(value, list) and gone else value
 
 
 def _carried_record(s: Sentence, carry: dict) -> dict:
-    """A record written back in its imported layout and key order, with the sentence's text and spans."""
+    """A record written back in its imported layout and key order, with the sentence's text and spans (none when it
+    has no annotation)."""
     fields = carry["fields"]
-    key = next((k for k in carry["keys"] if k not in fields and k in ("label", "entities")), None)
-    rec: dict[str, object] = {}
-    for k in carry["keys"]:
-        rec[k] = fields[k] if k in fields else s.meta if k == "meta" else _spans_out(s, carry, k) if k == key \
-            else s.text
-    if key is None and s.tags is not None:
-        rec["label"] = _default(s, carry)
+    key = next((k for k in carry["keys"] if k not in fields and k in ("label", "entities")), "label")
+    made = {"text": s.text, "data": s.text, "meta": s.meta} | ({key: _spans_out(s, carry, key)} if s.tags is not None else {})
+    rec = {k: fields[k] if k in fields else made[k] for k in carry["keys"] if k in fields or k in made}
+    if key in made:
+        rec[key] = made[key]
     if key == "entities" and "relations" in rec:
-        rec["relations"] = _relations(rec["relations"], rec["entities"])
+        rec["relations"] = _relations(rec["relations"], carry.get("spans", []), rec.get("entities", []))
     return rec
 
 

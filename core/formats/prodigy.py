@@ -120,7 +120,8 @@ def _spans(s: Sentence, carry: dict, tokens: list[dict]) -> list[dict]:
 
 
 def _carried_record(s: Sentence, carry: dict) -> dict:
-    """A record written back with its imported keys in their order; a record annotated in nerloop is accepted."""
+    """A record written back with its imported keys in their order; a record annotated in nerloop is accepted, an
+    accepted one without an annotation in the project (hidden gold) is written without spans or answer."""
     fields, tokens = carry["fields"], _tokens(s, carry)
     made = {"text": s.text, "tokens": tokens, "spans": _spans(s, carry, tokens), "meta": s.meta}
     rec = {k: fields[k] if k in fields else made[k] for k in carry["keys"]}
@@ -128,6 +129,8 @@ def _carried_record(s: Sentence, carry: dict) -> dict:
         rec |= {"spans": made["spans"], "answer": "accept"}
     if s.tags is not None and rec.get("answer") in _UNACCEPTED:
         rec["answer"] = "accept"
+    if s.tags is None and fields.get("answer", "accept") == "accept":  # accepted, but not annotated in the project
+        rec = {k: v for k, v in rec.items() if k not in ("spans", "answer")}
     return rec
 
 
