@@ -9,12 +9,11 @@ from pathlib import Path
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
 from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines
-from core.formats.recordcarry import (OFFSETS, Span, count_kept, merged, needs_offsets, offset_words,
+from core.formats.recordcarry import (FIELDS, OFFSETS, Span, count_kept, merged, needs_offsets, offset_words,
                                       record_carry)
 from core.labels import LabelSet, text_problem
 
 _KEPT = {"relations": "relations", "Comments": "comments"}  # keys whose items an import report counts
-FIELDS = "record fields"  # what a carry's `kept` calls a record's other keys (an `id` that names no document...)
 
 
 def _triple(x: object) -> bool:
@@ -142,7 +141,9 @@ def _carried_record(s: Sentence, carry: dict) -> dict:
     has no annotation)."""
     fields = carry["fields"]
     key = next((k for k in carry["keys"] if k not in fields and k in ("label", "entities")), "label")
-    made = {"text": s.text, "data": s.text, "meta": s.meta} | ({key: _spans_out(s, carry, key)} if s.tags is not None else {})
+    made = {"text": s.text, "data": s.text, "meta": s.meta}
+    if s.tags is not None:
+        made[key] = _spans_out(s, carry, key)
     rec = {k: fields[k] if k in fields else made[k] for k in carry["keys"] if k in fields or k in made}
     if key in made:
         rec[key] = made[key]

@@ -11,14 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from core.formats.base import Format, FormatError, Sentence, Stream, carried
 from core.formats.jsonl import record_spans, record_tokens
 from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines, ws_after
-from core.formats.recordcarry import Span, count_kept, merged, record_carry
+from core.formats.recordcarry import FIELDS, Span, count_kept, merged, record_carry
 from core.labels import LabelSet
 
 ANSWERS = ("accept", "reject", "ignore")
 _UNACCEPTED = {"reject": "rejected", "ignore": "ignored"}
 _MARKERS = ("answer", "_input_hash", "_task_hash", "_view_id", "_annotator_id", "_session_id")
 _EDITED = ("text", "tokens", "spans", "meta")  # what the writer writes from the sentence (or carries when it differs)
-FIELDS = "record fields"  # what a carry's `kept` calls a record's other keys (hashes, _view_id, tokens as written...)
 
 
 def sniff(head: str) -> int:

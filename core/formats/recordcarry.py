@@ -10,6 +10,7 @@ from core.formats.text import tokenize
 from core.labels import word_problem
 
 OFFSETS = "nerloop_offsets"  # a record's words as [start, end] character offsets (also Label Studio's task data)
+FIELDS = "record fields"  # what a carry's `kept` calls the keys of a record other than text, spans, meta, relations
 Span = tuple[int, int, str]
 
 
