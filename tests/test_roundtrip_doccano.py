@@ -130,7 +130,7 @@ def test_offsets_that_do_not_fit_the_text_are_ignored():
     for bad in ([[0, 6], [8, 13]], [[0, 6]], [[0, 7], [7, 13]], [[0, 6], [6, 13]], [[0, 6, 1]], "0-6", []):
         c = formats.loads(lines([record | {"nerloop_offsets": bad}]), name="x.jsonl", fmt="doccano")
         assert c.sentences[0].words == ["47", ",", "600", "tonnes"], bad
-        assert c.notes == {"nerloop_offsets that do not fit the text ignored (words re-tokenised)": 1}
+        assert c.notes == {"nerloop_offsets that do not fit the text (words tokenised again)": 1}
 
 
 def test_a_pool_with_hidden_gold_exports_no_spans(tmp_path):

@@ -69,7 +69,7 @@ def _words(obj: dict, text: str, notes) -> list[tuple[str, int, int]] | None:
     if value is None:
         return None
     if (words := offset_words(value, text)) is None:
-        notes[f"{OFFSETS} that do not fit the text ignored (words re-tokenised)"] += 1
+        notes[f"{OFFSETS} that do not fit the text (words tokenised again)"] += 1
     return words
 
 
