@@ -58,18 +58,25 @@ def _carry(obj: dict, s: Sentence, stream: Stream) -> dict:
         carry["tokens"] = obj["tokens"]
     if "spans" in obj and obj["spans"] != (_new_spans(s, tokens) if s.tags is not None else []):
         carry["spans"] = obj["spans"]
-    answer = obj.get("answer", "accept")
-    if answer != "accept":
+    if (answer := obj.get("answer", "accept")) != "accept":
         stream.notes[f"records with answer {answer} kept unlabelled (not gold)"] += 1
         count_kept(carry, f"{answer} answers", 1)
-    counts = {f"spans of {_UNACCEPTED.get(answer)} records": len(obj["spans"]) if answer in _UNACCEPTED and
-              isinstance(obj.get("spans"), list) else 0,
-              "relations": len(obj["relations"]) if isinstance(obj.get("relations"), list) else 0,
-              FIELDS: sum(k not in (*_EDITED, "answer", "relations") for k in obj) + ("tokens" in carry)}
-    for kind, n in filter(lambda x: x[1], counts.items()):
+    for kind, n in _kept(obj, answer, "tokens" in carry).items():
         count_kept(carry, kind, n)
         stream.notes[f"kept, not editable: {kind}"] += n
     return carry
+
+
+def _kept(obj: dict, answer: str, tokens: bool) -> dict[str, int]:
+    """What a record keeps that nerloop does not edit, by kind: the spans of a rejected or ignored record, relations,
+    other keys (and its tokens when they are carried as written)."""
+    def items(key: str) -> int:
+        return len(obj[key]) if isinstance(obj.get(key), list) else 0
+
+    kept = {f"spans of {_UNACCEPTED[answer]} records": items("spans")} if answer in _UNACCEPTED else {}
+    kept |= {"relations": items("relations"),
+             FIELDS: sum(k not in (*_EDITED, "answer", "relations") for k in obj) + tokens}
+    return {kind: n for kind, n in kept.items() if n}
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
