@@ -143,3 +143,17 @@ def test_a_pool_with_hidden_gold_exports_no_spans(tmp_path):
                                           ["id", "text", "relations", "Comments"]]
     assert records[1]["relations"] == []  # they went with the entities
     store.close()
+
+
+def test_doccano_to_brat_to_label_studio_keeps_every_record_and_entity(tmp_path):
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("d", [])
+    store.import_many(pid, [(formats.iter_read(lines(DOCCANO), name="doccano.jsonl", fmt="doccano"), "train", "d")])
+    before = sorted((r.document, r.words, r.tags) for r in store.sentences(pid))
+    brat = export.export_annotations(store, pid, fmt="brat").data
+    again = store.create_project("b", [])
+    store.import_many(again, [(formats.iter_read(brat, name="d.zip", fmt="brat"), "train", "d.zip")])
+    studio = export.export_annotations(store, again, fmt="labelstudio").data
+    after = formats.loads(studio, name="d.json", fmt="labelstudio").sentences
+    assert sorted((s.doc_id, s.words, s.tags) for s in after) == before  # one document a record, same words, same tags
+    store.close()
