@@ -29,17 +29,21 @@ def imported(store, path, fmt=None):
 def test_prodigy_keeps_accepted_records_and_their_annotators(store):
     c = read(DATA / "prodigy.jsonl")
     assert c.fmt == "prodigy"
-    assert c.notes == {"records with answer reject skipped": 1, "records with answer ignore skipped": 1}
+    assert {k: n for k, n in c.notes.items() if k.startswith("records")} == {
+        "records with answer reject kept unlabelled (not gold)": 1,
+        "records with answer ignore kept unlabelled (not gold)": 1}
     _, rows = imported(store, DATA / "prodigy.jsonl")
-    assert rows == [(["Ada", "Lind", "flew", "to", "Oslo", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"],
-                     "gold", "news-ada"),
-                    (["Acme", "Corp", "hired", "Kim", "."], ["B-ORG", "I-ORG", "O", "B-PER", "O"], "gold", "news-kim")]
+    assert [row for row in rows if row[1] is not None] == [
+        (["Ada", "Lind", "flew", "to", "Oslo", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"], "gold", "news-ada"),
+        (["Acme", "Corp", "hired", "Kim", "."], ["B-ORG", "I-ORG", "O", "B-PER", "O"], "gold", "news-kim")]
     assert c.sentences[0].doc_id == "news-1"
 
 
 def test_prodigy_reject_is_not_gold(store):
-    _, rows = imported(store, DATA / "prodigy.jsonl")
-    assert not any(words[:2] == ["Bo", "works"] or words[:2] == ["Kim", "met"] for words, *_ in rows)
+    pid, rows = imported(store, DATA / "prodigy.jsonl")
+    assert [(words[:2], tags) for words, tags, *_ in rows if words[:2] in (["Bo", "works"], ["Kim", "met"])] == [
+        (["Bo", "works"], None), (["Kim", "met"], None)]  # kept, unlabelled, their answer carried for Prodigy
+    assert len(versions.training_data(store, pid)[0]) == 2
 
 
 def test_doccano_both_variants():
@@ -164,13 +168,14 @@ def test_sniffer_decides_and_an_ambiguous_file_names_the_candidates():
     assert loads('{"text": "a b", "label": [], "answer": "accept"}\n', name="x.jsonl", fmt="doccano").fmt == "doccano"
 
 
-def test_cli_import_prints_what_was_skipped(tmp_path, capsys):
+def test_cli_import_prints_what_was_kept_unlabelled(tmp_path, capsys):
     db = str(tmp_path / "n.db")
     assert cli.main(["--db", db, "init", "p"]) == 0
     assert cli.main(["--db", db, "import", "p", str(DATA / "prodigy.jsonl")]) == 0
     out = capsys.readouterr().out
-    assert "records with answer reject skipped: 1, records with answer ignore skipped: 1" in out
-    assert "2 added" in out
+    assert "records with answer reject kept unlabelled (not gold): 1" in out
+    assert "records with answer ignore kept unlabelled (not gold): 1" in out
+    assert "4 added" in out
 
 
 # ---------------------------------------------------------------- plain text sentences
