@@ -65,8 +65,8 @@ EXPORT = [  # Label Studio's JSON export of a project whose config has Labels "l
     task(103, "Kim scored twice in the final.", [],  # a classifier's prediction only: no entity suggestion
          [prediction(5, 103, "topic-v1", [{"id": "c1", "from_name": "topic", "to_name": "text", "type": "choices",
                                            "value": {"choices": ["sport"]}}])]),
-    task(104, "Lee Park joined Acme in May.", [],  # an NER prediction only: a suggestion
-         [prediction(6, 104, "ner-v2", [labels("p2", 0, 8, "Lee Park", "PER")])]),
+    task(104, "Lee Park joined Acme in May.", [],  # an NER prediction only: a suggestion (of the outer span)
+         [prediction(6, 104, "ner-v2", [labels("p2", 0, 8, "Lee Park", "PER"), labels("p3", 0, 3, "Lee", "PER")])]),
     task(105, "New York City Council met.", [  # a cancelled later annotation; stacked spans; a text area
         annotation(8, 105, [labels("n1", 0, 21, "New York City Council", "ORG"),
                             labels("n2", 0, 13, "New York City", "LOC"),
@@ -111,6 +111,8 @@ def test_label_studio_export_layout_comes_back_equal(tmp_path):
     out, counts = round_trip(json.dumps(EXPORT, indent=2).encode(), "labelstudio", tmp_path=tmp_path, name="ls.json")
     assert json_differences(EXPORT, json.loads(out)) == []
     assert (counts["added"], counts["annotated"], counts["suggested"]) == (5, 2, 2)  # topic-v1 suggests nothing
+    read = formats.loads(json.dumps(EXPORT), name="ls.json").sentences
+    assert [s.suggestion for s in read[2:4]] == [None, ["B-PER", "I-PER", "O", "O", "O", "O", "O"]]
     assert counts["notes"] == {
         "kept, not editable: predictions": 3, "kept, not editable: other results": 3,  # relation, choices, text area
         "kept, not editable: other annotations": 1, "kept, not editable: stacked spans": 1,

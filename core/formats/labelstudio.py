@@ -135,10 +135,12 @@ def _words(offsets: object, text: str) -> Words | None:
 
 
 def _suggested(s: Sentence, text: str, prediction: dict, fail, seen: LabelSet, notes: Counter[str]) -> Sentence:
-    """Sentence `s` with the prediction's spans as its suggestion (words split at their edges too)."""
-    found = _result_spans(prediction.get("result"), fail)
-    pred = char_sentence(text, found, fail=fail, seen=seen, notes=notes,
+    """Sentence `s` with the prediction's spans as its suggestion (words split at their edges too; spans stacked
+    under others are not noted as kept apart: the prediction is kept whole)."""
+    found, own = _result_spans(prediction.get("result"), fail), Counter()
+    pred = char_sentence(text, found, fail=fail, seen=seen, notes=own,
                          tokens=[(w, a, b) for w, (a, b) in zip(s.words, s.offsets)])
+    notes.update({why: n for why, n in own.items() if not why.startswith("kept, not editable")})
     if pred.words != s.words and s.tags is not None:  # the prediction split words: tag the gold on them again
         gold = [(s.offsets[a][0], s.offsets[b - 1][1], label) for a, b, label in spans(s.tags)]
         tokens = [(w, a, b) for w, (a, b) in zip(pred.words, pred.offsets)]
@@ -223,8 +225,8 @@ def read(stream: Stream) -> Iterator[Sentence]:
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     """A span without the whitespace at its edges (as the reader takes it)."""
-    return start + len(text[start:end]) - len(text[start:end].lstrip()), end - len(text[start:end]) + len(
-        text[start:end].rstrip())
+    inner = text[start:end]
+    return start + len(inner) - len(inner.lstrip()), end - len(inner) + len(inner.rstrip())
 
 
 def _item(s: Sentence, span: tuple[int, int, str], rid: str, names: tuple[str, str]) -> dict:
