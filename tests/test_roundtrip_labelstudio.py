@@ -120,6 +120,14 @@ def test_label_studio_export_layout_comes_back_equal(tmp_path):
         "kept, not editable: ids and other fields": 5 * 16 + 1 + 2 * 19}  # task keys, data.source, annotations'
 
 
+def test_the_plain_export_listing_prediction_ids_comes_back_equal(tmp_path):
+    plain = [task(101, TEXT, [annotation(7, 101, [PER], ground_truth=True)], [4]) | {"allow_skip": True}]
+    out, counts = round_trip(json.dumps(plain).encode(), "labelstudio", tmp_path=tmp_path, name="ls.json")
+    assert json_differences(plain, json.loads(out)) == []
+    assert (counts["annotated"], counts.get("suggested")) == (1, None)  # an id is no suggestion
+    assert counts["notes"]["kept, not editable: predictions"] == 1
+
+
 def test_an_edit_rewrites_the_entities_of_the_annotation_read_and_nothing_else(tmp_path):
     _, _, store, pid = trip(tmp_path, json.dumps(EXPORT).encode(), "ls.json", "labelstudio", "edit")
     first = store.sentences(pid)[0]

@@ -182,7 +182,8 @@ def _carry(s: Sentence, task: dict, read_at: int | None, offsets: bool, notes: C
 
 
 def _checked(task: object, fail) -> tuple[str, list[dict], list[dict]]:
-    """A task's text, annotations and predictions, checked."""
+    """A task's text, annotations and predictions (Label Studio's plain export lists only their ids: carried, not
+    read), checked."""
     if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
         raise fail("expected a task object with a 'data' object")
     text = checked_text(task["data"].get("text"), fail, "data.text")
@@ -190,9 +191,9 @@ def _checked(task: object, fail) -> tuple[str, list[dict], list[dict]]:
     if not isinstance(annotations, list) or not all(isinstance(a, dict) for a in annotations):
         raise fail("'annotations' must be a list of objects")
     predictions = task.get("predictions") or []
-    if not isinstance(predictions, list) or not all(isinstance(p, dict) for p in predictions):
-        raise fail("'predictions' must be a list of objects")
-    return text, annotations, predictions
+    if not isinstance(predictions, list) or not all(isinstance(p, dict) or is_int(p) for p in predictions):
+        raise fail("'predictions' must be a list of objects (or of prediction ids)")
+    return text, annotations, [p for p in predictions if isinstance(p, dict)]
 
 
 def read(stream: Stream) -> Iterator[Sentence]:
