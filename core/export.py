@@ -88,10 +88,13 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                        batch_size: int = 32, unlabeled: bool = False, actor: Actor = OWNER) -> Export:
     """The effective annotations of `splits`, in sentence order, in an export format (CoNLL tags in `scheme`, None:
     as imported), with what their import kept: document names, the middle CoNLL columns (a sentence without them gets
-    "_"), JSONL `meta`; hf names its classes after the project's labels. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions, marked:
-    CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or model) and
-    "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one, `unlabeled`
-    writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`); audited."""
+    "_"), JSONL `meta`, and what a file of `fmt` carried through (such a record goes back out even unlabelled: a
+    Label Studio task without annotations, an ignored Prodigy answer); hf names its classes after the project's
+    labels. With a tagger, CoNLL, JSONL and Label Studio sentences without an annotation get its predictions,
+    marked: CoNLL rows get a last middle column with the sentence's source, JSONL records "source" (gold, human or
+    model) and "model", Label Studio tasks hold them as `predictions` of `model_name` with scores; without one,
+    `unlabeled` writes them untagged. Other formats hold human and gold annotations only. Admins only (`actor`);
+    audited."""
     store.authorize(actor, "export", project_id)
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
@@ -109,8 +112,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
     for r in rows:
         pred = predicted.get(r.id)
         tags, source = (r.tags, r.source) if pred is None else (pred.tags, "model")
-        if tags is None and not unlabeled:
-            continue
+        if tags is None and not unlabeled and not formats.carried(r, fmt):
+            continue  # a record of this format's file goes back out, labelled or not (a round trip)
         chosen.append(formats.Sentence(list(r.words), None if tags is None else list(tags), r.text,
                                        list(r.offsets), r.document,
                                        _columns(r, width, source if tagger is not None else None), meta=r.meta,

@@ -19,14 +19,16 @@ PEERS = ROOT.parent / "shared" / "data" / "interop-peers"
 
 
 def round_trip(source: Path | bytes, fmt: str, *, tmp_path: Path, name: str | None = None, split: str = "train",
-               scheme: str = "iob2", project: str = "trip", **read) -> tuple[bytes, dict]:
-    """(the export of `source` in `fmt` after importing it into a new project, the import's counts and notes)."""
+               scheme: str | None = None, unlabeled: bool = False, project: str = "trip", **read
+               ) -> tuple[bytes, dict]:
+    """(the export of `source` in `fmt` after importing it into a new project, as `nerloop export` writes it by
+    default or with `--unlabeled`, the import's counts and notes)."""
     store = Store(tmp_path / f"{project}.db")
     pid = store.create_project(project, [])
     stream = formats.iter_read(source, name=name, fmt=fmt, **read)
     counts = store.import_many(pid, [(stream, split, name or str(source))])[0]
     counts["notes"] = dict(stream.notes)
-    out = export.export_annotations(store, pid, fmt=fmt, scheme=scheme, unlabeled=True)
+    out = export.export_annotations(store, pid, fmt=fmt, scheme=scheme, unlabeled=unlabeled)
     counts["lost"] = out.lost
     store.close()
     return out.data, counts

@@ -183,7 +183,7 @@ def content(data: bytes, fmt: str) -> list[tuple]:
 
 
 def test_nerloop_jsonl_round_trips_with_stacked_spans_and_other_fields(tmp_path):
-    out, counts = round_trip(OWN_JSONL, "jsonl", tmp_path=tmp_path, name="own.jsonl")
+    out, counts = round_trip(OWN_JSONL, "jsonl", tmp_path=tmp_path, name="own.jsonl", unlabeled=True)
     assert json_differences(jsonl(OWN_JSONL), jsonl(out)) == []
     assert counts["notes"] == {"kept, not editable: stacked spans": 1, "kept, not editable: fields": 1}
     assert counts["lost"] == {}
@@ -196,7 +196,7 @@ def test_nerloop_hf_dataset_round_trips_its_splits_documents_and_tags(tmp_path):
     for s, split in zip(sentences, ["train", "dev", "unlabeled", "test"]):
         s.split = split
     zipped = formats.dumps(sentences, "hf", labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
-    out, counts = round_trip(zipped, "hf", tmp_path=tmp_path, name="own.zip", split=None)
+    out, counts = round_trip(zipped, "hf", tmp_path=tmp_path, name="own.zip", split=None, unlabeled=True)
     assert counts["splits"] == {"train": 1, "dev": 1, "unlabeled": 1, "test": 1}
     assert content(out, "hf") == content(zipped, "hf")
     assert [c[:2] for c in content(out, "hf")] == [(s.words, s.tags) for s in sentences]
@@ -205,6 +205,6 @@ def test_nerloop_hf_dataset_round_trips_its_splits_documents_and_tags(tmp_path):
 def test_nerloop_docbin_round_trips_text_entities_documents_and_meta(tmp_path):
     sentences = formats.loads(OWN_JSONL, name="own.jsonl").sentences
     docbin = formats.dumps(sentences, "spacy")
-    out, _ = round_trip(docbin, "spacy", tmp_path=tmp_path, name="own.spacy")
+    out, _ = round_trip(docbin, "spacy", tmp_path=tmp_path, name="own.spacy", unlabeled=True)
     assert content(out, "spacy") == content(docbin, "spacy")
     assert content(out, "spacy") == [(s.words, s.tags, s.text, s.offsets, s.doc_id, s.meta, None) for s in sentences]
