@@ -16,7 +16,8 @@ their `-DOCSTART-` lines, word and NER columns only (neither server holds POS or
 left without them; those get their entities in the server, through its API, as an annotator would draw them. The
 CoNLL export after the trip (IOB1, CoNLL-2003's scheme) is compared with nerloop's CoNLL export of the whole sample:
 sentences with other words, entities kept (type and characters), the server-annotated sentences, documents, bytes.
-The same files imported straight back into nerloop, without a server, are the "no server" rows.
+The same files imported straight back into nerloop, without a server, are the "no server" rows. The results hold
+counts and the changed words, not the corpus's lines; `--keep DIR` keeps every file of the trips (outside the repo).
 """
 from __future__ import annotations
 
@@ -227,7 +228,8 @@ def doccano_wait(server: tuple[str, dict], task_id: str) -> dict:
     for _ in range(600):
         status = requests.get(f"{url}/v1/tasks/status/{task_id}", headers=auth, timeout=60).json()
         if status.get("ready"):
-            if status.get("error") or (status.get("result") or {}).get("error"):  # the whole task, or some records
+            result = status.get("result")  # an import's: {"error": [records refused]}; an export's: its file
+            if status.get("error") or isinstance(result, dict) and result.get("error"):
                 raise RuntimeError(f"doccano task failed: {status}")
             return status
         time.sleep(1)
@@ -306,8 +308,8 @@ class Nerloop:
     def commit(self) -> str:
         def git(*args: str) -> str:
             return subprocess.run(["git", "-C", str(self.checkout), *args], capture_output=True, text=True).stdout
-        return git("rev-parse", "--short", "HEAD").strip() + (" (uncommitted changes)" if git("status", "--porcelain")
-                                                              else "")
+        dirty = git("status", "--porcelain", "--", "core")
+        return git("rev-parse", "--short", "HEAD").strip() + (" (uncommitted changes in core/)" if dirty else "")
 
 
 # ---------------------------------------------------------------- CoNLL sample and comparison
@@ -385,11 +387,9 @@ def compare(expected: str, after: str, annotated: list[int]) -> dict:
     (want, want_docs), (got, got_docs) = parse(expected), parse(after)
     changed = [{"sentence": k, "words": word_changes(x, y)} for k, (x, y) in enumerate(zip(want, got))
                if [w for w, _ in x] != [w for w, _ in y]]
-    tagged = [{"sentence": k, "before": " ".join(f"{w}/{t}" for w, t in x), "after": " ".join(f"{w}/{t}" for w, t in y)}
+    tagged = [{"sentence": k, "tags": [f"{w} {t} -> {u}" for (w, t), (_, u) in zip(x, y) if t != u]}
               for k, (x, y) in enumerate(zip(want, got)) if [w for w, _ in x] == [w for w, _ in y] and x != y]
     a, b = keys(want), keys(got)
-    diff = [line.rstrip("\n") for line in difflib.unified_diff(expected.splitlines(True), after.splitlines(True),
-                                                                "nerloop-original.conll", "after-trip.conll", n=0)]
     return {"sentences": len(want), "sentences_back": len(got), "other_words": len(changed),
             "entities": sum(a.values()), "entities_kept": sum((a & b).values()),
             "entities_added": sum((b - a).values()),
@@ -397,7 +397,8 @@ def compare(expected: str, after: str, annotated: list[int]) -> dict:
             "annotated_right": sum(k < len(got) and got[k] == want[k] for k in annotated),
             "documents": want_docs, "documents_back": got_docs, "bytes_equal": expected == after,
             "words_changed": changed, "tags_changed": tagged, "entities_lost": sorted(map(list, (a - b).elements())),
-            "entities_new": sorted(map(list, (b - a).elements())), "diff": diff}
+            "entities_new": sorted(map(list, (b - a).elements())),
+            "diff_lines": sum(1 for _ in difflib.unified_diff(expected.splitlines(), after.splitlines(), n=0))}
 
 
 def export_keys(fmt: str, data: bytes) -> dict:
@@ -432,7 +433,7 @@ def trips(fmt: str, nerloop: Nerloop, work: Path, blocks: list[list[list[str]]],
         return rows
     labels = sorted({kind for s in sentences for _, _, kind in entities(s)})
     start, trip = SERVERS[fmt]
-    texts = [str(t) for t in texts_of(fmt, upload.read_bytes())]
+    texts = texts_of(fmt, upload.read_bytes())
     annotate = {k: char_spans(texts[k], sentences[k]) for k in annotated}
     t = time.time()
     with start(server_bin, folder) as server:
@@ -455,7 +456,7 @@ def untagged(blocks: list[list[list[str]]], which: list[int]) -> list[list[list[
     return out
 
 
-def texts_of(fmt: str, data: bytes) -> list[object]:
+def texts_of(fmt: str, data: bytes) -> list[str]:
     """The text of each record of nerloop's export, in order."""
     if fmt == "doccano":
         return [json.loads(line)["text"] for line in data.decode().splitlines() if line.strip()]
@@ -483,7 +484,7 @@ def summary(r: dict) -> str:
 
 def markdown(result: dict) -> str:
     lines = [f"# Round trips through real servers, {result['date']}", "",
-             f"nerloop {result['nerloop']['commit']} ({result['nerloop']['checkout']}); "
+             f"nerloop {result['nerloop']['commit']} ({result['nerloop']['checkout']})"
              + "".join(f"; {v}" for v in result["servers"].values())
              + f"; {result['sentences']} CoNLL-2003 sentences (word and NER columns), {SERVER_ANNOTATED} of them "
                "annotated in the server.", "",
@@ -497,13 +498,14 @@ def markdown(result: dict) -> str:
     for r in result["trips"]:
         lines += ["", f"## {r['trip']}: what differs", ""]
         lines += [f"- sentence {c['sentence']}: {'; '.join(f'`{w}`' for w in c['words'])}" for c in r["words_changed"]]
-        lines += [f"- sentence {c['sentence']}, tags: `{c['before']}` -> `{c['after']}`" for c in r["tags_changed"]]
+        lines += [f"- sentence {c['sentence']}, tags: {'; '.join(f'`{t}`' for t in c['tags'])}"
+                  for c in r["tags_changed"]]
         lines += [f"- entity lost: sentence {k} {kind} `{chars}`" for k, kind, chars in r["entities_lost"]]
         lines += [f"- entity new: sentence {k} {kind} `{chars}`" for k, kind, chars in r["entities_new"]]
         if r["documents_back"] != r["documents"]:
             lines.append(f"- documents: {r['documents']} -> {r['documents_back']}")
         if not r["bytes_equal"]:
-            lines.append(f"- the CoNLL bytes differ: {len(r['diff'])} lines of unified diff (the JSON's `diff`)")
+            lines.append(f"- the CoNLL bytes differ: {r['diff_lines']} lines of unified diff (files kept with --keep)")
         if r.get("export_keys"):
             lines.append("- the server's export: " + "; ".join(f"{k} keys {', '.join(v)}"
                                                                 for k, v in r["export_keys"].items()))
@@ -521,6 +523,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=CACHE, help="where the servers' virtual environments live")
     ap.add_argument("--label", help="added to the result's name (e.g. before, after)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--keep", type=Path, help="copy every file of the trips (uploads, server exports, CoNLL) here")
     args = ap.parse_args()
     checkout = args.nerloop.resolve()
     python = args.python or next((str(p) for p in [checkout / ".venv" / "bin" / "python"] if p.exists()),
@@ -537,6 +540,8 @@ def main() -> None:
         result = {"date": date, "sentences": args.sentences, "servers": servers,
                   "nerloop": {"checkout": str(checkout), "commit": nerloop.commit(), "python": python},
                   "trips": [r for f in fmts for r in trips(f, nerloop, work, blocks, bins.get(f))]}
+        if args.keep:
+            shutil.copytree(work, args.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("home", "media"))
     stem = args.out / f"interop-servers-{date}{'-' + args.label if args.label else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
