@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,9 @@ import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench._app import free_port  # noqa: E402
+
 CONLL2003 = ROOT.parent / "shared" / "data" / "conll2003" / "train.txt"
 CACHE = Path.home() / ".cache" / "nerloop-bench"
 TOOLS = {
@@ -59,12 +61,6 @@ Sentence = list[tuple[str, str]]
 
 
 # ---------------------------------------------------------------- processes
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def stop(pid: int) -> None:
     """Terminate process `pid` and its children (killed after 20 s)."""
@@ -306,6 +302,7 @@ class Nerloop:
         return said
 
     def commit(self) -> str:
+        """The checkout's commit, noting uncommitted changes to core/."""
         def git(*args: str) -> str:
             return subprocess.run(["git", "-C", str(self.checkout), *args], capture_output=True, text=True).stdout
         dirty = git("status", "--porcelain", "--", "core")
