@@ -534,11 +534,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nerloop-servers-") as tmp:
         work = Path(tmp)
         nerloop = Nerloop(checkout, python, work / "home")
-        result = {"date": date, "sentences": args.sentences, "servers": servers,
-                  "nerloop": {"checkout": str(checkout), "commit": nerloop.commit(), "python": python},
-                  "trips": [r for f in fmts for r in trips(f, nerloop, work, blocks, bins.get(f))]}
-        if args.keep:
-            shutil.copytree(work, args.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("home", "media"))
+        try:
+            result = {"date": date, "sentences": args.sentences, "servers": servers,
+                      "nerloop": {"checkout": str(checkout), "commit": nerloop.commit(), "python": python},
+                      "trips": [r for f in fmts for r in trips(f, nerloop, work, blocks, bins.get(f))]}
+        finally:
+            if args.keep:
+                shutil.copytree(work, args.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("home", "media"))
     stem = args.out / f"interop-servers-{date}{'-' + args.label if args.label else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
