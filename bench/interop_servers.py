@@ -1,5 +1,7 @@
-"""Round trips through real Label Studio and doccano servers: CoNLL-2003 sentences exported by nerloop, imported into
-each server through its HTTP API, exported back by the server, imported into nerloop and exported as CoNLL again.
+"""Round trips of CoNLL-2003 sentences through real Label Studio and doccano servers, and what differs.
+
+Sentences exported by nerloop are imported into each server through its HTTP API, exported back by the server,
+imported into nerloop and exported as CoNLL again.
 
     python bench/interop_servers.py                    # both servers: bench/results/interop-servers-<date>.{json,md}
     python bench/interop_servers.py --nerloop ../main  # the nerloop of another checkout (after merging fixes)
