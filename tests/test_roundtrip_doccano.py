@@ -112,7 +112,8 @@ def test_words_survive_a_trip_through_doccano(tmp_path):
     rows = store.sentences(pid)
     records = jsonl(export.export_annotations(store, pid, fmt="doccano").data)
     assert records[0]["nerloop_offsets"][:3] == [[0, 7], [8, 10], [11, 18]]
-    assert "nerloop_offsets" not in records[1]  # tokenising "Peter Blackburn" gives its words back
+    assert records[1]["nerloop_offsets"] == [[0, 5], [6, 15]]  # every record has every key: doccano 1.8 needs it
+    assert [list(r) for r in records] == [["text", "label", "doc_id", "nerloop_offsets"]] * len(records)
     metas = [{k: v for k, v in r.items() if k not in ("text", "label")} for r in records]
     keys = list(dict.fromkeys(k for m in metas for k in m))
     # doccano 1.8.4 keeps a record's other keys as its meta (pandas: null where another record has the key) and
@@ -122,7 +123,6 @@ def test_words_survive_a_trip_through_doccano(tmp_path):
                 for n, (r, m) in enumerate(zip(records, metas), 1)]
     nested = [{"id": n, "text": r["text"], "meta": m, "label": r["label"]}
               for n, (r, m) in enumerate(zip(records, metas), 1)]
-    assert exported[1]["nerloop_offsets"] is None
     for back in (records, exported, nested):
         again = formats.loads(lines(back), name="back.jsonl", fmt="doccano")
         assert [(s.words, s.tags, s.doc_id) for s in again.sentences] == [(r.words, r.tags, r.document) for r in rows]
@@ -164,3 +164,9 @@ def test_doccano_to_brat_to_label_studio_keeps_every_record_and_entity(tmp_path)
     after = formats.loads(studio, name="d.json", fmt="labelstudio").sentences
     assert sorted((s.doc_id, s.words, s.tags) for s in after) == before  # one document a record, same words, same tags
     store.close()
+
+
+def test_null_offsets_are_no_offsets():
+    record = {"text": "Peter Blackburn", "label": [[0, 15, "PER"]], "doc_id": None, "nerloop_offsets": None}
+    again = formats.loads(lines([record]), name="x.jsonl", fmt="doccano")  # what pandas writes for a missing key
+    assert again.sentences[0].words == ["Peter", "Blackburn"] and not again.notes

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
 from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines
-from core.formats.recordcarry import (FIELDS, OFFSETS, Span, count_kept, merged, needs_offsets, offset_words,
-                                      record_carry)
+from core.formats.recordcarry import FIELDS, OFFSETS, Span, count_kept, merged, offset_words, record_carry
 from core.labels import LabelSet, text_problem
 
 _KEPT = {"relations": "relations", "Comments": "comments"}  # keys whose items an import report counts
@@ -152,22 +151,22 @@ def _carried_record(s: Sentence, carry: dict) -> dict:
     return rec
 
 
-def _record(s: Sentence) -> dict:
-    """A record of nerloop's own: text, label triples (none for an untagged sentence), doc_id when known, the words'
-    offsets when tokenising the text would not give them back."""
+def _record(s: Sentence, doc_ids: bool) -> dict:
+    """A record of nerloop's own: text, label triples (none for an untagged sentence), doc_id (null without one
+    where others have one: doccano 1.8 refuses a file whose records differ in their keys), the words' offsets."""
     rec: dict[str, object] = {"text": s.text}
     if s.tags is not None:
         rec["label"] = [[a, b, label] for a, b, label in char_spans(s)]
-    if s.doc_id is not None:
+    if doc_ids:
         rec["doc_id"] = s.doc_id
-    if needs_offsets(s):
-        rec[OFFSETS] = [list(o) for o in s.offsets]
+    rec[OFFSETS] = [list(o) for o in s.offsets]
     return rec
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
     """A record a sentence: as imported from doccano (same keys, same order), else one of nerloop's own."""
-    return "".join(json.dumps(_carried_record(s, c) if (c := carried(s, "doccano")) else _record(s),
+    doc_ids = any(s.doc_id is not None for s in sentences)
+    return "".join(json.dumps(_carried_record(s, c) if (c := carried(s, "doccano")) else _record(s, doc_ids),
                               ensure_ascii=False) + "\n" for s in sentences)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from core.formats.base import Sentence, is_int
-from core.formats.text import tokenize
+from core.formats.base import is_int
 from core.labels import word_problem
 
 OFFSETS = "nerloop_offsets"  # a record's words as [start, end] character offsets (also Label Studio's task data)
@@ -61,8 +60,3 @@ def offset_words(value: object, text: str) -> list[tuple[str, int, int]] | None:
         words.append((text[a:b], a, b))
         prev = b
     return None if text[prev:].strip() else words
-
-
-def needs_offsets(s: Sentence) -> bool:
-    """Whether a sentence's words differ from what tokenising its text gives (so an export must name them)."""
-    return [(a, b) for _, a, b in tokenize(s.text)] != list(map(tuple, s.offsets))
