@@ -108,9 +108,9 @@ def test_conll_runs_of_spaces_and_crlf_and_bom():
 
 def test_conll_docstart_adapts_to_column_count_and_unlabelled_get_o():
     sents = [Sentence(["a", "b"], None, "a b", [(0, 1), (2, 3)], doc_id="d1")]
-    assert dumps(sents, "conll") == "-DOCSTART- O\n\na O\nb O\n"
+    assert dumps(sents, "conll") == "-DOCSTART- O\n\na O\nb O\n\n"
     sents[0].columns = [["N", "c1"], ["V", "c2"]]
-    assert dumps(sents, "conll", sep="\t") == "-DOCSTART-\t-X-\t-X-\tO\n\na\tN\tc1\tO\nb\tV\tc2\tO\n"
+    assert dumps(sents, "conll", sep="\t") == "-DOCSTART-\t-X-\t-X-\tO\n\na\tN\tc1\tO\nb\tV\tc2\tO\n\n"
 
 
 def test_conll_export_refuses_mixed_column_counts():

@@ -126,7 +126,7 @@ def test_files_of_other_schemes_and_separators_meet_in_iob2(tmp_path):
     iob1, tabs = b"Anna I-PER\nmet O\nBo I-PER\n", b"Kari\tB-PER\nLee\tI-PER\n\nsat\tO\n"
     store, pid = imported(tmp_path, ("a.conll", iob1), ("b.conll", tabs))
     out = export.export_annotations(store, pid, fmt="conll").data
-    assert out == b"Anna B-PER\nmet O\nBo B-PER\n\nKari B-PER\nLee I-PER\n\nsat O\n"
+    assert out == b"Anna B-PER\nmet O\nBo B-PER\n\nKari B-PER\nLee I-PER\n\nsat O\n\n"
     assert export.export_annotations(store, pid, fmt="conll", scheme="iob1").data == out.replace(b"B-", b"I-")
 
 
@@ -153,8 +153,8 @@ def test_the_export_page_writes_the_imported_scheme_unless_another_is_chosen(mon
 
 def test_sentences_written_in_code_keep_the_writers_layout():
     s = formats.Sentence(["a", "b"], ["B-X", "I-X"], "a b", [(0, 1), (2, 3)], doc_id="d")
-    assert formats.dumps([s], "conll", scheme=None) == "-DOCSTART- O\n\na B-X\nb I-X\n"
-    assert formats.dumps([s], "conll", scheme="iob1", sep="\t") == "-DOCSTART-\tO\n\na\tI-X\nb\tI-X\n"
+    assert formats.dumps([s], "conll", scheme=None) == "-DOCSTART- O\n\na B-X\nb I-X\n\n"
+    assert formats.dumps([s], "conll", scheme="iob1", sep="\t") == "-DOCSTART-\tO\n\na\tI-X\nb\tI-X\n\n"
 
 
 # ---------------------------------------------------------------- nerloop's own JSONL, hf and DocBin

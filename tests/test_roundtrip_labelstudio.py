@@ -166,7 +166,7 @@ def test_a_model_prediction_joins_the_predictions_a_task_came_with(tmp_path):
 
 CONLL = ("-DOCSTART- O\n\nEU B-ORG\nrejects O\nGerman B-MISC\ncall O\nto O\nboycott O\nBritain B-LOC\n's O\nlamb O\n"
          ". O\n\nExports O\nfell O\nto O\n47,600 O\ntonnes O\n-- O\nofficials O\nsaid O\n. O\n\n-DOCSTART- O\n\n"
-         "U.S. B-LOC\n's O\nO'Neill B-PER\nwon O\n( O\n1996-08-22 O\n) O\n")
+         "U.S. B-LOC\n's O\nO'Neill B-PER\nwon O\n( O\n1996-08-22 O\n) O\n\n")  # ends as CoNLL-2003 does
 
 
 def test_conll_words_survive_a_visit_to_label_studio(tmp_path):

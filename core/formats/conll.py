@@ -213,6 +213,9 @@ def _line_ends(source: Source | None) -> tuple[Counter[str], bool]:
     return +found, head.startswith(codecs.BOM_UTF8)
 
 
+END = ["", ""]  # after the last sentence: its line end and a blank line, as CoNLL-2003 and DKPro write
+
+
 def _carry(block: _Block, tags: list[str], scheme: str, sep: str, eol: str, bom: bool, first: bool) -> dict:
     """What a sentence keeps of its file's layout: whatever differs from what the writer makes on its own."""
     carry: dict = {"format": "conll", "kept": {}}
@@ -222,7 +225,7 @@ def _carry(block: _Block, tags: list[str], scheme: str, sep: str, eol: str, bom:
     ncols = 2 + (len(block.cols[0]) if block.cols else 0)
     if block.gap != _default_before(first, block.new_doc, _docstart(ncols, sep)):
         carry["head" if first else "gap"] = block.gap
-    if block.end is not None and block.end != [""]:
+    if block.end is not None and block.end != END:
         carry["end"] = block.end
     if block.lines:
         carry["lines"] = [list(row) for row in block.lines]
@@ -338,7 +341,7 @@ def write(sentences: Sequence[Sentence], scheme: str | None = "iob2", sep: str =
         out += _before(carry, k == 0, new_doc, _docstart(ncols, style.sep))
         out += _rows(s, k, carry, style, ncols)
     bom = "\ufeff" if carried(sentences[0], "conll").get("bom") else ""
-    return bom + style.eol.join(out + carry.get("end", [""]))
+    return bom + style.eol.join(out + carry.get("end", END))
 
 
 FORMAT = Format("conll", (".conll", ".iob", ".bio", ".bioes", ".tsv", ".txt"), sniff, read, write, order=10,
