@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = tuple(f for f in formats.WRITABLE if f != "text")  # plain text would drop the annotations
 PREDICTING = ("conll", "jsonl", "labelstudio")  # the formats that mark a model's tags apart from annotations
+RECORDS = ("prodigy", "doccano", "labelstudio")  # a record imported from such a file goes back to it, labelled or not
 
 
 @dataclass
@@ -112,7 +113,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
     for r in rows:
         pred = predicted.get(r.id)
         tags, source = (r.tags, r.source) if pred is None else (pred.tags, "model")
-        if tags is None and not unlabeled and not formats.carried(r, fmt):
+        if tags is None and not unlabeled and not (fmt in RECORDS and formats.carried(r, fmt)):
             continue  # a record of this format's file goes back out, labelled or not (a round trip)
         chosen.append(formats.Sentence(list(r.words), None if tags is None else list(tags), r.text,
                                        list(r.offsets), r.document,

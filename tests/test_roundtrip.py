@@ -38,3 +38,25 @@ def test_the_cli_names_what_is_kept_and_what_an_export_leaves_behind(tmp_path):
     assert "not in a conll file (kept in the project; export in their own format to write them back): " \
            "1 stacked span (jsonl)" in printed
     assert "not in a" not in ok("--db", db, "export", "p", "--out", str(tmp_path / "o.jsonl"))
+
+
+def test_a_pool_with_hidden_gold_carries_nothing_that_would_show_its_tags(tmp_path):
+    task = {"data": {"text": "Ann met Bo."}, "annotations": [{"id": 7, "result": [
+        {"id": "r1", "from_name": "label", "to_name": "text", "type": "labels",
+         "value": {"start": 0, "end": 3, "text": "Ann", "labels": ["PER"]}}]}]}
+    store = Store(tmp_path / "n.db")
+    pid = store.create_project("p", [])
+    store.import_many(pid, [(formats.iter_read(json.dumps([task]).encode(), name="t.json"), None, "t.json"),
+                            (formats.iter_read(b"Kim B-PER\nleft O\n\n", name="c.conll"), None, "c.conll")],
+                      hidden_gold=True)
+    assert [r.carry for r in store.sentences(pid)] == [None, None]
+    assert export.export_annotations(store, pid, fmt="conll").written == 0  # an unlabelled pool, not all-O gold
+    tasks = json.loads(export.export_annotations(store, pid, fmt="labelstudio", unlabeled=True).data)
+    assert [t.get("annotations", []) for t in tasks] == [[], []]
+    store.close()
+
+
+def test_spans_that_meet_only_in_a_space_are_both_editable():
+    record = {"text": "Ann Bo", "spans": [{"start": 0, "end": 4, "label": "PER"}, {"start": 3, "end": 6, "label": "PER"}]}
+    [s] = formats.loads(json.dumps(record).encode(), name="s.jsonl").sentences
+    assert s.tags == ["B-PER", "B-PER"] and s.carry is None

@@ -87,5 +87,5 @@ def test_a_pool_with_hidden_gold_exports_no_spans_or_answers(tmp_path):
     pid = store.create_project("p", [])
     store.import_many(pid, [(formats.iter_read(RELATIONS, fmt="prodigy"), None, "r")], hidden_gold=True)
     records = jsonl(export.export_annotations(store, pid, fmt="prodigy", unlabeled=True).data)
-    assert [k for k in list(jsonl(RELATIONS.read_bytes())[0]) if k not in ("spans", "answer")] == list(records[0])
+    assert not {"spans", "answer", "relations"} & {k for r in records for k in r}  # nothing its file carried
     store.close()

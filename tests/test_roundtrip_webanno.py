@@ -125,6 +125,7 @@ def test_span_layers_offered_and_a_file_of_several_without_named_entities_refuse
     b = formats.loads(two, name="two.tsv", layer="B").sentences[0]  # a layer without features has one column
     assert b.tags == ["B-B", "O"] and b.carry["kept"] == {"A spans": 1}
     assert formats.dumps([b], "webanno") == two
+    assert webanno.span_layers(two.encode() + b"#Text=caf\xe9\n") == []  # unreadable: its import says why
 
 
 def test_a_conll_project_exports_valid_tsv_with_a_named_entity_layer(store, tmp_path):

@@ -131,23 +131,24 @@ def char_sentence(text: str, char_spans: Sequence[tuple[int, int, str]] | None, 
         raise fail("no tokens in text")
     if char_spans is None:
         return Sentence([w for w, _, _ in tokens], None, text, [(s, e) for _, s, e in tokens], **fields)
-    char_spans, stacked, duplicates = unstack([tuple(x) for x in char_spans])
+    spans_read = []
+    for s, e, label in char_spans:
+        if not 0 <= s < e <= len(text):
+            raise fail(f"span ({s}, {e}) out of range (text length {len(text)})")
+        a, b = s + len(text[s:e]) - len(text[s:e].lstrip()), e - len(text[s:e]) + len(text[s:e].rstrip())
+        if a >= b:
+            raise fail(f"span ({s}, {e}) holds only whitespace")
+        spans_read.append((a, b, label, s, e))
+    trimmed, stacked, duplicates = unstack(spans_read, key=lambda x: (x[0], x[1]))  # spans meeting in a space don't
     if duplicates:
         notes[DUPLICATE_NOTE] += duplicates
     if stacked:
         notes[f"kept, not editable: {STACKED}"] += len(stacked)
         fields["carry"] = with_kept(fields.get("carry"), fmt, STACKED, len(stacked),
-                                    stacked=[list(x) for x in stacked])
-    trimmed = []
-    for s, e, label in char_spans:
-        if not 0 <= s < e <= len(text):
-            raise fail(f"span ({s}, {e}) out of range (text length {len(text)})")
+                                    stacked=[[s, e, label] for _, _, label, s, e in stacked])
+    for _, _, label, s, e in trimmed:
         if problem := seen.check(label):
             raise fail(f"span ({s}, {e}): {problem}")
-        a, b = s + len(text[s:e]) - len(text[s:e].lstrip()), e - len(text[s:e]) + len(text[s:e].rstrip())
-        if a >= b:
-            raise fail(f"span ({s}, {e}) holds only whitespace")
-        trimmed.append((a, b, label, s, e))
     trimmed.sort()
     tokens, split = _split_words(tokens, {x for a, b, *_ in trimmed for x in (a, b)})
     if split:

@@ -119,12 +119,16 @@ def _layers(lines: list[str]) -> list[Layer]:
 
 
 def span_layers(source: Source, name: str = "input") -> list[str]:
-    """The span layers (and features) a TSV 3 file offers to edit, as `--layer` takes them: LAYER|feature."""
+    """The span layers (and features) a TSV 3 file offers to edit, as `--layer` takes them: LAYER|feature; none
+    when the file cannot be read (its import says why)."""
     header = []
-    for line in read_lines(source, name):
-        if line.startswith("#Text=") or (line.strip() and not line.startswith("#")):
-            break
-        header.append(line)
+    try:
+        for line in read_lines(source, name):
+            if line.startswith("#Text=") or (line.strip() and not line.startswith("#")):
+                break
+            header.append(line)
+    except FormatError:
+        return []
     return [x for layer in _layers(header) if layer.kind == "#T_SP=" for x in layer.offered()]
 
 

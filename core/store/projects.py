@@ -103,7 +103,8 @@ class ProjectRows(StoreBase):
         annotator's, unless their latest by that annotator are the same); a sentence repeated inside one batch is
         kept as often as it is repeated (its k-th copy has its own identity), so re-importing the same file adds
         nothing and loses nothing. `hidden_gold` (demo mode): labelled sentences join the unlabeled split with their
-        tags kept hidden until revealed. Admins only (`actor`); audited with the counts."""
+        tags kept hidden until revealed, and without what their file carries (it would hold the tags). Admins only
+        (`actor`); audited with the counts."""
         self.authorize(actor, "import", project_id)
         _check(source, SOURCES, "annotation source")
         for _, split, _ in batches:
@@ -177,7 +178,7 @@ class ProjectRows(StoreBase):
                              split or own or "unlabeled", digest, created,
                              json.dumps([list(c) for c in columns]) if columns else None,
                              None if meta is None else json.dumps(meta),
-                             None if getattr(s, "carry", None) is None else json.dumps(s.carry)))
+                             None if hidden_gold or getattr(s, "carry", None) is None else json.dumps(s.carry)))
                 if getattr(s, "suggestion", None) is not None:  # a model's tags: shown to annotators, never a label
                     annotations.append((next_sid, json.dumps(list(s.suggestion)), "model",
                                         getattr(s, "suggested_by", None) or annotator, created))
