@@ -104,7 +104,7 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
             raise ValueError(f"invalid split {split!r}: expected one of {', '.join(SPLITS)}")
     if fmt not in PREDICTING:
         tagger = None
-    rows = [r for r in store.sentences(project_id) if r.split in splits]
+    rows = [r for r in store.sentences(project_id, carry=True) if r.split in splits]
     todo = [r for r in rows if r.tags is None] if tagger is not None else []
     preds = tagger.predict([r.words for r in todo], batch_size=batch_size) if todo else []
     predicted = {r.id: p for r, p in zip(todo, preds)}
@@ -138,18 +138,22 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                     predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT, hf) or a DocBin is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
-                  len(rows) - len(chosen), lost([s.carry for s in chosen], fmt)
+                  len(rows) - len(chosen), lost(kept(s.carry for s in chosen), fmt)
                   | (brat.dropped(chosen) if fmt == "brat" else {}))  # lines on a deleted entity
 
 
-def lost(carries: Iterable[dict | None], fmt: str) -> dict[str, int]:
-    """What imports in other formats carried through (relations, notes, other layers...) and a `fmt` file cannot
-    hold, by "<kind> (<format>)": what an export to `fmt` reports as left behind."""
+def kept(carries: Iterable[dict | None]) -> list[tuple[str, str, int]]:
+    """What these carries keep without letting it be edited, as (format, kind, count) (as Store.kept counts it)."""
+    return [(c["format"], kind, n) for c in carries if c for kind, n in c.get("kept", {}).items()]
+
+
+def lost(kinds: Iterable[tuple[str, str, int]], fmt: str) -> dict[str, int]:
+    """Of what imports carried through, by (format, kind, count), what a `fmt` file cannot hold (relations, notes,
+    other layers of other formats), by "<kind> (<format>)": what an export to `fmt` reports as left behind."""
     out: Counter[str] = Counter()
-    for carry in carries:
-        if carry and carry.get("format") != fmt:
-            for kind, n in carry.get("kept", {}).items():
-                out[f"{kind} ({carry.get('format')})"] += n
+    for source, kind, n in kinds:
+        if source != fmt and n:
+            out[f"{kind} ({source})"] += n
     return dict(out)
 
 

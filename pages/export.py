@@ -74,7 +74,7 @@ def render_annotations(*, project: Project) -> None:
     if fmt == "webanno" and len({r.document_id for r in store.sentences(project.id)
                                  if r.split in written and r.tags is not None}) > 1:
         name = name.removesuffix(".tsv") + ".zip"  # several documents: a zip of one .tsv each
-    if left := export.lost(store.carries(project.id, written), fmt):
+    if left := export.lost(store.kept(project.id, written), fmt):
         st.caption(f"Not in a {ui.md_escape(formats.get(fmt).label or fmt)} file (kept in the project; export in "
                    f"their own format to write them back): {ui.md_escape(formats.kept_text(left))}")
     mime = "application/zip" if name.endswith(".zip") else formats.get(fmt).mime

@@ -22,8 +22,9 @@ def test_stacked_spans_are_carried_and_duplicates_read_as_one(tmp_path):
     store = Store(tmp_path / "n.db")
     pid = store.create_project("p", [])
     store.import_many(pid, [(stream, "train", "s.jsonl")])
-    [row] = store.sentences(pid)
-    assert row.carry == s.carry and store.carries(pid, ["train"]) == [s.carry] and store.carries(pid, ["dev"]) == []
+    [row] = store.sentences(pid, carry=True)
+    assert row.carry == s.carry and store.sentences(pid)[0].carry is None  # decoded for exports only
+    assert store.kept(pid, ["train"]) == [("jsonl", "stacked spans", 1)] and store.kept(pid, ["dev"]) == []
     assert export.export_annotations(store, pid, fmt="conll").lost == {"stacked spans (jsonl)": 1}
     assert export.export_annotations(store, pid, fmt="jsonl").lost == {}
     store.close()
@@ -49,7 +50,7 @@ def test_a_pool_with_hidden_gold_carries_nothing_that_would_show_its_tags(tmp_pa
     store.import_many(pid, [(formats.iter_read(json.dumps([task]).encode(), name="t.json"), None, "t.json"),
                             (formats.iter_read(b"Kim B-PER\nleft O\n\n", name="c.conll"), None, "c.conll")],
                       hidden_gold=True)
-    assert [r.carry for r in store.sentences(pid)] == [None, None]
+    assert [r.carry for r in store.sentences(pid, carry=True)] == [None, None]
     assert export.export_annotations(store, pid, fmt="conll").written == 0  # an unlabelled pool, not all-O gold
     tasks = json.loads(export.export_annotations(store, pid, fmt="labelstudio", unlabeled=True).data)
     assert [t.get("annotations", []) for t in tasks] == [[], []]

@@ -185,7 +185,7 @@ def test_upload_offers_the_span_layers_of_a_file_without_named_entities(monkeypa
     assert not at.error
     at.selectbox(key="upload_split_0_two.tsv").set_value("train").run()
     at.button(key="upload_import").click().run()
-    rows = store.sentences(pid)
+    rows = store.sentences(pid, carry=True)
     assert [r.tags for r in rows] == [["B-A", "O"]] and rows[0].carry["kept"] == {"B spans": 1}
     assert export.export_annotations(store, pid, fmt="webanno").data == TWO.encode()
 

@@ -267,12 +267,13 @@ class ProjectRows(StoreBase):
         return len(ids)
 
     def sentences(self, project_id: int, *, split: str | None = None, ids: Sequence[int] | None = None,
-                  flagged: bool | None = None) -> list[SentenceRow]:
+                  flagged: bool | None = None, carry: bool = False) -> list[SentenceRow]:
         """Sentences ordered by id, each with its effective tags, their source and annotation id (or None), its
-        document's name (or None) and what its import kept (columns, meta, carry, or None); `flagged` False leaves out the
-        sentences flagged as junk, True keeps only them."""
+        document's name (or None) and what its import kept (columns, meta, or None; with `carry`, what it carries
+        through for its format's writer: a whole document or task, for exports only); `flagged` False leaves out
+        the sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position, s.columns, s.meta,
-            s.carry, (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
+            {'s.carry' if carry else 'NULL'} AS carry, (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
             a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
             LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""
@@ -288,11 +289,14 @@ class ProjectRows(StoreBase):
             params.append(int(flagged))
         return [SentenceRow.from_row(r) for r in self._rows(sql + " ORDER BY s.id", params)]
 
-    def carries(self, project_id: int, splits: Sequence[str]) -> list[dict]:
-        """What the imports of these splits' sentences carry through (formats.Sentence.carry), where they do."""
-        return [r["carry"] for r in self._rows(
-            "SELECT carry FROM sentences WHERE project_id = ? AND carry IS NOT NULL AND split IN "
-            "(SELECT value FROM json_each(?))", [project_id, json.dumps([_check(s, SPLITS, "split") for s in splits])])]
+    def kept(self, project_id: int, splits: Sequence[str]) -> list[tuple[str, str, int]]:
+        """What the imports of these splits' sentences carry through without letting it be edited, counted in the
+        database: (format, kind, count) by format and kind (formats.Sentence.carry's `kept`)."""
+        return [(r["format"], r["kind"], r["n"]) for r in self._rows(
+            "SELECT json_extract(s.carry, '$.format') AS format, k.key AS kind, SUM(k.value) AS n FROM sentences s, "
+            "json_each(s.carry, '$.kept') k WHERE s.project_id = ? AND s.carry IS NOT NULL AND s.split IN "
+            "(SELECT value FROM json_each(?)) GROUP BY 1, 2 ORDER BY 1, MIN(s.id), 2",
+            [project_id, json.dumps([_check(s, SPLITS, "split") for s in splits])])]
 
     def neighbours(self, sentence_id: int, before: int = 2, after: int = 2
                    ) -> tuple[list[SentenceRow], list[SentenceRow]]:
