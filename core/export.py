@@ -36,6 +36,7 @@ class Export:
     untagged: int  # unlabelled sentences written without tags (unlabeled=True)
     left_out: int  # unlabelled sentences not written
     lost: dict[str, int] = field(default_factory=dict)  # what imports in other formats carried, not written: by kind
+    dropped: dict[str, int] = field(default_factory=dict)  # carried lines of this format gone with what they were on
 
     @property
     def written(self) -> int:
@@ -138,8 +139,8 @@ def export_annotations(store: Store, project_id: int, *, splits: Sequence[str] =
                     predicted=bool(tagger))
     data = text.encode("utf-8") if isinstance(text, str) else text  # a zip (BRAT, hf) or a DocBin is bytes already
     return Export(data, len(chosen) - len(predicted) - untagged, len(predicted), untagged,
-                  len(rows) - len(chosen), lost(kept(s.carry for s in chosen), fmt)
-                  | (brat.dropped(chosen) if fmt == "brat" else {}))  # lines on a deleted entity
+                  len(rows) - len(chosen), lost(kept(s.carry for s in chosen), fmt),
+                  brat.dropped(chosen) if fmt == "brat" else {})  # lines on a deleted entity or a left-out sentence
 
 
 def kept(carries: Iterable[dict | None]) -> list[tuple[str, str, int]]:

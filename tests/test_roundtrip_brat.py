@@ -13,6 +13,7 @@ from core import export, formats
 from core.formats import Sentence
 from core.store import Store
 from tests.roundtrip import PEERS, folder_differences, round_trip, text_differences
+from tests.test_cli import ok
 
 INTRO = PEERS / "brat_tutorial_000-introduction"
 RELATIONS = PEERS / "brat_tutorial_060-relation_annotation"
@@ -77,7 +78,7 @@ def relabel(store: Store, pid: int, phrase: str, label: str | None, within: str 
 def exported(store: Store, pid: int, **kw) -> tuple[dict[str, bytes], dict[str, int]]:
     out = export.export_annotations(store, pid, fmt="brat", **kw)
     with zipfile.ZipFile(io.BytesIO(out.data)) as zf:
-        return {n: zf.read(n) for n in zf.namelist()}, out.lost
+        return {n: zf.read(n) for n in zf.namelist()}, out.dropped
 
 
 def changed(before: Path, after: bytes) -> list[str]:
@@ -231,3 +232,12 @@ def test_a_new_entity_never_takes_a_deleted_entitys_id(tmp_path):
         repr("-T7\tGPE 549 560\tSwitzerland\n"), repr("-R2\tOrigin Arg1:T6 Arg2:T7\t\n"),
         repr("+T8\tOrganization 15 41\tBrat Rapid Annotation Tool\n")]
     assert lost == {"relations whose entity was deleted": 1}
+
+
+def test_the_cli_says_what_an_edit_took_along(tmp_path):
+    store, pid = imported(tmp_path, INTRO)
+    relabel(store, pid, "Raul Salinas de Gortari", None)
+    store.close()
+    printed = ok("--db", str(tmp_path / "edit.db"), "export", "edit", "--out", str(tmp_path / "o.zip"))
+    assert "not written, gone with what they were on: 1 event whose entity was deleted, 1 relation whose entity " \
+           "was deleted, 3 attributes whose entity was deleted" in printed and "not in a" not in printed

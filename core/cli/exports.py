@@ -89,6 +89,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.lost:
         print(f"not in a {fmt} file (kept in the project; export in their own format to write them back): "
               f"{formats.kept_text(out.lost)}")
+    if out.dropped:
+        print(f"not written, gone with what they were on: {formats.kept_text(out.dropped)}")
     return 0
 
 

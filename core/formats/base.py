@@ -352,9 +352,8 @@ def kept_text(kept: Counter[str] | dict[str, int]) -> str:
 
 
 def _one(kind: str) -> str:
-    """"relations (brat)" -> "relation (brat)": a plural kind in the singular."""
-    noun, paren, rest = kind.partition(" (")
-    return noun.removesuffix("s") + paren + rest
+    """"relations whose entity was deleted" -> "relation whose ...": a plural kind's noun in the singular."""
+    return re.sub(r"^(.*?)s\b(?= \(| whose | of | written |$)", r"\1", kind, count=1)
 
 
 def notes_text(notes: Counter[str]) -> str:
