@@ -168,3 +168,11 @@ def test_null_offsets_are_no_offsets():
     record = {"text": "Peter Blackburn", "label": [[0, 15, "PER"]], "doc_id": None, "nerloop_offsets": None}
     again = formats.loads(lines([record]), name="x.jsonl", fmt="doccano")  # what pandas writes for a missing key
     assert again.sentences[0].words == ["Peter", "Blackburn"] and not again.notes
+
+
+def test_a_project_of_doccano_and_other_records_exports_records_of_the_same_keys(tmp_path):
+    store, pid = conll_project(tmp_path)
+    store.import_many(pid, [(formats.iter_read(lines(DOCCANO[:2]), name="d.jsonl", fmt="doccano"), "train", "d")])
+    records = jsonl(export.export_annotations(store, pid, fmt="doccano").data)
+    assert len({tuple(r) for r in records}) == 1 and len(records) == len(store.sentences(pid))
+    store.close()

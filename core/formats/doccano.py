@@ -164,10 +164,14 @@ def _record(s: Sentence, doc_ids: bool) -> dict:
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> str:
-    """A record a sentence: as imported from doccano (same keys, same order), else one of nerloop's own."""
+    """A record a sentence: as imported from doccano (same keys, same order), else one of nerloop's own; where
+    both meet, every record gets every key (null where it had none: doccano 1.8 refuses records that differ)."""
     doc_ids = any(s.doc_id is not None for s in sentences)
-    return "".join(json.dumps(_carried_record(s, c) if (c := carried(s, "doccano")) else _record(s, doc_ids),
-                              ensure_ascii=False) + "\n" for s in sentences)
+    records = [_carried_record(s, c) if (c := carried(s, "doccano")) else _record(s, doc_ids) for s in sentences]
+    if len({bool(carried(s, "doccano")) for s in sentences}) > 1:
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        records = [{k: r.get(k) for k in keys} for r in records]
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
 FORMAT = Format("doccano", (".jsonl", ".json"), sniff, read, write, order=40, mime="application/jsonl",
