@@ -199,7 +199,7 @@ def test_words_with_whitespace_are_refused_so_export_keeps_working(tmp_path):
         assert what in err.value.problem
     assert dump(store) == before
     out = export.export_annotations(store, pid, splits=["train"], fmt="conll")
-    assert out.data.decode("utf-8") == "Oslo B-LOC\nfell O\n"
+    assert out.data.decode("utf-8") == "Oslo B-LOC\nfell O\n\n"
 
 
 def test_docstart_only_txt_is_an_empty_conll_file():
