@@ -1,6 +1,7 @@
 """WebAnno / INCEpTION TSV 3.3 round trips: INCEpTION's own files import whole (one span layer edited, every other
 layer, stacked and duplicate span carried) and export byte for byte; an edit changes only the edited layer's cells;
 a project from another format exports valid TSV 3.3."""
+import dataclasses
 import io
 import zipfile
 from pathlib import Path
@@ -273,3 +274,10 @@ def test_a_file_without_trailing_tabs_round_trips_and_no_sentence_is_a_bare_head
     after, counts = round_trip(path, "webanno", tmp_path=tmp_path)
     assert text_differences(path.read_bytes(), after) == [] and counts["notes"] == {"kept, not editable: Lemma spans": 10}
     assert formats.dumps([], "webanno") == f"#FORMAT=WebAnno TSV 3.3\n#T_SP={NE}|value\n\n"
+
+
+def test_documents_of_names_alike_get_files_of_their_own():
+    one = formats.loads("Ann B-PER\n", name="x.conll").sentences[0]
+    docs = [dataclasses.replace(one, doc_id=name, document=k) for k, name in enumerate(["A", "a", "a-3", "a"], 1)]
+    with zipfile.ZipFile(io.BytesIO(formats.dumps(docs, "webanno"))) as zf:
+        assert len({n.lower() for n in zf.namelist()}) == 4

@@ -339,6 +339,19 @@ class Stream:
         return self.source.read()
 
 
+def document_stem(doc_id: str | None, k: int, used: set[str]) -> str:
+    """A safe file name (without extension) for the k-th document of a folder written as a zip, subfolders kept,
+    unique (case aside) among `used`."""
+    parts = [re.sub(r"[^\w.-]+", "_", p).strip("._") for p in (doc_id or "").split("/")]
+    stem = "/".join(p for p in parts if p) or f"doc-{k}"
+    n, found = 1, stem
+    while found.lower() in used:
+        n += 1
+        found = f"{stem}-{k}" if n == 2 else f"{stem}-{k}-{n}"
+    used.add(found.lower())
+    return found
+
+
 def carried(s: Sentence, fmt: str) -> dict:
     """What sentence `s` carries for format `fmt`'s writer: its `carry` when the import read it in `fmt`, else {}.
     A carry is {"format": name, "kept": {what: count}, ...}: the writer of that format reads the rest, `kept` says

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from core.formats.base import Format, FormatError, Sentence, Stream, carried, decode
+from core.formats.base import Format, FormatError, Sentence, Stream, carried, decode, document_stem
 from core.formats.records import STACKED, char_sentence, char_spans, unstack
 from core.formats.text import split_sentences
 from core.labels import LabelSet
@@ -289,18 +289,6 @@ def _plain(group: list[Sentence]) -> tuple[str, str]:
     return "".join(text), "".join(ann)
 
 
-def _stem(doc_id: str | None, k: int, used: set[str]) -> str:
-    """A safe file name (without extension) for a document, subfolders kept, unique (case aside) among `used`."""
-    parts = [re.sub(r"[^\w.-]+", "_", p).strip("._") for p in (doc_id or "").split("/")]
-    stem = "/".join(p for p in parts if p) or f"doc-{k}"
-    n, found = 1, stem
-    while found.lower() in used:
-        n += 1
-        found = f"{stem}-{k}" if n == 2 else f"{stem}-{k}-{n}"
-    used.add(found.lower())
-    return found
-
-
 def _documents(sentences: Sequence[Sentence]) -> Iterator[tuple[str, str, str, Counter[str]]]:
     """Each document as (file stem, .txt, .ann, what was dropped): one per document name and id, in order."""
     groups: list[list[Sentence]] = []
@@ -314,7 +302,7 @@ def _documents(sentences: Sequence[Sentence]) -> Iterator[tuple[str, str, str, C
         txt, ann, dropped = found if found else (*_plain(group), Counter())
         if not found and any("at" in carried(s, "brat") for s in group):
             dropped[_UNLAID] += 1
-        yield _stem(group[0].doc_id, k, used), txt, ann, dropped
+        yield document_stem(group[0].doc_id, k, used), txt, ann, dropped
 
 
 def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -> bytes:

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from core.formats.base import (Format, FormatError, Sentence, Source, Stream, carried, read_lines, spans,
-                               tags_from_spans)
+from core.formats.base import (Format, FormatError, Sentence, Source, Stream, carried, document_stem, read_lines,
+                               spans, tags_from_spans)
 from core.formats.conll import joined_sentence
 from core.formats.records import DUPLICATE_NOTE, STACKED, unstack
 from core.labels import LabelSet, label_problem, word_problem
@@ -421,10 +421,7 @@ def write(sentences: Sequence[Sentence], scheme: str = "iob2", sep: str = " ") -
     buf, used = io.BytesIO(), set()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for k, group in enumerate(docs, 1):
-            stem = re.sub(r"[^\w.-]+", "_", group[0].doc_id or "").strip("._") or f"doc-{k}"
-            stem = stem if stem not in used else f"{stem}-{k}"
-            used.add(stem)
-            zf.writestr(f"{stem}.tsv", _document(group))
+            zf.writestr(f"{document_stem(group[0].doc_id, k, used)}.tsv", _document(group))
     return buf.getvalue()
 
 
