@@ -185,10 +185,10 @@ def content(data: bytes, fmt: str) -> list[tuple]:
 def test_nerloop_jsonl_round_trips_with_stacked_spans_and_other_fields(tmp_path):
     out, counts = round_trip(OWN_JSONL, "jsonl", tmp_path=tmp_path, name="own.jsonl", unlabeled=True)
     assert json_differences(jsonl(OWN_JSONL), jsonl(out)) == []
-    assert counts["notes"] == {"kept, not editable: stacked spans": 1, "kept, not editable: fields": 1}
+    assert counts["notes"] == {"kept, not editable: stacked spans": 1, "kept, not editable: record fields": 1}
     assert counts["lost"] == {}
     assert export.lost(export.kept(s.carry for s in formats.loads(OWN_JSONL, name="own.jsonl").sentences), "conll") == {
-        "stacked spans (jsonl)": 1, "fields (jsonl)": 1}
+        "stacked spans (jsonl)": 1, "record fields (jsonl)": 1}
 
 
 def test_nerloop_hf_dataset_round_trips_its_splits_documents_and_tags(tmp_path):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
 from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines
-from core.formats.recordcarry import FIELDS, OFFSETS, Span, count_kept, merged, offset_words, record_carry
+from core.formats.recordcarry import (FIELDS, OFFSETS, OFFSETS_NOTE, Span, count_kept, merged, offset_words,
+                                      record_carry)
 from core.labels import LabelSet, text_problem
 
 _KEPT = {"relations": "relations", "Comments": "comments"}  # keys whose items an import report counts
@@ -68,7 +69,7 @@ def _words(obj: dict, text: str, notes) -> list[tuple[str, int, int]] | None:
     if value is None:
         return None
     if (words := offset_words(value, text)) is None:
-        notes[f"{OFFSETS} that do not fit the text (words tokenised again)"] += 1
+        notes[OFFSETS_NOTE] += 1
     return words
 
 

@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
+from core.formats.recordcarry import FIELDS
 from core.formats.records import (char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines,
                                   with_kept)
 from core.labels import LabelSet, word_problem
 
 OWN_KEYS = ("text", "tokens", "spans", "doc_id", "meta", "source", "model")  # source, model: what nerloop's export adds
-FIELDS = "fields"  # what a carry's `kept` calls a record's other fields
 
 
 def sniff(head: str) -> int:

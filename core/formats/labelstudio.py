@@ -7,21 +7,19 @@ tags as `annotations`, a model's as `predictions` with scores, and each task's w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from statistics import fmean
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int, spans
+from core.formats.recordcarry import OFFSETS, OFFSETS_NOTE, offset_words, trimmed
 from core.formats.records import char_sentence, char_spans, checked_text, head_objects, json_lines, parse_json
-from core.labels import LabelSet, words_problem
+from core.labels import LabelSet
 
 PREDICTIONS_NOTE = "predictions kept as model suggestions (never gold)"
-OFFSETS = "nerloop_offsets"  # data key: each word's [start, end] in data.text, as nerloop wrote them
-OFFSETS_NOTE = f"{OFFSETS} that do not fit the text (words tokenised again)"
 FMT = "labelstudio"
 _OWN = ("data", "annotations", "predictions")  # task keys nerloop reads; the others are kept as fields
-Words = list[tuple[str, int, int]]
 
 
 def sniff(head: str) -> int:
@@ -117,22 +115,6 @@ def _latest(items: list[dict]) -> dict | None:
     return max(reversed(items), key=lambda a: str(a.get("updated_at") or a.get("created_at") or ""), default=None)
 
 
-def _words(offsets: object, text: str) -> Words | None:
-    """The words `data.nerloop_offsets` gives `text`, or None unless they are [start, end] pairs in order that hold
-    every character of it but whitespace, and no whitespace."""
-    if not isinstance(offsets, list) or not offsets:
-        return None
-    out, prev = [], 0
-    for pair in offsets:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(map(is_int, pair))):
-            return None
-        a, b = pair
-        if not prev <= a < b <= len(text) or text[prev:a].strip() or any(c.isspace() for c in text[a:b]):
-            return None
-        out.append((text[a:b], a, b))
-        prev = b
-    return None if text[prev:].strip() or words_problem([w for w, _, _ in out]) else out
-
 
 def _suggested(s: Sentence, text: str, prediction: dict, fail, seen: LabelSet, notes: Counter[str]) -> Sentence:
     """Sentence `s` with the prediction's spans as its suggestion (words split at their edges too; spans stacked
@@ -211,7 +193,7 @@ def read(stream: Stream) -> Iterator[Sentence]:
         found = None if latest is None else _result_spans(latest.get("result"), fail)
         if found is not None:
             stream.scheme = "iob2"
-        tokens = _words(task["data"].get(OFFSETS), text)
+        tokens = offset_words(task["data"].get(OFFSETS), text)  # data key: as nerloop wrote them
         if tokens is None and OFFSETS in task["data"]:
             stream.notes[OFFSETS_NOTE] += 1
         doc_id = task["data"].get("doc_id")
@@ -223,11 +205,6 @@ def read(stream: Stream) -> Iterator[Sentence]:
             s = _suggested(s, text, prediction, fail, seen, stream.notes)
         yield replace(s, carry=_carry(s, task, read_at, tokens is not None, stream.notes))
 
-
-def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
-    """A span without the whitespace at its edges (as the reader takes it)."""
-    inner = text[start:end]
-    return start + len(inner) - len(inner.lstrip()), end - len(inner) + len(inner.rstrip())
 
 
 def _item(s: Sentence, span: tuple[int, int, str], rid: str, names: tuple[str, str]) -> dict:
@@ -253,7 +230,7 @@ def _merged(s: Sentence, k: int, result: list, stacked: list) -> list:
     for item in result:
         if _is_entity(item):
             v = item["value"]
-            span = (*_trimmed(s.text, v["start"], v["end"]), v["labels"][0])
+            span = trimmed(s.text, (v["start"], v["end"], v["labels"][0]))
             if span not in now and (v["start"], v["end"], v["labels"][0]) not in under:
                 gone.add(item.get("id"))
                 continue

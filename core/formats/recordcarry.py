@@ -9,6 +9,7 @@ from core.formats.base import is_int
 from core.labels import word_problem
 
 OFFSETS = "nerloop_offsets"  # a record's words as [start, end] character offsets (also Label Studio's task data)
+OFFSETS_NOTE = f"{OFFSETS} that do not fit the text (words tokenised again)"
 FIELDS = "record fields"  # what a carry's `kept` calls the keys of a record other than text, spans, meta, relations
 Span = tuple[int, int, str]
 
