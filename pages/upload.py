@@ -226,6 +226,8 @@ def commit(project_id: int, chosen: list[tuple[Item, str]], *, new_labels: bool)
     ui.release_memory()  # the server skips Streamlit's collection after each run (config: runner.postScriptGC)
     return [f"{ui.md_escape(item.name)} → {_report_split(split, r)}: {r['added']} added, {r['duplicates']} "
             f"duplicates skipped, {r['annotated']} with tags"
+            + (f" ({r['duplicates_carrying']} skipped with data kept but not editable, not imported again)"
+               if r.get("duplicates_carrying") else "")
             + (f", {r['suggested']} with model suggestions" if r.get("suggested") else "")
             for (item, split), r in zip(chosen, results)]
 

@@ -61,3 +61,12 @@ def test_spans_that_meet_only_in_a_space_are_both_editable():
     record = {"text": "Ann Bo", "spans": [{"start": 0, "end": 4, "label": "PER"}, {"start": 3, "end": 6, "label": "PER"}]}
     [s] = formats.loads(json.dumps(record).encode(), name="s.jsonl").sentences
     assert s.tags == ["B-PER", "B-PER"] and s.carry is None
+
+
+def test_a_duplicate_whose_file_carried_data_is_reported(tmp_path):
+    db, src = str(tmp_path / "n.db"), tmp_path / "s.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in STACKED) + "\n")
+    ok("--db", db, "init", "p", "--labels", "PER,LOC")
+    ok("--db", db, "import", "p", str(src))
+    printed = ok("--db", db, "import", "p", str(src))
+    assert "0 added, 1 duplicates (1 of them with data kept but not editable, not imported again)" in printed

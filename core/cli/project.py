@@ -112,8 +112,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 into = [f"{k} {n}" for k, n in r.get("splits", {}).items()]  # the file's own splits (hf)
                 into += [r.get("split", split)] if not into or "split" in r else []
                 suggested = f", {r['suggested']} with model suggestions" if r.get("suggested") else ""
-                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates, {r['annotated']} annotated"
-                      f"{suggested} -> {', '.join(into)}")
+                carrying = (f" ({r['duplicates_carrying']} of them with data kept but not editable, not imported "
+                            "again)" if r.get("duplicates_carrying") else "")
+                print(f"{path}: {r['added']} added, {r['duplicates']} duplicates{carrying}, {r['annotated']} "
+                      f"annotated{suggested} -> {', '.join(into)}")
         new = [label for label in store.project(project.id).labels if label not in project.labels]
         if new:
             print(f"new labels added to {project.name!r}: {', '.join(new)}")

@@ -342,7 +342,7 @@ class Stream:
 def document_stem(doc_id: str | None, k: int, used: set[str]) -> str:
     """A safe file name (without extension) for the k-th document of a folder written as a zip, subfolders kept,
     unique (case aside) among `used`."""
-    parts = [re.sub(r"[^\w.-]+", "_", p).strip("._") for p in (doc_id or "").split("/")]
+    parts = [re.sub(r"[^\w.+ -]+", "_", p).strip("._ ") for p in (doc_id or "").split("/")]
     stem = "/".join(p for p in parts if p) or f"doc-{k}"
     n, found = 1, stem
     while found.lower() in used:

@@ -95,7 +95,7 @@ class ProjectRows(StoreBase):
         A sentence's `suggestion` (a model's tags, e.g. Label Studio predictions) is stored as a source=model
         annotation by `suggested_by`: shown to annotators, never a label. Returns per batch {"added", "duplicates",
         "annotated"} (+ "suggested" when some were; + "hidden"; + "split" when it was None, "splits" {split: n} for
-        own splits).
+        own splits; + "duplicates_carrying": skipped sentences whose file carried data along, not imported again).
 
         Labels: into a project without labels an import brings its own; a project with labels takes a new entity
         type only when `new_labels` allows it, and never one differing from another only by case. Sentences already
@@ -161,6 +161,8 @@ class ProjectRows(StoreBase):
             for s, position, digest in pending:
                 if digest in held:
                     counts["duplicates"] += 1
+                    if getattr(s, "carry", None) and s.carry.get("kept"):  # its relations, fields... are not kept
+                        counts["duplicates_carrying"] = counts.get("duplicates_carrying", 0) + 1
                     if source == "human" and s.tags is not None:
                         relabel[held[digest]] = list(s.tags)
                     continue
