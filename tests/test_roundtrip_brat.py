@@ -217,7 +217,7 @@ def test_documents_from_other_formats_are_one_pair_each_with_safe_unique_names()
                  sentence("Gus lay", None), sentence("Hal hit", None)]
     with zipfile.ZipFile(io.BytesIO(formats.dumps(sentences, "brat"))) as zf:
         files = {n: zf.read(n).decode() for n in zf.namelist()}
-    assert list(files) == ["r/1.txt", "r/1.ann", "x_y.txt", "x_y.ann", "doc.txt", "doc.ann", "doc-4.txt",
+    assert list(files) == ["r/1.txt", "r/1.ann", "x y.txt", "x y.ann", "doc.txt", "doc.ann", "doc-4.txt",
                            "doc-4.ann", "DOC-5.txt", "DOC-5.ann", "doc-6.txt", "doc-6.ann"]
     assert files["r/1.txt"] == "Ann ran\nBo swam\n" and files["r/1.ann"] == "T1\tPER 0 3\tAnn\nT2\tPER 8 10\tBo\n"
     assert files["doc-6.txt"] == "Gus lay\nHal hit\n"
