@@ -83,20 +83,29 @@ def test_an_edit_changes_only_the_edited_layer_and_keeps_the_ids_of_spans_it_lef
     assert again[0].tags == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC"] and again[2].tags == ["O"] * 12
 
 
-def test_a_new_span_over_a_carried_stacked_one_gets_a_fresh_id(store):
+def test_a_relabelled_span_keeps_its_id_and_place_among_carried_stacked_ones(store):
     path = PEERS / "webanno_tsv33_ne_stacked.tsv"
     tags = ["O"] * 15
     tags[7:9] = ["B-ORGpart", "I-ORGpart"]
     after = _edited(store, path, {0: tags})
     cells = [line.split("\t")[3:5] for line in after.decode().split("\n") if line.startswith(("1-8\t", "1-9\t"))]
-    assert cells == [["*[2]|*[3]|*[4]", "ORG[2]|ORGpart[3]|ORGpart[4]"]] * 2  # the carried ones, then the new one
+    assert cells == [["*[1]|*[2]|*[3]", "ORGpart[1]|ORG[2]|ORGpart[3]"]] * 2  # only the edited value changes
     assert len(_changed(path.read_bytes(), after)) == 2
 
 
-def test_a_span_of_an_unset_value_comes_back_unset_and_a_new_label_is_written_escaped(store):
+def test_a_new_span_over_a_carried_stacked_one_gets_a_fresh_id(store):
+    path = PEERS / "webanno_tsv33_ne_stacked.tsv"
+    tags = ["O"] * 15
+    tags[7:10] = ["B-ORG", "I-ORG", "I-ORG"]  # "Champions League" and the word after it
+    after = _edited(store, path, {0: tags})
+    cells = [line.split("\t")[4] for line in after.decode().split("\n") if line.startswith(("1-8\t", "1-10\t"))]
+    assert cells == ["ORG[4]|ORG[2]|ORGpart[3]", "ORG[4]"]  # the old outer span gone, the new one over the rest
+
+
+def test_a_span_of_an_unset_value_comes_back_unset_and_a_relabelled_one_is_written_escaped_with_its_id(store):
     path = PEERS / "webanno_tsv33_custom_span_relation.tsv"
     after = _edited(store, path, {0: ["B-Span", "I-Span", "B-A_B", "I-A_B", "O"]}, layer="Span")
-    assert [x[1].split("\t")[3] for x in _changed(path.read_bytes(), after)] == ["A\\_B[3]", "A\\_B[3]"]
+    assert [x[1].split("\t")[3] for x in _changed(path.read_bytes(), after)] == ["A\\_B[2]", "A\\_B[2]"]  # id kept
     assert formats.loads(after, name="x.tsv", layer="Span").sentences[0].tags[2:4] == ["B-A_B", "I-A_B"]
 
 

@@ -82,6 +82,9 @@ def sniff(head: str) -> int:
     return 3 if head.lstrip().startswith("#FORMAT=WebAnno TSV 3") else 0
 
 
+_ID = re.compile(r"(?<!\\)(\[\d+\])?$")  # an entry's span id, "[7]" (or nothing) at its end
+
+
 def _escape(value: str) -> str:
     return _ESCAPE.sub(lambda m: {"\t": "\\t", "\n": "\\n"}.get(m[0], "\\" + m[0]), value)
 
@@ -332,8 +335,16 @@ def _cells(found: list[tuple[int, int, str]], carry: dict, n_words: int, layout:
     come back, new spans get fresh ids where they span words or stack."""
     imported = {(a, b, label): texts for a, b, label, texts in carry.get("spans", [])}
     placed = [(a, b, imported[(a, b, label)]) for a, b, label in found if (a, b, label) in imported]
+    gone = {(a, b): texts for (a, b, label), texts in imported.items() if (a, b, label) not in found}
+    new = []
+    for a, b, label in (x for x in found if x not in imported):
+        if (a, b) in gone:  # the same words, another label: its entries and id stay (relations point at it)
+            texts = list(gone.pop((a, b)))
+            texts[layout.value] = _entry(label, layout.value, layout, None) + _ID.search(texts[layout.value])[0]
+            placed.append((a, b, texts))
+        else:
+            new.append((a, b, label))
     placed += [(a, b, texts) for a, b, _, texts in carry.get("stacked", [])]
-    new = [x for x in found if x not in imported]
     depth = Counter(t for a, b, *_ in placed + new for t in range(a, b))
     for a, b, label in new:
         span_id = next(ids) if b - a > 1 or any(depth[t] > 1 for t in range(a, b)) else None
