@@ -165,7 +165,7 @@ class ProjectLearner:
             logp = self.head.log_probs_many([self.cache.states[r.id] for r in dev],
                                             [self.cache.cases[r.id] for r in dev])
             paths = self.head.decode(logp, [len(r.words) for r in dev])
-            dev_f1 = metrics.score([r.tags for r in dev], [[labels[j] for j in p] for p in paths])["micro"]["f1"]
+            dev_f1 = metrics.micro_f1([r.tags for r in dev], [[labels[j] for j in p] for p in paths])
             base_f1 = self._base_f1(dev)
         fit_s = time.perf_counter() - started
         file, predicted = self.publish(self._to_tag(), write_row=False)
@@ -197,11 +197,11 @@ class ProjectLearner:
         key = tuple(r.id for r in dev)
         if key not in self.base_f1:
             pred = [self.tagger.decode(self.cache.probs[r.id]).tags for r in dev]
-            self.base_f1 = {key: metrics.score([r.tags for r in dev], pred)["micro"]["f1"]}
+            self.base_f1 = {key: metrics.micro_f1([r.tags for r in dev], pred)}
         return self.base_f1[key]
 
     def publish(self, ids: list[int], *, write_row: bool = True) -> tuple[Path, int]:
-        """Write the head's predictions of every cached sentence of `ids` (tags, probabilities, uncertainty) to a
+        """Write the head's predictions of every cached sentence of `ids` (label probabilities, uncertainty) to a
         new file; with `write_row`, also record it as a live head like the last one (same fit, more sentences)."""
         from core.active import MIN_WORDS, PoolScores
 
@@ -209,7 +209,6 @@ class ProjectLearner:
         states = [self.cache.states[i] for i in done]
         logp = self.head.log_probs_many(states, [self.cache.cases[i] for i in done])
         lengths = [len(s) for s in states]
-        paths = self.head.decode(logp, lengths)
         probs = np.exp(logp)
         cuts = np.cumsum(lengths)[:-1]
         scores = PoolScores.from_probs(np.split(probs, cuts) if done else [])
@@ -218,7 +217,7 @@ class ProjectLearner:
         behind = np.array([REPEAT if i in self.tagged[2] else SHORT if n < MIN_WORDS else 0.0
                            for i, n in zip(done, lengths)])
         folder = heads_root(self.store) / str(self.project_id)
-        file = live.write_predictions(folder / f"head-{time.time_ns()}.npz", done, paths, probs, self.head.labels,
+        file = live.write_predictions(folder / f"head-{time.time_ns()}.npz", done, lengths, probs, self.head.labels,
                                       {k: v + behind for k, v in scores.values.items()})
         self.published = time.monotonic()
         if write_row and (last := self.store.live_head(self.project_id)) is not None and \

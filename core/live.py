@@ -364,17 +364,15 @@ class Fitted:
     held_out: bool = False  # no dev split: scored on a held-out share of the labels
 
 
-def write_predictions(path: Path, ids: Sequence[int], tags: Sequence[Sequence[int]], probs: np.ndarray,
+def write_predictions(path: Path, ids: Sequence[int], lengths: Sequence[int], probs: np.ndarray,
                       labels: Sequence[str], uncertainty: dict[str, np.ndarray]) -> Path:
-    """A head's predictions of many sentences in one file (temp file, then rename): tag ids and their
-    probabilities per word, and sentence uncertainty scores by core.active key."""
-    lengths = [len(t) for t in tags]
+    """A head's predictions of many sentences in one file (temp file, then rename): each word's label
+    probabilities (decoded when a sentence is read: publishing skips a Viterbi pass over the whole pool), and
+    sentence uncertainty scores by core.active key."""
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    flat = np.concatenate([np.asarray(t, np.int16) for t in tags]) if sum(lengths) else np.zeros(0, np.int16)
-    best = probs[np.arange(len(flat)), flat] if len(flat) else np.zeros(0, np.float32)
     tmp = path.parent / f".{path.name}.tmp.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(tmp, ids=np.asarray(ids, np.int64), offsets=offsets, tags=flat, scores=best.astype(np.float16),
+    np.savez(tmp, ids=np.asarray(ids, np.int64), offsets=offsets, probs=np.asarray(probs, np.float16),
              labels=np.asarray(json.dumps(list(labels))),
              **{f"u:{k}": np.asarray(v, np.float32) for k, v in uncertainty.items()})
     os.replace(tmp, path)
@@ -383,13 +381,13 @@ def write_predictions(path: Path, ids: Sequence[int], tags: Sequence[Sequence[in
 
 @dataclass
 class Predictions:
-    """A head's predictions file, read back: per sentence id its tags and their probabilities; uncertainty scores."""
+    """A head's predictions file, read back: per sentence id its best IOB2 tags (decoded when asked) and their
+    probabilities; uncertainty scores."""
 
     labels: list[str]
     index: dict[int, int]
     offsets: np.ndarray
-    tag_ids: np.ndarray
-    scores: np.ndarray
+    probs: np.ndarray
     uncertainty: dict[str, np.ndarray]
 
     @classmethod
@@ -398,14 +396,16 @@ class Predictions:
             ids = data["ids"].tolist()
             unc = {k[2:]: data[k] for k in data.files if k.startswith("u:")}
             return cls(json.loads(str(data["labels"])), {int(i): k for k, i in enumerate(ids)}, data["offsets"],
-                       data["tags"], data["scores"], unc)
+                       data["probs"], unc)
 
     def get(self, sentence_id: int) -> tuple[list[str], list[float]] | None:
         k = self.index.get(sentence_id)
         if k is None:
             return None
-        lo, hi = self.offsets[k], self.offsets[k + 1]
-        return [self.labels[j] for j in self.tag_ids[lo:hi]], [float(s) for s in self.scores[lo:hi]]
+        probs = self.probs[self.offsets[k]:self.offsets[k + 1]].astype(np.float32)
+        with np.errstate(divide="ignore"):
+            [path] = viterbi_many(np.log(probs), [len(probs)], *_allowed_transitions(self.labels))
+        return [self.labels[j] for j in path], [float(probs[n, j]) for n, j in enumerate(path)]
 
     def ranked(self, key: str, pool: Sequence[int]) -> list[int]:
         """The ids of `pool` this file scored, most uncertain first by `key` (a core.active column)."""

@@ -73,6 +73,24 @@ def test_viterbi_many_agrees_with_the_one_sentence_viterbi():
         at += n
 
 
+def test_a_predictions_file_decodes_each_sentence_as_the_batch_would(tmp_path):
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    rng = np.random.default_rng(2)
+    lengths = [4, 1, 7]
+    probs = rng.dirichlet(np.ones(len(labels)), size=sum(lengths)).astype(np.float32)
+    file = live.write_predictions(tmp_path / "p.npz", [7, 8, 9], lengths, probs, labels, {"entropy:mnlp": np.ones(3)})
+    read = live.Predictions.read(file)
+    paths = live.viterbi_many(np.log(probs.astype(np.float16).astype(np.float32)), lengths,
+                              *_allowed_transitions(labels))
+    at = 0
+    for sid, n, path in zip([7, 8, 9], lengths, paths):
+        tags, scores = read.get(sid)
+        assert tags == [labels[j] for j in path]
+        assert scores == pytest.approx([probs[at + k, j] for k, j in enumerate(path)], abs=1e-3)
+        at += n
+    assert read.get(10) is None
+
+
 def test_the_head_reads_states_without_building_features():
     rng = np.random.default_rng(1)
     states = [rng.normal(size=(n, 8)).astype(np.float32) for n in (4, 1, 6)]

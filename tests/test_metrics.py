@@ -5,6 +5,7 @@ import random
 import pytest
 from seqeval.scheme import IOB2, Tokens
 
+from core import metrics
 from core.metrics import compare, confusion, entities, per_class_frame, score
 
 # s0: LOC missed; s1: LOC spurious, ORG correct; s2: PER predicted as ORG; s3: LOC boundary too short.
@@ -119,3 +120,13 @@ def test_compare_deltas():
     assert c.loc["LOC", "recall_a"] == 1.0 and c.loc["LOC", "recall_b"] == 0.0
     assert c.loc["MISC", "f1_a"] == 0.0 and c.loc["MISC", "f1_delta"] == pytest.approx(-0.5)
     assert c.loc["MISC", "support_a"] == 0 and c.loc["PER", "support_b"] == 2
+
+
+def test_micro_f1_is_the_reports_micro_f1():
+    rng = random.Random(1)
+    pool = ["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    for _ in range(100):
+        n = rng.randint(1, 6)
+        gold = [[rng.choice(pool) for _ in range(rng.randint(1, 8))] for _ in range(n)]
+        pred = [[rng.choice(pool) for _ in g] for g in gold]
+        assert metrics.micro_f1(gold, pred) == pytest.approx(metrics.score(gold, pred)["micro"]["f1"]), (gold, pred)
