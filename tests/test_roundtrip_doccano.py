@@ -14,7 +14,7 @@ from tests.roundtrip import json_differences, jsonl, round_trip
 DOCCANO = [
     {"text": "exampleA", "label": [[0, 1, "LOC"], [0, 1, "LOC"]], "meta": {"wikiPageID": 1}},
     {"text": "exampleB", "label": [], "meta": {"wikiPageID": 2}},
-    {"id": 3, "text": "Peter Blackburn met EU officials in Brussels.", "Comments": [],
+    {"id": 3, "text": "Peter Blackwell met EU officials in Brussels.", "Comments": [],
      "label": [[36, 44, "LOC"], [0, 15, "PER"], [20, 22, "ORG"]], "wikiPageID": 3},
     {"id": 4, "text": "Anna Berg works for New York Life in New York.",
      "entities": [{"id": 11, "label": "PER", "start_offset": 0, "end_offset": 9},
@@ -95,7 +95,7 @@ says VBZ B-VP O
 . . O O
 
 Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
+Blackwell NNP I-NP I-PER
 
 """
 
@@ -165,9 +165,9 @@ def test_doccano_to_brat_to_label_studio_keeps_every_record_and_entity(tmp_path)
 
 
 def test_null_offsets_are_no_offsets():
-    record = {"text": "Peter Blackburn", "label": [[0, 15, "PER"]], "doc_id": None, "nerloop_offsets": None}
+    record = {"text": "Peter Blackwell", "label": [[0, 15, "PER"]], "doc_id": None, "nerloop_offsets": None}
     again = formats.loads(lines([record]), name="x.jsonl", fmt="doccano")  # what pandas writes for a missing key
-    assert again.sentences[0].words == ["Peter", "Blackburn"] and not again.notes
+    assert again.sentences[0].words == ["Peter", "Blackwell"] and not again.notes
 
 
 def test_a_project_of_doccano_and_other_records_exports_records_of_the_same_keys(tmp_path):

@@ -164,20 +164,20 @@ def test_a_model_prediction_joins_the_predictions_a_task_came_with(tmp_path):
     assert [r["value"]["text"] for r in back["predictions"][1]["result"]] == ["Lee"]
 
 
-CONLL = ("-DOCSTART- O\n\nEU B-ORG\nrejects O\nGerman B-MISC\ncall O\nto O\nboycott O\nBritain B-LOC\n's O\nlamb O\n"
-         ". O\n\nExports O\nfell O\nto O\n47,600 O\ntonnes O\n-- O\nofficials O\nsaid O\n. O\n\n-DOCSTART- O\n\n"
-         "U.S. B-LOC\n's O\nO'Neill B-PER\nwon O\n( O\n1996-08-22 O\n) O\n\n")  # ends as CoNLL-2003 does
+CONLL = ("-DOCSTART- O\n\nAcme B-ORG\npraises O\nNordic B-MISC\nplan O\nto O\nexpand O\nOslo B-LOC\n's O\nport O\n"
+         ". O\n\nImports O\nrose O\nto O\n47,600 O\ntonnes O\n-- O\nclerks O\nsaid O\n. O\n\n-DOCSTART- O\n\n"
+         "U.K. B-LOC\n's O\nO'Hara B-PER\nwon O\n( O\n2026-12-07 O\n) O\n\n")  # written for this test, laid out as CoNLL-2003
 
 
 def test_conll_words_survive_a_visit_to_label_studio(tmp_path):
     ls, _, store, _ = trip(tmp_path, CONLL.encode(), "news.conll", "labelstudio", "conll")
     store.close()
     tasks = json.loads(ls)
-    assert tasks[1]["data"] == {"text": "Exports fell to 47,600 tonnes -- officials said .", "doc_id": "doc-1",
+    assert tasks[1]["data"] == {"text": "Imports rose to 47,600 tonnes -- clerks said .", "doc_id": "doc-1",
                                 "nerloop_offsets": [[0, 7], [8, 12], [13, 15], [16, 22], [23, 29], [30, 32],
-                                                    [33, 42], [43, 47], [48, 49]]}
+                                                    [33, 39], [40, 44], [45, 46]]}
     conll, notes, store, pid = trip(tmp_path, ls, "news.json", "conll", "back")
-    assert [r.words[1] for r in store.sentences(pid)][::2] == ["rejects", "'s"]
+    assert [r.words[1] for r in store.sentences(pid)][::2] == ["praises", "'s"]
     store.close()
     assert conll.decode() == CONLL and notes == {"lost": {}}
 

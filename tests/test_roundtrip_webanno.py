@@ -270,8 +270,7 @@ def test_an_export_of_some_sentences_of_a_document_keeps_its_header_and_columns(
     store.annotate(rows[3].id, ["B-ORG", "I-ORG", "O", *["O"] * 12])
     lines = path.read_text().split("\n")
     got = export.export_annotations(store, pid, splits=["dev"], fmt="webanno").data.decode().split("\n")
-    want = lines[:6] + lines[lines.index("#Text=BELL INDUSTRIES Inc. increased its quarterly to 10 cents from seven "
-                                         "cents a share ."):][:17]
+    want = lines[:6] + lines[next(k for k, line in enumerate(lines) if line.startswith("#Text=BELL")):][:17]
     want[7:10] = ["4-1\t191-195\tBELL\tNNP\tORG[9]|PER[8]\tNAME\t4-2\t",
                   "4-2\t196-206\tINDUSTRIES\tNNP\tORG[9]\tSBJ\t4-4\t",
                   "4-3\t207-211\tInc.\tNNP\t_\tPOSTHON\t4-2\t"]
