@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried, is_int
-from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines
-from core.formats.recordcarry import (FIELDS, OFFSETS, OFFSETS_NOTE, Span, count_kept, merged, offset_words,
-                                      record_carry)
+from core.formats.recordcarry import FIELDS, OFFSETS, OFFSETS_NOTE, Span, merged, offset_words, record_carry
+from core.formats.records import (char_sentence, char_spans, checked_text, count_kept, doc_id_of, head_objects,
+                                  json_lines)
 from core.labels import LabelSet, text_problem
 
 _KEPT = {"relations": "relations", "Comments": "comments"}  # keys whose items an import report counts

@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried
 from core.formats.jsonl import record_spans, record_tokens
-from core.formats.records import char_sentence, char_spans, checked_text, doc_id_of, head_objects, json_lines, ws_after
-from core.formats.recordcarry import FIELDS, Span, count_kept, merged, record_carry
+from core.formats.records import (char_sentence, char_spans, checked_text, count_kept, doc_id_of, head_objects,
+                                  json_lines, ws_after)
+from core.formats.recordcarry import FIELDS, Span, merged, record_carry
 from core.labels import LabelSet
 
 ANSWERS = ("accept", "reject", "ignore")

@@ -19,12 +19,6 @@ def record_carry(fmt: str, obj: dict, edited: Sequence[str]) -> dict:
     return {"format": fmt, "keys": list(obj), "fields": {k: v for k, v in obj.items() if k not in edited}}
 
 
-def count_kept(carry: dict, kind: str, n: int) -> None:
-    """Add `n` of `kind` to what `carry` keeps (nothing when n is 0)."""
-    if n:
-        carry["kept"] = {**carry.get("kept", {}), kind: carry.get("kept", {}).get(kind, 0) + n}
-
-
 def trimmed(text: str, span: Span) -> Span:
     """A character span without the whitespace at its edges, as the readers read it."""
     a, b, label = span

@@ -107,12 +107,18 @@ def unstack(found: Sequence[tuple], key: Callable[[tuple], tuple[int, int]] = la
             len(found) - len(unique))
 
 
+def count_kept(carry: dict, kind: str, n: int) -> None:
+    """Add `n` of `kind` to what `carry` keeps (nothing when n is 0)."""
+    if n:
+        carry["kept"] = {**carry.get("kept", {}), kind: carry.get("kept", {}).get(kind, 0) + n}
+
+
 def with_kept(carry: dict | None, fmt: str, kind: str, n: int, **data) -> dict | None:
     """`carry` (a new one for `fmt` when None) with `n` more of `kind` kept and `data` added; unchanged when n is 0."""
     if not n:
         return carry
     carry = dict(carry or {"format": fmt})
-    carry["kept"] = {**carry.get("kept", {}), kind: carry.get("kept", {}).get(kind, 0) + n}
+    count_kept(carry, kind, n)
     return carry | data
 
 
