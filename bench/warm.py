@@ -92,6 +92,16 @@ def run_job(store, pid: int, params: dict, *, label: str) -> dict:
     return out
 
 
+def ready(store) -> None:
+    """A standby job process loaded and waiting, as the learner keeps one while the user labels."""
+    from core import standby
+
+    pid = standby.keep(store)
+    while (store.standby() or {}).get("pid") != pid:
+        time.sleep(0.2)
+    time.sleep(2)  # the load average settles after its imports
+
+
 def held_out_f1(folder: str, dev) -> float:
     from core.model import Tagger
     from core.train import evaluate
@@ -110,6 +120,8 @@ def main() -> None:
     ap.add_argument("--warm-steps", default="150", help="comma-separated warm_min_steps, one warm job each")
     ap.add_argument("--first-params", default="{}", help="JSON: job parameters of the first job over the Train "
                     "page's defaults, e.g. '{\"batch_size\": 8}'")
+    ap.add_argument("--standby", default="on", help="comma-separated: on (each warm job taken by the standby "
+                    "process the app's learner keeps loaded, core.standby), off (a fresh `python -m core.jobs`)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of the jobs (0: every core)")
     ap.add_argument("--tag", default="")
@@ -153,9 +165,14 @@ def main() -> None:
         res["jobs"].append(cold)
         cli(db, "import", "conll", str(home / "more.conll"), "--split", "train")
         for steps in (int(x) for x in args.warm_steps.split(",") if x):
-            store.promote(cold["model_id"])  # each warm job from the first version
-            res["jobs"].append(run_job(store, pid, {"warm_start": True, "promote": "better", "warm_min_steps": steps},
-                                       label=f"warm, {args.first + args.more} labels, warm_min_steps {steps}"))
+            for mode in args.standby.split(","):
+                store.promote(cold["model_id"])  # each warm job from the first version
+                if mode == "on":
+                    ready(store)
+                res["jobs"].append(run_job(store, pid, {"warm_start": True, "promote": "better",
+                                                        "warm_min_steps": steps},
+                                           label=f"warm, {args.first + args.more} labels, warm_min_steps {steps}, "
+                                                 f"standby {mode}"))
         if held:
             for job in res["jobs"]:
                 job["held_out_f1"] = held_out_f1(job["folder"], held)

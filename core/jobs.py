@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from core import active, procs, selftrain, versions, vocab
+from core import active, procs, selftrain, standby, versions, vocab
 from core.access import OWNER, Actor, require
 from core.job_params import JobParams
 from core.store import Job, ModelVersion, Project, SentenceRow, Store
@@ -41,11 +41,14 @@ def create(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER)
 
 
 def start(store: Store, project_id: int, params: dict, *, actor: Actor = OWNER) -> int:
-    """Create a job and run it in a detached subprocess (`python -m core.jobs`); admins only (`actor`), audited;
-    returns the job id."""
+    """Create a job and run it in the standby process the learner keeps ready (core.standby), else in a new detached
+    subprocess (`python -m core.jobs`); admins only (`actor`), audited; returns the job id."""
     job_id = create(store, project_id, params, actor=actor)
     log_file = store.path.resolve().parent / "logs" / store.uuid / f"job-{job_id}.log"  # by database: ids repeat
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    if (pid := standby.take(store, job_id, log_file)) is not None:
+        log.info("job %s handed to standby process %s, log %s", job_id, pid, log_file)
+        return job_id
     proc = procs.spawn([sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--job-id", str(job_id)],
                        log_file=log_file, cwd=Path(__file__).resolve().parents[1],
                        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
@@ -179,8 +182,9 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
         procs.exit_code(proc)  # reap it: no zombie left behind
 
 
-def execute(store: Store, job_id: int, *, progress=None) -> dict:
-    """Run a job in this process: train, record events, register the version, evaluate, maybe promote."""
+def execute(store: Store, job_id: int, *, progress=None, since: float | None = None) -> dict:
+    """Run a job in this process: train, record events, register the version, evaluate, maybe promote. `since`:
+    when the job's process began to work for it (default: the process's start; a standby's: when it took the job)."""
     began = time.time()
     job = store.job(job_id)
     params = JobParams.parse(job.params or {})
@@ -265,7 +269,7 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             store.add_event(job_id, "pool_scored", result["pool_scored"])
         if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
             raise KeyboardInterrupt("cancelled")
-        result["phases"] = _phases(began, marks, metrics)
+        result["phases"] = _phases(began, marks, metrics, since)
         log.info("job %s phases (s): %s", job_id, json.dumps(result["phases"]))
         store.update_job(job_id, status="done")
         log.info("job %s done", job_id)
@@ -284,12 +288,12 @@ def execute(store: Store, job_id: int, *, progress=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _phases(began: float, marks: dict[str, float], metrics: dict) -> dict[str, float]:
+def _phases(began: float, marks: dict[str, float], metrics: dict, since: float | None = None) -> dict[str, float]:
     """Where a job's time went, in seconds: `process` (this process's start to the job's: interpreter, imports),
     `load` (data, encoder), `train` and `eval` (the trainer's steps and dev evaluations), `save` (the best state
     saved), `register` (recorded and promoted by policy), `serving_after_process_start` (the version is registered
-    this long after the process started), `after` (self-training, pool scoring)."""
-    started = procs.start_time() or began
+    this long after the process started, or after `since`), `after` (self-training, pool scoring)."""
+    started = since or procs.start_time() or began
     out = {"process": began - started, "load": marks["loaded"] - began,
            "train": metrics.get("train_seconds", 0.0), "eval": metrics.get("eval_seconds", 0.0),
            "save": marks["saved"] - marks.get("trained", marks["loaded"]),
@@ -325,7 +329,10 @@ def _event_data(ev: Event) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.jobs", description="Run one recorded training job.")
     ap.add_argument("--db", required=True)
-    ap.add_argument("--job-id", type=int, required=True)
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--job-id", type=int)
+    which.add_argument("--standby", action="store_true", help="load, then wait for a job (core.standby)")
+    ap.add_argument("--parent", type=int, help="with --standby: stop waiting when this process ends")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,  # stderr: the job's log file
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -334,12 +341,19 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(threads())
     store = Store(args.db)
+    job_id, since = args.job_id, None
+    if args.standby:
+        standby.warm(store)
+        if (job_id := standby.wait(store, parent=args.parent)) is None:
+            return 0
+        since = time.time()
+        standby.redirect(store.job(job_id).log_path)
     try:
-        execute(store, args.job_id)
+        execute(store, job_id, since=since)
     except KeyboardInterrupt:
         return 130
     except Exception:
-        log.exception("job %s failed", args.job_id)
+        log.exception("job %s failed", job_id)
         return 1
     return 0
 

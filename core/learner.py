@@ -16,11 +16,11 @@ import numpy as np
 import psutil
 import torch
 
-from core import live, metrics, procs, versions
+from core import live, metrics, procs, standby, versions
 from core.config import DEFAULT
 from core.model import Tagger
 from core.store import LiveHead, ModelVersion, Store
-from core.vocab import label_set
+from core.vocab import JOB_UNFINISHED, label_set
 
 log = logging.getLogger(__spec__.name)  # "core.learner" also when run as `python -m core.learner`
 POLL_S = 0.2  # seconds between two looks at the database when there is nothing to do
@@ -234,13 +234,16 @@ class ProjectLearner:
 # ---------------------------------------------------------------- the process
 
 def run(store: Store, *, project: int | None = None, parent: int | None = None, once: bool = False,
-        load=None) -> int:
+        load=None, keep_standby: bool = False) -> int:
     """Serve every project (or one) until the parent process ends (or, with `once`, until nothing is left to do);
-    returns the number of refits."""
+    with `keep_standby`, keep a standby job process ready while no job runs (core.standby). Returns the number of
+    refits."""
     learners: dict[int, ProjectLearner] = {}
     failed: dict[int, float] = {}  # project id -> when it may be tried again
     refits = 0
     while parent is None or procs.alive(parent):
+        if keep_standby and not store.jobs(status=list(JOB_UNFINISHED)):
+            standby.keep(store)
         busy = False
         for p in store.projects():
             if (project is not None and p.id != project) or failed.get(p.id, 0.0) > time.monotonic():
@@ -291,7 +294,7 @@ def ensure(store: Store, *, parent: int | None = None) -> int:
         return starting[-1].pid
     log_file = store.path.resolve().parent / "logs" / store.uuid / "learner.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "core.learner", "--db", str(store.path.resolve())]
+    argv = [sys.executable, "-m", "core.learner", "--db", str(store.path.resolve()), "--standby"]
     if parent is not None:
         argv += ["--parent", str(parent)]
     proc = procs.spawn(argv, log_file=log_file, cwd=Path(__file__).resolve().parents[1],
@@ -320,7 +323,8 @@ def stop(store: Store) -> bool:
     return stopped
 
 
-def serve(db: str, *, project: int | None = None, parent: int | None = None, once: bool = False) -> int:
+def serve(db: str, *, project: int | None = None, parent: int | None = None, once: bool = False,
+          keep_standby: bool = False) -> int:
     """Claim the database (one learner per database: 1 when another one runs), then `run`."""
     store = Store(db)
     me, started = os.getpid(), procs.start_time()
@@ -328,9 +332,10 @@ def serve(db: str, *, project: int | None = None, parent: int | None = None, onc
         log.info("another learner serves %s: not starting", db)
         return 1
     try:
-        refits = run(store, project=project, parent=parent, once=once)
+        refits = run(store, project=project, parent=parent, once=once, keep_standby=keep_standby)
         log.info("learner stopped after %d refits", refits)
     finally:
+        standby.stop_all()
         store.release_learner(me)
         store.close()
     return 0
@@ -342,11 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parent", type=int, help="stop when this process ends (the app's server)")
     ap.add_argument("--project", type=int, help="only this project")
     ap.add_argument("--once", action="store_true", help="stop when nothing is left to do")
+    ap.add_argument("--standby", action="store_true", help="keep a training job process loaded and waiting")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(THREADS)  # at the app's priority: a refit is what the annotator waits for
-    return serve(args.db, project=args.project, parent=args.parent, once=args.once)
+    return serve(args.db, project=args.project, parent=args.parent, once=args.once, keep_standby=args.standby)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Live heads: each refit of a project's live head (core.learner writes them, the Annotate page reads them), and the
-learner process's claim on the database (meta key `learner`)."""
+learner process's claim on the database (meta key `learner`), and the standby job process it keeps ready (meta key
+`standby`)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ KEEP = 3  # live heads of a project whose predictions file is kept (older rows s
 
 
 class LiveRows(StoreBase):
-    """Live heads and the learner's claim."""
+    """Live heads, the learner's claim and the standby job process."""
 
     def add_live_head(self, project_id: int, **fields: Any) -> tuple[int, list[str]]:
         """Record a refit; returns its id and the predictions files of older refits that may now be deleted."""
@@ -57,3 +58,36 @@ class LiveRows(StoreBase):
             row = self.db.execute("SELECT value FROM meta WHERE key = 'learner'").fetchone()
             if row is not None and json.loads(row[0]).get("pid") == pid:
                 self.db.execute("DELETE FROM meta WHERE key = 'learner'")
+
+    def offer_standby(self, pid: int, started: float | None) -> None:
+        """Process `pid` has loaded the trainer and waits for a job (`take_standby` hands it one)."""
+        with self._write():
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('standby', ?)",
+                            [json.dumps({"pid": pid, "started": started})])
+
+    def standby(self) -> dict | None:
+        """The waiting standby job process ({"pid", "started"}), or None."""
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'standby'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def take_standby(self, job_id: int, log_path: str, *, alive) -> dict | None:
+        """Hand queued job `job_id` to the waiting standby process when `alive(offer)` says it still runs: the job
+        records its PID and log, and the offer is withdrawn, in one transaction (two jobs never get one process)."""
+        with self._write():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'standby'").fetchone()
+            if row is None:
+                return None
+            self.db.execute("DELETE FROM meta WHERE key = 'standby'")
+            offer = json.loads(row[0])
+            if not alive(offer):
+                return None
+            self.update_job(job_id, pid=offer["pid"], pid_started=offer["started"], log_path=log_path)
+        return offer
+
+    def withdraw_standby(self, pid: int) -> None:
+        """Drop standby `pid`'s offer (not another's)."""
+        with self._write():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'standby'").fetchone()
+            if row is not None and json.loads(row[0]).get("pid") == pid:
+                self.db.execute("DELETE FROM meta WHERE key = 'standby'")
