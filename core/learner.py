@@ -30,6 +30,7 @@ ENCODE_ORDER = "entropy:mnlp"  # after a new version, the pool is encoded again 
 SHORT, REPEAT = -1e3, -2e3  # added to the uncertainty of a fragment and of a repeated sentence: ranked last
 PUBLISH_S = 5.0  # while the pool is being encoded, predictions are republished at most this often
 HOLD_OUT = 5  # without a dev split, every 5th labelled sentence scores the head instead of training it
+POLISH = 8  # a refit cut by its deadline is resumed at most this many times (each publishes) before the next save
 SAMPLE = 400  # sentences whose features fix a new head's scaling
 THREADS = 1  # torch threads of the learner: beside the app and a fine-tune, more threads wait on each other
 OFF = "NERLOOP_LIVE"  # "0": the app starts no learner (no live head)
@@ -74,6 +75,8 @@ class ProjectLearner:
     rows: dict = field(default_factory=dict)  # sentence id -> its rows as the current head reads them
     tagged: tuple = ((), (), set())  # (stamp, the sentences the head pre-tags, the repeats among them) at that stamp
     first: list = field(default_factory=list)  # pool sentences to encode before the others (the last ranking's)
+    data: tuple | None = None  # (train, dev) of the last refit
+    polished: int = 0  # refits resumed since the last save
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -110,15 +113,20 @@ class ProjectLearner:
     # -- one step ------------------------------------------------------------------------------
 
     def step(self) -> str:
-        """Refit after new labels ("fitted"), else encode a chunk of the pool ("encoded"), else "idle"."""
+        """Refit after new labels ("fitted"), else go on with a refit its deadline cut ("polished"), else encode a
+        chunk of the pool ("encoded"), else "idle"."""
         self._sync_encoder()
         stamp = self.store.stamp(self.project_id)
         if stamp != self.fitted:
             train, dev = versions.training_data(self.store, self.project_id)
-            self.fitted = stamp
+            self.fitted, self.polished = stamp, 0
             if train:
                 self.refit(train, dev)
                 return "fitted"
+        if self.head is not None and self.head.cut and self.data is not None and self.polished < POLISH:
+            self.polished += 1  # the save's refit was published at its deadline: resume it while idle
+            self.refit(*self.data)
+            return "polished"
         ids = self._to_tag()
         missing = self.cache.missing(list(dict.fromkeys(self.first + ids)))[:CHUNK]
         if missing:
@@ -139,8 +147,10 @@ class ProjectLearner:
         return list(self.tagged[1])
 
     def refit(self, train, dev) -> LiveHead:
-        """Refit the head on every labelled train sentence (warm-started), score it, publish its predictions."""
+        """Refit the head on every labelled train sentence (warm-started, for at most FIT_S seconds: `step` resumes a
+        cut fit when nothing else waits), score it, publish its predictions."""
         started = time.perf_counter()
+        self.data = (train, dev)
         labels = label_set(self.store.project(self.project_id).labels)
         index = {t: i for i, t in enumerate(labels)}
         held_out = not dev
@@ -259,7 +269,7 @@ def run(store: Store, *, project: int | None = None, parent: int | None = None, 
                 failed[p.id] = time.monotonic() + RETRY_S
                 done = "failed"
             refits += done == "fitted"
-            busy = busy or done in ("fitted", "encoded")
+            busy = busy or done in ("fitted", "polished", "encoded")
         if not busy:
             if once:
                 break

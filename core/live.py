@@ -22,7 +22,7 @@ LAYERS = 4  # hidden layers concatenated per word (the last ones)
 L2 = 1e-3  # weight decay of the head (mean cross-entropy + L2 * |W|^2)
 MAX_ITER = 60  # L-BFGS iterations of a cold fit
 WARM_ITER = 15  # and of a warm-started refit
-FIT_S = 1.0  # a warm-started refit stops after this many seconds (the next save resumes it)
+FIT_S = 0.5  # a warm-started refit after a save stops after this many seconds; the learner resumes it when idle
 STATE_DIMS = 256  # a word state's size once projected (Basis)
 BASIS_SAMPLE = 400  # sentences whose states fix an encoder's Basis
 _CASE = 6  # casing features: shape classes 1-4, first word of the sentence, has a digit
@@ -140,6 +140,7 @@ class Head:
     weight: torch.Tensor | None = None  # (F, C)
     bias: torch.Tensor | None = None  # (C,)
     fits: int = 0
+    cut: bool = False  # the last fit stopped at its deadline, before L-BFGS had converged or used its iterations
     _masks: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -177,11 +178,13 @@ class Head:
         iters = max_iter or (WARM_ITER if warm else MAX_ITER)
         opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=iters, history_size=10, line_search_fn="strong_wolfe")
         deadline = None if seconds is None else time.monotonic() + seconds
+        self.cut = False
 
         def closure():
             opt.zero_grad()
             if deadline is not None and time.monotonic() > deadline:
                 # out of time: a zero gradient ends L-BFGS here
+                self.cut = True
                 loss = (w * 0).sum() + (b * 0).sum()
                 loss.backward()
                 return loss

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+import torch
 
 from core import annotate, formats, learner, live, procs, versions
 from core.config import DEFAULT
@@ -291,3 +292,32 @@ def test_nerloop_learn_runs_the_learner_headless(project, tiny_model, tmp_path, 
     assert main(["--db", str(store.path), "learn", "--once"]) == 2
     assert f"a learner already serves {store.path} (process {os.getpid()})" in capsys.readouterr().err
     store.release_learner(os.getpid())
+
+
+def test_a_refit_cut_by_its_deadline_is_resumed_while_idle_and_drawn_once(project, load, monkeypatch):
+    store, pid = project
+    pl = learner.ProjectLearner(store, pid, load=load)
+    settle(pl)  # the first fit is cold: it runs to the end
+    assert not pl.head.cut
+    monkeypatch.setattr(live, "FIT_S", 0.0)  # every warm refit is out of time at once
+    monkeypatch.setattr(learner, "POLISH", 2)
+    target = store.sentences(pid, split="unlabeled")[0]
+    annotate.save(store, target.id, ["O"] * len(target.words), annotator="ann")
+    heads = len(store.live_curve(pid, None))
+    assert settle(pl) == ["fitted", "polished", "polished"]  # published at once, then resumed twice, then idle
+    assert pl.head.cut
+    curve = store.live_curve(pid, None)
+    assert len(curve) == heads + 1 and curve[-1][0] == 11  # three refits on the same labels: one point
+    monkeypatch.setattr(live, "FIT_S", 30.0)
+    pl.head.cut, pl.polished = True, 0
+    assert settle(pl) == ["polished"] and not pl.head.cut  # a resumed fit that ends in time is the last
+
+
+def test_a_fit_out_of_time_keeps_its_weights_and_says_it_was_cut():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(60, 8)).astype(np.float32), rng.integers(0, 3, size=60)
+    head = live.Head.standardised_on(["O", "B-A", "I-A"], x).fit(x, y)
+    assert not head.cut
+    weight = head.weight.clone()
+    head.fit(x, y, seconds=0.0)
+    assert head.cut and torch.equal(head.weight, weight)

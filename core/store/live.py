@@ -30,10 +30,13 @@ class LiveRows(StoreBase):
 
     def live_curve(self, project_id: int, model_id: int | None, *, limit: int = 200) -> list[tuple[int, float]]:
         """(labelled sentences, dev F1) of the latest refits on version `model_id` (None: the base encoder), oldest
-        first."""
-        sql = ("SELECT train_sentences, dev_f1 FROM live_heads WHERE project_id = ? AND model_id IS ? AND dev_f1 "
-               "IS NOT NULL ORDER BY id DESC LIMIT ?")
-        return [(r["train_sentences"], r["dev_f1"]) for r in self._rows(sql, [project_id, model_id, limit])][::-1]
+        first; of refits on the same labels (a refit resumed while idle), the last."""
+        sql = ("SELECT train_sentences, annotation_id, dev_f1 FROM live_heads WHERE project_id = ? AND model_id IS ? "
+               "AND dev_f1 IS NOT NULL ORDER BY id DESC LIMIT ?")
+        last: dict = {}
+        for r in self._rows(sql, [project_id, model_id, limit]):
+            last.setdefault((r["train_sentences"], r["annotation_id"]), (r["train_sentences"], r["dev_f1"]))
+        return list(last.values())[::-1]
 
     def learner_claim(self) -> dict | None:
         """The learner process that claimed this database ({"pid", "started"}), or None."""
