@@ -144,13 +144,15 @@ def run_scale(args) -> dict:
             assert pl.step() == "fitted"
             updates.append(time.perf_counter() - t0)
             fits.append(store.live_head(pid).fit_seconds)
+            while time.perf_counter() - t0 < args.pace and pl.step() != "idle":
+                pass  # until the next save: the learner resumes a refit its deadline cut
         head = store.live_head(pid)
         store.close()
     q = np.quantile(updates, [0.5, 0.95])
     return {"scale_sentences": args.scale + len(dev), "scale_labelled": args.refit, "scale_settle_s": round(settle_s, 1),
             "scale_update_s": [round(u, 3) for u in updates], "scale_update_s_p50": round(float(q[0]), 3),
             "scale_update_s_p95": round(float(q[1]), 3), "scale_fit_s_p50": round(float(np.median(fits)), 3),
-            "scale_dev_f1": round(head.dev_f1, 4), "scale_threads": learner.THREADS}
+            "scale_dev_f1": round(head.dev_f1, 4), "scale_threads": learner.THREADS, "scale_pace_s": args.pace}
 
 
 def markdown(res: dict) -> str:
@@ -160,7 +162,7 @@ def markdown(res: dict) -> str:
                 f"encoded and a first fit in {res['scale_settle_s']} s; then save -> published head (refit on every "
                 f"label, dev F1 on {res['dev_sentences']} dev sentences, predictions of the pool written): p50 "
                 f"{res['scale_update_s_p50']:.2f} s, p95 {res['scale_update_s_p95']:.2f} s over "
-                f"{len(res['scale_update_s'])} saves (fit alone p50 {res['scale_fit_s_p50']:.2f} s); dev F1 "
+                f"{len(res['scale_update_s'])} saves, one every {res.get('scale_pace_s', 0):g} s (fit alone p50 {res['scale_fit_s_p50']:.2f} s); dev F1 "
                 f"{res['scale_dev_f1']:.3f}.\n")
     lines = [f"Live head on frozen `{res['model']}` states, CoNLL-2003 ({res['date']}, {res['threads']} threads): "
              f"dev = first {res['dev_sentences']} dev sentences, train sample seed {res['seed']}, "
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--scale", type=int, help="the learner on a project of this many train sentences (see run_scale)")
     ap.add_argument("--saves", type=int, default=20, help="--scale: saves timed")
+    ap.add_argument("--pace", type=float, default=8.0, help="--scale: seconds from one save to the next (an "
+                    "expert's pace with the span editor)")
     args = ap.parse_args(argv)
     if args.scale:
         res = {"date": dt.date.today().isoformat(), "model": args.model, "dev_sentences": args.dev,
