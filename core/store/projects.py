@@ -191,13 +191,7 @@ class ProjectRows(StoreBase):
                 next_sid += 1
             if relabel:
                 annotations += self._human_relabels(relabel, annotator, created, split or "train")
-            self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
-                                     "VALUES (?, ?, ?, ?, ?)", docs)
-            self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
-                                     "offsets, split, hash, created, columns, meta, carry) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
-                                     "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
+            self._insert_chunk(docs, rows, annotations)
             counts["added"] += len(rows)
             counts["annotated"] += sum(a[2] != "model" for a in annotations)
             if hidden_gold:
@@ -210,6 +204,17 @@ class ProjectRows(StoreBase):
                 self.db.execute("UPDATE sentences SET split = 'train' WHERE id IN (SELECT value FROM json_each(?))",
                                 [json.dumps(defaulted)])
         return counts
+
+    def _insert_chunk(self, docs: list[tuple], rows: list[tuple], annotations: list[tuple]) -> None:
+        """Insert a chunk of an import: its new documents, sentences and annotations (rows as _import_batch builds
+        them)."""
+        self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
+                                 "VALUES (?, ?, ?, ?, ?)", docs)
+        self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
+                                 "offsets, split, hash, created, columns, meta, carry) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
+                                 "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
 
     # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
     def _human_relabels(self, tags: dict[int, list[str]], annotator: str, created: str, split: str) -> list[tuple]:
