@@ -19,13 +19,13 @@ from torch import nn
 
 from core import card, metrics
 from core.checkpoint import Checkpointer, Event, save_atomic
-from core.config import TrainConfig
+from core.config import TrainConfig, check_freeze
 from core.model import Tagger
 from core.schedule import MEASURE_STEPS, LinearDecay, Pace, Plan, plan
 from core.vocab import label_set, seen_types
 
 __all__ = ["Event", "Evaluation", "LengthGroupedBatches", "LinearDecay", "MEASURE_STEPS", "Plan", "Step",
-           "TrainConfig", "evaluate", "micro_batches", "plan", "run", "save_atomic", "steps", "train",
+           "TrainConfig", "evaluate", "labelled_pairs", "micro_batches", "plan", "run", "save_atomic", "steps", "train",
            "weighted_loss"]  # the trainer's names for its callers, the schedule's and the checkpoint's among them
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,9 @@ def _fields(item) -> tuple[Sequence[str], Sequence[str] | None, Any]:
     return w, t, 1.0
 
 
-def _pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
+def labelled_pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
+    """The words and tags of labelled sentences (empty ones dropped); ValueError for a sentence without tags, or
+    without as many tags as words."""
     words, tags = [], []
     for item in data:
         w, t, _ = _fields(item)
@@ -56,7 +58,7 @@ def _pairs(data: Sequence) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def _weights(data: Sequence) -> list[float] | None:
-    """Per-sentence loss weights aligned with `_pairs` (empty sentences dropped); None when all are 1."""
+    """Per-sentence loss weights aligned with `labelled_pairs` (empty sentences dropped); None when all are 1."""
     out = []
     for item in data:
         w, _, weight = _fields(item)
@@ -129,15 +131,16 @@ class LengthGroupedBatches:
 
 
 def _freeze(model: nn.Module, how: str) -> None:
+    """Stop training part of the encoder: `embeddings` (words and positions), or `top-K` (all but the top K layers
+    and the head); `none` trains it all."""
     base = model.base_model
-    if how == "none":
+    if check_freeze(how) == "none":
         return
     emb = getattr(base, "embeddings", None)
-    if how == "embeddings" or how.startswith("top-"):
-        for name in ("word_embeddings", "position_embeddings"):
-            mod = getattr(emb, name, None)
-            if mod is not None:
-                mod.requires_grad_(False)
+    for name in ("word_embeddings", "position_embeddings"):
+        mod = getattr(emb, name, None)
+        if mod is not None:
+            mod.requires_grad_(False)
     if how.startswith("top-"):
         k = int(how[4:])
         emb.requires_grad_(False)
@@ -146,8 +149,6 @@ def _freeze(model: nn.Module, how: str) -> None:
         )
         for layer in list(layers)[: max(0, len(layers) - k)]:
             layer.requires_grad_(False)
-    elif how != "embeddings":
-        raise ValueError(f"freeze must be none, embeddings or top-K, not {how!r}")
 
 
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -208,9 +209,9 @@ class Corpus:
     def of(cls, cfg: TrainConfig, train_data: Sequence, dev_data: Sequence) -> Corpus:
         """The sentences checked: labelled, as many tags as words, every tag in the label set (`cfg.labels`, else
         those seen)."""
-        words, tags = _pairs(train_data)
+        words, tags = labelled_pairs(train_data)
         weights = _weights(train_data)
-        dev_words, dev_tags = _pairs(dev_data)
+        dev_words, dev_tags = labelled_pairs(dev_data)
         if not words:
             raise ValueError("no labelled training sentences")
         labels = cfg.labels or label_set(seen_types(tags + dev_tags))
