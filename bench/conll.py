@@ -26,6 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 
 
@@ -367,14 +368,10 @@ def main() -> None:
         res.update(run_small(args))
         res["device"] = f"cpu, {args.threads or torch.get_num_threads()} threads" if not torch.cuda.is_available() \
             else "cuda"
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         stem = f"conll-small-{res['date']}-seed{args.seed}" + (f"-budget{args.budget:g}" if args.budget is not None else "")
         stem += "" if args.schedules == "before,now" else f"-{args.schedules.replace(',', '-')}" if args.schedules else ""
         stem += f"-{args.tag}" if args.tag else ""
-        (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-        (out / f"{stem}.md").write_text(md := small_table(res))
-        print(md)
+        write(res, small_table(res), args.out, stem)
         return
     for system in [s for s in ("baseline", "ours") if args.only in (None, s)]:
         print(f"== {system}", flush=True)
@@ -391,13 +388,7 @@ def main() -> None:
         suffix += f"-{args.only}"
     if args.onnx:
         suffix += "-onnx"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"conll-{res['date']}{suffix}"
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-    md = table(res)
-    (out / f"{stem}.md").write_text(md)
-    print(md)
+    write(res, table(res), args.out, f"conll-{res['date']}{suffix}")
 
 
 if __name__ == "__main__":

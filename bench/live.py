@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 
 
@@ -198,12 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         args.tag = args.tag or f"scale{args.scale}"
     else:
         res = run(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"live-{res['date']}" + (f"-{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-    (out / f"{stem}.md").write_text(md := markdown(res))
-    print(md)
+    write(res, markdown(res), args.out, f"live-{res['date']}" + (f"-{args.tag}" if args.tag else ""))
 
 
 if __name__ == "__main__":

@@ -107,6 +107,21 @@ def click_start(page) -> None:
     page.get_by_role("button", name="Start training").click()
 
 
+def start_job(page, store, project_id: int, *, model: str | None, min_steps: int | None) -> tuple:
+    """On the Train page: the settings (see set_train_settings), Start, and wait for the job to be recorded; returns
+    (the job, the perf_counter time of the click)."""
+    last_job = max((j.id for j in store.jobs(project_id)), default=0)
+    open_page(page, "Train")
+    set_train_settings(page, model=model, min_steps=min_steps)
+    t0 = time.perf_counter()
+    click_start(page)
+    while not (job := next((j for j in store.jobs(project_id) if j.id > last_job), None)):
+        if time.perf_counter() - t0 > 60:
+            raise RuntimeError("no job started 60 s after clicking Start")
+        time.sleep(0.1)
+    return job, t0
+
+
 # in-page timer, armed before a key press: ms from the keydown event to the paint of the frame in which the sentence
 # being edited has changed
 ARM_JS = "(sel) => {" + DEEP_JS + """
@@ -435,15 +450,7 @@ def train_in_app(page, db: Path, server_pid: int, *, model: str | None, min_step
     store = Store(db)
     pid = store.project("conll").id
     before = first.id if (first := store.serving(pid)) else None
-    last_job = max((j.id for j in store.jobs(pid)), default=0)
-    open_page(page, "Train")
-    set_train_settings(page, model=model, min_steps=min_steps)
-    t0 = time.perf_counter()
-    click_start(page)
-    while not (job := next((j for j in store.jobs(pid) if j.id > last_job), None)):
-        if time.perf_counter() - t0 > 60:
-            raise RuntimeError("no job started 60 s after clicking Start")
-        time.sleep(0.1)
+    job, t0 = start_job(page, store, pid, model=model, min_steps=min_steps)
 
     def serving_changed() -> bool:
         current = store.serving(pid)
@@ -778,19 +785,11 @@ def start_training(context, url: str, db: Path, project_id: int, server_pid: int
 
     store = Store(db)
     before = first.id if (first := store.serving(project_id)) else None
-    last_job = max((j.id for j in store.jobs(project_id)), default=0)
     tab = context.new_page()
     tab.goto(url)
     tab.locator('[data-testid="stSidebarNav"]').wait_for(timeout=120_000)
     wait_idle(tab)
-    open_page(tab, "Train")
-    set_train_settings(tab, model=model, min_steps=min_steps)
-    t0 = time.perf_counter()
-    click_start(tab)
-    while not (job := next((j for j in store.jobs(project_id) if j.id > last_job), None)):
-        if time.perf_counter() - t0 > 60:
-            raise RuntimeError("no job started 60 s after clicking Start")
-        time.sleep(0.1)
+    job, t0 = start_job(tab, store, project_id, model=model, min_steps=min_steps)
     store.close()
     watch = JobWatch(db, project_id, job.id, before, t0, server_pid, labels=labels, timeout_s=timeout_s)
     watch.start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "conll2003" / "test.txt"
 TAGS = ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 
@@ -83,12 +83,7 @@ def main() -> int:
         "ratio_median": stats["onnx"]["median_ms"] / stats["pytorch"]["median_ms"],
         "command": " ".join(["python", "bench/onnx_latency.py", *sys.argv[1:]]),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"onnx-{result['date']}-t{args.threads}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    stem.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write(result, markdown(result), args.out, f"onnx-{result['date']}-t{args.threads}")
     return 0
 
 

@@ -62,7 +62,7 @@ def main() -> None:
     from core import formats
     from core.model import Tagger
     from core.selftrain import self_train
-    from core.train import TrainConfig, _pairs, evaluate, run
+    from core.train import TrainConfig, evaluate, labelled_pairs, run
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,7 +86,7 @@ def main() -> None:
                 if v.get("control"):
                     labels = Tagger.load(str(base)).labels
                     run(replace(cfg, model=str(base), labels=labels), labelled, dev, Path(tmp) / "control")
-                    words, tags = _pairs(dev)
+                    words, tags = labelled_pairs(dev)
                     f1 = [evaluate(Tagger.load(str(m)), words, tags).f1
                           for m in (base, Path(tmp) / "control")]
                     r = SimpleNamespace(base_f1=f1[0], new_f1=f1[1], n_pseudo=0, accepted=f1[1] >= f1[0])

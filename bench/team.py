@@ -38,6 +38,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 from bench._app import (CHROMIUM, CHROMIUM_ARGS, DEEP_JS, VIEWPORT, log_in_async, open_page_async,  # noqa: E402
                         server)
 
@@ -416,12 +417,7 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install chromium")
     result = run(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"team-{result['date']}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
-    print(markdown(result))
+    write(result, markdown(result), args.out, f"team-{result['date']}")
     print(summary(result), flush=True)
     return 0 if result["equal"] and not result["errors"] else 1
 

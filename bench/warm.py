@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 
 
@@ -177,12 +178,7 @@ def main() -> None:
             for job in res["jobs"]:
                 job["held_out_f1"] = held_out_f1(job["folder"], held)
         store.close()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"warm-{res['date']}" + (f"-{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-    (out / f"{stem}.md").write_text(md := table(res))
-    print(md)
+    write(res, table(res), args.out, f"warm-{res['date']}" + (f"-{args.tag}" if args.tag else ""))
 
 
 def table(res: dict) -> str:

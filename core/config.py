@@ -1,6 +1,7 @@
 """Hyperparameters declared once (no torch here: the CLI builds its options from them without loading it)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
@@ -86,8 +87,7 @@ class TrainConfig:
                                      "data; a project's: its types)", kind=list, label="Tag set")
 
     def __post_init__(self) -> None:
-        if not valid_freeze(self.freeze):
-            raise ValueError(f"freeze must be none, embeddings or top-K, not {self.freeze!r}")
+        check_freeze(self.freeze)
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         for f in fields(self):
@@ -96,9 +96,12 @@ class TrainConfig:
                 raise ValueError(f"{f.name} {problem}")
 
 
-def valid_freeze(text: str) -> bool:
-    """Whether `text` is a freeze setting: none, embeddings or top-K."""
-    return text in ("none", "embeddings") or (text.startswith("top-") and text[4:].isdigit())
+def check_freeze(text: str) -> str:
+    """`text` when it is a freeze setting (none, embeddings or top-K), else ValueError; the one check of it (the
+    config, the trainer, the CLI's option)."""
+    if text in ("none", "embeddings") or re.fullmatch(r"top-[0-9]+", text):
+        return text
+    raise ValueError(f"freeze must be none, embeddings or top-K, not {text!r}")
 
 
 def out_of_range(f: Field, value: Any) -> str | None:

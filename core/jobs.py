@@ -9,14 +9,15 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
 from core import active, procs, selftrain, standby, versions, vocab
 from core.access import OWNER, Actor, require
+from core.config import TrainConfig
 from core.job_params import JobParams
 from core.store import Job, ModelVersion, Project, SentenceRow, Store
 from core.train import Event, train
@@ -182,9 +183,68 @@ def cancel(store: Store, job_id: int, *, actor: Actor = OWNER) -> None:
         procs.exit_code(proc)  # reap it: no zombie left behind
 
 
-def execute(store: Store, job_id: int, *, progress=None, since: float | None = None) -> dict:
-    """Run a job in this process: train, record events, register the version, evaluate, maybe promote. `since`:
-    when the job's process began to work for it (default: the process's start; a standby's: when it took the job)."""
+class _Recorder:
+    """A job's event sink: each event to `progress` and the store, step events at most every 0.5 s (the last one
+    before any other event). While it is open, SIGTERM (a cancel) is noted (`stopping`) and the next event raises
+    KeyboardInterrupt."""
+
+    def __init__(self, store: Store, job_id: int, progress: Callable[[Event], None] | None):
+        self.store, self.job_id, self.progress = store, job_id, progress
+        self.stopping, self.last_write, self.pending = False, 0.0, None
+        self.previous: Any = None
+
+    def __enter__(self) -> _Recorder:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._on_term)
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    def _on_term(self, *_) -> None:
+        self.stopping = True
+
+    def __call__(self, ev: Event) -> None:
+        if self.progress is not None:
+            self.progress(ev)
+        if self.stopping:
+            raise KeyboardInterrupt("cancelled")
+        now = time.monotonic()
+        if ev.kind == "step" and now - self.last_write < 0.5 and ev.step != ev.total_steps:
+            self.pending = ev
+            return
+        if ev.kind != "step" and self.pending is not None:
+            self.store.add_event(self.job_id, self.pending.kind, _event_data(self.pending))
+        self.store.add_event(self.job_id, ev.kind, _event_data(ev))
+        self.last_write, self.pending = now, None
+
+
+@dataclass
+class _Run:
+    """One job run in this process: what it trains, the version serving before it, its event sink, and the
+    wall-clock time of its phases (time.time(): the process's start time is on the same clock)."""
+
+    store: Store
+    job_id: int
+    project: Project
+    params: JobParams
+    cfg: TrainConfig
+    serving: ModelVersion | None
+    train_rows: list[SentenceRow]
+    dev_rows: list[SentenceRow]
+    record: _Recorder
+    starter: Actor  # who started the job: a promotion by policy is their act
+    began: float
+    since: float | None  # when this process began to work for the job (None: its start)
+    marks: dict[str, float] = field(default_factory=dict)
+
+
+def execute(store: Store, job_id: int, *, progress: Callable[[Event], None] | None = None,
+            since: float | None = None) -> dict:
+    """Run a job in this process: train, record events, register the version and maybe promote it, then finish
+    (self-training, the pool scored for active learning). `since`: when this process began to work for the job
+    (default: its start; a standby process's: when it took the job)."""
     began = time.time()
     job = store.job(job_id)
     params = JobParams.parse(job.params or {})
@@ -197,95 +257,90 @@ def execute(store: Store, job_id: int, *, progress=None, since: float | None = N
              len(train_rows), len(dev_rows), params.to_dict())
     out: Path | None = None
     self_out: Path | None = None  # folders reserved for this job's versions
-    stopping = {"flag": False}
+    with _Recorder(store, job_id, progress) as record:
+        run = _Run(store, job_id, project, params, cfg, serving, train_rows, dev_rows, record,
+                   store.job_starter(job_id) or OWNER, began, since)
+        try:
+            versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
+            root = versions.model_root(store, project.id)
+            out = versions.reserve(root, f"job-{job_id}")
+            self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
+            result = _promote(run, _train(run, out), out)
+            return _finish(run, result, self_out)
+        except KeyboardInterrupt:
+            store.update_job(job_id, status="cancelled", error="cancelled by user")
+            log.info("job %s cancelled", job_id)
+            raise
+        except Exception as exc:
+            store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            versions.release(out)
+            versions.release(self_out)
 
-    def on_term(*_):
-        stopping["flag"] = True
 
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
-    last_write, pending = 0.0, None
+def _train(run: _Run, out: Path) -> Event:
+    """Train into `out`, recording the events; the `saved` event."""
+    final: Event | None = None
+    about = _about(run.store, run.project, run.job_id, run.params)
+    for ev in train(run.cfg, run.train_rows, run.dev_rows, out, about=about, prior=last_rates(run.store)):
+        run.record(ev)
+        run.marks["loaded" if ev.kind == "start" else "saved" if ev.kind == "saved" else "trained"] = time.time()
+        if ev.kind == "saved":
+            final = ev
+    if final is None:
+        raise RuntimeError("the trainer ended without saving the model")
+    return final
 
-    def record(ev: Event) -> None:
-        """Store the event; step events at most every 0.5 s, and the last one before any other event."""
-        nonlocal last_write, pending
-        if progress is not None:
-            progress(ev)
-        if stopping["flag"]:
-            raise KeyboardInterrupt("cancelled")
-        now = time.monotonic()
-        if ev.kind == "step" and now - last_write < 0.5 and ev.step != ev.total_steps:
-            pending = ev
-            return
-        if ev.kind != "step" and pending is not None:
-            store.add_event(job_id, pending.kind, _event_data(pending))
-        store.add_event(job_id, ev.kind, _event_data(ev))
-        last_write, pending = now, None
 
-    try:
-        versions.cleanup(store)  # what a killed job left: temp folders, saved but unregistered versions
-        root = versions.model_root(store, project.id)
-        out = versions.reserve(root, f"job-{job_id}")
-        self_out = versions.reserve(root, f"job-{job_id}-self") if params.self_training else None
-        prior = last_rates(store)
-        marks = {}  # wall-clock time of the phases (time.time(): the process's start time is on the same clock)
-        for ev in train(cfg, train_rows, dev_rows, out, about=_about(store, project, job_id, params), prior=prior):
-            record(ev)
-            marks["loaded" if ev.kind == "start" else "saved" if ev.kind == "saved" else "trained"] = time.time()
-            if ev.kind == "saved":
-                final = ev
-        metrics = dict(final.info)
-        metrics.pop("config", None)
-        metrics["dev_digest"] = versions.dev_digest(dev_rows)  # a promotion by policy needs no rescoring on it
-        model_id = store.add_model(
-            project.id, folder=str(out), base_model=cfg.model, parent_id=serving.id if serving and params.warm_start else None,
-            params=asdict(cfg), metrics=metrics, status="ready",
-        )
-        store.update_job(job_id, model_id=model_id)  # the version exists whatever happens after this
-        starter = store.job_starter(job_id) or OWNER  # a promotion by policy is the act of who started the job
-        promoted = versions.maybe_promote(store, project.id, model_id, params.promote,
-                                          actor=starter, job_id=job_id)
-        version = store.model(model_id)
-        log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name,
-                 version.dev_f1, "promoted" if promoted else "not promoted", params.promote,
-                 serving.name if serving else "none")
-        store.add_event(job_id, "registered", {"model_id": model_id, "promoted": promoted})
-        marks["registered"] = time.time()
-        result = {"job_id": job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
-        if params.self_training:
-            st = selftrain.self_train_project(store, project.id, base_model_id=model_id, cfg=cfg,
-                                              options=params.self_training, promote=params.promote, out=self_out,
-                                              on_event=record, actor=starter, job_id=job_id)
-            store.add_event(job_id, "self_training", st.to_dict())
-            log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
-                     "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
-            result["self_training"] = st.to_dict()
-        now_serving = store.serving(project.id)
-        changed = now_serving is not None and now_serving.id != (serving.id if serving else None)
-        pool = active.pool_rows(store, project.id) if changed else []
-        if params.score_pool and pool and not stopping["flag"]:
-            store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
-            result["pool_scored"] = _score_pool(store, now_serving, pool)
-            store.add_event(job_id, "pool_scored", result["pool_scored"])
-        if stopping["flag"]:  # cancelled after training: the version stays registered, the job says cancelled
-            raise KeyboardInterrupt("cancelled")
-        result["phases"] = _phases(began, marks, metrics, since)
-        log.info("job %s phases (s): %s", job_id, json.dumps(result["phases"]))
-        store.update_job(job_id, status="done")
-        log.info("job %s done", job_id)
-        return result
-    except KeyboardInterrupt:
-        store.update_job(job_id, status="cancelled", error="cancelled by user")
-        log.info("job %s cancelled", job_id)
-        raise
-    except Exception as exc:
-        store.update_job(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        versions.release(out)
-        versions.release(self_out)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+def _promote(run: _Run, final: Event, out: Path) -> dict:
+    """Register the saved version and promote it by the job's policy; the job's result so far."""
+    store, project, serving, cfg = run.store, run.project, run.serving, run.cfg
+    metrics = dict(final.info)
+    metrics.pop("config", None)
+    metrics["dev_digest"] = versions.dev_digest(run.dev_rows)  # a promotion by policy needs no rescoring on it
+    model_id = store.add_model(
+        project.id, folder=str(out), base_model=cfg.model,
+        parent_id=serving.id if serving and run.params.warm_start else None, params=asdict(cfg), metrics=metrics,
+        status="ready",
+    )
+    store.update_job(run.job_id, model_id=model_id)  # the version exists whatever happens after this
+    promoted = versions.maybe_promote(store, project.id, model_id, run.params.promote, actor=run.starter,
+                                      job_id=run.job_id)
+    version = store.model(model_id)
+    log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name, version.dev_f1,
+             "promoted" if promoted else "not promoted", run.params.promote, serving.name if serving else "none")
+    store.add_event(run.job_id, "registered", {"model_id": model_id, "promoted": promoted})
+    run.marks["registered"] = time.time()
+    return {"job_id": run.job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
+
+
+def _finish(run: _Run, result: dict, self_out: Path | None) -> dict:
+    """After the version is registered: self-training when asked, the pool scored by a newly serving version, the
+    phases' times; the job done (or cancelled, the version kept). The job's result."""
+    store, job_id, project = run.store, run.job_id, run.project
+    if run.params.self_training:
+        st = selftrain.self_train_project(store, project.id, base_model_id=result["model_id"], cfg=run.cfg,
+                                          options=run.params.self_training, promote=run.params.promote, out=self_out,
+                                          on_event=run.record, actor=run.starter, job_id=job_id)
+        store.add_event(job_id, "self_training", st.to_dict())
+        log.info("self-training %s: dev F1 %.4f -> %.4f with %d pseudo-labelled sentences",
+                 "accepted" if st.accepted else "rejected", st.base_f1, st.new_f1, st.n_pseudo)
+        result["self_training"] = st.to_dict()
+    now_serving = store.serving(project.id)
+    changed = now_serving is not None and now_serving.id != (run.serving.id if run.serving else None)
+    pool = active.pool_rows(store, project.id) if changed else []
+    if run.params.score_pool and pool and not run.record.stopping:
+        store.add_event(job_id, "scoring_pool", {"model_id": now_serving.id, "sentences": len(pool)})
+        result["pool_scored"] = _score_pool(store, now_serving, pool)
+        store.add_event(job_id, "pool_scored", result["pool_scored"])
+    if run.record.stopping:  # cancelled after training: the version stays registered, the job says cancelled
+        raise KeyboardInterrupt("cancelled")
+    result["phases"] = _phases(run.began, run.marks, result["metrics"], run.since)
+    log.info("job %s phases (s): %s", job_id, json.dumps(result["phases"]))
+    store.update_job(job_id, status="done")
+    log.info("job %s done", job_id)
+    return result
 
 
 def _phases(began: float, marks: dict[str, float], metrics: dict, since: float | None = None) -> dict[str, float]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -64,13 +65,11 @@ def alive(pid: int | None, started: float | None = None) -> bool:
     PID is another process)."""
     if not pid:
         return False
-    try:
+
+    def ask() -> bool:
         proc = psutil.Process(pid)
         return _running(proc) and (started is None or abs(proc.create_time() - started) <= SLACK_S)
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # it exists; its state is hidden from us
-        return True
+    return _answer(ask)
 
 
 def exit_code(proc: psutil.Popen) -> int | None:
@@ -113,14 +112,19 @@ def _signal(proc: psutil.Process, how: str) -> None:
         log.warning("not allowed to %s process %s", how, proc.pid)
 
 
-def _running(proc: psutil.Process) -> bool:
-    """Whether a process runs and is not a zombie (ended, waiting for its parent to read its exit status)."""
+def _answer(ask: Callable[[], bool]) -> bool:
+    """`ask()`, a question about a process: no once it is gone, yes when its state is hidden from us (it exists)."""
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return ask()
     except psutil.NoSuchProcess:
         return False
-    except psutil.AccessDenied:  # it exists; its state is hidden from us
+    except psutil.AccessDenied:
         return True
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Whether a process runs and is not a zombie (ended, waiting for its parent to read its exit status)."""
+    return _answer(lambda: proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
 
 
 def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:

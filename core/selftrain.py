@@ -12,7 +12,7 @@ from core import versions, vocab
 from core.access import OWNER, Actor
 from core.model import Tagger
 from core.store import Store
-from core.train import Event, TrainConfig, _pairs, evaluate, train
+from core.train import Event, TrainConfig, evaluate, labelled_pairs, train
 
 THRESHOLD = 0.95  # every word's tag at least this probable
 WEIGHT = 0.3  # loss weight of a pseudo-labelled sentence (a human or gold one weighs 1)
@@ -121,7 +121,7 @@ def _words(item: Any) -> list[str]:
 
 
 def _dev(dev: Sequence) -> tuple[list[list[str]], list[list[str]]]:
-    words, tags = _pairs(dev)
+    words, tags = labelled_pairs(dev)
     if not words:
         raise ValueError("self-training needs labelled dev sentences to accept or reject its result")
     return words, tags
@@ -145,7 +145,7 @@ def _round(cfg: TrainConfig, tagger: Tagger, labelled: Sequence, pool: list[list
     dev_words, dev_tags = _dev(dev)
     base_f1 = _f1(tagger, dev_words, dev_tags)
     pseudo = pseudo_label(tagger, pool, threshold=threshold)
-    pseudo = balanced(pseudo, _pairs(labelled)[1], max_pseudo) if balance else pseudo[:max_pseudo]
+    pseudo = balanced(pseudo, labelled_pairs(labelled)[1], max_pseudo) if balance else pseudo[:max_pseudo]
     if keep is not None:
         pseudo = keep(pseudo)
     if not pseudo:

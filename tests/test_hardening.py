@@ -16,6 +16,7 @@ import pytest
 
 from core import cli, export, formats, jobs, procs, versions
 from core.formats import Sentence
+from core.formats.base import decode, read_lines
 from core.model import Tagger
 from core.store import NEW_LABEL_HINT, Store, StoreError
 from core.train import save_atomic
@@ -628,10 +629,10 @@ def test_the_block_reader_splits_lines_as_the_whole_file_decoder(tmp_path):
     when the whole file is decoded, with the same line numbers."""
     data = "\ufeffAda B-PER\r\nmet O\rBob B-PER\n\r\nOslo é B-LOC\r".encode()
     for block in (1, 2, 3, 5, 64):
-        assert list(formats._read_lines(data, "f", block)) == formats._decode(data, "f").split("\n")
+        assert list(read_lines(data, "f", block)) == decode(data, "f").split("\n")
         bad = data[:-4] + b"\xff" + data[-4:]
         with pytest.raises(formats.FormatError) as whole:
-            formats._decode(bad, "f")
+            decode(bad, "f")
         with pytest.raises(formats.FormatError) as streamed:
-            list(formats._read_lines(bad, "f", block))
+            list(read_lines(bad, "f", block))
         assert str(streamed.value) == str(whole.value) == "f:5: invalid UTF-8 byte 0xff"

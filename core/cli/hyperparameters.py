@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable
 from dataclasses import Field, fields
 from typing import Any
 
 from core.cli.common import comma_list
-from core.config import TrainConfig, out_of_range
+from core.config import TrainConfig, check_freeze, out_of_range
 
 
 def _freeze(text: str) -> str:
-    """An argument type: none, embeddings or top-K."""
-    if text in ("none", "embeddings") or re.fullmatch(r"top-\d+", text):
-        return text
-    raise argparse.ArgumentTypeError(f"expected none, embeddings or top-K, not {text!r}")
+    """An argument type: none, embeddings or top-K (core.config.check_freeze)."""
+    try:
+        return check_freeze(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def overrides(args: argparse.Namespace) -> dict:

@@ -34,7 +34,6 @@ __all__ = ["FORMATS", "LANGUAGES", "REGISTRY", "SCHEMES", "WRITABLE", "Corpus", 
 
 _SNIFF_LINES = 100
 _SNIFF_NAMES = 1000
-_decode, _read_lines = decode, read_lines  # the names tests of the block reader use
 
 
 def _discover() -> dict[str, Format]:

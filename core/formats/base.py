@@ -60,6 +60,16 @@ class Sentence:
         return (self.doc_id, self.document) == (other.doc_id, other.document)
 
 
+def joined_sentence(words: list[str], tags: list[str] | None, columns: list[list[str]] | None = None,
+                    doc_id: str | None = None, line: int = 0) -> Sentence:
+    """A sentence whose text is its words joined by single spaces."""
+    offsets, pos = [], 0
+    for w in words:
+        offsets.append((pos, pos + len(w)))
+        pos += len(w) + 1
+    return Sentence(words, tags, " ".join(words), offsets, doc_id, columns, line)
+
+
 @dataclass
 class Corpus:
     """Sentences read from one file, with the source format, tag scheme, CoNLL separator, for plain text whether each
@@ -125,7 +135,7 @@ def detect_scheme(tag_seqs: Iterable[Sequence[str]]) -> str:
     return "iob1" if iob1 else "iob2"
 
 
-def _bioes_problem(tags: Sequence[str]) -> tuple[int, str] | None:
+def bioes_problem(tags: Sequence[str]) -> tuple[int, str] | None:
     """First BIOES violation as (word index, problem), or None. L-/U- count as E-/S-."""
     open_at, open_label = -1, None
     for i, tag in enumerate(tags):
@@ -148,7 +158,7 @@ def _bioes_problem(tags: Sequence[str]) -> tuple[int, str] | None:
 def to_iob2(tags: Sequence[str], scheme: str) -> list[str]:
     """Convert tags from `scheme` to IOB2; raises ValueError on tags the scheme does not allow."""
     if scheme == "bioes":
-        problem = _bioes_problem(tags)
+        problem = bioes_problem(tags)
         if problem:
             raise ValueError(f"tag {problem[0] + 1}: {problem[1]}")
         return [t if t == "O" or t[0] in "BI" else ("I-" if t[0] in "EL" else "B-") + t[2:] for t in tags]

@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from core.formats.base import (Format, FormatError, Sentence, Source, Stream, _bioes_problem, binary, carried,
-                               detect_scheme, from_iob2, to_iob2)
+from core.formats.base import (Format, FormatError, Sentence, Source, Stream, binary, bioes_problem, carried,
+                               detect_scheme, from_iob2, joined_sentence, to_iob2)
 from core.labels import LabelSet, word_problem
 
 _DOCSTART = "-DOCSTART-"
@@ -68,16 +68,6 @@ def _default_before(first: bool, new_doc: bool, docstart: str) -> list[str]:
     """The lines the writer puts before a sentence: a blank line after the previous one, then -DOCSTART- and a blank
     line where a document starts."""
     return ([] if first else [""]) + ([docstart, ""] if new_doc else [])
-
-
-def joined_sentence(words: list[str], tags: list[str] | None, columns: list[list[str]] | None = None,
-                    doc_id: str | None = None, line: int = 0) -> Sentence:
-    """A sentence whose text is its words joined by single spaces."""
-    offsets, pos = [], 0
-    for w in words:
-        offsets.append((pos, pos + len(w)))
-        pos += len(w) + 1
-    return Sentence(words, tags, " ".join(words), offsets, doc_id, columns, line)
 
 
 @dataclass
@@ -244,7 +234,7 @@ def read(stream: Stream) -> Iterator[Sentence]:
     if others := sum(ends.values()) - ends[eol]:
         stream.notes[f"line ends other than {_EOL_NAMES[eol]}, written back as {_EOL_NAMES[eol]}"] = others
     for n, block in enumerate(_conll_raw(stream.open_lines(), stream.name, stream.labels, stream)):
-        if scheme == "bioes" and (problem := _bioes_problem(block.tags)):
+        if scheme == "bioes" and (problem := bioes_problem(block.tags)):
             raise FormatError(stream.name, block.rows[problem[0]], problem[1])
         tags = to_iob2(block.tags, scheme)
         sentence = joined_sentence(block.words, tags, block.columns, block.doc_id, block.rows[0])

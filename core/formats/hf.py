@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from core.formats.base import Format, FormatError, Sentence, Stream
+from core.formats.base import Format, FormatError, Sentence, Stream, joined_sentence
 from core.vocab import label_set, seen_types
 
 SPLIT_NAMES = {"dev": "validation"}  # project split -> dataset split (the name Hugging Face scripts expect)
@@ -85,15 +85,6 @@ def read(stream: Stream) -> Iterator[Sentence]:
             yield s
 
 
-def _sentence(words: list[str], tags: list[str] | None, doc: str | None, line: int) -> Sentence:
-    """A sentence whose text is its words joined by single spaces."""
-    offsets, pos = [], 0
-    for w in words:
-        offsets.append((pos, pos + len(w)))
-        pos += len(w) + 1
-    return Sentence(words, tags, " ".join(words), offsets, doc, None, line)
-
-
 def _row(where: str, row: int, words: list[str], tags: list, names: list[str] | None, doc: str | None) -> Sentence:
     """One checked sentence; `row` counts from 0 as in the dataset, reported from 1 as a line."""
     if len(words) != len(tags):
@@ -101,7 +92,7 @@ def _row(where: str, row: int, words: list[str], tags: list, names: list[str] | 
     if any(not isinstance(w, str) or not w or any(c.isspace() for c in w) for w in words):
         raise FormatError(where, row + 1, "a token is empty, not a string, or holds white space")
     if tags and all(t == NO_TAG for t in tags):
-        return _sentence(words, None, doc, row + 1)
+        return joined_sentence(words, None, doc_id=doc, line=row + 1)
     if names is not None:
         bad = [t for t in tags if not isinstance(t, int) or not 0 <= t < len(names)]
         if bad:
@@ -110,7 +101,7 @@ def _row(where: str, row: int, words: list[str], tags: list, names: list[str] | 
     bad = [t for t in tags if not isinstance(t, str) or not (t == "O" or (len(t) > 2 and t[:2] in ("B-", "I-")))]
     if bad:
         raise FormatError(where, row + 1, f"tag {bad[0]!r} is not an IOB2 tag (O, B-X, I-X)")
-    return _sentence(words, tags, doc, row + 1)
+    return joined_sentence(words, tags, doc_id=doc, line=row + 1)
 
 
 def dataset_dict(sentences: Sequence[Sentence], labels: Sequence[str] | None = None) -> Any:

@@ -60,9 +60,9 @@ def record_spans(obj: dict, fail) -> list[tuple[int, int, str]] | None:
 
 
 def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Counter[str],
-                    annotator: str | None = None, fmt: str = "") -> Sentence:
-    """One record -> Sentence, spans stacked under another carried for `fmt`'s writer; every problem raises
-    FormatError at line i."""
+                    annotator: str | None = None, fmt: str = "", labelled: bool = True) -> Sentence:
+    """One record -> Sentence, spans stacked under another carried for `fmt`'s writer (its spans unread when not
+    `labelled`: an unlabelled sentence); every problem raises FormatError at line i."""
     def fail(problem: str) -> FormatError:
         return FormatError(name, i, problem)
 
@@ -70,7 +70,7 @@ def record_sentence(obj: object, name: str, i: int, seen: LabelSet, notes: Count
         raise fail("expected a JSON object")
     text = checked_text(obj.get("text"), fail)
     tokens = record_tokens(obj, text, fail)
-    found = record_spans(obj, fail)
+    found = record_spans(obj, fail) if labelled else None
     meta = obj.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise fail("'meta' must be an object")

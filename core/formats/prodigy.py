@@ -9,9 +9,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 
 from core.formats.base import Format, FormatError, Sentence, Stream, carried
-from core.formats.jsonl import record_spans, record_tokens
-from core.formats.records import (char_sentence, char_spans, checked_text, count_kept, doc_id_of, head_objects,
-                                  json_lines, ws_after)
+from core.formats.jsonl import record_sentence
+from core.formats.records import char_spans, count_kept, head_objects, json_lines, ws_after
 from core.formats.recordcarry import FIELDS, Span, merged, record_carry
 from core.labels import LabelSet
 
@@ -32,23 +31,14 @@ def sniff(head: str) -> int:
 
 
 def _sentence(obj: object, stream: Stream, i: int, seen: LabelSet) -> Sentence:
-    """One record -> Sentence: tagged when accepted (or unanswered) and it has spans, else unlabelled."""
-    def fail(problem: str) -> FormatError:
-        return FormatError(stream.name, i, problem)
-
-    if not isinstance(obj, dict):
-        raise fail("expected a JSON object")
-    if (answer := obj.get("answer", "accept")) not in ANSWERS:
-        raise fail(f"'answer' must be one of {', '.join(ANSWERS)}, not {answer!r}")
-    text = checked_text(obj.get("text"), fail)
-    meta = obj.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise fail("'meta' must be an object")
-    who = obj.get("_annotator_id") or obj.get("_session_id")
-    return char_sentence(text, record_spans(obj, fail) if answer == "accept" else None, fail=fail, seen=seen,
-                         notes=stream.notes, tokens=record_tokens(obj, text, fail), fmt=stream.fmt,
-                         doc_id=doc_id_of(obj, fail), line=i, annotator=who if isinstance(who, str) else None,
-                         meta=meta or None)
+    """One record -> Sentence (jsonl.record_sentence): tagged when accepted (or unanswered) and it has spans, else
+    unlabelled; its annotator the record's `_annotator_id` or `_session_id`."""
+    answer = obj.get("answer", "accept") if isinstance(obj, dict) else "accept"
+    if answer not in ANSWERS:
+        raise FormatError(stream.name, i, f"'answer' must be one of {', '.join(ANSWERS)}, not {answer!r}")
+    who = (obj.get("_annotator_id") or obj.get("_session_id")) if isinstance(obj, dict) else None
+    return record_sentence(obj, stream.name, i, seen, stream.notes, annotator=who if isinstance(who, str) else None,
+                           fmt=stream.fmt, labelled=answer == "accept")
 
 
 def _carry(obj: dict, s: Sentence, stream: Stream) -> dict:

@@ -11,9 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from core.formats.base import (Format, FormatError, Sentence, Source, Stream, carried, document_stem, read_lines,
-                               spans, tags_from_spans)
-from core.formats.conll import joined_sentence
+from core.formats.base import (Format, FormatError, Sentence, Source, Stream, carried, document_stem, joined_sentence,
+                               read_lines, spans, tags_from_spans)
 from core.formats.records import DUPLICATE_NOTE, STACKED, unstack
 from core.labels import LabelSet, label_problem, word_problem
 

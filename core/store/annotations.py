@@ -7,9 +7,9 @@ from functools import partial
 from typing import Any
 
 from core.access import OWNER, Actor
-from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, SOURCES, StoreBase, _check, _located, _tag_labels,
-                             now)
+from core.store.base import SOURCES, StoreBase
 from core.store.records import Annotation
+from core.store.shared import EFFECTIVE_ID, FLAGGED, LABEL_SOURCES, check_choice, located, now, tag_labels
 
 
 class AnnotationRows(StoreBase):
@@ -25,7 +25,7 @@ class AnnotationRows(StoreBase):
                       annotator: str = "", model_id: int | None = None) -> list[int]:
         """Append (sentence id, tags) annotations in one transaction: all of them, or none on a bad one. Human ones
         (and review ones) drop the annotator's drafts of the sentences in the same transaction."""
-        _check(source, SOURCES, "annotation source")
+        check_choice(source, SOURCES, "annotation source")
         ids = []
         with self._write():
             for sentence_id, tags in items:
@@ -33,8 +33,8 @@ class AnnotationRows(StoreBase):
                 if len(tags) != len(sentence["words"]):
                     raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for "
                                      f"{len(sentence['words'])} words")
-                fail = partial(_located, f"sentence {sentence_id}")
-                self._add_labels(sentence["project_id"], _tag_labels(tags, fail), fail)
+                fail = partial(located, f"sentence {sentence_id}")
+                self._add_labels(sentence["project_id"], tag_labels(tags, fail), fail)
                 ids.append(self._insert("annotations", {
                     "sentence_id": sentence_id, "tags": json.dumps(list(tags)), "source": source,
                     "annotator": annotator, "model_id": model_id, "created": now()}))
@@ -116,7 +116,7 @@ class AnnotationRows(StoreBase):
 
     def effective(self, sentence_id: int) -> Annotation | None:
         """The latest review annotation, else the latest human one, else the latest gold one, else None."""
-        rows = self._rows(f"SELECT * FROM annotations WHERE id = {_EFFECTIVE_ID.format(sid='?')}",
+        rows = self._rows(f"SELECT * FROM annotations WHERE id = {EFFECTIVE_ID.format(sid='?')}",
                           [sentence_id])
         return Annotation.from_row(rows[0]) if rows else None
 
@@ -136,7 +136,7 @@ class AnnotationRows(StoreBase):
         name = names.pop() if names else ""
         created = now()
         with self._write():
-            rows = self._rows(f"SELECT s.id, s.project_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s "
+            rows = self._rows(f"SELECT s.id, s.project_id, {FLAGGED.format(sid='s.id')} AS flagged FROM sentences s "
                               "WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id", [json.dumps(ids)])
             changed = [r for r in rows if bool(r["flagged"]) != flagged]
             self.db["flags"].insert_all(({"sentence_id": r["id"], "flagged": int(flagged), "annotator": name,
@@ -163,7 +163,7 @@ class AnnotationRows(StoreBase):
             words = self._one("sentences", sentence_id)["words"]
             if len(tags) != len(words):
                 raise ValueError(f"sentence {sentence_id}: {len(tags)} tags for {len(words)} words")
-            _tag_labels(tags, partial(_located, f"sentence {sentence_id}"))
+            tag_labels(tags, partial(located, f"sentence {sentence_id}"))
             if not 0 <= cursor < len(words):
                 raise ValueError(f"sentence {sentence_id}: cursor {cursor} outside its {len(words)} words")
             self.db["drafts"].upsert({"sentence_id": sentence_id, "tags": json.dumps(list(tags)), "cursor": cursor,

@@ -5,7 +5,8 @@ import json
 from typing import Any
 
 from core.access import Actor
-from core.store.base import StoreBase, now
+from core.store.base import StoreBase
+from core.store.shared import now
 
 
 class AuditRows(StoreBase):

@@ -1,8 +1,7 @@
-"""The store's foundation: schema and migrations, the connection, its lock and short write transactions, row
-helpers and the checks shared by the row modules."""
+"""The store's foundation: schema and migrations, the connection, its lock and short write transactions, and the
+row helpers of StoreBase (the row modules' other shared pieces: core.store.shared)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -10,90 +9,21 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from core.access import SERVER_ACTIONS, Actor, narrower, require
-from core.labels import label_problem, text_problem, words_problem
+from core.store.shared import check_choice, now
 
 from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS  # noqa: F401 (re-exported)
 JSON_COLUMNS = ("labels", "words", "offsets", "tags", "params", "metrics", "data", "detail", "columns", "meta", "carry")
-LABEL_SOURCES = "'review', 'human', 'gold'"  # the sources that are labels (SQL list), strongest first
-_EFFECTIVE_ID = """(SELECT e.id FROM annotations e WHERE e.sentence_id = {sid}
-    AND e.source IN ('review', 'human', 'gold') ORDER BY e.source = 'review' DESC, e.source = 'human' DESC,
-    e.id DESC LIMIT 1)"""
-_FLAGGED = "COALESCE((SELECT f.flagged FROM flags f WHERE f.sentence_id = {sid} ORDER BY f.id DESC LIMIT 1), 0)"
-NEW_LABEL_HINT = "; new entity types are added only when allowed"
 _RESTORE = "stop nerloop and restore it from a backup (with its -wal file, if any), or move it away to start a new one"
 
 
 class StoreError(Exception):
     """The database cannot be used as asked: damaged, read-only, or deleted or replaced while open (one clear line)."""
-
-
-def now() -> str:
-    """Current time as an ISO-8601 UTC string with microseconds (the store's only time format)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-
-def sentence_hash(words: Sequence[str]) -> str:
-    """sha1 of the words joined by \\x1f: the per-project identity of a sentence."""
-    return hashlib.sha1("\x1f".join(words).encode("utf-8")).hexdigest()
-
-
-def _check(value: str, allowed: Sequence[str], what: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"invalid {what} {value!r}: expected one of {', '.join(allowed)}")
-    return value
-
-
-def _tag_labels(tags: Sequence[str], fail: Callable[[str], Exception]) -> list[str]:
-    """Entity types used in IOB2 `tags`, in order of first use; raises fail(problem) on a malformed tag or label."""
-    found: dict[str, None] = {}
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            continue
-        if not isinstance(tag, str) or tag[:2] not in ("B-", "I-") or len(tag) < 3:
-            raise fail(f"token {i + 1} has invalid IOB2 tag {tag!r}")
-        if tag[2:] not in found:
-            if problem := label_problem(tag[2:]):
-                raise fail(f"token {i + 1} tag {tag!r}: {problem}")
-            found[tag[2:]] = None
-    return list(found)
-
-
-def _check_sentence(s: Any, fail: Callable[[str], Exception]) -> list[str]:
-    """Check one Sentence-like object before it is stored (the words and labels rules of core.labels); returns the
-    entity types its tags use."""
-    if not s.words:
-        raise fail("sentence has no words")
-    if not isinstance(s.text, str):
-        raise fail("the sentence text is not a string")
-    if problem := words_problem(s.words) or text_problem(s.text):
-        raise fail(problem)
-    if s.doc_id is not None and (not isinstance(s.doc_id, str) or text_problem(s.doc_id)):
-        raise fail(f"invalid document id {s.doc_id!r}")
-    if len(s.offsets) != len(s.words):
-        raise fail(f"{len(s.offsets)} offsets for {len(s.words)} words")
-    columns, meta = getattr(s, "columns", None), getattr(s, "meta", None)
-    if columns and (len(columns) != len(s.words) or len({len(c) for c in columns}) > 1
-                                or not all(isinstance(v, str) for c in columns for v in c)):
-        raise fail("the extra columns must be as many strings for each word")
-    if meta is not None and not isinstance(meta, dict):
-        raise fail("'meta' must be an object")
-    if s.tags is None:
-        return []
-    if len(s.tags) != len(s.words):
-        raise fail(f"{len(s.tags)} tags for {len(s.words)} words")
-    return _tag_labels(s.tags, fail)
-
-
-def _located(where: str, problem: str) -> ValueError:
-    return ValueError(f"{where}: {problem}")
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -501,7 +431,7 @@ class StoreBase:
             raise ValueError(f"cannot update {table} field(s) {sorted(unknown)}; "
                              f"allowed: {sorted(allowed)}")
         if "status" in fields:
-            _check(fields["status"], statuses, f"{table[:-1]} status")
+            check_choice(fields["status"], statuses, f"{table[:-1]} status")
         values = {k: json.dumps(v) if k in JSON_COLUMNS else v for k, v in fields.items()}
         with self._write():
             self._one(table, row_id)

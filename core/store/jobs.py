@@ -5,8 +5,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from core.store.base import JOB_STATUSES, StoreBase, _check, now
+from core.store.base import JOB_STATUSES, StoreBase
 from core.store.records import Job, JobEvent
+from core.store.shared import check_choice, now
 
 _JOB_FIELDS = {"status", "pid", "pid_started", "params", "log_path", "model_id", "started", "ended", "error"}
 
@@ -46,7 +47,7 @@ class JobRows(StoreBase):
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)
             for s in wanted:
-                _check(s, JOB_STATUSES, "job status")
+                check_choice(s, JOB_STATUSES, "job status")
             sql += " AND status IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(wanted))
         return [Job.from_row(r) for r in self._rows(sql + " ORDER BY id DESC", params)]

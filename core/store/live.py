@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.store.base import StoreBase, now
+from core.store.base import StoreBase
 from core.store.records import LiveHead
+from core.store.shared import now
 
 KEEP = 3  # live heads of a project whose predictions file is kept (older rows stay, their files go)
 

@@ -5,8 +5,9 @@ import json
 from typing import Any
 
 from core.access import OWNER, Actor, require
-from core.store.base import MODEL_STATUSES, StoreBase, _check, now
+from core.store.base import MODEL_STATUSES, StoreBase
 from core.store.records import ModelVersion
+from core.store.shared import check_choice, now
 
 _MODEL_FIELDS = {"folder", "base_model", "parent_id", "params", "metrics", "status"}
 
@@ -17,7 +18,7 @@ class ModelRows(StoreBase):
     def add_model(self, project_id: int, *, folder: str, base_model: str,
                   parent_id: int | None = None, params: dict | None = None,
                   metrics: dict | None = None, status: str = "ready") -> int:
-        _check(status, MODEL_STATUSES, "model status")
+        check_choice(status, MODEL_STATUSES, "model status")
         with self._write():
             self.project(project_id)
             n = self.db.execute("SELECT COUNT(*) FROM models WHERE project_id = ?",

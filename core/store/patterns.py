@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from core.access import OWNER, Actor
 from core.patterns import Pattern
-from core.store.base import StoreBase, now
+from core.store.base import StoreBase
+from core.store.shared import now
 
 
 def _key(rule: Pattern) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 from core.access import OWNER, Actor, require
 from core.formats import FormatError
 from core.labels import LabelSet, check_labels
-from core.store.base import (_EFFECTIVE_ID, _FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, SOURCES, SPLITS,
-                             StoreBase, _check, _check_sentence, _tag_labels, now, sentence_hash)
+from core.store.base import SOURCES, SPLITS, StoreBase
 from core.store.records import Project, SentenceRow
+from core.store.shared import (EFFECTIVE_ID, FLAGGED, LABEL_SOURCES, NEW_LABEL_HINT, check_choice, check_sentence,
+                               now, sentence_hash, tag_labels)
 
 _CONTEXT_COLUMNS = "id, text, words, offsets, split, document_id, position"
 
@@ -106,10 +107,10 @@ class ProjectRows(StoreBase):
         tags kept hidden until revealed, and without what their file carries (it would hold the tags). Admins only
         (`actor`); audited with the counts."""
         self.authorize(actor, "import", project_id)
-        _check(source, SOURCES, "annotation source")
+        check_choice(source, SOURCES, "annotation source")
         for _, split, _ in batches:
             if split is not None:
-                _check(split, SPLITS, "split")
+                check_choice(split, SPLITS, "split")
             if hidden_gold and split not in (None, "unlabeled"):
                 raise ValueError(f"a pool with hidden gold goes to the unlabeled split, not {split}")
         created = now()
@@ -151,7 +152,7 @@ class ProjectRows(StoreBase):
             suggestion = getattr(s, "suggestion", None)
             if suggestion is not None and len(suggestion) != len(s.words):
                 raise fail(f"{len(s.words)} words but {len(suggestion)} suggested tags")
-            for label in _check_sentence(s, fail) + (_tag_labels(suggestion, fail) if suggestion else []):
+            for label in check_sentence(s, fail) + (tag_labels(suggestion, fail) if suggestion else []):
                 if problem := known.check(label):
                     raise fail(problem)
             labelled = labelled or (s.tags is not None and (split or own) is None)
@@ -191,13 +192,7 @@ class ProjectRows(StoreBase):
                 next_sid += 1
             if relabel:
                 annotations += self._human_relabels(relabel, annotator, created, split or "train")
-            self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
-                                     "VALUES (?, ?, ?, ?, ?)", docs)
-            self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
-                                     "offsets, split, hash, created, columns, meta, carry) "
-                                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
-                                     "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
+            self._insert_chunk(docs, rows, annotations)
             counts["added"] += len(rows)
             counts["annotated"] += sum(a[2] != "model" for a in annotations)
             if hidden_gold:
@@ -210,6 +205,17 @@ class ProjectRows(StoreBase):
                 self.db.execute("UPDATE sentences SET split = 'train' WHERE id IN (SELECT value FROM json_each(?))",
                                 [json.dumps(defaulted)])
         return counts
+
+    def _insert_chunk(self, docs: list[tuple], rows: list[tuple], annotations: list[tuple]) -> None:
+        """Insert a chunk of an import: its new documents, sentences and annotations (rows as _import_batch builds
+        them)."""
+        self.db.conn.executemany("INSERT INTO documents (id, project_id, name, source, created) "
+                                 "VALUES (?, ?, ?, ?, ?)", docs)
+        self.db.conn.executemany("INSERT INTO sentences (id, project_id, document_id, position, text, words, "
+                                 "offsets, split, hash, created, columns, meta, carry) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self.db.conn.executemany("INSERT INTO annotations (sentence_id, tags, source, annotator, model_id, "
+                                 "created) VALUES (?, ?, ?, ?, NULL, ?)", annotations)
 
     # an import with source "human" (an annotator's file): held sentences get that annotator's labels too
     def _human_relabels(self, tags: dict[int, list[str]], annotator: str, created: str, split: str) -> list[tuple]:
@@ -276,18 +282,18 @@ class ProjectRows(StoreBase):
         the sentences flagged as junk, True keeps only them."""
         sql = f"""SELECT s.id, s.text, s.words, s.offsets, s.split, s.document_id, s.position, s.columns, s.meta,
             {'s.carry' if carry else 'NULL'} AS carry, (SELECT d.name FROM documents d WHERE d.id = s.document_id) AS document,
-            a.tags, a.source, a.id AS annotation_id, {_FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
-            LEFT JOIN annotations a ON a.id = {_EFFECTIVE_ID.format(sid='s.id')}
+            a.tags, a.source, a.id AS annotation_id, {FLAGGED.format(sid='s.id')} AS flagged FROM sentences s
+            LEFT JOIN annotations a ON a.id = {EFFECTIVE_ID.format(sid='s.id')}
             WHERE s.project_id = ?"""
         params: list[Any] = [project_id]
         if split is not None:
             sql += " AND s.split = ?"
-            params.append(_check(split, SPLITS, "split"))
+            params.append(check_choice(split, SPLITS, "split"))
         if ids is not None:
             sql += " AND s.id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps([int(i) for i in ids]))
         if flagged is not None:
-            sql += f" AND {_FLAGGED.format(sid='s.id')} = ?"
+            sql += f" AND {FLAGGED.format(sid='s.id')} = ?"
             params.append(int(flagged))
         return [SentenceRow.from_row(r) for r in self._rows(sql + " ORDER BY s.id", params)]
 
@@ -298,7 +304,7 @@ class ProjectRows(StoreBase):
             "SELECT json_extract(s.carry, '$.format') AS format, k.key AS kind, SUM(k.value) AS n FROM sentences s, "
             "json_each(s.carry, '$.kept') k WHERE s.project_id = ? AND s.carry IS NOT NULL AND s.split IN "
             "(SELECT value FROM json_each(?)) GROUP BY 1, 2 ORDER BY 1, MIN(s.id), 2",
-            [project_id, json.dumps([_check(s, SPLITS, "split") for s in splits])])]
+            [project_id, json.dumps([check_choice(s, SPLITS, "split") for s in splits])])]
 
     def neighbours(self, sentence_id: int, before: int = 2, after: int = 2
                    ) -> tuple[list[SentenceRow], list[SentenceRow]]:
@@ -321,7 +327,7 @@ class ProjectRows(StoreBase):
         return [SentenceRow.from_row(r) for r in head[::-1]], [SentenceRow.from_row(r) for r in tail]
 
     def set_split(self, sentence_ids: Sequence[int], split: str) -> None:
-        _check(split, SPLITS, "split")
+        check_choice(split, SPLITS, "split")
         ids = sorted({int(i) for i in sentence_ids})
         with self._write():
             cursor = self.db.execute(
@@ -369,7 +375,7 @@ class ProjectRows(StoreBase):
     def sentence_ids(self, project_id: int, splits: Sequence[str]) -> list[int]:
         """Ids of the project's sentences in `splits`, in that order of splits, each by id; no words loaded."""
         for split in splits:
-            _check(split, SPLITS, "split")
+            check_choice(split, SPLITS, "split")
         with self._lock:
             return [i for split in splits for (i,) in self.db.execute(
                 "SELECT id FROM sentences WHERE project_id = ? AND split = ? ORDER BY id", [project_id, split])]

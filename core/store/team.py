@@ -5,8 +5,9 @@ import json
 from collections.abc import Mapping, Sequence
 
 from core.access import OWNER, Actor
-from core.store.base import _FLAGGED, StoreBase, now
+from core.store.base import StoreBase
 from core.store.records import Annotation
+from core.store.shared import FLAGGED, now
 from core.vocab import MEMBER_ROLES
 
 
@@ -143,5 +144,5 @@ class TeamRows(StoreBase):
         """Ids of the project's unflagged sentences with human labels by two or more named annotators."""
         return [r["sentence_id"] for r in self._rows(
             f"""SELECT a.sentence_id FROM annotations a JOIN sentences s ON s.id = a.sentence_id
-            WHERE s.project_id = ? AND a.source = 'human' AND a.annotator != '' AND {_FLAGGED.format(sid='s.id')} = 0
+            WHERE s.project_id = ? AND a.source = 'human' AND a.annotator != '' AND {FLAGGED.format(sid='s.id')} = 0
             GROUP BY a.sentence_id HAVING COUNT(DISTINCT a.annotator) > 1 ORDER BY a.sentence_id""", [project_id])]

@@ -1,14 +1,15 @@
 """Local accounts: a role and an argon2 hash each (core/users.py checks names and passwords and makes the hashes)."""
 from __future__ import annotations
 
-from core.store.base import ROLES, StoreBase, _check, now
+from core.store.base import ROLES, StoreBase
+from core.store.shared import check_choice, now
 
 
 class UserRows(StoreBase):
     """Accounts; a removed one keeps its row, so its name is not reused and its annotations stay attributed."""
 
     def add_user(self, name: str, role: str, password_hash: str) -> int:
-        _check(role, ROLES, "role")
+        check_choice(role, ROLES, "role")
         created = now()
         with self._write():
             if self._rows("SELECT id FROM users WHERE name = ?", [name]):
@@ -29,7 +30,7 @@ class UserRows(StoreBase):
                     removed: bool = False) -> None:
         """Change an account's hash or role, or mark it removed; KeyError when there is no such account."""
         if role is not None:
-            _check(role, ROLES, "role")
+            check_choice(role, ROLES, "role")
         values = {k: v for k, v in (("password_hash", password_hash), ("role", role)) if v is not None}
         values |= {"updated": now()} | ({"removed": now()} if removed else {})
         with self._write():
