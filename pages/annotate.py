@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import active, jobs, learner, live, report, team, vocab
+from core import active, jobs, learner, live, retrain, team, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
@@ -143,25 +143,14 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
 
 
 def _maybe_retrain(project_id: int) -> None:
-    """"Retrain every N new labels": start a warm-started job once N sentences got a human label since the last job
-    was created, unless one is still in progress (the labels then count towards the next one)."""
-    every = int(st.session_state.get(RETRAIN) or 0)
-    store = ui.store()
-    if every <= 0 or (fresh := store.human_since_last_job(project_id)) < every:
-        return
-    jobs.reap(store, project_id)
-    if report.active_job(store, project_id) is not None:
-        return
-    if (reason := report.why_not_train(store, project_id)) is not None:
-        st.session_state[RETRAIN_FLASH] = f"Not retraining: {reason}"
-        return
-    try:
-        job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
-    except ValueError as exc:
-        st.session_state[RETRAIN_FLASH] = clip(f"Could not start retraining: {exc}")
-        return
-    st.session_state[RETRAIN_FLASH] = (f"{fresh} new labels: retraining in the background (job {job_id}). Keep "
-                                       "labelling; suggestions come from the new version once it is promoted.")
+    """"Retrain every N new labels" (core.retrain), with a toast saying what it did."""
+    done = retrain.maybe_retrain(ui.store(), project_id, int(st.session_state.get(RETRAIN) or 0), actor=ui.actor())
+    if done is not None and done.job_id is None:
+        st.session_state[RETRAIN_FLASH] = clip(f"Not retraining: {done.reason}")
+    elif done is not None:
+        st.session_state[RETRAIN_FLASH] = (f"{done.fresh} new labels: retraining in the background (job "
+                                           f"{done.job_id}). Keep labelling; suggestions come from the new version "
+                                           "once it is promoted.")
 
 
 def _who(annotator: str) -> str:
@@ -337,7 +326,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
         if tagger is not None:
             note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
                     f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
-    busy = report.scoring_job(ui.store(), project_id) \
+    busy = retrain.scoring_job(ui.store(), project_id) \
         if how == ACTIVE_LEARNING and tagger is not None and ranking is None else None
     if busy is not None:
         note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
@@ -382,7 +371,7 @@ def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: 
 def render_retrain_status(*, project_id: int) -> None:
     """One line on the retraining loop: labels since the last job, the job in progress."""
     store = ui.store()
-    job = report.active_job(store, project_id)
+    job = retrain.active_job(store, project_id)
     fresh = store.human_since_last_job(project_id)
     text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
     st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))

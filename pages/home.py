@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import annotate as ann
-from core import demo, formats, jobs, report, simulate
+from core import demo, formats, jobs, report, retrain, simulate
 from core.access import Actor
 from core.store import ModelVersion, Project, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS, clip
@@ -243,14 +243,10 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
     text = f"Revealed the gold tags of {len(ids)} sentences (`{spec}`); they are in train now."
     if train and ids:
         try:
-            reason = report.why_not_train(store, project_id)
-            if reason is None:
-                job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
-                text += f" Training job {job_id} started."
+            job_id = retrain.start(store, project_id, retrain.retrain_params(store, project_id), actor=ui.actor())
+            text += f" Training job {job_id} started."
         except ValueError as exc:
-            reason = clip(str(exc))
-        if reason is not None:
-            text += f" Not training: {reason}"
+            text += f" Not training: {clip(str(exc))}"
     st.session_state["home_demo_flash"] = text
     st.rerun()
 

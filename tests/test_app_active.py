@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import active, formats, jobs, report
+from core import active, formats, jobs, report, retrain
 from core import annotate as ann
 from core.formats import Sentence
 from core.store import ModelVersion, Store
@@ -129,9 +129,9 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
     job_id = store.create_job(pid, "train", {})
     store.update_job(job_id, status="running", pid=sleeper.pid)
     store.add_event(job_id, "registered", {"model_id": store.serving(pid).id, "promoted": True})
-    assert report.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
+    assert retrain.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
     store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid).id, "sentences": 15})
-    assert report.scoring_job(store, pid).id == job_id
+    assert retrain.scoring_job(store, pid).id == job_id
     calls = []
     monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
     try:
@@ -311,7 +311,7 @@ def test_strategy_spec_and_ranked_queue():
     assert ann.ranked_queue([], [1]) == []
 
 
-def test_curve_x_falls_back_and_retrain_params(tmp_path):
+def test_curve_x_falls_back():
     dev = {"micro": {"f1": 0.5}, "per_class": {}}
     version = partial(ModelVersion, project_id=1, folder="", base_model="", parent_id=None, params={}, created="",
                       status="ready")
@@ -324,10 +324,3 @@ def test_curve_x_falls_back_and_retrain_params(tmp_path):
     assert report.curve_x(report.learning_curve([old, new]), "tokens") == ("sentences", True)
     with pytest.raises(ValueError, match="axis"):
         report.curve_x(curve, "words")
-    store = Store(tmp_path / "n.db")
-    pid = store.create_project("p", ["PER"])
-    assert report.retrain_params(store, pid) == {"model": "default", "promote": "better"}
-    store.promote(store.add_model(pid, folder="f", base_model="b", status="ready"))
-    assert report.retrain_params(store, pid) == {"warm_start": True, "promote": "better"}
-    assert store.hidden_gold_left(pid) == (0, 0)
-    store.close()
