@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import active, jobs, learner, live, retrain, team, vocab
+from core import jobs, learner, live, queue, retrain, team, vocab
 from core import annotate as ann
 from core.model import Tagger
 from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
@@ -21,17 +21,13 @@ from pages.span_editor import actions as editor_actions, render_span_editor
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
 AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
-RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
 SID = ui.ANNOTATE_SENTENCE  # also set by the Evaluate page's error browser (ui.open_in_annotate)
 DRAFTS = "annotate_drafts"  # {sentence id: ann.Draft}
 QUEUE = "annotate_queue"  # sentence ids of the view, in the order shown
 FLASH = "annotate_flash"
 RETRAIN = "annotate_retrain_every"  # 0: off; else start a warm-started job after that many new human labels
 RETRAIN_FLASH = "annotate_retrain_flash"
-ACTIVE_LEARNING = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
-ORDERS = (*ann.ORDERS, ACTIVE_LEARNING)
-MINE = "assigned to me"  # the annotator's stored queue (core.team), what they have not saved yet
-DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
+ORDERS = (*queue.ORDERS, queue.ACTIVE_LEARNING)
 EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
 APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
 NOTICE = "annotate_editor_notice"  # why the editor's last keys were not applied, shown in the editor once
@@ -63,22 +59,17 @@ def _live_predictions(file: str) -> live.Predictions:
 
 
 @st.cache_resource(max_entries=8)
-def _index(db: str, project_id: int, stamp: tuple[int, int, int]) -> ann.Index:
+def _index(db: str, project_id: int, stamp: tuple[int, int, int]) -> queue.Index:
     """The project's ids and label flags, recomputed only when the stamp (a save, an import) changes."""
-    return ann.index(ui.store(), project_id)
+    return queue.index(ui.store(), project_id)
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring the unlabelled pool with the serving version (once per "
                                                      "version; later views reuse the stored scores)…")
 def _ranked(db: str, project_id: int, model_id: int, strategy: str, size: int, seed: int) -> list[int]:
-    """The unlabelled pool's ids ranked by an active-learning strategy under serving version `model_id`; computed
-    once per (version, strategy, pool size), as the page's reruns must stay fast."""
-    store = ui.store()
-    spec = active.parse_strategy(strategy)
-    ranked = active.suggest(store, project_id, max(size, 1), strategy=spec.key, seed=seed)
-    if spec.diverse:
-        ranked = active.suggest(store, project_id, DIVERSE_BATCH, strategy=spec, seed=seed) + ranked
-    return ranked
+    """The unlabelled pool ranked by an active-learning strategy under serving version `model_id`
+    (core.queue.rank_pool); computed once per (version, strategy, pool size), as the page's reruns must stay fast."""
+    return queue.rank_pool(ui.store(), project_id, strategy, size, seed=seed)
 
 
 @st.cache_resource(max_entries=8)
@@ -120,7 +111,7 @@ def _undo(sid: int) -> None:
 
 
 def _go(sid: int, step: int) -> None:
-    target = ann.neighbour(st.session_state.get(QUEUE, []), sid, step)
+    target = queue.neighbour(st.session_state.get(QUEUE, []), sid, step)
     if target is None:
         st.session_state[FLASH] = "That was the last sentence of this view." if step > 0 else "This is the first one."
     else:
@@ -214,7 +205,7 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
 
 # ---------------------------------------------------------------- page parts
 
-def _requested_sentence(index: ann.Index) -> None:
+def _requested_sentence(index: queue.Index) -> None:
     """`?sid=ID` in the URL that this session has never followed or written (a reload, a new tab, a shared link) opens
     that sentence; the page then keeps the current sentence in the URL. One it wrote before is the URL of a request
     the browser sent before the newer one reached it (a key batch while a save's reply was on its way): ignored, or the
@@ -260,14 +251,14 @@ def _store_draft(store, sid: int, draft: ann.Draft, annotator: str) -> None:
     stored[sid] = draft.version
 
 
-def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str | None, bool, str]:
+def render_controls(*, index: queue.Index, has_queue: bool) -> tuple[str, str, str | None, bool, str]:
     """Filter (with "assigned to me" when the annotator has a queue), order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
     name and "retrain every N"; all kept across page switches."""
     row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps: nothing is cut on narrow screens
     default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
-    filters = [*([MINE] if has_queue else []), *ann.FILTERS]
+    filters = [*([queue.MINE] if has_queue else []), *queue.FILTERS]
     if has_queue:
-        default_filter = MINE
+        default_filter = queue.MINE
     if st.session_state.get("annotate_filter") not in filters:  # its state only, no default: Streamlit would warn
         st.session_state["annotate_filter"] = default_filter
     which = row.segmented_control(
@@ -287,84 +278,83 @@ def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str
                      width=220, persist_state="session",
                      help="0: off. After N sentences labelled since the last training job, a warm-started job starts "
                           "in the background.")
-    strategy = render_strategy() if how == ACTIVE_LEARNING else None
+    strategy = render_strategy() if how == queue.ACTIVE_LEARNING else None
     return which, how, strategy, table, who
 
 
 def render_strategy() -> str:
     """The active-learning strategy: uncertainty measure, sentence aggregate, diverse batch; a core.active spec."""
     cols = st.columns([2.6, 2.4, 2, 3], vertical_alignment="bottom")
-    measure = cols[0].selectbox("Uncertainty", list(ann.MEASURES), index=list(ann.MEASURES).index("entropy"),
+    measure = cols[0].selectbox("Uncertainty", list(queue.MEASURES), index=list(queue.MEASURES).index("entropy"),
                                 key="annotate_measure", persist_state="session",
                                 help="least confidence, margin between the two best labels, entropy, or BALD "
                                      "(disagreement between Monte-Carlo dropout passes of the head)")
-    aggregate = cols[1].segmented_control("Per sentence", list(ann.AGGREGATES), default="MNLP", required=True,
+    aggregate = cols[1].segmented_control("Per sentence", list(queue.AGGREGATES), default="MNLP", required=True,
                                           key="annotate_aggregate", persist_state="session",
                                           help="max over words, mean, or MNLP (length-normalised sum)")
     diverse = cols[2].toggle("Diverse batch", key="annotate_diverse", persist_state="session",
-                             help=f"Spread the first {DIVERSE_BATCH} over clusters of similar sentences")
-    return ann.strategy_spec(measure, aggregate, diverse)
+                             help=f"Spread the first {queue.DIVERSE_BATCH} over clusters of similar sentences")
+    return queue.strategy_spec(measure, aggregate, diverse)
 
 
-def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
+def _note(plan: queue.Plan, *, how: str, index: queue.Index, which: str, strategy: str | None,
+          model: ModelVersion | None, head: LiveHead | None) -> str:
+    """The caption above the queue: which ranking orders it, or which fallback core.queue.plan took."""
+    if plan.source == "mine":
+        return "Your queue of the shared work, in the order it was assigned."
+    if plan.source == "live":
+        return (f"Active learning (`{plan.column}`) ranks the unlabelled pool by the uncertainty of the live head, "
+                f"refitted after every save ({head.train_sentences} labelled sentences); the rest of this view "
+                "follows in order." + (" BALD and diverse batches need a fine-tuned version: entropy is used."
+                                       if plan.why == "entropy" else ""))
+    if plan.source == "version":
+        return (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
+                f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
+    if plan.source == "confidence":
+        return (f"Least confident ranks the first {len(index.window(which))} sentences of this view by the serving "
+                f"model ({ui.md_escape(model.name)}); the others follow in order.")
+    if plan.why == "scoring":
+        return (f"Job {plan.job.id} is scoring the unlabelled pool with the new version: active learning follows "
+                "its scores once the job ends (random order until then).")
+    if plan.why == "cold":
+        return ("No serving model yet: least confident falls back to in order." if how == "least confident" else
+                "No serving model yet: active learning starts cold, in random order.")
+    return ""
+
+
+def _queue(*, project_id: int, index: queue.Index, stamp: tuple, which: str, how: str, strategy: str | None,
            tagger: Tagger | None, model: ModelVersion | None, head: LiveHead | None,
            annotator: str) -> tuple[list[int], str]:
-    """The view's sentence ids in the chosen order (kept in session state until something changes)."""
+    """The view's sentence ids in the order core.queue.plan chose (kept in session state until something
+    changes), and the note saying which ranking (or fallback) orders it."""
     seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
-    folder = model.folder if tagger is not None else None
-    ranking = head if how == ACTIVE_LEARNING else None  # active learning follows the live head after every save
-    key = (project_id, stamp, which, how, strategy, folder, seed, ranking.id if ranking else None)
-    note = ""
-    if ranking is not None:
-        spec = active.parse_strategy(strategy)
-        note = (f"Active learning (`{spec.key}`) ranks the unlabelled pool by the uncertainty of the live head, "
-                f"refitted after every save ({ranking.train_sentences} labelled sentences); the rest of this view "
-                "follows in order." + (" BALD and diverse batches need a fine-tuned version: entropy is used."
-                                       if spec.name == "bald" or spec.diverse else ""))
-    elif how == ACTIVE_LEARNING:
-        note = "No serving model yet: active learning starts cold, in random order."
-        if tagger is not None:
-            note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
-                    f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
-    busy = retrain.scoring_job(ui.store(), project_id) \
-        if how == ACTIVE_LEARNING and tagger is not None and ranking is None else None
-    if busy is not None:
-        note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
-                "its scores once the job ends (random order until then).")
-    if how == "least confident":
-        if tagger is None:
-            note = "No serving model yet: least confident falls back to in order."
-        else:
-            n = min(RANK_POOL, len(index.pool(which)))
-            note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
-                    f"({ui.md_escape(model.name)}); the others follow in order.")
-    if which == MINE:  # the stored queue, in its own order; recomputed on every rerun (one light query)
-        st.session_state[QUEUE] = team.queue(ui.store(), project_id, _who(annotator))
-        st.session_state["annotate_queue_key"] = None
-        note = "Your queue of the shared work, in the order it was assigned."
+    model = model if tagger is not None else None
+    plan = queue.plan(ui.store(), project_id, which=which, how=how, strategy=strategy, model=model, head=head)
+    note = _note(plan, how=how, index=index, which=which, strategy=strategy, model=model, head=head)
     view = (project_id, which, how, strategy)
     if st.session_state.get("annotate_view", view) != view:
         st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
     st.session_state["annotate_view"] = view
-    if which != MINE and st.session_state.get("annotate_queue_key") != key:
-        confidence = None
-        if how == "least confident" and tagger is not None:
-            window = index.pool(which)[:RANK_POOL]
+    if plan.source == "mine":  # the stored queue, in its own order; recomputed on every rerun (one light query)
+        st.session_state[QUEUE] = team.queue(ui.store(), project_id, _who(annotator))
+        st.session_state["annotate_queue_key"] = None
+        return st.session_state[QUEUE], note
+    key = (project_id, stamp, which, how, strategy, model.folder if model else None, seed,
+           head.id if plan.source == "live" else None)
+    if st.session_state.get("annotate_queue_key") != key:
+        pool, ranked, confidence = index.pool(which), [], None
+        if plan.source == "confidence":
+            window = index.window(which)
             with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model.name)}…"):
-                cache = _predict(tagger, folder, project_id, window)
-            confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        if ranking is not None:
-            spec = active.parse_strategy(strategy)
-            column = "entropy:mnlp" if spec.name == "bald" else spec.key
-            preds = _live_predictions(ranking.file)
-            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), preds.ranked(column, index.pool(which)))
-        elif how == ACTIVE_LEARNING and tagger is not None and busy is None:
+                cache = _predict(tagger, model.folder, project_id, window)
+            confidence = {i: queue.sentence_confidence(cache[i][1]) for i in window}
+        elif plan.source == "live":
+            ranked = _live_predictions(head.file).ranked(plan.column, pool)
+        elif plan.source == "version":
             ranked = _ranked(str(ui.store().path), project_id, model.id, strategy, stamp[0], seed)
-            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
-        else:
-            st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE_LEARNING else how,
-                                                confidence=confidence, seed=seed)
-        st.session_state["annotate_queue_key"] = key if busy is None else None  # ranked again once it is done
+        st.session_state[QUEUE] = queue.ranked_first(pool, ranked) if plan.source in ("live", "version") else \
+            queue.arrange(index, which, plan.how, confidence=confidence, seed=seed)
+        st.session_state["annotate_queue_key"] = key if plan.final else None  # ranked again once it is done
     return st.session_state[QUEUE], note
 
 
@@ -377,9 +367,9 @@ def render_retrain_status(*, project_id: int) -> None:
     st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))
 
 
-def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:
-    """Done / remaining and entities per class among the human annotations."""
-    remaining = sum(1 for i in queue if i not in index.human)
+def render_counters(*, index: queue.Index, ids: list[int], labels: list[str], counts: dict[str, int]) -> None:
+    """Done / remaining (of the view's `ids`) and entities per class among the human annotations."""
+    remaining = sum(1 for i in ids if i not in index.human)
     col = ui.colours(labels)
     chips = " ".join(
         f'<span style="border-bottom:3px solid {col.get(lab, "#999999")};margin-right:10px">'
@@ -548,9 +538,9 @@ def render() -> None:
     _requested_sentence(index)
     has_queue = bool(store.assignments(pid, _who(st.session_state.get("annotate_annotator") or "")))
     which, how, strategy, table_view, annotator = render_controls(index=index, has_queue=has_queue)
-    queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
+    ids, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
                          tagger=tagger, model=model, head=head, annotator=annotator)
-    render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
+    render_counters(index=index, ids=ids, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
     if note:
         st.caption(note)
     if (msg := st.session_state.pop(FLASH, None)) is not None:
@@ -562,32 +552,32 @@ def render() -> None:
 
     sid = st.session_state.get(SID)
     if sid not in index:  # none yet, or one of another project
-        if not queue:
+        if not ids:
             st.success("Nothing left in this view. Pick another filter above, or train a new version.")
             return
-        sid = queue[0]
+        sid = ids[0]
     st.session_state[SID] = sid
     _keep_in_url(sid)
     if learner.enabled():
         st.fragment(render_live, run_every=LIVE_POLL_S)(project_id=pid, sid=sid, shown=head.id if head else None,
                                                         model=model)
-    render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
+    render_sentence_editor(project_id=pid, sid=sid, labels=labels, ids=ids, tagger=tagger, model=model,
                            head=head, table_view=table_view, annotator=annotator)
 
 
-def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,
+def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], ids: list[int], tagger: Tagger | None,
                            model: ModelVersion | None, head: LiveHead | None, table_view: bool,
                            annotator: str) -> None:
     """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
     store = ui.store()
-    pos = queue.index(sid) if sid in queue else None
+    pos = ids.index(sid) if sid in ids else None
     pred = _live_predictions(head.file).get(sid) if head is not None else None
     if pred is None:
         head = None  # not predicted by the live head yet (a sentence it has not encoded): the version's
     if pred is None and tagger is not None:
         cache = _predictions(model.folder)
         start = pos + 1 if pos is not None else 0
-        ahead = queue[start:start + AHEAD]
+        ahead = ids[start:start + AHEAD]
         if sid not in cache or any(i not in cache for i in ahead[:4]):
             cache = _predict(tagger, model.folder, project_id, [sid] + ahead)
         pred = cache[sid]
@@ -603,7 +593,7 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
 
-    where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
+    where = f"{pos + 1} of {len(ids)} in this view" if pos is not None else "not in this view"
     status = " · <b style='color:#D55E00'>unsaved changes</b>" if draft.dirty else ""
     source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row.source,
                                                                                            "no labels yet")

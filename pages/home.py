@@ -4,8 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import annotate as ann
-from core import demo, formats, jobs, report, retrain, simulate
+from core import demo, formats, jobs, queue, report, retrain, simulate
 from core.access import Actor
 from core.store import ModelVersion, Project, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS, clip
@@ -220,7 +219,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
     with st.container(border=True):
         st.subheader("Simulated annotator")
         cols = st.columns([2, 1.2, 1, 1.6, 1.8], vertical_alignment="bottom")
-        choices = ["random", *ann.MEASURES]
+        choices = ["random", *queue.MEASURES]
         measure = cols[0].selectbox("Strategy", choices, index=choices.index("entropy"), key="home_sim_strategy",
                                     help="Which hidden sentences to reveal next: random, or the ones the serving "
                                          "version is least sure about (MNLP per sentence)")
@@ -236,7 +235,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
         st.caption(f"{left} of {total} sentences still hide their gold tags.")
     if not reveal:
         return
-    spec = ("random" if measure == "random" else ann.strategy_spec(measure, "MNLP")) + ("+diverse" if diverse else "")
+    spec = ("random" if measure == "random" else queue.strategy_spec(measure, "MNLP")) + ("+diverse" if diverse else "")
     store = ui.store()
     with st.spinner("Selecting the batch (the pool is scored once per version)…"):
         ids = simulate.demo_round(store, project_id, int(batch), strategy=spec, seed=total - left)

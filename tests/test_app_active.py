@@ -299,18 +299,6 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     store.close()
 
 
-def test_strategy_spec_and_ranked_queue():
-    assert ann.strategy_spec("entropy", "MNLP", True) == "entropy:mnlp+diverse"
-    assert ann.strategy_spec("least confidence", "max") == "least_confidence:max"
-    assert active.parse_strategy(ann.strategy_spec("BALD", "mean")).key == "bald:mean"
-    with pytest.raises(ValueError, match="measure"):
-        ann.strategy_spec("confusion", "max")
-    with pytest.raises(ValueError, match="aggregate"):
-        ann.strategy_spec("margin", "median")
-    assert ann.ranked_queue([1, 2, 3, 4, 5], [4, 9, 2, 4]) == [4, 2, 1, 3, 5]
-    assert ann.ranked_queue([], [1]) == []
-
-
 def test_curve_x_falls_back():
     dev = {"micro": {"f1": 0.5}, "per_class": {}}
     version = partial(ModelVersion, project_id=1, folder="", base_model="", parent_id=None, params={}, created="",
