@@ -313,7 +313,6 @@ def build_project(folder: Path, train: list, dev: list, *, labelled: int, args) 
 
 def label_more(db: Path, n: int) -> int:
     """The annotator's next `n` pool sentences saved with their (hidden) gold as human labels; returns how many."""
-    from core import annotate
     from core.store import Store
 
     store = Store(db)
@@ -321,7 +320,7 @@ def label_more(db: Path, n: int) -> int:
     gold = store.hidden_gold(pid)
     ids = [r.id for r in store.sentences(pid, split="unlabeled") if r.tags is None and r.id in gold][:n]
     for sid in ids:
-        annotate.save(store, sid, gold[sid], annotator="bench")
+        store.save_human(sid, gold[sid], annotator="bench")
     store.close()
     return len(ids)
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from core import formats
-from core.access import OWNER, Actor
 from core.store import Store
 
 
@@ -239,9 +238,3 @@ def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None
     if stored is not None and len(stored.tags) == len(matched):
         return list(stored.tags), stored.annotator or "model"
     return list(matched), "patterns"
-
-
-def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str, actor: Actor = OWNER) -> int:
-    """A human annotation of a sentence by `actor`; one from the unlabeled split moves to train, so the next training
-    learns from it (one transaction). Returns the annotation id."""
-    return store.save_human(sentence_id, tags, annotator=annotator, actor=actor)

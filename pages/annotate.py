@@ -125,7 +125,7 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ann.save(ui.store(), sid, tags, annotator=_who(annotator), actor=ui.actor())  # drops their stored draft too
+    ui.store().save_human(sid, tags, annotator=_who(annotator), actor=ui.actor())  # drops their stored draft too
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."

@@ -128,7 +128,7 @@ def test_a_save_is_one_transaction_that_moves_an_unlabeled_sentence_to_train(tmp
     (sid,) = [s.id for s in store.sentences(pid)]
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
-    ann.save(store, sid, ["B-PER", O], annotator="x")
+    store.save_human(sid, ["B-PER", O], annotator="x")
     store.db.conn.set_trace_callback(None)
     assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
     assert store.sentences(pid)[0].split == "train" and store.sentences(pid)[0].tags == ["B-PER", O]
@@ -140,7 +140,7 @@ def test_a_save_is_one_transaction_that_moves_an_unlabeled_sentence_to_train(tmp
     other = store.sentences(pid, split="unlabeled")[0].id
     store._check_file = refuse  # the commit of the save fails: neither the annotation nor the move is kept
     with pytest.raises(RuntimeError):
-        ann.save(store, other, ["B-PER", O], annotator="x")
+        store.save_human(other, ["B-PER", O], annotator="x")
     del store._check_file
     assert store.history(other) == [] and store.sentences(pid, ids=[other])[0].split == "unlabeled"
     store.close()

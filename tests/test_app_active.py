@@ -14,7 +14,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import active, formats, jobs, report, retrain
-from core import annotate as ann
 from core.formats import Sentence
 from core.store import ModelVersion, Store
 
@@ -280,21 +279,21 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     a, c = [s.id for s in store.sentences(pid)]
     z = store.sentences(other)[0].id
     assert store.human_since_last_job(pid) == 0
-    ann.save(store, a, ["B-PER", "O"], annotator="x")
+    store.save_human(a, ["B-PER", "O"], annotator="x")
     store.annotate(c, ["O"], source="gold")  # not a human label
     store.annotate(z, ["B-PER"])  # another project
     assert store.human_since_last_job(pid) == 1
-    ann.save(store, a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
+    store.save_human(a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
     assert store.human_since_last_job(pid) == 1
     store.create_job(pid, "train", {})
     assert store.human_since_last_job(pid) == 0
     assert store.human_since_last_job(other) == 1  # its own jobs only
-    ann.save(store, c, ["B-PER"], annotator="x")
+    store.save_human(c, ["B-PER"], annotator="x")
     assert store.human_since_last_job(pid) == 1
     assert {s.id: s.split for s in store.sentences(pid)} == {a: "train", c: "train"}
     store.import_sentences(pid, [_raw(["d"])], split="dev")
     d = store.sentences(pid, split="dev")[0].id
-    ann.save(store, d, ["O"], annotator="x")
+    store.save_human(d, ["O"], annotator="x")
     assert store.sentences(pid, ids=[d])[0].split == "dev"  # only the unlabelled pool moves to train
     store.close()
 
