@@ -5,18 +5,21 @@ from __future__ import annotations
 import html
 import os
 import random
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import jobs, learner, live, queue, retrain, team, vocab
+from core import jobs, learner, live, predict, queue, retrain, team, vocab
 from core import annotate as ann
-from core.model import Tagger
 from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
 from core.vocab import clip
 from pages import pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
+
+if TYPE_CHECKING:  # pages call models through core.predict
+    from core.model import Tagger
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
@@ -81,11 +84,8 @@ def _class_counts(db: str, project_id: int, stamp: tuple[int, int, int]) -> dict
 def _predict(tagger: Tagger, folder: str, project_id: int, ids: list[int]) -> dict[int, tuple[list[str], list[float]]]:
     """The cache of `folder`, after predicting the ids it lacks in one batch."""
     cache = _predictions(folder)
-    missing = [i for i in ids if i not in cache]
-    if missing:
-        rows = ui.store().sentences(project_id, ids=missing)
-        for row, pred in zip(rows, tagger.predict([r.words for r in rows])):
-            cache[row.id] = (list(pred.tags), [float(s) for s in pred.scores])
+    if missing := [i for i in ids if i not in cache]:
+        cache.update(predict.tag_ids(ui.store(), tagger, project_id, missing))
     return cache
 
 
