@@ -16,6 +16,12 @@ def active_job(store: Store, project_id: int) -> Job | None:
     return rows[0] if rows else None
 
 
+def last_finished(store: Store, project_id: int) -> Job | None:
+    """The project's newest job that has ended (done, failed or cancelled)."""
+    rows = store.jobs(project_id, status=[s for s in vocab.JOB_STATUSES if s not in vocab.JOB_UNFINISHED])
+    return rows[0] if rows else None
+
+
 def scoring_job(store: Store, project_id: int) -> Job | None:
     """The project's job while it scores the unlabelled pool with its new serving version (see core.jobs): active
     learning waits for those stored scores instead of scoring the same pool a second time."""

@@ -90,10 +90,9 @@ def _live_panel(*, job_id: int) -> None:
 
 def render_outcome(*, store: Store, project_id: int) -> None:
     """The result of the newest finished job: its error and log tail when it failed."""
-    done = [j for j in store.jobs(project_id) if j.status not in vocab.JOB_UNFINISHED]
-    if not done:
+    job = retrain.last_finished(store, project_id)
+    if job is None:
         return
-    job = done[0]
     if job.status == "failed":
         st.error(f"Job {job.id} failed: {job.error}")
         tail = report.log_tail(job)

@@ -47,8 +47,11 @@ def test_why_not_train_and_active_job(store, pid):
     store.update_job(job, status="running", pid=1)
     assert retrain.active_job(store, pid).id == job
     assert retrain.why_not_train(store, pid).startswith(f"Job {job} is in progress")
+    assert retrain.last_finished(store, pid) is None
     store.update_job(job, status="failed", error="boom")
-    assert retrain.why_not_train(store, pid) is None
+    assert retrain.why_not_train(store, pid) is None and retrain.last_finished(store, pid).id == job
+    newer = store.create_job(pid, "train", {})
+    assert retrain.active_job(store, pid).id == newer and retrain.last_finished(store, pid).id == job
 
 
 def test_scoring_job_only_between_scoring_and_scored(store, pid):
