@@ -85,6 +85,13 @@ def serving_tagger(project_id: int) -> tuple[Tagger | None, ModelVersion | None]
     return predict.serving(store(), project_id, loader=tagger)
 
 
+def annotator_name(typed: str) -> str:
+    """The name saves and drafts are kept under: the logged-in account's, else the name typed in (else anonymous)."""
+    if user := st.session_state.get(USER):
+        return user["name"]
+    return typed.strip() or "anonymous"
+
+
 def ensure_navigation() -> None:
     """Run the page through app.py's navigation. On a fresh server, a first request for /annotate (a reload, a
     link) runs pages/annotate.py alone: Streamlit treats a pages/ folder beside app.py as its older page routing until
