@@ -6,7 +6,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from core import active, retrain
+import numpy as np
+
+from core import active, live, retrain
 from core.store import Job, LiveHead, ModelVersion, Store
 
 FILTERS = ("unlabeled", "not human-checked", "all", "flagged")
@@ -123,6 +125,31 @@ def strategy_spec(measure: str, aggregate: str, diverse: bool = False) -> str:
     return f"{MEASURES[measure]}:{AGGREGATES[aggregate]}{'+diverse' if diverse else ''}"
 
 
+def live_column(strategy: str | active.Strategy) -> str:
+    """The live head's score column that serves `strategy`: its own, but entropy for BALD (the head has no dropout
+    passes); a diverse batch is ranked without the spread (the head keeps no embeddings)."""
+    spec = active.parse_strategy(strategy)
+    return "entropy:mnlp" if spec.name == "bald" else spec.key
+
+
+def suggest(store: Store, project_id: int, k: int | None = None, *, strategy: str = "entropy", seed: int = 0,
+            token_budget: int | None = None, head: LiveHead | None = None) -> list[int]:
+    """What to label next from the unlabelled pool (core.active.pool_rows), at most k sentences and token_budget
+    words: by the uncertainty of `head` when the live head pre-tags (as the Annotate page ranks; the sentences it has
+    not scored yet are left out), else by the serving version's stored scores (core.active.suggest)."""
+    spec = active.parse_strategy(strategy)
+    predictions = live.Predictions.read(head.file) if head is not None and spec.uncertain else None
+    column = live_column(spec)
+    if predictions is None or column not in predictions.uncertainty:
+        return active.suggest(store, project_id, k, strategy=spec, seed=seed, token_budget=token_budget)
+    rows = [r for r in active.pool_rows(store, project_id) if r.id in predictions.index]
+    values = predictions.uncertainty[column][[predictions.index[r.id] for r in rows]]
+    scores = active.PoolScores({column: values}, np.array([len(r.words) for r in rows], dtype=int))
+    picked = active.select(scores, [r.words for r in rows], k, strategy=column, seed=seed,
+                           token_budget=token_budget, min_words=active.MIN_WORDS)
+    return [rows[i].id for i in picked]
+
+
 def rank_pool(store: Store, project_id: int, strategy: str, size: int, *, seed: int = 0) -> list[int]:
     """The unlabelled pool ranked by `strategy` under the serving version (core.active.suggest); with `+diverse`,
     a first batch of DIVERSE_BATCH spread over clusters, then the rest by uncertainty."""
@@ -165,8 +192,7 @@ def plan(store: Store, project_id: int, *, which: str, how: str, strategy: str |
         return Plan("order", how)
     if head is not None:  # active learning follows the live head after every save
         spec = active.parse_strategy(strategy or "entropy")
-        weak = spec.name == "bald" or spec.diverse
-        return Plan("live", column="entropy:mnlp" if spec.name == "bald" else spec.key, why="entropy" if weak else "")
+        return Plan("live", column=live_column(spec), why="entropy" if spec.name == "bald" or spec.diverse else "")
     if model is None:
         return Plan("order", "random", why="cold")
     if (job := retrain.scoring_job(store, project_id)) is not None:

@@ -2,9 +2,12 @@
 the fallbacks when none can (no Streamlit)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
-from core import active, formats, queue
+from core import active, formats, live, queue
 from core.store import LiveHead
 
 POOL = b"One here .\n\nTwo there .\n\nThree too .\n\nFour more ."
@@ -115,3 +118,21 @@ def test_rank_pool_puts_a_diverse_batch_first(store, pid):
     diverse = queue.rank_pool(store, pid, "entropy+diverse", len(pool), seed=2)
     batch = active.suggest(store, pid, queue.DIVERSE_BATCH, strategy="entropy+diverse", seed=2)
     assert diverse == batch + plain and queue.ranked_first(pool, diverse) == batch
+
+
+def test_suggest_follows_the_live_head_while_it_pre_tags(store, pid, tmp_path):
+    rows = store.sentences(pid)  # 3 words each
+    labels = ["O", "B-PER", "I-PER"]
+    probs = np.full((9, 3), 1 / 3, dtype=np.float32)
+    scored = [r.id for r in rows[:3]]  # the fourth is not scored by the head yet
+    file = live.write_predictions(tmp_path / "h.npz", scored, [3, 3, 3], probs, labels,
+                                  {"entropy:mnlp": np.array([0.2, 0.9, 0.5]), "margin:max": np.array([0.7, 0.1, 0.3])})
+    head = replace(_head(pid), file=str(file))
+    assert queue.suggest(store, pid, 3, strategy="entropy", head=head) == [scored[1], scored[2], scored[0]]
+    assert queue.suggest(store, pid, 2, strategy="margin:max", head=head) == [scored[0], scored[2]]
+    assert queue.suggest(store, pid, None, strategy="bald", token_budget=6, head=head) == [scored[1], scored[2]]
+    assert queue.suggest(store, pid, 4, strategy="entropy:max", head=head) == \
+        active.suggest(store, pid, 4, strategy="entropy:max")  # a column the head did not write: the version's way
+    assert queue.suggest(store, pid, 4, strategy="random", seed=5, head=head) == \
+        active.suggest(store, pid, 4, strategy="random", seed=5)
+    assert queue.suggest(store, pid, 4, strategy="entropy") == active.suggest(store, pid, 4, strategy="entropy")
