@@ -116,7 +116,7 @@ def run_scale(args) -> dict:
 
     import torch
 
-    from core import annotate, formats, learner
+    from core import formats, learner
     from core.store import Store
 
     torch.set_num_threads(learner.THREADS)
@@ -132,7 +132,7 @@ def run_scale(args) -> dict:
         gold = store.hidden_gold(pid)
         pool = store.sentence_ids(pid, ("unlabeled",))
         for sid in pool[: args.refit]:
-            annotate.save(store, sid, gold[sid], annotator="bench")
+            store.save_human(sid, gold[sid], annotator="bench")
         pl = learner.ProjectLearner(store, pid)
         started = time.perf_counter()
         while pl.step() != "idle":
@@ -141,7 +141,7 @@ def run_scale(args) -> dict:
         updates, fits = [], []
         for sid in pool[args.refit: args.refit + args.saves]:
             t0 = time.perf_counter()
-            annotate.save(store, sid, gold[sid], annotator="bench")
+            store.save_human(sid, gold[sid], annotator="bench")
             assert pl.step() == "fitted"
             updates.append(time.perf_counter() - t0)
             fits.append(store.live_head(pid).fit_seconds)

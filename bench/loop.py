@@ -51,7 +51,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from core.annotate import ORDERS  # noqa: E402
+from core.queue import ACTIVE_LEARNING, ORDERS  # noqa: E402
 from bench._app import (CHROMIUM, CHROMIUM_ARGS, DEEP_JS, VIEWPORT, env_for, open_page, server,  # noqa: E402
                         wait_idle)
 
@@ -328,7 +328,6 @@ def build_project(folder: Path, train: list, dev: list, *, labelled: int, args) 
 
 def label_more(db: Path, n: int) -> int:
     """The annotator's next `n` pool sentences saved with their (hidden) gold as human labels; returns how many."""
-    from core import annotate
     from core.store import Store
 
     store = Store(db)
@@ -336,7 +335,7 @@ def label_more(db: Path, n: int) -> int:
     gold = store.hidden_gold(pid)
     ids = [r.id for r in store.sentences(pid, split="unlabeled") if r.tags is None and r.id in gold][:n]
     for sid in ids:
-        annotate.save(store, sid, gold[sid], annotator="bench")
+        store.save_human(sid, gold[sid], annotator="bench")
     store.close()
     return len(ids)
 
@@ -1138,7 +1137,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--live", action="store_true", help="the live head: a simulated annotator labels from gold")
     ap.add_argument("--target", type=int, default=None, help="--live: labels to reach (default 200)")
     ap.add_argument("--pace", type=float, default=None, help="--live: seconds between two saves (default 8)")
-    ap.add_argument("--order", default="active learning", choices=[*ORDERS, "active learning"],
+    ap.add_argument("--order", default="active learning", choices=[*ORDERS, ACTIVE_LEARNING],
                     help="--live: Annotate's 'Show next' order")
     ap.add_argument("--start-at", type=int, default=None,
                     help="--live: labels at which Start is clicked on the Train page (default 50; 0: never)")

@@ -279,20 +279,19 @@ def crashes(work: Path, n: int, seed: int) -> dict:
 
 WRITER = """
 import sys
-from core import annotate
 from core.store import Store
 store = Store(sys.argv[1])
 ids = [int(i) for i in sys.argv[3].split(",")]
 words = {r.id: r.words for r in store.sentences(1)}
 for k in range(int(sys.argv[2])):
     sid = ids[k % len(ids)]
-    aid = annotate.save(store, sid, ["O"] * len(words[sid]), annotator=sys.argv[4])
+    aid = store.save_human(sid, ["O"] * len(words[sid]), annotator=sys.argv[4])
     print(aid, flush=True)
 """
 
 
 def writers(work: Path, n: int, m: int, seed: int) -> dict:
-    """n processes each saving m human annotations (core.annotate.save) on one project at once, a third of them
+    """n processes each saving m human annotations (Store.save_human) on one project at once, a third of them
     killed with kill -9 at random moments while they write; every annotation id a writer printed (after its commit)
     must be stored."""
     rng = random.Random(seed)

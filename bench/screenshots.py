@@ -42,7 +42,7 @@ def disagree(tags: list[str], k: int) -> list[str]:
 
 def build(folder: Path) -> dict[str, str]:
     """The demo project with ana's and ben's labels; returns the reviewer's {name: password}."""
-    from core import annotate, demo, users
+    from core import demo, users
     from core.store import Store
 
     store = Store(folder / "nerloop.db")
@@ -52,8 +52,8 @@ def build(folder: Path) -> dict[str, str]:
     pid = demo.create_demo(store, actor=users.actor(store, "ada"))
     rows = [r for r in store.sentences(pid, split="train") if r.tags is not None]
     for k, row in enumerate(rows):
-        annotate.save(store, row.id, row.tags, annotator="ana", actor=users.actor(store, "ana"))
-        annotate.save(store, row.id, disagree(row.tags, k), annotator="ben", actor=users.actor(store, "ben"))
+        store.save_human(row.id, row.tags, annotator="ana", actor=users.actor(store, "ana"))
+        store.save_human(row.id, disagree(row.tags, k), annotator="ben", actor=users.actor(store, "ben"))
     store.close()
     return {"rita": password}
 
@@ -82,7 +82,7 @@ def build_live(folder: Path, saves: int = 30, every: int = 3) -> None:
     """The demo's texts as a fresh project: its labelled train sentences as the unlabelled pool (their gold kept
     hidden), its dev split as dev; `saves` of them labelled one by one, the live head refitted (in this process, by
     the learner's own code) after every `every` saves, so that its curve has points."""
-    from core import annotate, demo, formats, learner
+    from core import demo, formats, learner
     from core.store import Store
 
     store = Store(folder / "nerloop.db")
@@ -92,7 +92,7 @@ def build_live(folder: Path, saves: int = 30, every: int = 3) -> None:
     gold = store.hidden_gold(pid)
     pl = learner.ProjectLearner(store, pid)
     for k, sid in enumerate(store.sentence_ids(pid, ("unlabeled",))[:saves], start=1):
-        annotate.save(store, sid, gold[sid], annotator="ana")
+        store.save_human(sid, gold[sid], annotator="ana")
         if k % every == 0:
             while pl.step() != "idle":
                 pass

@@ -15,7 +15,6 @@ or one category only so chance agreement is 1) is None.
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,20 +98,6 @@ def agreement(labels: Labels) -> dict:
     return {"pairs": pairs, "overall": {"f1": pooled.f1(), "kappa": pooled.kappa(), "sentences": pooled.sentences}}
 
 
-def human_labels(store: Store, project_id: int) -> dict[str, dict[int, list[str]]]:
-    """The latest human annotation of each (sentence, named annotator) of the project: annotator -> id -> tags
-    (annotations without an annotator name cannot be paired and are left out)."""
-    rows = store.db.execute(
-        """SELECT a.annotator, a.sentence_id, a.tags FROM annotations a JOIN sentences s ON s.id = a.sentence_id
-        WHERE s.project_id = ? AND a.source = 'human' AND a.annotator != '' AND a.id = (SELECT MAX(b.id)
-            FROM annotations b WHERE b.sentence_id = a.sentence_id AND b.source = 'human'
-            AND b.annotator = a.annotator)""", [project_id]).fetchall()
-    labels: dict[str, dict[int, list[str]]] = {}
-    for annotator, sid, tags in rows:
-        labels.setdefault(annotator, {})[sid] = json.loads(tags)
-    return labels
-
-
 def project_agreement(store: Store, project_id: int) -> dict:
     """agreement() of the project's human annotators."""
-    return agreement(human_labels(store, project_id))
+    return agreement(store.human_labels(project_id))

@@ -1,16 +1,12 @@
-"""Editing IOB2 tags word by word (the keyboard rules of the Annotate page), its working state (Draft), choosing
-what to label next, and the light store queries the page runs on every rerun."""
+"""Editing IOB2 tags word by word (the keyboard rules of the Annotate page), its working state (Draft), the span
+editor's actions and the tags a sentence opens with; what to label next is core.queue's."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from core import formats
-from core.access import OWNER, Actor
 from core.store import Store
-
-ORDERS = ("in order", "random", "least confident")
 
 
 def _type(tag: str) -> str | None:
@@ -94,28 +90,8 @@ def entity_count(tags: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def order(ids: Sequence[int], how: str, *, confidence: dict[int, float] | None = None, seed: int = 0) -> list[int]:
-    """Sentence ids in labelling order: as stored, shuffled (seeded), or least confident first."""
-    if how == "in order":
-        return list(ids)
-    if how == "random":
-        out = list(ids)
-        random.Random(seed).shuffle(out)
-        return out
-    if how == "least confident":
-        conf = confidence or {}
-        return sorted(ids, key=lambda i: (conf.get(i, 1.0), i))
-    raise ValueError(f"order must be one of {ORDERS}, not {how!r}")
-
-
-def sentence_confidence(scores: Sequence[float]) -> float:
-    """A sentence's confidence: the probability of its least certain word (1.0 when empty)."""
-    return min(scores) if len(scores) else 1.0
-
-
 # ---------------------------------------------------------------- the Annotate page's working state
 
-FILTERS = ("unlabeled", "not human-checked", "all", "flagged")
 UNDO_DEPTH = 200
 
 
@@ -247,71 +223,7 @@ def new_actions(actions: object, applied: int) -> list[dict]:
     return sorted(fresh, key=lambda a: a["seq"])
 
 
-def neighbour(queue: Sequence[int], current: int | None, step: int) -> int | None:
-    """The sentence `step` places from `current` in `queue` (None past either end). A sentence outside the
-    queue goes to the first queued id after it (step > 0) or the last one before it (step < 0)."""
-    if not queue:
-        return None
-    if current is None:
-        return queue[0] if step > 0 else queue[-1]
-    if current in queue:
-        k = queue.index(current) + step
-        return queue[k] if 0 <= k < len(queue) else None
-    if step > 0:
-        return next((i for i in queue if i > current), None)
-    return next((i for i in reversed(queue) if i < current), None)
-
-
-def queue(index: Index, which: str, how: str, *, confidence: dict[int, float] | None = None,
-          seed: int = 0) -> list[int]:
-    """The sentences of filter `which` in order `how`. Random shuffles all of the project's ids, so the
-    order of the remaining sentences stays put as sentences leave the filter."""
-    pool = index.pool(which)
-    if how == "random":
-        keep = set(pool)
-        return [i for i in order(index.ids, "random", seed=seed) if i in keep]
-    return order(pool, how, confidence=confidence)
-
-
-# ---------------------------------------------------------------- light queries for the page
-
-@dataclass
-class Index:
-    """Every sentence id of a project (by id), which of them have human / any (human or gold) labels, and which are
-    flagged as junk."""
-
-    ids: list[int]
-    human: set[int]
-    labelled: set[int]
-    flagged: set[int] = field(default_factory=set)
-    members: set[int] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.members = set(self.ids)
-
-    def __contains__(self, sentence_id: object) -> bool:
-        return sentence_id in self.members
-
-    def pool(self, which: str) -> list[int]:
-        """Ids in a filter: no labels at all, no human annotation (any split), or all, never the flagged ones; or
-        the flagged ones (to restore them)."""
-        if which == "flagged":
-            return [i for i in self.ids if i in self.flagged]
-        if which == "unlabeled":
-            return [i for i in self.ids if i not in self.labelled and i not in self.flagged]
-        if which == "not human-checked":
-            return [i for i in self.ids if i not in self.human and i not in self.flagged]
-        if which == "all":
-            return [i for i in self.ids if i not in self.flagged]
-        raise ValueError(f"filter must be one of {FILTERS}, not {which!r}")
-
-
-def index(store: Store, project_id: int) -> Index:
-    """Ids, label flags and junk flags of a project's sentences, without loading words or tags."""
-    rows = store.label_index(project_id)
-    return Index([i for i, _, _ in rows], {i for i, human, _ in rows if human}, {i for i, _, any_ in rows if any_},
-                 store.flagged(project_id))
-
+# ---------------------------------------------------------------- what a sentence opens with
 
 def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None, predicted: Sequence[str] | None,
                  matched: Sequence[str]) -> tuple[list[str], str]:
@@ -326,32 +238,3 @@ def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None
     if stored is not None and len(stored.tags) == len(matched):
         return list(stored.tags), stored.annotator or "model"
     return list(matched), "patterns"
-
-
-# ---------------------------------------------------------------- the active-learning loop of the page
-
-MEASURES = {"least confidence": "least_confidence", "margin": "margin", "entropy": "entropy", "BALD": "bald"}
-AGGREGATES = {"max": "max", "mean": "mean", "MNLP": "mnlp"}
-
-
-def strategy_spec(measure: str, aggregate: str, diverse: bool = False) -> str:
-    """A core.active strategy spec from the page's choices, e.g. ("entropy", "MNLP", True) -> entropy:mnlp+diverse."""
-    if measure not in MEASURES:
-        raise ValueError(f"measure must be one of {tuple(MEASURES)}, not {measure!r}")
-    if aggregate not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {tuple(AGGREGATES)}, not {aggregate!r}")
-    return f"{MEASURES[measure]}:{AGGREGATES[aggregate]}{'+diverse' if diverse else ''}"
-
-
-def ranked_queue(pool: Sequence[int], ranked: Sequence[int]) -> list[int]:
-    """The ranked ids that are in `pool`, best first, then the rest of the pool in its own order."""
-    keep = set(pool)
-    head = [i for i in dict.fromkeys(ranked) if i in keep]
-    taken = set(head)
-    return head + [i for i in pool if i not in taken]
-
-
-def save(store: Store, sentence_id: int, tags: Sequence[str], *, annotator: str, actor: Actor = OWNER) -> int:
-    """A human annotation of a sentence by `actor`; one from the unlabeled split moves to train, so the next training
-    learns from it (one transaction). Returns the annotation id."""
-    return store.save_human(sentence_id, tags, annotator=annotator, actor=actor)

@@ -77,6 +77,16 @@ def file_name(project: str, splits: Sequence[str], fmt: str, *, predicted: bool 
     return safe_name("-".join(parts)) + formats.get(fmt).extensions[0]
 
 
+def download_name(store: Store, project_id: int, project: str, splits: Sequence[str], fmt: str, *,
+                  predicted: bool = False) -> str:
+    """file_name, made a .zip when a WebAnno export of `splits` spans several documents (one .tsv each)."""
+    name = file_name(project, splits, fmt, predicted=predicted)
+    if fmt == "webanno" and len({r.document_id for r in store.sentences(project_id)
+                                 if r.split in splits and r.tags is not None}) > 1:
+        return name.removesuffix(".tsv") + ".zip"
+    return name
+
+
 def _columns(row: SentenceRow, width: int, source: str | None) -> list[list[str]] | None:
     """A row's middle CoNLL columns as imported, padded with "_" to `width`, then its `source` when given."""
     stored = row.columns or [[] for _ in row.words]

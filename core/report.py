@@ -1,4 +1,5 @@
-"""Data behind the Train and Evaluate pages: labelled splits, version comparison, learning curve, errors, jobs."""
+"""Data behind the Train and Evaluate pages for display: labelled splits, version comparison, learning curve, errors,
+job history and progress (the rules of when a job starts are core.retrain's)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from core import vocab
-from core.model import DEFAULT
 from core.store import Job, ModelVersion, Store
 from core.train import Plan, TrainConfig, plan
 
@@ -37,32 +36,6 @@ def labelled(store: Store, project_id: int, split: str, *, limit: int | None = N
     ids, words, tags = [r.id for r in rows], [r.words for r in rows], [r.tags for r in rows]
     digest = hashlib.sha1(json.dumps([ids, words, tags]).encode("utf-8")).hexdigest()
     return Labelled(ids, words, tags, [r.source for r in rows], digest)
-
-
-def active_job(store: Store, project_id: int) -> Job | None:
-    """The project's newest queued or running job (it survives reloads and restarts: it lives in the store)."""
-    rows = store.jobs(project_id, status=list(vocab.JOB_UNFINISHED))
-    return rows[0] if rows else None
-
-
-def scoring_job(store: Store, project_id: int) -> Job | None:
-    """The project's job while it scores the unlabelled pool with its new serving version (see core.jobs): the
-    Annotate page waits for those stored scores instead of scoring the same pool a second time."""
-    job = active_job(store, project_id)
-    if job is None or store.last_event(job.id, "scoring_pool") is None:
-        return None
-    return None if store.last_event(job.id, "pool_scored") is not None else job
-
-
-def why_not_train(store: Store, project_id: int) -> str | None:
-    """Why a training job cannot start now, or None when it can."""
-    job = active_job(store, project_id)
-    if job is not None:
-        return f"Job {job.id} is in progress: wait for it to end or cancel it before starting another."
-    if not any(r.tags is not None for r in store.sentences(project_id, split="train")):
-        return ("No labelled sentences in the train split yet: import labelled data as train on the Upload "
-                "page, or correct sentences on the Annotate page.")
-    return None
 
 
 def _time(iso: str | None) -> str:
@@ -244,11 +217,3 @@ def curve_x(curve: pd.DataFrame, axis: str) -> tuple[str, bool]:
         if not curve[column].isna().any():
             return column, column != axis
     return "number", True
-
-
-def retrain_params(store: Store, project_id: int) -> dict:
-    """Job parameters of an automatic retraining (the Annotate loop, demo mode): a warm start from the serving
-    version, or the default base model before the first one; promoted when its dev F1 is better."""
-    if store.serving(project_id) is not None:
-        return {"warm_start": True, "promote": "better"}
-    return {"model": DEFAULT, "promote": "better"}

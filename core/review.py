@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from core import predict
 from core.access import OWNER, Actor
+from core.model import Tagger
 from core.store import Annotation, Store
+
+MODEL_CHECK = 200  # human-labelled sentences the serving model re-tags when its disagreements are asked for
 
 
 def versions(store: Store, sentence_id: int) -> dict[str, list[str]]:
@@ -46,6 +50,13 @@ def model_disagreements(store: Store, project_id: int, predicted: Mapping[int, S
     rows = store.sentences(project_id, ids=list(predicted), flagged=False)
     return [{"sentence_id": r.id, "tokens": sorted(differing([r.tags, predicted[r.id]])), "source": r.source}
             for r in rows if r.source in ("human", "review") and differing([r.tags, predicted[r.id]])]
+
+
+def model_check(store: Store, project_id: int, tagger: Tagger, *, limit: int = MODEL_CHECK) -> list[dict]:
+    """model_disagreements of `tagger` (the serving version's) over the project's first `limit` human-labelled
+    sentences, none flagged."""
+    rows = [r for r in store.sentences(project_id, flagged=False) if r.source in ("human", "review")][:limit]
+    return model_disagreements(store, project_id, {i: tags for i, (tags, _) in predict.tag_rows(tagger, rows).items()})
 
 
 def adjudicate(store: Store, sentence_id: int, tags: Sequence[str], *, reviewer: str, actor: Actor = OWNER) -> int:

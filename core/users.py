@@ -9,7 +9,7 @@ import time
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.access import OWNER, Actor, require
+from core.access import NOBODY, OWNER, Actor, require
 from core.store import ROLES, Store
 
 MIN_PASSWORD = 8
@@ -91,6 +91,14 @@ def actor(store: Store, name: str) -> Actor:
     if user is None:
         raise KeyError(f"no user {name!r}")
     return Actor(user["name"], user["role"])
+
+
+def audit_login(store: Store, name: str, op: str, *, address: str | None = None) -> None:
+    """A "login" row of the audit trail (op: ok, resumed, logout, wrong password, throttled): the account's when
+    `name` is one, else NOBODY's without the name typed (it may be a password typed as a name)."""
+    account = store.user(name) if isinstance(name, str) else None
+    who = Actor(account["name"], account["role"]) if account else NOBODY
+    store.add_audit(who, "login", op=op, name=who.name if account else "an unknown name", address=address)
 
 
 def authenticate(store: Store, name: str, password: str) -> dict | None:

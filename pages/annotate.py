@@ -3,99 +3,42 @@ the span editor (pages/span_editor.py); the buttons below it do the same for mou
 from __future__ import annotations
 
 import html
-import os
-import random
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from core import active, jobs, learner, live, report, team, vocab
+from core import learner, queue, retrain, team, vocab
 from core import annotate as ann
-from core.model import Tagger
 from core.store import Annotation, LiveHead, ModelVersion, SentenceRow
 from core.vocab import clip
-from pages import pattern_panel, ui
+from pages import annotate_model, annotate_queue, pattern_panel, ui
 from pages.span_editor import actions as editor_actions, render_span_editor
+
+if TYPE_CHECKING:  # pages call models through core.predict
+    from core.model import Tagger
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first
 
+KEY = "annotate"  # the page's widget and state keys start with it (pages/annotate_queue.py, annotate_model.py too)
 AHEAD = 16  # sentences predicted with the current one, in one batch, so moving on is instant
-RANK_POOL = 300  # "least confident" ranks at most this many sentences of the view per model version
 SID = ui.ANNOTATE_SENTENCE  # also set by the Evaluate page's error browser (ui.open_in_annotate)
-DRAFTS = "annotate_drafts"  # {sentence id: ann.Draft}
-QUEUE = "annotate_queue"  # sentence ids of the view, in the order shown
-FLASH = "annotate_flash"
-RETRAIN = "annotate_retrain_every"  # 0: off; else start a warm-started job after that many new human labels
-RETRAIN_FLASH = "annotate_retrain_flash"
-ACTIVE_LEARNING = "active learning"  # "Show next" by a core.active strategy over the unlabelled pool
-ORDERS = (*ann.ORDERS, ACTIVE_LEARNING)
-MINE = "assigned to me"  # the annotator's stored queue (core.team), what they have not saved yet
-DIVERSE_BATCH = 20  # with "diverse batch", the first this many sentences are spread over embedding clusters
-EDITOR = "annotate_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
-APPLIED = "annotate_applied_seq"  # sequence number of the last editor action applied (or refused)
-NOTICE = "annotate_editor_notice"  # why the editor's last keys were not applied, shown in the editor once
-SHOWN = "annotate_shown"  # (sentence id, what "accept" saves) of the sentence last rendered in the editor
-URL_SIDS = "annotate_url_sids"  # every `?sid=` this session has followed or written
-STORED = "annotate_stored_drafts"  # {sentence id: draft version} last written to the database
+DRAFTS = f"{KEY}_drafts"  # {sentence id: ann.Draft}
+FLASH = f"{KEY}_flash"
+RETRAIN = f"{KEY}_retrain_every"  # 0: off; else start a warm-started job after that many new human labels
+RETRAIN_FLASH = f"{KEY}_retrain_flash"
+EDITOR = f"{KEY}_editor"  # the span editor's key: its state holds the actions Python has not acknowledged yet
+APPLIED = f"{KEY}_applied_seq"  # sequence number of the last editor action applied (or refused)
+NOTICE = f"{KEY}_editor_notice"  # why the editor's last keys were not applied, shown in the editor once
+SHOWN = f"{KEY}_shown"  # (sentence id, what "accept" saves) of the sentence last rendered in the editor
+URL_SIDS = f"{KEY}_url_sids"  # every `?sid=` this session has followed or written
+STORED = f"{KEY}_stored_drafts"  # {sentence id: draft version} last written to the database
 CONTEXT = 2  # neighbouring sentences of the same document shown greyed above and below
-LIVE_POLL_S = 0.5  # how often the page looks for a newer live head (core.learner refits it after every save)
-LEARNER = "annotate_learner_pid"  # the learner process this session last saw
 HELP = "**1-9** label the word or the selected words · **0** clear · click a word: cursor · drag or Shift+click: " \
        "select words · click an entity: select it · **←/→** move (**Shift** selects) · **Home**/**End** first/last " \
        "word · **]**/**[** next/previous entity · **Backspace** remove the entity · **X** clear all · **U** undo · " \
        "**Ctrl+Enter** save & next · **A** accept the model & next · **N**/**P** next/previous without saving · " \
        "**F** flag as junk (or restore)"
-
-
-# ---------------------------------------------------------------- caches shared by all sessions
-
-@st.cache_resource(max_entries=4)
-def _predictions(folder: str) -> dict[int, tuple[list[str], list[float]]]:
-    """(tags, scores) per sentence id predicted by one model version; a promoted version gets a new dict."""
-    return {}
-
-
-@st.cache_resource(max_entries=4)
-def _live_predictions(file: str) -> live.Predictions:
-    """A live head's predictions file (core.learner writes a new one after every refit), read once."""
-    return live.Predictions.read(file)
-
-
-@st.cache_resource(max_entries=8)
-def _index(db: str, project_id: int, stamp: tuple[int, int, int]) -> ann.Index:
-    """The project's ids and label flags, recomputed only when the stamp (a save, an import) changes."""
-    return ann.index(ui.store(), project_id)
-
-
-@st.cache_data(max_entries=16, show_spinner="Scoring the unlabelled pool with the serving version (once per "
-                                                     "version; later views reuse the stored scores)…")
-def _ranked(db: str, project_id: int, model_id: int, strategy: str, size: int, seed: int) -> list[int]:
-    """The unlabelled pool's ids ranked by an active-learning strategy under serving version `model_id`; computed
-    once per (version, strategy, pool size), as the page's reruns must stay fast."""
-    store = ui.store()
-    spec = active.parse_strategy(strategy)
-    ranked = active.suggest(store, project_id, max(size, 1), strategy=spec.key, seed=seed)
-    if spec.diverse:
-        ranked = active.suggest(store, project_id, DIVERSE_BATCH, strategy=spec, seed=seed) + ranked
-    return ranked
-
-
-@st.cache_resource(max_entries=8)
-def _class_counts(db: str, project_id: int, stamp: tuple[int, int, int]) -> dict[str, int]:
-    """Human-labelled entities per type, recomputed only when the stamp changes."""
-    return ui.store().human_entity_counts(project_id)
-
-
-def _predict(tagger: Tagger, folder: str, project_id: int, ids: list[int]) -> dict[int, tuple[list[str], list[float]]]:
-    """The cache of `folder`, after predicting the ids it lacks in one batch."""
-    cache = _predictions(folder)
-    missing = [i for i in ids if i not in cache]
-    if missing:
-        rows = ui.store().sentences(project_id, ids=missing)
-        for row, pred in zip(rows, tagger.predict([r.words for r in rows])):
-            cache[row.id] = (list(pred.tags), [float(s) for s in pred.scores])
-    return cache
 
 
 # ---------------------------------------------------------------- button callbacks (run before the rerun)
@@ -120,7 +63,7 @@ def _undo(sid: int) -> None:
 
 
 def _go(sid: int, step: int) -> None:
-    target = ann.neighbour(st.session_state.get(QUEUE, []), sid, step)
+    target = queue.neighbour(annotate_queue.shown(KEY), sid, step)
     if target is None:
         st.session_state[FLASH] = "That was the last sentence of this view." if step > 0 else "This is the first one."
     else:
@@ -134,7 +77,7 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
     tags = tags if tags is not None else (draft.tags if draft is not None else None)
     if tags is None:
         return
-    ann.save(ui.store(), sid, tags, annotator=_who(annotator), actor=ui.actor())  # drops their stored draft too
+    ui.store().save_human(sid, tags, annotator=ui.annotator_name(annotator), actor=ui.actor())  # drops their stored draft too
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
     st.session_state[FLASH] = f"Saved sentence #{sid}."
@@ -143,38 +86,20 @@ def _save(project_id: int, sid: int, tags: list[str] | None, annotator: str) -> 
 
 
 def _maybe_retrain(project_id: int) -> None:
-    """"Retrain every N new labels": start a warm-started job once N sentences got a human label since the last job
-    was created, unless one is still in progress (the labels then count towards the next one)."""
-    every = int(st.session_state.get(RETRAIN) or 0)
-    store = ui.store()
-    if every <= 0 or (fresh := store.human_since_last_job(project_id)) < every:
-        return
-    jobs.reap(store, project_id)
-    if report.active_job(store, project_id) is not None:
-        return
-    if (reason := report.why_not_train(store, project_id)) is not None:
-        st.session_state[RETRAIN_FLASH] = f"Not retraining: {reason}"
-        return
-    try:
-        job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
-    except ValueError as exc:
-        st.session_state[RETRAIN_FLASH] = clip(f"Could not start retraining: {exc}")
-        return
-    st.session_state[RETRAIN_FLASH] = (f"{fresh} new labels: retraining in the background (job {job_id}). Keep "
-                                       "labelling; suggestions come from the new version once it is promoted.")
-
-
-def _who(annotator: str) -> str:
-    """The name saves and drafts are kept under: the logged-in account's, else the Annotator box's."""
-    if user := st.session_state.get(ui.USER):
-        return user["name"]
-    return annotator.strip() or "anonymous"
+    """"Retrain every N new labels" (core.retrain), with a toast saying what it did."""
+    done = retrain.maybe_retrain(ui.store(), project_id, int(st.session_state.get(RETRAIN) or 0), actor=ui.actor())
+    if done is not None and done.job_id is None:
+        st.session_state[RETRAIN_FLASH] = clip(f"Not retraining: {done.reason}")
+    elif done is not None:
+        st.session_state[RETRAIN_FLASH] = (f"{done.fresh} new labels: retraining in the background (job "
+                                           f"{done.job_id}). Keep labelling; suggestions come from the new version "
+                                           "once it is promoted.")
 
 
 def _reload(sid: int, annotator: str) -> None:
     st.session_state.get(DRAFTS, {}).pop(sid, None)
     st.session_state.get(STORED, {}).pop(sid, None)
-    ui.store().drop_draft(sid, _who(annotator))
+    ui.store().drop_draft(sid, ui.annotator_name(annotator))
 
 
 def _flag(project_id: int, sid: int, annotator: str) -> None:
@@ -182,7 +107,7 @@ def _flag(project_id: int, sid: int, annotator: str) -> None:
     restored instead."""
     store = ui.store()
     restore = store.sentences(project_id, ids=[sid])[0].flagged
-    store.flag([sid], flagged=not restore, annotator=_who(annotator), actor=ui.actor())
+    store.flag([sid], flagged=not restore, annotator=ui.annotator_name(annotator), actor=ui.actor())
     st.session_state[FLASH] = (f"Restored sentence #{sid}: it is back in the queue." if restore else
                                f"Flagged sentence #{sid} as junk: it left the queue (the 'flagged' filter lists it).")
     _go(sid, 1)
@@ -199,7 +124,7 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
         if action.get("sid") != sid or shown is None or shown[0] != sid or _draft(sid) is None:
             refused += 1
         elif kind in ann.SENTENCE_KINDS:
-            annotator = st.session_state.get("annotate_annotator") or ""
+            annotator = st.session_state.get(f"{KEY}_annotator") or ""
             if kind == "save":
                 _save(project_id, sid, None, annotator)
             elif kind == "accept":
@@ -225,7 +150,7 @@ def _apply_editor_actions(project_id: int, labels: list[str]) -> None:
 
 # ---------------------------------------------------------------- page parts
 
-def _requested_sentence(index: ann.Index) -> None:
+def _requested_sentence(index: queue.Index) -> None:
     """`?sid=ID` in the URL that this session has never followed or written (a reload, a new tab, a shared link) opens
     that sentence; the page then keeps the current sentence in the URL. One it wrote before is the URL of a request
     the browser sent before the newer one reached it (a key batch while a save's reply was on its way): ignored, or the
@@ -251,7 +176,7 @@ def _keep_in_url(sid: int) -> None:
 def _open_draft(store, sid: int, start: list[str], basis: int | None, annotator: str) -> ann.Draft:
     """The sentence's working state: the annotator's draft kept in the database (a reload, another tab), else fresh
     tags."""
-    kept = store.draft(sid, _who(annotator))
+    kept = store.draft(sid, ui.annotator_name(annotator))
     draft = ann.Draft.open(start, basis=basis)
     if kept is not None and len(kept["tags"]) == len(start):
         draft.tags, draft.cursor = list(kept["tags"]), kept["cursor"]
@@ -265,141 +190,10 @@ def _store_draft(store, sid: int, draft: ann.Draft, annotator: str) -> None:
     if stored.get(sid) == draft.version:
         return
     if draft.dirty:
-        store.save_draft(sid, draft.tags, draft.cursor, annotator=_who(annotator))
+        store.save_draft(sid, draft.tags, draft.cursor, annotator=ui.annotator_name(annotator))
     elif sid in stored:
-        store.drop_draft(sid, _who(annotator))
+        store.drop_draft(sid, ui.annotator_name(annotator))
     stored[sid] = draft.version
-
-
-def render_controls(*, index: ann.Index, has_queue: bool) -> tuple[str, str, str | None, bool, str]:
-    """Filter (with "assigned to me" when the annotator has a queue), order (with the active-learning strategy, a core.active spec, when chosen), table view, annotator
-    name and "retrain every N"; all kept across page switches."""
-    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps: nothing is cut on narrow screens
-    default_filter = "unlabeled" if len(index.labelled) < len(index.ids) else "not human-checked"
-    filters = [*([MINE] if has_queue else []), *ann.FILTERS]
-    if has_queue:
-        default_filter = MINE
-    if st.session_state.get("annotate_filter") not in filters:  # its state only, no default: Streamlit would warn
-        st.session_state["annotate_filter"] = default_filter
-    which = row.segmented_control(
-        "Sentences", filters, required=True, key="annotate_filter",
-        persist_state="session", help="assigned to me: your queue of the shared work, what you have not saved yet; "
-                                      "unlabeled: no gold or human tags yet; not human-checked: no human "
-                                      "annotation yet, in any split; all: every sentence")
-    how = row.segmented_control("Show next", ORDERS, default="in order", required=True,
-                                key="annotate_order", persist_state="session",
-                                help="active learning: the unlabelled sentences the serving model is least sure "
-                                     "about first, by the strategy chosen below")
-    table = row.toggle("Table view", key="annotate_table_view", persist_state="session",
-                       help="Edit the tags in a table: handy for long sentences")
-    who = "" if st.session_state.get(ui.USER) else row.text_input(  # logged in: the account's name is used
-        "Annotator", key="annotate_annotator", persist_state="session", placeholder="your name", width=180)
-    row.number_input("Retrain every N new labels", min_value=0, max_value=10_000, value=0, step=5, key=RETRAIN,
-                     width=220, persist_state="session",
-                     help="0: off. After N sentences labelled since the last training job, a warm-started job starts "
-                          "in the background.")
-    strategy = render_strategy() if how == ACTIVE_LEARNING else None
-    return which, how, strategy, table, who
-
-
-def render_strategy() -> str:
-    """The active-learning strategy: uncertainty measure, sentence aggregate, diverse batch; a core.active spec."""
-    cols = st.columns([2.6, 2.4, 2, 3], vertical_alignment="bottom")
-    measure = cols[0].selectbox("Uncertainty", list(ann.MEASURES), index=list(ann.MEASURES).index("entropy"),
-                                key="annotate_measure", persist_state="session",
-                                help="least confidence, margin between the two best labels, entropy, or BALD "
-                                     "(disagreement between Monte-Carlo dropout passes of the head)")
-    aggregate = cols[1].segmented_control("Per sentence", list(ann.AGGREGATES), default="MNLP", required=True,
-                                          key="annotate_aggregate", persist_state="session",
-                                          help="max over words, mean, or MNLP (length-normalised sum)")
-    diverse = cols[2].toggle("Diverse batch", key="annotate_diverse", persist_state="session",
-                             help=f"Spread the first {DIVERSE_BATCH} over clusters of similar sentences")
-    return ann.strategy_spec(measure, aggregate, diverse)
-
-
-def _queue(*, project_id: int, index: ann.Index, stamp: tuple, which: str, how: str, strategy: str | None,
-           tagger: Tagger | None, model: ModelVersion | None, head: LiveHead | None,
-           annotator: str) -> tuple[list[int], str]:
-    """The view's sentence ids in the chosen order (kept in session state until something changes)."""
-    seed = st.session_state.setdefault("annotate_seed", random.randrange(1 << 30))
-    folder = model.folder if tagger is not None else None
-    ranking = head if how == ACTIVE_LEARNING else None  # active learning follows the live head after every save
-    key = (project_id, stamp, which, how, strategy, folder, seed, ranking.id if ranking else None)
-    note = ""
-    if ranking is not None:
-        spec = active.parse_strategy(strategy)
-        note = (f"Active learning (`{spec.key}`) ranks the unlabelled pool by the uncertainty of the live head, "
-                f"refitted after every save ({ranking.train_sentences} labelled sentences); the rest of this view "
-                "follows in order." + (" BALD and diverse batches need a fine-tuned version: entropy is used."
-                                       if spec.name == "bald" or spec.diverse else ""))
-    elif how == ACTIVE_LEARNING:
-        note = "No serving model yet: active learning starts cold, in random order."
-        if tagger is not None:
-            note = (f"Active learning (`{strategy}`) ranks the unlabelled pool by the uncertainty of "
-                    f"{ui.md_escape(model.name)} (scored once per version); the rest of this view follows in order.")
-    busy = report.scoring_job(ui.store(), project_id) \
-        if how == ACTIVE_LEARNING and tagger is not None and ranking is None else None
-    if busy is not None:
-        note = (f"Job {busy.id} is scoring the unlabelled pool with the new version: active learning follows "
-                "its scores once the job ends (random order until then).")
-    if how == "least confident":
-        if tagger is None:
-            note = "No serving model yet: least confident falls back to in order."
-        else:
-            n = min(RANK_POOL, len(index.pool(which)))
-            note = (f"Least confident ranks the first {n} sentences of this view by the serving model "
-                    f"({ui.md_escape(model.name)}); the others follow in order.")
-    if which == MINE:  # the stored queue, in its own order; recomputed on every rerun (one light query)
-        st.session_state[QUEUE] = team.queue(ui.store(), project_id, _who(annotator))
-        st.session_state["annotate_queue_key"] = None
-        note = "Your queue of the shared work, in the order it was assigned."
-    view = (project_id, which, how, strategy)
-    if st.session_state.get("annotate_view", view) != view:
-        st.session_state.pop(SID, None)  # a new filter or order starts at its first sentence
-    st.session_state["annotate_view"] = view
-    if which != MINE and st.session_state.get("annotate_queue_key") != key:
-        confidence = None
-        if how == "least confident" and tagger is not None:
-            window = index.pool(which)[:RANK_POOL]
-            with st.spinner(f"Predicting {len(window)} sentences with {ui.md_escape(model.name)}…"):
-                cache = _predict(tagger, folder, project_id, window)
-            confidence = {i: ann.sentence_confidence(cache[i][1]) for i in window}
-        if ranking is not None:
-            spec = active.parse_strategy(strategy)
-            column = "entropy:mnlp" if spec.name == "bald" else spec.key
-            preds = _live_predictions(ranking.file)
-            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), preds.ranked(column, index.pool(which)))
-        elif how == ACTIVE_LEARNING and tagger is not None and busy is None:
-            ranked = _ranked(str(ui.store().path), project_id, model.id, strategy, stamp[0], seed)
-            st.session_state[QUEUE] = ann.ranked_queue(index.pool(which), ranked)
-        else:
-            st.session_state[QUEUE] = ann.queue(index, which, "random" if how == ACTIVE_LEARNING else how,
-                                                confidence=confidence, seed=seed)
-        st.session_state["annotate_queue_key"] = key if busy is None else None  # ranked again once it is done
-    return st.session_state[QUEUE], note
-
-
-def render_retrain_status(*, project_id: int) -> None:
-    """One line on the retraining loop: labels since the last job, the job in progress."""
-    store = ui.store()
-    job = report.active_job(store, project_id)
-    fresh = store.human_since_last_job(project_id)
-    text = f"Retraining every {st.session_state[RETRAIN]} new labels: {fresh} since the last training job"
-    st.caption(text + (f" · job {job.id} {job.status}, the Train page follows it" if job else ""))
-
-
-def render_counters(*, index: ann.Index, queue: list[int], labels: list[str], counts: dict[str, int]) -> None:
-    """Done / remaining and entities per class among the human annotations."""
-    remaining = sum(1 for i in queue if i not in index.human)
-    col = ui.colours(labels)
-    chips = " ".join(
-        f'<span style="border-bottom:3px solid {col.get(lab, "#999999")};margin-right:10px">'
-        f'{html.escape(lab)} <b>{counts.get(lab, 0)}</b></span>'
-        for lab in labels + sorted(set(counts) - set(labels)))
-    st.markdown(
-        f'<div style="font-size:1.05rem"><b>{len(index.human)}</b> done (human) · <b>{remaining}</b> '
-        f'remaining in this view · of {len(index.ids)} sentences &nbsp;&nbsp;|&nbsp;&nbsp; '
-        f'human entities: {chips}</div>', unsafe_allow_html=True)
 
 
 def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.Draft, suggestion: list[str],
@@ -408,28 +202,28 @@ def render_buttons(*, project_id: int, sid: int, labels: list[str], draft: ann.D
     Their keys belong to the span editor alone (no button shortcuts), so a key is never handled twice."""
     keys = st.container(horizontal=True)
     for n, lab in enumerate(labels, start=1):
-        keys.button(lab, key=f"annotate_label_{n}", on_click=_label, args=(sid, lab),
+        keys.button(lab, key=f"{KEY}_label_{n}", on_click=_label, args=(sid, lab),
                     help=f"Key {n}" if n <= 9 else None)
-    keys.button("Clear", key="annotate_clear", on_click=_label, args=(sid, None), help="Key 0")
-    keys.button("", icon=":material/arrow_back:", key="annotate_left", on_click=_move,
+    keys.button("Clear", key=f"{KEY}_clear", on_click=_label, args=(sid, None), help="Key 0")
+    keys.button("", icon=":material/arrow_back:", key=f"{KEY}_left", on_click=_move,
                 args=(sid, -1), help="Previous word (←)")
-    keys.button("", icon=":material/arrow_forward:", key="annotate_right", on_click=_move,
+    keys.button("", icon=":material/arrow_forward:", key=f"{KEY}_right", on_click=_move,
                 args=(sid, 1), help="Next word (→)")
-    keys.button("Undo", icon=":material/undo:", key="annotate_undo", on_click=_undo, args=(sid,),
+    keys.button("Undo", icon=":material/undo:", key=f"{KEY}_undo", on_click=_undo, args=(sid,),
                 disabled=not draft.undo_stack, help="Key U")
     acts = st.container(horizontal=True)
-    acts.button("Save & next", type="primary", icon=":material/save:", key="annotate_save",
+    acts.button("Save & next", type="primary", icon=":material/save:", key=f"{KEY}_save",
                 on_click=_save, args=(project_id, sid, None, annotator), help="Ctrl+Enter")
     acts.button("Accept model & next" if has_model else "Accept as opened & next", icon=":material/done_all:",
-                key="annotate_accept", on_click=_save,
+                key=f"{KEY}_accept", on_click=_save,
                 args=(project_id, sid, list(suggestion), annotator),
                 help=("Save the model's prediction as it is" if has_model else "Save the tags it opened with")
                 + " (key A)")
-    acts.button("Previous", icon=":material/skip_previous:", key="annotate_prev", on_click=_go,
+    acts.button("Previous", icon=":material/skip_previous:", key=f"{KEY}_prev", on_click=_go,
                 args=(sid, -1), help="Key P")
-    acts.button("Next", icon=":material/skip_next:", key="annotate_next", on_click=_go,
+    acts.button("Next", icon=":material/skip_next:", key=f"{KEY}_next", on_click=_go,
                 args=(sid, 1), help="Next sentence without saving (the draft is kept; key N)")
-    acts.button("Restore" if flagged else "Flag as junk", icon=":material/flag:", key="annotate_flag",
+    acts.button("Restore" if flagged else "Flag as junk", icon=":material/flag:", key=f"{KEY}_flag",
                 on_click=_flag, args=(project_id, sid, annotator),
                 help="Back into the queue (key F)" if flagged else "Not a real sentence: it leaves the queue, training "
                                                                   "and active learning, and can be restored (key F)")
@@ -443,7 +237,7 @@ def render_table(*, sid: int, words: list[str], labels: list[str], draft: ann.Dr
     frame = pd.DataFrame({"word": words, "tag": draft.tags})
     if pred is not None:
         frame["model"], frame["confidence"] = pred
-    key = f"annotate_table_{sid}_{draft.version}"
+    key = f"{KEY}_table_{sid}_{draft.version}"
     edited = st.data_editor(
         frame, key=key, num_rows="fixed", width="stretch",
         height=min(35 * (len(words) + 1) + 3, 1200), disabled=["word", "model", "confidence"],
@@ -474,68 +268,6 @@ def render_history(*, sid: int, history: list[Annotation]) -> None:
     st.caption(f"History of #{sid}: {len(history)} annotation(s), {len(human)} by humans{last}")
 
 
-def _model_note(model: ModelVersion | None, head: LiveHead | None = None) -> str:
-    """Which model pre-tagged the sentence: the live head (on which version, after how many labels), or a version."""
-    if head is not None:
-        on = html.escape(model.name) if model is not None else "the base encoder"
-        f1 = "" if head.dev_f1 is None else f", {'held-out' if head.held_out else 'dev'} F1 {head.dev_f1:.2f}"
-        return f"pre-tagged by the live head on {on} ({head.train_sentences} labels seen{f1})"
-    if model is None:
-        return "no serving model yet: train one on the Train page"
-    f1 = model.dev_f1
-    return f"pre-tagged by {html.escape(model.name)}" + (f" (dev F1 {f1:.2f})" if f1 is not None else "")
-
-
-def _serving_head(store, project_id: int) -> LiveHead | None:
-    """The live head that pre-tags now, after making sure the learner runs (it is started again if it ended: the
-    labels are all in the database, so it loses nothing)."""
-    if not learner.enabled():
-        return None
-    pid = learner.ensure(store, parent=os.getpid())
-    seen = st.session_state.get(LEARNER)
-    if seen is not None and seen != pid:
-        st.toast("The live learner had stopped and was started again; no label is lost: it refits on every saved "
-                 "label.", icon=":material/restart_alt:")
-    st.session_state[LEARNER] = pid
-    return learner.serving_head(store, project_id)
-
-
-def render_live(*, project_id: int, sid: int, shown: int | None, model: ModelVersion | None) -> None:
-    """The live head after each save: its dev F1 against the labels it has seen (the improvement to watch); when a
-    newer head serves and the sentence is untouched, the page reruns so that its pre-tags come from it."""
-    store = ui.store()
-    jobs.reap(store, project_id)  # a finished training job's process is waited for, even with Train closed
-    head = learner.serving_head(store, project_id)
-    now = head.id if head is not None else None
-    if now != shown and ((draft := _draft(sid)) is None or not draft.dirty):
-        st.rerun()
-    latest = store.live_head(project_id)
-    if latest is None:
-        st.caption("Live head: learning starts with the first saved label." if learner.running(store) else
-                   "Live head: the learner is starting…")
-        return
-    on = model.name if model is not None else "the base encoder"
-    base = model.name if model is not None else "no version"
-    if latest.model_id != (model.id if model is not None else None):
-        st.caption(f"Live head: catching up with {ui.md_escape(on)} (states of the new encoder, then a refit).")
-        return
-    f1 = "-" if latest.dev_f1 is None else f"{latest.dev_f1:.3f}"
-    versus = "" if latest.base_f1 is None else f" against {ui.md_escape(base)}'s {latest.base_f1:.3f}"
-    use = "" if latest.better else f"; {ui.md_escape(base)} pre-tags while it is better"
-    text, chart = st.columns([3, 2], vertical_alignment="center")
-    text.caption(f"Live head on {ui.md_escape(on)}, refitted after every save: {'held-out' if latest.held_out else 'dev'}"
-                 f" F1 **{f1}**{versus} after {latest.train_sentences} labels (refit {latest.fit_seconds:.1f} s){use}")
-    curve = store.live_curve(project_id, latest.model_id)
-    if len(curve) > 1:
-        seen, f1s = zip(*curve)
-        fig = go.Figure(go.Scatter(x=seen, y=f1s, mode="lines+markers", marker={"size": 4},
-                                   hovertemplate="%{x} labels: dev F1 %{y:.3f}<extra></extra>"))
-        fig.update_layout(height=120, margin={"l": 36, "r": 8, "t": 6, "b": 30}, showlegend=False,
-                          xaxis={"title": {"text": "labels seen", "standoff": 2}},
-                          yaxis={"range": [0, 1], "title": {"text": "dev F1", "standoff": 2}, "dtick": 0.5})
-        chart.plotly_chart(fig, config={"displayModeBar": False}, key="annotate_live_curve")
-
-
 # ---------------------------------------------------------------- the page
 
 def render() -> None:
@@ -550,63 +282,65 @@ def render() -> None:
                    f"{ui.md_escape(model.folder)}: no predictions.")
     if tagger is None:
         model = None
-    head = _serving_head(store, pid)
+    head = annotate_model.serving_head(store, pid, key=KEY)
     stamp = store.stamp(pid)
     if stamp[0] == 0:
         st.info("No sentences yet: bring some text in on the Upload page.")
         return
-    index = _index(str(store.path), pid, stamp)
+    index = annotate_queue.index(pid, stamp)
     _requested_sentence(index)
-    has_queue = bool(store.assignments(pid, _who(st.session_state.get("annotate_annotator") or "")))
-    which, how, strategy, table_view, annotator = render_controls(index=index, has_queue=has_queue)
-    queue, note = _queue(project_id=pid, index=index, stamp=stamp, which=which, how=how, strategy=strategy,
-                         tagger=tagger, model=model, head=head, annotator=annotator)
-    render_counters(index=index, queue=queue, labels=labels, counts=_class_counts(str(store.path), pid, stamp))
+    has_queue = bool(store.assignments(pid, ui.annotator_name(st.session_state.get(f"{KEY}_annotator") or "")))
+    which, how, strategy, table_view, annotator = annotate_queue.render_controls(index=index, has_queue=has_queue,
+                                                                                 key=KEY)
+    ids, note = annotate_queue.ordered(project_id=pid, index=index, stamp=stamp, which=which, how=how,
+                                       strategy=strategy, tagger=tagger, model=model, head=head, annotator=annotator,
+                                       key=KEY)
+    annotate_queue.render_counters(project_id=pid, stamp=stamp, index=index, ids=ids, labels=labels)
     if note:
         st.caption(note)
     if (msg := st.session_state.pop(FLASH, None)) is not None:
         st.toast(msg)
     if (msg := st.session_state.pop(RETRAIN_FLASH, None)) is not None:
         st.toast(msg, icon=":material/model_training:")
-    if st.session_state.get(RETRAIN):
-        render_retrain_status(project_id=pid)
+    annotate_queue.render_retrain_status(project_id=pid, key=KEY)
 
     sid = st.session_state.get(SID)
     if sid not in index:  # none yet, or one of another project
-        if not queue:
+        if not ids:
             st.success("Nothing left in this view. Pick another filter above, or train a new version.")
             return
-        sid = queue[0]
+        sid = ids[0]
     st.session_state[SID] = sid
     _keep_in_url(sid)
     if learner.enabled():
-        st.fragment(render_live, run_every=LIVE_POLL_S)(project_id=pid, sid=sid, shown=head.id if head else None,
-                                                        model=model)
-    render_sentence_editor(project_id=pid, sid=sid, labels=labels, queue=queue, tagger=tagger, model=model,
+        st.fragment(annotate_model.render_live, run_every=annotate_model.LIVE_POLL_S)(
+            project_id=pid, shown=head.id if head else None, model=model, key=KEY,
+            dirty=lambda: (draft := _draft(sid)) is not None and draft.dirty)
+    render_sentence_editor(project_id=pid, sid=sid, labels=labels, ids=ids, tagger=tagger, model=model,
                            head=head, table_view=table_view, annotator=annotator)
 
 
-def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queue: list[int], tagger: Tagger | None,
+def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], ids: list[int], tagger: Tagger | None,
                            model: ModelVersion | None, head: LiveHead | None, table_view: bool,
                            annotator: str) -> None:
     """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
     store = ui.store()
-    pos = queue.index(sid) if sid in queue else None
-    pred = _live_predictions(head.file).get(sid) if head is not None else None
+    pos = ids.index(sid) if sid in ids else None
+    pred = annotate_model.live_predictions(head.file).get(sid) if head is not None else None
     if pred is None:
         head = None  # not predicted by the live head yet (a sentence it has not encoded): the version's
     if pred is None and tagger is not None:
-        cache = _predictions(model.folder)
+        cache = annotate_model.cached(model.folder)
         start = pos + 1 if pos is not None else 0
-        ahead = queue[start:start + AHEAD]
+        ahead = ids[start:start + AHEAD]
         if sid not in cache or any(i not in cache for i in ahead[:4]):
-            cache = _predict(tagger, model.folder, project_id, [sid] + ahead)
+            cache = annotate_model.predicted(tagger, model.folder, project_id, [sid] + ahead)
         pred = cache[sid]
     row = store.sentences(project_id, ids=[sid])[0]
     words = row.words
     matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
-    opened, basis = team.opening(store, sid, _who(annotator))  # never another's labels on a shared sentence first
+    opened, basis = team.opening(store, sid, ui.annotator_name(annotator))  # never another's labels on a shared sentence first
     start, origin = ann.opening_tags(store, sid, opened=opened, predicted=pred[0] if pred else None, matched=matched)
     if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
         drafts[sid] = _open_draft(store, sid, start, basis, annotator)  # untouched: follow a prediction or a save
@@ -614,15 +348,15 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], queu
     _store_draft(store, sid, draft, annotator)
     suggestion = pred[0] if pred is not None else draft.start
 
-    where = f"{pos + 1} of {len(queue)} in this view" if pos is not None else "not in this view"
+    where = f"{pos + 1} of {len(ids)} in this view" if pos is not None else "not in this view"
     status = " · <b style='color:#D55E00'>unsaved changes</b>" if draft.dirty else ""
     source = {"human": "human-checked", "gold": "gold (imported)", "review": "reviewed"}.get(row.source,
                                                                                            "no labels yet")
     st.markdown(f"Sentence <b>#{sid}</b> · {html.escape(row.split)} · {source} · {where}{status} · "
-                f"{_model_note(model, head)}", unsafe_allow_html=True)
+                f"{annotate_model.model_note(model, head)}", unsafe_allow_html=True)
     if basis is not None and basis != draft.basis:
         st.info("This sentence was saved elsewhere since you opened it.")
-        st.button("Load the saved version", key="annotate_reload", on_click=_reload, args=(sid, annotator))
+        st.button("Load the saved version", key=f"{KEY}_reload", on_click=_reload, args=(sid, annotator))
     st.session_state[SHOWN] = (sid, list(suggestion))
     before, after = store.neighbours(sid, CONTEXT, CONTEXT)
     with st.container(border=True):

@@ -8,9 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import metrics, report
+from core import metrics, predict, report
 from core.store import ModelVersion, Store
-from core.train import evaluate
 from core.vocab import clip
 from pages import ui
 
@@ -27,7 +26,7 @@ TITLES = {"precision": "Precision per class", "recall": "Recall per class", "f1"
 @st.cache_data(max_entries=32, show_spinner="Evaluating the version…")
 def scored(model_id: int, folder: str, created: str, digest: str, _data: report.Labelled) -> tuple[list, dict]:
     """Predicted tags and core.metrics scores of a version on labelled data, cached per (model, content hash)."""
-    result = evaluate(ui.tagger(folder), _data.words, _data.tags)
+    result = predict.score(ui.tagger(folder), _data)
     return result.predicted, result.scores
 
 

@@ -70,10 +70,7 @@ def render_annotations(*, project: Project) -> None:
     data = partial(_annotation_bytes, store=store, project_id=project.id, splits=list(splits), fmt=fmt,
                    scheme=None if scheme == AS_IMPORTED else scheme, tagger=tagger,
                    model_name=serving.name if serving else "", actor=ui.actor())
-    name = export.file_name(project.name, written, fmt, predicted=tagger is not None)
-    if fmt == "webanno" and len({r.document_id for r in store.sentences(project.id)
-                                 if r.split in written and r.tags is not None}) > 1:
-        name = name.removesuffix(".tsv") + ".zip"  # several documents: a zip of one .tsv each
+    name = export.download_name(store, project.id, project.name, written, fmt, predicted=tagger is not None)
     if left := export.lost(store.kept(project.id, written), fmt):
         st.caption(f"Not in a {ui.md_escape(formats.get(fmt).label or fmt)} file (kept in the project; export in "
                    f"their own format to write them back): {ui.md_escape(formats.kept_text(left))}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import annotate as ann
-from core import demo, formats, jobs, report, simulate
+from core import demo, formats, jobs, queue, report, retrain, simulate
 from core.access import Actor
 from core.store import ModelVersion, Project, Store
 from core.vocab import JOB_UNFINISHED, SPLIT_TITLES, SPLITS, clip
@@ -220,7 +219,7 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
     with st.container(border=True):
         st.subheader("Simulated annotator")
         cols = st.columns([2, 1.2, 1, 1.6, 1.8], vertical_alignment="bottom")
-        choices = ["random", *ann.MEASURES]
+        choices = ["random", *queue.MEASURES]
         measure = cols[0].selectbox("Strategy", choices, index=choices.index("entropy"), key="home_sim_strategy",
                                     help="Which hidden sentences to reveal next: random, or the ones the serving "
                                          "version is least sure about (MNLP per sentence)")
@@ -236,21 +235,17 @@ def render_simulator(*, project_id: int, left: int, total: int, running: bool) -
         st.caption(f"{left} of {total} sentences still hide their gold tags.")
     if not reveal:
         return
-    spec = ("random" if measure == "random" else ann.strategy_spec(measure, "MNLP")) + ("+diverse" if diverse else "")
+    spec = ("random" if measure == "random" else queue.strategy_spec(measure, "MNLP")) + ("+diverse" if diverse else "")
     store = ui.store()
     with st.spinner("Selecting the batch (the pool is scored once per version)…"):
         ids = simulate.demo_round(store, project_id, int(batch), strategy=spec, seed=total - left)
     text = f"Revealed the gold tags of {len(ids)} sentences (`{spec}`); they are in train now."
     if train and ids:
         try:
-            reason = report.why_not_train(store, project_id)
-            if reason is None:
-                job_id = jobs.start(store, project_id, report.retrain_params(store, project_id), actor=ui.actor())
-                text += f" Training job {job_id} started."
+            job_id = retrain.start(store, project_id, retrain.retrain_params(store, project_id), actor=ui.actor())
+            text += f" Training job {job_id} started."
         except ValueError as exc:
-            reason = clip(str(exc))
-        if reason is not None:
-            text += f" Not training: {reason}"
+            text += f" Not training: {clip(str(exc))}"
     st.session_state["home_demo_flash"] = text
     st.rerun()
 

@@ -13,7 +13,7 @@ import time
 import streamlit as st
 
 from core import access, serve, users
-from core.access import NOBODY, OWNER, PERMISSIONS, Actor, LoginThrottle
+from core.access import OWNER, PERMISSIONS, Actor, LoginThrottle
 from core.store import Store
 from core.vocab import ROLES
 from pages import ui
@@ -81,17 +81,10 @@ def client_address() -> str | None:
     return access.client(*text, trust_proxy=os.environ.get(TRUST_PROXY) == "1")
 
 
-def _audit(store: Store, name: str, op: str) -> None:
-    """A "login" row of the audit trail: the account's when `name` is one, else NOBODY's without the name typed."""
-    account = store.user(name)
-    actor = Actor(account["name"], account["role"]) if account else NOBODY
-    store.add_audit(actor, "login", op=op, name=actor.name if account else "an unknown name", address=client_address())
-
-
 def _log_out() -> None:
     """Log out (the sidebar's button), recorded in the audit trail."""
     if user := st.session_state.get(ui.USER):
-        _audit(ui.store(), user["name"], "logout")
+        users.audit_login(ui.store(), user["name"], "logout", address=client_address())
         LOG.info("%s logged out", user["name"])
     logout()
 
@@ -160,7 +153,7 @@ def _log_in(store: Store, name: str, role: str, *, token: str | None = None) -> 
     st.session_state[ui.USER] = {"name": name, "role": role}
     st.session_state[SEEN] = time.time()
     st.session_state[TOKEN] = token or users.open_session(store, name)
-    _audit(store, name, "resumed" if token else "ok")
+    users.audit_login(store, name, "resumed" if token else "ok", address=client_address())
     LOG.info("%s %s (%s) from %s", name, "resumed a login" if token else "logged in", role,
              client_address() or "an unknown address")
 
@@ -183,14 +176,14 @@ def _attempt(store: Store, name: str, password: str) -> None:
     where = address or "an unknown address"
     if (wait := math.ceil(throttle().wait(address, name))) > 0:
         LOG.warning("login refused for %s from %s: too many failed logins, %d s to wait", who, where, wait)
-        _audit(store, name, "throttled")
+        users.audit_login(store, name, "throttled", address=client_address())
         st.error(f"Too many failed logins from here: try again in {wait} s.")
         return
     account = users.authenticate(store, name, password)
     if account is None:
         throttle().failed(address, name)
         LOG.warning("failed login for %s from %s", who, where)
-        _audit(store, name, "wrong password")
+        users.audit_login(store, name, "wrong password", address=client_address())
         st.error("Wrong name or password.")
         return
     throttle().succeeded(address, name)

@@ -8,7 +8,7 @@ import html
 import streamlit as st
 
 from core import annotate as ann
-from core import review
+from core import predict, review
 from core.vocab import clip
 from pages import ui
 from pages.span_editor import actions as editor_actions, render_span_editor
@@ -21,7 +21,6 @@ APPLIED = "review_applied_seq"
 DRAFT = "review_draft"  # (sentence id, ann.Draft) of the reviewer's edit
 FLASH = "review_flash"
 REVIEWER = "review_reviewer"
-MODEL_CHECK = 200  # human-labelled sentences the serving model re-tags when its disagreements are asked for
 
 
 def _reviewer() -> str:
@@ -59,16 +58,13 @@ def _apply_editor_actions(labels: list[str]) -> None:
 
 
 def _model_items(project_id: int) -> list[dict]:
-    """Where the serving model contradicts the human label, among the first MODEL_CHECK human-labelled sentences."""
+    """Where the serving model contradicts the human label (core.review.model_check)."""
     tagger, _ = ui.serving_tagger(project_id)
     if tagger is None:
         st.caption("No serving model: only the annotators' disagreements are listed.")
         return []
-    rows = [r for r in ui.store().sentences(project_id, flagged=False)
-            if r.source in ("human", "review")][:MODEL_CHECK]
-    predicted = {r.id: list(p.tags) for r, p in zip(rows, tagger.predict([r.words for r in rows]))}
-    return [d | {"annotators": ["model"], "reviewed": False} for d in
-            review.model_disagreements(ui.store(), project_id, predicted)]
+    return [d | {"annotators": ["model"], "reviewed": False}
+            for d in review.model_check(ui.store(), project_id, tagger)]
 
 
 def render_list(*, items: list[dict]) -> int:
@@ -104,7 +100,7 @@ def render() -> None:
         row.text_input("Reviewer", key=REVIEWER, placeholder="your name", width=180)
     done = row.toggle("Show reviewed ones", key="review_done")
     with_model = row.toggle("Also where the model disagrees", key="review_model",
-                            help=f"Re-tag up to {MODEL_CHECK} human-labelled sentences with the serving version")
+                            help=f"Re-tag up to {review.MODEL_CHECK} human-labelled sentences with the serving version")
     if (msg := st.session_state.pop(FLASH, None)) is not None:
         st.toast(msg)
     items = review.disagreements(store, pid, reviewed=done)
@@ -121,7 +117,7 @@ def render() -> None:
     if with_model and len(seen) < 2 and sentence.tags is not None:
         seen = {f"label ({sentence.source})": sentence.tags}
         tagger, _ = ui.serving_tagger(pid)
-        seen["model"] = list(tagger.predict([words])[0].tags)
+        seen["model"] = predict.tag_rows(tagger, [sentence])[sid][0]
     if (decided := review.decision(store, sid)) is not None:
         st.caption(f"Reviewed by {html.escape(decided.annotator)} at {decided.created[:19].replace('T', ' ')}")
     render_versions(sid=sid, words=words, labels=labels, seen=seen)

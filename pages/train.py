@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import jobs, report, selftrain, versions, vocab
+from core import jobs, report, retrain, selftrain, versions, vocab
 from core.config import TrainConfig
 from core.job_params import JobParams
 from core.store import Store
@@ -90,10 +90,9 @@ def _live_panel(*, job_id: int) -> None:
 
 def render_outcome(*, store: Store, project_id: int) -> None:
     """The result of the newest finished job: its error and log tail when it failed."""
-    done = [j for j in store.jobs(project_id) if j.status not in vocab.JOB_UNFINISHED]
-    if not done:
+    job = retrain.last_finished(store, project_id)
+    if job is None:
         return
-    job = done[0]
     if job.status == "failed":
         st.error(f"Job {job.id} failed: {job.error}")
         tail = report.log_tail(job)
@@ -181,12 +180,8 @@ def render_settings(*, store: Store, project_id: int, busy: str | None) -> None:
     if busy:
         st.info(busy)
     if st.button("Start training", key="train_start", type="primary", icon=":material/play_arrow:", disabled=busy is not None):
-        reason = report.why_not_train(store, project_id)  # another session may have started one meanwhile
-        if reason:
-            st.warning(reason)
-            return
-        try:
-            jobs.start(store, project_id, params, actor=ui.actor())
+        try:  # checked again: another session may have started one meanwhile
+            retrain.start(store, project_id, params, actor=ui.actor())
         except ValueError as exc:
             st.error(clip(f"Cannot start: {exc}"))
             return
@@ -250,10 +245,10 @@ proj = ui.require_project()
 st.title("Train")
 _store = ui.store()
 jobs.reap(_store, proj.id)
-_active = report.active_job(_store, proj.id)
+_active = retrain.active_job(_store, proj.id)
 if _active is not None:
     render_live(job_id=_active.id)
 else:
     render_outcome(store=_store, project_id=proj.id)
-render_settings(store=_store, project_id=proj.id, busy=report.why_not_train(_store, proj.id))
+render_settings(store=_store, project_id=proj.id, busy=retrain.why_not_train(_store, proj.id))
 render_history(store=_store, project_id=proj.id)

@@ -8,14 +8,16 @@ import html
 import logging
 import sys
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import streamlit as st
 
-from core import formats, paths, versions
+from core import formats, paths, predict, versions
 from core.access import OWNER, Actor
-from core.model import Tagger
 from core.store import ModelVersion, Project, Store
+
+if TYPE_CHECKING:  # pages call models through core.predict
+    from core.model import Tagger
 
 # Colour-blind-friendly palette (Okabe-Ito, then Tableau); a label keeps its colour on every page.
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -75,15 +77,19 @@ def actor() -> Actor:
 @st.cache_resource(max_entries=2)
 def tagger(folder: str) -> Tagger:
     """A model version, loaded once; a promoted version has another folder, so it is loaded anew."""
-    return Tagger.load(folder, device="cpu")
+    return predict.load(folder, device="cpu")
 
 
 def serving_tagger(project_id: int) -> tuple[Tagger | None, ModelVersion | None]:
-    """The serving version's tagger and row, or (None, None) before the first training."""
-    model = store().serving(project_id)
-    if model is None or not Path(model.folder).exists():
-        return None, model
-    return tagger(model.folder), model
+    """The serving version's tagger (cached) and row, or (None, None) before the first training."""
+    return predict.serving(store(), project_id, loader=tagger)
+
+
+def annotator_name(typed: str) -> str:
+    """The name saves and drafts are kept under: the logged-in account's, else the name typed in (else anonymous)."""
+    if user := st.session_state.get(USER):
+        return user["name"]
+    return typed.strip() or "anonymous"
 
 
 def ensure_navigation() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import users
-from core.store import ROLES, Store
-from core.vocab import clip
+from core.store import Store
+from core.vocab import ROLES, clip
 from pages import ui
 
 ui.ensure_navigation()  # a first request for this page on a fresh server: run app.py first

@@ -293,7 +293,7 @@ def test_suggest_uses_the_serving_version_and_skips_annotated(project):
 
 
 def test_flagged_sentences_leave_the_queue_training_and_active_learning(project):
-    from core import annotate, versions
+    from core import queue, versions
 
     store, pid, model = project
     store.promote(model.id)
@@ -308,12 +308,12 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     stamp = store.stamp(pid)
     assert store.flag(junk, annotator="ann") == sorted(junk)
     assert store.stamp(pid) != stamp  # the page's cached index notices a flag
-    index = annotate.index(store, pid)
+    index = queue.index(store, pid)
     assert index.flagged == set(junk) and index.pool("flagged") == sorted(junk)
     for which in ("unlabeled", "not human-checked", "all"):
         assert not set(index.pool(which)) & set(junk)
     assert index.pool("all") == [i for i in ids if i not in junk]
-    assert not set(annotate.queue(index, "all", "random", seed=3)) & set(junk)
+    assert not set(queue.arrange(index, "all", "random", seed=3)) & set(junk)
     train_rows, dev_rows = versions.training_data(store, pid)
     assert [r.id for r in train_rows] == ids[1:4] and [r.id for r in dev_rows] == [ids[5]]
     assert {r.id for r in active.pool_rows(store, pid)} == set(ids[6:]) - set(junk)
@@ -321,7 +321,7 @@ def test_flagged_sentences_leave_the_queue_training_and_active_learning(project)
     assert after == [i for i in before if i not in junk]
     assert not set(active.suggest(store, pid, 20, strategy="random")) & set(junk)
     store.flag(junk, flagged=False)  # restored: back everywhere
-    index = annotate.index(store, pid)
+    index = queue.index(store, pid)
     assert index.pool("flagged") == [] and index.pool("all") == ids
     assert len(versions.training_data(store, pid)[0]) == 4
     assert active.suggest(store, pid, 20, strategy="entropy") == before

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core import metrics
-from core.agreement import agreement, human_labels
+from core.agreement import agreement
 from core.store import Store
 from tests.test_cli import ok, run
 
@@ -102,7 +102,7 @@ def test_import_as_annotator_then_agreement_json(tmp_path, capsys):
     store = Store(db)
     rows = store.sentences(1)
     assert [r.words for r in rows] == [S3, S1, S2]  # the raw sentence first, then alice's file
-    bob = human_labels(store, 1)["bob"]
+    bob = store.human_labels(1)["bob"]
     assert bob == {2: BOB[1].split(), 3: BOB[2].split()}  # his latest labels, not the stale ones
     assert [r.split for r in rows] == ["train"] * 3  # the unlabeled sentence got labels: it moved to train
     assert [len(store.history(r.id)) for r in rows] == [2, 2, 4]  # S2: alice, bob, bob again, carol

@@ -1,9 +1,10 @@
-"""Unit tests of core/annotate.py: keyboard tag rules, the Draft state, orders, and the page's light queries."""
+"""Unit tests of core/annotate.py: keyboard tag rules, the Draft state, the span editor's actions, a save."""
 from __future__ import annotations
 
 import pytest
 
 from core import annotate as ann
+from core import queue
 from core.formats import Sentence
 from core.store import Store
 from core.vocab import label_set
@@ -86,49 +87,8 @@ def test_draft_replace_repairs_and_is_undoable():
         d.replace([O, O])
 
 
-def test_order_modes():
-    ids = [1, 2, 3, 4, 5, 6]
-    assert ann.order(ids, "in order") == ids
-    shuffled = ann.order(ids, "random", seed=3)
-    assert sorted(shuffled) == ids and shuffled != ids
-    assert shuffled == ann.order(ids, "random", seed=3)
-    assert ann.order(ids, "least confident", confidence={4: 0.2, 2: 0.5, 6: 0.2}) == [4, 6, 2, 1, 3, 5]
-    with pytest.raises(ValueError, match="order must be one of"):
-        ann.order(ids, "alphabetical")
-
-
-def test_sentence_confidence_is_min_word_probability():
-    assert ann.sentence_confidence([0.9, 0.31, 0.8]) == pytest.approx(0.31)
-    assert ann.sentence_confidence([]) == 1.0
-
-
 def test_entity_count():
     assert ann.entity_count(["B-PER", "I-PER", O, "B-LOC", "B-PER"]) == {"PER": 2, "LOC": 1}
-
-
-def test_neighbour():
-    q = [5, 2, 9, 7]
-    assert ann.neighbour(q, 2, 1) == 9 and ann.neighbour(q, 2, -1) == 5
-    assert ann.neighbour(q, 7, 1) is None and ann.neighbour(q, 5, -1) is None
-    assert ann.neighbour(q, None, 1) == 5
-    assert ann.neighbour([2, 5, 9], 6, 1) == 9 and ann.neighbour([2, 5, 9], 6, -1) == 5
-    assert ann.neighbour([], 3, 1) is None
-
-
-def test_index_pools_and_queue():
-    index = ann.Index([1, 2, 3, 4, 5], human={2}, labelled={2, 3})
-    assert 3 in index and 9 not in index
-    assert index.pool("unlabeled") == [1, 4, 5]
-    assert index.pool("not human-checked") == [1, 3, 4, 5]
-    assert index.pool("all") == [1, 2, 3, 4, 5]
-    with pytest.raises(ValueError, match="filter must be one of"):
-        index.pool("todo")
-    assert ann.queue(index, "all", "least confident", confidence={5: 0.1, 3: 0.4}) == [5, 3, 1, 2, 4]
-    # random: a sentence leaving the view does not reshuffle the others
-    before = ann.queue(index, "not human-checked", "random", seed=1)
-    after = ann.queue(ann.Index([1, 2, 3, 4, 5], human={2, 4}, labelled={2, 3, 4}), "not human-checked",
-                      "random", seed=1)
-    assert after == [i for i in before if i != 4]
 
 
 def _sentence(words: list[str], tags: list[str] | None) -> Sentence:
@@ -146,7 +106,7 @@ def test_store_queries(tmp_path):
     a, b, c = [s.id for s in store.sentences(pid)]
     before = store.stamp(pid)
     assert before[:2] == (3, c)
-    index = ann.index(store, pid)
+    index = queue.index(store, pid)
     assert (index.ids, index.human, index.labelled) == ([a, b, c], set(), {a})
 
     store.annotate(b, ["B-PER", "I-PER", O], annotator="x")
@@ -154,7 +114,7 @@ def test_store_queries(tmp_path):
     store.annotate(c, [O, "B-LOC"], annotator="x")
     after = store.stamp(pid)
     assert after[:2] == before[:2] and after[2] > before[2]
-    index = ann.index(store, pid)
+    index = queue.index(store, pid)
     assert (index.human, index.labelled) == ({b, c}, {a, b, c})
     assert store.human_entity_counts(pid) == {"LOC": 1, "PER": 2}
     assert store.human_entity_counts(other) == {}
@@ -168,7 +128,7 @@ def test_a_save_is_one_transaction_that_moves_an_unlabeled_sentence_to_train(tmp
     (sid,) = [s.id for s in store.sentences(pid)]
     statements: list[str] = []
     store.db.conn.set_trace_callback(statements.append)
-    ann.save(store, sid, ["B-PER", O], annotator="x")
+    store.save_human(sid, ["B-PER", O], annotator="x")
     store.db.conn.set_trace_callback(None)
     assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == ["BEGIN IMMEDIATE", "COMMIT"]
     assert store.sentences(pid)[0].split == "train" and store.sentences(pid)[0].tags == ["B-PER", O]
@@ -180,7 +140,7 @@ def test_a_save_is_one_transaction_that_moves_an_unlabeled_sentence_to_train(tmp
     other = store.sentences(pid, split="unlabeled")[0].id
     store._check_file = refuse  # the commit of the save fails: neither the annotation nor the move is kept
     with pytest.raises(RuntimeError):
-        ann.save(store, other, ["B-PER", O], annotator="x")
+        store.save_human(other, ["B-PER", O], annotator="x")
     del store._check_file
     assert store.history(other) == [] and store.sentences(pid, ids=[other])[0].split == "unlabeled"
     store.close()

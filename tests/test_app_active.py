@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import active, formats, jobs, report
-from core import annotate as ann
+from core import active, formats, jobs, report, retrain
 from core.formats import Sentence
 from core.store import ModelVersion, Store
 
@@ -129,9 +128,9 @@ def test_active_order_waits_for_the_job_that_is_scoring_the_pool(env, monkeypatc
     job_id = store.create_job(pid, "train", {})
     store.update_job(job_id, status="running", pid=sleeper.pid)
     store.add_event(job_id, "registered", {"model_id": store.serving(pid).id, "promoted": True})
-    assert report.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
+    assert retrain.scoring_job(store, pid) is None  # registered, but not scoring: nothing to wait for
     store.add_event(job_id, "scoring_pool", {"model_id": store.serving(pid).id, "sentences": 15})
-    assert report.scoring_job(store, pid).id == job_id
+    assert retrain.scoring_job(store, pid).id == job_id
     calls = []
     monkeypatch.setattr(active, "suggest", lambda *a, **k: calls.append(k) or [])
     try:
@@ -280,38 +279,26 @@ def test_human_since_last_job_counts_sentences_saved_after_the_latest_job(tmp_pa
     a, c = [s.id for s in store.sentences(pid)]
     z = store.sentences(other)[0].id
     assert store.human_since_last_job(pid) == 0
-    ann.save(store, a, ["B-PER", "O"], annotator="x")
+    store.save_human(a, ["B-PER", "O"], annotator="x")
     store.annotate(c, ["O"], source="gold")  # not a human label
     store.annotate(z, ["B-PER"])  # another project
     assert store.human_since_last_job(pid) == 1
-    ann.save(store, a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
+    store.save_human(a, ["O", "O"], annotator="x")  # a second save of the same sentence is not a new label
     assert store.human_since_last_job(pid) == 1
     store.create_job(pid, "train", {})
     assert store.human_since_last_job(pid) == 0
     assert store.human_since_last_job(other) == 1  # its own jobs only
-    ann.save(store, c, ["B-PER"], annotator="x")
+    store.save_human(c, ["B-PER"], annotator="x")
     assert store.human_since_last_job(pid) == 1
     assert {s.id: s.split for s in store.sentences(pid)} == {a: "train", c: "train"}
     store.import_sentences(pid, [_raw(["d"])], split="dev")
     d = store.sentences(pid, split="dev")[0].id
-    ann.save(store, d, ["O"], annotator="x")
+    store.save_human(d, ["O"], annotator="x")
     assert store.sentences(pid, ids=[d])[0].split == "dev"  # only the unlabelled pool moves to train
     store.close()
 
 
-def test_strategy_spec_and_ranked_queue():
-    assert ann.strategy_spec("entropy", "MNLP", True) == "entropy:mnlp+diverse"
-    assert ann.strategy_spec("least confidence", "max") == "least_confidence:max"
-    assert active.parse_strategy(ann.strategy_spec("BALD", "mean")).key == "bald:mean"
-    with pytest.raises(ValueError, match="measure"):
-        ann.strategy_spec("confusion", "max")
-    with pytest.raises(ValueError, match="aggregate"):
-        ann.strategy_spec("margin", "median")
-    assert ann.ranked_queue([1, 2, 3, 4, 5], [4, 9, 2, 4]) == [4, 2, 1, 3, 5]
-    assert ann.ranked_queue([], [1]) == []
-
-
-def test_curve_x_falls_back_and_retrain_params(tmp_path):
+def test_curve_x_falls_back():
     dev = {"micro": {"f1": 0.5}, "per_class": {}}
     version = partial(ModelVersion, project_id=1, folder="", base_model="", parent_id=None, params={}, created="",
                       status="ready")
@@ -324,10 +311,3 @@ def test_curve_x_falls_back_and_retrain_params(tmp_path):
     assert report.curve_x(report.learning_curve([old, new]), "tokens") == ("sentences", True)
     with pytest.raises(ValueError, match="axis"):
         report.curve_x(curve, "words")
-    store = Store(tmp_path / "n.db")
-    pid = store.create_project("p", ["PER"])
-    assert report.retrain_params(store, pid) == {"model": "default", "promote": "better"}
-    store.promote(store.add_model(pid, folder="f", base_model="b", status="ready"))
-    assert report.retrain_params(store, pid) == {"warm_start": True, "promote": "better"}
-    assert store.hidden_gold_left(pid) == (0, 0)
-    store.close()

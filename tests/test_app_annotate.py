@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import annotate as ann
-from core import formats, jobs
+from core import formats, jobs, queue
 from core.store import Store
 
 from apptest import UNLABELED, open_app, raw as _raw
@@ -182,7 +182,7 @@ def test_least_confident_order(env):
     assert sorted(ranked) == in_order and ranked != in_order
     rows = store.sentences(pid, ids=ranked)
     preds = jobs_tagger(store, pid).predict([r.words for r in rows])
-    conf = {r.id: ann.sentence_confidence(p.scores) for r, p in zip(rows, preds)}
+    conf = {r.id: queue.sentence_confidence(p.scores) for r, p in zip(rows, preds)}
     assert [round(conf[i], 4) for i in ranked] == sorted(round(conf[i], 4) for i in ranked)
     assert current(at) == ranked[0]  # the least confident sentence is shown first
     assert any("Least confident ranks" in c.value for c in at.caption)

@@ -389,6 +389,22 @@ def test_predict_project_store(project, tmp_path):
         assert s.tags is None  # model annotations are suggestions, not effective labels
 
 
+def test_train_on_project_follows_the_train_page_rules(tmp_path):
+    """`train --project` refuses what the Train page refuses (core.retrain.check): nothing labelled in train, or a job
+    already in progress; nothing is recorded."""
+    db = str(tmp_path / "n.db")
+    ok("--db", db, "init", "news", "--labels", "PER,LOC,ORG,MISC")
+    ok("--db", db, "import", "news", DEV, "--split", "dev")
+    code, _, err = run("--db", db, "train", "--project", "news", "--background")
+    assert code == 2 and "No labelled sentences in the train split" in err
+    ok("--db", db, "import", "news", TRAIN)
+    store = Store(db)
+    job = store.create_job(1, "train", {})  # queued, as `train --project` leaves it while it runs inline
+    code, _, err = run("--db", db, "train", "--project", "news")
+    assert code == 2 and f"Job {job} is in progress" in err and [j.id for j in store.jobs(1)] == [job]
+    store.close()
+
+
 def test_background_job_and_cancel(tmp_path, monkeypatch, tiny_model):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -118,7 +118,7 @@ def test_states_are_computed_once_per_version_and_sentence(project, load, tiny_m
     pl = learner.ProjectLearner(store, pid, load=load)
     assert settle(pl)[0] == "fitted"
     assert pl.cache.computed == n and len(pl.cache.states) == n
-    annotate.save(store, store.sentences(pid, split="unlabeled")[0].id, ["O"] * len(
+    store.save_human(store.sentences(pid, split="unlabeled")[0].id, ["O"] * len(
         store.sentences(pid, split="unlabeled")[0].words), annotator="ann")
     assert settle(pl) == ["fitted"]
     assert pl.cache.computed == n  # the refit read cached states: nothing encoded again
@@ -142,7 +142,7 @@ def test_a_refit_after_a_save_changes_the_next_predictions(project, load):
     first = live.Predictions.read(before.file)
     target = pool[0]
     tags = ["B-ORG"] * len(target.words)  # a surprising label: every word an organisation
-    saved = annotate.save(store, target.id, annotate.repair(tags), annotator="ann")
+    saved = store.save_human(target.id, annotate.repair(tags), annotator="ann")
     assert settle(pl) == ["fitted"]
     after = store.live_head(pid)
     assert after.id > before.id and after.annotation_id >= saved and after.train_sentences == 11
@@ -168,7 +168,7 @@ def test_active_learning_ranks_fragments_and_repeated_sentences_last(project, lo
     pool = store.sentence_ids(pid, ("unlabeled",))
     ranked = live.Predictions.read(store.live_head(pid).file).ranked("entropy:mnlp", pool)
     assert ranked[-2:] == copies[1:] and ranked[-3] == fragment and copies[0] in ranked[:-3]
-    annotate.save(store, copies[0], ["O"] * 7, annotator="ann")  # labelled: every copy repeats it now
+    store.save_human(copies[0], ["O"] * 7, annotator="ann")  # labelled: every copy repeats it now
     assert store.repeats(pid) == set(copies[1:])
     settle(pl)
     ranked = live.Predictions.read(store.live_head(pid).file).ranked("entropy:mnlp",
@@ -227,7 +227,7 @@ def test_a_killed_learner_is_restarted_and_nothing_is_lost(project, tiny_model, 
         psutil.Process(first).kill()
         wait_for(lambda: learner.running(store) is None, 30, "the learner to be gone")
         row = store.sentences(pid, split="unlabeled")[0]
-        saved = annotate.save(store, row.id, ["O"] * len(row.words), annotator="ann")  # saved while none runs
+        saved = store.save_human(row.id, ["O"] * len(row.words), annotator="ann")  # saved while none runs
         second = learner.ensure(store, parent=os.getpid())
         assert second != first
         head = wait_for(lambda: (h := store.live_head(pid)) and h.annotation_id >= saved and h, 120,
@@ -302,7 +302,7 @@ def test_a_refit_cut_by_its_deadline_is_resumed_while_idle_and_drawn_once(projec
     monkeypatch.setattr(live, "FIT_S", 0.0)  # every warm refit is out of time at once
     monkeypatch.setattr(learner, "POLISH", 2)
     target = store.sentences(pid, split="unlabeled")[0]
-    annotate.save(store, target.id, ["O"] * len(target.words), annotator="ann")
+    store.save_human(target.id, ["O"] * len(target.words), annotator="ann")
     heads = len(store.live_curve(pid, None))
     assert settle(pl) == ["fitted", "polished", "polished"]  # published at once, then resumed twice, then idle
     assert pl.head.cut

@@ -94,11 +94,11 @@ def test_every_field_is_a_widget_of_the_train_page_with_its_declaration(monkeypa
     at.selectbox(key="train_device").set_value("cpu")
     at.text_input(key="train_labels").set_value("O, B-PER,I-PER").run()
     assert not at.exception, at.exception
-    from core import jobs, report
+    from core import jobs, retrain
 
     params = {}
     monkeypatch.setattr(jobs, "start", lambda store, project_id, p, actor: params.update(p) or 1)
-    monkeypatch.setattr(report, "why_not_train", lambda store, project_id: None)
+    monkeypatch.setattr(retrain, "why_not_train", lambda store, project_id: None)
     at.button(key="train_start").click().run()
     cfg = JobParams.parse(params).config
     assert (cfg.head_lr, cfg.warm_min_steps, cfg.patience, cfg.time_budget, cfg.shape, cfg.device, cfg.labels) \

@@ -62,18 +62,6 @@ def test_evaluate_and_errors(store, pid):
         report.errors(dev, pred[:2])
 
 
-def test_why_not_train_and_active_job(store, pid):
-    empty = store.create_project("empty", ["PER"])
-    assert "No labelled sentences in the train split" in report.why_not_train(store, empty)
-    assert report.why_not_train(store, pid) is None and report.active_job(store, pid) is None
-    job = store.create_job(pid, "train", {})
-    store.update_job(job, status="running", pid=1)
-    assert report.active_job(store, pid).id == job
-    assert report.why_not_train(store, pid).startswith(f"Job {job} is in progress")
-    store.update_job(job, status="failed", error="boom")
-    assert report.why_not_train(store, pid) is None
-
-
 def test_job_history_progress_and_log(store, pid, tmp_path):
     log = tmp_path / "job.log"
     log.write_text("x" * 5000 + "Traceback: boom\n")

@@ -22,12 +22,13 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from core import active
+    from core import active, learner, queue
 
     with opened(args, "annotate") as (store, project):
         serving = store.serving(project.id)
-        ids = active.suggest(store, project.id, None if args.tokens and not args.k else args.k or 10,
-                             strategy=args.strategy, seed=args.seed, token_budget=args.tokens)
+        head = learner.serving_head(store, project.id)  # the live head ranks while it pre-tags, as on the Annotate page
+        ids = queue.suggest(store, project.id, None if args.tokens and not args.k else args.k or 10,
+                            strategy=args.strategy, seed=args.seed, token_budget=args.tokens, head=head)
         rows = {r.id: r for r in store.sentences(project.id, ids=ids)}
     picked = [rows[i] for i in ids]
     if args.json:
@@ -35,6 +36,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
             print(json.dumps({"id": r.id, "tokens": len(r.words), "text": r.text}, ensure_ascii=False))
         return 0
     by = f"by {serving.name}" if serving else "cold start: no serving version, random order"
+    if head is not None and active.parse_strategy(args.strategy).uncertain:
+        on = serving.name if serving else "the base encoder"
+        by = f"by the live head on {on}, {head.train_sentences} labels seen"
     print(f"next {len(picked)} to label ({args.strategy}, {by}; {sum(len(r.words) for r in picked)} tokens):",
           file=sys.stderr)
     print(table(["id", "tokens", "text"], [[r.id, len(r.words), r.text[:100]] for r in picked])

@@ -105,11 +105,11 @@ def quiet_transformers() -> None:
 
 
 def load_tagger(folder: str):
-    """The tagger saved in `folder`, loaded without transformers' reports."""
-    from core.model import Tagger
+    """The tagger saved in `folder` (core.predict.load), loaded without transformers' reports."""
+    from core import predict
 
     quiet_transformers()
-    return Tagger.load(folder)
+    return predict.load(folder)
 
 
 def _db_path(args: argparse.Namespace) -> Path:

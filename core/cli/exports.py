@@ -65,7 +65,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                                         unlabeled=args.unlabeled, tagger=tagger,
                                         model_name=model.name if model else "", actor=actor_of(args, store))
         written = export.written_splits(store, project.id, splits, everything=everything)
-        path = args.out or export.file_name(project.name, written, fmt, predicted=tagger is not None)
+        path = args.out or export.download_name(store, project.id, project.name, written, fmt,
+                                                predicted=tagger is not None)
     if not out.written:
         raise CliError(f"nothing to export: project {project.name!r} has no "
                        f"{'' if args.unlabeled else 'annotated '}sentences"

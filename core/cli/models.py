@@ -65,6 +65,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core import predict, report
     from core.train import evaluate
 
     if not (args.model or args.project):
@@ -74,18 +75,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise CliError("evaluate: --model needs --data FILE (--split and --model-id go with --project)")
         sentences = labelled(args.data)
         tagger = load_tagger(model_dir(args.model))
+        scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences]).scores
     else:
         if args.data:
             raise CliError("evaluate: --data goes with --model, not --project")
         with opened(args, "review") as (store, project):
             split = args.split or "test"
-            sentences = [as_sentence(r) for r in store.sentences(project.id, split=split) if r.tags is not None]
-            if not sentences:
+            data = report.labelled(store, project.id, split)  # what the Evaluate page scores
+            if not data.ids:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project.name!r} has no labelled {split} sentences (try --split {other})")
             model = project_model(store, project, args.model_id)
-        tagger = load_tagger(model_dir(model.folder))
-    scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences]).scores
+        scores = predict.score(load_tagger(model_dir(model.folder)), data).scores
     print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
     return 0
 

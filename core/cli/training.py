@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core import versions, vocab
+from core import vocab
 from core.access import require
 from core.cli.common import (CliError, Parents, actor_of, adder, command_line, figure, first_line, labelled, open_store,
                              opened, positive, quiet_transformers, strategies, table, when, whole, writable)
@@ -140,13 +140,13 @@ def _train_files(args: argparse.Namespace) -> int:
 
 
 def _train_project(args: argparse.Namespace) -> int:
-    from core import jobs
+    from core import jobs, retrain
 
     with opened(args, "train") as (store, project):
-        train_rows, _ = versions.training_data(store, project.id)
-        if not train_rows:
-            raise CliError(f"project {project.name!r} has no labelled train sentences "
-                           "(import some with `nerloop import PROJECT FILE --split train`)")
+        try:
+            retrain.check(store, project.id)  # the rules of the Train page: one job at a time, labelled train data
+        except ValueError as exc:
+            raise CliError(f"train: project {project.name!r}: {exc}") from None
         params = {**overrides(args), "warm_start": args.warm_start, "promote": args.promote or "better",
                   "command": command_line(args)}
         if args.self_training:
@@ -154,7 +154,7 @@ def _train_project(args: argparse.Namespace) -> int:
                 k: v for k, v in (("pseudo_threshold", args.pseudo_threshold), ("pseudo_weight", args.pseudo_weight),
                                   ("max_pseudo", args.max_pseudo)) if v is not None})
         if args.background:
-            job_id = jobs.start(store, project.id, params, actor=actor_of(args, store))
+            job_id = retrain.start(store, project.id, params, actor=actor_of(args, store))
             print(f"started job {job_id} (follow it with `nerloop jobs status {job_id}`)")
             return 0
         job_id = jobs.create(store, project.id, params, actor=actor_of(args, store))

@@ -128,6 +128,19 @@ class TeamRows(StoreBase):
                         AND b.source = 'human' AND b.annotator = a.annotator) ORDER BY a.annotator""", [sentence_id])
         return {r["annotator"]: Annotation.from_row(r) for r in rows}
 
+    def human_labels(self, project_id: int) -> dict[str, dict[int, list[str]]]:
+        """The latest human annotation of each (sentence, named annotator) of the project: annotator -> id -> tags
+        (annotations without an annotator name cannot be paired and are left out)."""
+        rows = self._rows(
+            """SELECT a.annotator, a.sentence_id, a.tags FROM annotations a JOIN sentences s ON s.id = a.sentence_id
+            WHERE s.project_id = ? AND a.source = 'human' AND a.annotator != '' AND a.id = (SELECT MAX(b.id)
+                FROM annotations b WHERE b.sentence_id = a.sentence_id AND b.source = 'human'
+                AND b.annotator = a.annotator) ORDER BY a.annotator, a.sentence_id""", [project_id])
+        labels: dict[str, dict[int, list[str]]] = {}
+        for r in rows:
+            labels.setdefault(r["annotator"], {})[r["sentence_id"]] = r["tags"]
+        return labels
+
     def human_annotators(self, project_id: int) -> list[str]:
         """The names that saved human labels in the project, sorted."""
         return [r["annotator"] for r in self._rows(
