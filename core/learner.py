@@ -16,7 +16,7 @@ import numpy as np
 import psutil
 import torch
 
-from core import live, metrics, procs, standby, versions
+from core import live, metrics, procs, standby
 from core.config import DEFAULT
 from core.model import Tagger
 from core.store import LiveHead, ModelVersion, Store
@@ -77,6 +77,7 @@ class ProjectLearner:
     first: list = field(default_factory=list)  # pool sentences to encode before the others (the last ranking's)
     data: tuple | None = None  # (train, dev) of the last refit
     polished: int = 0  # refits resumed since the last save
+    labelled: dict = field(default_factory=dict)  # sentence id -> its labelled row as last read
 
     # -- the encoder ---------------------------------------------------------------------------
 
@@ -118,7 +119,7 @@ class ProjectLearner:
         self._sync_encoder()
         stamp = self.store.stamp(self.project_id)
         if stamp != self.fitted:
-            train, dev = versions.training_data(self.store, self.project_id)
+            train, dev = self._training_data()
             self.fitted, self.polished = stamp, 0
             if train:
                 self.refit(train, dev)
@@ -136,6 +137,16 @@ class ProjectLearner:
                 self.publish(ids)
             return "encoded"
         return "idle"
+
+    def _training_data(self) -> tuple[list, list]:
+        """versions.training_data, a sentence read from the store again only when its annotation changed."""
+        labelled = self.store.labelled_ids(self.project_id, ("train", "dev"))
+        stale = [i for i, _, a in labelled if i not in self.labelled or self.labelled[i].annotation_id != a]
+        for start in range(0, len(stale), 5000):
+            self.labelled.update((r.id, r) for r in self.store.sentences(self.project_id,
+                                                                         ids=stale[start:start + 5000]))
+        return ([self.labelled[i] for i, split, _ in labelled if split == "train"],
+                [self.labelled[i] for i, split, _ in labelled if split == "dev"])
 
     def _to_tag(self) -> list[int]:
         """The sentences the head pre-tags: the unlabelled pool first, then train (dev and test are for scoring);

@@ -38,6 +38,11 @@ def _validate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> N
 def entities(tags: Sequence[str]) -> list[tuple[int, int, str]]:
     """Spans (start, end_exclusive, label) in strict IOB2: only B-X opens a span; a stray I-X is ignored."""
     _check_tags(tags, "tags")
+    return _spans(tags)
+
+
+def _spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """`entities` of tags already checked."""
     spans: list[tuple[int, int, str]] = []
     start, label = -1, ""
     for j, tag in enumerate([*tags, "O"]):
@@ -84,8 +89,8 @@ def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> fl
     """score()'s micro F1 alone, from the entities' sets, without seqeval's report (the live head scores its dev
     sentences after every save)."""
     _validate(gold, pred)
-    g = {(k, *e) for k, s in enumerate(gold) for e in entities(s)}
-    p = {(k, *e) for k, s in enumerate(pred) for e in entities(s)}
+    g = {(k, *e) for k, s in enumerate(gold) for e in _spans(s)}
+    p = {(k, *e) for k, s in enumerate(pred) for e in _spans(s)}
     return 2 * len(g & p) / (len(g) + len(p)) if g or p else 0.0
 
 
@@ -94,8 +99,8 @@ def confusion(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> p
     _validate(gold, pred)
     cells: list[tuple[str, str]] = []
     for g, p in zip(gold, pred):
-        gs = {(s, e): lab for s, e, lab in entities(g)}
-        ps = {(s, e): lab for s, e, lab in entities(p)}
+        gs = {(s, e): lab for s, e, lab in _spans(g)}
+        ps = {(s, e): lab for s, e, lab in _spans(p)}
         cells += [(lab, ps.get(span, NONE)) for span, lab in gs.items()]
         cells += [(NONE, lab) for span, lab in ps.items() if span not in gs]
     labels = sorted({lab for cell in cells for lab in cell} - {NONE}) + [NONE]

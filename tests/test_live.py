@@ -321,3 +321,26 @@ def test_a_fit_out_of_time_keeps_its_weights_and_says_it_was_cut():
     weight = head.weight.clone()
     head.fit(x, y, seconds=0.0)
     assert head.cut and torch.equal(head.weight, weight)
+
+
+def test_the_learner_reads_again_only_the_sentences_whose_labels_changed(project, load, monkeypatch):
+    store, pid = project
+    pl = learner.ProjectLearner(store, pid, load=load)
+
+    def same() -> bool:
+        mine, theirs = pl._training_data(), versions.training_data(store, pid)
+        return all([(r.id, r.tags) for r in a] == [(r.id, r.tags) for r in b] for a, b in zip(mine, theirs))
+
+    assert same()
+    read = []
+    original = store.sentences
+    monkeypatch.setattr(store, "sentences", lambda *a, **k: read.append(k.get("ids")) or original(*a, **k))
+    pl._training_data()
+    assert read == []  # nothing changed: no sentence loaded
+    train = versions.training_data(store, pid)[0]
+    store.save_human(train[0].id, ["O"] * len(train[0].words), annotator="ann")  # a correction
+    target = original(pid, split="unlabeled")[0]
+    store.save_human(target.id, ["O"] * len(target.words), annotator="ann")  # a new label
+    store.flag([train[1].id], True)  # junk: out
+    assert same()
+    assert [sorted(ids) for ids in read if ids is not None] == [sorted([train[0].id, target.id])]
