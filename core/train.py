@@ -320,8 +320,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    provenance = {"base_model": card.base_model(cfg.model), "nerloop_version": card.nerloop_version(),
-                  "command": card.process_command(), **(about or {})}
+    provenance = {"base_model": card.base_model(cfg.model), "parent": card.parent(cfg.model),
+                  "nerloop_version": card.nerloop_version(), "command": card.process_command(), **(about or {})}
     data = Corpus.of(cfg, train_data, dev_data)
     acc, tagger, model, optimizer, loader, rows = _setup(cfg, data)
     per_epoch = len(loader)

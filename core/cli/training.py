@@ -170,7 +170,7 @@ def _train_project(args: argparse.Namespace) -> int:
     if distributed.processes() > 1 or distributed.unstarted_cpu_processes():
         raise CliError("train --project runs in one process: to train in several, export the project "
                        "(`nerloop export PROJECT --format hf --out DIR`), train on it with --train DIR --out MODEL, "
-                       "then `nerloop models PROJECT add MODEL`")
+                       "then `nerloop models add PROJECT MODEL`")
     with opened(args, "train") as (store, project):
         try:
             retrain.check(store, project.id)  # the rules of the Train page: one job at a time, labelled train data
