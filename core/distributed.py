@@ -1,5 +1,6 @@
 """Several processes as one training run (torchrun, `accelerate launch`): the device and precision, each process's
-rows of a batch, dev predictions gathered, and the CPU processes `accelerate launch --cpu` asks for but does not start."""
+rows of a batch, dev predictions gathered, and the CPU processes that `accelerate launch --cpu` asks for but does not
+start."""
 from __future__ import annotations
 
 import logging

@@ -244,7 +244,8 @@ def render_add(*, store: Store, project_id: int) -> None:
                 st.error(clip(str(e)))
                 return
             f1 = "-" if added.dev_f1 is None else f"{added.dev_f1:.4f}"
-            st.success(f"Added as {added.model.name}: dev F1 {f1}, {'now serving' if added.promoted else 'not promoted'}.")
+            served = "now serving" if added.promoted else "not promoted"
+            st.success(f"Added as {added.model.name}: dev F1 {f1}, {served}.")
 
 
 def render_history(*, store: Store, project_id: int) -> None:

@@ -154,8 +154,8 @@ def training_files(train: str, dev: str | None) -> tuple[list, list, list[str] |
     project's) when it has one."""
     from core.formats import hf
 
-    corpus = read_corpus(train)
-    if corpus.fmt != "hf":
+    corpus = read_corpus(train) if Path(train).is_dir() or train.lower().endswith(".zip") else None
+    if corpus is None or corpus.fmt != "hf":
         return labelled(train), labelled(dev) if dev else [], None
     dev_rows = labelled(dev) if dev else [s for s in corpus.sentences if s.split == "dev" and s.tags is not None]
     rows = [s for s in corpus.sentences if s.split == "train" and s.tags is not None]
