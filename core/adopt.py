@@ -89,7 +89,7 @@ def add(store: Store, project_id: int, folder: str | Path, *, policy: str = "bet
         actor: Actor = OWNER) -> Added:
     """Register a model folder trained elsewhere as a new version of the project, then promote it by `policy`
     (better, always, never). Checked before anything is written: a token classifier with the project's tag set."""
-    from core.model import Tagger  # torch: loaded only here
+    from core import predict  # torch: loaded only here
     from core.train import evaluate
 
     folder = Path(folder).expanduser().resolve()
@@ -97,7 +97,7 @@ def add(store: Store, project_id: int, folder: str | Path, *, policy: str = "bet
     project = store.project(project_id)
     check_labels(folder, folder_labels(folder), project.name, project.labels)
     _, dev_rows = versions.training_data(store, project_id)
-    tagger = Tagger.load(str(folder))
+    tagger = predict.load(str(folder))
     dev = evaluate(tagger, [r.words for r in dev_rows], [r.tags for r in dev_rows]).scores if dev_rows else None
     trained = trained_metrics(folder)
     parent = find_parent(store, project_id, trained)
