@@ -291,6 +291,13 @@ def _setup(cfg: TrainConfig, data: Corpus) -> tuple[Any, Tagger, nn.Module, Any,
     return acc, tagger, model, optimizer, loader, len(windows)
 
 
+def _dev_scores(acc: Any, tagger: Tagger, data: Corpus) -> dict:
+    """The current weights' scores on the dev set (`evaluate`); with several processes, each predicts its share."""
+    if acc.num_processes == 1:
+        return evaluate(tagger, data.dev_words, data.dev_tags).scores
+    return metrics.score(data.dev_tags, distributed.predict(acc, tagger, data.dev_words))
+
+
 def _start(cfg: TrainConfig, data: Corpus, tagger: Tagger, acc: Any, schedule: Plan, pace: Pace) -> Event:
     """The first event: what will be trained and how, and the time left's figures known before the first step."""
     before = pace.before()
@@ -331,8 +338,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     pace = Pace(prior, rows / per_epoch, len(data.dev_words), clock)  # rows per step: a last batch may be short
     yield _start(cfg, data, tagger, acc, schedule, pace)
     pace.start()
-    score = (lambda: metrics.score(data.dev_tags, distributed.predict(acc, tagger, data.dev_words))) \
-        if data.dev_words else None  # every process predicts its share of the dev set
+    score = functools.partial(_dev_scores, acc, tagger, data) if data.dev_words else None
     keeper = Checkpointer(cfg, tagger, acc, schedule, decay=decay, pace=pace, score=score, out=out,
                           replan=functools.partial(plan, cfg, len(data.words), per_epoch, tagger.trained),
                           labels=data.labels, facts=data.sizes(), provenance=provenance)
