@@ -4,6 +4,7 @@
     python bench/conll.py --train-fraction 0.05 --seed 1   # small-data run (5% of training tokens)
     python bench/conll.py --small-data 50,200,500 --max-eval 1000 --threads 1   # first-model schedules compared
     python bench/conll.py --only ours --max-train 500 --max-eval 500 --onnx    # and its version through ONNX Runtime
+    python bench/conll.py --model bert-base-cased          # on a GPU: both in bf16 (fp16 on an older GPU), GPU memory
 
 Each system runs in its own subprocess (so peak RSS is its own); results go to bench/results/ as JSON
 and a markdown table. CoNLL-2003 is read from ../shared/data/conll2003 and never copied.
@@ -59,6 +60,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def device_facts(args) -> dict:
+    """Where this system ran: the GPU's name and its peak memory (this process's own), or the CPU threads."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"device": f"cpu, {torch.get_num_threads()} threads"}
+    return {"device": torch.cuda.get_device_name(0), "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+            "mixed_precision": precision(args)}
+
+
+def precision(args) -> str:
+    """The mixed precision both systems train in: --mixed-precision, else nerloop's choice for this device."""
+    import torch
+
+    from core.distributed import precision as choose
+
+    return choose(args.mixed_precision, torch.cuda.is_available())
+
+
 def latency(fn, items, n: int = 200) -> tuple[float, float]:
     for it in items[:5]:
         fn(it)  # warm-up
@@ -81,7 +101,8 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
     from core.train import TrainConfig, evaluate
     from core.train import train as train_stream
 
-    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    cfg = TrainConfig(model=args.model, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                      mixed_precision=precision(args))
     if args.min_steps is not None:
         cfg.min_steps = args.min_steps
     out = workdir / "ours"
@@ -101,7 +122,7 @@ def run_ours(args, train, dev, test, workdir: Path) -> dict:
     test_scores = metrics.score([s.tags for s in test], [p.tags for p in preds])
     p50, p95 = latency(lambda w: tagger.predict([w]), words)
     onnx = onnx_latency(out, tagger, words, workdir) if args.onnx else {}
-    return {**onnx,
+    return {**onnx, **device_facts(args),
         "dev_f1": dev_scores["micro"]["f1"], "test_f1": test_scores["micro"]["f1"],
         "per_class": test_scores["per_class"], "dev_per_class": dev_scores["per_class"],
         "train_sent_per_s": info["train_windows_seen"] / info["train_seconds"],
@@ -139,7 +160,7 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
     set_seed(args.seed)
     labels = label_set(seen_types([s.tags for s in train + dev]))
     label2id = {lab: i for i, lab in enumerate(labels)}
-    path = resolve("default")
+    path = resolve(args.model)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForTokenClassification.from_pretrained(
         path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
@@ -152,8 +173,8 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
             for w in enc.word_ids(i):
                 lab.append(-100 if w is None or w == prev else label2id[s.tags[w]])
                 prev = w
-            rows.append({"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-                         "token_type_ids": enc["token_type_ids"][i], "labels": lab})
+            rows.append({**{k: enc[k][i] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc},
+                         "labels": lab})
         return rows
 
     train_rows, dev_rows, test_rows = encode(train), encode(dev), encode(test)
@@ -161,7 +182,7 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
         output_dir=str(workdir / "baseline-run"), learning_rate=args.lr, per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size, num_train_epochs=args.epochs, seed=args.seed,
         save_strategy="no", eval_strategy="no", report_to=[], logging_steps=200, disable_tqdm=True,
-        use_cpu=not torch.cuda.is_available())
+        use_cpu=not torch.cuda.is_available(), bf16=precision(args) == "bf16", fp16=precision(args) == "fp16")
     trainer = Trainer(model=model, args=targs, train_dataset=train_rows,
                       data_collator=DataCollatorForTokenClassification(tok))
     result = trainer.train()
@@ -177,7 +198,7 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
     folder = workdir / "baseline"
     trainer.save_model(str(folder))
     tok.save_pretrained(str(folder))
-    nlp = pipeline("token-classification", model=str(folder), device=-1)
+    nlp = pipeline("token-classification", model=str(folder), device=0 if torch.cuda.is_available() else -1)
     texts = [" ".join(s.words) for s in test]
     n = min(len(texts), args.pipeline_sentences)
     _, psecs = timed(lambda: nlp(texts[:n]))
@@ -188,7 +209,7 @@ def run_baseline(args, train, dev, test, workdir: Path) -> dict:
         "train_sent_per_s": result.metrics["train_samples_per_second"], "train_seconds": result.metrics["train_runtime"],
         "predict_sent_per_s": len(test) / secs, "pipeline_predict_sent_per_s": n / psecs,
         "latency_ms_p50": p50, "latency_ms_p95": p95, "latency_via": "pipeline, one sentence",
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(), **device_facts(args),
     }
 
 
@@ -198,14 +219,18 @@ def table(res: dict) -> str:
         ("dev entity F1 (micro)", "dev_f1", "{:.2%}"), ("test entity F1 (micro)", "test_f1", "{:.2%}"),
         ("training sentences/s", "train_sent_per_s", "{:.1f}"), ("batched prediction sentences/s", "predict_sent_per_s", "{:.1f}"),
         ("single-sentence latency p50 (ms)", "latency_ms_p50", "{:.1f}"), ("single-sentence latency p95 (ms)", "latency_ms_p95", "{:.1f}"),
-        ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"),
+        ("peak RSS (MB)", "peak_rss_mb", "{:.0f}"), ("peak GPU memory (MB)", "gpu_peak_mb", "{:.0f}"),
     ]
     lines = [f"CoNLL-2003, {res['train_sentences']} training sentences, {res['epochs']} epochs, "
-             f"lr {res['lr']}, batch {res['batch_size']}, seed {res['seed']} ({res['date']}, {res['device']})", "",
+             f"lr {res['lr']}, batch {res['batch_size']}, seed {res['seed']}, {res.get('model', 'default')} "
+             f"({res['date']}, {o.get('device', res['device'])}"
+             f"{', ' + o['mixed_precision'] if o.get('mixed_precision') else ''})", "",
              "| measure | nerloop | plain Trainer | ratio |", "|---|---|---|---|"]
     for name, key, fmt in rows:
         ov = o.get(key)
         bv = b.get(key) if b else None
+        if ov is None:
+            continue
         ratio = f"{ov / bv:.2f}x" if b and bv else ""
         if key.endswith("f1") and b:
             ratio = f"{(ov - bv) * 100:+.2f} pt"
@@ -331,6 +356,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--model", default="default", help="the encoder of both systems: default (the packaged MiniLM), a "
+                    "Hugging Face id such as bert-base-cased, or a folder")
+    ap.add_argument("--mixed-precision", default="auto", choices=("auto", "no", "bf16", "fp16"),
+                    help="both systems' (auto: bf16 on a GPU that has it, fp16 on an older one, none on a CPU)")
     ap.add_argument("--max-train", type=int, default=0, help="first N training sentences only")
     ap.add_argument("--train-fraction", type=float, default=1.0, help="random share of training tokens")
     ap.add_argument("--max-eval", type=int, default=0, help="first N dev/test sentences only")
@@ -360,6 +389,7 @@ def main() -> None:
 
     res = {"date": dt.date.today().isoformat(), "train_sentences": len(train), "epochs": args.epochs,
            "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed, "train_fraction": args.train_fraction,
+           "model": args.model, "command": "python bench/conll.py " + " ".join(sys.argv[1:]),
            "max_train": args.max_train, "max_eval": args.max_eval,
            "device": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"}
     if args.small_data:

@@ -1,6 +1,7 @@
 """The model card (`README.md`) of a model version folder: what it was trained from and on, and how well it does."""
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import shlex
@@ -33,6 +34,20 @@ def base_model(model: str) -> str:
     except (OSError, ValueError):
         return model
     return str(earlier.get("base_model") or (earlier.get("config") or {}).get("model") or model)
+
+
+def fingerprint(folder: str | Path) -> str | None:
+    """The SHA-1 of a model folder's metrics.json (written once, copied as it is): which version a copy is."""
+    try:
+        return hashlib.sha1((Path(folder) / "metrics.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def parent(model: str) -> dict | None:
+    """The version a run warm-starts from (a model folder holding metrics.json): its folder and fingerprint."""
+    sha1 = fingerprint(model) if model != DEFAULT else None
+    return None if sha1 is None else {"folder": str(model), "metrics_sha1": sha1}
 
 
 def _f(x: float | None) -> str:
@@ -72,6 +87,8 @@ def render(extra: dict) -> str:
             f"- Entity types: {', '.join(types) or '(none)'}; tags (IOB2): {', '.join(labels)}",
             f"- nerloop version: {extra.get('nerloop_version') or nerloop_version()}",
             f"- Made by: {_made_by(extra)}",
+            *([f"- Parent version: `{extra['parent']['folder']}` (metrics.json SHA-1 "
+               f"{extra['parent']['metrics_sha1']})"] if extra.get("parent") else []),
             f"- Steps: {extra.get('steps', '-')} (best dev score at step {extra.get('best_step', '-')})"
             + (" — training was interrupted; this is the best state reached" if extra.get("interrupted") else ""),
             "", "## Data", "", "| split | sentences | tokens |", "|---|---|---|"]

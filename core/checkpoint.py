@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core import card
+from core import card, distributed
 from core.config import TrainConfig
 from core.model import Tagger
 from core.schedule import MEASURE_STEPS, LinearDecay, Pace, Plan
@@ -133,7 +133,7 @@ class Checkpointer:
         if after_eval and not (self.cfg.time_budget and self.step < self.total
                                and self.step - self.mark[0] >= MEASURE_STEPS):
             return
-        rate = (train_s - self.mark[1]) / (self.step - self.mark[0])
+        rate = distributed.agree(self.acc, (train_s - self.mark[1]) / (self.step - self.mark[0]))  # one plan for all
         self.mark = (self.step, train_s)
         new = self.replan(seconds_per_step=rate, done_steps=self.step, spent_s=train_s)
         if new.total_steps != self.total:
@@ -151,7 +151,7 @@ class Checkpointer:
         extra = {"dev": self.best_scores, "best_step": self.best_step, "steps": self.step, "labels": self.labels,
                  **self.facts, **self.provenance, "config": asdict(self.cfg),
                  "steps_per_epoch": self.schedule.steps_per_epoch, "processes": acc.num_processes,
-                 "train_windows_seen": self.seen * acc.num_processes,
+                 "train_windows_seen": self.seen, "mixed_precision": acc.mixed_precision,
                  "train_seconds": pace.clock() - pace.started - pace.eval_s, "eval_seconds": pace.eval_s,
                  "evals": pace.evals}
         if self.out is not None and acc.is_main_process:

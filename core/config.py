@@ -9,6 +9,7 @@ from typing import Any
 DEFAULT = "default"  # the packaged encoder (core.model)
 FREEZE_CHOICES = ("none", "embeddings", *(f"top-{k}" for k in range(1, 13)))  # the page's; any top-K is valid
 DEVICES = ("auto", "cpu", "cuda")
+MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
 def param(default: Any, help: str, *, low: float | None = None, high: float | None = None,
@@ -83,6 +84,9 @@ class TrainConfig:
                                  low=0.0, high=1.0, label="Shape dropout")
     seed: int = param(42, "random seed", low=0, label="Seed")
     device: str = param("auto", "auto (a GPU when there is one), cpu or cuda", choices=DEVICES, label="Device")
+    mixed_precision: str = param("auto", "auto (accelerate launch's --mixed_precision when given, else bf16 on a GPU "
+                                 "that has it, fp16 on an older one, none on a CPU), no, bf16 or fp16 (a GPU only)",
+                                 choices=MIXED_PRECISIONS, label="Mixed precision")
     labels: list[str] | None = param(None, "the tag set, comma-separated, O first (empty: every tag seen in the "
                                      "data; a project's: its types)", kind=list, label="Tag set")
 
@@ -90,6 +94,9 @@ class TrainConfig:
         check_freeze(self.freeze)
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.mixed_precision not in MIXED_PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISIONS)}, "
+                             f"not {self.mixed_precision!r}")
         for f in fields(self):
             problem = out_of_range(f, getattr(self, f.name))
             if problem:

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from core import card, metrics
+from core import card, distributed, metrics
 from core.checkpoint import Checkpointer, Event, save_atomic
 from core.config import TrainConfig, check_freeze
 from core.model import Tagger
@@ -237,8 +237,10 @@ class Step:
 
 
 def _backward(acc: Any, model: nn.Module, batch: dict[str, torch.Tensor], max_tokens: int) -> float:
-    """Forward and backward over a batch, in pieces of at most `max_tokens` whose gradients add up; its loss."""
-    pieces = micro_batches(batch, max_tokens)
+    """Forward and backward over this process's rows of a batch (core.distributed.my_rows), in pieces of at most
+    `max_tokens` whose gradients add up; the whole batch's loss (the mean over the processes)."""
+    rows, factor = distributed.my_rows(batch, acc)
+    pieces = [(piece, share * factor) for piece, share in micro_batches(rows, max_tokens)]
     loss = 0.0
     for k, (piece, share) in enumerate(pieces):
         sync = contextlib.nullcontext() if k == len(pieces) - 1 else acc.no_sync(model)
@@ -246,14 +248,15 @@ def _backward(acc: Any, model: nn.Module, batch: dict[str, torch.Tensor], max_to
             part = _loss(model, piece) * share
             acc.backward(part)
         loss += part.detach()
-    return float(loss)
+    return float(distributed.mean(acc, loss))
 
 
 def steps(cfg: TrainConfig, acc: Any, model: nn.Module, optimizer: Any, scheduler: Any, loader: Any,
           epochs: int) -> Iterator[Step]:
     """The optimisation: a Step after each optimizer step (shape dropout, micro-batches, clipping), for at most
-    `epochs` epochs; the caller stops it at the plan's end."""
-    gen = torch.Generator().manual_seed(cfg.seed + acc.process_index)
+    `epochs` epochs; the caller stops it at the plan's end. Every process reads every batch and trains on its rows
+    (the effective batch and schedule of one process)."""
+    gen = torch.Generator().manual_seed(cfg.seed)  # the same on every process: rows are dropped before sharing
     step, seen, smooth = 0, 0, None
     for _ in range(epochs):
         model.train()
@@ -274,12 +277,9 @@ def steps(cfg: TrainConfig, acc: Any, model: nn.Module, optimizer: Any, schedule
 
 
 def _setup(cfg: TrainConfig, data: Corpus) -> tuple[Any, Tagger, nn.Module, Any, Any, int]:
-    """The accelerator, the tagger (its encoder frozen as asked), the prepared model, optimizer and loader of
-    length-grouped batches, and the number of windows (rows) they train on."""
-    from accelerate import Accelerator
-
-    use_cuda = cfg.device in ("auto", "cuda") and torch.cuda.is_available()
-    acc = Accelerator(mixed_precision="bf16" if use_cuda else "no", cpu=not use_cuda)
+    """The accelerator (core.distributed), the tagger (its encoder frozen as asked), the prepared model and optimizer,
+    the loader of length-grouped batches (whole on every process) and the number of windows (rows) they train on."""
+    acc = distributed.accelerator(cfg)
     tagger = Tagger.load(cfg.model, labels=data.labels, device=str(acc.device), shape=cfg.shape, dropout=cfg.dropout)
     _freeze(tagger.model, cfg.freeze)
     windows = tagger.windows(data.words, data.tags, weights=data.weights)
@@ -287,8 +287,15 @@ def _setup(cfg: TrainConfig, data: Corpus) -> tuple[Any, Tagger, nn.Module, Any,
     loader = torch.utils.data.DataLoader(
         windows, batch_sampler=sampler, collate_fn=lambda b: tagger.collate(b, labels=True)
     )
-    model, optimizer, loader = acc.prepare(tagger.model, _optimizer(tagger.model, cfg), loader)
+    model, optimizer = acc.prepare(tagger.model, _optimizer(tagger.model, cfg))  # each process takes its rows
     return acc, tagger, model, optimizer, loader, len(windows)
+
+
+def _dev_scores(acc: Any, tagger: Tagger, data: Corpus) -> dict:
+    """The current weights' scores on the dev set (`evaluate`); with several processes, each predicts its share."""
+    if acc.num_processes == 1:
+        return evaluate(tagger, data.dev_words, data.dev_tags).scores
+    return metrics.score(data.dev_tags, distributed.predict(acc, tagger, data.dev_words))
 
 
 def _start(cfg: TrainConfig, data: Corpus, tagger: Tagger, acc: Any, schedule: Plan, pace: Pace) -> Event:
@@ -320,8 +327,8 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    provenance = {"base_model": card.base_model(cfg.model), "nerloop_version": card.nerloop_version(),
-                  "command": card.process_command(), **(about or {})}
+    provenance = {"base_model": card.base_model(cfg.model), "parent": card.parent(cfg.model),
+                  "nerloop_version": card.nerloop_version(), "command": card.process_command(), **(about or {})}
     data = Corpus.of(cfg, train_data, dev_data)
     acc, tagger, model, optimizer, loader, rows = _setup(cfg, data)
     per_epoch = len(loader)
@@ -331,7 +338,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     pace = Pace(prior, rows / per_epoch, len(data.dev_words), clock)  # rows per step: a last batch may be short
     yield _start(cfg, data, tagger, acc, schedule, pace)
     pace.start()
-    score = (lambda: evaluate(tagger, data.dev_words, data.dev_tags).scores) if data.dev_words else None
+    score = functools.partial(_dev_scores, acc, tagger, data) if data.dev_words else None
     keeper = Checkpointer(cfg, tagger, acc, schedule, decay=decay, pace=pace, score=score, out=out,
                           replan=functools.partial(plan, cfg, len(data.words), per_epoch, tagger.trained),
                           labels=data.labels, facts=data.sizes(), provenance=provenance)

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import jobs, report, retrain, selftrain, versions, vocab
+from core import adopt, jobs, report, retrain, selftrain, versions, vocab
 from core.config import TrainConfig
 from core.job_params import JobParams
 from core.store import Store
@@ -231,6 +231,23 @@ def render_self_training() -> dict:
             "pseudo_balance": bool(balance)}
 
 
+def render_add(*, store: Store, project_id: int) -> None:
+    """A model folder trained elsewhere (`nerloop models add`): checked, scored on dev, added, promoted if better."""
+    with st.expander("Add a model trained elsewhere", icon=":material/move_to_inbox:"):
+        folder = st.text_input("Model folder (on this machine)", key="add_folder",
+                               help="a folder `nerloop train --out` wrote, e.g. on a GPU machine (docs/gpu.md)")
+        if st.button("Add", key="add_model", disabled=not folder.strip()):
+            try:
+                with st.spinner("Scoring it on the dev split..."):
+                    added = adopt.add(store, project_id, folder.strip(), actor=ui.actor())
+            except (ValueError, PermissionError, OSError) as e:
+                st.error(clip(str(e)))
+                return
+            f1 = "-" if added.dev_f1 is None else f"{added.dev_f1:.4f}"
+            served = "now serving" if added.promoted else "not promoted"
+            st.success(f"Added as {added.model.name}: dev F1 {f1}, {served}.")
+
+
 def render_history(*, store: Store, project_id: int) -> None:
     st.subheader("Job history")
     history = report.job_history(store, project_id)
@@ -251,4 +268,5 @@ if _active is not None:
 else:
     render_outcome(store=_store, project_id=proj.id)
 render_settings(store=_store, project_id=proj.id, busy=retrain.why_not_train(_store, proj.id))
+render_add(store=_store, project_id=proj.id)
 render_history(store=_store, project_id=proj.id)

@@ -1,12 +1,10 @@
 """Tests for core.train: learning, the event stream, schedule, early stopping, warm start, atomic saves,
-freezing, and two processes under torch.distributed.run."""
+freezing, and two processes under accelerate launch."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from core import formats
 from core.model import Tagger
 from core.train import TrainConfig, _freeze, evaluate, run, save_atomic, train
 from core.vocab import label_set, seen_types
@@ -198,31 +196,35 @@ def test_freeze_bad_value(tiny_model, how):
         _freeze(model, how)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_accelerate_launch_trains_two_cpu_processes_as_one_run(tiny_model, tmp_path):
+    """`accelerate launch --cpu --num_processes 2` (which starts one process: nerloop starts the second) trains one
+    run in two processes (gloo) with the batches and schedule of one process: without dropout, the same steps, the
+    same dev F1 and the same weights as one process; only the first process writes."""
+    from core.cli import main
 
-
-def test_two_processes_train_and_only_rank_zero_writes(tiny_model, tmp_path):
-    out = tmp_path / "ddp" / "model"
-    data = DATA / "sample.conll"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(Path(__file__).parent / "ddp_train.py"), tiny_model, str(out),
-           str(data)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    args = ["train", "--train", str(DATA / "sample.conll"), "--dev", str(DATA / "sample_dev.conll"), "--model",
+            tiny_model, "--epochs", "2", "--min-steps", "0", "--batch-size", "8", "--lr", "5e-3", "--head-lr", "1e-2",
+            "--dropout", "0", "--shape-dropout", "0", "--patience", "0", "--time-budget", "0", "--seed", "3"]
+    one, two = tmp_path / "one" / "model", tmp_path / "two" / "model"
+    assert main([*args, "--out", str(one)]) == 0
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+           "--num_cpu_threads_per_process", "1", "-m", "core.cli", "-v", *args, "--out", str(two)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1],
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert [p.name for p in out.parent.iterdir()] == ["model"]  # one folder: no temp, nothing from rank 1
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["processes"] == 2
-    # 40 sentences in batches of 8 are 5 batches, shared by 2 processes: 3 steps an epoch, 2 epochs for 6 steps
-    assert metrics["steps_per_epoch"] == math.ceil(5 / 2) and metrics["steps"] == 6
-    assert metrics["train_windows_seen"] == 6 * 8 * 2
-    tagger = Tagger.load(str(out), device="cpu")
-    dev = formats.read(data).sentences[40:]
-    assert tagger.labels == metrics["labels"]
-    assert len(tagger.predict([s.words for s in dev])) == len(dev)
+    assert "2 process(es)" in proc.stderr and proc.stderr.count("saved the model") == 1  # the first process logs
+    assert [p.name for p in two.parent.iterdir()] == ["model"]  # one folder: no temp, nothing from rank 1
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
+    assert (m1["processes"], m2["processes"]) == (1, 2)
+    # 50 sentences in batches of 8: 7 steps an epoch whatever the processes, 14 steps, every sentence twice
+    for key in ("steps_per_epoch", "steps", "train_windows_seen", "best_step"):
+        assert m1[key] == m2[key], key
+    assert m2["steps_per_epoch"] == 7 and m2["train_windows_seen"] == 100
+    assert m2["dev"]["micro"]["f1"] == pytest.approx(m1["dev"]["micro"]["f1"], abs=0.02)
+    w1, w2 = (load_file(d / "model.safetensors") for d in (one, two))
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        torch.testing.assert_close(w1[name], w2[name], atol=1e-3, rtol=1e-3)
 
 
 @pytest.mark.parametrize("bad", [{"freeze": "top-x"}, {"epochs": 0}, {"lr": -1.0}, {"batch_size": 0}])

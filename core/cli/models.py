@@ -6,9 +6,10 @@ import json
 import sys
 from dataclasses import replace
 
-from core import formats, versions
+from core import formats, versions, vocab
 from core.cli.common import (CliError, Parents, actor_of, adder, as_sentence, figure, labelled, load_tagger, model_dir,
-                             open_store, opened, positive, project_model, read_corpus, table, when)
+                             open_store, opened, positive, project_model, quiet_transformers, read_corpus, table,
+                             when)
 from core.formats import Sentence
 from core.store import SentenceRow
 
@@ -37,19 +38,34 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     p.add_argument("--store", action="store_true", help="with --project alone: store as model annotations")
     p.add_argument("--batch-size", type=positive(int), default=64, metavar="N")
 
-    p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one")
+    p = add("models", cmd_models, "list model versions; promote one; roll back to the previous one; add a model "
+            "folder trained elsewhere (`models add PROJECT FOLDER`)")
     p.add_argument("project", metavar="PROJECT")
-    p.add_argument("action", nargs="?", choices=("promote", "rollback"), metavar="promote ID | rollback")
-    p.add_argument("id", nargs="?", type=int, help=argparse.SUPPRESS)
+    p.add_argument("action", nargs="?", metavar="promote ID | rollback | add FOLDER")
+    p.add_argument("id", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--promote", choices=vocab.PROMOTE_POLICIES, help="with add: serve the added version (default: "
+                   "better, as a training job)")
+
+
+MODELS_USAGE = ("models: use `models PROJECT`, `models PROJECT promote ID`, `models PROJECT rollback` or "
+                "`models add PROJECT FOLDER`")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    if (args.action == "promote") != (args.id is not None):
-        raise CliError("models: use `models PROJECT`, `models PROJECT promote ID` or `models PROJECT rollback`")
+    if args.project == "add" and args.action not in (None, "promote", "rollback", "add") and args.id:
+        args.project, args.action = args.action, "add"  # `models add PROJECT FOLDER`
+    if args.action not in (None, "promote", "rollback", "add") or (args.action in ("promote", "add")) != bool(args.id):
+        raise CliError(MODELS_USAGE)
+    if args.promote and args.action != "add":
+        raise CliError("models: --promote goes with add")
+    if args.action == "promote" and not args.id.isdigit():
+        raise CliError(f"models: promote takes a model id (as `models PROJECT` lists them), not {args.id!r}")
+    if args.action == "add":
+        return _add(args)
     with opened(args, "review") as (store, project):
         versions.cleanup(store)  # a version saved by a killed job is listed (registered), its leftovers removed
         if args.action == "promote":
-            model = project_model(store, project, args.id)
+            model = project_model(store, project, int(args.id))
             store.promote(model.id, actor=actor_of(args, store))
             print(f"now serving {model.name} (id {model.id}) for {project.name!r}")
         elif args.action == "rollback":
@@ -61,6 +77,21 @@ def cmd_models(args: argparse.Namespace) -> int:
                      m.status, m.parent_id or "-", m.base_model] for m in store.models(project.id)]
             print(table(["", "id", "name", "created", "dev F1", "status", "parent", "base"], rows)
                   if rows else f"project {project.name!r} has no models yet")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    """`models add PROJECT FOLDER`: register a model folder trained elsewhere as a version of the project."""
+    from core import adopt
+
+    with opened(args, "train") as (store, project):
+        quiet_transformers()
+        added = adopt.add(store, project.id, args.id, policy=args.promote or "better", actor=actor_of(args, store))
+    model = added.model
+    lineage = f"parent {added.parent.name}" if added.parent else "no parent in this project"
+    print(f"added {args.id} as {model.name} (id {model.id}) of {project.name!r}: dev micro F1 {figure(added.dev_f1)} "
+          f"on the project's dev split, {lineage}; {'promoted to serving' if added.promoted else 'not promoted'}; "
+          f"folder {model.folder}")
     return 0
 
 

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import logging
 import sys
 from contextlib import closing
 from pathlib import Path
 
 from tqdm import tqdm
 
-from core import vocab
+from core import distributed, vocab
 from core.access import require
 from core.cli.common import (CliError, Parents, actor_of, adder, command_line, figure, first_line, labelled, open_store,
-                             opened, positive, quiet_transformers, strategies, table, when, whole, writable)
+                             opened, positive, quiet_transformers, read_corpus, strategies, table, when, whole,
+                             writable)
 from core.cli.hyperparameters import overrides
 from core.config import TrainConfig
 
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
     """Add train, simulate and jobs to the parser."""
     add, db, hp = adder(sub, parents), parents.db, parents.hp
     p = add("train", cmd_train, "fine-tune a model on files, or on a project (as a recorded job)", (db, hp))
-    p.add_argument("--train", metavar="FILE", help="labelled training file")
+    p.add_argument("--train", metavar="FILE", help="labelled training file, or a project exported as a Hugging Face "
+                   "dataset folder (`export --format hf`: its train split; its validation split is the dev set "
+                   "unless --dev is given; its tag set)")
     p.add_argument("--dev", metavar="FILE", help="labelled dev file (picks the best checkpoint)")
     p.add_argument("--out", metavar="DIR", help="output model folder")
     p.add_argument("--project", metavar="NAME", help="train on the project's train/dev splits")
@@ -88,7 +91,7 @@ class _Progress:
     def __call__(self, ev) -> None:
         if ev.kind == "start":
             # under accelerate/torchrun only the main process draws the bar
-            quiet = os.environ.get("RANK", "0") != "0"
+            quiet = not distributed.is_main()
             self.bar = tqdm(total=ev.total_steps, desc="train", unit="step", file=sys.stderr, dynamic_ncols=True,
                             disable=quiet)
             return
@@ -114,6 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"train: {', '.join(bad)} needs --project")
     if not args.train or not args.out:
         raise CliError("train: give --train FILE and --out DIR, or --project NAME")
+    options = distributed.unstarted_cpu_processes()
+    if options:  # `accelerate launch --cpu --num_processes N` started only this process
+        return distributed.relaunch(options, args.argv)
     return _train_files(args)
 
 
@@ -121,9 +127,12 @@ def _train_files(args: argparse.Namespace) -> int:
     from core.train import train
 
     cfg = TrainConfig(**overrides(args))
-    train_data = labelled(args.train)
-    dev_data = labelled(args.dev) if args.dev else []
+    train_data, dev_data, labels = training_files(args.train, args.dev)
+    if labels and not cfg.labels:
+        cfg.labels = labels
     quiet_transformers()
+    if not distributed.is_main():  # the first process alone logs the plan, the evaluations and the save
+        logging.getLogger().setLevel(logging.WARNING)
     last = None
     try:
         with _Progress() as progress:
@@ -134,14 +143,34 @@ def _train_files(args: argparse.Namespace) -> int:
     f1 = last.scores["micro"]["f1"] if last.scores else None
     dev = f"dev micro F1 {f1:.4f} (best step {last.info['best_step']} of {last.step})" if f1 is not None \
         else f"no dev set ({last.step} steps)"
-    if os.environ.get("RANK", "0") == "0":
+    if distributed.is_main():
         print(f"{dev}; model saved to {last.path}")
     return 0
+
+
+def training_files(train: str, dev: str | None) -> tuple[list, list, list[str] | None]:
+    """Train and dev sentences from files, or from a project exported as a Hugging Face `datasets` folder (its train
+    split, and its validation split unless `dev` is given), with the folder's tag set (its ClassLabel names: the
+    project's) when it has one."""
+    from core.formats import hf
+
+    corpus = read_corpus(train) if Path(train).is_dir() or train.lower().endswith(".zip") else None
+    if corpus is None or corpus.fmt != "hf":
+        return labelled(train), labelled(dev) if dev else [], None
+    dev_rows = labelled(dev) if dev else [s for s in corpus.sentences if s.split == "dev" and s.tags is not None]
+    rows = [s for s in corpus.sentences if s.split == "train" and s.tags is not None]
+    if not rows:
+        raise CliError(f"{train}: the dataset has no labelled train split")
+    return rows, dev_rows, hf.tag_names(train)
 
 
 def _train_project(args: argparse.Namespace) -> int:
     from core import jobs, retrain
 
+    if distributed.processes() > 1 or distributed.unstarted_cpu_processes():
+        raise CliError("train --project runs in one process: to train in several, export the project "
+                       "(`nerloop export PROJECT --format hf --out DIR`), train on it with --train DIR --out MODEL, "
+                       "then `nerloop models add PROJECT MODEL`")
     with opened(args, "train") as (store, project):
         try:
             retrain.check(store, project.id)  # the rules of the Train page: one job at a time, labelled train data

@@ -85,6 +85,16 @@ def read(stream: Stream) -> Iterator[Sentence]:
             yield s
 
 
+def tag_names(path: str | Path) -> list[str] | None:
+    """The IOB2 tag set a saved `datasets` folder (or a zip of one) names in its `ner_tags` ClassLabel (the project's
+    tag set, for an export), or None when its tags are plain strings."""
+    datasets = _datasets()
+    with _folder(Stream(Path(path), lambda: iter(()), name=str(path), fmt=FORMAT)) as (folder, temporary):
+        loaded = datasets.load_from_disk(str(folder), keep_in_memory=temporary)
+    parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    return next((names for data in parts if (names := _tag_names(data.features["ner_tags"], datasets))), None)
+
+
 def _row(where: str, row: int, words: list[str], tags: list, names: list[str] | None, doc: str | None) -> Sentence:
     """One checked sentence; `row` counts from 0 as in the dataset, reported from 1 as a line."""
     if len(words) != len(tags):
