@@ -223,8 +223,8 @@ def test_a_better_version_is_promoted_without_rescoring_the_serving_one_on_the_s
     first = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert store.model(first["model_id"]).metrics["dev_digest"] == versions.dev_digest(
         versions.training_data(store, pid)[1])
-    rescored, real = [], versions.rescore
-    monkeypatch.setattr(versions, "rescore", lambda *a, **k: rescored.append(a[2].id) or real(*a, **k))
+    rescored, real = [], versions.dev_scores
+    monkeypatch.setattr(versions, "dev_scores", lambda *a, **k: rescored.append(a[2].id) or real(*a, **k))
     better = {**FAST, "warm_start": True, "promote": "better"}
     jobs.execute(store, jobs.create(store, pid, better))
     assert rescored == []  # the serving version's recorded F1 is of today's dev set: nothing reloaded
