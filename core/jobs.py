@@ -312,9 +312,9 @@ def _promote(run: _Run, final: Event, out: Path) -> dict:
                                          tolerance=cfg.class_tolerance, actor=run.starter, job_id=run.job_id)
     promoted = verdict.promoted
     version = store.model(model_id)
-    log.info("version %s (dev F1 %s) %s by policy %r (%s); serving before: %s", version.name, version.dev_f1,
-             "promoted" if promoted else "not promoted", run.params.promote, verdict.reason,
-             serving.name if serving else "none")
+    log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s (%s)", version.name, version.dev_f1,
+             "promoted" if promoted else "not promoted", run.params.promote, serving.name if serving else "none",
+             verdict.reason)
     store.add_event(run.job_id, "registered", {"model_id": model_id, "promoted": promoted, "reason": verdict.reason,
                                                "class_drops": verdict.drops})
     run.marks["registered"] = time.time()

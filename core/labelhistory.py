@@ -279,3 +279,17 @@ def head_map(store: Store, project_id: int, model: ModelVersion) -> dict[str, li
         return {}
     old = list((config.get("id2label") or {}).values())
     return head_sources([e.edit for e in active(events(store, project_id)) if e.created > model.created], old)
+
+
+def pretag(tags: Sequence[str], predicted: Sequence[str], types: set[str]) -> list[str]:
+    """A partial sentence's label with the predicted entities of `types` written in (the quick pass that adds a new
+    type): where the label has O on every word of the span, or an entity of one of `types` on exactly that span (a
+    split type's part)."""
+    from core.metrics import entities
+
+    out = list(tags)
+    held = {(s, e): t for s, e, t in entities(tags)}
+    for s, e, t in entities(predicted):
+        if t in types and (all(x == "O" for x in tags[s:e]) or held.get((s, e)) in types):
+            out[s:e] = [f"B-{t}"] + [f"I-{t}"] * (e - s - 1)
+    return out

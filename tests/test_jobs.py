@@ -78,7 +78,7 @@ def test_job_runs_to_the_end(project, tiny_model):
     steps = [e.data for e in events if e.kind == "step"]
     assert all(s["loss"] is not None and s["total_steps"] == 20 for s in steps)
     assert steps[-1]["step"] == 20
-    assert events[-1].data == {"model_id": model.id, "promoted": True}
+    assert events[-1].data == {"model_id": model.id, "promoted": True, "reason": "policy always", "class_drops": {}}
     assert "config" not in next(e for e in events if e.kind == "saved").data["info"]
 
     log = Path(job.log_path).read_text()  # the job's own log: what the trainer did, not only tracebacks

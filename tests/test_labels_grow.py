@@ -213,3 +213,70 @@ def test_the_per_class_guard_refuses_a_version_that_loses_a_class(store):
                              status="ready")
     assert not versions.maybe_promote(store, pid, second, "better") and store.serving(pid).id == first
     assert versions.maybe_promote(store, pid, second, "better", tolerance=0.03) and store.serving(pid).id == second
+
+
+def test_the_quick_pass_pretags_only_the_missing_types():
+    label = ["B-PER", "O", "O", "B-X1", "O"]
+    predicted = ["B-MISC", "B-MISC", "I-MISC", "B-X2", "B-LOC"]
+    assert labelhistory.pretag(label, predicted, {"MISC", "X1", "X2"}) == ["B-PER", "B-MISC", "I-MISC", "B-X2", "O"]
+    assert labelhistory.pretag(label, predicted, set()) == label
+
+
+def test_the_annotate_filter_serves_the_partial_sentences(project):
+    from core import annotate, queue
+
+    store, pid = project
+    a, b = ids(store, pid)
+    labelhistory.edit(store, pid, "add", [], ["DRUG"])
+    store.save_human(a, ["B-PER", "O", "B-LOC", "O"], annotator="ann")
+    index = queue.index(store, pid)
+    assert index.pool("partial") == [b] and index.partial == {b: {"DRUG"}}
+    tags, origin = annotate.opening_tags(store, b, opened=["B-PER", "O", "O", "O"], matched=["O"] * 4,
+                                         predicted=["B-PER", "O", "B-DRUG", "O"], missing=index.partial[b])
+    assert (tags, origin) == (["B-PER", "O", "B-DRUG", "O"], "label+model")
+
+
+def test_class_rows_show_the_change_against_serving_and_the_forgetting():
+    from core.forgetting import class_rows
+    from core.store import ModelVersion
+
+    old = ModelVersion(1, 1, "v1", "f", "b", None, {}, {"dev": scores(0.8, PER=0.95, LOC=0.7)}, "t1", "ready")
+    rows = class_rows(scores(0.8, PER=0.90, LOC=0.72, MISC=0.5), scores(0.78, PER=0.93, LOC=0.72), [old])
+    assert rows == [
+        {"class": "LOC", "f1": 0.72, "serving_f1": 0.72, "delta": 0.0, "best_earlier_f1": 0.7, "forgetting": -2.0},
+        {"class": "MISC", "f1": 0.5, "serving_f1": None, "delta": None, "best_earlier_f1": None, "forgetting": None},
+        {"class": "PER", "f1": 0.90, "serving_f1": 0.93, "delta": -3.0, "best_earlier_f1": 0.95, "forgetting": 5.0}]
+
+
+def test_a_version_is_compared_with_the_serving_one_scored_on_the_same_sentences():
+    from core.forgetting import versus_serving
+    from core.store import ModelVersion
+
+    def version(i: int, created: str) -> ModelVersion:
+        return ModelVersion(i, 1, f"v{i}", "f", "b", None, {}, {"dev": scores(0.8, PER=0.95)}, created, "ready")
+
+    old, new = version(1, "t1"), version(2, "t2")
+    mine, asked = scores(0.8, PER=0.90), []
+    rows = versus_serving(new, mine, old, [old, new], lambda m: asked.append(m.id) or scores(0.78, PER=0.93))
+    assert asked == [1] and rows[0]["serving_f1"] == 0.93 and rows[0]["forgetting"] == 5.0
+    assert versus_serving(new, mine, new, [old, new], lambda m: asked.append(m.id))[0]["delta"] == 0.0
+    assert versus_serving(new, mine, None, [old, new], lambda m: asked.append(m.id))[0]["serving_f1"] is None
+    assert versus_serving(new, mine, old, [new], lambda m: None)[0]["best_earlier_f1"] is None and asked == [1]
+
+
+def test_labels_command_edits_undoes_and_shows_the_history(project, capsys):
+    from core.cli import main
+
+    store, pid = project
+    db = ["--db", str(store.path)]
+    assert main(["labels", "add", "grow", "MISC", *db]) == 0
+    assert "added MISC" in capsys.readouterr().out
+    assert main(["labels", "split", "grow", "LOC", "CITY,COUNTRY", *db]) == 0
+    assert main(["labels", "history", "grow", *db]) == 0
+    out = capsys.readouterr().out
+    assert "split LOC into CITY, COUNTRY" in out and "2 labelled train/dev sentence(s) partial" in out
+    assert main(["labels", "undo", "grow", *db]) == 0
+    assert "undone: split LOC into CITY, COUNTRY" in capsys.readouterr().out
+    assert main(["labels", "rename", "grow", "NOPE", "X", *db]) == 2
+    assert "NOPE: not among the project's labels" in capsys.readouterr().err
+    assert store.project(pid).labels == ["PER", "LOC", "MISC"]

@@ -101,8 +101,8 @@ class LabelRows(StoreBase):
 
     def label_times(self, project_id: int, split: str | None = None) -> dict[int, str]:
         """Sentence id -> when its label (the effective annotation) was made, for the labelled sentences."""
-        sql = (f"SELECT s.id, a.created FROM sentences s JOIN annotations a ON a.id = {EFFECTIVE_ID.format(sid='s.id')}"
-               " WHERE s.project_id = ?")
+        sql = ("SELECT s.id, a.created FROM sentences s JOIN annotations a ON a.id = "
+               f"{EFFECTIVE_ID.format(sid='s.id')} WHERE s.project_id = ?")
         params: list = [project_id]
         if split is not None:
             sql += " AND s.split = ?"
