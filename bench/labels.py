@@ -4,7 +4,8 @@ four; then a warm-started fine-tune. Compared on the full dev set against all fo
 700 sentences, and against today's behaviour (the 500 old sentences as plain O for MISC):
 
     python bench/labels.py --threads 2                     # masking, masking + pseudo-rehearsal, today, from start
-    python bench/labels.py --threads 1 --select-dev 300    # lighter
+    python bench/labels.py --threads 2 --dev 1000 --select-dev 200 --cold-steps 150 --batch-size 8 --warm-epochs 1
+                                                           # lighter (a busy 2-core machine)
 
 Each fine-tune variant starts from the same 3-type version. CoNLL-2003 is read from ../shared/data/conll2003 and
 never copied; results go to bench/results/labels-<date>.json and .md.
@@ -89,7 +90,7 @@ def run(args, data: dict, work: Path) -> dict:
     select_old = [{"words": s["words"], "tags": without(s["tags"])} for s in data["select"]]
     runs: dict[str, dict] = {}
     runs["three"] = fit(replace(cold, labels=three), data["old"], select_old, work / "three", "3 types")
-    warm = replace(cold, model=str(work / "three"), labels=four)
+    warm = replace(cold, model=str(work / "three"), labels=four, epochs=args.warm_epochs)
     variants = {"today": data["old"] + data["new"], "mask": masked(data["old"]) + data["new"]}
     if args.rehearsal:
         pseudo = rehearsal(Tagger.load(str(work / "three")), data["pool"], [NEW], threshold=args.threshold,
@@ -159,6 +160,7 @@ def main() -> None:
     ap.add_argument("--select-dev", type=int, default=500, help="first N dev sentences pick each run's best step")
     ap.add_argument("--cold-steps", type=int, default=400, help="the cold runs' step floor (min_steps)")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--warm-epochs", type=int, default=3, help="epochs of each fine-tune (TrainConfig.epochs)")
     ap.add_argument("--threshold", type=float, default=0.9, help="pseudo-rehearsal: least word probability")
     ap.add_argument("--pseudo-weight", type=float, default=0.5)
     ap.add_argument("--no-rehearsal", dest="rehearsal", action="store_false")
@@ -175,7 +177,8 @@ def main() -> None:
     data = sample(args)
     res = {"date": dt.date.today().isoformat(), "command": "python bench/labels.py " + " ".join(sys.argv[1:]),
            "seed": args.seed, "old": args.old, "new": args.new, "pool": args.pool, "select_dev": args.select_dev,
-           "dev_sentences": len(data["dev"]), "cold_steps": args.cold_steps,
+           "dev_sentences": len(data["dev"]), "cold_steps": args.cold_steps, "batch_size": args.batch_size,
+           "warm_epochs": args.warm_epochs,
            "device": "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads",
            "load": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:

@@ -280,3 +280,18 @@ def test_labels_command_edits_undoes_and_shows_the_history(project, capsys):
     assert main(["labels", "rename", "grow", "NOPE", "X", *db]) == 2
     assert "NOPE: not among the project's labels" in capsys.readouterr().err
     assert store.project(pid).labels == ["PER", "LOC", "MISC"]
+
+
+def test_a_warm_start_maps_the_head_rows_of_the_edits_since_the_version(project, tiny_model, tmp_path):
+    from core.model import Tagger
+
+    store, pid = project
+    Tagger.load(tiny_model, labels=["O", "B-LOC", "I-LOC", "B-PER", "I-PER"], device="cpu").save(tmp_path / "v1")
+    labelhistory.edit(store, pid, "add", [], ["MISC"])  # before the version: not replayed
+    model = store.model(store.add_model(pid, folder=str(tmp_path / "v1"), base_model="b", status="ready"))
+    labelhistory.edit(store, pid, "rename", ["LOC"], ["PLACE"])
+    labelhistory.edit(store, pid, "merge", ["PER", "MISC"], ["PER"])
+    assert labelhistory.head_map(store, pid, model) == {"B-PLACE": ["B-LOC"], "I-PLACE": ["I-LOC"]}
+    labelhistory.undo(store, pid)
+    labelhistory.undo(store, pid)
+    assert labelhistory.head_map(store, pid, model) == {}
