@@ -1,12 +1,13 @@
 """The schema's numbered migrations, oldest first: the store (core.store.base) runs those a database lacks."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import sqlite_utils
 
 from core.store.shared import now
-from core.vocab import JOB_STATUSES, MODEL_STATUSES, SOURCES, SPLITS
+from core.vocab import JOB_STATUSES, MODEL_STATUSES, ROLES, SOURCES, SPLITS
 
 
 def _m1(db: sqlite_utils.Database) -> None:
