@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import random
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._results import write  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
 OLD, NEW = ("LOC", "ORG", "PER"), "MISC"
 
@@ -149,24 +149,30 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+COUNTS = {  # the integer options: default and help
+    "seed": (42, "the sample's shuffle and every run's seed"),
+    "old": (500, "sentences labelled before MISC is added"),
+    "new": (200, "sentences labelled with all four types after"),
+    "pool": (500, "unlabelled sentences for pseudo-rehearsal"),
+    "dev": (0, "score on the first N dev sentences (0: all; quick checks)"),
+    "select-dev": (500, "first N dev sentences pick each run's best step"),
+    "cold-steps": (400, "the cold runs' step floor (min_steps)"),
+    "batch-size": (16, "the batch size of every run"),
+    "warm-epochs": (3, "epochs of each fine-tune (TrainConfig.epochs)"),
+    "threads": (0, "torch threads (0: torch's default)"),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA), help="folder with train.txt and dev.txt")
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--old", type=int, default=500, help="sentences labelled before MISC is added")
-    ap.add_argument("--new", type=int, default=200, help="sentences labelled with all four types after")
-    ap.add_argument("--pool", type=int, default=500, help="unlabelled sentences for pseudo-rehearsal")
-    ap.add_argument("--dev", type=int, default=0, help="score on the first N dev sentences (0: all; quick checks)")
-    ap.add_argument("--select-dev", type=int, default=500, help="first N dev sentences pick each run's best step")
-    ap.add_argument("--cold-steps", type=int, default=400, help="the cold runs' step floor (min_steps)")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--warm-epochs", type=int, default=3, help="epochs of each fine-tune (TrainConfig.epochs)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--tag", default="")
+    for name, (default, text) in COUNTS.items():
+        ap.add_argument(f"--{name}", type=int, default=default, help=text)
     ap.add_argument("--threshold", type=float, default=0.9, help="pseudo-rehearsal: least word probability")
     ap.add_argument("--pseudo-weight", type=float, default=0.5)
     ap.add_argument("--no-rehearsal", dest="rehearsal", action="store_false")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--tag", default="")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -185,12 +191,7 @@ def main() -> None:
         res["runs"] = run(args, data, Path(tmp))
     res["summary"] = summary(res["runs"])
     res.update({k: v for k, v in res["summary"].items() if k != "old_class_drop"})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"labels-{res['date']}" + (f"-{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
-    (out / f"{stem}.md").write_text(md := table(res))
-    print(md)
+    write(res, table(res), args.out, f"labels-{res['date']}" + (f"-{args.tag}" if args.tag else ""))
 
 
 if __name__ == "__main__":

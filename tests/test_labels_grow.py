@@ -3,7 +3,6 @@ annotation and undone, and the head rows that follow."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -11,26 +10,7 @@ import torch
 from core import labelhistory, partial, versions
 from core.labelhistory import Edit, ambiguity, plan
 from core.store import Store
-
-
-@dataclass
-class Sent:
-    """Local stand-in for core.formats.Sentence."""
-
-    words: list[str]
-    tags: list[str] | None
-    text: str = ""
-    offsets: list[tuple[int, int]] = field(default_factory=list)
-    doc_id: str | None = None
-
-
-def sent(words: str, tags: str | None = None) -> Sent:
-    ws = words.split()
-    offsets, pos = [], 0
-    for w in ws:
-        offsets.append((pos, pos + len(w)))
-        pos += len(w) + 1
-    return Sent(ws, tags.split() if tags else None, words, offsets)
+from tests.test_store import sent
 
 
 @pytest.fixture
