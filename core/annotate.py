@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from core import formats
+from core import formats, labelhistory
 from core.store import Store
 
 
@@ -226,10 +226,14 @@ def new_actions(actions: object, applied: int) -> list[dict]:
 # ---------------------------------------------------------------- what a sentence opens with
 
 def opening_tags(store: Store, sentence_id: int, *, opened: Sequence[str] | None, predicted: Sequence[str] | None,
-                 matched: Sequence[str]) -> tuple[list[str], str]:
-    """(tags, where from) a sentence opens with: the annotator's own or visible label (`opened`, core.team.opening),
-    else the serving model's prediction, else a stored model suggestion (an import's predictions), else the pattern
-    matches; where from: "label", "model", the suggester's name, or "patterns"."""
+                 matched: Sequence[str], missing: set[str] | None = None) -> tuple[list[str], str]:
+    """(tags, where from) a sentence opens with: the annotator's own or visible label (`opened`, core.team.opening;
+    a partial one pre-tagged with the prediction's entities of the `missing` types, "label+model"), else the serving
+    model's prediction, else a stored model suggestion (an import's predictions), else the pattern matches; where
+    from: "label", "label+model", "model", the suggester's name, or "patterns"."""
+    if opened is not None and missing and predicted is not None:
+        filled = labelhistory.pretag(opened, predicted, missing)
+        return filled, "label+model" if filled != list(opened) else "label"
     if opened is not None:
         return list(opened), "label"
     if predicted is not None:

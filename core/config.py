@@ -76,6 +76,9 @@ class TrainConfig:
     # live-head probe of issue 20: 0.47); at 5e-5, 100 steps scored 0.579
     budget_min_steps: int = param(100, "the time budget never cuts a run below this many steps (nor below `epochs`)",
                                   low=0, label="Budget floor (steps)")
+    class_tolerance: float = param(0.02, "promotion by policy `better`: refused when a class of the serving version "
+                                   "loses more dev F1 than this (0.02: 2 points)", low=0.0, high=1.0, page="main",
+                                   label="Per-class tolerance", scale=0.01, unit="points", fmt="%.1f", step=0.5)
     freeze: str = param("none", "none | embeddings | top-K (train only the top K layers and the head)",
                         choices=FREEZE_CHOICES, page="main", label="Freeze")
     shape: bool = param(True, "word-shape (casing) feature through token types, where the model has them",

@@ -74,7 +74,7 @@ def my_rows(batch: dict[str, torch.Tensor], acc: Any) -> tuple[dict[str, torch.T
         total = max(1, int((batch["labels"] != -100).sum()))
         part = {k: v[rows if len(rows) else torch.tensor([0])] for k, v in batch.items()}
         keep = int(part["attention_mask"].sum(1).max())
-        batch = {k: (v[:, :keep] if v.dim() == 2 else v).contiguous() for k, v in part.items()}
+        batch = {k: (v[:, :keep] if v.dim() >= 2 else v).contiguous() for k, v in part.items()}
         share = n * int((batch["labels"] != -100).sum()) / total if len(rows) else 0.0
     else:
         share = 1.0

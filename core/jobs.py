@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import psutil
 
-from core import active, procs, selftrain, standby, versions, vocab
+from core import active, labelhistory, procs, selftrain, standby, versions, vocab
 from core.access import OWNER, Actor, require
 from core.config import TrainConfig
 from core.job_params import JobParams
@@ -283,7 +283,10 @@ def _train(run: _Run, out: Path) -> Event:
     """Train into `out`, recording the events; the `saved` event."""
     final: Event | None = None
     about = _about(run.store, run.project, run.job_id, run.params)
-    for ev in train(run.cfg, run.train_rows, run.dev_rows, out, about=about, prior=last_rates(run.store)):
+    head_from = labelhistory.head_map(run.store, run.project.id, run.serving) \
+        if run.serving and run.params.warm_start else None
+    for ev in train(run.cfg, run.train_rows, run.dev_rows, out, about=about, prior=last_rates(run.store),
+                    head_from=head_from):
         run.record(ev)
         run.marks["loaded" if ev.kind == "start" else "saved" if ev.kind == "saved" else "trained"] = time.time()
         if ev.kind == "saved":
@@ -305,12 +308,15 @@ def _promote(run: _Run, final: Event, out: Path) -> dict:
         status="ready",
     )
     store.update_job(run.job_id, model_id=model_id)  # the version exists whatever happens after this
-    promoted = versions.maybe_promote(store, project.id, model_id, run.params.promote, actor=run.starter,
-                                      job_id=run.job_id)
+    verdict = versions.promote_by_policy(store, project.id, model_id, run.params.promote,
+                                         tolerance=cfg.class_tolerance, actor=run.starter, job_id=run.job_id)
+    promoted = verdict.promoted
     version = store.model(model_id)
-    log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s", version.name, version.dev_f1,
-             "promoted" if promoted else "not promoted", run.params.promote, serving.name if serving else "none")
-    store.add_event(run.job_id, "registered", {"model_id": model_id, "promoted": promoted})
+    log.info("version %s (dev F1 %s) %s by policy %r; serving before: %s (%s)", version.name, version.dev_f1,
+             "promoted" if promoted else "not promoted", run.params.promote, serving.name if serving else "none",
+             verdict.reason)
+    store.add_event(run.job_id, "registered", {"model_id": model_id, "promoted": promoted, "reason": verdict.reason,
+                                               "class_drops": verdict.drops})
     run.marks["registered"] = time.time()
     return {"job_id": run.job_id, "model_id": model_id, "promoted": promoted, "metrics": metrics}
 

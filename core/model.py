@@ -57,6 +57,7 @@ class Window:
     owned: range  # word indices this window predicts (every word is owned by exactly one window)
     labels: list[int] | None = None  # per input position: label id on first subwords, -100 elsewhere
     weight: float = 1.0  # training loss weight of the sentence (lower for pseudo-labels)
+    allowed: list[list[int] | None] | None = None  # partial sentences: per position, the label ids it may have
 
 
 @dataclass
@@ -122,8 +123,10 @@ class Tagger:
         device: str = "auto",
         shape: bool = True,
         dropout: float | None = None,
+        head_from: dict[str, list[str]] | None = None,
     ) -> "Tagger":
-        """Load a folder or hub id; with `labels`, (re)build the classifier head for that label set."""
+        """Load a folder or hub id; with `labels`, (re)build the classifier head for that label set (`head_from`: a
+        new tag -> the trained tags whose rows, averaged, start it; see _copy_head_rows)."""
         from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
         path = resolve(name)
@@ -149,7 +152,7 @@ class Tagger:
             path, config=config, ignore_mismatched_sizes=trained is not None and trained != want
         )
         if trained is not None and trained != want:
-            _copy_head_rows(path, model, trained, want)
+            _copy_head_rows(path, model, trained, want, head_from)
         if shape and not getattr(config, "nerloop_shape", False):
             _add_shape_embeddings(model)
         dev = pick_device(device)
@@ -337,8 +340,11 @@ def _add_shape_embeddings(model: nn.Module) -> None:
     model.config.nerloop_shape = True
 
 
-def _copy_head_rows(path: str, model: nn.Module, old_labels: list[str], new_labels: list[str]) -> None:
-    """Warm start across label sets: keep the classifier rows of labels that both sets share."""
+def _copy_head_rows(path: str, model: nn.Module, old_labels: list[str], new_labels: list[str],
+                    head_from: dict[str, list[str]] | None = None) -> None:
+    """Warm start across label sets: keep the classifier rows of labels that both sets share; a label that
+    `head_from` names starts from the mean of the rows of its old labels (a rename keeps the row, a merge averages,
+    a split copies)."""
     from safetensors.torch import load_file
 
     files = sorted(Path(path).glob("*.safetensors"))
@@ -353,8 +359,8 @@ def _copy_head_rows(path: str, model: nn.Module, old_labels: list[str], new_labe
         return
     with torch.no_grad():
         for j, lab in enumerate(new_labels):
-            if lab in old_labels:
-                i = old_labels.index(lab)
-                head.weight[j] = w[i]
+            rows = [old_labels.index(o) for o in (head_from or {}).get(lab, [lab]) if o in old_labels]
+            if rows:
+                head.weight[j] = w[rows].mean(0)
                 if b is not None:
-                    head.bias[j] = b[i]
+                    head.bias[j] = b[rows].mean(0)

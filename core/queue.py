@@ -8,10 +8,10 @@ from typing import Sequence
 
 import numpy as np
 
-from core import active, live, retrain
+from core import active, labelhistory, live, retrain
 from core.store import Job, LiveHead, ModelVersion, Store
 
-FILTERS = ("unlabeled", "not human-checked", "all", "flagged")
+FILTERS = ("unlabeled", "not human-checked", "partial", "all", "flagged")  # partial: see core.labelhistory
 ORDERS = ("in order", "random", "least confident")
 ACTIVE_LEARNING = "active learning"  # an order too: by a core.active strategy over the unlabelled pool
 MINE = "assigned to me"  # a filter too: the annotator's stored queue (core.team), what they have not saved yet
@@ -42,13 +42,14 @@ def sentence_confidence(scores: Sequence[float]) -> float:
 
 @dataclass
 class Index:
-    """Every sentence id of a project (by id), which of them have human / any (human or gold) labels, and which are
-    flagged as junk."""
+    """Every sentence id of a project (by id), which of them have human / any (human or gold) labels, which are
+    flagged as junk, and which are partial (labelled before some types could be given)."""
 
     ids: list[int]
     human: set[int]
     labelled: set[int]
     flagged: set[int] = field(default_factory=set)
+    partial: dict[int, set[str]] = field(default_factory=dict)  # labelled before these types could be given
     members: set[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,8 +59,8 @@ class Index:
         return sentence_id in self.members
 
     def pool(self, which: str) -> list[int]:
-        """Ids in a filter: no labels at all, no human annotation (any split), or all, never the flagged ones; or
-        the flagged ones (to restore them)."""
+        """Ids in a filter: no labels at all, no human annotation (any split), partial, or all, never the flagged
+        ones; or the flagged ones (to restore them)."""
         if which == "flagged":
             return [i for i in self.ids if i in self.flagged]
         if which == "unlabeled":
@@ -68,6 +69,8 @@ class Index:
             return [i for i in self.ids if i not in self.human and i not in self.flagged]
         if which == "all":
             return [i for i in self.ids if i not in self.flagged]
+        if which == "partial":
+            return [i for i in self.ids if i in self.partial and i not in self.flagged]
         raise ValueError(f"filter must be one of {FILTERS}, not {which!r}")
 
     def window(self, which: str) -> list[int]:
@@ -76,10 +79,10 @@ class Index:
 
 
 def index(store: Store, project_id: int) -> Index:
-    """Ids, label flags and junk flags of a project's sentences, without loading words or tags."""
+    """Ids, label flags, junk flags and partial sentences of a project, without loading words or tags."""
     rows = store.label_index(project_id)
     return Index([i for i, _, _ in rows], {i for i, human, _ in rows if human}, {i for i, _, any_ in rows if any_},
-                 store.flagged(project_id))
+                 store.flagged(project_id), labelhistory.partial(store, project_id, ("train", "dev", "test")))
 
 
 def arrange(index: Index, which: str, how: str, *, confidence: dict[int, float] | None = None,

@@ -227,7 +227,7 @@ def self_train_project(store: Store, project_id: int, *, base_model_id: int | No
         **asdict(options)})
     model_id = store.add_model(project_id, folder=str(out), base_model=cfg.model, parent_id=base.id,
                                params=asdict(cfg), metrics=metrics, status="ready")
-    promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote, actor=actor,
-                                                   job_id=job_id)
+    promoted = accepted and versions.maybe_promote(store, project_id, model_id, promote, actor=actor, job_id=job_id,
+                                                   tolerance=cfg.class_tolerance)
     return SelfTrainResult(accepted, r.base_f1, r.new_f1, len(r.pseudo), str(out) if accepted else base.folder,
                            str(out), model_id, promoted)

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
-from core import card, distributed, metrics
+from core import card, distributed, metrics, partial
 from core.checkpoint import Checkpointer, Event, save_atomic
 from core.config import TrainConfig, check_freeze
 from core.model import Tagger
@@ -81,11 +81,14 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
 
 
 def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's own loss, or the weighted one when the batch carries `weights`."""
-    weights = batch.pop("weights", None)
-    if weights is None:
+    """The model's own loss, the weighted one when the batch carries `weights`, the masked one (core.partial) when
+    it carries `allowed`."""
+    weights, allowed = batch.pop("weights", None), batch.pop("allowed", None)
+    if weights is None and allowed is None:
         return model(**batch).loss
     labels = batch.pop("labels")
+    if allowed is not None:
+        return partial.masked_loss(model(**batch).logits, labels, allowed, weights)
     return weighted_loss(model(**batch).logits, labels, weights)
 
 
@@ -101,7 +104,7 @@ def micro_batches(batch: dict[str, torch.Tensor], max_tokens: int) -> list[tuple
     for i in range(0, n, per):
         rows = {k: v[i : i + per] for k, v in batch.items()}
         keep = int(rows["attention_mask"].sum(1).max())
-        piece = {k: (v[:, :keep] if v.dim() == 2 else v).contiguous() for k, v in rows.items()}
+        piece = {k: (v[:, :keep] if v.dim() >= 2 else v).contiguous() for k, v in rows.items()}
         out.append((piece, int((piece["labels"] != -100).sum()) / total))
     return out
 
@@ -196,7 +199,8 @@ def evaluate(tagger: Tagger, words: Sequence[Sequence[str]], tags: Sequence[Sequ
 
 @dataclass(frozen=True)
 class Corpus:
-    """A run's labelled sentences (empty ones dropped), their loss weights (None: all 1) and the label set."""
+    """A run's labelled sentences (empty ones dropped), their loss weights (None: all 1), the label set, and per
+    sentence its allowed tags per word when some sentence is partial (core.partial)."""
 
     words: list[list[str]]
     tags: list[list[str]]
@@ -204,6 +208,7 @@ class Corpus:
     dev_words: list[list[str]]
     dev_tags: list[list[str]]
     labels: list[str]
+    allowed: list | None = None
 
     @classmethod
     def of(cls, cfg: TrainConfig, train_data: Sequence, dev_data: Sequence) -> Corpus:
@@ -218,7 +223,7 @@ class Corpus:
         unknown = {t for seq in tags + dev_tags for t in seq} - set(labels)
         if unknown:
             raise ValueError(f"tags not in the label set: {sorted(unknown)}")
-        return cls(words, tags, weights, dev_words, dev_tags, labels)
+        return cls(words, tags, weights, dev_words, dev_tags, labels, partial.allowed_of(train_data))
 
     def sizes(self) -> dict:
         """Sentences and tokens, for metrics.json."""
@@ -276,16 +281,22 @@ def steps(cfg: TrainConfig, acc: Any, model: nn.Module, optimizer: Any, schedule
             yield Step(step, seen, smooth, scheduler.get_last_lr()[0])
 
 
-def _setup(cfg: TrainConfig, data: Corpus) -> tuple[Any, Tagger, nn.Module, Any, Any, int]:
-    """The accelerator (core.distributed), the tagger (its encoder frozen as asked), the prepared model and optimizer,
-    the loader of length-grouped batches (whole on every process) and the number of windows (rows) they train on."""
+def _setup(cfg: TrainConfig, data: Corpus,
+           head_from: dict[str, list[str]] | None = None) -> tuple[Any, Tagger, nn.Module, Any, Any, int]:
+    """The accelerator (core.distributed), the tagger (its encoder frozen as asked; a new head's rows started as
+    `head_from` says), the prepared model and optimizer, the loader of length-grouped batches (whole on every process;
+    a partial sentence's windows with their allowed labels: core.partial) and the number of windows (rows) they train
+    on."""
     acc = distributed.accelerator(cfg)
-    tagger = Tagger.load(cfg.model, labels=data.labels, device=str(acc.device), shape=cfg.shape, dropout=cfg.dropout)
+    tagger = Tagger.load(cfg.model, labels=data.labels, device=str(acc.device), shape=cfg.shape, dropout=cfg.dropout,
+                         head_from=head_from)
     _freeze(tagger.model, cfg.freeze)
     windows = tagger.windows(data.words, data.tags, weights=data.weights)
+    if data.allowed:
+        partial.attach(windows, data.allowed, tagger.label2id)
     sampler = LengthGroupedBatches([len(w.input_ids) for w in windows], cfg.batch_size, cfg.seed)
     loader = torch.utils.data.DataLoader(
-        windows, batch_sampler=sampler, collate_fn=lambda b: tagger.collate(b, labels=True)
+        windows, batch_sampler=sampler, collate_fn=lambda b: partial.collate(tagger, b)
     )
     model, optimizer = acc.prepare(tagger.model, _optimizer(tagger.model, cfg))  # each process takes its rows
     return acc, tagger, model, optimizer, loader, len(windows)
@@ -315,11 +326,14 @@ def _start(cfg: TrainConfig, data: Corpus, tagger: Tagger, acc: Any, schedule: P
 
 
 def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
-          about: dict | None = None, prior: dict | None = None, clock=time.perf_counter) -> Iterator[Event]:
+          about: dict | None = None, prior: dict | None = None, clock=time.perf_counter,
+          head_from: dict[str, list[str]] | None = None) -> Iterator[Event]:
     """Fine-tune, yielding events; the best model (by dev micro F1) is saved to `out` by the main process.
     `about`: facts for the model card the trainer cannot know (`command`, `job`, `test_sentences`, `test_tokens`).
     `prior`: the last run's `train_s_per_sentence` and `eval_s_per_sentence` on this machine (core.jobs.last_rates),
     for the time left until this run's own are measured. `clock`: seconds (time.perf_counter; a fake one in tests).
+    `head_from`: tag -> the warm-start version's tags whose head rows start it (label edits: core.labelhistory).
+    A sentence may carry `allowed` tags per word (partially labelled: core.partial).
 
     Each start and step event's `info` carries what the time left needs: `s_per_step` (measured seconds of training
     per step, None until known), `s_per_eval` (seconds per dev evaluation: measured, else estimated), `evals_left`;
@@ -330,7 +344,7 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
     provenance = {"base_model": card.base_model(cfg.model), "parent": card.parent(cfg.model),
                   "nerloop_version": card.nerloop_version(), "command": card.process_command(), **(about or {})}
     data = Corpus.of(cfg, train_data, dev_data)
-    acc, tagger, model, optimizer, loader, rows = _setup(cfg, data)
+    acc, tagger, model, optimizer, loader, rows = _setup(cfg, data, head_from)
     per_epoch = len(loader)
     schedule = plan(cfg, len(data.words), per_epoch, tagger.trained)
     decay = LinearDecay(schedule.total_steps, cfg.warmup)
@@ -368,9 +382,9 @@ def train(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: 
 
 
 def run(cfg: TrainConfig, train_data: Sequence, dev_data: Sequence = (), out: str | Path | None = None, *,
-        about: dict | None = None) -> Event:
+        about: dict | None = None, head_from: dict[str, list[str]] | None = None) -> Event:
     """Consume the whole stream and return the last event."""
     last = None
-    for last in train(cfg, train_data, dev_data, out, about=about):
+    for last in train(cfg, train_data, dev_data, out, about=about, head_from=head_from):
         pass
     return last

@@ -8,9 +8,10 @@ import json
 import logging
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import vocab
+from core import labelhistory, vocab
 from core.access import OWNER, Actor
 from core.procs import SLACK_S, alive, start_time
 from core.store import Job, ModelVersion, SentenceRow, Store
@@ -21,11 +22,11 @@ _JOB = re.compile(r"^job-(?P<id>\d+)(?:-|$)")  # job-N, job-N-2, job-N-self: fol
 
 
 def training_data(store: Store, project_id: int) -> tuple[list[SentenceRow], list[SentenceRow]]:
-    """Every labelled train sentence (gold and human corrections) and the labelled dev sentences, none flagged as
-    junk."""
+    """Every labelled train sentence (gold and human corrections; a partial one as a labelhistory.PartialRow, with the
+    tags each word may have) and the labelled dev sentences, none flagged as junk."""
     train_rows = [s for s in store.sentences(project_id, split="train", flagged=False) if s.tags is not None]
     dev_rows = [s for s in store.sentences(project_id, split="dev", flagged=False) if s.tags is not None]
-    return train_rows, dev_rows
+    return labelhistory.marked(store, project_id, train_rows), dev_rows
 
 
 def dev_digest(rows: list[SentenceRow]) -> str:
@@ -36,22 +37,74 @@ def dev_digest(rows: list[SentenceRow]) -> str:
     return digest.hexdigest()
 
 
-def maybe_promote(store: Store, project_id: int, model_id: int, policy: str, *, actor: Actor = OWNER,
-                  job_id: int | None = None) -> bool:
-    """Promote the new version by policy: always, never, or when its dev F1 beats the serving one's (rescored on
-    today's dev set when its folder is there and its recorded F1 is of another dev set: see `dev_digest`), audited
-    as `actor` (who started training job `job_id`). Returns whether it was promoted."""
+@dataclass(frozen=True)
+class Verdict:
+    """A promotion by policy: whether the version was promoted, why (one line), and per class of the serving
+    version its dev F1 drop (serving minus new, in F1 points x 100) when both were compared."""
+
+    promoted: bool
+    reason: str
+    drops: dict[str, float] = field(default_factory=dict)
+
+
+def class_drops(serving: dict | None, new: dict | None) -> dict[str, float]:
+    """Per class the serving version scores (per_class of core.metrics.score, with support), how many F1 points
+    (x 100) the new version loses on it (negative: gains); a class the new version lacks scores 0."""
+    if not serving or not new:
+        return {}
+    theirs, ours = serving.get("per_class") or {}, new.get("per_class") or {}
+    return {c: 100 * (row["f1"] - (ours.get(c) or {}).get("f1", 0.0)) for c, row in sorted(theirs.items())
+            if row.get("support", 1)}
+
+
+def judge(serving_scores: dict | None, new_scores: dict | None, *, tolerance: float = 0.02) -> Verdict:
+    """Policy `better` on two dev scores: promote when the new micro F1 beats the serving one and no class of the
+    serving version drops by more than `tolerance` (F1, 0.02 = 2 points)."""
+    if serving_scores is None:
+        return Verdict(new_scores is not None, "the serving version has no dev score")
+    old = serving_scores["micro"]["f1"]
+    new = -1.0 if new_scores is None else new_scores["micro"]["f1"]
+    drops = class_drops(serving_scores, new_scores)
+    worst = max(drops.items(), key=lambda kv: kv[1], default=(None, 0.0))
+    if new <= old:
+        return Verdict(False, f"dev F1 {new:.4f} does not beat the serving version's {old:.4f}", drops)
+    if worst[0] is not None and worst[1] > 100 * tolerance + 1e-9:
+        return Verdict(False, f"{worst[0]} drops {worst[1]:.1f} points of dev F1 (tolerance {100 * tolerance:g})",
+                       drops)
+    return Verdict(True, f"dev F1 {new:.4f} beats {old:.4f} and no class drops more than {100 * tolerance:g} "
+                         "points", drops)
+
+
+def promote_by_policy(store: Store, project_id: int, model_id: int, policy: str, *, tolerance: float = 0.02,
+                      actor: Actor = OWNER, job_id: int | None = None) -> Verdict:
+    """Promote the new version by policy: always, never, or `better` (see judge; the serving version rescored on
+    today's dev set when its folder is there and its recorded scores are of another dev set: see `dev_digest`),
+    audited as `actor` (who started training job `job_id`)."""
     serving = store.serving(project_id)
     if policy == "never":
-        return False
+        return Verdict(False, "policy never")
+    verdict = Verdict(True, f"policy {policy}")
     if policy == "better" and serving is not None:
-        current = _recorded_f1(serving)
+        current = (serving.metrics or {}).get("dev") or _f1_only(serving.dev_f1)
         if serving.folder and Path(serving.folder).exists() and not _scored_on_todays_dev(store, project_id, serving):
-            current = rescore(store, project_id, serving, current)
-        if _recorded_f1(store.model(model_id)) <= current:
-            return False
-    store.promote(model_id, actor=actor, job_id=job_id)
-    return True
+            current = dev_scores(store, project_id, serving) or current
+        new = store.model(model_id)
+        verdict = judge(current, (new.metrics or {}).get("dev") or _f1_only(new.dev_f1), tolerance=tolerance)
+    if verdict.promoted:
+        store.promote(model_id, actor=actor, job_id=job_id)
+    return verdict
+
+
+def maybe_promote(store: Store, project_id: int, model_id: int, policy: str, *, actor: Actor = OWNER,
+                  job_id: int | None = None, tolerance: float = 0.02) -> bool:
+    """promote_by_policy's outcome: whether the version was promoted."""
+    return promote_by_policy(store, project_id, model_id, policy, tolerance=tolerance, actor=actor,
+                             job_id=job_id).promoted
+
+
+def _f1_only(f1: float | None) -> dict | None:
+    """Scores holding only a recorded micro F1 (None without one: any score beats it)."""
+    return None if f1 is None else {"micro": {"f1": f1}, "per_class": {}}
 
 
 def _scored_on_todays_dev(store: Store, project_id: int, model: ModelVersion) -> bool:
@@ -61,21 +114,16 @@ def _scored_on_todays_dev(store: Store, project_id: int, model: ModelVersion) ->
         recorded == dev_digest(training_data(store, project_id)[1])
 
 
-def _recorded_f1(model: ModelVersion) -> float:
-    """Recorded dev F1, -1 when there is none (so any score beats it)."""
-    return -1.0 if model.dev_f1 is None else model.dev_f1
-
-
-def rescore(store: Store, project_id: int, serving: ModelVersion, fallback: float) -> float:
-    """The serving version's F1 on today's dev set (it may have grown since it was trained); `fallback` without one."""
+def dev_scores(store: Store, project_id: int, model: ModelVersion) -> dict | None:
+    """A version's scores (core.metrics.score) on today's dev set; None without labelled dev sentences."""
     _, dev_rows = training_data(store, project_id)
     if not dev_rows:
-        return fallback
+        return None
     from core.model import Tagger  # torch: loaded only when a version is scored
     from core.train import evaluate
 
-    tagger = Tagger.load(serving.folder)
-    return evaluate(tagger, [r.words for r in dev_rows], [r.tags for r in dev_rows]).f1
+    tagger = Tagger.load(model.folder)
+    return evaluate(tagger, [r.words for r in dev_rows], [r.tags for r in dev_rows]).scores
 
 
 def models_root(store: Store) -> Path:

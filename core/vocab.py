@@ -17,7 +17,8 @@ SOURCES = ("gold", "human", "model", "review")  # an annotation's origin; all bu
 # review: a reviewer's adjudication, the sentence's label ahead of every human one (then human, then gold)
 
 PROMOTE_POLICIES = ("better", "always", "never")
-PROMOTE_HELP = {"better": "promote if its dev F1 beats the serving version",
+PROMOTE_HELP = {"better": "promote if its dev F1 beats the serving version and no class of it drops more than the "
+                          "per-class tolerance",
                 "always": "always serve the new version", "never": "keep the serving version"}
 
 MEASURES = ("least_confidence", "margin", "entropy", "bald")  # uncertainty strategies (core.active)

@@ -317,12 +317,12 @@ def render() -> None:
             project_id=pid, shown=head.id if head else None, model=model, key=KEY,
             dirty=lambda: (draft := _draft(sid)) is not None and draft.dirty)
     render_sentence_editor(project_id=pid, sid=sid, labels=labels, ids=ids, tagger=tagger, model=model,
-                           head=head, table_view=table_view, annotator=annotator)
+                           head=head, table_view=table_view, annotator=annotator, missing=index.partial.get(sid))
 
 
 def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], ids: list[int], tagger: Tagger | None,
                            model: ModelVersion | None, head: LiveHead | None, table_view: bool,
-                           annotator: str) -> None:
+                           annotator: str, missing: set[str] | None = None) -> None:
     """The current sentence: highlighted tags, the model's version when it differs, the keys, the table."""
     store = ui.store()
     pos = ids.index(sid) if sid in ids else None
@@ -341,7 +341,8 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], ids:
     matched = pattern_panel.tags(project_id, words)  # the project's patterns: the opening tags while no model serves
     drafts = st.session_state.setdefault(DRAFTS, {})
     opened, basis = team.opening(store, sid, ui.annotator_name(annotator))  # never another's labels on a shared sentence first
-    start, origin = ann.opening_tags(store, sid, opened=opened, predicted=pred[0] if pred else None, matched=matched)
+    start, origin = ann.opening_tags(store, sid, opened=opened, predicted=pred[0] if pred else None, matched=matched,
+                                     missing=missing)
     if sid not in drafts or (not drafts[sid].dirty and (drafts[sid].start, drafts[sid].basis) != (start, basis)):
         drafts[sid] = _open_draft(store, sid, start, basis, annotator)  # untouched: follow a prediction or a save
     draft = drafts[sid]
@@ -369,7 +370,10 @@ def render_sentence_editor(*, project_id: int, sid: int, labels: list[str], ids:
             st.caption("The live head predicted:" if head is not None else
                        f"Model {ui.md_escape(model.name)} predicted:")
             ui.render_sentence(words, pred[0], labels=labels, scores=pred[1])
-        if origin not in ("label", "model", "patterns"):
+        if origin == "label+model":
+            st.caption(f"Partial for {ui.md_escape(', '.join(sorted(missing)))}: opened with its label and the model's "
+                       "entities of those types; save to mark it complete")
+        elif origin not in ("label", "model", "patterns"):
             st.caption(f"Opened with the imported suggestion of {ui.md_escape(origin)} (a model's, not a label)")
         pattern_panel.render_matches(words=words, matched=matched, predicted=pred[0] if pred else None)
     if not labels:

@@ -59,7 +59,8 @@ def render_controls(*, index: queue.Index, has_queue: bool, key: str = "annotate
         "Sentences", filters, required=True, key=f"{key}_filter",
         persist_state="session", help="assigned to me: your queue of the shared work, what you have not saved yet; "
                                       "unlabeled: no gold or human tags yet; not human-checked: no human "
-                                      "annotation yet, in any split; all: every sentence")
+                                      "annotation yet, in any split; partial: labelled before a type was added or "
+                                      "split (opens pre-tagged with the model's entities of it); all: every sentence")
     how = row.segmented_control("Show next", ORDERS, default="in order", required=True,
                                 key=f"{key}_order", persist_state="session",
                                 help="active learning: the unlabelled sentences the serving model is least sure "
@@ -179,5 +180,7 @@ def render_counters(*, project_id: int, stamp: tuple, index: queue.Index, ids: l
         for lab in labels + sorted(set(counts) - set(labels)))
     st.markdown(
         f'<div style="font-size:1.05rem"><b>{len(index.human)}</b> done (human) · <b>{remaining}</b> '
-        f'remaining in this view · of {len(index.ids)} sentences &nbsp;&nbsp;|&nbsp;&nbsp; '
+        f'remaining in this view · of {len(index.ids)} sentences'
+        + (f' · <b>{len(index.partial)}</b> partial (labelled before a type was added: filter <i>partial</i>)'
+           if index.partial else '') + ' &nbsp;&nbsp;|&nbsp;&nbsp; '
         f'human entities: {chips}</div>', unsafe_allow_html=True)

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import metrics, predict, report
+from core import forgetting, metrics, predict, report
 from core.store import ModelVersion, Store
 from core.vocab import clip
 from pages import ui
@@ -135,6 +135,21 @@ def render_bars(*, current: dict, previous: dict | None, names: dict[str, str], 
                             config=ui.CHART_CONFIG)
 
 
+def render_class_deltas(*, rows: list[dict], serving_name: str) -> None:
+    """Per class against the serving version (same dev sentences) and the forgetting of each class
+    (core.forgetting.versus_serving)."""
+    if not rows:
+        return
+    st.markdown(f"**Per class against the serving version ({serving_name})**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="evaluate_class_deltas", column_config={
+        "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+        "serving_f1": st.column_config.NumberColumn(f"F1 of {serving_name}", format="%.3f"),
+        "delta": st.column_config.NumberColumn("Change (points)", format="%+.2f"),
+        "best_earlier_f1": st.column_config.NumberColumn("Best earlier dev F1", format="%.3f"),
+        "forgetting": st.column_config.NumberColumn("Forgetting (points)", format="%+.2f",
+                                                    help="best dev F1 an earlier version recorded minus now")})
+
+
 def render_learning_curve(*, models: list[ModelVersion], colours: dict[str, str]) -> None:
     """Dev F1 per class and micro of every version, against labelled train sentences or their words."""
     st.subheader("Learning curve")
@@ -235,6 +250,10 @@ if _dev.ids:
     _before = _score(_previous, _dev)[1] if _previous else None
     render_figures(current=_current, previous=_before, names=_names)
     render_bars(current=_current, previous=_before, names=_names, colours=_colours)
+    _serving = _store.serving(proj.id)
+    render_class_deltas(rows=forgetting.versus_serving(_chosen, _current, _serving, _models,
+                                                       lambda m: _score(m, _dev)[1] if _usable(m) else None),
+                        serving_name=_serving.name if _serving else "none")
 else:
     st.warning("No labelled dev sentences: import labelled data into the dev split on the Upload page to score "
                "versions.")

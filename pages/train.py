@@ -108,7 +108,9 @@ def render_outcome(*, store: Store, project_id: int) -> None:
         what = f"dev F1 {f1:.3f}" if f1 is not None else "no dev score"
         where = "now serving" if serving and serving.id == model.id else \
             f"not promoted ({serving.name if serving else 'nothing'} serves)"
-        st.success(f"Job {job.id} trained {model.name} ({what}), {where}.")
+        registered = store.last_event(job.id, "registered")
+        reason = (registered.data or {}).get("reason") if registered else None
+        st.success(f"Job {job.id} trained {model.name} ({what}), {where}" + (f": {reason}." if reason else "."))
 
 
 def _sync_warm_start(serving: dict | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 from core import export, formats
 from core.model import Prediction
 from core.store import MIGRATIONS, Store, sentence_hash
-from core.store import base as store_base
+from core.store import migrations
 from tests.test_cli import ok
 
 DATA = Path(__file__).parent / "data" / "formats"
@@ -66,7 +66,7 @@ def test_a_non_object_meta_is_an_error_naming_the_line():
 
 def test_a_database_from_before_the_columns_migrates_and_exports(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
-    before = MIGRATIONS[:MIGRATIONS.index(store_base._m8)]
+    before = MIGRATIONS[:MIGRATIONS.index(migrations._m8)]
     monkeypatch.setattr("core.store.base.MIGRATIONS", before)
     old = Store(path)
     pid = old.create_project("old", ["PER"])

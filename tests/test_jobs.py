@@ -78,7 +78,7 @@ def test_job_runs_to_the_end(project, tiny_model):
     steps = [e.data for e in events if e.kind == "step"]
     assert all(s["loss"] is not None and s["total_steps"] == 20 for s in steps)
     assert steps[-1]["step"] == 20
-    assert events[-1].data == {"model_id": model.id, "promoted": True}
+    assert events[-1].data == {"model_id": model.id, "promoted": True, "reason": "policy always", "class_drops": {}}
     assert "config" not in next(e for e in events if e.kind == "saved").data["info"]
 
     log = Path(job.log_path).read_text()  # the job's own log: what the trainer did, not only tracebacks
@@ -223,8 +223,8 @@ def test_a_better_version_is_promoted_without_rescoring_the_serving_one_on_the_s
     first = jobs.execute(store, jobs.create(store, pid, {**FAST, "model": tiny_model}))
     assert store.model(first["model_id"]).metrics["dev_digest"] == versions.dev_digest(
         versions.training_data(store, pid)[1])
-    rescored, real = [], versions.rescore
-    monkeypatch.setattr(versions, "rescore", lambda *a, **k: rescored.append(a[2].id) or real(*a, **k))
+    rescored, real = [], versions.dev_scores
+    monkeypatch.setattr(versions, "dev_scores", lambda *a, **k: rescored.append(a[2].id) or real(*a, **k))
     better = {**FAST, "warm_start": True, "promote": "better"}
     jobs.execute(store, jobs.create(store, pid, better))
     assert rescored == []  # the serving version's recorded F1 is of today's dev set: nothing reloaded

@@ -193,7 +193,7 @@ def test_a_version_2_database_migrates_and_keeps_its_data(tmp_path, monkeypatch)
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 13
+    assert new.schema_version == len(MIGRATIONS) == 14
     assert {"flags", "drafts", "live_heads"} <= set(new.db.table_names())
     assert [r.words for r in new.sentences(pid)] == [["Ann", "met", "Bo"], ["it", "rained"]]
     assert [a.source for a in new.history(sid)] == ["gold", "model"]
@@ -386,7 +386,7 @@ def test_a_version_3_database_gets_a_uuid_made_once(tmp_path, monkeypatch):
     monkeypatch.setattr("core.store.base.MIGRATIONS", MIGRATIONS)
     monkeypatch.undo()
     new = Store(path)
-    assert new.schema_version == len(MIGRATIONS) == 13
+    assert new.schema_version == len(MIGRATIONS) == 14
     assert len(new.uuid) == 32 and int(new.uuid, 16) >= 0
     assert new.job(job_id).pid_started is None and new.job(job_id).params == {"epochs": 1}
     new.update_job(job_id, pid=123, pid_started=1.5)

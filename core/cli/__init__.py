@@ -8,13 +8,13 @@ import sys
 
 from core import paths
 from core.vocab import clip
-from core.cli import active, exports, models, project, serve, team, training
+from core.cli import active, exports, labels, models, project, serve, team, training
 from core.cli.common import CliError, Parents, Parser, first_line
 from core.cli.hyperparameters import add_hyperparameters
 from core.formats import FormatError
 from core.store import StoreError
 
-GROUPS = (project, team, training, models, exports, active, serve)  # the order of the commands in --help
+GROUPS = (project, labels, team, training, models, exports, active, serve)  # the order of the commands in --help
 
 
 def build_parser() -> argparse.ArgumentParser:

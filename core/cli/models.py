@@ -6,12 +6,12 @@ import json
 import sys
 from dataclasses import replace
 
-from core import formats, versions, vocab
+from core import forgetting, formats, versions, vocab
 from core.cli.common import (CliError, Parents, actor_of, adder, as_sentence, figure, labelled, load_tagger, model_dir,
                              open_store, opened, positive, project_model, quiet_transformers, read_corpus, table,
                              when)
 from core.formats import Sentence
-from core.store import SentenceRow
+from core.store import ModelVersion, SentenceRow
 
 
 def register(sub: argparse._SubParsersAction, parents: Parents) -> None:
@@ -107,6 +107,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         sentences = labelled(args.data)
         tagger = load_tagger(model_dir(args.model))
         scores = evaluate(tagger, [s.words for s in sentences], [s.tags for s in sentences]).scores
+        rows, serving = None, None
     else:
         if args.data:
             raise CliError("evaluate: --data goes with --model, not --project")
@@ -117,9 +118,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 other = "dev" if split == "test" else "test"
                 raise CliError(f"project {project.name!r} has no labelled {split} sentences (try --split {other})")
             model = project_model(store, project, args.model_id)
-        scores = predict.score(load_tagger(model_dir(model.folder)), data).scores
-    print(json.dumps(_scores_json(scores), indent=2) if args.json else _scores_table(scores))
+            serving, models = store.serving(project.id), store.models(project.id)
+
+        def score_of(version: ModelVersion) -> dict:
+            return predict.score(load_tagger(model_dir(version.folder)), data).scores
+
+        scores = score_of(model)
+        rows = forgetting.versus_serving(model, scores, serving, models, score_of)
+    if args.json:
+        print(json.dumps({**_scores_json(scores), **({"classes": rows} if rows is not None else {})}, indent=2))
+    else:
+        print(_scores_table(scores) + ("" if rows is None else "\n\n" + _class_table(rows, serving)))
     return 0
+
+
+def _class_table(rows: list[dict], serving: ModelVersion | None) -> str:
+    """Per class: F1, against the serving version, and the forgetting (best earlier dev F1 minus now)."""
+    def pts(v: float | None) -> str:
+        return "-" if v is None else f"{v:+.2f}"
+
+    body = [[r["class"], figure(r["f1"]), "-" if r["serving_f1"] is None else figure(r["serving_f1"]),
+             pts(r["delta"]), pts(r["forgetting"])] for r in rows]
+    head = ["label", "f1", f"serving ({serving.name if serving else 'none'})", "change (pt)", "forgetting (pt)"]
+    return table(head, body) + "\nforgetting: the best dev F1 an earlier version recorded minus this one's"
 
 
 def _scores_json(scores: dict) -> dict:

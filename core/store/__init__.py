@@ -1,5 +1,5 @@
 """SQLite store (sqlite-utils): projects, sentences, append-only annotations, junk flags, drafts, models, jobs,
-accounts, the audit trail and patterns.
+accounts, the audit trail, patterns and the label history.
 
 Single source of truth of the app, and the only code that runs SQL. WAL mode, every write in a short BEGIN IMMEDIATE
 transaction. One module per kind of row; `Store` joins them (core.store.base: the connection and StoreBase;
@@ -8,6 +8,7 @@ from core.store.annotations import AnnotationRows
 from core.store.audit import AuditRows
 from core.store.base import JOB_STATUSES, MIGRATIONS, MODEL_STATUSES, ROLES, SOURCES, SPLITS, StoreError
 from core.store.jobs import JobRows
+from core.store.labels import LabelRows
 from core.store.live import LiveRows
 from core.store.models import ModelRows
 from core.store.patterns import PatternRows
@@ -22,5 +23,6 @@ __all__ = ["JOB_STATUSES", "MIGRATIONS", "MODEL_STATUSES", "NEW_LABEL_HINT", "RO
            "sentence_hash"]
 
 
-class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, LiveRows, UserRows, AuditRows, TeamRows, PatternRows):
+class Store(ProjectRows, AnnotationRows, ModelRows, JobRows, LiveRows, UserRows, AuditRows, TeamRows, PatternRows,
+            LabelRows):
     """The nerloop database. One instance per process; its methods serialise on a lock."""

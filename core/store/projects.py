@@ -64,8 +64,9 @@ class ProjectRows(StoreBase):
         self.authorize(actor, "project", project_id)
         labels = check_labels(labels)
         with self._write():
-            self.project(project_id)
+            before = self.project(project_id).labels
             self.db["projects"].update(project_id, {"labels": json.dumps(labels)})
+            self._label_added(project_id, before, [label for label in labels if label not in before], actor.name)
             self.add_audit(actor, "project", project_id=project_id, op="labels", labels=labels)
 
     def _add_labels(self, project_id: int, found: Sequence[str], fail: Callable[[str], Exception]) -> None:
@@ -77,6 +78,7 @@ class ProjectRows(StoreBase):
                 raise fail(problem)
         if known.new:
             self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+            self._label_added(project_id, labels, sorted(known.new))
 
     def import_sentences(self, project_id: int, sentences: Sequence, *, split: str,
                          source_name: str = "", source: str = "gold", annotator: str = "import",
@@ -122,6 +124,7 @@ class ProjectRows(StoreBase):
                        for sentences, split, source_name in batches]
             if known.new:
                 self.db["projects"].update(project_id, {"labels": json.dumps(labels + sorted(known.new))})
+                self._label_added(project_id, labels, sorted(known.new), actor.name, created)
             self.add_audit(actor, "import", project_id=project_id, source=source, annotator=annotator,
                            files=[name for _, _, name in batches], added=sum(r["added"] for r in results),
                            new_labels=sorted(known.new))
