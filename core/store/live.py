@@ -58,10 +58,14 @@ class LiveRows(StoreBase):
 
     def release_learner(self, pid: int) -> None:
         """Drop learner `pid`'s claim (not another's)."""
+        self._drop_process("learner", pid)
+
+    def _drop_process(self, key: str, pid: int) -> None:
+        """Delete meta `key` ({"pid", "started"}) when it names process `pid`."""
         with self._write():
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'learner'").fetchone()
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
             if row is not None and json.loads(row[0]).get("pid") == pid:
-                self.db.execute("DELETE FROM meta WHERE key = 'learner'")
+                self.db.execute("DELETE FROM meta WHERE key = ?", [key])
 
     def offer_standby(self, pid: int, started: float | None) -> None:
         """Process `pid` has loaded the trainer and waits for a job (`take_standby` hands it one)."""
@@ -91,7 +95,4 @@ class LiveRows(StoreBase):
 
     def withdraw_standby(self, pid: int) -> None:
         """Drop standby `pid`'s offer (not another's)."""
-        with self._write():
-            row = self.db.execute("SELECT value FROM meta WHERE key = 'standby'").fetchone()
-            if row is not None and json.loads(row[0]).get("pid") == pid:
-                self.db.execute("DELETE FROM meta WHERE key = 'standby'")
+        self._drop_process("standby", pid)
