@@ -10,7 +10,7 @@ import sqlite_utils
 
 from core import review, team, users, versions
 from core.access import Actor
-from core.store import MIGRATIONS, Store, base
+from core.store import MIGRATIONS, Store, migrations
 
 from apptest import raw
 
@@ -112,7 +112,7 @@ def test_drafts_are_per_annotator(store):
 def test_migration_7_keeps_history_and_allows_review(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(sqlite3.connect(path))
-    monkeypatch.setattr(base, "SOURCES", ("gold", "human", "model"))  # the CHECK of a database made before review
+    monkeypatch.setattr(migrations, "SOURCES", ("gold", "human", "model"))  # the CHECK of a database made before review
     for number, migration in enumerate(MIGRATIONS[:5], start=1):
         migration(db)
         db.execute(f"PRAGMA user_version={number}")
