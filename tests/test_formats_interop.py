@@ -50,9 +50,9 @@ def test_doccano_both_variants():
     c = read(DATA / "doccano.jsonl")
     assert c.fmt == "doccano"
     assert tagged(c) == [
-        (["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+        (["UN", "thanks", "Danish", "call", "to", "support", "Swiss", "wine", "."],
          ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"]),
-        (["Peter", "Blackburn"], ["B-PER", "I-PER"]), (["BRUSSELS", "1996-08-22"], ["O", "O"])]
+        (["Maria", "Lindqvist"], ["B-PER", "I-PER"]), (["OSLO", "2001-03-14"], ["O", "O"])]
     assert tagged(read(DATA / "doccano_entities.jsonl")) == [
         (["Anna", "Berg", "lives", "in", "Bergen", "."], ["B-PER", "I-PER", "O", "O", "B-LOC", "O"])]
 
