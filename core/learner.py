@@ -308,7 +308,7 @@ def ensure(store: Store, *, parent: int | None = None) -> int:
     """Start the database's learner unless one runs, or one started here is still starting (it claims the database
     once it has loaded); its log: <db folder>/logs/<UUID>/learner.log. Returns its PID. A learner that ended is
     waited for here, so none stays a zombie."""
-    starting = _reap()
+    starting = procs.reap(_children)
     if (pid := running(store)) is not None:
         return pid
     if starting:  # started by this process, not claimed yet: still importing and loading
@@ -325,22 +325,13 @@ def ensure(store: Store, *, parent: int | None = None) -> int:
     return proc.pid
 
 
-def _reap() -> list[psutil.Popen]:
-    """Wait for the learners started here that ended (a killed one may take a moment to be reapable: it is tried
-    again next time); returns those still running."""
-    for child in list(_children):
-        if procs.exit_code(child) is not None:
-            _children.remove(child)
-    return [child for child in _children if procs.alive(child.pid)]
-
-
 def stop(store: Store) -> bool:
     """Stop the database's learner; whether one was running."""
     claim = store.learner_claim()
     if not claim:
         return False
     stopped = procs.stop(claim["pid"], claim.get("started"))
-    _reap()
+    procs.reap(_children)
     return stopped
 
 

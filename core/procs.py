@@ -81,6 +81,15 @@ def exit_code(proc: psutil.Popen) -> int | None:
     return None if code is None else int(code)
 
 
+def reap(children: list[psutil.Popen]) -> list[psutil.Popen]:
+    """Wait for the processes of `children` (started here) that ended and drop them from it (a killed one may take a
+    moment to be reapable: it stays for the next call); returns those still running."""
+    for child in list(children):
+        if exit_code(child) is not None:
+            children.remove(child)
+    return [child for child in children if alive(child.pid)]
+
+
 def stop(pid: int, started: float | None = None, *, grace: float | None = None) -> bool:
     """Terminate process `pid` and all its children (SIGTERM on POSIX, TerminateProcess on Windows), kill those left
     after `grace` seconds (default GRACE_S); nothing when `pid` is no longer the process that started at `started`.

@@ -32,15 +32,12 @@ def keep(store: Store) -> int | None:
     """Keep one standby process waiting for this database (started by the learner, which calls this as it polls):
     start one unless one waits or one started here is still loading; ended ones are waited for (no zombie).
     Returns the PID of the one waiting or loading."""
-    for child in list(_children):
-        if procs.exit_code(child) is not None:
-            _children.remove(child)
+    running = procs.reap(_children)
     offer = store.standby()
     if offer and _alive(offer):
         return offer["pid"]
-    loading = [c for c in _children if procs.alive(c.pid) and (offer or {}).get("pid") != c.pid]
-    if loading:
-        return loading[-1].pid
+    if running:  # no live offer: a child still running is still loading
+        return running[-1].pid
     log_file = store.path.resolve().parent / "logs" / store.uuid / "standby.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     proc = procs.spawn([sys.executable, "-m", "core.jobs", "--db", str(store.path.resolve()), "--standby",
